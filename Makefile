@@ -1,0 +1,84 @@
+# falconlua — every task of the project starts here.
+#   make demo     build, start the emulator, run a case workflow against it
+#   make test     the whole suite (busted under lua5.4 and luajit, luacheck); ends "N passed, M failed"
+#   make check-asan   the suite against an ASan+UBSan build of the C core
+#   eval "$$(make -s env)"   LUA_PATH/LUA_CPATH for the in-tree build (VM=luajit for LuaJIT)
+
+SHELL := /bin/bash
+CC ?= cc
+VM ?= lua5.4
+BUILD := build
+SRC := $(wildcard csrc/*.c)
+HDR := $(wildcard csrc/*.h)
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CFLAGS_COMMON := -std=c99 -fPIC $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null)
+LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
+LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
+SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+# Debian packages the project needs; `make deps` installs what is missing.
+PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
+	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
+	clang libclang-rt-14-dev valgrind
+
+.PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
+
+all: build
+
+deps:
+	@tools/install-deps $(PACKAGES)
+
+build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so
+
+$(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O2 $(LUA54_INC) -shared -o $@ $(SRC) $(LIBS)
+
+# LuaJIT's module: same sources, 5.1 API headers; no Lua library is linked (the host provides it).
+$(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O2 $(LUAJIT_INC) -shared -o $@ $(SRC) $(LIBS)
+
+$(BUILD)/asan/falcon/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O1 -g $(SANITIZE) $(LUA54_INC) -shared -o $@ $(SRC) $(LIBS)
+
+env:
+	@echo 'export LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;"'
+	@echo 'export LUA_CPATH="$(CURDIR)/$(BUILD)/$(VM)/?.so;;"'
+
+test: deps build
+	@spec/run
+
+check-asan: deps $(BUILD)/asan/falcon/core.so
+	@spec/run --asan
+
+# libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.
+FUZZERS := token headers query mime_names
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c
+$(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl
+
+fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZERS))
+	@tools/fuzz $(FUZZ_SECONDS) $(FUZZERS)
+
+fuzz-smoke:
+	@$(MAKE) -s fuzz FUZZ_SECONDS=30
+
+check-valgrind: deps build
+	@spec/run --valgrind
+
+demo: deps build
+	@tools/demo
+
+emulator: deps
+	@emulator/falcon-emulator start --dir $(BUILD)/emulator
+
+emulator-stop:
+	@emulator/falcon-emulator stop --dir $(BUILD)/emulator
+
+clean:
+	rm -rf $(BUILD)

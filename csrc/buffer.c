@@ -1,0 +1,75 @@
+/* buffer.c: growable byte buffer with an explicit failure flag. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "secret.h"
+
+void buffer_init(buffer *b) {
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->failed = 0;
+}
+
+static int buffer_reserve(buffer *b, size_t extra) {
+    if (b->failed) return 0;
+    if (extra > (size_t)-1 - b->len - 1) {
+        b->failed = 1;
+        return 0;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) return 1;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
+    /* realloc would leave a copy of secret bytes behind: grow by hand and wipe the old block. */
+    char *grown = malloc(cap);
+    if (grown == NULL) {
+        b->failed = 1;
+        return 0;
+    }
+    if (b->data != NULL) {
+        memcpy(grown, b->data, b->len);
+        secret_wipe(b->data, b->cap);
+        free(b->data);
+    }
+    b->data = grown;
+    b->cap = cap;
+    return 1;
+}
+
+int buffer_append(buffer *b, const void *bytes, size_t len) {
+    if (len == 0) return !b->failed;
+    if (!buffer_reserve(b, len)) return 0;
+    memcpy(b->data + b->len, bytes, len);
+    b->len += len;
+    return 1;
+}
+
+int buffer_append_str(buffer *b, const char *s) {
+    return buffer_append(b, s, strlen(s));
+}
+
+int buffer_append_char(buffer *b, char c) {
+    return buffer_append(b, &c, 1);
+}
+
+const char *buffer_cstr(buffer *b) {
+    if (!buffer_reserve(b, 0)) return NULL;
+    b->data[b->len] = '\0';
+    return b->data;
+}
+
+void buffer_reset(buffer *b) {
+    b->len = 0;
+}
+
+void buffer_free(buffer *b) {
+    free(b->data);
+    buffer_init(b);
+}
+
+void buffer_wipe_free(buffer *b) {
+    if (b->data != NULL) secret_wipe(b->data, b->cap);
+    buffer_free(b);
+}

@@ -1,0 +1,433 @@
+/* client.c: the client userdata: settings, secrets, lifecycle, and the request method. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buffer.h"
+#include "compat.h"
+#include "errors.h"
+#include "mime.h"
+#include "query.h"
+#include "secret.h"
+#include "transfer.h"
+
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_READ_TIMEOUT_S 60L
+
+falcon_client *client_check(lua_State *L, int idx) {
+    falcon_client *c = luaL_checkudata(L, idx, CLIENT_MT);
+    if (c->easy == NULL) luaL_error(L, "falcon.core: the client is closed");
+    return c;
+}
+
+void client_apply_settings(falcon_client *c, CURL *easy) {
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, c->user_agent);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    if (c->read_timeout_s > 0) {
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, c->read_timeout_s);
+    }
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
+    if (c->ca_bundle != NULL) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle);
+    /* An empty proxy string also stops libcurl from reading http_proxy from the environment. */
+    if (c->proxy != NULL) curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy);
+    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
+void client_forget_token(falcon_client *c) {
+    secret_free(&c->token);
+    c->token_expires_at = 0;
+    c->token_static = 0;
+}
+
+static void client_free(falcon_client *c) {
+    if (c->easy != NULL) curl_easy_cleanup(c->easy);
+    c->easy = NULL;
+    secret_free(&c->client_id);
+    secret_free(&c->client_secret);
+    secret_free(&c->member_cid);
+    secret_free(&c->token);
+    secret_free(&c->proxy);
+    free(c->base_url);
+    free(c->ca_bundle);
+    free(c->user_agent);
+    c->base_url = c->ca_bundle = c->user_agent = NULL;
+}
+
+/* ---- options ---------------------------------------------------------------------------- */
+
+static const char *const option_names[] = {"base_url",   "client_id",       "client_secret", "member_cid",
+                                           "access_token", "connect_timeout", "timeout",       "read_timeout",
+                                           "proxy",      "ssl_verify",      "ca_bundle",     "user_agent",
+                                           NULL};
+
+static void check_option_names(lua_State *L, int opts) {
+    lua_pushnil(L);
+    while (lua_next(L, opts)) {
+        lua_pop(L, 1);
+        int known = 0;
+        if (lua_type(L, -1) == LUA_TSTRING)
+            for (int i = 0; option_names[i] && !known; i++) known = strcmp(option_names[i], lua_tostring(L, -1)) == 0;
+        if (!known)
+            luaL_error(L, "falcon.core.client: unknown option '%s'",
+                       lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    }
+}
+
+/* A string option, or NULL when absent; raises when present but not a clean non-empty string. */
+static const char *string_option(lua_State *L, int opts, const char *key, int allow_controls) {
+    lua_getfield(L, opts, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "falcon.core.client: bad option '%s' (string expected, got %s)", key, luaL_typename(L, -1));
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (len == 0) luaL_error(L, "falcon.core.client: bad option '%s' (non-empty string expected)", key);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == 0 || (!allow_controls && (ch < 0x20 || ch == 0x7f)))
+            luaL_error(L, "falcon.core.client: bad option '%s' (control characters are not allowed)", key);
+    }
+    lua_pop(L, 1); /* still referenced by the options table */
+    return s;
+}
+
+static double seconds_option(lua_State *L, int opts, const char *key, double fallback, int allow_zero) {
+    lua_getfield(L, opts, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return fallback;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "falcon.core.client: bad option '%s' (seconds as a number expected, got %s)", key,
+                   luaL_typename(L, -1));
+    double v = lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    if (!(v > 0 || (allow_zero && v == 0)) || v > 86400.0 * 365)
+        luaL_error(L, "falcon.core.client: bad option '%s' (%s expected)", key,
+                   allow_zero ? "0 (no limit) or a positive number of seconds" : "a positive number of seconds");
+    return v;
+}
+
+static int valid_base_url(const char *s) {
+    return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
+}
+
+static char *copy_base_url(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/') n--;
+    return secret_dup(s, n);
+}
+
+int client_lua_new(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_option_names(L, 1);
+    /* Everything that can raise is read before anything is allocated. */
+    const char *base_url = string_option(L, 1, "base_url", 0);
+    if (base_url == NULL || !valid_base_url(base_url))
+        luaL_error(L, "falcon.core.client: bad option 'base_url' (http:// or https:// URL expected)");
+    const char *client_id = string_option(L, 1, "client_id", 0);
+    const char *client_secret = string_option(L, 1, "client_secret", 1);
+    const char *member_cid = string_option(L, 1, "member_cid", 0);
+    const char *access_token = string_option(L, 1, "access_token", 0);
+    const char *proxy = string_option(L, 1, "proxy", 0);
+    const char *ca_bundle = string_option(L, 1, "ca_bundle", 0);
+    const char *user_agent = string_option(L, 1, "user_agent", 0);
+    double connect_timeout = seconds_option(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_MS / 1000.0, 0);
+    double timeout = seconds_option(L, 1, "timeout", 0, 1);
+    double read_timeout = seconds_option(L, 1, "read_timeout", (double)DEFAULT_READ_TIMEOUT_S, 1);
+    lua_getfield(L, 1, "ssl_verify");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+        luaL_error(L, "falcon.core.client: bad option 'ssl_verify' (boolean expected, got %s)", luaL_typename(L, -1));
+    int ssl_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    /* Credentials from the environment only when none were given and no token was handed in. */
+    if (client_id == NULL && client_secret == NULL && access_token == NULL) {
+        const char *env_id = getenv("FALCON_CLIENT_ID"), *env_secret = getenv("FALCON_CLIENT_SECRET");
+        if (env_id != NULL && env_id[0] != '\0' && env_secret != NULL && env_secret[0] != '\0') {
+            client_id = env_id;
+            client_secret = env_secret;
+        }
+    }
+    if ((client_id == NULL) != (client_secret == NULL))
+        luaL_error(L, "falcon.core.client: bad option '%s' (client_id and client_secret go together)",
+                   client_id == NULL ? "client_id" : "client_secret");
+
+    falcon_client *c = lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CLIENT_MT);
+    c->connect_timeout_ms = (long)(connect_timeout * 1000);
+    c->timeout_ms = (long)(timeout * 1000);
+    c->read_timeout_s = read_timeout > 0 && read_timeout < 1 ? 1 : (long)read_timeout;
+    c->ssl_verify = ssl_verify;
+    buffer ua;
+    buffer_init(&ua);
+    buffer_append_str(&ua, "falconlua/" FALCONLUA_VERSION);
+    if (user_agent != NULL) {
+        buffer_append_char(&ua, ' ');
+        buffer_append_str(&ua, user_agent);
+    }
+    int ok = buffer_cstr(&ua) != NULL;
+    c->user_agent = ok ? ua.data : NULL;
+    if (!ok) buffer_free(&ua);
+    c->easy = curl_easy_init();
+    c->base_url = copy_base_url(base_url);
+#define COPY(field, src) ok = ok && ((src) == NULL || ((c->field = secret_dup((src), strlen(src))) != NULL))
+    COPY(client_id, client_id);
+    COPY(client_secret, client_secret);
+    COPY(member_cid, member_cid);
+    COPY(token, access_token);
+    COPY(proxy, proxy);
+    COPY(ca_bundle, ca_bundle);
+#undef COPY
+    if (!ok || c->easy == NULL || c->base_url == NULL) {
+        client_free(c);
+        return luaL_error(L, "falcon.core.client: out of memory");
+    }
+    c->token_static = access_token != NULL;
+    return 1;
+}
+
+/* ---- request ----------------------------------------------------------------------------- */
+
+static int is_token_char(unsigned char ch) {
+    return ch > 32 && ch < 127 && !strchr("()<>@,;:\\\"/[]?={}", ch);
+}
+
+static const char *checked_method(lua_State *L, int req) {
+    lua_getfield(L, req, "method");
+    const char *m = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
+    size_t n = strlen(m);
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 'A' || m[i] > 'Z') n = 0;
+    if (n == 0 || n > 16) luaL_error(L, "falcon.core: request: bad field 'method' (upper-case HTTP method expected)");
+    lua_pop(L, 1);
+    return m;
+}
+
+static const char *checked_path(lua_State *L, int req) {
+    lua_getfield(L, req, "path");
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'path' (string expected, got %s)", luaL_typename(L, -1));
+    size_t len;
+    const char *p = lua_tolstring(L, -1, &len);
+    int ok = len > 0 && p[0] == '/';
+    for (size_t i = 0; ok && i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        ok = ch > 0x20 && ch != 0x7f && ch != '?' && ch != '#';
+    }
+    if (!ok) luaL_error(L, "falcon.core: request: bad field 'path' ('/route' without spaces, controls, '?' or '#' expected)");
+    lua_pop(L, 1);
+    return p;
+}
+
+static void check_headers(lua_State *L, int headers) {
+    lua_pushnil(L);
+    while (lua_next(L, headers)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "falcon.core: request: bad field 'headers' (string names and values expected)");
+        size_t nlen, vlen;
+        const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
+        int ok = nlen > 0;
+        for (size_t i = 0; ok && i < nlen; i++) ok = is_token_char((unsigned char)name[i]);
+        if (!ok) luaL_error(L, "falcon.core: request: bad header name (HTTP token expected)");
+        for (size_t i = 0; i < vlen; i++) {
+            unsigned char ch = (unsigned char)value[i];
+            if (ch == '\r' || ch == '\n' || ch == 0)
+                luaL_error(L, "falcon.core: request: bad header '%s' (CR, LF and NUL are not allowed)", name);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int append_header(struct curl_slist **list, const char *name, const char *value) {
+    buffer line;
+    buffer_init(&line);
+    buffer_append_str(&line, name);
+    buffer_append_str(&line, ": ");
+    buffer_append_str(&line, value);
+    const char *s = buffer_cstr(&line);
+    struct curl_slist *grown = s ? curl_slist_append(*list, s) : NULL;
+    buffer_free(&line);
+    if (grown == NULL) return 0;
+    *list = grown;
+    return 1;
+}
+
+static int optional_field(lua_State *L, int req, const char *key, int type, const char *expected) {
+    lua_getfield(L, req, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (lua_type(L, -1) != type)
+        luaL_error(L, "falcon.core: request: bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
+    return lua_gettop(L); /* left on the stack: referenced for the whole transfer */
+}
+
+static int client_request(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    transfer_request rq;
+    transfer_request_init(&rq);
+    rq.method = checked_method(L, 2);
+    rq.path = checked_path(L, 2);
+    int query = optional_field(L, 2, "query", LUA_TTABLE, "array of {name, value}");
+    int headers = optional_field(L, 2, "headers", LUA_TTABLE, "table");
+    int body = optional_field(L, 2, "body", LUA_TSTRING, "string");
+    int content_type = optional_field(L, 2, "content_type", LUA_TSTRING, "string");
+    int form = optional_field(L, 2, "form", LUA_TTABLE, "array of parts");
+    int save_to = optional_field(L, 2, "save_to", LUA_TSTRING, "path string");
+    rq.progress_idx = optional_field(L, 2, "progress", LUA_TFUNCTION, "function");
+    int auth = optional_field(L, 2, "auth", LUA_TSTRING, "'bearer' or 'none'");
+    if (headers) check_headers(L, headers);
+    if (form) mime_check(L, form);
+    if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
+    if (content_type) {
+        const char *ct = lua_tostring(L, content_type);
+        if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, content_type))
+            luaL_error(L, "falcon.core: request: bad field 'content_type' (CR, LF and NUL are not allowed)");
+    }
+    if (save_to && strlen(lua_tostring(L, save_to)) != falcon_rawlen(L, save_to))
+        luaL_error(L, "falcon.core: request: bad field 'save_to' (contains a NUL byte)");
+    rq.bearer = 1;
+    if (auth) {
+        const char *a = lua_tostring(L, auth);
+        if (strcmp(a, "none") == 0) rq.bearer = 0;
+        else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
+    }
+
+    /* From here on nothing raises until the buffers are freed. */
+    buffer qs;
+    buffer_init(&qs);
+    if (query) query_build(L, query, &qs); /* raises only before its first append */
+    rq.query = qs.data;
+    rq.query_len = qs.len;
+    if (body) rq.body = lua_tolstring(L, body, &rq.body_len);
+    rq.save_to = save_to ? lua_tostring(L, save_to) : NULL;
+    int ok = !qs.failed;
+    if (ok && content_type) ok = append_header(&rq.headers, "Content-Type", lua_tostring(L, content_type));
+    if (ok && headers) {
+        lua_pushnil(L);
+        while (ok && lua_next(L, headers)) {
+            ok = append_header(&rq.headers, lua_tostring(L, -2), lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        if (!ok) lua_pop(L, 1);
+    }
+    if (ok && form) ok = (rq.mime = mime_build(L, c->easy, form)) != NULL;
+    int n;
+    if (!ok) {
+        n = errors_push(L, "transport", "out of memory while building the request", 0);
+    } else {
+        transfer_result rs;
+        transfer_perform(L, c, &rq, &rs);
+        n = transfer_push(L, &rq, &rs, 1);
+        transfer_result_free(&rs);
+    }
+    transfer_request_free(&rq);
+    buffer_free(&qs);
+    return n;
+}
+
+/* ---- small accessors ------------------------------------------------------------------------ */
+
+static int client_token_info(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    lua_createtable(L, 0, 4);
+    lua_pushboolean(L, c->token != NULL);
+    lua_setfield(L, -2, "has_token");
+    if (c->token != NULL && c->token_expires_at > 0) {
+        lua_pushnumber(L, c->token_expires_at);
+        lua_setfield(L, -2, "expires_at");
+    }
+    lua_pushboolean(L, c->token_static);
+    lua_setfield(L, -2, "static");
+    lua_pushboolean(L, c->client_id != NULL && c->client_secret != NULL);
+    lua_setfield(L, -2, "has_credentials");
+    return 1;
+}
+
+static int client_forget(lua_State *L) {
+    client_forget_token(client_check(L, 1));
+    return 0;
+}
+
+static int client_base_url(lua_State *L) {
+    lua_pushstring(L, client_check(L, 1)->base_url);
+    return 1;
+}
+
+static int client_set_base_url(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    const char *url = luaL_checkstring(L, 2);
+    if (!valid_base_url(url) || strpbrk(url, " \r\n\t") != NULL || strlen(url) != falcon_rawlen(L, 2))
+        return luaL_argerror(L, 2, "http:// or https:// URL expected");
+    char *copy = copy_base_url(url);
+    if (copy == NULL) return luaL_error(L, "falcon.core: out of memory");
+    free(c->base_url);
+    c->base_url = copy;
+    return 0;
+}
+
+static int client_stats(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushnumber(L, (lua_Number)c->requests);
+    lua_setfield(L, -2, "requests");
+    return 1;
+}
+
+static int client_close(lua_State *L) {
+    falcon_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    client_free(c); /* idempotent: every field is reset to NULL */
+    return 0;
+}
+
+static int client_tostring(lua_State *L) {
+    falcon_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    if (c->easy == NULL) {
+        lua_pushliteral(L, "falcon.core.client (closed)");
+        return 1;
+    }
+    const char *token = c->token == NULL ? "none" : c->token_static ? "handed in" : "held";
+    lua_pushfstring(L, "falcon.core.client (%s, token: %s, requests: %d)", c->base_url, token, (int)c->requests);
+    return 1;
+}
+
+int auth_lua_authenticate(lua_State *L);
+int auth_lua_revoke(lua_State *L);
+
+void client_register(lua_State *L) {
+    static const luaL_Reg methods[] = {{"request", client_request},
+                                       {"authenticate", auth_lua_authenticate},
+                                       {"revoke", auth_lua_revoke},
+                                       {"token_info", client_token_info},
+                                       {"forget_token", client_forget},
+                                       {"base_url", client_base_url},
+                                       {"set_base_url", client_set_base_url},
+                                       {"stats", client_stats},
+                                       {"close", client_close},
+                                       {NULL, NULL}};
+    if (luaL_newmetatable(L, CLIENT_MT)) {
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, client_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, client_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, client_tostring);
+        lua_setfield(L, -2, "__tostring");
+        lua_pushliteral(L, "falcon.core.client");
+        lua_setfield(L, -2, "__metatable");
+    }
+    lua_pop(L, 1);
+}

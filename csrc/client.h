@@ -1,0 +1,38 @@
+/* client.h: the client object: one reused libcurl handle, its settings, and the auth state. */
+#ifndef FALCON_CLIENT_H
+#define FALCON_CLIENT_H
+
+#include <curl/curl.h>
+#include <lua.h>
+
+#define FALCONLUA_VERSION "0.1.0"
+#define CLIENT_MT "falcon.core.client"
+
+typedef struct {
+    CURL *easy;              /* reused across calls: keeps the connection alive */
+    char *base_url;          /* no trailing slash */
+    char *client_id;         /* secret */
+    char *client_secret;     /* secret */
+    char *member_cid;        /* secret (identifies a tenant) */
+    char *token;             /* secret */
+    double token_expires_at; /* epoch seconds; 0 when unknown (handed-in token) */
+    int token_static;        /* handed in by the caller: cannot be renewed */
+    char *proxy;             /* secret: may carry credentials */
+    char *ca_bundle;
+    char *user_agent;
+    long connect_timeout_ms;
+    long timeout_ms;      /* whole transfer; 0 = none */
+    long read_timeout_s;  /* abort when no byte moved for this long; 0 = never */
+    int ssl_verify;
+    long requests;        /* transfers performed, for tostring and tests */
+} falcon_client;
+
+falcon_client *client_check(lua_State *L, int idx);
+/* Applies every connection setting (timeouts, proxy, TLS, user agent) to the handle. Shared by API
+ * calls, login and revoke, so no setting can apply to one and not the others. */
+void client_apply_settings(falcon_client *c, CURL *easy);
+void client_register(lua_State *L);
+int client_lua_new(lua_State *L);
+void client_forget_token(falcon_client *c);
+
+#endif

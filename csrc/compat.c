@@ -1,0 +1,34 @@
+/* compat.c: helpers missing from older Lua APIs (see compat.h). */
+#include <math.h>
+
+#include "compat.h"
+
+int falcon_isintegral(lua_State *L, int idx) {
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, idx)) return 1;
+#endif
+    if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+    lua_Number n = lua_tonumber(L, idx);
+    return isfinite(n) && floor(n) == n;
+}
+
+#ifdef FALCON_NEED_SETFUNCS
+void falcon_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
+    luaL_checkstack(L, nup, "too many upvalues");
+    for (; l->name != NULL; l++) {
+        for (int i = 0; i < nup; i++) lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
+    }
+    lua_pop(L, nup);
+}
+
+void *falcon_testudata(lua_State *L, int ud, const char *tname) {
+    void *p = lua_touserdata(L, ud);
+    if (p == NULL || !lua_getmetatable(L, ud)) return NULL;
+    luaL_getmetatable(L, tname);
+    int same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    return same ? p : NULL;
+}
+#endif

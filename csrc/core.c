@@ -1,0 +1,30 @@
+/* core.c: luaopen_falcon_core, the entry point of the C module. */
+#include <curl/curl.h>
+
+#include "client.h"
+#include "compat.h"
+#include "errors.h"
+#include "headers.h"
+#include "query.h"
+
+static int core_client(lua_State *L) {
+    return client_lua_new(L);
+}
+
+int luaopen_falcon_core(lua_State *L) {
+    static int curl_ready = 0;
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "falcon.core: libcurl failed to start");
+        curl_ready = 1;
+    }
+    errors_register(L);
+    headers_register(L);
+    client_register(L);
+    static const luaL_Reg functions[] = {{"client", core_client}, {"encode_query", query_lua_encode}, {NULL, NULL}};
+    luaL_newlib(L, functions);
+    lua_pushliteral(L, FALCONLUA_VERSION);
+    lua_setfield(L, -2, "version");
+    lua_pushstring(L, curl_version());
+    lua_setfield(L, -2, "curl_version");
+    return 1;
+}

@@ -1,0 +1,108 @@
+/* headers.c: turning raw response headers into a Lua table. */
+#include <ctype.h>
+#include <string.h>
+
+#include "compat.h"
+#include "headers.h"
+
+#define HEADERS_MT "falcon.core.headers"
+
+static int is_token_char(unsigned char c) {
+    return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+}
+
+static void parse_line(const char *line, size_t len, header_fn fn, void *ud) {
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n')) len--;
+    if (len == 0) return;
+    if (len >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+        fn(ud, NULL, 0, line, len);
+        return;
+    }
+    size_t colon = 0;
+    while (colon < len && line[colon] != ':') {
+        if (!is_token_char((unsigned char)line[colon])) return;
+        colon++;
+    }
+    if (colon == 0 || colon == len) return;
+    size_t start = colon + 1, end = len;
+    while (start < end && (line[start] == ' ' || line[start] == '\t')) start++;
+    while (end > start && (line[end - 1] == ' ' || line[end - 1] == '\t')) end--;
+    fn(ud, line, colon, line + start, end - start);
+}
+
+void headers_parse(const char *block, size_t len, header_fn fn, void *ud) {
+    size_t pos = 0;
+    while (pos < len) {
+        const char *nl = memchr(block + pos, '\n', len - pos);
+        size_t line_end = nl ? (size_t)(nl - block) + 1 : len;
+        parse_line(block + pos, line_end - pos, fn, ud);
+        pos = line_end;
+    }
+}
+
+typedef struct {
+    lua_State *L;
+    int table;
+} push_state;
+
+/* A repeated header is joined with ", " as HTTP allows. */
+static void push_one(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+    push_state *st = ud;
+    lua_State *L = st->L;
+    if (name == NULL) { /* new block: forget the previous one's headers */
+        lua_newtable(L);
+        lua_replace(L, st->table);
+        return;
+    }
+    lua_pushlstring(L, name, nlen);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, st->table);
+    if (lua_isstring(L, -1)) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, value, vlen);
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, value, vlen);
+    }
+    lua_rawset(L, st->table);
+}
+
+void headers_push(lua_State *L, const char *block, size_t len) {
+    lua_newtable(L);
+    push_state st = {L, lua_gettop(L)};
+    if (block != NULL) headers_parse(block, len, push_one, &st);
+    luaL_setmetatable(L, HEADERS_MT);
+}
+
+static int ascii_casecmp(const char *a, size_t alen, const char *b, size_t blen) {
+    if (alen != blen) return 1;
+    for (size_t i = 0; i < alen; i++)
+        if (tolower((unsigned char)a[i]) != tolower((unsigned char)b[i])) return 1;
+    return 0;
+}
+
+/* __index: a miss on the exact name falls back to a case-insensitive scan (headers are few). */
+static int headers_index(lua_State *L) {
+    if (lua_type(L, 2) != LUA_TSTRING) return 0;
+    size_t klen;
+    const char *key = lua_tolstring(L, 2, &klen);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t nlen;
+            const char *name = lua_tolstring(L, -2, &nlen);
+            if (ascii_casecmp(name, nlen, key, klen) == 0) return 1;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+void headers_register(lua_State *L) {
+    if (luaL_newmetatable(L, HEADERS_MT)) {
+        lua_pushcfunction(L, headers_index);
+        lua_setfield(L, -2, "__index");
+    }
+    lua_pop(L, 1);
+}

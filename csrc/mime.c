@@ -1,0 +1,108 @@
+/* mime.c: multipart forms. Parts: {name=, value=} | {name=, data=, filename=, content_type=}
+ * | {name=, path=, filename=, content_type=} (streamed from disk, never read whole). */
+#include <sys/stat.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compat.h"
+#include "mime.h"
+
+int mime_name_valid(const char *s, size_t len) {
+    if (len == 0) return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') return 0;
+    }
+    return 1;
+}
+
+static const char *opt_string(lua_State *L, int part, const char *key, size_t *len) {
+    lua_getfield(L, part, key);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+    lua_pop(L, 1); /* the string stays alive: the part table holds it */
+    return s;
+}
+
+static void check_string_field(lua_State *L, int part, int i, const char *key, int required, int name_rules) {
+    lua_getfield(L, part, key);
+    int t = lua_type(L, -1);
+    if (t == LUA_TNIL && !required) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (t != LUA_TSTRING)
+        luaL_error(L, "bad form part #%d: '%s' (string expected, got %s)", i, key, luaL_typename(L, -1));
+    size_t len;
+    const char *s = lua_tolstring(L, -1, &len);
+    if (name_rules && !mime_name_valid(s, len))
+        luaL_error(L, "bad form part #%d: '%s' (non-empty, without control characters, quotes or "
+                      "backslashes expected)", i, key);
+    if (!name_rules && strlen(s) != len && strcmp(key, "data") != 0 && strcmp(key, "value") != 0)
+        luaL_error(L, "bad form part #%d: '%s' (contains a NUL byte)", i, key);
+    lua_pop(L, 1);
+}
+
+void mime_check(lua_State *L, int idx) {
+    size_t count = falcon_rawlen(L, idx);
+    if (count == 0) luaL_error(L, "bad field 'form' (at least one part expected)");
+    for (size_t n = 1; n <= count; n++) {
+        int i = (int)n;
+        lua_rawgeti(L, idx, i);
+        int part = lua_gettop(L);
+        if (!lua_istable(L, part)) luaL_error(L, "bad form part #%d (table expected, got %s)", i, luaL_typename(L, part));
+        check_string_field(L, part, i, "name", 1, 1);
+        check_string_field(L, part, i, "filename", 0, 1);
+        check_string_field(L, part, i, "content_type", 0, 1);
+        size_t len;
+        int sources = (opt_string(L, part, "value", &len) != NULL) + (opt_string(L, part, "data", &len) != NULL);
+        const char *path = opt_string(L, part, "path", &len);
+        sources += path != NULL;
+        if (sources != 1)
+            luaL_error(L, "bad form part #%d (exactly one of 'value', 'data' or 'path' expected, as a string)", i);
+        if (path != NULL) {
+            struct stat st;
+            if (strlen(path) != len) luaL_error(L, "bad form part #%d: 'path' (contains a NUL byte)", i);
+            if (stat(path, &st) != 0) luaL_error(L, "bad form part #%d: 'path' (no such file: %s)", i, path);
+            if (!S_ISREG(st.st_mode)) luaL_error(L, "bad form part #%d: 'path' (not a regular file: %s)", i, path);
+            if (access(path, R_OK) != 0) luaL_error(L, "bad form part #%d: 'path' (not readable: %s)", i, path);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int add_part(lua_State *L, curl_mime *mime, int part) {
+    curl_mimepart *p = curl_mime_addpart(mime);
+    if (p == NULL) return 0;
+    size_t len;
+    CURLcode rc = curl_mime_name(p, opt_string(L, part, "name", &len));
+    const char *value = opt_string(L, part, "value", &len);
+    const char *data = value ? NULL : opt_string(L, part, "data", &len);
+    const char *path = opt_string(L, part, "path", &len);
+    if (rc == CURLE_OK && value != NULL) rc = curl_mime_data(p, value, len);
+    /* curl copies in-memory data; a file is opened and streamed during the transfer. */
+    if (rc == CURLE_OK && data != NULL) rc = curl_mime_data(p, data, len);
+    if (rc == CURLE_OK && path != NULL) rc = curl_mime_filedata(p, path);
+    const char *filename = opt_string(L, part, "filename", &len);
+    if (rc == CURLE_OK && filename != NULL) rc = curl_mime_filename(p, filename);
+    else if (rc == CURLE_OK && data != NULL) rc = curl_mime_filename(p, "file");
+    const char *type = opt_string(L, part, "content_type", &len);
+    if (rc == CURLE_OK && type != NULL) rc = curl_mime_type(p, type);
+    else if (rc == CURLE_OK && value == NULL) rc = curl_mime_type(p, "application/octet-stream");
+    return rc == CURLE_OK;
+}
+
+curl_mime *mime_build(lua_State *L, CURL *easy, int idx) {
+    curl_mime *mime = curl_mime_init(easy);
+    if (mime == NULL) return NULL;
+    size_t count = falcon_rawlen(L, idx);
+    for (size_t n = 1; n <= count; n++) {
+        lua_rawgeti(L, idx, (int)n);
+        int ok = add_part(L, mime, lua_gettop(L));
+        lua_pop(L, 1);
+        if (!ok) {
+            curl_mime_free(mime);
+            return NULL;
+        }
+    }
+    return mime;
+}

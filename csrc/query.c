@@ -1,0 +1,115 @@
+/* query.c: encoding query strings and form bodies. */
+#include <stdio.h>
+#include <string.h>
+
+#include "compat.h"
+#include "query.h"
+
+static int is_unreserved(unsigned char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+int query_escape(buffer *out, const char *s, size_t len) {
+    static const char hex[] = "0123456789ABCDEF";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (is_unreserved(c)) {
+            buffer_append_char(out, (char)c);
+        } else if (c == ' ') {
+            buffer_append_char(out, '+');
+        } else {
+            char esc[3] = {'%', hex[c >> 4], hex[c & 15]};
+            buffer_append(out, esc, 3);
+        }
+    }
+    return !out->failed;
+}
+
+/* Raises before anything is allocated, so a bad pair never leaks a half-built buffer. */
+static void query_check(lua_State *L, int idx) {
+    size_t count = falcon_rawlen(L, idx);
+    for (size_t i = 1; i <= count; i++) {
+        lua_rawgeti(L, idx, (int)i);
+        if (lua_type(L, -1) != LUA_TTABLE)
+            luaL_error(L, "bad query pair #%d ({name, value} table expected, got %s)", (int)i,
+                       luaL_typename(L, -1));
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        if (lua_type(L, -2) != LUA_TSTRING || falcon_rawlen(L, -2) == 0)
+            luaL_error(L, "bad query pair #%d (non-empty string name expected, got %s)", (int)i,
+                       luaL_typename(L, -2));
+        int t = lua_type(L, -1);
+        if (t != LUA_TNIL && t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
+            luaL_error(L, "bad query pair #%d '%s' (string, number or boolean expected, got %s)", (int)i,
+                       lua_tostring(L, -2), luaL_typename(L, -1));
+        lua_pop(L, 3);
+    }
+}
+
+/* Integral numbers are written without a fraction, so 10 never becomes "10.0". */
+static void append_value(lua_State *L, int idx, buffer *out) {
+    char num[64];
+    int w;
+    size_t len;
+    const char *s;
+    switch (lua_type(L, idx)) {
+    case LUA_TNUMBER:
+#if LUA_VERSION_NUM >= 503
+        if (lua_isinteger(L, idx)) {
+            w = snprintf(num, sizeof num, LUA_INTEGER_FMT, lua_tointeger(L, idx));
+            buffer_append(out, num, (size_t)w);
+            break;
+        }
+#endif
+        if (falcon_isintegral(L, idx) && lua_tonumber(L, idx) < 9007199254740992.0 &&
+            lua_tonumber(L, idx) > -9007199254740992.0)
+            w = snprintf(num, sizeof num, "%.0f", (double)lua_tonumber(L, idx));
+        else
+            w = snprintf(num, sizeof num, "%.17g", (double)lua_tonumber(L, idx));
+        buffer_append(out, num, (size_t)w);
+        break;
+    case LUA_TBOOLEAN:
+        /* Python's requests sends True as "True"; the API reads lowercase. */
+        buffer_append_str(out, lua_toboolean(L, idx) ? "true" : "false");
+        break;
+    default:
+        s = lua_tolstring(L, idx, &len);
+        query_escape(out, s, len);
+    }
+}
+
+void query_build(lua_State *L, int idx, buffer *out) {
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    query_check(L, idx);
+    size_t count = falcon_rawlen(L, idx);
+    for (size_t i = 1; i <= count; i++) {
+        lua_rawgeti(L, idx, (int)i);
+        lua_rawgeti(L, -1, 1);
+        lua_rawgeti(L, -2, 2);
+        if (!lua_isnil(L, -1)) {
+            size_t nlen;
+            const char *name = lua_tolstring(L, -2, &nlen);
+            if (out->len > 0) buffer_append_char(out, '&');
+            query_escape(out, name, nlen);
+            buffer_append_char(out, '=');
+            append_value(L, lua_gettop(L), out);
+        }
+        lua_pop(L, 3);
+    }
+}
+
+int query_lua_encode(lua_State *L) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    query_check(L, 1);
+    buffer out;
+    buffer_init(&out);
+    query_build(L, 1, &out);
+    if (out.failed) {
+        buffer_free(&out);
+        return luaL_error(L, "out of memory");
+    }
+    lua_pushlstring(L, out.data ? out.data : "", out.len);
+    buffer_free(&out);
+    return 1;
+}

@@ -1,0 +1,19 @@
+/* token.h: reading the OAuth2 token response without letting the token reach Lua.
+ *
+ * Hand-written on purpose: the JSON library of the project (lua-cjson) decodes into Lua strings, which
+ * cannot be wiped; this scanner reads one flat JSON object in C and copies out two fields. */
+#ifndef FALCON_TOKEN_H
+#define FALCON_TOKEN_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *access_token; /* secret_dup'ed; caller frees with secret_free */
+    double expires_in;  /* seconds; -1 when absent */
+} token_response;
+
+/* Returns 1 when json is an object with a non-empty string "access_token"; 0 otherwise (nothing
+ * allocated). Any other content is skipped; nesting deeper than 64 levels is refused. */
+int token_parse(const char *json, size_t len, token_response *out);
+
+#endif

@@ -1,0 +1,270 @@
+/* transfer.c: performing one request on the client's reused handle. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compat.h"
+#include "errors.h"
+#include "headers.h"
+#include "secret.h"
+#include "transfer.h"
+
+void transfer_request_init(transfer_request *rq) {
+    memset(rq, 0, sizeof *rq);
+}
+
+void slist_wipe_free(struct curl_slist *list) {
+    for (struct curl_slist *it = list; it != NULL; it = it->next)
+        if (it->data != NULL) secret_wipe(it->data, strlen(it->data));
+    curl_slist_free_all(list);
+}
+
+void transfer_request_free(transfer_request *rq) {
+    slist_wipe_free(rq->headers);
+    rq->headers = NULL;
+    curl_mime_free(rq->mime);
+    rq->mime = NULL;
+}
+
+static void close_sink(transfer_result *rs, int keep) {
+    if (rs->file != NULL) {
+        if (fclose(rs->file) != 0 && keep && rs->detail == NULL) {
+            rs->detail = strdup(strerror(errno));
+            keep = 0;
+        }
+        rs->file = NULL;
+    }
+    if (rs->part_path != NULL && !keep) remove(rs->part_path);
+}
+
+void transfer_result_free(transfer_result *rs) {
+    close_sink(rs, 0);
+    free(rs->part_path);
+    rs->part_path = NULL;
+    buffer_free(&rs->headers);
+    buffer_free(&rs->body);
+    free(rs->detail);
+    rs->detail = NULL;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *ud) {
+    transfer_result *rs = ud;
+    size_t len = size * n;
+    /* A new status line starts a new header block (100-continue, proxy CONNECT): keep the last. */
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) buffer_reset(&rs->headers);
+    return buffer_append(&rs->headers, data, len) ? len : 0;
+}
+
+/* The file is opened only once a 2xx status is known, so an error body never lands in it. */
+static int choose_sink(transfer_result *rs) {
+    rs->sink_decided = 1;
+    long status = 0;
+    curl_easy_getinfo(rs->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status > 299) return 1;
+    rs->file = fopen(rs->part_path, "wb");
+    if (rs->file == NULL) {
+        rs->detail = strdup(strerror(errno));
+        return 0;
+    }
+    rs->sink_to_file = 1;
+    return 1;
+}
+
+static size_t on_body(char *data, size_t size, size_t n, void *ud) {
+    transfer_result *rs = ud;
+    size_t len = size * n;
+    if (rs->part_path != NULL && !rs->sink_decided && !choose_sink(rs)) return 0;
+    if (rs->sink_to_file) {
+        if (fwrite(data, 1, len, rs->file) != len) {
+            if (rs->detail == NULL) rs->detail = strdup(strerror(errno));
+            return 0;
+        }
+        rs->saved_bytes += (curl_off_t)len;
+        return len;
+    }
+    return buffer_append(&rs->body, data, len) ? len : 0;
+}
+
+static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+    transfer_result *rs = ud;
+    lua_State *L = rs->L;
+    lua_pushvalue(L, rs->progress_idx);
+    lua_pushnumber(L, (lua_Number)dltotal);
+    lua_pushnumber(L, (lua_Number)dlnow);
+    lua_pushnumber(L, (lua_Number)ultotal);
+    lua_pushnumber(L, (lua_Number)ulnow);
+    if (lua_pcall(L, 4, 1, 0) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        lua_pushfstring(L, "progress callback failed: %s", msg ? msg : "(error object)");
+        rs->detail = strdup(lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return 1;
+    }
+    int stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (stop) rs->detail = strdup("progress callback returned false");
+    return stop;
+}
+
+static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) {
+    buffer_append_str(url, c->base_url);
+    buffer_append_str(url, rq->path);
+    if (rq->query != NULL && rq->query_len > 0) {
+        buffer_append_char(url, '?');
+        buffer_append(url, rq->query, rq->query_len);
+    }
+    return buffer_cstr(url) != NULL;
+}
+
+static void set_method(CURL *easy, const transfer_request *rq) {
+    int has_body = rq->body != NULL || rq->mime != NULL;
+    if (strcmp(rq->method, "GET") == 0 && !has_body) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(rq->method, "HEAD") == 0) {
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else {
+        if (rq->mime != NULL) {
+            curl_easy_setopt(easy, CURLOPT_MIMEPOST, rq->mime);
+        } else {
+            /* Not copied: the body outlives the transfer (a Lua string on the stack, or ours). */
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rq->body ? rq->body_len : 0));
+        }
+        if (strcmp(rq->method, "POST") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+    }
+}
+
+void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs) {
+    CURL *easy = c->easy;
+    memset(rs, 0, sizeof *rs);
+    buffer_init(&rs->headers);
+    buffer_init(&rs->body);
+    rs->L = L;
+    rs->easy = easy;
+    if (rq->save_to != NULL) {
+        size_t n = strlen(rq->save_to);
+        rs->part_path = malloc(n + 6);
+        if (rs->part_path == NULL) {
+            rs->code = CURLE_OUT_OF_MEMORY;
+            return;
+        }
+        memcpy(rs->part_path, rq->save_to, n);
+        memcpy(rs->part_path + n, ".part", 6);
+    }
+
+    buffer url;
+    buffer_init(&url);
+    struct curl_slist *headers = NULL, *tail;
+    int ok = build_url(c, rq, &url);
+    /* Bearer header built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
+    if (ok && rq->bearer && c->token != NULL) {
+        buffer auth;
+        buffer_init(&auth);
+        buffer_append_str(&auth, "Authorization: Bearer ");
+        buffer_append_str(&auth, c->token);
+        const char *line = buffer_cstr(&auth);
+        ok = line != NULL && (headers = curl_slist_append(NULL, line)) != NULL;
+        buffer_wipe_free(&auth);
+    }
+    /* "Expect:" off: saves a round trip on every upload; the SDK checks sizes before sending. */
+    if (ok) ok = (tail = curl_slist_append(headers, "Expect:")) != NULL;
+    if (ok) headers = tail;
+    for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) {
+        ok = (tail = curl_slist_append(headers, it->data)) != NULL;
+        if (ok) headers = tail;
+    }
+    if (!ok) {
+        rs->code = CURLE_OUT_OF_MEMORY;
+        slist_wipe_free(headers);
+        buffer_free(&url);
+        return;
+    }
+
+    curl_easy_reset(easy); /* keeps the live connection, DNS and TLS session caches */
+    client_apply_settings(c, easy);
+    curl_easy_setopt(easy, CURLOPT_URL, url.data);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, rs->errbuf);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, rs);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, rs);
+    if (rq->progress_idx != 0) {
+        rs->progress_idx = rq->progress_idx;
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, rs);
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    }
+    set_method(easy, rq);
+
+    rs->code = curl_easy_perform(easy);
+    c->requests++;
+
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &rs->status);
+    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &rs->connects);
+    curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &rs->local_port);
+    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &rs->total_time);
+    long request_size = 0;
+    curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
+    rs->request_size = request_size;
+    /* Pointers into this call's memory must not survive it. */
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+    slist_wipe_free(headers);
+    buffer_free(&url);
+
+    if (rs->code == CURLE_OK && rs->part_path != NULL) {
+        /* A 2xx with an empty body still produces the (empty) file. */
+        if (!rs->sink_decided && !choose_sink(rs)) rs->code = CURLE_WRITE_ERROR;
+        if (rs->sink_to_file) {
+            close_sink(rs, 1);
+            if (rs->detail == NULL && rename(rs->part_path, rq->save_to) != 0) rs->detail = strdup(strerror(errno));
+            if (rs->detail != NULL) {
+                remove(rs->part_path);
+                rs->code = CURLE_WRITE_ERROR;
+            }
+        }
+    }
+}
+
+static void push_info(lua_State *L, const transfer_result *rs, const transfer_request *rq) {
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, (lua_Integer)rs->connects);
+    lua_setfield(L, -2, "connects");
+    lua_pushinteger(L, (lua_Integer)rs->local_port);
+    lua_setfield(L, -2, "local_port");
+    lua_pushnumber(L, rs->total_time);
+    lua_setfield(L, -2, "total_time");
+    if (rs->sink_to_file) {
+        lua_pushstring(L, rq->save_to);
+        lua_setfield(L, -2, "saved_to");
+        lua_pushnumber(L, (lua_Number)rs->saved_bytes);
+        lua_setfield(L, -2, "saved_bytes");
+    }
+}
+
+int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body) {
+    if (rs->code != CURLE_OK) {
+        const char *detail = rs->detail != NULL ? rs->detail : rs->errbuf;
+        if (rs->code == CURLE_WRITE_ERROR && rs->detail != NULL && rq->save_to != NULL) {
+            lua_pushfstring(L, "cannot write '%s': %s", rq->save_to, rs->detail);
+            detail = lua_tostring(L, -1);
+        }
+        /* Nothing was sent when the connection never came up: the one case a write may be retried. */
+        int reached = rs->request_size > 0;
+        int n = errors_push_curl(L, rs->code, detail, rq->method, rq->path, reached);
+        if (detail != rs->detail && detail != rs->errbuf) lua_remove(L, -3);
+        return n;
+    }
+    lua_pushinteger(L, (lua_Integer)rs->status);
+    headers_push(L, rs->headers.data, rs->headers.len);
+    if (push_body && !rs->sink_to_file)
+        lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
+    else
+        lua_pushnil(L);
+    push_info(L, rs, rq);
+    return 4;
+}

@@ -1,0 +1,61 @@
+/* transfer.h: one HTTP exchange on the client's handle: request in, status/headers/body out. */
+#ifndef FALCON_TRANSFER_H
+#define FALCON_TRANSFER_H
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <lua.h>
+
+#include "buffer.h"
+#include "client.h"
+
+typedef struct {
+    const char *method;          /* validated: upper-case letters */
+    const char *path;            /* validated: starts with '/', no spaces or controls */
+    const char *query;           /* encoded, or NULL */
+    size_t query_len;
+    const char *body;            /* request body, or NULL */
+    size_t body_len;
+    struct curl_slist *headers;  /* owned by the transfer; wiped and freed with it */
+    curl_mime *mime;             /* owned by the transfer */
+    const char *save_to;         /* stream a 2xx body here (through a .part file) */
+    int progress_idx;            /* stack index of a Lua progress function, or 0 */
+    int bearer;                  /* send the client's token */
+    int secret_body;             /* body holds secrets: wipe it after sending */
+} transfer_request;
+
+typedef struct {
+    long status;
+    buffer headers;
+    buffer body;
+    CURLcode code;
+    char errbuf[CURL_ERROR_SIZE];
+    char *detail;                /* our own failure text (file sink, progress callback), or NULL */
+    FILE *file;
+    char *part_path;
+    curl_off_t saved_bytes;
+    int sink_decided;            /* the sink is chosen at the first body byte ... */
+    int sink_to_file;            /* ... a 2xx body goes to the file, anything else to memory */
+    CURL *easy;
+    lua_State *L;
+    int progress_idx;
+    long connects;
+    long local_port;
+    double total_time;
+    curl_off_t request_size;
+} transfer_result;
+
+void transfer_request_init(transfer_request *rq);
+void transfer_request_free(transfer_request *rq);
+void transfer_result_free(transfer_result *rs);
+
+/* Runs the exchange (blocking). rs must be freed by the caller whatever the outcome. */
+void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs);
+
+/* Pushes status, headers, body (nil when saved to a file), info; or nil, error. */
+int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body);
+
+/* Wipes each header line (they may hold a token) and frees the list. */
+void slist_wipe_free(struct curl_slist *list);
+
+#endif

@@ -1,0 +1,32 @@
+--- falconlua: a Lua SDK for the CrowdStrike Falcon API.
+--   local falcon = require "falcon"
+--   local mc = falcon.MessageCenter { client_id = ..., client_secret = ... }
+-- Modules load on first use, so a script that needs one service class pays for nothing else.
+local core = require "falcon.core"
+
+local falcon = { _VERSION = "falconlua " .. core.version, version = core.version }
+
+local lazy = {
+  Client = function() return require "falcon.client" end,
+  APIError = function() return require "falcon.errors" end,
+  json = function() return require "falcon.json" end,
+  regions = function() return require "falcon.regions" end,
+  APIHarnessV2 = function() return require("falcon.uber").APIHarnessV2 end,
+  APIHarness = function() return require("falcon.uber").APIHarness end,
+  graphql_pages = function() return require("falcon.paginate").graphql_pages end,
+}
+
+return setmetatable(falcon, {
+  __index = function(t, name)
+    local load = lazy[name]
+    local value
+    if load then
+      value = load()
+    elseif type(name) == "string" and name:match("^%u") then
+      -- Service classes (MessageCenter, Hosts, ...) are built from the generated endpoint tables.
+      value = require("falcon.service").class(name)
+    end
+    if value ~= nil then rawset(t, name, value) end
+    return value
+  end,
+})

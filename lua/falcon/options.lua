@@ -1,0 +1,99 @@
+--- Client options: validated at the door; unknown keys are an error with a suggestion.
+local suggest = require "falcon.suggest"
+
+local options = {}
+
+--- Every option a client accepts, with the Lua types allowed.
+options.schema = {
+  client_id = "string", client_secret = "string", member_cid = "string", access_token = "string",
+  base_url = "string", regions = "table",
+  ssl_verify = "boolean|string", ca_bundle = "string", proxy = "string|table",
+  timeout = "number|table", connect_timeout = "number", read_timeout = "number",
+  user_agent = "string", renew_window = "number",
+  pythonic = "boolean", auth_object = "table|userdata",
+  debug = "boolean|function",
+}
+
+-- FalconPy clamps renew_window to 120..1200 seconds; so do we.
+options.RENEW_DEFAULT, options.RENEW_MIN, options.RENEW_MAX = 120, 120, 1200
+
+local function fail(key, expected, got)
+  error(("falcon: bad option '%s' (%s expected, got %s)"):format(key, expected, got), 0)
+end
+
+local function type_allowed(spec, value)
+  local t = type(value)
+  for allowed in spec:gmatch("[^|]+") do if allowed == t then return true end end
+  return false
+end
+
+--- Checks `opts` against the schema (plus `extra`, a schema of keys the caller owns).
+---@param opts table|nil
+---@param extra table|nil
+---@return table opts a shallow copy
+function options.check(opts, extra)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail("options", "table", type(opts)) end
+  local copy = {}
+  for key, value in pairs(opts) do
+    local spec = options.schema[key] or (extra and extra[key])
+    if type(key) ~= "string" or not spec then
+      local names = {}
+      for name in pairs(options.schema) do names[#names + 1] = name end
+      for name in pairs(extra or {}) do names[#names + 1] = name end
+      error(("falcon: unknown option '%s'%s"):format(tostring(key),
+        type(key) == "string" and suggest.hint(key, names) or ""), 0)
+    end
+    if not type_allowed(spec, value) then fail(key, spec:gsub("|", " or "), type(value)) end
+    copy[key] = value
+  end
+  return copy
+end
+
+--- FalconPy's `timeout`: a number (whole transfer, seconds) or {connect, read}.
+---@return number|nil connect, number|nil read, number|nil total
+function options.timeouts(opts)
+  local connect, read, total = opts.connect_timeout, opts.read_timeout, nil
+  local t = opts.timeout
+  if type(t) == "number" then
+    total = t
+  elseif type(t) == "table" then
+    if type(t[1]) ~= "number" or type(t[2]) ~= "number" then
+      fail("timeout", "seconds or {connect_seconds, read_seconds}", "a table without two numbers")
+    end
+    connect, read = connect or t[1], read or t[2]
+  end
+  for key, v in pairs({ timeout = total, connect_timeout = connect, read_timeout = read }) do
+    if v ~= v or v < 0 or v == math.huge then fail(key, "a finite number of seconds >= 0", tostring(v)) end
+  end
+  if connect == 0 then fail("connect_timeout", "a positive number of seconds", "0") end
+  return connect, read, total
+end
+
+--- FalconPy's `proxy` is a dict {https = url, http = url}; a plain URL string is accepted too.
+function options.proxy(opts, base_url)
+  local p = opts.proxy
+  if type(p) == "table" then
+    local scheme = base_url:match("^(https?)://")
+    p = p[scheme] or p.https or p.http
+    if p ~= nil and type(p) ~= "string" then fail("proxy", "URL string or {https = url}", type(p)) end
+  end
+  return p
+end
+
+--- requests' `verify` accepts a CA bundle path in place of a boolean; FalconPy passes it through.
+function options.tls(opts)
+  local verify, bundle = opts.ssl_verify, opts.ca_bundle
+  if type(verify) == "string" then verify, bundle = true, bundle or verify end
+  if verify == nil then verify = true end
+  return verify, bundle
+end
+
+function options.renew_window(opts)
+  local w = opts.renew_window
+  if w == nil then return options.RENEW_DEFAULT end
+  if w ~= w then fail("renew_window", "seconds", "NaN") end
+  return math.max(options.RENEW_MIN, math.min(options.RENEW_MAX, w))
+end
+
+return options

@@ -1,0 +1,38 @@
+--- Runs a Lua snippet in a child interpreter (the same VM as the suite) and reports its peak memory.
+-- Peak RSS is read from /proc/self/status (VmHWM) inside the child, before and after the work.
+local memory = {}
+
+local function vm()
+  return os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+end
+
+local PRELUDE = [[
+local function kib(field)
+  local f = io.open("/proc/self/status")
+  local text = f:read("a") or f:read("*a")
+  f:close()
+  return tonumber(text:match(field .. ":%s*(%d+)"))
+end
+local before = kib("VmRSS")
+local result = (function() %s end)()
+io.write(string.format("RSS_BEFORE=%%d PEAK=%%d RESULT=%%s\n", before, kib("VmHWM"), tostring(result)))
+]]
+
+--- Runs `body` (a chunk that may return one value) in a child; returns before_kib, peak_kib, result string.
+function memory.run(body, env)
+  local script = os.tmpname()
+  local f = assert(io.open(script, "w"))
+  f:write(PRELUDE:format(body))
+  f:close()
+  local prefix = ""
+  for k, v in pairs(env or {}) do prefix = prefix .. k .. "='" .. tostring(v):gsub("'", "'\\''") .. "' " end
+  local pipe = assert(io.popen(prefix .. vm() .. " " .. script .. " 2>&1"))
+  local out = pipe:read("*a")
+  pipe:close()
+  os.remove(script)
+  local before, peak, result = out:match("RSS_BEFORE=(%d+) PEAK=(%d+) RESULT=(.-)\n")
+  assert(before, "child failed: " .. out)
+  return tonumber(before), tonumber(peak), result
+end
+
+return memory
