@@ -1,6 +1,6 @@
 -- luacheck configuration: Lua 5.4 and LuaJIT code side by side.
 std = "max"
-max_line_length = 120
+max_line_length = 132
 codes = true
 files["spec/**/*.lua"] = { std = "+busted" }
 files["emulator/**/*.lua"] = { std = "+ngx_lua", globals = { "ngx" } }

@@ -51,7 +51,7 @@ env:
 test: deps build
 	@spec/run
 
-check-asan: deps $(BUILD)/asan/falcon/core.so
+check-asan: deps build $(BUILD)/asan/falcon/core.so
 	@spec/run --asan
 
 # libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.

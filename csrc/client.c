@@ -32,7 +32,7 @@ void client_apply_settings(falcon_client *c, CURL *easy) {
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
     if (c->ca_bundle != NULL) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle);
-    /* An empty proxy string also stops libcurl from reading http_proxy from the environment. */
+    /* An empty proxy string ("") stops libcurl from using http_proxy/https_proxy from the environment. */
     if (c->proxy != NULL) curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy);
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -80,7 +80,7 @@ static void check_option_names(lua_State *L, int opts) {
 }
 
 /* A string option, or NULL when absent; raises when present but not a clean non-empty string. */
-static const char *string_option(lua_State *L, int opts, const char *key, int allow_controls) {
+static const char *string_option(lua_State *L, int opts, const char *key, int allow_controls, int allow_empty) {
     lua_getfield(L, opts, key);
     if (lua_isnil(L, -1)) {
         lua_pop(L, 1);
@@ -90,7 +90,7 @@ static const char *string_option(lua_State *L, int opts, const char *key, int al
         luaL_error(L, "falcon.core.client: bad option '%s' (string expected, got %s)", key, luaL_typename(L, -1));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    if (len == 0) luaL_error(L, "falcon.core.client: bad option '%s' (non-empty string expected)", key);
+    if (len == 0 && !allow_empty) luaL_error(L, "falcon.core.client: bad option '%s' (non-empty string expected)", key);
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == 0 || (!allow_controls && (ch < 0x20 || ch == 0x7f)))
@@ -131,16 +131,16 @@ int client_lua_new(lua_State *L) {
     luaL_checktype(L, 1, LUA_TTABLE);
     check_option_names(L, 1);
     /* Everything that can raise is read before anything is allocated. */
-    const char *base_url = string_option(L, 1, "base_url", 0);
+    const char *base_url = string_option(L, 1, "base_url", 0, 0);
     if (base_url == NULL || !valid_base_url(base_url))
         luaL_error(L, "falcon.core.client: bad option 'base_url' (http:// or https:// URL expected)");
-    const char *client_id = string_option(L, 1, "client_id", 0);
-    const char *client_secret = string_option(L, 1, "client_secret", 1);
-    const char *member_cid = string_option(L, 1, "member_cid", 0);
-    const char *access_token = string_option(L, 1, "access_token", 0);
-    const char *proxy = string_option(L, 1, "proxy", 0);
-    const char *ca_bundle = string_option(L, 1, "ca_bundle", 0);
-    const char *user_agent = string_option(L, 1, "user_agent", 0);
+    const char *client_id = string_option(L, 1, "client_id", 0, 0);
+    const char *client_secret = string_option(L, 1, "client_secret", 1, 0);
+    const char *member_cid = string_option(L, 1, "member_cid", 0, 0);
+    const char *access_token = string_option(L, 1, "access_token", 0, 0);
+    const char *proxy = string_option(L, 1, "proxy", 0, 1);
+    const char *ca_bundle = string_option(L, 1, "ca_bundle", 0, 0);
+    const char *user_agent = string_option(L, 1, "user_agent", 0, 0);
     double connect_timeout = seconds_option(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_MS / 1000.0, 0);
     double timeout = seconds_option(L, 1, "timeout", 0, 1);
     double read_timeout = seconds_option(L, 1, "read_timeout", (double)DEFAULT_READ_TIMEOUT_S, 1);

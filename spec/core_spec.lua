@@ -7,6 +7,13 @@ local memory = require "spec.helpers.memory"
 
 local QUERY_ROUTE = "/message-center/queries/cases/v1"
 
+-- Two of the emulator's built-in demo API clients (emulator/lua/emulator/config.lua).
+local CLIENTS = {
+  us2 = { client_id = "dec0de00000000000000000000000003", client_secret = "UsTwoSecretForTheFalconluaEmulator000003" },
+  mssp = { client_id = "dec0de00000000000000000000000004", client_secret = "ParentSecretForTheFalconluaEmulator00004",
+           member_cids = { "c1d00000000000000000000000000011" } },
+}
+
 describe("falcon.core", function()
   local emu
 
@@ -61,7 +68,7 @@ describe("falcon.core", function()
     it("renews once and retries once after a 401", function()
       local client = new_client()
       assert.is_true(client:login())
-      emu:control("faults", { { match = QUERY_ROUTE, status = 401, count = 1 } })
+      emu:control("faults", { route = QUERY_ROUTE, status = 401, count = 1 })
       local response = client:request { method = "GET", route = QUERY_ROUTE }
       assert.equals(200, response.status_code)
       assert.equals(2, #logged("^/oauth2/token"))
@@ -70,7 +77,7 @@ describe("falcon.core", function()
 
     it("does not loop when the API keeps answering 401", function()
       local client = new_client()
-      emu:control("faults", { { match = QUERY_ROUTE, status = 401, count = 10 } })
+      emu:control("faults", { route = QUERY_ROUTE, status = 401, count = 10 })
       local response = client:request { method = "GET", route = QUERY_ROUTE }
       assert.equals(401, response.status_code)
       assert.equals(2, #logged("^/message%-center"))
@@ -101,11 +108,11 @@ describe("falcon.core", function()
     end)
 
     it("sends member_cid in the token form", function()
-      local client = Client.new { base_url = emu.url, client_id = emu.clients.mssp.client_id,
-                                  client_secret = emu.clients.mssp.client_secret,
-                                  member_cid = emu.clients.mssp.member_cids[1] }
+      local client = Client.new { base_url = emu.url, client_id = CLIENTS.mssp.client_id,
+                                  client_secret = CLIENTS.mssp.client_secret,
+                                  member_cid = CLIENTS.mssp.member_cids[1] }
       assert.is_true(client:login())
-      assert.matches("member_cid=" .. emu.clients.mssp.member_cids[1], logged("^/oauth2/token")[1].body, 1, true)
+      assert.matches("member_cid=" .. CLIENTS.mssp.member_cids[1], logged("^/oauth2/token")[1].body, 1, true)
     end)
 
     it("uses a handed-in access token as is", function()
@@ -132,7 +139,7 @@ describe("falcon.core", function()
 
   describe("regions", function()
     it("moves to the region the token endpoint names when the base was a cloud name", function()
-      local home = emu.clients.us2
+      local home = CLIENTS.us2
       local client = Client.new { base_url = "us1", client_id = home.client_id, client_secret = home.client_secret,
                                   regions = { us1 = emu.regions["us-1"], ["US-2"] = emu.regions["us-2"] } }
       assert.equals(emu.regions["us-1"], client:base_url())
@@ -142,7 +149,7 @@ describe("falcon.core", function()
     end)
 
     it("never leaves a custom URL", function()
-      local home = emu.clients.us2
+      local home = CLIENTS.us2
       local client = Client.new { base_url = emu.regions["us-1"] .. "/", client_id = home.client_id,
                                   client_secret = home.client_secret }
       client:login()
@@ -220,6 +227,8 @@ describe("falcon.core", function()
       local script = [[
         local Client = require "falcon.client"
         local c = Client.new { base_url = os.getenv("EMU"), client_id = os.getenv("ID"), client_secret = os.getenv("SECRET") }
+        assert(c:request { method = "GET", route = "/message-center/queries/cases/v1" }.status_code == 200)
+        baseline()
         local up = c:request { method = "POST", route = "/message-center/entities/case-attachment/v1",
           form = { { name = "case_id", value = os.getenv("CASE") }, { name = "user_uuid", value = "u-1" },
                    { name = "file", path = os.getenv("FILE"), filename = "evidence.txt", content_type = "text/plain" } } }
@@ -311,7 +320,7 @@ describe("falcon.core", function()
 
   describe("failures", function()
     it("times out instead of hanging", function()
-      emu:control("faults", { { match = QUERY_ROUTE, delay = 3, count = 1 } })
+      emu:control("faults", { route = QUERY_ROUTE, delay = 3, count = 1 })
       local client = new_client { timeout = 0.5 }
       client:login()
       local started = os.time()

@@ -1,0 +1,324 @@
+--- Pagination iterators for every paging style of the Falcon API.
+--
+--     for page in mc:pages("query_cases", { limit = 500 }) do ... end
+--     for id in mc:each("query_cases", { filter = "case.status:'open'" }) do ... end
+--     for page, nodes in falcon.graphql_pages(idp, QUERY, { }) do ... end
+--
+-- Styles (../shared/spec/API.md, "Pagination styles"): numeric offset + total; string offset
+-- token; `after` token; `_marker` timestamps in the filter; GraphQL cursors. The style is taken
+-- from the first response unless `opts.style` names it. Iteration stops exactly at the end.
+-- Errors are never a quiet end: `pages` yields the error response as its last page in the
+-- default mode and raises falcon.APIError in Result mode; `each` raises falcon.APIError in both
+-- modes (it cannot hand back a response mid-stream). Offset paging that would pass the API's
+-- deep-offset cap (10,000 unless `opts.max_offset` says otherwise) raises an APIError telling
+-- the user to narrow the filter or use the scroll/`after` operation, after yielding every
+-- page the cap allows.
+local service = require "falcon.service"
+local APIError = require "falcon.errors"
+local endpoints = require "falcon.endpoints"
+local json = require "falcon.json"
+
+local M = {}
+
+M.MAX_OFFSET = 10000
+
+local function fail(name, argname, what)
+  error(string.format("falcon: %s: bad argument '%s' (%s)", name, argname, what), 0)
+end
+
+local function copy(t)
+  local c = {}
+  for k, v in pairs(t or {}) do c[k] = v end
+  return c
+end
+
+local function check_opts(name, opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then fail(name, "opts", "table expected, got " .. type(opts)) end
+  local known = { on_page = "function", style = "string", max_offset = "number", max_pages = "number" }
+  for k, v in pairs(opts) do
+    if not known[k] then fail(name, tostring(k), "unknown option; expected on_page, style, max_offset or max_pages") end
+    if type(v) ~= known[k] then fail(name, k, known[k] .. " expected, got " .. type(v)) end
+  end
+  if opts.style and not ({ offset = true, token = true, after = true, marker = true, none = true })[opts.style] then
+    fail(name, "style", "one of offset, token, after, marker, none expected, got '" .. opts.style .. "'")
+  end
+  return opts
+end
+
+local function has_param(op, pname)
+  for _, p in ipairs(op.params) do
+    if p.name == pname and p["in"] == "query" then return p end
+  end
+  return nil
+end
+
+--- FQL-quotes a marker value.
+local function fql_quote(s)
+  return "'" .. tostring(s):gsub("\\", "\\\\"):gsub("'", "\\'") .. "'"
+end
+
+--- Replaces (or adds) the `_marker:>='...'` condition of a filter.
+function M.marker_filter(filter, marker)
+  local cond = "_marker:>=" .. fql_quote(marker)
+  if type(filter) ~= "string" or filter == "" then return cond end
+  local replaced, n = filter:gsub("_marker%s*:%s*>=?%s*'[^']*'", (cond:gsub("%%", "%%%%")), 1)
+  if n == 0 then replaced, n = filter:gsub("_marker%s*:%s*>=?%s*[%w%.]+", (cond:gsub("%%", "%%%%")), 1) end
+  if n == 0 then return filter .. "+" .. cond end
+  return replaced
+end
+
+local function detect_style(op, args, body)
+  local meta = type(body) == "table" and type(body.meta) == "table" and body.meta or {}
+  local pag = type(meta.pagination) == "table" and meta.pagination or {}
+  if pag.after ~= nil or (has_param(op, "after") and not has_param(op, "offset")) then return "after" end
+  if type(pag.offset) == "string" then return "token" end
+  local sort, filter = args.sort, args.filter
+  if (type(sort) == "string" and sort:find("^_marker")) or (type(filter) == "string" and filter:find("_marker", 1,
+      true)) then
+    return "marker"
+  end
+  if type(pag.total) == "number" then return "offset" end
+  return "none"
+end
+
+local function resources_of(body)
+  if type(body) ~= "table" then return {} end
+  local r = body.resources
+  if type(r) ~= "table" or r == json.null then return {} end
+  return r
+end
+
+--- Core page walker shared by pages() and each(); `on_error(response)` decides what errors do.
+local function walker(obj, op, name, args, opts)
+  opts = check_opts(name, opts)
+  if args ~= nil and type(args) ~= "table" then fail(name, "args", "table of keyword arguments expected, got " ..
+      type(args)) end
+  local state = {
+    args = copy(args), style = opts.style, page = 0, count = 0, done = false,
+    last_marker = nil, pending = nil,
+  }
+  local max_offset = opts.max_offset or M.MAX_OFFSET
+
+  -- Returns response (possibly with boundary-deduplicated resources) or nil at the end.
+  return function()
+    if state.pending then
+      local e = state.pending
+      state.pending = nil
+      state.done = true
+      error(e, 0)
+    end
+    if state.done then return nil end
+    if opts.max_pages and state.page >= opts.max_pages then state.done = true; return nil end
+    local response = service.send(obj, op, name, state.args)
+    state.page = state.page + 1
+    if service.is_error(response) then
+      state.done = true
+      return response, true
+    end
+    local body = response.body
+    state.style = state.style or detect_style(op, state.args, body)
+    local items = resources_of(body)
+    local n = #items
+    local meta = type(body) == "table" and type(body.meta) == "table" and body.meta or {}
+    local pag = type(meta.pagination) == "table" and meta.pagination or {}
+    local total = tonumber(pag.total)
+    local style = state.style
+
+    if style == "offset" then
+      local offset = tonumber(state.args.offset) or 0
+      local nxt = offset + n
+      state.count = state.count + n
+      if n == 0 or (total and nxt >= total) or not total then
+        state.done = true
+      else
+        local limit = tonumber(state.args.limit) or tonumber(pag.limit) or n
+        if nxt >= max_offset then
+          state.pending = APIError.new {
+            kind = "pagination", operation = op.id, status_code = nil, code = "offset_cap",
+            message = string.format(
+              "%s: %d results match but offset paging stops at %d; narrow the filter, "
+                .. "or page with the scroll/after operation (e.g. QueryDevicesByFilterScroll)",
+              name, total, max_offset),
+          }
+        else
+          state.args.offset = nxt
+          if nxt + limit > max_offset then state.args.limit = max_offset - nxt end
+        end
+      end
+    elseif style == "token" then
+      state.count = state.count + n
+      local token = pag.offset
+      if n == 0 or type(token) ~= "string" or token == "" or (total and state.count >= total) then
+        state.done = true
+      else
+        state.args.offset = token
+      end
+    elseif style == "after" then
+      state.count = state.count + n
+      local after = pag.after
+      if n == 0 or type(after) ~= "string" or after == "" or (total and state.count >= total) then
+        state.done = true
+      else
+        state.args.after = after
+      end
+    elseif style == "marker" then
+      -- `_marker:>='m'` returns the boundary entity again: drop it so it is yielded once.
+      local fresh = json.array()
+      for _, item in ipairs(items) do
+        if not (state.last_marker ~= nil and type(item) == "table" and item._marker == state.last_marker) then
+          fresh[#fresh + 1] = item
+        end
+      end
+      local last = items[n]
+      local marker = type(last) == "table" and last._marker or nil
+      if #fresh == 0 then
+        state.done = true
+        return nil
+      end
+      if #fresh ~= n then
+        local b = copy(body)
+        b.resources = fresh
+        response = copy(response)
+        response.body = b
+      end
+      state.count = state.count + #fresh
+      if marker == nil or marker == json.null or (total and total <= n) or marker == state.last_marker then
+        state.done = true
+      else
+        state.last_marker = marker
+        state.args.filter = M.marker_filter(state.args.filter, marker)
+      end
+    else
+      state.count = state.count + n
+      state.done = true
+    end
+    if opts.on_page then
+      opts.on_page(response, { page = state.page, count = state.count, total = total, style = style })
+    end
+    return response, false
+  end
+end
+
+--- Iterates the pages of a paged operation.
+-- @param obj service or Uber object
+-- @tparam table op operation record
+-- @tparam string name caller-facing operation name
+-- @tparam[opt] table args keyword arguments of the first request
+-- @tparam[opt] table opts { on_page = function(page, info), style = "...", max_offset = n, max_pages = n }
+-- @return iterator yielding a response table (default) or a Result (pythonic) per page
+function M.pages(obj, op, name, args, opts)
+  local step = walker(obj, op, name, args, opts)
+  return function()
+    local response, failed = step()
+    if response == nil then return nil end
+    if failed and obj._pythonic then error(APIError.from_response(response, op.id), 0) end
+    if failed then return response end
+    return service.shape(obj, response, {}, op)
+  end
+end
+
+--- Iterates the items (`resources`) of every page.
+-- @return iterator yielding one item per step; raises falcon.APIError when a page fails
+function M.each(obj, op, name, args, opts)
+  local step = walker(obj, op, name, args, opts)
+  local items, i = {}, 0
+  return function()
+    while true do
+      i = i + 1
+      local item = items[i]
+      if item ~= nil then return item end
+      local response, failed = step()
+      if response == nil then return nil end
+      if failed then error(APIError.from_response(response, op.id), 0) end
+      items, i = resources_of(response.body), 0
+    end
+  end
+end
+
+---------------------------------------------------------------------------------------------
+-- GraphQL (IdentityProtection)
+---------------------------------------------------------------------------------------------
+
+local GRAPHQL_OP = "api_preempt_proxy_post_graphql"
+
+-- Finds the first table under `data` carrying pageInfo (keys visited in sorted order).
+local function find_connection(node, depth)
+  if type(node) ~= "table" or depth > 6 then return nil end
+  if type(node.pageInfo) == "table" then return node end
+  local keys = {}
+  for k in pairs(node) do if type(k) == "string" then keys[#keys + 1] = k end end
+  table.sort(keys)
+  for _, k in ipairs(keys) do
+    local found = find_connection(node[k], depth + 1)
+    if found then return found end
+  end
+  return nil
+end
+
+--- Iterates the pages of a GraphQL query that follows the Relay cursor convention.
+-- The query must declare `$after` and pass it to the paged field; each page's
+-- `pageInfo.endCursor` becomes the next `after` until `hasNextPage` is false.
+-- @param obj any service or Uber object (its client sends the request)
+-- @tparam string query GraphQL text
+-- @tparam[opt] table variables initial variables
+-- @tparam[opt] table opts { on_page = function(page, info), path = "entities", max_pages = n }
+-- @return iterator yielding page, nodes (page is a response table or a Result)
+function M.graphql_pages(obj, query, variables, opts)
+  local name = "graphql_pages"
+  if type(obj) ~= "table" or rawget(obj, "_client") == nil then
+    fail(name, "client", "service or Uber object expected, got " .. type(obj))
+  end
+  if type(query) ~= "string" or query == "" then fail(name, "query", "GraphQL query string expected, got " ..
+      type(query)) end
+  if variables ~= nil and type(variables) ~= "table" then fail(name, "variables", "table expected, got " ..
+      type(variables)) end
+  if opts ~= nil and type(opts) ~= "table" then fail(name, "opts", "table expected, got " .. type(opts)) end
+  opts = opts or {}
+  if opts.path ~= nil and type(opts.path) ~= "string" then fail(name, "path", "string expected, got " ..
+      type(opts.path)) end
+  if opts.on_page ~= nil and type(opts.on_page) ~= "function" then fail(name, "on_page", "function expected, got " ..
+      type(opts.on_page)) end
+  local op = endpoints.get(GRAPHQL_OP)
+  local vars = copy(variables)
+  local done, page, count = false, 0, 0
+  return function()
+    if done then return nil end
+    if opts.max_pages and page >= opts.max_pages then done = true; return nil end
+    local args = { query = query }
+    if next(vars) then args.variables = copy(vars) end
+    local response = service.send(obj, op, name, args)
+    page = page + 1
+    local body = response.body
+    local gql_errors = type(body) == "table" and type(body.errors) == "table" and #body.errors > 0
+      and type(body.data) ~= "table"
+    if service.is_error(response) or gql_errors then
+      done = true
+      if obj._pythonic or opts.raise then
+        local e = APIError.from_response(response, GRAPHQL_OP)
+        if gql_errors and not service.is_error(response) then e.kind = "graphql" end
+        error(e, 0)
+      end
+      return response, {}
+    end
+    local data = type(body) == "table" and body.data or nil
+    local conn
+    if opts.path then
+      conn = type(data) == "table" and data[opts.path] or nil
+    else
+      conn = find_connection(data, 0)
+    end
+    local nodes = type(conn) == "table" and type(conn.nodes) == "table" and conn.nodes or {}
+    count = count + #nodes
+    local info = type(conn) == "table" and conn.pageInfo or nil
+    if type(info) == "table" and info.hasNextPage == true and type(info.endCursor) == "string" and #nodes > 0 then
+      vars.after = info.endCursor
+    else
+      done = true
+    end
+    if opts.on_page then opts.on_page(response, { page = page, count = count }) end
+    return service.shape(obj, response, {}, op), nodes
+  end
+end
+
+return M
