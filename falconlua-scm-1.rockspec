@@ -23,7 +23,7 @@ build = {
   modules = {
     ["falcon.core"] = {
       sources = {
-        "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c",
+        "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c",
         "csrc/headers.c", "csrc/mime.c", "csrc/query.c", "csrc/secret.c", "csrc/token.c", "csrc/transfer.c",
       },
       libraries = { "curl" },

@@ -2,6 +2,7 @@
 #include <curl/curl.h>
 
 #include "client.h"
+#include "clock.h"
 #include "compat.h"
 #include "errors.h"
 #include "headers.h"
@@ -22,6 +23,7 @@ int luaopen_falcon_core(lua_State *L) {
     client_register(L);
     static const luaL_Reg functions[] = {{"client", core_client}, {"encode_query", query_lua_encode}, {NULL, NULL}};
     luaL_newlib(L, functions);
+    clock_register(L, lua_gettop(L));
     lua_pushliteral(L, FALCONLUA_VERSION);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, curl_version());

@@ -308,7 +308,8 @@ describe("falcon.core", function()
 
   describe("TLS", function()
     it("verifies the server: fails without the CA bundle, works with it", function()
-      local opts = { base_url = emu.tls_url, client_id = emu.client_id, client_secret = emu.client_secret }
+      local opts = { base_url = emu.tls_url, client_id = emu.client_id, client_secret = emu.client_secret,
+                     max_retries = 0 }
       local response = Client.new(opts):request { method = "GET", route = QUERY_ROUTE }
       assert.equals(500, response.status_code)
       assert.equals("tls", response.transport_error.kind)
@@ -321,7 +322,7 @@ describe("falcon.core", function()
   describe("failures", function()
     it("times out instead of hanging", function()
       emu:control("faults", { route = QUERY_ROUTE, delay = 3, count = 1 })
-      local client = new_client { timeout = 0.5 }
+      local client = new_client { timeout = 0.5, max_retries = 0 }
       client:login()
       local started = os.time()
       local response = client:request { method = "GET", route = QUERY_ROUTE }
@@ -330,7 +331,8 @@ describe("falcon.core", function()
     end)
 
     it("reports a refused connection", function()
-      local client = Client.new { base_url = "http://127.0.0.1:1", client_id = "id", client_secret = "secret" }
+      local client = Client.new { base_url = "http://127.0.0.1:1", client_id = "id", client_secret = "secret",
+                                  max_retries = 0 }
       local response = client:request { method = "GET", route = QUERY_ROUTE }
       assert.equals(500, response.status_code)
       assert.equals("connect", response.transport_error.kind)
@@ -339,7 +341,7 @@ describe("falcon.core", function()
     end)
 
     it("reports an unknown host", function()
-      local response = Client.new { base_url = "http://no-such-host.invalid", access_token = "t" }
+      local response = Client.new { base_url = "http://no-such-host.invalid", access_token = "t", max_retries = 0 }
         :request { method = "GET", route = QUERY_ROUTE }
       assert.equals("dns", response.transport_error.kind)
     end)
@@ -370,7 +372,8 @@ describe("falcon.core", function()
       local ok_response = client:request { method = "GET", route = QUERY_ROUTE }
       local token = logged("^/message%-center")[1].headers["authorization"]:match("^Bearer (.+)$")
       local texts = { tostring(client), tostring(client.core) }
-      local failing = Client.new { base_url = "http://127.0.0.1:1", client_id = emu.client_id, client_secret = secret }
+      local failing = Client.new { base_url = "http://127.0.0.1:1", client_id = emu.client_id, client_secret = secret,
+                                   max_retries = 0 }
       local failed = failing:request { method = "GET", route = QUERY_ROUTE }
       texts[#texts + 1] = failed.body.errors[1].message
       texts[#texts + 1] = tostring(failed.transport_error)

@@ -99,7 +99,7 @@ describe("pagination (against the emulator)", function()
     end)
 
     it("surfaces an API error mid-way: pages() yields it, each() raises", function()
-      -- the second page fails: the fault is armed after the first page arrived
+      -- the second page fails (403: not retried): the fault is armed after the first page arrived
       local seen = {}
       local calls = 0
       local statuses = {}
@@ -110,18 +110,18 @@ describe("pagination (against the emulator)", function()
         statuses[#statuses + 1] = page.status_code
         if first then
           first = false
-          e:control("faults", { route = "/message-center/queries/cases/v1", status = 503, count = 1 })
+          e:control("faults", { route = "/message-center/queries/cases/v1", status = 403, count = 1 })
         end
         for _, id in ipairs(page.body.resources or {}) do seen[#seen + 1] = id end
       end
-      assert.same({ 200, 503 }, statuses)
+      assert.same({ 200, 403 }, statuses)
       assert.equal(10, #seen)
 
-      e:control("faults", { route = "/message-center/queries/cases/v1", status = 500, count = 1 })
+      e:control("faults", { route = "/message-center/queries/cases/v1", status = 403, count = 1 })
       local ok, err = pcall(function() for _ in mc:each("query_cases", { limit = 10 }) do end end)
       assert.is_false(ok)
       assert.is_true(falcon.APIError.is(err))
-      assert.equal(500, err.status_code)
+      assert.equal(403, err.status_code)
     end)
 
     it("checks its own arguments before sending", function()

@@ -1,16 +1,17 @@
 --- The request engine: one place that turns a request value into a response table.
--- Auth policy (token on first use, renewal inside the window, one renewal after a 401), region
--- autodiscovery, response decoding and the debug log live here; the C core moves the bytes and
--- keeps the secrets. Service classes and the Uber class both call `Client:request`.
+-- Auth policy (token on first use, renewal inside the window, one renewal after a 401), retries and
+-- rate limits (falcon.policy), region autodiscovery, response decoding and the debug log live here.
+-- Drivers (falcon.driver) only move bytes; the C core keeps the secrets. Service classes and the Uber
+-- class both call `Client:request`.
 local core = require "falcon.core"
+local driver = require "falcon.driver"
 local json = require "falcon.json"
 local options = require "falcon.options"
+local policy = require "falcon.policy"
 local regions = require "falcon.regions"
 
 local Client = {}
 Client.__index = Client
-
-local function now() return os.time() end
 
 --- Creates a client. See README.md for the options.
 ---@param opts table|nil
@@ -19,6 +20,7 @@ function Client.new(opts, extra)
   opts = options.check(opts, extra)
   local self = setmetatable({}, Client)
   self.renew_window = options.renew_window(opts)
+  self.policy = policy.new(opts)
   self.region_overrides = regions.overrides(opts.regions)
   local url, region = regions.resolve(opts.base_url, self.region_overrides)
   self.region = region
@@ -40,7 +42,9 @@ function Client.new(opts, extra)
   if verify == false then
     io.stderr:write("falcon: warning: TLS certificate verification is off (ssl_verify = false)\n")
   end
-  self.ratelimit = {}
+  --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen, and until when a 429 paused the client.
+  self.ratelimit = { limit = nil, remaining = nil, paused_until = 0 }
+  self.random = math.random
   return self
 end
 
@@ -51,7 +55,7 @@ function Client:token_valid()
   local info = self.core:token_info()
   if not info.has_token then return false end
   if info.static or info.expires_at == nil then return true end
-  return now() + self.renew_window < info.expires_at
+  return core.now() + self.renew_window < info.expires_at
 end
 
 function Client:token_expired() return not self:token_valid() end
@@ -81,33 +85,77 @@ local function decode_body(headers, body, binary, status)
   return body
 end
 
-function Client:_track(headers)
+function Client:_track(headers, now)
   local limit, remaining = headers["X-Ratelimit-Limit"], headers["X-Ratelimit-Remaining"]
+  -- "5980, 5995" (GraphQL) reports two budgets: the smaller is the one that runs out first.
   if limit then self.ratelimit.limit = tonumber(limit:match("%d+")) end
-  if remaining then self.ratelimit.remaining = tonumber(remaining:match("%d+")) end
+  if remaining then
+    local low
+    for n in remaining:gmatch("%d+") do n = tonumber(n); low = (low and math.min(low, n)) or n end
+    self.ratelimit.remaining = low
+  end
+  self.ratelimit.seen_at = now
 end
+
+local LOG_FIELDS = { "method", "route", "status", "duration", "trace_id", "retries", "error" }
 
 function Client:_log(fields)
   if not self.logger then return end
   local parts = {}
-  for _, key in ipairs { "method", "route", "status", "duration", "trace_id", "retries", "error" } do
-    if fields[key] ~= nil then parts[#parts + 1] = key .. "=" .. tostring(fields[key]) end
+  for _, key in ipairs(LOG_FIELDS) do
+    local v = fields[key]
+    if key == "duration" and v then v = ("%.3fs"):format(v) end
+    if v ~= nil then parts[#parts + 1] = key .. "=" .. tostring(v) end
   end
   self.logger(table.concat(parts, " "), fields)
 end
 
+-- Waits while a 429 has paused this client, or while the remaining budget is low (every task of the
+-- client shares the state, so one 429 pauses them all).
+function Client:_pace(d)
+  local now = d.now()
+  local wait = math.max(self.ratelimit.paused_until - now, policy.pace(self.ratelimit))
+  if wait > 0 then d.sleep(wait) end
+end
+
+-- Sends through the driver, retrying as falcon.policy says. `send` returns the driver's values.
+function Client:_send(d, method, route, send)
+  local idempotent = policy.idempotent(method, route)
+  local attempt = 0
+  while true do
+    self:_pace(d)
+    local started = d.now()
+    local status, headers, body, info = send()
+    local now = d.now()
+    if status then self:_track(headers, now) end
+    local wait = policy.retry_wait(self.policy, idempotent, attempt, status, headers, now, self.random)
+    if wait == nil then return status, headers, body, info, attempt, now - started end
+    if status == 429 then self.ratelimit.paused_until = math.max(self.ratelimit.paused_until, now + wait) end
+    self:_log { method = method, route = route, status = status, error = status == nil and headers.kind or nil,
+                duration = now - started, retries = attempt, trace_id = status and headers["X-Cs-Traceid"] or nil,
+                retry_in = wait }
+    attempt = attempt + 1
+    if status ~= 429 then d.sleep(wait) end -- a 429's pause is taken by _pace, with every other task
+  end
+end
+
+function Client:_finish_log(method, route, status, headers, retries, duration)
+  if status == nil then
+    self:_log { method = method, route = route, error = headers.kind, retries = retries, duration = duration }
+  else
+    self:_log { method = method, route = route, status = status, duration = duration,
+                trace_id = headers["X-Cs-Traceid"], retries = retries }
+  end
+end
+
 --- Fetches a token now. Returns true, or false and the response that explains why not.
 function Client:login()
-  local started = os.clock()
-  local status, headers, body, info = self.core:authenticate()
-  if status == nil then
-    self:_log { method = "POST", route = "/oauth2/token", error = headers.kind }
-    return false, transport_response(headers)
-  end
-  self:_track(headers)
-  self:_log { method = "POST", route = "/oauth2/token", status = status, duration = info.total_time,
-              trace_id = headers["X-Cs-Traceid"], started = started }
-  if body == nil then -- the C core kept the token; only success leaves no body
+  local d = driver.current()
+  local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/token",
+    function() return d.authenticate(self.core) end)
+  self:_finish_log("POST", "/oauth2/token", status, headers, retries, duration)
+  if status == nil then return false, transport_response(headers) end
+  if body == nil then -- the C core kept the token: only success leaves no body
     local url, region = regions.discover(self.region, headers["X-Cs-Region"], self.region_overrides)
     if url then
       self.core:set_base_url(url)
@@ -120,17 +168,20 @@ end
 
 --- Revokes the token held. Returns true when the API confirmed it, and the response.
 function Client:logout()
-  local status, headers, body, info = self.core:revoke()
+  local d = driver.current()
+  local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke",
+    function() return d.revoke(self.core) end)
+  self:_finish_log("POST", "/oauth2/revoke", status, headers, retries, duration)
   if status == nil then return false, transport_response(headers) end
-  self:_track(headers)
-  self:_log { method = "POST", route = "/oauth2/revoke", status = status, duration = info.total_time }
   return status == 200, { status_code = status, headers = headers, body = decode_body(headers, body, false, status) }
 end
 
 -- A token is fetched on first use and renewed inside the renew window; a handed-in token is used as is.
-function Client:_ensure_token()
+-- Concurrent tasks that find the token due wait for the one renewal already under way.
+function Client:_ensure_token(d)
+  while self.renewing do d.sleep(0.005) end
   local info = self.core:token_info()
-  if info.has_token and (info.static or info.expires_at == nil or now() + self.renew_window < info.expires_at) then
+  if info.has_token and (info.static or info.expires_at == nil or d.now() + self.renew_window < info.expires_at) then
     return true
   end
   if not info.has_credentials then
@@ -141,10 +192,18 @@ function Client:_ensure_token()
         .. "FALCON_CLIENT_SECRET), or an access_token",
     }
   end
-  return self:login()
+  return self:_renew()
 end
 
-local function core_request(req)
+function Client:_renew()
+  self.renewing = true
+  local ok, result, failure = pcall(self.login, self)
+  self.renewing = false
+  if not ok then error(result, 0) end
+  return result, failure
+end
+
+local function wire_request(req)
   return {
     method = req.method, path = req.route, query = req.query, headers = req.headers,
     body = req.body, content_type = req.content_type, form = req.form,
@@ -152,31 +211,30 @@ local function core_request(req)
   }
 end
 
---- Sends one API request. See CONTRACT: {method, route, query, headers, body, content_type, form,
---- save_to, progress, binary, operation}. Returns {status_code, headers, body}.
+--- Sends one API request: {method, route, query, headers, body, content_type, form, save_to, progress,
+--- binary, auth}. Returns {status_code, headers, body} (body decoded from JSON when it is JSON).
 function Client:request(req)
-  if req.auth ~= "none" then
-    local ok, failure = self:_ensure_token()
+  local d = driver.current()
+  local authenticated = req.auth ~= "none"
+  if authenticated then
+    local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
   end
-  local wire = core_request(req)
-  local status, headers, body, info = self.core:request(wire)
-  local retries = 0
-  -- One renewal and one retry after a 401 (expired or revoked token), never a loop.
-  if status == 401 and req.auth ~= "none" and self.core:token_info().has_credentials then
+  local wire = wire_request(req)
+  local send = function() return d.request(self.core, wire) end
+  local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, send)
+  -- One renewal and one more try after a 401 (expired or revoked token), never a loop.
+  if status == 401 and authenticated and self.core:token_info().has_credentials then
+    self:_finish_log(req.method, req.route, status, headers, retries, duration)
     self.core:forget_token()
-    local ok, failure = self:login()
+    local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
-    retries = 1
-    status, headers, body, info = self.core:request(wire)
+    local more
+    status, headers, body, info, more, duration = self:_send(d, req.method, req.route, send)
+    retries = retries + more + 1
   end
-  if status == nil then
-    self:_log { method = req.method, route = req.route, error = headers.kind, retries = retries }
-    return transport_response(headers)
-  end
-  self:_track(headers)
-  self:_log { method = req.method, route = req.route, status = status, duration = info.total_time,
-              trace_id = headers["X-Cs-Traceid"], retries = retries }
+  self:_finish_log(req.method, req.route, status, headers, retries, duration)
+  if status == nil then return transport_response(headers) end
   local response = { status_code = status, headers = headers,
                      body = decode_body(headers, body, req.binary, status) }
   if info.saved_to then response.saved_to, response.saved_bytes = info.saved_to, info.saved_bytes end
@@ -191,6 +249,5 @@ function Client:__tostring()
 end
 
 Client.__close = Client.close
-Client.__gc = nil
 
 return Client

@@ -12,6 +12,8 @@ options.schema = {
   user_agent = "string", renew_window = "number",
   pythonic = "boolean", auth_object = "table|userdata",
   debug = "boolean|function",
+  -- retries and rate limits (falcon.policy)
+  max_retries = "number", max_retry_wait = "number", retry_backoff = "number", retry_backoff_max = "number",
 }
 
 -- FalconPy clamps renew_window to 120..1200 seconds; so do we.

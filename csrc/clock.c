@@ -1,0 +1,34 @@
+/* clock.c: wall-clock seconds with sub-second precision, and a plain sleep, for the retry policy
+ * of the blocking driver (Lua has neither). */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include "clock.h"
+#include "compat.h"
+
+static int clock_now(lua_State *L) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    lua_pushnumber(L, (lua_Number)tv.tv_sec + (lua_Number)tv.tv_usec / 1e6);
+    return 1;
+}
+
+static int clock_sleep(lua_State *L) {
+    lua_Number seconds = luaL_checknumber(L, 1);
+    if (!(seconds >= 0) || seconds > 86400) return luaL_argerror(L, 1, "seconds between 0 and 86400 expected");
+    struct timespec ts;
+    ts.tv_sec = (time_t)seconds;
+    ts.tv_nsec = (long)((seconds - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+    return 0;
+}
+
+void clock_register(lua_State *L, int module) {
+    lua_pushcfunction(L, clock_now);
+    lua_setfield(L, module, "now");
+    lua_pushcfunction(L, clock_sleep);
+    lua_setfield(L, module, "sleep");
+}
