@@ -24,7 +24,7 @@ build = {
     ["falcon.core"] = {
       sources = {
         "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c",
-        "csrc/headers.c", "csrc/mime.c", "csrc/query.c", "csrc/secret.c", "csrc/token.c", "csrc/transfer.c",
+        "csrc/headers.c", "csrc/mime.c", "csrc/multi.c", "csrc/query.c", "csrc/request.c", "csrc/secret.c", "csrc/token.c", "csrc/transfer.c",
       },
       libraries = { "curl" },
       incdirs = { "$(CURL_INCDIR)" },

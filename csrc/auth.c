@@ -4,13 +4,12 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "buffer.h"
+#include "auth.h"
 #include "compat.h"
 #include "errors.h"
 #include "query.h"
 #include "secret.h"
 #include "token.h"
-#include "transfer.h"
 
 #define DEFAULT_TOKEN_LIFETIME 1799.0 /* what the API issues; used when expires_in is missing */
 
@@ -25,7 +24,7 @@ static int no_credentials(lua_State *L, const char *what) {
                        "FALCON_CLIENT_ID and FALCON_CLIENT_SECRET)", what);
     errors_push(L, "auth", lua_tostring(L, -1), 0);
     lua_remove(L, -3);
-    return 2;
+    return 0;
 }
 
 static void append_field(buffer *b, const char *name, const char *value) {
@@ -35,63 +34,35 @@ static void append_field(buffer *b, const char *name, const char *value) {
     query_escape(b, value, strlen(value));
 }
 
-/* Runs a form POST whose body is secret; the caller frees rq/rs. */
-static void post_secret_form(lua_State *L, falcon_client *c, const char *path, buffer *form,
-                             transfer_request *rq, transfer_result *rs) {
+static int append_header(transfer_request *rq, const char *line) {
+    struct curl_slist *h = curl_slist_append(rq->headers, line);
+    if (h == NULL) return 0;
+    rq->headers = h;
+    return 1;
+}
+
+static int form_request(lua_State *L, transfer_request *rq, const char *path, buffer *form) {
     rq->method = "POST";
     rq->path = path;
     rq->body = form->data;
     rq->body_len = form->len;
     rq->secret_body = 1;
-    struct curl_slist *h = curl_slist_append(rq->headers, "Content-Type: application/x-www-form-urlencoded");
-    if (h != NULL) rq->headers = h;
-    h = curl_slist_append(rq->headers, "Accept: application/json");
-    if (h != NULL) rq->headers = h;
-    transfer_perform(L, c, rq, rs);
+    if (form->failed || !append_header(rq, "Content-Type: application/x-www-form-urlencoded") ||
+        !append_header(rq, "Accept: application/json")) {
+        errors_push(L, "transport", "out of memory while building an auth request", 0);
+        return 0;
+    }
+    return 1;
 }
 
-/* client:authenticate() -> status, headers, nil, info{expires_in} on success;
- * status, headers, body, info when the API refused; nil, err on transport failure. */
-int auth_lua_authenticate(lua_State *L) {
-    falcon_client *c = client_check(L, 1);
+int auth_token_prepare(lua_State *L, falcon_client *c, transfer_request *rq, buffer *form) {
+    transfer_request_init(rq);
+    buffer_init(form);
     if (c->client_id == NULL || c->client_secret == NULL) return no_credentials(L, "log in");
-    buffer form;
-    buffer_init(&form);
-    append_field(&form, "client_id", c->client_id);
-    append_field(&form, "client_secret", c->client_secret);
-    if (c->member_cid != NULL) append_field(&form, "member_cid", c->member_cid);
-    if (form.failed) {
-        buffer_wipe_free(&form);
-        return errors_push(L, "transport", "out of memory while building the token request", 0);
-    }
-    transfer_request rq;
-    transfer_result rs;
-    transfer_request_init(&rq);
-    post_secret_form(L, c, "/oauth2/token", &form, &rq, &rs);
-    buffer_wipe_free(&form);
-
-    int n;
-    if (rs.code == CURLE_OK && (rs.status == 201 || rs.status == 200)) {
-        token_response tr = {NULL, -1};
-        int parsed = token_parse(rs.body.data ? rs.body.data : "", rs.body.len, &tr);
-        buffer_wipe_free(&rs.body); /* the body held the token */
-        if (parsed) {
-            client_forget_token(c);
-            c->token = tr.access_token;
-            double lifetime = tr.expires_in > 0 ? tr.expires_in : DEFAULT_TOKEN_LIFETIME;
-            c->token_expires_at = now_seconds() + lifetime;
-            n = transfer_push(L, &rq, &rs, 0);
-            lua_pushnumber(L, lifetime);
-            lua_setfield(L, -2, "expires_in");
-        } else {
-            n = errors_push(L, "auth", "the token endpoint answered without a readable access_token", 1);
-        }
-    } else {
-        n = transfer_push(L, &rq, &rs, 1);
-    }
-    transfer_result_free(&rs);
-    transfer_request_free(&rq);
-    return n;
+    append_field(form, "client_id", c->client_id);
+    append_field(form, "client_secret", c->client_secret);
+    if (c->member_cid != NULL) append_field(form, "member_cid", c->member_cid);
+    return form_request(L, rq, "/oauth2/token", form);
 }
 
 static void base64_append(buffer *out, const unsigned char *in, size_t len) {
@@ -106,17 +77,19 @@ static void base64_append(buffer *out, const unsigned char *in, size_t len) {
     }
 }
 
-/* client:revoke() -> status, headers, body, info; the held token is forgotten on success.
- * Basic auth is encoded here (a few lines) so the header can be wiped; libcurl's own copy could not. */
-int auth_lua_revoke(lua_State *L) {
-    falcon_client *c = client_check(L, 1);
+/* Basic auth is encoded here (a few lines) so the header can be wiped; libcurl's own copy could not. */
+int auth_revoke_prepare(lua_State *L, falcon_client *c, transfer_request *rq, buffer *form) {
+    transfer_request_init(rq);
+    buffer_init(form);
     if (c->client_id == NULL || c->client_secret == NULL) return no_credentials(L, "revoke the token");
-    if (c->token == NULL) return errors_push(L, "auth", "cannot revoke: no token is held", 0);
-    buffer form, pair, header;
-    buffer_init(&form);
+    if (c->token == NULL) {
+        errors_push(L, "auth", "cannot revoke: no token is held", 0);
+        return 0;
+    }
+    append_field(form, "token", c->token);
+    buffer pair, header;
     buffer_init(&pair);
     buffer_init(&header);
-    append_field(&form, "token", c->token);
     buffer_append_str(&pair, c->client_id);
     buffer_append_char(&pair, ':');
     buffer_append_str(&pair, c->client_secret);
@@ -124,20 +97,66 @@ int auth_lua_revoke(lua_State *L) {
     base64_append(&header, (const unsigned char *)pair.data, pair.len);
     buffer_wipe_free(&pair);
     const char *line = buffer_cstr(&header);
-    transfer_request rq;
-    transfer_request_init(&rq);
-    rq.headers = line && !form.failed ? curl_slist_append(NULL, line) : NULL;
+    int ok = line != NULL && append_header(rq, line);
     buffer_wipe_free(&header);
-    if (rq.headers == NULL) {
-        buffer_wipe_free(&form);
-        return errors_push(L, "transport", "out of memory while building the revoke request", 0);
+    if (!ok) {
+        errors_push(L, "transport", "out of memory while building an auth request", 0);
+        return 0;
     }
-    transfer_result rs;
-    post_secret_form(L, c, "/oauth2/revoke", &form, &rq, &rs);
-    buffer_wipe_free(&form);
-    if (rs.code == CURLE_OK && rs.status == 200) client_forget_token(c);
-    int n = transfer_push(L, &rq, &rs, 1);
-    transfer_result_free(&rs);
-    transfer_request_free(&rq);
+    return form_request(L, rq, "/oauth2/revoke", form);
+}
+
+/* -> status, headers, nil, info{expires_in} on success; status, headers, body, info when the API
+ * refused; nil, err on transport failure. */
+int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
+    if (rs->code != CURLE_OK || (rs->status != 201 && rs->status != 200)) return transfer_push(L, rq, rs, 1);
+    token_response tr = {NULL, -1};
+    int parsed = token_parse(rs->body.data ? rs->body.data : "", rs->body.len, &tr);
+    buffer_wipe_free(&rs->body); /* the body held the token */
+    if (!parsed) return errors_push(L, "auth", "the token endpoint answered without a readable access_token", 1);
+    client_forget_token(c);
+    c->token = tr.access_token;
+    double lifetime = tr.expires_in > 0 ? tr.expires_in : DEFAULT_TOKEN_LIFETIME;
+    c->token_expires_at = now_seconds() + lifetime;
+    int n = transfer_push(L, rq, rs, 0);
+    lua_pushnumber(L, lifetime);
+    lua_setfield(L, -2, "expires_in");
     return n;
+}
+
+/* -> status, headers, body, info; the held token is forgotten on success. */
+int auth_revoke_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
+    if (rs->code == CURLE_OK && rs->status == 200) client_forget_token(c);
+    return transfer_push(L, rq, rs, 1);
+}
+
+void auth_free(transfer_request *rq, buffer *form) {
+    transfer_request_free(rq);
+    buffer_wipe_free(form);
+}
+
+typedef int (*prepare_fn)(lua_State *, falcon_client *, transfer_request *, buffer *);
+typedef int (*finish_fn)(lua_State *, falcon_client *, transfer_request *, transfer_result *);
+
+static int run_blocking(lua_State *L, prepare_fn prepare, finish_fn finish) {
+    falcon_client *c = client_check(L, 1);
+    transfer_request rq;
+    buffer form;
+    int n = 2;
+    if (prepare(L, c, &rq, &form)) {
+        transfer_result rs;
+        transfer_perform(L, c, &rq, &rs);
+        n = finish(L, c, &rq, &rs);
+        transfer_result_free(&rs);
+    }
+    auth_free(&rq, &form);
+    return n;
+}
+
+int auth_lua_authenticate(lua_State *L) {
+    return run_blocking(L, auth_token_prepare, auth_token_finish);
+}
+
+int auth_lua_revoke(lua_State *L) {
+    return run_blocking(L, auth_revoke_prepare, auth_revoke_finish);
 }

@@ -3,16 +3,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "buffer.h"
 #include "compat.h"
 #include "errors.h"
 #include "mime.h"
 #include "query.h"
 #include "secret.h"
+#include "request.h"
 #include "transfer.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_READ_TIMEOUT_S 60L
+/* Options become header lines, URL parts or token form fields: bounded like a header line. */
+#define MAX_OPTION_LEN 8192
 
 falcon_client *client_check(lua_State *L, int idx) {
     falcon_client *c = luaL_checkudata(L, idx, CLIENT_MT);
@@ -91,6 +95,8 @@ static const char *string_option(lua_State *L, int opts, const char *key, int al
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     if (len == 0 && !allow_empty) luaL_error(L, "falcon.core.client: bad option '%s' (non-empty string expected)", key);
+    if (len > MAX_OPTION_LEN)
+        luaL_error(L, "falcon.core.client: bad option '%s' (at most %d bytes expected)", key, MAX_OPTION_LEN);
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == 0 || (!allow_controls && (ch < 0x20 || ch == 0x7f)))
@@ -198,134 +204,12 @@ int client_lua_new(lua_State *L) {
 
 /* ---- request ----------------------------------------------------------------------------- */
 
-static int is_token_char(unsigned char ch) {
-    return ch > 32 && ch < 127 && !strchr("()<>@,;:\\\"/[]?={}", ch);
-}
-
-static const char *checked_method(lua_State *L, int req) {
-    lua_getfield(L, req, "method");
-    const char *m = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
-    size_t n = strlen(m);
-    for (size_t i = 0; i < n; i++)
-        if (m[i] < 'A' || m[i] > 'Z') n = 0;
-    if (n == 0 || n > 16) luaL_error(L, "falcon.core: request: bad field 'method' (upper-case HTTP method expected)");
-    lua_pop(L, 1);
-    return m;
-}
-
-static const char *checked_path(lua_State *L, int req) {
-    lua_getfield(L, req, "path");
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'path' (string expected, got %s)", luaL_typename(L, -1));
-    size_t len;
-    const char *p = lua_tolstring(L, -1, &len);
-    int ok = len > 0 && p[0] == '/';
-    for (size_t i = 0; ok && i < len; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        ok = ch > 0x20 && ch != 0x7f && ch != '?' && ch != '#';
-    }
-    if (!ok) luaL_error(L, "falcon.core: request: bad field 'path' ('/route' without spaces, controls, '?' or '#' expected)");
-    lua_pop(L, 1);
-    return p;
-}
-
-static void check_headers(lua_State *L, int headers) {
-    lua_pushnil(L);
-    while (lua_next(L, headers)) {
-        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "falcon.core: request: bad field 'headers' (string names and values expected)");
-        size_t nlen, vlen;
-        const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
-        int ok = nlen > 0;
-        for (size_t i = 0; ok && i < nlen; i++) ok = is_token_char((unsigned char)name[i]);
-        if (!ok) luaL_error(L, "falcon.core: request: bad header name (HTTP token expected)");
-        for (size_t i = 0; i < vlen; i++) {
-            unsigned char ch = (unsigned char)value[i];
-            if (ch == '\r' || ch == '\n' || ch == 0)
-                luaL_error(L, "falcon.core: request: bad header '%s' (CR, LF and NUL are not allowed)", name);
-        }
-        lua_pop(L, 1);
-    }
-}
-
-static int append_header(struct curl_slist **list, const char *name, const char *value) {
-    buffer line;
-    buffer_init(&line);
-    buffer_append_str(&line, name);
-    buffer_append_str(&line, ": ");
-    buffer_append_str(&line, value);
-    const char *s = buffer_cstr(&line);
-    struct curl_slist *grown = s ? curl_slist_append(*list, s) : NULL;
-    buffer_free(&line);
-    if (grown == NULL) return 0;
-    *list = grown;
-    return 1;
-}
-
-static int optional_field(lua_State *L, int req, const char *key, int type, const char *expected) {
-    lua_getfield(L, req, key);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    if (lua_type(L, -1) != type)
-        luaL_error(L, "falcon.core: request: bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
-    return lua_gettop(L); /* left on the stack: referenced for the whole transfer */
-}
-
 static int client_request(lua_State *L) {
     falcon_client *c = client_check(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
     transfer_request rq;
-    transfer_request_init(&rq);
-    rq.method = checked_method(L, 2);
-    rq.path = checked_path(L, 2);
-    int query = optional_field(L, 2, "query", LUA_TTABLE, "array of {name, value}");
-    int headers = optional_field(L, 2, "headers", LUA_TTABLE, "table");
-    int body = optional_field(L, 2, "body", LUA_TSTRING, "string");
-    int content_type = optional_field(L, 2, "content_type", LUA_TSTRING, "string");
-    int form = optional_field(L, 2, "form", LUA_TTABLE, "array of parts");
-    int save_to = optional_field(L, 2, "save_to", LUA_TSTRING, "path string");
-    rq.progress_idx = optional_field(L, 2, "progress", LUA_TFUNCTION, "function");
-    int auth = optional_field(L, 2, "auth", LUA_TSTRING, "'bearer' or 'none'");
-    if (headers) check_headers(L, headers);
-    if (form) mime_check(L, form);
-    if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
-    if (content_type) {
-        const char *ct = lua_tostring(L, content_type);
-        if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, content_type))
-            luaL_error(L, "falcon.core: request: bad field 'content_type' (CR, LF and NUL are not allowed)");
-    }
-    if (save_to && strlen(lua_tostring(L, save_to)) != falcon_rawlen(L, save_to))
-        luaL_error(L, "falcon.core: request: bad field 'save_to' (contains a NUL byte)");
-    rq.bearer = 1;
-    if (auth) {
-        const char *a = lua_tostring(L, auth);
-        if (strcmp(a, "none") == 0) rq.bearer = 0;
-        else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
-    }
-
-    /* From here on nothing raises until the buffers are freed. */
-    buffer qs;
-    buffer_init(&qs);
-    if (query) query_build(L, query, &qs); /* raises only before its first append */
-    rq.query = qs.data;
-    rq.query_len = qs.len;
-    if (body) rq.body = lua_tolstring(L, body, &rq.body_len);
-    rq.save_to = save_to ? lua_tostring(L, save_to) : NULL;
-    int ok = !qs.failed;
-    if (ok && content_type) ok = append_header(&rq.headers, "Content-Type", lua_tostring(L, content_type));
-    if (ok && headers) {
-        lua_pushnil(L);
-        while (ok && lua_next(L, headers)) {
-            ok = append_header(&rq.headers, lua_tostring(L, -2), lua_tostring(L, -1));
-            lua_pop(L, 1);
-        }
-        if (!ok) lua_pop(L, 1);
-    }
-    if (ok && form) ok = (rq.mime = mime_build(L, c->easy, form)) != NULL;
+    buffer query;
     int n;
-    if (!ok) {
+    if (!request_from_lua(L, 2, c->easy, &rq, &query)) {
         n = errors_push(L, "transport", "out of memory while building the request", 0);
     } else {
         transfer_result rs;
@@ -333,8 +217,7 @@ static int client_request(lua_State *L) {
         n = transfer_push(L, &rq, &rs, 1);
         transfer_result_free(&rs);
     }
-    transfer_request_free(&rq);
-    buffer_free(&qs);
+    request_free(L, &rq, &query);
     return n;
 }
 
@@ -402,9 +285,6 @@ static int client_tostring(lua_State *L) {
     lua_pushfstring(L, "falcon.core.client (%s, token: %s, requests: %d)", c->base_url, token, (int)c->requests);
     return 1;
 }
-
-int auth_lua_authenticate(lua_State *L);
-int auth_lua_revoke(lua_State *L);
 
 void client_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"request", client_request},

@@ -6,6 +6,7 @@
 #include "compat.h"
 #include "errors.h"
 #include "headers.h"
+#include "multi.h"
 #include "query.h"
 
 static int core_client(lua_State *L) {
@@ -21,7 +22,8 @@ int luaopen_falcon_core(lua_State *L) {
     errors_register(L);
     headers_register(L);
     client_register(L);
-    static const luaL_Reg functions[] = {{"client", core_client}, {"encode_query", query_lua_encode}, {NULL, NULL}};
+    multi_register(L);
+    static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode}, {NULL, NULL}};
     luaL_newlib(L, functions);
     clock_register(L, lua_gettop(L));
     lua_pushliteral(L, FALCONLUA_VERSION);

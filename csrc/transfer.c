@@ -12,6 +12,7 @@
 
 void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
+    rq->progress_ref = LUA_NOREF;
 }
 
 void slist_wipe_free(struct curl_slist *list) {
@@ -88,8 +89,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
 
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     transfer_result *rs = ud;
-    lua_State *L = rs->L;
-    lua_pushvalue(L, rs->progress_idx);
+    lua_State *L = *rs->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rs->progress_ref);
     lua_pushnumber(L, (lua_Number)dltotal);
     lua_pushnumber(L, (lua_Number)dlnow);
     lua_pushnumber(L, (lua_Number)ultotal);
@@ -135,28 +136,29 @@ static void set_method(CURL *easy, const transfer_request *rq) {
     }
 }
 
-void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs) {
-    CURL *easy = c->easy;
+int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
+                     lua_State **L, buffer *url, struct curl_slist **headers) {
     memset(rs, 0, sizeof *rs);
     buffer_init(&rs->headers);
     buffer_init(&rs->body);
     rs->L = L;
     rs->easy = easy;
+    rs->progress_ref = LUA_NOREF;
+    buffer_init(url);
+    *headers = NULL;
     if (rq->save_to != NULL) {
         size_t n = strlen(rq->save_to);
         rs->part_path = malloc(n + 6);
         if (rs->part_path == NULL) {
             rs->code = CURLE_OUT_OF_MEMORY;
-            return;
+            return 0;
         }
         memcpy(rs->part_path, rq->save_to, n);
         memcpy(rs->part_path + n, ".part", 6);
     }
 
-    buffer url;
-    buffer_init(&url);
-    struct curl_slist *headers = NULL, *tail;
-    int ok = build_url(c, rq, &url);
+    struct curl_slist *list = NULL, *tail;
+    int ok = build_url(c, rq, url);
     /* Bearer header built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
     if (ok && rq->bearer && c->token != NULL) {
         buffer auth;
@@ -164,43 +166,43 @@ void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq
         buffer_append_str(&auth, "Authorization: Bearer ");
         buffer_append_str(&auth, c->token);
         const char *line = buffer_cstr(&auth);
-        ok = line != NULL && (headers = curl_slist_append(NULL, line)) != NULL;
+        ok = line != NULL && (list = curl_slist_append(NULL, line)) != NULL;
         buffer_wipe_free(&auth);
     }
     /* "Expect:" off: saves a round trip on every upload; the SDK checks sizes before sending. */
-    if (ok) ok = (tail = curl_slist_append(headers, "Expect:")) != NULL;
-    if (ok) headers = tail;
+    if (ok) ok = (tail = curl_slist_append(list, "Expect:")) != NULL;
+    if (ok) list = tail;
     for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) {
-        ok = (tail = curl_slist_append(headers, it->data)) != NULL;
-        if (ok) headers = tail;
+        ok = (tail = curl_slist_append(list, it->data)) != NULL;
+        if (ok) list = tail;
     }
+    *headers = list;
     if (!ok) {
         rs->code = CURLE_OUT_OF_MEMORY;
-        slist_wipe_free(headers);
-        buffer_free(&url);
-        return;
+        return 0;
     }
 
     curl_easy_reset(easy); /* keeps the live connection, DNS and TLS session caches */
     client_apply_settings(c, easy);
-    curl_easy_setopt(easy, CURLOPT_URL, url.data);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(easy, CURLOPT_URL, url->data);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, rs->errbuf);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, rs);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, rs);
-    if (rq->progress_idx != 0) {
-        rs->progress_idx = rq->progress_idx;
+    if (rq->progress_ref != LUA_NOREF) {
+        rs->progress_ref = rq->progress_ref;
         curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
         curl_easy_setopt(easy, CURLOPT_XFERINFODATA, rs);
         curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
     }
     set_method(easy, rq);
+    return 1;
+}
 
-    rs->code = curl_easy_perform(easy);
-    c->requests++;
-
+void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code) {
+    rs->code = code;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &rs->status);
     curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &rs->connects);
     curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &rs->local_port);
@@ -208,14 +210,6 @@ void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq
     long request_size = 0;
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
     rs->request_size = request_size;
-    /* Pointers into this call's memory must not survive it. */
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
-    slist_wipe_free(headers);
-    buffer_free(&url);
-
     if (rs->code == CURLE_OK && rs->part_path != NULL) {
         /* A 2xx with an empty body still produces the (empty) file. */
         if (!rs->sink_decided && !choose_sink(rs)) rs->code = CURLE_WRITE_ERROR;
@@ -228,6 +222,29 @@ void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq
             }
         }
     }
+}
+
+void transfer_cleanup(CURL *easy, buffer *url, struct curl_slist **headers) {
+    /* Pointers into this call's memory must not survive it. */
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
+    slist_wipe_free(*headers);
+    *headers = NULL;
+    buffer_free(url);
+}
+
+void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs) {
+    buffer url;
+    struct curl_slist *headers;
+    lua_State *state = L;
+    if (transfer_prepare(c->easy, c, rq, rs, &state, &url, &headers)) {
+        CURLcode code = curl_easy_perform(c->easy);
+        c->requests++;
+        transfer_complete(c->easy, rq, rs, code);
+    }
+    transfer_cleanup(c->easy, &url, &headers);
 }
 
 static void push_info(lua_State *L, const transfer_result *rs, const transfer_request *rq) {

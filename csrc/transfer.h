@@ -19,7 +19,7 @@ typedef struct {
     struct curl_slist *headers;  /* owned by the transfer; wiped and freed with it */
     curl_mime *mime;             /* owned by the transfer */
     const char *save_to;         /* stream a 2xx body here (through a .part file) */
-    int progress_idx;            /* stack index of a Lua progress function, or 0 */
+    int progress_ref;            /* registry reference to a Lua progress function, or LUA_NOREF */
     int bearer;                  /* send the client's token */
     int secret_body;             /* body holds secrets: wipe it after sending */
 } transfer_request;
@@ -37,8 +37,8 @@ typedef struct {
     int sink_decided;            /* the sink is chosen at the first body byte ... */
     int sink_to_file;            /* ... a 2xx body goes to the file, anything else to memory */
     CURL *easy;
-    lua_State *L;
-    int progress_idx;
+    lua_State **L;               /* the state running the transfer (set by whoever drives the handle) */
+    int progress_ref;
     long connects;
     long local_port;
     double total_time;
@@ -49,7 +49,19 @@ void transfer_request_init(transfer_request *rq);
 void transfer_request_free(transfer_request *rq);
 void transfer_result_free(transfer_result *rs);
 
-/* Runs the exchange (blocking). rs must be freed by the caller whatever the outcome. */
+/* Configures easy for the exchange; the URL and the header list it builds are handed back in
+ * url/headers, to be freed after the transfer (transfer_cleanup). Returns 0 when out of memory
+ * (rs->code says so). */
+int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
+                     lua_State **L, buffer *url, struct curl_slist **headers);
+
+/* Collects the outcome after libcurl finished with code, and closes the file sink. */
+void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code);
+
+/* Forgets every pointer into the transfer's memory held by easy, then frees url and headers. */
+void transfer_cleanup(CURL *easy, buffer *url, struct curl_slist **headers);
+
+/* Runs the exchange on the client's own handle (blocking). rs must be freed whatever the outcome. */
 void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs);
 
 /* Pushes status, headers, body (nil when saved to a file), info; or nil, error. */

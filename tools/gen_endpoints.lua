@@ -32,7 +32,8 @@ local mc_spec = read_json(spec_dir .. "/message-center.json")
 
 -- Body keyword maps: keyword -> { key = body key, type = json type, items = item type }.
 -- `shape = "list"` means the keywords build a one-element list (aggregate requests).
-local ids_body = { ids = { key = "ids", type = "array", items = "string", split = true } }
+-- The API answers lookups of up to 500 ids; longer lists are split by falcon.batch (max_items).
+local ids_body = { ids = { key = "ids", type = "array", items = "string", split = true, max_items = 500 } }
 
 -- MsaAggregateQueryRequest (models.json); `sub_aggregates` nests the same model.
 local aggregate_body = {

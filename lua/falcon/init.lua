@@ -14,6 +14,8 @@ local lazy = {
   APIHarnessV2 = function() return require("falcon.uber").APIHarnessV2 end,
   APIHarness = function() return require("falcon.uber").APIHarness end,
   graphql_pages = function() return require("falcon.paginate").graphql_pages end,
+  parallel = function() return require("falcon.parallel").run end,
+  map = function() return require("falcon.parallel").map end,
 }
 
 return setmetatable(falcon, {

@@ -35,10 +35,16 @@ end
 local function check_opts(name, opts)
   if opts == nil then return {} end
   if type(opts) ~= "table" then fail(name, "opts", "table expected, got " .. type(opts)) end
-  local known = { on_page = "function", style = "string", max_offset = "number", max_pages = "number" }
+  local known = { on_page = "function", style = "string", max_offset = "number", max_pages = "number",
+                  parallel = "number" }
   for k, v in pairs(opts) do
-    if not known[k] then fail(name, tostring(k), "unknown option; expected on_page, style, max_offset or max_pages") end
+    if not known[k] then
+      fail(name, tostring(k), "unknown option; expected on_page, style, max_offset, max_pages or parallel")
+    end
     if type(v) ~= known[k] then fail(name, k, known[k] .. " expected, got " .. type(v)) end
+  end
+  if opts.parallel and (opts.parallel ~= math.floor(opts.parallel) or opts.parallel < 1 or opts.parallel > 64) then
+    fail(name, "parallel", "integer 1..64 expected, got " .. tostring(opts.parallel))
   end
   if opts.style and not ({ offset = true, token = true, after = true, marker = true, none = true })[opts.style] then
     fail(name, "style", "one of offset, token, after, marker, none expected, got '" .. opts.style .. "'")
@@ -89,6 +95,29 @@ local function resources_of(body)
   return r
 end
 
+-- Offset paging with `parallel = n`: the pages after the current one are known from the total, so the
+-- next n are fetched at once (falcon.parallel) and handed out in order. Token styles stay sequential:
+-- each page names the next.
+local function prefetch(obj, op, name, args, limit, total, max_offset, opts)
+  local offsets, offset = {}, tonumber(args.offset)
+  while #offsets < opts.parallel and offset < total and offset < max_offset do
+    offsets[#offsets + 1] = offset
+    offset = offset + limit
+  end
+  local tasks = {}
+  for i, at in ipairs(offsets) do
+    local page_args = copy(args)
+    page_args.offset = at
+    if at + limit > max_offset then page_args.limit = max_offset - at end
+    tasks[i] = function() return service.send(obj, op, name, page_args) end
+  end
+  local responses, errors = require("falcon.parallel").run(tasks, { max = #tasks })
+  if errors then for i = 1, #tasks do if errors[i] then error(errors[i], 0) end end end
+  local queue = {}
+  for i, at in ipairs(offsets) do queue[i] = { response = responses[i], offset = at } end
+  return queue
+end
+
 --- Core page walker shared by pages() and each(); `on_error(response)` decides what errors do.
 local function walker(obj, op, name, args, opts)
   opts = check_opts(name, opts)
@@ -110,7 +139,13 @@ local function walker(obj, op, name, args, opts)
     end
     if state.done then return nil end
     if opts.max_pages and state.page >= opts.max_pages then state.done = true; return nil end
-    local response = service.send(obj, op, name, state.args)
+    local response
+    if state.queue and #state.queue > 0 then
+      local ahead = table.remove(state.queue, 1)
+      response, state.args.offset = ahead.response, ahead.offset
+    else
+      response = service.send(obj, op, name, state.args)
+    end
     state.page = state.page + 1
     if service.is_error(response) then
       state.done = true
@@ -144,6 +179,9 @@ local function walker(obj, op, name, args, opts)
         else
           state.args.offset = nxt
           if nxt + limit > max_offset then state.args.limit = max_offset - nxt end
+          if (opts.parallel or 1) > 1 and not (state.queue and #state.queue > 0) then
+            state.queue = prefetch(obj, op, name, state.args, limit, total, max_offset, opts)
+          end
         end
       end
     elseif style == "token" then

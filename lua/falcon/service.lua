@@ -11,6 +11,7 @@
 -- This module also holds the call path shared with the Uber class (`M.call`): payload
 -- building, the decommission warning, and shaping the response for the object's mode.
 local endpoints = require "falcon.endpoints"
+local batch = require "falcon.batch"
 local payload = require "falcon.payload"
 local Result = require "falcon.result"
 local APIError = require "falcon.errors"
@@ -75,6 +76,13 @@ end
 --- Sends an already-built request and returns the engine's response table.
 function M.send(obj, op, name, args)
   if op.decommissioned then warn_decommissioned(op) end
+  local batches, ids = batch.split(op, args)
+  if batches then
+    -- Every batch is built (and checked) before the first is sent.
+    local requests, callopts = {}, nil
+    for i, part in ipairs(batches) do requests[i], callopts = payload.build(op, part, { name = name }) end
+    return batch.send(obj._client, requests, ids), callopts
+  end
   local request, callopts = payload.build(op, args, { name = name })
   local response = obj._client:request(request)
   return response, callopts

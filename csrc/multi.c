@@ -1,0 +1,293 @@
+/* multi.c: the multi handle and its transfers. A transfer owns its easy handle and everything the
+ * request points to (via registry references), so it can stay in flight while Lua code runs.
+ * multi:perform(timeout) moves every transfer forward and returns those that finished;
+ * transfer:result() then gives what client:request / authenticate / revoke give. Connections,
+ * DNS and TLS sessions are shared by all transfers of one multi handle. */
+#include <string.h>
+
+#include "auth.h"
+#include "compat.h"
+#include "errors.h"
+#include "multi.h"
+#include "request.h"
+#include "transfer.h"
+
+#define MULTI_MT "falcon.core.multi"
+#define TRANSFER_MT "falcon.core.transfer"
+
+enum kind { KIND_API, KIND_TOKEN, KIND_REVOKE };
+enum state { STATE_NEW, STATE_RUNNING, STATE_DONE, STATE_FREED };
+
+typedef struct falcon_transfer falcon_transfer;
+
+typedef struct {
+    CURLM *handle;
+    lua_State *L;              /* the state inside multi:perform, for progress callbacks */
+    falcon_transfer *running;  /* doubly linked list of transfers in flight */
+    long max_connections;
+} falcon_multi;
+
+struct falcon_transfer {
+    CURL *easy;
+    falcon_multi *multi;       /* NULL once the multi handle is gone */
+    falcon_client *client;
+    enum kind kind;
+    enum state state;
+    transfer_request rq;
+    buffer query;              /* API requests: the encoded query */
+    buffer form;               /* auth requests: the secret form body */
+    transfer_result rs;
+    buffer url;
+    struct curl_slist *headers;
+    int self_ref, multi_ref, client_ref, wire_ref; /* keep everything alive while in flight */
+    falcon_transfer *prev, *next;
+};
+
+static void unref(lua_State *L, int *ref) {
+    if (*ref != LUA_NOREF && *ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    *ref = LUA_NOREF;
+}
+
+static void unlink_running(falcon_transfer *t) {
+    if (t->multi == NULL) return;
+    if (t->prev) t->prev->next = t->next;
+    else if (t->multi->running == t) t->multi->running = t->next;
+    if (t->next) t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+}
+
+/* Releases the easy handle and all memory; idempotent. Results already pushed are unaffected. */
+static void transfer_release(lua_State *L, falcon_transfer *t) {
+    if (t->state == STATE_FREED) return;
+    if (t->easy != NULL) {
+        if (t->state == STATE_RUNNING && t->multi != NULL) curl_multi_remove_handle(t->multi->handle, t->easy);
+        transfer_cleanup(t->easy, &t->url, &t->headers);
+    }
+    unlink_running(t);
+    transfer_result_free(&t->rs);
+    if (t->kind == KIND_API) request_free(L, &t->rq, &t->query);
+    else auth_free(&t->rq, &t->form);
+    if (t->easy != NULL) curl_easy_cleanup(t->easy);
+    t->easy = NULL;
+    unref(L, &t->self_ref);
+    unref(L, &t->multi_ref);
+    unref(L, &t->client_ref);
+    unref(L, &t->wire_ref);
+    t->state = STATE_FREED;
+}
+
+static falcon_multi *multi_check(lua_State *L, int idx) {
+    falcon_multi *m = luaL_checkudata(L, idx, MULTI_MT);
+    if (m->handle == NULL) luaL_error(L, "falcon.core: the multi handle is closed");
+    return m;
+}
+
+int multi_lua_new(lua_State *L) {
+    lua_Integer max = luaL_optinteger(L, 1, 8);
+    if (max < 1 || max > 256) return luaL_argerror(L, 1, "connections between 1 and 256 expected");
+    falcon_multi *m = lua_newuserdata(L, sizeof *m);
+    memset(m, 0, sizeof *m);
+    luaL_setmetatable(L, MULTI_MT);
+    m->handle = curl_multi_init();
+    if (m->handle == NULL) return luaL_error(L, "falcon.core: out of memory");
+    m->max_connections = (long)max;
+    curl_multi_setopt(m->handle, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(m->handle, CURLMOPT_MAX_HOST_CONNECTIONS, m->max_connections);
+    return 1;
+}
+
+/* Creates the transfer userdata first, so that a raise while reading the request leaves nothing that
+ * its __gc cannot free. */
+static falcon_transfer *new_transfer(lua_State *L, int multi_idx, int client_idx, enum kind kind) {
+    falcon_transfer *t = lua_newuserdata(L, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->state = STATE_NEW;
+    t->kind = kind;
+    t->self_ref = t->multi_ref = t->client_ref = t->wire_ref = LUA_NOREF;
+    transfer_request_init(&t->rq);
+    buffer_init(&t->query);
+    buffer_init(&t->form);
+    buffer_init(&t->url);
+    buffer_init(&t->rs.headers);
+    buffer_init(&t->rs.body);
+    luaL_setmetatable(L, TRANSFER_MT);
+    t->easy = curl_easy_init();
+    if (t->easy == NULL) luaL_error(L, "falcon.core: out of memory");
+    lua_pushvalue(L, multi_idx);
+    t->multi_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, client_idx);
+    t->client_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return t;
+}
+
+/* Starts the prepared transfer; on failure leaves nil, err on the stack and returns 2. */
+static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
+    t->multi = m;
+    if (!transfer_prepare(t->easy, t->client, &t->rq, &t->rs, &m->L, &t->url, &t->headers))
+        return errors_push(L, "transport", "out of memory while building the request", 0);
+    curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
+    if (curl_multi_add_handle(m->handle, t->easy) != CURLM_OK)
+        return errors_push(L, "transport", "the multi handle refused the transfer", 0);
+    t->state = STATE_RUNNING;
+    t->client->requests++;
+    t->next = m->running;
+    if (m->running) m->running->prev = t;
+    m->running = t;
+    lua_pushvalue(L, -1);
+    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* alive while in flight, even if Lua drops it */
+    return 1;
+}
+
+/* multi:add(client, request) -> transfer, or nil, err */
+static int multi_add(lua_State *L) {
+    falcon_multi *m = multi_check(L, 1);
+    falcon_client *c = client_check(L, 2);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    falcon_transfer *t = new_transfer(L, 1, 2, KIND_API);
+    t->client = c;
+    lua_pushvalue(L, 3);
+    t->wire_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the strings the request points into */
+    if (!request_from_lua(L, 3, t->easy, &t->rq, &t->query))
+        return errors_push(L, "transport", "out of memory while building the request", 0);
+    return start(L, m, t);
+}
+
+static int add_auth(lua_State *L, enum kind kind) {
+    falcon_multi *m = multi_check(L, 1);
+    falcon_client *c = client_check(L, 2);
+    falcon_transfer *t = new_transfer(L, 1, 2, kind);
+    t->client = c;
+    int ok = kind == KIND_TOKEN ? auth_token_prepare(L, c, &t->rq, &t->form)
+                                : auth_revoke_prepare(L, c, &t->rq, &t->form);
+    if (!ok) return 2;
+    return start(L, m, t);
+}
+
+/* multi:add_token(client), multi:add_revoke(client) -> transfer, or nil, err */
+static int multi_add_token(lua_State *L) { return add_auth(L, KIND_TOKEN); }
+static int multi_add_revoke(lua_State *L) { return add_auth(L, KIND_REVOKE); }
+
+/* multi:perform(timeout_seconds) -> array of finished transfers, number still running */
+static int multi_perform(lua_State *L) {
+    falcon_multi *m = multi_check(L, 1);
+    lua_Number timeout = luaL_optnumber(L, 2, 0);
+    if (!(timeout >= 0)) return luaL_argerror(L, 2, "seconds >= 0 expected");
+    m->L = L;
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(m->handle, &running);
+    int done_any = 0;
+    lua_newtable(L);
+    for (int round = 0; mc == CURLM_OK; round++) {
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m->handle, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            falcon_transfer *t = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+            CURLcode code = msg->data.result;
+            curl_multi_remove_handle(m->handle, t->easy);
+            unlink_running(t);
+            t->state = STATE_DONE;
+            transfer_complete(t->easy, &t->rq, &t->rs, code);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
+            lua_rawseti(L, -2, (int)falcon_rawlen(L, -2) + 1);
+            unref(L, &t->self_ref);
+            done_any = 1;
+        }
+        if (done_any || round > 0 || running == 0 || timeout == 0) break;
+        mc = curl_multi_poll(m->handle, NULL, 0, (int)(timeout * 1000), NULL);
+        if (mc == CURLM_OK) mc = curl_multi_perform(m->handle, &running);
+    }
+    m->L = NULL;
+    if (mc != CURLM_OK) return luaL_error(L, "falcon.core: multi: %s", curl_multi_strerror(mc));
+    lua_pushinteger(L, running);
+    return 2;
+}
+
+static falcon_transfer *transfer_check(lua_State *L, int idx) {
+    return luaL_checkudata(L, idx, TRANSFER_MT);
+}
+
+/* transfer:result() -> what client:request (or authenticate/revoke) returns; frees the transfer. */
+static int transfer_result_lua(lua_State *L) {
+    falcon_transfer *t = transfer_check(L, 1);
+    if (t->state != STATE_DONE) return luaL_error(L, "falcon.core: the transfer has not finished");
+    int n;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, t->client_ref); /* keeps the client alive while finishing */
+    if (t->kind == KIND_TOKEN) n = auth_token_finish(L, t->client, &t->rq, &t->rs);
+    else if (t->kind == KIND_REVOKE) n = auth_revoke_finish(L, t->client, &t->rq, &t->rs);
+    else n = transfer_push(L, &t->rq, &t->rs, 1);
+    lua_remove(L, -(n + 1));
+    transfer_release(L, t);
+    return n;
+}
+
+static int transfer_gc(lua_State *L) {
+    transfer_release(L, transfer_check(L, 1));
+    return 0;
+}
+
+static int transfer_tostring(lua_State *L) {
+    falcon_transfer *t = transfer_check(L, 1);
+    static const char *const states[] = {"new", "running", "done", "freed"};
+    lua_pushfstring(L, "falcon.core.transfer (%s)", states[t->state]);
+    return 1;
+}
+
+/* Closing the multi handle detaches whatever is still in flight (those transfers then fail on result). */
+static int multi_close(lua_State *L) {
+    falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
+    if (m->handle == NULL) return 0;
+    for (falcon_transfer *t = m->running; t != NULL;) {
+        falcon_transfer *next = t->next;
+        curl_multi_remove_handle(m->handle, t->easy);
+        t->state = STATE_DONE;
+        t->rs.code = CURLE_ABORTED_BY_CALLBACK;
+        t->multi = NULL;
+        t->prev = t->next = NULL;
+        unref(L, &t->self_ref);
+        t = next;
+    }
+    m->running = NULL;
+    curl_multi_cleanup(m->handle);
+    m->handle = NULL;
+    return 0;
+}
+
+static int multi_tostring(lua_State *L) {
+    falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
+    int n = 0;
+    for (falcon_transfer *t = m->running; t != NULL; t = t->next) n++;
+    lua_pushfstring(L, "falcon.core.multi (%s, %d in flight)", m->handle ? "open" : "closed", n);
+    return 1;
+}
+
+void multi_register(lua_State *L) {
+    static const luaL_Reg multi_methods[] = {{"add", multi_add},
+                                             {"add_token", multi_add_token},
+                                             {"add_revoke", multi_add_revoke},
+                                             {"perform", multi_perform},
+                                             {"close", multi_close},
+                                             {NULL, NULL}};
+    static const luaL_Reg transfer_methods[] = {{"result", transfer_result_lua}, {NULL, NULL}};
+    if (luaL_newmetatable(L, MULTI_MT)) {
+        luaL_newlib(L, multi_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, multi_close);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, multi_close);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, multi_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, TRANSFER_MT)) {
+        luaL_newlib(L, transfer_methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, transfer_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, transfer_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}

@@ -1,0 +1,149 @@
+/* request.c: reading a request table from Lua into a transfer_request. Every check that can raise runs
+ * before anything is allocated; the values the request points into stay referenced by the table, which
+ * the caller keeps alive for the whole transfer. */
+#include <string.h>
+
+#include "compat.h"
+#include "mime.h"
+#include "query.h"
+#include "request.h"
+
+static int is_token_char(unsigned char ch) {
+    return ch > 32 && ch < 127 && !strchr("()<>@,;:\\\"/[]?={}", ch);
+}
+
+static const char *checked_method(lua_State *L, int req) {
+    lua_getfield(L, req, "method");
+    const char *m = lua_tostring(L, -1);
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
+    size_t n = strlen(m);
+    for (size_t i = 0; i < n; i++)
+        if (m[i] < 'A' || m[i] > 'Z') n = 0;
+    if (n == 0 || n > 16) luaL_error(L, "falcon.core: request: bad field 'method' (upper-case HTTP method expected)");
+    lua_pop(L, 1);
+    return m;
+}
+
+static const char *checked_path(lua_State *L, int req) {
+    lua_getfield(L, req, "path");
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'path' (string expected, got %s)", luaL_typename(L, -1));
+    size_t len;
+    const char *p = lua_tolstring(L, -1, &len);
+    int ok = len > 0 && p[0] == '/';
+    for (size_t i = 0; ok && i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        ok = ch > 0x20 && ch != 0x7f && ch != '?' && ch != '#';
+    }
+    if (!ok) luaL_error(L, "falcon.core: request: bad field 'path' ('/route' without spaces, controls, '?' or '#' expected)");
+    lua_pop(L, 1);
+    return p;
+}
+
+static void check_headers(lua_State *L, int headers) {
+    lua_pushnil(L);
+    while (lua_next(L, headers)) {
+        if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "falcon.core: request: bad field 'headers' (string names and values expected)");
+        size_t nlen, vlen;
+        const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
+        int ok = nlen > 0;
+        for (size_t i = 0; ok && i < nlen; i++) ok = is_token_char((unsigned char)name[i]);
+        if (!ok) luaL_error(L, "falcon.core: request: bad header name (HTTP token expected)");
+        for (size_t i = 0; i < vlen; i++) {
+            unsigned char ch = (unsigned char)value[i];
+            if (ch == '\r' || ch == '\n' || ch == 0)
+                luaL_error(L, "falcon.core: request: bad header '%s' (CR, LF and NUL are not allowed)", name);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int append_header(struct curl_slist **list, const char *name, const char *value) {
+    buffer line;
+    buffer_init(&line);
+    buffer_append_str(&line, name);
+    buffer_append_str(&line, ": ");
+    buffer_append_str(&line, value);
+    const char *s = buffer_cstr(&line);
+    struct curl_slist *grown = s ? curl_slist_append(*list, s) : NULL;
+    buffer_free(&line);
+    if (grown == NULL) return 0;
+    *list = grown;
+    return 1;
+}
+
+static int optional_field(lua_State *L, int req, const char *key, int type, const char *expected) {
+    lua_getfield(L, req, key);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    if (lua_type(L, -1) != type)
+        luaL_error(L, "falcon.core: request: bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
+    return lua_gettop(L); /* popped by request_from_lua: the request table keeps the value alive */
+}
+
+int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, buffer *query) {
+    idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    int top = lua_gettop(L);
+    transfer_request_init(rq);
+    buffer_init(query);
+    rq->method = checked_method(L, idx);
+    rq->path = checked_path(L, idx);
+    int query_idx = optional_field(L, idx, "query", LUA_TTABLE, "array of {name, value}");
+    int headers = optional_field(L, idx, "headers", LUA_TTABLE, "table");
+    int body = optional_field(L, idx, "body", LUA_TSTRING, "string");
+    int content_type = optional_field(L, idx, "content_type", LUA_TSTRING, "string");
+    int form = optional_field(L, idx, "form", LUA_TTABLE, "array of parts");
+    int save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
+    int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
+    int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
+    if (headers) check_headers(L, headers);
+    if (form) mime_check(L, form);
+    if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
+    if (content_type) {
+        const char *ct = lua_tostring(L, content_type);
+        if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, content_type))
+            luaL_error(L, "falcon.core: request: bad field 'content_type' (CR, LF and NUL are not allowed)");
+    }
+    if (save_to && strlen(lua_tostring(L, save_to)) != falcon_rawlen(L, save_to))
+        luaL_error(L, "falcon.core: request: bad field 'save_to' (contains a NUL byte)");
+    rq->bearer = 1;
+    if (auth) {
+        const char *a = lua_tostring(L, auth);
+        if (strcmp(a, "none") == 0) rq->bearer = 0;
+        else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
+    }
+    if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
+
+    /* From here on nothing raises. */
+    rq->query = query->data;
+    rq->query_len = query->len;
+    if (body) rq->body = lua_tolstring(L, body, &rq->body_len);
+    rq->save_to = save_to ? lua_tostring(L, save_to) : NULL;
+    int ok = !query->failed;
+    if (ok && content_type) ok = append_header(&rq->headers, "Content-Type", lua_tostring(L, content_type));
+    if (ok && headers) {
+        lua_pushnil(L);
+        while (ok && lua_next(L, headers)) {
+            ok = append_header(&rq->headers, lua_tostring(L, -2), lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        if (!ok) lua_pop(L, 1);
+    }
+    if (ok && form) ok = (rq->mime = mime_build(L, easy, form)) != NULL;
+    if (progress) {
+        lua_pushvalue(L, progress);
+        rq->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    lua_settop(L, top);
+    return ok;
+}
+
+void request_free(lua_State *L, transfer_request *rq, buffer *query) {
+    if (rq->progress_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->progress_ref);
+    rq->progress_ref = LUA_NOREF;
+    transfer_request_free(rq);
+    buffer_free(query);
+}

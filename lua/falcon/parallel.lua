@@ -1,0 +1,190 @@
+--- Many requests in flight from plain Lua: tasks are coroutines; while a task's request is on the wire
+-- it yields, and one curl multi handle moves every request forward. Inside a task the SDK is used
+-- exactly as outside: the engine (falcon.client) asks falcon.driver which driver runs it.
+--   local results, errors = falcon.parallel({ f1, f2, ... }, { max = 8 })
+--   local results, errors = falcon.map(items, function(item, i) ... end, { max = 8 })
+local core = require "falcon.core"
+local driver = require "falcon.driver"
+
+local parallel = {}
+
+parallel.DEFAULT_MAX, parallel.LIMIT = 8, 64
+
+local unpack = table.unpack or unpack -- luacheck: ignore 143
+
+local function check_max(opts, caller)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(("falcon.%s: bad argument 'options' (table expected, got %s)"):format(caller, type(opts)), 3)
+  end
+  local max = (opts and opts.max) or parallel.DEFAULT_MAX
+  if type(max) ~= "number" or max ~= math.floor(max) or max < 1 or max > parallel.LIMIT then
+    error(("falcon.%s: bad argument 'max' (integer 1..%d expected, got %s)"):format(caller, parallel.LIMIT,
+      tostring(max)), 3)
+  end
+  for key in pairs(opts or {}) do
+    if key ~= "max" then error(("falcon.%s: unknown option '%s' (only 'max')"):format(caller, tostring(key)), 3) end
+  end
+  return max
+end
+
+-- One scheduler: a multi handle, the coroutines waiting on it, and timers for sleeps.
+local function new_scheduler(max)
+  local s = { multi = core.multi(max), waiting = {}, sleepers = {}, ready = {} }
+
+  -- The driver tasks run under: the same calls as the blocking driver, but they yield.
+  local function await(transfer, err)
+    if not transfer then return nil, err end
+    s.waiting[transfer] = coroutine.running()
+    return coroutine.yield()
+  end
+  s.driver = {
+    name = "multi",
+    request = function(client, wire) return await(s.multi:add(client, wire)) end,
+    authenticate = function(client) return await(s.multi:add_token(client)) end,
+    revoke = function(client) return await(s.multi:add_revoke(client)) end,
+    now = core.now,
+    sleep = function(seconds)
+      s.sleepers[#s.sleepers + 1] = { at = core.now() + seconds, co = coroutine.running() }
+      coroutine.yield()
+    end,
+  }
+
+  -- Runs until every coroutine in `pending` has finished; resume(co, ...) handles a step.
+  function s.loop(is_done, resume)
+    while not is_done() do
+      local now = core.now()
+      -- Wake the sleepers that are due; the others bound how long the multi handle may wait.
+      local timeout, still = 1, {}
+      for _, sleeper in ipairs(s.sleepers) do
+        if sleeper.at <= now then s.ready[#s.ready + 1] = { sleeper.co }
+        else
+          still[#still + 1] = sleeper
+          timeout = math.min(timeout, sleeper.at - now)
+        end
+      end
+      s.sleepers = still
+      if #s.ready > 0 then timeout = 0 end
+      local finished = s.multi:perform(timeout)
+      for _, transfer in ipairs(finished) do
+        local co = s.waiting[transfer]
+        s.waiting[transfer] = nil
+        s.ready[#s.ready + 1] = { co, transfer:result() }
+      end
+      local ready = s.ready
+      s.ready = {}
+      for _, step in ipairs(ready) do resume(step[1], unpack(step, 2, 5)) end
+    end
+  end
+  return s
+end
+
+--- Runs the functions in `tasks` with at most `opts.max` (default 8, at most 64) at once.
+-- Returns results (results[i] = the first value task i returned) and errors (nil when every task
+-- succeeded; else errors[i] = the error task i raised, with `traceback` for string errors kept in
+-- errors.tracebacks[i]). One failing task never loses the others' results.
+---@param tasks function[]
+---@param opts? {max: integer}
+---@return table results, table|nil errors
+function parallel.run(tasks, opts)
+  if type(tasks) ~= "table" then
+    error(("falcon.parallel: bad argument 'tasks' (list of functions expected, got %s)"):format(type(tasks)), 2)
+  end
+  for i, task in ipairs(tasks) do
+    if type(task) ~= "function" then
+      error(("falcon.parallel: bad argument 'tasks' (item %d: function expected, got %s)"):format(i, type(task)), 2)
+    end
+  end
+  local max = check_max(opts, "parallel")
+  local outer = driver.current()
+  if outer.gather then return outer.gather(tasks, max) end -- already inside a scheduler: share it
+
+  local s = new_scheduler(max)
+  local results, errors, tracebacks = {}, nil, nil
+  local next_task, active, total = 1, 0, #tasks
+  local finished = 0
+
+  local function resume(co, ...)
+    local ok, err = coroutine.resume(co, ...)
+    if not ok then error(err, 0) end -- the wrapper below catches task errors; this is a bug
+  end
+
+  local start_more -- forward
+  local function spawn(index)
+    local co = coroutine.create(function()
+      local ok, value = xpcall(tasks[index], function(e)
+        tracebacks = tracebacks or {}
+        tracebacks[index] = debug.traceback(type(e) == "string" and e or tostring(e), 2)
+        return e
+      end)
+      if ok then results[index] = value
+      else
+        errors = errors or {}
+        errors[index] = value
+      end
+      active, finished = active - 1, finished + 1
+      start_more()
+    end)
+    driver.bind(co, s.driver)
+    active = active + 1
+    -- Started by the loop, not resumed here: a task that ends at once must not nest the next one's stack.
+    s.ready[#s.ready + 1] = { co }
+  end
+  start_more = function()
+    while active < max and next_task <= total do
+      local index = next_task
+      next_task = next_task + 1
+      spawn(index)
+    end
+  end
+
+  -- Tasks started from inside a task (nested parallel, ID batches) share this scheduler.
+  s.driver.gather = function(inner, inner_max)
+    local inner_results, inner_errors, left = {}, nil, #inner
+    local parent = coroutine.running()
+    local in_flight, next_inner = 0, 1
+    local launch -- forward
+    local function child(i)
+      local co = coroutine.create(function()
+        local ok, value = xpcall(inner[i], debug.traceback)
+        if ok then inner_results[i] = value else inner_errors = inner_errors or {}; inner_errors[i] = value end
+        left, in_flight = left - 1, in_flight - 1
+        if left == 0 then s.ready[#s.ready + 1] = { parent } else launch() end
+      end)
+      driver.bind(co, s.driver)
+      in_flight = in_flight + 1
+      s.ready[#s.ready + 1] = { co }
+    end
+    launch = function()
+      while in_flight < inner_max and next_inner <= #inner do
+        next_inner = next_inner + 1
+        child(next_inner - 1)
+      end
+    end
+    if left == 0 then return inner_results, nil end
+    launch()
+    coroutine.yield()
+    return inner_results, inner_errors
+  end
+
+  start_more()
+  s.loop(function() return finished == total end, resume)
+  s.multi:close()
+  if errors then errors.tracebacks = tracebacks end
+  return results, errors
+end
+
+--- fn(item, index) over `items`, concurrently; returns results and errors in the order of items.
+function parallel.map(items, fn, opts)
+  if type(items) ~= "table" then
+    error(("falcon.map: bad argument 'items' (list expected, got %s)"):format(type(items)), 2)
+  end
+  if type(fn) ~= "function" then
+    error(("falcon.map: bad argument 'fn' (function expected, got %s)"):format(type(fn)), 2)
+  end
+  check_max(opts, "map")
+  local tasks = {}
+  for i, item in ipairs(items) do tasks[i] = function() return fn(item, i) end end
+  return parallel.run(tasks, opts)
+end
+
+return parallel

@@ -1,0 +1,202 @@
+-- Many requests in flight from plain Lua: falcon.parallel / falcon.map on one curl multi handle,
+-- shared rate limits and token renewal, automatic ID batching, and parallel offset paging.
+local falcon = require "falcon"
+local core = require "falcon.core"
+local emulator = require "spec.helpers.emulator"
+
+local QUERY = "/message-center/queries/cases/v1"
+local LOOKUP = "/message-center/entities/cases/GET/v1"
+
+describe("concurrency", function()
+  local emu, mc
+
+  setup(function() emu = emulator.start() end)
+  teardown(function() if emu then emu:stop() end end)
+  before_each(function()
+    emu:control("reset", {})
+    mc = falcon.MessageCenter { client_id = emu.client_id, client_secret = emu.client_secret, base_url = emu.url,
+                                retry_backoff = 0.01 }
+  end)
+
+  local function calls(route)
+    local found = {}
+    for _, entry in ipairs(emu:requests()) do if entry.uri == route then found[#found + 1] = entry end end
+    return found
+  end
+
+  -- The most requests the emulator was serving at one moment (from each entry's start and duration).
+  local function max_overlap(entries)
+    local events = {}
+    for _, e in ipairs(entries) do
+      events[#events + 1] = { e.time, 1 }
+      events[#events + 1] = { e.time + e.duration, -1 }
+    end
+    table.sort(events, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
+    local now, most = 0, 0
+    for _, ev in ipairs(events) do now = now + ev[2]; most = math.max(most, now) end
+    return most
+  end
+
+  describe("falcon.parallel", function()
+    it("runs 40 delayed calls 8 at a time, reusing one connection per slot", function()
+      emu:control("delays", { route = QUERY, delay = 0.3 })
+      local tasks = {}
+      for i = 1, 40 do tasks[i] = function() return mc:query_cases { limit = 1, offset = i }.status_code end end
+      local started = core.now()
+      local results, errors = falcon.parallel(tasks, { max = 8 })
+      local elapsed = core.now() - started
+      assert.is_nil(errors)
+      assert.equals(40, #results)
+      for i = 1, 40 do assert.equals(200, results[i]) end
+      assert.is_true(elapsed < 2.5, ("40 calls took %.2f s"):format(elapsed))
+      local entries = calls(QUERY)
+      assert.equals(40, #entries)
+      assert.equals(8, max_overlap(entries))
+      local per_connection = {}
+      for _, e in ipairs(entries) do per_connection[e.connection] = (per_connection[e.connection] or 0) + 1 end
+      local connections = 0
+      for _, n in pairs(per_connection) do connections = connections + 1; assert.is_true(n >= 4) end
+      assert.equals(8, connections)
+      assert.equals(1, #calls("/oauth2/token")) -- eight tasks found no token; one renewal served them all
+    end)
+
+    it("returns results in order, and every error tied to its task with a traceback", function()
+      local results, errors = falcon.map({ 1, 2, 3, 4 }, function(n)
+        if n == 3 then error("task three failed") end
+        return mc:query_cases { limit = n }.body.meta.pagination.limit
+      end, { max = 2 })
+      assert.same({ 1, 2, nil, 4 }, { results[1], results[2], results[3], results[4] })
+      assert.matches("task three failed", errors[3])
+      assert.matches("stack traceback", errors.tracebacks[3])
+      assert.is_nil(errors[1])
+    end)
+
+    it("keeps the SDK's behaviour inside tasks: Result objects and APIError", function()
+      local pythonic = falcon.MessageCenter { client_id = emu.client_id, client_secret = emu.client_secret,
+                                              base_url = emu.url, pythonic = true }
+      local results, errors = falcon.parallel({
+        function() return pythonic:query_cases { limit = 2 }:len() end,
+        function() return pythonic:get_cases("no-such-case") end,
+      })
+      assert.equals(2, results[1])
+      assert.is_true(falcon.APIError.is(errors[2]))
+      assert.equals(404, errors[2].status_code)
+    end)
+
+    it("pauses every task after a 429 and completes each exactly once", function()
+      emu:control("faults", { route = QUERY, status = 429, count = 1, retry_after = 1 })
+      local tasks = {}
+      for i = 1, 16 do tasks[i] = function() return mc:query_cases { limit = 1, offset = i }.status_code end end
+      local started = core.now()
+      local results = falcon.parallel(tasks, { max = 16 })
+      for i = 1, 16 do assert.equals(200, results[i]) end
+      local entries = calls(QUERY)
+      assert.equals(17, #entries) -- 16 successes and the one 429
+      local first_429
+      for _, e in ipairs(entries) do if e.status == 429 then first_429 = e end end
+      -- Nothing was sent between the 429's answer and the time the API named (>= 1 s later).
+      local answered = first_429.time + first_429.duration
+      local resumed = 0
+      for _, e in ipairs(entries) do
+        if e.time > answered then resumed = resumed + 1; assert.is_true(e.time >= math.floor(answered) + 1 - 0.05) end
+      end
+      assert.is_true(resumed >= 1)
+      assert.is_true(core.now() - started >= 0.9)
+    end)
+
+    it("checks its arguments", function()
+      assert.has_error(function() falcon.parallel({ 1 }) end,
+        "falcon.parallel: bad argument 'tasks' (item 1: function expected, got number)")
+      assert.has_error(function() falcon.parallel({}, { max = 0 }) end,
+        "falcon.parallel: bad argument 'max' (integer 1..64 expected, got 0)")
+      assert.has_error(function() falcon.map({}, nil) end, "falcon.map: bad argument 'fn' (function expected, got nil)")
+    end)
+  end)
+
+  describe("ID batching", function()
+    local ids
+
+    before_each(function()
+      emu:control("seed", { cases = 1300 })
+      ids = {}
+      for id in mc:each("query_cases", { limit = 500, sort = "case.id.asc" }) do ids[#ids + 1] = id end
+      assert.equals(1300, #ids)
+      -- A shuffled order, so that "in the order given" means something.
+      for i = #ids, 2, -1 do local j = (i * 7919) % i + 1; ids[i], ids[j] = ids[j], ids[i] end
+      while #ids > 1234 do table.remove(ids) end
+      emu:clear_log()
+    end)
+
+    local function check(response)
+      assert.equals(200, response.status_code)
+      assert.equals(1234, #response.body.resources)
+      for i, case in ipairs(response.body.resources) do assert.equals(ids[i], case.id) end
+      assert.equals(3, response.body.meta.batches)
+    end
+
+    it("splits 1,234 ids into 3 requests and merges them in the order given", function()
+      check(mc:get_cases(ids))
+      local lookups = calls(LOOKUP)
+      assert.equals(3, #lookups)
+      local seen = {}
+      for _, entry in ipairs(lookups) do
+        for _, id in ipairs(require("falcon.json").decode(entry.body).ids) do
+          assert.is_nil(seen[id]); seen[id] = true
+        end
+      end
+    end)
+
+    it("loses nothing when a 503 and a 429 hit batches", function()
+      emu:control("faults", { route = LOOKUP, status = 503, count = 1 })
+      emu:control("faults", { route = LOOKUP, status = 429, count = 1, retry_after = 0 })
+      check(mc:get_cases { ids = table.concat(ids, ",") })
+      assert.equals(5, #calls(LOOKUP))
+    end)
+
+    it("works in the Uber class and in Result mode", function()
+      local uber = falcon.APIHarnessV2 { client_id = emu.client_id, client_secret = emu.client_secret, base_url = emu.url }
+      check(uber:command("GetCaseEntitiesByIDs", { body = { ids = ids } }))
+      local pythonic = falcon.MessageCenter { client_id = emu.client_id, client_secret = emu.client_secret,
+                                              base_url = emu.url, pythonic = true }
+      local result = pythonic:get_cases(ids)
+      assert.equals(1234, result:len())
+      assert.equals(ids[1234], result.data[1234].id)
+    end)
+
+    it("merges errors: unknown ids are reported, the found ones kept", function()
+      ids[5], ids[1000] = "unknown-one", "unknown-two"
+      local response = mc:get_cases(ids)
+      assert.equals(404, response.status_code)
+      assert.equals(1232, #response.body.resources)
+      local text = require("falcon.json").encode(response.body.errors)
+      assert.matches("unknown%-one", text)
+      assert.matches("unknown%-two", text)
+    end)
+  end)
+
+  describe("parallel paging", function()
+    it("fetches offset pages concurrently and yields them in order", function()
+      emu:control("seed", { cases = 2000 })
+      local sequential = {}
+      for id in mc:each("query_cases", { limit = 100, sort = "case.id.asc" }) do sequential[#sequential + 1] = id end
+      emu:clear_log()
+      emu:control("delays", { route = QUERY, delay = 0.1 })
+      local started = core.now()
+      local concurrent, pages = {}, 0
+      for id in mc:each("query_cases", { limit = 100, sort = "case.id.asc" }, { parallel = 5,
+          on_page = function() pages = pages + 1 end }) do
+        concurrent[#concurrent + 1] = id
+      end
+      local elapsed = core.now() - started
+      assert.same(sequential, concurrent)
+      assert.equals(20, pages)
+      assert.equals(20, #calls(QUERY))
+      assert.is_true(max_overlap(calls(QUERY)) >= 4)
+      assert.is_true(elapsed < 20 * 0.1 * 0.6, ("took %.2f s"):format(elapsed))
+    end)
+
+    it("checks the option", function()
+      assert.has_error(function() mc:each("query_cases", {}, { parallel = 0 }) end)
+    end)
+  end)
+end)
