@@ -86,6 +86,7 @@ build = {
     ["falcon.endpoints.identity_protection"] = "lua/falcon/endpoints/identity_protection.lua",
     ["falcon.endpoints.image_assessment_policies"] = "lua/falcon/endpoints/image_assessment_policies.lua",
     ["falcon.endpoints.incidents"] = "lua/falcon/endpoints/incidents.lua",
+    ["falcon.endpoints.index"] = "lua/falcon/endpoints/index.lua",
     ["falcon.endpoints"] = "lua/falcon/endpoints/init.lua",
     ["falcon.endpoints.installation_tokens"] = "lua/falcon/endpoints/installation_tokens.lua",
     ["falcon.endpoints.intel"] = "lua/falcon/endpoints/intel.lua",

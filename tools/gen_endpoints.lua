@@ -300,9 +300,9 @@ table.sort(ids)
 local op_lines = {}
 for i, id in ipairs(ids) do op_lines[i] = key_repr(id) .. "=" .. string.format("%q", first_collection[id]) end
 
-local init = { header, [[
---- Index of every Falcon API operation, and the loader for the per-collection tables.
--- Collection files load on first use, so a script touching one service pays for one file.
+-- The index is data only; the loader that reads it is lua/falcon/endpoints/init.lua (hand-written).
+local index = { header, [[
+--- Index of every Falcon API operation (read by falcon.endpoints).
 local M = {}
 
 --- Operation ID -> collection holding it (first occurrence wins, as in FalconPy's Uber class).
@@ -315,53 +315,9 @@ M.classes = ]], repr(classes), [[
 M.aliases = ]], repr(seed_aliases), "\n\n",
 string.format("M.operation_count = %d -- records in the collection files\n", op_count),
 string.format("M.unique_count = %d -- distinct Operation IDs\n\n", #ids), [[
-local loaded = {}
-
---- The operation records of one collection, indexed by position and by Operation ID.
--- @tparam string name collection name (e.g. "message_center")
--- @treturn table|nil { list = {record...}, by_id = {id = record}, by_name = {pep8/snake = record} }
-function M.collection(name)
-  local c = loaded[name]
-  if c then return c end
-  local ok, list = pcall(require, "falcon.endpoints." .. name)
-  if not ok or type(list) ~= "table" then return nil end
-  c = { name = name, list = list, by_id = {}, by_name = {} }
-  local aliases = M.aliases[name] or {}
-  for _, rec in ipairs(list) do
-    rec.collection = name
-    if not c.by_id[rec.id] then c.by_id[rec.id] = rec end
-  end
-  for _, rec in ipairs(list) do
-    local snake = M.snake(rec.id)
-    if c.by_id[rec.id] == rec then
-      if rec.pep8 and not c.by_name[rec.pep8] then c.by_name[rec.pep8] = rec end
-      if not c.by_name[snake] and not c.by_id[snake] then c.by_name[snake] = rec end
-    end
-  end
-  for alias, id in pairs(aliases) do c.by_name[alias] = c.by_id[id] end
-  loaded[name] = c
-  return c
-end
-
---- The record of an Operation ID, or nil.
-function M.get(id)
-  local cname = M.operations[id]
-  if not cname then return nil end
-  return M.collection(cname).by_id[id]
-end
-
---- snake_case of an Operation ID (QueryCasesIdsByFilter -> query_cases_ids_by_filter).
-function M.snake(name)
-  local s = name:gsub("[^%w]+", "_")
-  s = s:gsub("(%l)(%u)", "%1_%2"):gsub("(%d)(%u)", "%1_%2"):gsub("(%u)(%u%l)", "%1_%2")
-  s = s:gsub("(%l)(%d)", "%1_%2")
-  s = s:lower():gsub("_+", "_"):gsub("^_", ""):gsub("_$", "")
-  return s
-end
-
 return M
 ]] }
-write(out_dir .. "/init.lua", table.concat(init))
+write(out_dir .. "/index.lua", table.concat(index))
 
 local class_count = 0
 for _ in pairs(classes) do class_count = class_count + 1 end
