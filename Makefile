@@ -20,7 +20,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # Debian packages the project needs; `make deps` installs what is missing.
 PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
 	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
-	clang libclang-rt-14-dev valgrind
+	clang libclang-rt-14-dev valgrind luarocks procps iproute2
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
@@ -55,7 +55,7 @@ check-asan: deps build $(BUILD)/asan/falcon/core.so
 	@spec/run --asan
 
 # libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.
-FUZZERS := token headers query mime_names
+FUZZERS := token headers headers_lua query mime_names
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
@@ -79,6 +79,19 @@ emulator: deps
 
 emulator-stop:
 	@emulator/falcon-emulator stop --dir $(BUILD)/emulator
+
+# `make bench`: speed and memory figures against baselines taken in the same run (bench/README.md).
+# lua-system gives the bench a monotonic clock on both VMs (busted pulls it in too).
+PACKAGES += lua-system
+BENCH_FLOOR := $(BUILD)/bench/floor
+
+$(BENCH_FLOOR): bench/floor.c
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O2 $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null) -o $@ $< $(LIBS)
+
+.PHONY: bench
+bench: deps build $(BENCH_FLOOR)
+	@bench/run
 
 clean:
 	rm -rf $(BUILD)

@@ -60,7 +60,11 @@ int errors_push_curl(lua_State *L, CURLcode code, const char *detail, const char
                      int reached_server) {
     const char *kind = kind_of(code);
     const char *what = detail != NULL && detail[0] != '\0' ? detail : curl_easy_strerror(code);
-    lua_pushfstring(L, "%s error: %s (%s %s)", kind, what, method, path);
+    if (code == CURLE_PEER_FAILED_VERIFICATION)
+        lua_pushfstring(L, "tls error: certificate verification failed: %s (%s %s); if the server's CA is private, "
+                           "give ca_bundle = <CA file>", what, method, path);
+    else
+        lua_pushfstring(L, "%s error: %s (%s %s)", kind, what, method, path);
     const char *message = lua_tostring(L, -1);
     errors_push(L, kind, message, reached_server);
     lua_pushinteger(L, (lua_Integer)code);

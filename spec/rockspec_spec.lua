@@ -25,9 +25,13 @@ describe("falconlua-scm-1.rockspec", function()
   it("builds and installs with `luarocks make`, offline, and the installed SDK loads", function()
     local luajit = os.getenv("FALCON_TEST_VM") == "luajit"
     local version, vm = luajit and "5.1" or "5.4", luajit and "luajit" or "lua5.4"
-    local tree = os.tmpname()
+    local tree, work = os.tmpname(), os.tmpname()
     os.remove(tree)
-    local out, code = run(("luarocks --lua-version %s --tree %s make falconlua-scm-1.rockspec"):format(version, tree))
+    os.remove(work)
+    -- Built from a copy: luarocks compiles in the source directory and would leave objects in the checkout.
+    local out, code = run(("mkdir -p %s && cp -r csrc lua falconlua-scm-1.rockspec %s && cd %s && "
+      .. "luarocks --lua-version %s --tree %s make falconlua-scm-1.rockspec"):format(work, work, work, version, tree))
+    run("rm -rf " .. work)
     assert.equals(0, code, out)
     local check = ([[LUA_PATH='%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua;;' LUA_CPATH='%s/lib/lua/%s/?.so;;' ]]
       .. [[%s -e 'local f = require "falcon"; local c = require "falcon.core"; ]]

@@ -23,6 +23,30 @@ local function fail(key, expected, got)
   error(("falcon: bad option '%s' (%s expected, got %s)"):format(key, expected, got), 0)
 end
 
+-- String options end up in the token request, in headers (User-Agent, Authorization) or in the URL:
+-- control characters there are never legitimate (a pasted secret with a trailing newline is the common
+-- case), and a header-sized bound keeps a runaway value from becoming a request the API refuses.
+options.MAX_STRING = 8192
+local strings = {
+  client_id = "nonempty", client_secret = "nonempty", member_cid = "nonempty", access_token = "nonempty",
+  base_url = "nonempty", ca_bundle = "nonempty", user_agent = "any", proxy = "any", ssl_verify = "nonempty",
+}
+
+local function check_string(key, value)
+  local rule = strings[key]
+  if not rule then return end
+  if rule == "nonempty" and value == "" then fail(key, "non-empty string", "empty string") end
+  if #value > options.MAX_STRING then
+    fail(key, "string of at most " .. options.MAX_STRING .. " bytes", #value .. " bytes")
+  end
+  -- Other control bytes in a secret survive form encoding (the C core allows them); CR, LF, NUL never do.
+  local bad
+  if key == "client_secret" then bad = value:find("[\r\n%z]") else bad = value:find("%c") end
+  if bad then
+    fail(key, "string without control characters", ("control character \\%d at byte %d"):format(value:byte(bad), bad))
+  end
+end
+
 local function type_allowed(spec, value)
   local t = type(value)
   for allowed in spec:gmatch("[^|]+") do if allowed == t then return true end end
@@ -47,7 +71,13 @@ function options.check(opts, extra)
         type(key) == "string" and suggest.hint(key, names) or ""), 0)
     end
     if not type_allowed(spec, value) then fail(key, spec:gsub("|", " or "), type(value)) end
+    if type(value) == "string" then check_string(key, value) end
     copy[key] = value
+  end
+  -- One without the other would silently fall back to nothing (or to the environment's pair).
+  if (copy.client_id == nil) ~= (copy.client_secret == nil) then
+    local missing = copy.client_id == nil and "client_id" or "client_secret"
+    fail(missing, "string (client_id and client_secret go together)", "nil")
   end
   return copy
 end

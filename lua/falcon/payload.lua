@@ -53,6 +53,23 @@ local function check_text(name, argname, s)
   if #s > MAX_VALUE then fail(name, argname, "value longer than " .. MAX_VALUE .. " bytes") end
 end
 
+--- A value as an error message shows it: controls escaped, long values cut.
+local function shown(s)
+  s = s:gsub("%c", function(c) return ("\\%d"):format(c:byte()) end)
+  if #s > 64 then s = s:sub(1, 64) .. "..." end
+  return "'" .. s .. "'"
+end
+M.shown = shown
+
+-- Multipart field names, file names and part content types are quoted inside part headers; the C
+-- core refuses controls, quotes and backslashes there, so refuse them here, before any request.
+local function check_part_text(name, argname, s, what)
+  check_text(name, argname, s)
+  if s == "" or s:find('[%c"\\]') then
+    fail(name, argname, what .. " without control characters, quotes or backslashes expected, got " .. shown(s))
+  end
+end
+
 local function describe(p)
   local t = p.type or "value"
   if t == "integer" or t == "number" then
@@ -180,17 +197,20 @@ end
 local function check_upload(name, op, argname, filename, size)
   check_text(name, argname, filename)
   if filename == "" then fail(name, argname, "non-empty file name expected") end
-  if filename:find('["/\\]') then fail(name, argname, "file name without quotes or slashes expected") end
+  if filename:find("%c") then
+    fail(name, argname, "file name without control characters expected, got " .. shown(filename))
+  end
+  if filename:find('["/\\]') then fail(name, argname, "file name without quotes or slashes expected, got " .. shown(filename)) end
   local rules = op and op.upload
   if not rules then return end
   if #filename > rules.name_max then
     fail(name, argname, "file name of at most " .. rules.name_max .. " characters expected, got " .. #filename)
   end
   if not filename:match("^[%w_%-]") then
-    fail(name, argname, "file name starting with A-Z, a-z, 0-9, '_' or '-' expected, got '" .. filename .. "'")
+    fail(name, argname, "file name starting with A-Z, a-z, 0-9, '_' or '-' expected, got " .. shown(filename))
   end
   if filename:find("[^%w%._%-]") then
-    fail(name, argname, "file name of only A-Z, a-z, 0-9, '.', '_', '-' expected, got '" .. filename .. "'")
+    fail(name, argname, "file name of only A-Z, a-z, 0-9, '.', '_', '-' expected, got " .. shown(filename))
   end
   local ext = (filename:match("%.([^.]+)$") or ""):lower()
   local allowed = false
@@ -267,9 +287,9 @@ local function uber_files(name, op, files)
     if type(filename) ~= "string" then fail(name, arg, "file name expected, got " .. type(filename)) end
     if ctype ~= nil then
       if type(ctype) ~= "string" then fail(name, arg, "content type string expected, got " .. type(ctype)) end
-      check_text(name, arg, ctype)
+      check_part_text(name, arg, ctype, "content type")
     end
-    check_text(name, arg, entry[1])
+    check_part_text(name, arg, entry[1], "field name")
     local size = path and file_size(name, arg .. ".path", path) or #bytes
     check_upload(name, op, arg, filename, size)
     parts[#parts + 1] = { name = entry[1], data = bytes, path = path, filename = filename,
@@ -350,6 +370,10 @@ end
 
 local function add_query(name, query, key, v, p)
   if type(v) == "table" and v ~= json.null then
+    -- A list for a scalar parameter repeats the key (FalconPy); an empty one would silently vanish.
+    if next(v) == nil and p.type and p.type ~= "array" and p.type ~= "any" then
+      fail(name, key, describe(p) .. " expected, got an empty table")
+    end
     local list = as_list(name, key, v, p)
     if p.collectionFormat == "csv" then
       local parts = {}
@@ -488,6 +512,7 @@ function M.build(op, args, opts)
     table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
     for _, k in ipairs(keys) do
       if type(k) ~= "string" then fail(name, "data", "table of form fields expected") end
+      check_part_text(name, "data", k, "field name")
       if not data_used[k] then
         local v = args.data[k]
         local values = type(v) == "table" and as_list(name, "data." .. k, v, { type = "array", items = "any" }) or { v }

@@ -72,11 +72,12 @@ local function override_op(spec, action)
   local method, route = spec:match("^%s*(%a+)%s*,%s*(%S+)%s*$")
   if not method or not override_methods[method:upper()] then
     payload.fail("command", "override",
-        "\"METHOD,/route\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD expected, got '" .. spec .. "'")
+        "\"METHOD,/route\" with METHOD one of GET, POST, PUT, PATCH, DELETE, HEAD expected, got " .. payload.shown(spec))
   end
-  if route:sub(1, 1) ~= "/" or route:find("[%c%s#]") then
+  -- the query belongs in `parameters`: a '?' here would be refused by the C core after a token request
+  if route:sub(1, 1) ~= "/" or route:find("[%c%s#?]") then
     payload.fail("command", "override",
-        "route starting with '/' and free of spaces and control characters expected, got '" .. route .. "'")
+        "route starting with '/' and free of spaces, control characters, '?' and '#' expected, got " .. payload.shown(route))
   end
   return { id = action or "override", method = method:upper(), route = route, params = {}, synthetic = true }
 end

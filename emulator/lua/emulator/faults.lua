@@ -9,6 +9,8 @@
 --   truncate  announce the full Content-Length, send `bytes` (default half) of the body, close
 --   malformed send a body that is not valid JSON (`body`, default: the first half of the real one)
 -- `delay` may be combined with any kind. The first matching fault (in the order added) is used.
+-- `every = k` makes a fault a schedule: it hits every k-th matching request (the k-th, 2k-th, ...),
+-- and `count` then counts hits, not matching requests.
 local M = {}
 
 local store = require "emulator.store"
@@ -79,6 +81,12 @@ function M.add_fault(rule)
         return nil, "count must be a positive number, or -1 for every request"
     end
     fault.count = count
+    if rule.every ~= nil then
+        if type(rule.every) ~= "number" or rule.every < 1 or rule.every ~= math.floor(rule.every) then
+            return nil, "every must be a whole number >= 1"
+        end
+        fault.every, fault.seen = rule.every, 0
+    end
     next_id = next_id + 1
     fault.id = next_id
     store.faults[#store.faults + 1] = fault
@@ -102,7 +110,12 @@ end
 -- Takes one use of the first fault matching the request, or returns nil.
 function M.take(method, path)
     for i, fault in ipairs(store.faults) do
-        if matches(fault, method, path) then
+        local due = matches(fault, method, path)
+        if due and fault.every then
+            fault.seen = fault.seen + 1
+            due = fault.seen % fault.every == 0
+        end
+        if due then
             if fault.count ~= -1 then
                 fault.count = fault.count - 1
                 if fault.count <= 0 then
@@ -131,7 +144,7 @@ function M.list()
     local faults, delays = {}, {}
     for i, f in ipairs(store.faults) do
         faults[i] = { id = f.id, route = f.route, method = f.method, kind = f.kind, status = f.status,
-                      count = f.count, delay = f.delay, bytes = f.bytes }
+                      count = f.count, delay = f.delay, bytes = f.bytes, every = f.every }
     end
     for i, d in ipairs(store.delays) do
         delays[i] = { route = d.route, method = d.method, delay = d.delay }

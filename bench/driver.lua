@@ -1,0 +1,386 @@
+--- bench/driver.lua: runs the figures of `make bench`, prints the table, writes bench/results.md.
+--
+-- Started by bench/run, which owns the servers (BENCH_URL: fixed-response nginx; FALCON_EMULATOR_*:
+-- the emulator) and passes BENCH_REPO, BENCH_DIR, BENCH_TOKEN and BENCH_FLOOR. Every measurement
+-- runs in a child process (bench/work.lua, the C floor, curl) so that each peak RSS is its own;
+-- each figure is taken against a baseline measured in the same run, repetitions interleaved so
+-- that a slow moment of the machine hits both sides alike, and the median is reported.
+--
+-- Adding a figure: write a function that returns rows (see `row`) and add it to `figures` below.
+local cjson = require "cjson"
+
+local env = os.getenv
+local REPO = assert(env("BENCH_REPO"), "run me through bench/run")
+local DIR = assert(env("BENCH_DIR"))
+local URL = assert(env("BENCH_URL"))
+local TOKEN = assert(env("BENCH_TOKEN"))
+local FLOOR = assert(env("BENCH_FLOOR"))
+local REPS = tonumber(env("BENCH_REPS")) or 7
+local CALLS = tonumber(env("BENCH_CALLS")) or 2000
+local PAGINATION_IDS = tonumber(env("BENCH_PAGINATION_IDS")) or 100000
+local CLIENTS = tonumber(env("BENCH_CLIENTS")) or 1000
+local MIB = 1024
+
+local VMS = { { name = "Lua 5.4", bin = "lua5.4", build = "lua5.4" }, { name = "LuaJIT", bin = "luajit", build = "luajit" } }
+
+---------------------------------------------------------------------------------------------
+-- Running children
+---------------------------------------------------------------------------------------------
+
+local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+-- Runs a command; returns its "key value" lines as { key = {values...} }. A failure stops the bench:
+-- a figure that could not be taken is an error, not a MISS.
+local function run(cmd)
+  local errfile = DIR .. "/logs/child.err"
+  local p = assert(io.popen(cmd .. " 2>" .. quote(errfile), "r"))
+  local text = p:read("a")
+  local ok, how, code = p:close()
+  if not ok then
+    local f = io.open(errfile, "r")
+    local err = f and f:read("a") or ""
+    if f then f:close() end
+    error(string.format("bench: command failed (%s %s): %s\n%s", tostring(how), tostring(code), cmd, err), 0)
+  end
+  local values = {}
+  for key, value in text:gmatch("(%S+) ([^\n]*)") do
+    values[key] = values[key] or {}
+    table.insert(values[key], value)
+  end
+  return values
+end
+
+local function one(values, key)
+  local v = values[key] and tonumber(values[key][1])
+  if v == nil then error("bench: a child did not report '" .. key .. "'", 0) end
+  return v
+end
+
+local function lua_cmd(vm, ...)
+  local parts = {
+    "env", "LUA_PATH=" .. quote(REPO .. "/lua/?.lua;" .. REPO .. "/lua/?/init.lua;;"),
+    "LUA_CPATH=" .. quote(REPO .. "/build/" .. vm.build .. "/?.so;;"),
+    vm.bin, quote(REPO .. "/bench/work.lua"),
+  }
+  for _, a in ipairs { ... } do parts[#parts + 1] = quote(a) end
+  return table.concat(parts, " ")
+end
+
+local function median(list)
+  local s = {}
+  for i, v in ipairs(list) do s[i] = v end
+  table.sort(s)
+  local n = #s
+  if n % 2 == 1 then return s[(n + 1) / 2] end
+  return (s[n / 2] + s[n / 2 + 1]) / 2
+end
+
+local function progress(fmt, ...)
+  io.stderr:write(string.format("bench: " .. fmt .. "\n", ...))
+end
+
+---------------------------------------------------------------------------------------------
+-- Rows: figure, value, baseline, ratio, target, verdict
+---------------------------------------------------------------------------------------------
+
+-- `target` = { max = n } or { below = n } applies to the ratio unless `on = "value"`; nil: report only.
+local function row(figure, value, unit, baseline, baseline_label, target)
+  local r = { figure = figure, value = value, unit = unit, baseline = baseline, baseline_label = baseline_label }
+  if baseline and baseline ~= 0 then r.ratio = value / baseline end
+  if target then
+    local x = target.on == "value" and value or r.ratio
+    if target.max then r.pass = x <= target.max else r.pass = x < target.below end
+    r.target = target.text
+  end
+  return r
+end
+
+local function fmt_number(v, unit)
+  if unit == "µs" or unit == "ms" then return string.format("%.1f %s", v, unit) end
+  if unit == "MiB" then return string.format("%.1f MiB", v / MIB) end -- values kept in KiB
+  if unit == "KiB" then return string.format("%.1f KiB", v) end
+  if unit == "s" then return string.format("%.3f s", v) end
+  if unit == "ids/s" then return string.format("%.0f ids/s", v) end
+  if unit == "%" then return string.format("%.1f %%", v) end
+  return string.format("%.3g %s", v, unit or "")
+end
+
+---------------------------------------------------------------------------------------------
+-- The figures
+---------------------------------------------------------------------------------------------
+
+local figures = {}
+
+-- 1. Per-call cost: CALLS query_cases against the C floor's CALLS GETs on one reused handle, on a
+-- full page (100 ids: the JSON to decode is a large part of the cost) and on a short one (10 ids).
+local PIN = (env("BENCH_CPU") or "") ~= "" and ("taskset -c " .. env("BENCH_CPU") .. " ") or ""
+
+function figures.per_call()
+  local modes = { service = "MessageCenter:query_cases", pythonic = "MessageCenter, pythonic",
+                  uber = "APIHarnessV2:command" }
+  local pages = { { ids = 100, modes = { "service", "pythonic", "uber" } }, { ids = 10, modes = { "service" } } }
+  local times = {}
+  local function take(key, rep, cmd)
+    times[key] = times[key] or {}
+    times[key][rep] = one(run(PIN .. cmd), "seconds")
+  end
+  for rep = 1, REPS do
+    progress("per-call cost, repetition %d/%d", rep, REPS)
+    for _, page in ipairs(pages) do
+      local query_url = URL .. "/message-center/queries/cases/v1?limit=" .. page.ids
+      take("floor/" .. page.ids, rep, table.concat({ quote(FLOOR), "calls", quote(query_url), quote(TOKEN), CALLS }, " "))
+      for _, vm in ipairs(VMS) do
+        for _, mode in ipairs(page.modes) do
+          take(vm.name .. "/" .. mode .. "/" .. page.ids, rep, lua_cmd(vm, "calls", mode, CALLS, page.ids))
+        end
+      end
+    end
+  end
+  local per = 1e6 / CALLS
+  local rows = {}
+  for _, page in ipairs(pages) do
+    local floor_us = median(times["floor/" .. page.ids]) * per
+    for _, vm in ipairs(VMS) do
+      for _, mode in ipairs(page.modes) do
+        local target = mode == "service" and { max = 1.3, text = "≤ 1.30x" } or nil
+        rows[#rows + 1] = row(string.format("per call, %d ids: %s (%s)", page.ids, modes[mode], vm.name),
+          median(times[vm.name .. "/" .. mode .. "/" .. page.ids]) * per, "µs", floor_us, "C floor, libcurl, 1 handle",
+          target)
+      end
+    end
+  end
+  return rows
+end
+
+local function curl_get(url, dest)
+  local values = run(table.concat({ "curl -sS -f -o", quote(dest), "-H", quote("Authorization: Bearer " .. TOKEN),
+    "-w", quote("seconds %{time_total}\\nbytes %{size_download}\\n"), quote(url) }, " "))
+  return one(values, "seconds"), one(values, "bytes")
+end
+
+-- 2. Downloads: save_to against curl -o, and the Lua process's peak RSS for 15 MB and 150 MB.
+function figures.downloads()
+  local rows, peaks = {}, {}
+  for _, size in ipairs { { "att15", "15 MB", REPS }, { "att150", "150 MB", math.max(1, math.min(REPS, 3)) } } do
+    local id, label, reps = size[1], size[2], size[3]
+    local url = URL .. "/message-center/entities/case-attachment/v1?id=" .. id
+    local dest_lua, dest_curl = DIR .. "/downloads/lua-" .. id, DIR .. "/downloads/curl-" .. id
+    progress("download %s, %d repetitions", label, reps)
+    local curl_times, lua_times, hwm, hwm_before = {}, {}, {}, {}
+    for rep = 1, reps do
+      local seconds, bytes = curl_get(url, dest_curl)
+      curl_times[rep] = seconds
+      os.remove(dest_curl)
+      -- One download per process: its peak RSS is the figure, not the sum of several.
+      local values = run(lua_cmd(VMS[1], "download", id, dest_lua, 1))
+      lua_times[rep] = one(values, "seconds")
+      if one(values, "bytes") ~= bytes then error("bench: the SDK saved a different number of bytes than curl", 0) end
+      hwm[rep], hwm_before[rep] = one(values, "hwm_kib"), one(values, "hwm_before_kib")
+      os.remove(dest_lua)
+    end
+    local target = id == "att15" and { max = 1.3, text = "≤ 1.30x" } or nil
+    rows[#rows + 1] = row("download " .. label .. ": save_to wall time (Lua 5.4)", median(lua_times) * 1000, "ms",
+      median(curl_times) * 1000, "curl -o (time_total)", target)
+    peaks[id] = math.max(table.unpack(hwm))
+    rows[#rows + 1] = row("download " .. label .. ": peak RSS of the Lua process", peaks[id], "MiB", median(hwm_before),
+      "same process before it", { on = "value", below = 20 * MIB, text = "< 20 MiB" })
+  end
+  local growth = peaks.att150 - peaks.att15
+  rows[#rows + 1] = row("download: peak RSS growth, 15 MB -> 150 MB", growth, "KiB", nil, nil,
+    { on = "value", below = MIB, text = "< 1 MiB (flat)" })
+  return rows
+end
+
+-- 3. Uploads: a 15 MiB file_path upload streams from disk; peak RSS of the Lua process.
+function figures.uploads()
+  local path = DIR .. "/upload/attachment-15m.pdf"
+  local size = assert(io.open(path, "rb")):seek("end")
+  local url = URL .. "/message-center/entities/case-attachment/v1"
+  local reps = math.max(1, math.min(REPS, 3))
+  progress("upload 15 MB, %d repetitions", reps)
+  local curl_times, lua_times, hwm, hwm_before = {}, {}, {}, {}
+  for rep = 1, reps do
+    local values = run(table.concat({ "curl -sS -f -o /dev/null -H", quote("Authorization: Bearer " .. TOKEN),
+      "-H 'Expect:' -F case_id=0123456789abcdef0123456789abcdef -F user_uuid=00000000-0000-4000-8000-00000000beef",
+      "-F", quote("file=@" .. path .. ";type=application/pdf"), "-w", quote("seconds %{time_total}\\n"), quote(url) }, " "))
+    curl_times[rep] = one(values, "seconds")
+    values = run(lua_cmd(VMS[1], "upload", path, 1))
+    lua_times[rep] = one(values, "seconds")
+    if one(values, "received") < size then error("bench: the server received less than the file", 0) end
+    hwm[rep], hwm_before[rep] = one(values, "hwm_kib"), one(values, "hwm_before_kib")
+  end
+  return {
+    row("upload 15 MB: file_path wall time (Lua 5.4)", median(lua_times) * 1000, "ms", median(curl_times) * 1000,
+      "curl -F file=@", nil),
+    row("upload 15 MB: peak RSS of the Lua process", math.max(table.unpack(hwm)), "MiB", median(hwm_before),
+      "same process before it", { on = "value", below = 20 * MIB, text = "< 20 MiB" }),
+  }
+end
+
+local function emulator_control(path, body)
+  local base = assert(env("FALCON_EMULATOR_URL"), "the emulator is not running (bench/run starts it)")
+  local f = assert(io.popen(table.concat({ "curl -sS -f --max-time 120 -X POST -H 'Content-Type: application/json'",
+    "--data-binary", quote(cjson.encode(body or {})), quote(base .. "/_emulator/" .. path) }, " ")))
+  local text = f:read("a")
+  f:close()
+  return cjson.decode(text)
+end
+
+-- 4. Pagination: each() over PAGINATION_IDS seeded cases, pages of 500; the time outside the
+-- server is the client's wall time per page minus the duration in the emulator's request log.
+function figures.pagination()
+  progress("pagination: seeding %d cases", PAGINATION_IDS)
+  emulator_control("seed", { cases = PAGINATION_IDS, max_activities = 0 })
+  emulator_control("clear_log")
+  progress("pagination: each() over %d ids (the emulator sorts every page: about a minute)", PAGINATION_IDS)
+  local values = run(lua_cmd(VMS[1], "paginate", 500))
+  local wall, ids = one(values, "seconds"), one(values, "ids")
+  if ids ~= PAGINATION_IDS then error(string.format("bench: each() gave %d ids, expected %d", ids, PAGINATION_IDS), 0) end
+  local pages = {}
+  for v in values.pages[1]:gmatch("[^,]+") do pages[#pages + 1] = tonumber(v) end
+  local log = emulator_control("requests").requests
+  local server, durations = 0, {}
+  for _, entry in ipairs(log) do
+    if entry.uri == "/message-center/queries/cases/v1" then
+      durations[#durations + 1] = entry.duration
+      server = server + entry.duration
+    end
+  end
+  if #durations ~= #pages then
+    error(string.format("bench: %d pages seen by the client, %d in the emulator's log", #pages, #durations), 0)
+  end
+  local outside = {}
+  for i, t in ipairs(pages) do outside[i] = (t - durations[i]) * 1000 end
+  emulator_control("seed", { cases = 50 }) -- leave the emulator small again
+  return {
+    row(string.format("pagination: each() over %d ids, pages of 500 (Lua 5.4)", ids), ids / wall, "ids/s",
+      ids / server, "server time alone", nil),
+    row("pagination: share of wall time outside the server", (wall - server) / wall * 100, "%", nil, nil, nil),
+    row("pagination: client time per page outside the server (median)", median(outside), "ms", nil, nil, nil),
+  }
+end
+
+-- 5. Memory per client: RSS growth over CLIENTS live clients, against bare curl easy handles.
+function figures.clients()
+  local rows = {}
+  for _, variant in ipairs { { "0", "never used", "" }, { "1", "after one call each", URL .. "/oauth2/token" } } do
+    progress("memory of %d clients, %s", CLIENTS, variant[2])
+    local lua_kib, floor_kib = {}, {}
+    for rep = 1, math.max(1, math.min(REPS, 3)) do
+      local v = run(table.concat({ quote(FLOOR), "handles", CLIENTS, variant[3] ~= "" and quote(variant[3]) or "" }, " "))
+      floor_kib[rep] = (one(v, "rss_after") - one(v, "rss_before")) / CLIENTS
+      v = run(lua_cmd(VMS[1], "clients", CLIENTS, variant[1]))
+      lua_kib[rep] = (one(v, "rss_after") - one(v, "rss_before")) / CLIENTS
+    end
+    rows[#rows + 1] = row(string.format("memory per client, %d %s (Lua 5.4)", CLIENTS, variant[2]), median(lua_kib),
+      "KiB", median(floor_kib), "bare curl easy handle" .. (variant[1] == "1" and " after a GET" or ""), nil)
+  end
+  return rows
+end
+
+local order = { "per_call", "downloads", "uploads", "pagination", "clients" }
+
+---------------------------------------------------------------------------------------------
+-- Machine description, table, results.md
+---------------------------------------------------------------------------------------------
+
+local function shell(cmd)
+  local f = io.popen(cmd .. " 2>&1")
+  local text = f and f:read("a") or ""
+  if f then f:close() end
+  return (text:gsub("%s+$", ""):gsub("\n.*", ""))
+end
+
+local function machine()
+  return {
+    { "date", shell("date -u '+%Y-%m-%d %H:%M:%S UTC'") },
+    { "nproc", shell("nproc") },
+    { "CPU", shell("grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'") },
+    { "kernel", shell("uname -srm") },
+    { "lua", shell("lua5.4 -v") },
+    { "luajit", shell("luajit -v") },
+    { "curl", shell("curl --version") },
+    { "nginx", shell("nginx -v") },
+    -- Which code was measured: the commit, and whether the tree had changes on top of it.
+    { "code", shell("git -C " .. quote(REPO) .. " rev-parse --short HEAD")
+      .. (shell("git -C " .. quote(REPO) .. " status --porcelain --untracked-files=no") ~= ""
+        and " + uncommitted changes" or "") },
+    { "pinning", PIN ~= "" and ("per-call client and server worker on CPU " .. env("BENCH_CPU")) or "none" },
+  }
+end
+
+local function cells(r)
+  local ratio = r.ratio and string.format("%.2fx", r.ratio) or "–"
+  local baseline = r.baseline and (fmt_number(r.baseline, r.unit) .. " (" .. r.baseline_label .. ")") or "–"
+  local verdict = r.target and ((r.pass and "PASS " or "MISS ") .. r.target) or "report"
+  return { r.figure, fmt_number(r.value, r.unit), baseline, ratio, verdict }
+end
+
+local HEAD = { "figure", "value", "baseline", "ratio", "target" }
+
+local function render(rows)
+  local all = { HEAD }
+  for _, r in ipairs(rows) do all[#all + 1] = cells(r) end
+  local width = {}
+  for _, c in ipairs(all) do
+    for i, s in ipairs(c) do width[i] = math.max(width[i] or 0, utf8.len(s) or #s) end
+  end
+  local lines = {}
+  for n, c in ipairs(all) do
+    local padded = {}
+    for i, s in ipairs(c) do padded[i] = s .. string.rep(" ", width[i] - (utf8.len(s) or #s)) end
+    lines[#lines + 1] = "| " .. table.concat(padded, " | ") .. " |"
+    if n == 1 then
+      local rule = {}
+      for i = 1, #c do rule[i] = string.rep("-", width[i]) end
+      lines[#lines + 1] = "|-" .. table.concat(rule, "-|-") .. "-|"
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
+local function write_results(rows, desc, elapsed, chosen)
+  local f = assert(io.open(REPO .. "/bench/results.md", "w"))
+  f:write("# falconlua bench results\n\nWritten by `make bench` (bench/README.md says what each figure means).\n\n")
+  for _, d in ipairs(desc) do f:write(string.format("- %s: %s\n", d[1], d[2])) end
+  f:write(string.format("- repetitions: %d (medians), %d calls per run, figures: %s, bench time %.0f s\n\n",
+    REPS, CALLS, table.concat(chosen, ", "), elapsed))
+  f:write(render(rows), "\n")
+  f:close()
+end
+
+local function main()
+  local started = os.time()
+  local wanted = {}
+  for name in (env("BENCH_ONLY") or table.concat(order, ",")):gmatch("[^,%s]+") do
+    if not figures[name] then error("bench: unknown figure '" .. name .. "' (" .. table.concat(order, ", ") .. ")", 0) end
+    wanted[name] = true
+  end
+  local rows, chosen = {}, {}
+  for _, name in ipairs(order) do
+    if wanted[name] then
+      chosen[#chosen + 1] = name
+      for _, r in ipairs(figures[name]()) do rows[#rows + 1] = r end
+    end
+  end
+  local desc = machine()
+  print()
+  for _, d in ipairs(desc) do print(string.format("%-7s %s", d[1], d[2])) end
+  print()
+  print(render(rows))
+  local targets, misses = 0, 0
+  for _, r in ipairs(rows) do
+    if r.target then
+      targets = targets + 1
+      if not r.pass then misses = misses + 1 end
+    end
+  end
+  print(string.format("\n%d targets, %d missed; written to bench/results.md", targets, misses))
+  write_results(rows, desc, os.time() - started, chosen)
+end
+
+local ok, err = pcall(main)
+if not ok then
+  io.stderr:write(tostring(err), "\n")
+  os.exit(1)
+end

@@ -1,0 +1,153 @@
+--- One measurement of `make bench`, run in its own process so that its peak RSS is its own.
+--
+--   work.lua calls MODE N LIMIT    MODE = service | pythonic | uber: N query_cases{limit = LIMIT}
+--                                  after a warm-up
+--   work.lua download ID DEST REPS  REPS save_to downloads of attachment ID
+--   work.lua upload PATH REPS       REPS file_path uploads of PATH
+--   work.lua clients N CALL         N idle MessageCenter clients (CALL = 1: each made one call)
+--   work.lua paginate LIMIT         each() over every case of the emulator, pages of LIMIT
+--
+-- The fixed server comes from BENCH_URL, the emulator from FALCON_EMULATOR_URL/FALCON_CLIENT_*.
+-- Prints "key value" lines for bench/driver.lua; a failed call is an error (exit status 1).
+local falcon = require "falcon"
+local system = require "system" -- lua-system (a busted dependency): a monotonic clock for both VMs
+
+local clock = system.monotime
+
+local function out(key, value) io.write(key, " ", tostring(value), "\n") end
+
+-- Peak and current resident set of this process in KiB, from the kernel's own accounting.
+local function status_kib(field)
+  local f = assert(io.open("/proc/self/status", "r"))
+  local text = f:read("*a")
+  f:close()
+  return tonumber(text:match(field .. ":%s*(%d+)"))
+end
+
+local function fixed_options(extra)
+  local opts = { client_id = "bench", client_secret = "bench-secret", base_url = assert(os.getenv("BENCH_URL")) }
+  for k, v in pairs(extra or {}) do opts[k] = v end
+  return opts
+end
+
+local function check(cond, what, detail)
+  if not cond then error("bench: " .. what .. " failed: " .. tostring(detail), 0) end
+end
+
+local modes = {}
+
+-- Per-call cost: the same GET as the C floor, through the public API, JSON decoded.
+function modes.calls(mode, n, limit)
+  n, limit = tonumber(n), tonumber(limit) or 100
+  local call
+  if mode == "service" or mode == "pythonic" then
+    local mc = falcon.MessageCenter(fixed_options { pythonic = mode == "pythonic" })
+    call = function() return mc:query_cases { limit = limit } end
+  elseif mode == "uber" then
+    local uber = falcon.APIHarnessV2(fixed_options())
+    call = function() return uber:command("QueryCasesIdsByFilter", { limit = limit }) end
+  else
+    error("bench: unknown calls mode '" .. tostring(mode) .. "'", 0)
+  end
+  -- Warm-up: the token and the connection, as the floor's first request opens its connection.
+  local first = call()
+  local ids = mode == "pythonic" and first.data or first.body.resources
+  check(first.status_code == 200 and #ids == limit, "warm-up query_cases", first.status_code)
+  local started = clock()
+  local last
+  for _ = 1, n do last = call() end
+  local elapsed = clock() - started
+  check(last.status_code == 200, "query_cases", last.status_code)
+  out("seconds", string.format("%.6f", elapsed))
+  out("hwm_kib", status_kib("VmHWM"))
+end
+
+function modes.download(id, dest, reps)
+  local mc = falcon.MessageCenter(fixed_options())
+  check(mc:login(), "login", "token route")
+  local before = status_kib("VmHWM")
+  for _ = 1, tonumber(reps) do
+    os.remove(dest)
+    local started = clock()
+    local r = mc:download_case_attachment { id = id, save_to = dest }
+    local elapsed = clock() - started
+    check(r.status_code == 200 and r.saved_bytes, "download", r.status_code)
+    out("seconds", string.format("%.6f", elapsed))
+    out("bytes", string.format("%d", r.saved_bytes))
+  end
+  out("hwm_before_kib", before)
+  out("hwm_kib", status_kib("VmHWM"))
+end
+
+function modes.upload(path, reps)
+  local mc = falcon.MessageCenter(fixed_options())
+  check(mc:login(), "login", "token route")
+  local before = status_kib("VmHWM")
+  for _ = 1, tonumber(reps) do
+    local started = clock()
+    local r = mc:add_case_attachment { case_id = "0123456789abcdef0123456789abcdef",
+                                       user_uuid = "00000000-0000-4000-8000-00000000beef", file_path = path }
+    local elapsed = clock() - started
+    check(r.status_code == 200, "upload", r.status_code)
+    out("seconds", string.format("%.6f", elapsed))
+    out("received", r.headers["X-Bench-Received"])
+  end
+  out("hwm_before_kib", before)
+  out("hwm_kib", status_kib("VmHWM"))
+end
+
+-- Memory per client: RSS growth over N clients kept alive, garbage collected before each reading.
+function modes.clients(n, call)
+  n = tonumber(n)
+  local mc0 = falcon.MessageCenter(fixed_options()) -- loads the modules before the first reading
+  if call == "1" then mc0:query_cases { limit = 100 } end
+  collectgarbage("collect")
+  local before = status_kib("VmRSS")
+  local clients = {}
+  for i = 1, n do
+    local mc = falcon.MessageCenter(fixed_options())
+    if call == "1" then
+      local r = mc:query_cases { limit = 100 }
+      check(r.status_code == 200, "query_cases", r.status_code)
+    end
+    clients[i] = mc
+  end
+  collectgarbage("collect")
+  local after = status_kib("VmRSS")
+  out("rss_before", before)
+  out("rss_after", after)
+  out("clients", #clients)
+end
+
+-- Pagination against the emulator: wall time per page, matched later with the server's log.
+function modes.paginate(limit)
+  local mc = falcon.MessageCenter {
+    client_id = assert(os.getenv("FALCON_CLIENT_ID")), client_secret = assert(os.getenv("FALCON_CLIENT_SECRET")),
+    base_url = assert(os.getenv("FALCON_EMULATOR_URL")),
+  }
+  check(mc:login(), "login", "emulator token route")
+  local pages, count = {}, 0
+  local started = clock()
+  local mark = started
+  local function on_page()
+    local t = clock()
+    pages[#pages + 1] = string.format("%.6f", t - mark)
+    mark = t
+  end
+  -- Offset paging stops at 10,000 by default (the API's cap); the emulator has none.
+  for _ in mc:each("query_cases", { limit = tonumber(limit) }, { max_offset = 1e9, on_page = on_page }) do
+    count = count + 1
+  end
+  out("seconds", string.format("%.6f", clock() - started))
+  out("ids", count)
+  out("pages", table.concat(pages, ","))
+  out("hwm_kib", status_kib("VmHWM"))
+end
+
+local mode = arg[1]
+local run = modes[mode]
+if not run then
+  io.stderr:write("usage: work.lua calls|download|upload|clients|paginate ARGS...\n")
+  os.exit(2)
+end
+run(arg[2], arg[3], arg[4])
