@@ -100,7 +100,7 @@ local function fmt_number(v, unit)
   if unit == "MiB" then return string.format("%.1f MiB", v / MIB) end -- values kept in KiB
   if unit == "KiB" then return string.format("%.1f KiB", v) end
   if unit == "s" then return string.format("%.3f s", v) end
-  if unit == "ids/s" then return string.format("%.0f ids/s", v) end
+  if unit == "ids/s" or unit == "entities/s" then return string.format("%.0f %s", v, unit) end
   if unit == "%" then return string.format("%.1f %%", v) end
   return string.format("%.3g %s", v, unit or "")
 end
@@ -260,6 +260,30 @@ function figures.pagination()
   }
 end
 
+-- 6. Many requests in flight (issue 9): the details of ENTITIES seeded cases through each() and
+-- batched lookups, with the emulator delaying every answer 50 ms: sequential against parallel.
+local ENTITIES = tonumber(env("BENCH_ENTITIES") or "20000")
+function figures.entities()
+  progress("entities: seeding %d cases, 50 ms per answer", ENTITIES)
+  emulator_control("seed", { cases = ENTITIES, max_activities = 0 })
+  emulator_control("delays", { route = "/message-center/*", delay = 0.05 })
+  local rates = {}
+  for _, style in ipairs { "sequential", "parallel" } do
+    local values = run(lua_cmd(VMS[1], "entities", style))
+    local details = one(values, "details")
+    if details ~= ENTITIES then
+      error(string.format("bench: %s gave %d details, expected %d", style, details, ENTITIES), 0)
+    end
+    rates[style] = details / one(values, "seconds")
+  end
+  emulator_control("delays", { clear = true })
+  emulator_control("seed", { cases = 50 })
+  return {
+    row(string.format("entities: details of %d cases, each + batched lookups, parallel (Lua 5.4)", ENTITIES),
+      rates.parallel, "entities/s", rates.sequential, "the same, one request at a time", nil),
+  }
+end
+
 -- 5. Memory per client: RSS growth over CLIENTS live clients, against bare curl easy handles.
 function figures.clients()
   local rows = {}
@@ -278,7 +302,7 @@ function figures.clients()
   return rows
 end
 
-local order = { "per_call", "downloads", "uploads", "pagination", "clients" }
+local order = { "per_call", "downloads", "uploads", "pagination", "entities", "clients" }
 
 ---------------------------------------------------------------------------------------------
 -- Machine description, table, results.md
