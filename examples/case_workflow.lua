@@ -65,9 +65,9 @@ local ok, err = pcall(function()
 
   -- 6. aggregate: cases per status
   local agg = mc:aggregate_cases{ field = "case.status", name = "status", type = "terms", size = 10 }
-  for bucket in ipairs(agg.data[1] and agg.data[1].buckets or {}) do
-    local b = agg.data[1].buckets[bucket]
-    print(string.format("6. %-20s %d", tostring(b.label), b.count))
+  print("6. cases by status:")
+  for _, b in ipairs(agg.data[1] and agg.data[1].buckets or {}) do
+    print(string.format("   %-20s %d", tostring(b.label), b.count))
   end
 
   -- 7. download the attachment back and compare
