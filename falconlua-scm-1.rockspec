@@ -15,17 +15,18 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1",
 }
--- lua-cjson and libcurl come from Debian (lua-cjson, libcurl4-openssl-dev): no rock server is needed, and
--- the compiler finds curl's multiarch headers by itself.
+-- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
+-- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/headers.c", "csrc/mime.c", "csrc/multi.c", "csrc/query.c", "csrc/request.c", "csrc/secret.c", "csrc/token.c", "csrc/transfer.c" },
-      libraries = { "curl" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
+      libraries = { "curl", "http_parser" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
     ["falcon.client"] = "lua/falcon/client.lua",
+    ["falcon.cosocket"] = "lua/falcon/cosocket.lua",
     ["falcon.driver"] = "lua/falcon/driver.lua",
     ["falcon.endpoints.admission_control_policies"] = "lua/falcon/endpoints/admission_control_policies.lua",
     ["falcon.endpoints.alerts"] = "lua/falcon/endpoints/alerts.lua",
@@ -154,6 +155,7 @@ build = {
     ["falcon.result"] = "lua/falcon/result.lua",
     ["falcon.service"] = "lua/falcon/service.lua",
     ["falcon.suggest"] = "lua/falcon/suggest.lua",
+    ["falcon.tokenshare"] = "lua/falcon/tokenshare.lua",
     ["falcon.uber"] = "lua/falcon/uber.lua",
   },
 }

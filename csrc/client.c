@@ -1,6 +1,7 @@
 /* client.c: the client userdata: settings, secrets, lifecycle, and the request method. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "auth.h"
@@ -239,6 +240,20 @@ static int client_token_info(lua_State *L) {
     return 1;
 }
 
+/* client:token_fresh(window) -> true when a token is held that does not expire within window seconds
+ * (a handed-in token, whose expiry is unknown, always counts as fresh). The engine asks this on every
+ * call, so it allocates nothing. */
+static int client_token_fresh(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    lua_Number window = luaL_checknumber(L, 2);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    lua_pushboolean(L, c->token != NULL && (c->token_static || c->token_expires_at == 0 ||
+                                            now + window < c->token_expires_at));
+    return 1;
+}
+
 static int client_forget(lua_State *L) {
     client_forget_token(client_check(L, 1));
     return 0;
@@ -291,6 +306,7 @@ void client_register(lua_State *L) {
                                        {"authenticate", auth_lua_authenticate},
                                        {"revoke", auth_lua_revoke},
                                        {"token_info", client_token_info},
+                                       {"token_fresh", client_token_fresh},
                                        {"forget_token", client_forget},
                                        {"base_url", client_base_url},
                                        {"set_base_url", client_set_base_url},

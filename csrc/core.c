@@ -5,9 +5,11 @@
 #include "clock.h"
 #include "compat.h"
 #include "errors.h"
+#include "exchange.h"
 #include "headers.h"
 #include "multi.h"
 #include "query.h"
+#include "tokenshare.h"
 
 static int core_client(lua_State *L) {
     return client_lua_new(L);
@@ -22,8 +24,11 @@ int luaopen_falcon_core(lua_State *L) {
     errors_register(L);
     headers_register(L);
     client_register(L);
+    exchange_register(L);
+    tokenshare_register(L);
     multi_register(L);
-    static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode}, {NULL, NULL}};
+    static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode},
+                                              {"transport_error", exchange_lua_transport_error}, {NULL, NULL}};
     luaL_newlib(L, functions);
     clock_register(L, lua_gettop(L));
     lua_pushliteral(L, FALCONLUA_VERSION);

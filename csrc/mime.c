@@ -1,5 +1,6 @@
-/* mime.c: multipart forms. Parts: {name=, value=} | {name=, data=, filename=, content_type=}
- * | {name=, path=, filename=, content_type=} (streamed from disk, never read whole). */
+/* mime.c: checking multipart form parts from Lua before anything is built or sent. Parts:
+ * {name=, value=} | {name=, data=, filename=, content_type=} | {name=, path=, filename=, content_type=}.
+ * The body itself is encoded by multipart.c, for every driver. */
 #include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
@@ -68,41 +69,4 @@ void mime_check(lua_State *L, int idx) {
         }
         lua_pop(L, 1);
     }
-}
-
-static int add_part(lua_State *L, curl_mime *mime, int part) {
-    curl_mimepart *p = curl_mime_addpart(mime);
-    if (p == NULL) return 0;
-    size_t len;
-    CURLcode rc = curl_mime_name(p, opt_string(L, part, "name", &len));
-    const char *value = opt_string(L, part, "value", &len);
-    const char *data = value ? NULL : opt_string(L, part, "data", &len);
-    const char *path = opt_string(L, part, "path", &len);
-    if (rc == CURLE_OK && value != NULL) rc = curl_mime_data(p, value, len);
-    /* curl copies in-memory data; a file is opened and streamed during the transfer. */
-    if (rc == CURLE_OK && data != NULL) rc = curl_mime_data(p, data, len);
-    if (rc == CURLE_OK && path != NULL) rc = curl_mime_filedata(p, path);
-    const char *filename = opt_string(L, part, "filename", &len);
-    if (rc == CURLE_OK && filename != NULL) rc = curl_mime_filename(p, filename);
-    else if (rc == CURLE_OK && data != NULL) rc = curl_mime_filename(p, "file");
-    const char *type = opt_string(L, part, "content_type", &len);
-    if (rc == CURLE_OK && type != NULL) rc = curl_mime_type(p, type);
-    else if (rc == CURLE_OK && value == NULL) rc = curl_mime_type(p, "application/octet-stream");
-    return rc == CURLE_OK;
-}
-
-curl_mime *mime_build(lua_State *L, CURL *easy, int idx) {
-    curl_mime *mime = curl_mime_init(easy);
-    if (mime == NULL) return NULL;
-    size_t count = falcon_rawlen(L, idx);
-    for (size_t n = 1; n <= count; n++) {
-        lua_rawgeti(L, idx, (int)n);
-        int ok = add_part(L, mime, lua_gettop(L));
-        lua_pop(L, 1);
-        if (!ok) {
-            curl_mime_free(mime);
-            return NULL;
-        }
-    }
-    return mime;
 }

@@ -1,8 +1,7 @@
-/* mime.h: multipart/form-data bodies built with libcurl's MIME API. */
+/* mime.h: checks of multipart form parts and of the names that go into their headers. */
 #ifndef FALCON_MIME_H
 #define FALCON_MIME_H
 
-#include <curl/curl.h>
 #include <lua.h>
 #include <stddef.h>
 
@@ -13,7 +12,5 @@ int mime_name_valid(const char *s, size_t len);
 /* Checks the form array at idx and raises a Lua error naming the bad part; allocates nothing. */
 void mime_check(lua_State *L, int idx);
 
-/* Builds the form (after mime_check); file parts stream from disk. NULL on allocation failure. */
-curl_mime *mime_build(lua_State *L, CURL *easy, int idx);
 
 #endif

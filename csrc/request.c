@@ -5,6 +5,7 @@
 
 #include "compat.h"
 #include "mime.h"
+#include "multipart.h"
 #include "query.h"
 #include "request.h"
 
@@ -123,7 +124,16 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     if (body) rq->body = lua_tolstring(L, body, &rq->body_len);
     rq->save_to = save_to ? lua_tostring(L, save_to) : NULL;
     int ok = !query->failed;
-    if (ok && content_type) ok = append_header(&rq->headers, "Content-Type", lua_tostring(L, content_type));
+    /* A form's Content-Type must carry the encoder's boundary: it replaces any content_type given. */
+    if (ok && form) {
+        buffer type;
+        buffer_init(&type);
+        ok = (rq->form = multipart_from_lua(L, form)) != NULL && multipart_content_type(rq->form, &type) &&
+             buffer_cstr(&type) != NULL && append_header(&rq->headers, "Content-Type", type.data);
+        buffer_free(&type);
+    } else if (ok && content_type) {
+        ok = append_header(&rq->headers, "Content-Type", lua_tostring(L, content_type));
+    }
     if (ok && headers) {
         lua_pushnil(L);
         while (ok && lua_next(L, headers)) {
@@ -132,7 +142,6 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
         }
         if (!ok) lua_pop(L, 1);
     }
-    if (ok && form) ok = (rq->mime = mime_build(L, easy, form)) != NULL;
     if (progress) {
         lua_pushvalue(L, progress);
         rq->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -24,29 +24,32 @@ void slist_wipe_free(struct curl_slist *list) {
 void transfer_request_free(transfer_request *rq) {
     slist_wipe_free(rq->headers);
     rq->headers = NULL;
-    curl_mime_free(rq->mime);
-    rq->mime = NULL;
-}
-
-static void close_sink(transfer_result *rs, int keep) {
-    if (rs->file != NULL) {
-        if (fclose(rs->file) != 0 && keep && rs->detail == NULL) {
-            rs->detail = strdup(strerror(errno));
-            keep = 0;
-        }
-        rs->file = NULL;
-    }
-    if (rs->part_path != NULL && !keep) remove(rs->part_path);
+    multipart_destroy(rq->form);
+    rq->form = NULL;
 }
 
 void transfer_result_free(transfer_result *rs) {
-    close_sink(rs, 0);
-    free(rs->part_path);
-    rs->part_path = NULL;
+    sink_free(&rs->sink);
     buffer_free(&rs->headers);
     buffer_free(&rs->body);
     free(rs->detail);
     rs->detail = NULL;
+}
+
+int transfer_result_init(transfer_result *rs, const transfer_request *rq) {
+    memset(rs, 0, sizeof *rs);
+    buffer_init(&rs->headers);
+    buffer_init(&rs->body);
+    rs->progress_ref = LUA_NOREF;
+    if (!sink_init(&rs->sink, rq->save_to, &rs->body)) {
+        rs->code = CURLE_OUT_OF_MEMORY;
+        return 0;
+    }
+    return 1;
+}
+
+void transfer_finish_sink(transfer_result *rs) {
+    if (rs->code == CURLE_OK && !sink_finish(&rs->sink, rs->status)) rs->code = CURLE_WRITE_ERROR;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -57,34 +60,24 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     return buffer_append(&rs->headers, data, len) ? len : 0;
 }
 
-/* The file is opened only once a 2xx status is known, so an error body never lands in it. */
-static int choose_sink(transfer_result *rs) {
-    rs->sink_decided = 1;
-    long status = 0;
-    curl_easy_getinfo(rs->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) return 1;
-    rs->file = fopen(rs->part_path, "wb");
-    if (rs->file == NULL) {
-        rs->detail = strdup(strerror(errno));
-        return 0;
-    }
-    rs->sink_to_file = 1;
-    return 1;
-}
-
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     transfer_result *rs = ud;
     size_t len = size * n;
-    if (rs->part_path != NULL && !rs->sink_decided && !choose_sink(rs)) return 0;
-    if (rs->sink_to_file) {
-        if (fwrite(data, 1, len, rs->file) != len) {
-            if (rs->detail == NULL) rs->detail = strdup(strerror(errno));
-            return 0;
-        }
-        rs->saved_bytes += (curl_off_t)len;
-        return len;
-    }
-    return buffer_append(&rs->body, data, len) ? len : 0;
+    if (!rs->sink.decided) curl_easy_getinfo(rs->easy, CURLINFO_RESPONSE_CODE, &rs->status);
+    return sink_write(&rs->sink, rs->status, data, len) ? len : 0;
+}
+
+/* The request body of a multipart form: read from the one encoder (multipart.c). */
+static size_t on_read(char *out, size_t size, size_t n, void *ud) {
+    size_t got = multipart_read(ud, out, size * n);
+    return got == MULTIPART_ERROR ? CURL_READFUNC_ABORT : got;
+}
+
+/* libcurl rewinds when it must resend on a fresh connection; only "from the start" is possible. */
+static int on_seek(void *ud, curl_off_t offset, int origin) {
+    if (offset != 0 || origin != SEEK_SET) return CURL_SEEKFUNC_CANTSEEK;
+    multipart_rewind(ud);
+    return CURL_SEEKFUNC_OK;
 }
 
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
@@ -119,14 +112,20 @@ static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) 
 }
 
 static void set_method(CURL *easy, const transfer_request *rq) {
-    int has_body = rq->body != NULL || rq->mime != NULL;
+    int has_body = rq->body != NULL || rq->form != NULL;
     if (strcmp(rq->method, "GET") == 0 && !has_body) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(rq->method, "HEAD") == 0) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     } else {
-        if (rq->mime != NULL) {
-            curl_easy_setopt(easy, CURLOPT_MIMEPOST, rq->mime);
+        if (rq->form != NULL) {
+            multipart_rewind(rq->form);
+            curl_easy_setopt(easy, CURLOPT_POST, 1L);
+            curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_read);
+            curl_easy_setopt(easy, CURLOPT_READDATA, rq->form);
+            curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, on_seek);
+            curl_easy_setopt(easy, CURLOPT_SEEKDATA, rq->form);
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->form->length);
         } else {
             /* Not copied: the body outlives the transfer (a Lua string on the stack, or ours). */
             curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
@@ -138,24 +137,11 @@ static void set_method(CURL *easy, const transfer_request *rq) {
 
 int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
                      lua_State **L, buffer *url, struct curl_slist **headers) {
-    memset(rs, 0, sizeof *rs);
-    buffer_init(&rs->headers);
-    buffer_init(&rs->body);
-    rs->L = L;
-    rs->easy = easy;
-    rs->progress_ref = LUA_NOREF;
     buffer_init(url);
     *headers = NULL;
-    if (rq->save_to != NULL) {
-        size_t n = strlen(rq->save_to);
-        rs->part_path = malloc(n + 6);
-        if (rs->part_path == NULL) {
-            rs->code = CURLE_OUT_OF_MEMORY;
-            return 0;
-        }
-        memcpy(rs->part_path, rq->save_to, n);
-        memcpy(rs->part_path + n, ".part", 6);
-    }
+    if (!transfer_result_init(rs, rq)) return 0;
+    rs->L = L;
+    rs->easy = easy;
 
     struct curl_slist *list = NULL, *tail;
     int ok = build_url(c, rq, url);
@@ -210,24 +196,19 @@ void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *
     long request_size = 0;
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
     rs->request_size = request_size;
-    if (rs->code == CURLE_OK && rs->part_path != NULL) {
-        /* A 2xx with an empty body still produces the (empty) file. */
-        if (!rs->sink_decided && !choose_sink(rs)) rs->code = CURLE_WRITE_ERROR;
-        if (rs->sink_to_file) {
-            close_sink(rs, 1);
-            if (rs->detail == NULL && rename(rs->part_path, rq->save_to) != 0) rs->detail = strdup(strerror(errno));
-            if (rs->detail != NULL) {
-                remove(rs->part_path);
-                rs->code = CURLE_WRITE_ERROR;
-            }
-        }
+    /* The read callback aborted: the upload's file failed, not the user. */
+    if (code == CURLE_ABORTED_BY_CALLBACK && rq->form != NULL && rq->form->detail != NULL && rs->detail == NULL) {
+        rs->code = CURLE_READ_ERROR;
+        rs->detail = strdup(rq->form->detail);
     }
+    transfer_finish_sink(rs);
 }
 
 void transfer_cleanup(CURL *easy, buffer *url, struct curl_slist **headers) {
     /* Pointers into this call's memory must not survive it. */
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-    curl_easy_setopt(easy, CURLOPT_MIMEPOST, NULL);
+    curl_easy_setopt(easy, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(easy, CURLOPT_SEEKDATA, NULL);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, NULL);
     slist_wipe_free(*headers);
@@ -255,10 +236,10 @@ static void push_info(lua_State *L, const transfer_result *rs, const transfer_re
     lua_setfield(L, -2, "local_port");
     lua_pushnumber(L, rs->total_time);
     lua_setfield(L, -2, "total_time");
-    if (rs->sink_to_file) {
+    if (rs->sink.to_file) {
         lua_pushstring(L, rq->save_to);
         lua_setfield(L, -2, "saved_to");
-        lua_pushnumber(L, (lua_Number)rs->saved_bytes);
+        lua_pushnumber(L, (lua_Number)rs->sink.saved_bytes);
         lua_setfield(L, -2, "saved_bytes");
     }
 }
@@ -266,19 +247,21 @@ static void push_info(lua_State *L, const transfer_result *rs, const transfer_re
 int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body) {
     if (rs->code != CURLE_OK) {
         const char *detail = rs->detail != NULL ? rs->detail : rs->errbuf;
-        if (rs->code == CURLE_WRITE_ERROR && rs->detail != NULL && rq->save_to != NULL) {
-            lua_pushfstring(L, "cannot write '%s': %s", rq->save_to, rs->detail);
+        int pushed = 0;
+        if (rs->code == CURLE_WRITE_ERROR && rs->sink.detail != NULL && rq->save_to != NULL) {
+            lua_pushfstring(L, "cannot write '%s': %s", rq->save_to, rs->sink.detail);
             detail = lua_tostring(L, -1);
+            pushed = 1;
         }
         /* Nothing was sent when the connection never came up: the one case a write may be retried. */
         int reached = rs->request_size > 0;
         int n = errors_push_curl(L, rs->code, detail, rq->method, rq->path, reached);
-        if (detail != rs->detail && detail != rs->errbuf) lua_remove(L, -3);
+        if (pushed) lua_remove(L, -3);
         return n;
     }
     lua_pushinteger(L, (lua_Integer)rs->status);
     headers_push(L, rs->headers.data, rs->headers.len);
-    if (push_body && !rs->sink_to_file)
+    if (push_body && !rs->sink.to_file)
         lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
     else
         lua_pushnil(L);

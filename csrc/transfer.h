@@ -8,6 +8,8 @@
 
 #include "buffer.h"
 #include "client.h"
+#include "multipart.h"
+#include "sink.h"
 
 typedef struct {
     const char *method;          /* validated: upper-case letters */
@@ -17,7 +19,7 @@ typedef struct {
     const char *body;            /* request body, or NULL */
     size_t body_len;
     struct curl_slist *headers;  /* owned by the transfer; wiped and freed with it */
-    curl_mime *mime;             /* owned by the transfer */
+    multipart *form;             /* multipart body, owned by the transfer (the one encoder) */
     const char *save_to;         /* stream a 2xx body here (through a .part file) */
     int progress_ref;            /* registry reference to a Lua progress function, or LUA_NOREF */
     int bearer;                  /* send the client's token */
@@ -30,12 +32,8 @@ typedef struct {
     buffer body;
     CURLcode code;
     char errbuf[CURL_ERROR_SIZE];
-    char *detail;                /* our own failure text (file sink, progress callback), or NULL */
-    FILE *file;
-    char *part_path;
-    curl_off_t saved_bytes;
-    int sink_decided;            /* the sink is chosen at the first body byte ... */
-    int sink_to_file;            /* ... a 2xx body goes to the file, anything else to memory */
+    char *detail;                /* our own failure text (progress callback, upload file), or NULL */
+    body_sink sink;              /* body to rs->body, or a 2xx to save_to (sink.c) */
     CURL *easy;
     lua_State **L;               /* the state running the transfer (set by whoever drives the handle) */
     int progress_ref;
@@ -48,6 +46,14 @@ typedef struct {
 void transfer_request_init(transfer_request *rq);
 void transfer_request_free(transfer_request *rq);
 void transfer_result_free(transfer_result *rs);
+
+/* Readies rs for an exchange of rq by any driver (status, headers, body sink). Returns 0 when out of
+ * memory (rs->code says so). */
+int transfer_result_init(transfer_result *rs, const transfer_request *rq);
+
+/* After a complete exchange with code CURLE_OK: finishes a save_to file (rs->code becomes
+ * CURLE_WRITE_ERROR when the file failed). */
+void transfer_finish_sink(transfer_result *rs);
 
 /* Configures easy for the exchange; the URL and the header list it builds are handed back in
  * url/headers, to be freed after the transfer (transfer_cleanup). Returns 0 when out of memory

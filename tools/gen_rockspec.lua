@@ -38,14 +38,14 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1",
 }
--- lua-cjson and libcurl come from Debian (lua-cjson, libcurl4-openssl-dev): no rock server is needed, and
--- the compiler finds curl's multiarch headers by itself.
+-- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
+-- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
       sources = { %s },
-      libraries = { "curl" },
+      libraries = { "curl", "http_parser" },
     },
 %s
   },

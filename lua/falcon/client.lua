@@ -34,6 +34,13 @@ function Client.new(opts, extra)
     proxy = options.proxy(opts, url), ssl_verify = verify, ca_bundle = bundle,
     user_agent = opts.user_agent,
   }
+  if opts.shared_dict then
+    if opts.access_token then
+      error("falcon: bad option 'shared_dict' (a handed-in access_token is not renewed, so not shared)", 0)
+    end
+    local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
+    self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity)
+  end
   if opts.debug == true then
     self.logger = function(line) io.stderr:write("falcon: ", line, "\n") end
   elseif type(opts.debug) == "function" then
@@ -52,10 +59,7 @@ function Client:base_url() return self.core:base_url() end
 
 --- True while a token is held that is not inside the renew window.
 function Client:token_valid()
-  local info = self.core:token_info()
-  if not info.has_token then return false end
-  if info.static or info.expires_at == nil then return true end
-  return core.now() + self.renew_window < info.expires_at
+  return self.core:token_fresh(self.renew_window)
 end
 
 function Client:token_expired() return not self:token_valid() end
@@ -87,11 +91,13 @@ end
 
 function Client:_track(headers, now)
   local limit, remaining = headers["X-Ratelimit-Limit"], headers["X-Ratelimit-Remaining"]
-  -- "5980, 5995" (GraphQL) reports two budgets: the smaller is the one that runs out first.
-  if limit then self.ratelimit.limit = tonumber(limit:match("%d+")) end
+  if limit then self.ratelimit.limit = tonumber(limit) or tonumber(limit:match("%d+")) end
   if remaining then
-    local low
-    for n in remaining:gmatch("%d+") do n = tonumber(n); low = (low and math.min(low, n)) or n end
+    local low = tonumber(remaining)
+    if not low then
+      -- "5980, 5995" (GraphQL) reports two budgets: the smaller is the one that runs out first.
+      for n in remaining:gmatch("%d+") do n = tonumber(n); low = (low and math.min(low, n)) or n end
+    end
     self.ratelimit.remaining = low
   end
   self.ratelimit.seen_at = now
@@ -140,6 +146,7 @@ function Client:_send(d, method, route, send)
 end
 
 function Client:_finish_log(method, route, status, headers, retries, duration)
+  if not self.logger then return end
   if status == nil then
     self:_log { method = method, route = route, error = headers.kind, retries = retries, duration = duration }
   else
@@ -151,8 +158,12 @@ end
 --- Fetches a token now. Returns true, or false and the response that explains why not.
 function Client:login()
   local d = driver.current()
+  local share = self.token_share
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/token",
-    function() return d.authenticate(self.core) end)
+    function()
+      if share then return share:authenticate(d) end
+      return d.authenticate(self.core)
+    end)
   self:_finish_log("POST", "/oauth2/token", status, headers, retries, duration)
   if status == nil then return false, transport_response(headers) end
   if body == nil then -- the C core kept the token: only success leaves no body
@@ -180,10 +191,8 @@ end
 -- Concurrent tasks that find the token due wait for the one renewal already under way.
 function Client:_ensure_token(d)
   while self.renewing do d.sleep(0.005) end
+  if self.core:token_fresh(self.renew_window) then return true end
   local info = self.core:token_info()
-  if info.has_token and (info.static or info.expires_at == nil or d.now() + self.renew_window < info.expires_at) then
-    return true
-  end
   if not info.has_credentials then
     if info.has_token then return true end
     return false, transport_response {

@@ -12,6 +12,8 @@ options.schema = {
   user_agent = "string", renew_window = "number",
   pythonic = "boolean", auth_object = "table|userdata",
   debug = "boolean|function",
+  -- inside nginx: a lua_shared_dict through which the workers share one token (falcon.tokenshare)
+  shared_dict = "string",
   -- retries and rate limits (falcon.policy)
   max_retries = "number", max_retry_wait = "number", retry_backoff = "number", retry_backoff_max = "number",
 }
@@ -30,6 +32,7 @@ options.MAX_STRING = 8192
 local strings = {
   client_id = "nonempty", client_secret = "nonempty", member_cid = "nonempty", access_token = "nonempty",
   base_url = "nonempty", ca_bundle = "nonempty", user_agent = "any", proxy = "any", ssl_verify = "nonempty",
+  shared_dict = "nonempty",
 }
 
 local function check_string(key, value)

@@ -97,6 +97,7 @@ function parallel.run(tasks, opts)
   local max = check_max(opts, "parallel")
   local outer = driver.current()
   if outer.gather then return outer.gather(tasks, max) end -- already inside a scheduler: share it
+  if outer.name == "cosocket" then return parallel.light_threads(tasks, max) end
 
   local s = new_scheduler(max)
   local results, errors, tracebacks = {}, nil, nil
@@ -169,6 +170,35 @@ function parallel.run(tasks, opts)
   start_more()
   s.loop(function() return finished == total end, resume)
   s.multi:close()
+  if errors then errors.tracebacks = tracebacks end
+  return results, errors
+end
+
+--- Inside nginx: `max` ngx light threads take the tasks in turn; every SDK call in them goes through the
+-- cosocket driver, so the worker keeps serving other requests meanwhile (a curl multi handle would block it).
+function parallel.light_threads(tasks, max)
+  local ngx = rawget(_G, "ngx")
+  local results, errors, tracebacks = {}, nil, nil
+  local next_task = 1
+  local function worker()
+    while next_task <= #tasks do
+      local index = next_task
+      next_task = next_task + 1
+      local ok, value = xpcall(tasks[index], function(e)
+        tracebacks = tracebacks or {}
+        tracebacks[index] = debug.traceback(type(e) == "string" and e or tostring(e), 2)
+        return e
+      end)
+      if ok then results[index] = value
+      else
+        errors = errors or {}
+        errors[index] = value
+      end
+    end
+  end
+  local threads = {}
+  for i = 1, math.min(max, #tasks) do threads[i] = ngx.thread.spawn(worker) end
+  for _, thread in ipairs(threads) do ngx.thread.wait(thread) end
   if errors then errors.tracebacks = tracebacks end
   return results, errors
 end

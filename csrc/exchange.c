@@ -1,0 +1,349 @@
+/* exchange.c: the exchange userdata. client:exchange(wire) reads the same request table client:request
+ * reads (request.c: the one query encoder, the one multipart encoder), client:exchange_token() and
+ * client:exchange_revoke() the same secret forms auth.c builds. Then:
+ *   ex:head()        the request head (transient: it carries the token; send it and drop it)
+ *   ex:body(n)       the next body chunk, nil at the end (nil, err when an upload file fails)
+ *   ex:feed(bytes)   response bytes in; "done" | "more" | "failed"; ex:feed() = the peer closed
+ *   ex:fail(kind, detail, reached_server)   a socket failure (connect, tls, timeout, ...)
+ *   ex:result()      what client:request / authenticate / revoke return; the token stays in C
+ *   ex:keepalive()   the connection may be reused;  ex:rewind() resend from the start (before any reply)
+ *   ex:progress()    dl_total, dl_now, ul_total, ul_now */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "auth.h"
+#include "compat.h"
+#include "errors.h"
+#include "exchange.h"
+#include "request.h"
+#include "response.h"
+#include "secret.h"
+#include "wire.h"
+
+#define EXCHANGE_MT "falcon.core.exchange"
+#define CHUNK_MAX (1024 * 1024)
+
+enum kind { KIND_API, KIND_TOKEN, KIND_REVOKE };
+enum state { STATE_SENDING, STATE_DONE, STATE_FREED };
+
+typedef struct {
+    enum kind kind;
+    enum state state;
+    falcon_client *client;
+    transfer_request rq;
+    buffer query;           /* API requests: the encoded query */
+    buffer form;            /* auth requests: the secret form body */
+    buffer head;            /* wiped: holds the bearer token */
+    transfer_result rs;
+    response_parser rp;
+    size_t body_offset;     /* plain bodies */
+    long long sent;         /* body bytes handed out */
+    int client_ref, wire_ref;
+    double started;
+} falcon_exchange;
+
+static double now_seconds(void) {
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void unref(lua_State *L, int *ref) {
+    if (*ref != LUA_NOREF && *ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
+    *ref = LUA_NOREF;
+}
+
+static void exchange_release(lua_State *L, falcon_exchange *x) {
+    if (x->state == STATE_FREED) return;
+    transfer_result_free(&x->rs);
+    if (x->kind == KIND_API) request_free(L, &x->rq, &x->query);
+    else auth_free(&x->rq, &x->form);
+    buffer_wipe_free(&x->head);
+    unref(L, &x->client_ref);
+    unref(L, &x->wire_ref);
+    x->state = STATE_FREED;
+}
+
+static falcon_exchange *exchange_check(lua_State *L, int idx, int live) {
+    falcon_exchange *x = luaL_checkudata(L, idx, EXCHANGE_MT);
+    if (live && x->state == STATE_FREED) luaL_error(L, "falcon.core: the exchange is finished");
+    return x;
+}
+
+/* The userdata comes first, so a raise while reading the request leaves nothing __gc cannot free. */
+static falcon_exchange *new_exchange(lua_State *L, int client_idx, enum kind kind) {
+    falcon_exchange *x = lua_newuserdata(L, sizeof *x);
+    memset(x, 0, sizeof *x);
+    x->kind = kind;
+    x->state = STATE_SENDING;
+    x->client_ref = x->wire_ref = LUA_NOREF;
+    transfer_request_init(&x->rq);
+    buffer_init(&x->query);
+    buffer_init(&x->form);
+    buffer_init(&x->head);
+    buffer_init(&x->rs.headers);
+    buffer_init(&x->rs.body);
+    luaL_setmetatable(L, EXCHANGE_MT);
+    x->client = client_check(L, client_idx);
+    lua_pushvalue(L, client_idx);
+    x->client_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    x->started = now_seconds();
+    return x;
+}
+
+/* Builds the head and readies the response side; leaves ex, or nil + err, on the stack. */
+static int ready(lua_State *L, falcon_exchange *x) {
+    wire_endpoint ep;
+    if (!wire_endpoint_parse(x->client->base_url, &ep))
+        return errors_push(L, "transport", "the base URL cannot be used by the cosocket driver", 0);
+    if (!transfer_result_init(&x->rs, &x->rq) || !wire_head(x->client, &ep, &x->rq, &x->head))
+        return errors_push(L, "transport", "out of memory while building the request", 0);
+    response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
+    if (x->rq.form != NULL) multipart_rewind(x->rq.form);
+    return 1;
+}
+
+/* client:exchange(wire) -> ex | nil, err */
+static int client_exchange(lua_State *L) {
+    client_check(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    falcon_exchange *x = new_exchange(L, 1, KIND_API);
+    lua_pushvalue(L, 2);
+    x->wire_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the strings the request points into */
+    if (!request_from_lua(L, 2, x->client->easy, &x->rq, &x->query))
+        return errors_push(L, "transport", "out of memory while building the request", 0);
+    return ready(L, x);
+}
+
+static int auth_exchange(lua_State *L, enum kind kind) {
+    client_check(L, 1);
+    falcon_exchange *x = new_exchange(L, 1, kind);
+    int ok = kind == KIND_TOKEN ? auth_token_prepare(L, x->client, &x->rq, &x->form)
+                                : auth_revoke_prepare(L, x->client, &x->rq, &x->form);
+    if (!ok) return 2;
+    return ready(L, x);
+}
+
+static int client_exchange_token(lua_State *L) { return auth_exchange(L, KIND_TOKEN); }
+static int client_exchange_revoke(lua_State *L) { return auth_exchange(L, KIND_REVOKE); }
+
+static int ex_head(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    lua_pushlstring(L, x->head.data ? x->head.data : "", x->head.len);
+    return 1;
+}
+
+/* ex:body(n) -> next chunk (at most n bytes), nil at the end; nil, err when an upload file fails. */
+static int ex_body(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    lua_Integer n = luaL_optinteger(L, 2, 65536);
+    if (n < 1 || n > CHUNK_MAX) return luaL_argerror(L, 2, "chunk size between 1 and 1048576 expected");
+    if (x->rq.form != NULL) {
+        char *chunk = malloc((size_t)n);
+        if (chunk == NULL) return luaL_error(L, "falcon.core: out of memory");
+        size_t got = multipart_read(x->rq.form, chunk, (size_t)n);
+        if (got == MULTIPART_ERROR) {
+            free(chunk);
+            lua_pushnil(L);
+            lua_pushstring(L, x->rq.form->detail ? x->rq.form->detail : "cannot read the upload");
+            return 2;
+        }
+        if (got == 0) lua_pushnil(L);
+        else lua_pushlstring(L, chunk, got);
+        free(chunk);
+        x->sent += (long long)got;
+        return 1;
+    }
+    size_t left = x->rq.body != NULL ? x->rq.body_len - x->body_offset : 0;
+    if (left == 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    size_t take = left < (size_t)n ? left : (size_t)n;
+    lua_pushlstring(L, x->rq.body + x->body_offset, take);
+    x->body_offset += take;
+    x->sent += (long long)take;
+    return 1;
+}
+
+static int push_state(lua_State *L, int r) {
+    if (r == RESPONSE_DONE) lua_pushliteral(L, "done");
+    else if (r == RESPONSE_MORE) lua_pushliteral(L, "more");
+    else lua_pushliteral(L, "failed");
+    return 1;
+}
+
+/* ex:feed(bytes) / ex:feed() at end of stream -> "done" | "more" | "failed" */
+static int ex_feed(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    size_t len = 0;
+    const char *data = lua_isnoneornil(L, 2) ? NULL : luaL_checklstring(L, 2, &len);
+    if (x->state == STATE_DONE) return push_state(L, x->rs.code == CURLE_OK ? RESPONSE_DONE : RESPONSE_FAILED);
+    if (data != NULL && len == 0) return push_state(L, RESPONSE_MORE);
+    int r = response_feed(&x->rp, data, len);
+    if (r != RESPONSE_MORE) x->state = STATE_DONE;
+    return push_state(L, r);
+}
+
+static CURLcode code_of(const char *kind, const char *detail) {
+    if (strcmp(kind, "dns") == 0) return CURLE_COULDNT_RESOLVE_HOST;
+    if (strcmp(kind, "connect") == 0) return CURLE_COULDNT_CONNECT;
+    if (strcmp(kind, "timeout") == 0) return CURLE_OPERATION_TIMEDOUT;
+    if (strcmp(kind, "verify") == 0) return CURLE_PEER_FAILED_VERIFICATION;
+    if (strcmp(kind, "tls") == 0) return CURLE_SSL_CONNECT_ERROR;
+    if (strcmp(kind, "send") == 0) return CURLE_SEND_ERROR;
+    if (strcmp(kind, "recv") == 0) return CURLE_RECV_ERROR;
+    if (strcmp(kind, "file") == 0) return CURLE_READ_ERROR;
+    if (strcmp(kind, "aborted") == 0) return CURLE_ABORTED_BY_CALLBACK;
+    if (strcmp(kind, "proxy") == 0) return CURLE_COULDNT_RESOLVE_PROXY;
+    return CURLE_RECV_ERROR;
+}
+
+/* What a socket driver reports; "verify" is a certificate the trusted CAs do not vouch for. */
+static const char *const fail_kinds[] = {"dns", "connect", "timeout", "tls", "verify", "send", "recv", "file",
+                                         "aborted", "proxy", NULL};
+
+/* ex:fail(kind, detail, reached_server) */
+static int ex_fail(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    const char *kind = fail_kinds[luaL_checkoption(L, 2, NULL, fail_kinds)];
+    const char *detail = luaL_optstring(L, 3, NULL);
+    if (x->state == STATE_DONE && x->rs.code != CURLE_OK) return 0; /* the first failure is the one */
+    x->state = STATE_DONE;
+    x->rs.code = code_of(kind, detail);
+    free(x->rs.detail);
+    x->rs.detail = detail != NULL ? strdup(detail) : NULL;
+    x->rs.request_size = lua_toboolean(L, 4) ? (curl_off_t)x->head.len : 0;
+    return 0;
+}
+
+/* ex:rewind(): send again from the first byte on a fresh connection (the reused one died before any
+ * answer, which libcurl also retries by itself). */
+static int ex_rewind(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    if (x->rp.received && x->rs.code == CURLE_OK) return luaL_error(L, "falcon.core: the response has started");
+    transfer_result_free(&x->rs);
+    if (!transfer_result_init(&x->rs, &x->rq)) return luaL_error(L, "falcon.core: out of memory");
+    response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
+    if (x->rq.form != NULL) multipart_rewind(x->rq.form);
+    x->body_offset = 0;
+    x->sent = 0;
+    x->state = STATE_SENDING;
+    return 0;
+}
+
+/* ex:result([connects, local_port]) -> the values client:request/authenticate/revoke return. */
+static int ex_result(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    if (x->state != STATE_DONE) return luaL_error(L, "falcon.core: the exchange has not finished");
+    x->rs.connects = (long)luaL_optinteger(L, 2, 0);
+    x->rs.local_port = (long)luaL_optinteger(L, 3, 0);
+    x->rs.total_time = now_seconds() - x->started;
+    if (x->rs.code == CURLE_OK) x->rs.request_size = (curl_off_t)x->head.len;
+    transfer_finish_sink(&x->rs);
+    x->client->requests++;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, x->client_ref); /* keeps the client alive while finishing */
+    int n;
+    if (x->kind == KIND_TOKEN) n = auth_token_finish(L, x->client, &x->rq, &x->rs);
+    else if (x->kind == KIND_REVOKE) n = auth_revoke_finish(L, x->client, &x->rq, &x->rs);
+    else n = transfer_push(L, &x->rq, &x->rs, 1);
+    lua_remove(L, -(n + 1));
+    exchange_release(L, x);
+    return n;
+}
+
+static int ex_keepalive(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 0);
+    lua_pushboolean(L, x->rp.complete && x->rp.keep_alive && x->rs.code == CURLE_OK);
+    return 1;
+}
+
+static int ex_progress(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 1);
+    long long ul_total = wire_content_length(&x->rq);
+    lua_pushnumber(L, (lua_Number)(x->rp.content_length > 0 ? x->rp.content_length : 0));
+    lua_pushnumber(L, (lua_Number)x->rp.body_bytes);
+    lua_pushnumber(L, (lua_Number)(ul_total > 0 ? ul_total : 0));
+    lua_pushnumber(L, (lua_Number)x->sent);
+    return 4;
+}
+
+static int ex_gc(lua_State *L) {
+    exchange_release(L, exchange_check(L, 1, 0));
+    return 0;
+}
+
+static int ex_tostring(lua_State *L) {
+    falcon_exchange *x = exchange_check(L, 1, 0);
+    static const char *const states[] = {"sending", "done", "finished"};
+    lua_pushfstring(L, "falcon.core.exchange (%s)", states[x->state]);
+    return 1;
+}
+
+/* client:transport() -> the settings a socket driver needs; nothing secret. */
+static int client_transport(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    wire_endpoint ep;
+    if (!wire_endpoint_parse(c->base_url, &ep)) return luaL_error(L, "falcon.core: unreadable base URL");
+    lua_createtable(L, 0, 10);
+    lua_pushstring(L, ep.tls ? "https" : "http");
+    lua_setfield(L, -2, "scheme");
+    lua_pushstring(L, ep.host);
+    lua_setfield(L, -2, "host");
+    lua_pushinteger(L, ep.port);
+    lua_setfield(L, -2, "port");
+    lua_pushnumber(L, c->connect_timeout_ms / 1000.0);
+    lua_setfield(L, -2, "connect_timeout");
+    lua_pushnumber(L, (lua_Number)c->read_timeout_s);
+    lua_setfield(L, -2, "read_timeout");
+    lua_pushnumber(L, c->timeout_ms / 1000.0);
+    lua_setfield(L, -2, "timeout");
+    lua_pushboolean(L, c->ssl_verify);
+    lua_setfield(L, -2, "ssl_verify");
+    if (c->ca_bundle != NULL) {
+        lua_pushstring(L, c->ca_bundle);
+        lua_setfield(L, -2, "ca_bundle");
+    }
+    lua_pushboolean(L, c->proxy != NULL && c->proxy[0] != '\0');
+    lua_setfield(L, -2, "proxy");
+    return 1;
+}
+
+int exchange_lua_transport_error(lua_State *L) {
+    const char *kind = fail_kinds[luaL_checkoption(L, 1, NULL, fail_kinds)];
+    const char *detail = luaL_optstring(L, 2, NULL);
+    const char *method = luaL_checkstring(L, 3);
+    const char *path = luaL_checkstring(L, 4);
+    return errors_push_curl(L, code_of(kind, detail), detail, method, path, lua_toboolean(L, 5));
+}
+
+void exchange_register(lua_State *L) {
+    static const luaL_Reg methods[] = {{"head", ex_head},         {"body", ex_body},
+                                       {"feed", ex_feed},         {"fail", ex_fail},
+                                       {"rewind", ex_rewind},     {"result", ex_result},
+                                       {"keepalive", ex_keepalive}, {"progress", ex_progress},
+                                       {"close", ex_gc},          {NULL, NULL}};
+    if (luaL_newmetatable(L, EXCHANGE_MT)) {
+        luaL_newlib(L, methods);
+        lua_setfield(L, -2, "__index");
+        lua_pushcfunction(L, ex_gc);
+        lua_setfield(L, -2, "__gc");
+        lua_pushcfunction(L, ex_gc);
+        lua_setfield(L, -2, "__close");
+        lua_pushcfunction(L, ex_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+    /* The client's methods live in its metatable's __index table (client.c); these join them. */
+    static const luaL_Reg client_methods[] = {{"exchange", client_exchange},
+                                              {"exchange_token", client_exchange_token},
+                                              {"exchange_revoke", client_exchange_revoke},
+                                              {"transport", client_transport},
+                                              {NULL, NULL}};
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, client_methods, 0);
+    lua_pop(L, 2);
+}

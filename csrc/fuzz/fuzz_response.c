@@ -1,0 +1,44 @@
+/* libFuzzer harness: the response parser wrapper (response.c over http_parser) fed arbitrary bytes in
+ * arbitrary chunks: never reads out of bounds, never reports more body than it was given, and a header
+ * block it collects always parses. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../headers.h"
+#include "../response.h"
+
+static void count_header(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+    (void)name, (void)nlen, (void)value, (void)vlen;
+    (*(size_t *)ud)++;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size < 1) return 0;
+    size_t chunk = (size_t)(data[0] % 17) + 1; /* the first byte picks the chunk size */
+    int head = data[0] & 0x80;
+    data++, size--;
+    transfer_result rs;
+    memset(&rs, 0, sizeof rs);
+    buffer_init(&rs.headers);
+    buffer_init(&rs.body);
+    sink_init(&rs.sink, NULL, &rs.body);
+    response_parser rp;
+    response_init(&rp, &rs, head);
+    int state = RESPONSE_MORE;
+    for (size_t pos = 0; pos < size && state == RESPONSE_MORE; pos += chunk) {
+        size_t n = size - pos < chunk ? size - pos : chunk;
+        state = response_feed(&rp, (const char *)data + pos, n);
+    }
+    if (state == RESPONSE_MORE) state = response_feed(&rp, NULL, 0);
+    if (rs.body.len > size) __builtin_trap();
+    if (state == RESPONSE_DONE && rs.code != CURLE_OK) __builtin_trap();
+    if (state == RESPONSE_FAILED && rs.code == CURLE_OK) __builtin_trap();
+    size_t headers = 0;
+    headers_parse(rs.headers.data, rs.headers.len, count_header, &headers);
+    sink_free(&rs.sink);
+    buffer_free(&rs.headers);
+    buffer_free(&rs.body);
+    free(rs.detail);
+    return 0;
+}

@@ -1,0 +1,119 @@
+/* response.c: driving http_parser and collecting what it reports. */
+#define _DEFAULT_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "response.h"
+
+static response_parser *of(http_parser *p) {
+    return p->data;
+}
+
+static int on_message_begin(http_parser *p) {
+    response_parser *rp = of(p);
+    buffer_reset(&rp->rs->headers);
+    rp->in_value = 0;
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t len) {
+    response_parser *rp = of(p);
+    buffer *h = &rp->rs->headers;
+    if (rp->in_value) buffer_append_str(h, "\r\n");
+    rp->in_value = 0;
+    return buffer_append(h, at, len) ? 0 : -1;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t len) {
+    response_parser *rp = of(p);
+    buffer *h = &rp->rs->headers;
+    if (!rp->in_value) buffer_append_str(h, ": ");
+    rp->in_value = 1;
+    return buffer_append(h, at, len) ? 0 : -1;
+}
+
+static int on_headers_complete(http_parser *p) {
+    response_parser *rp = of(p);
+    buffer *h = &rp->rs->headers;
+    if (rp->in_value) buffer_append_str(h, "\r\n");
+    rp->in_value = 0;
+    if (h->failed) return -1;
+    rp->rs->status = (long)p->status_code;
+    rp->content_length = (p->flags & F_CHUNKED) || p->content_length == (uint64_t)-1 ? -1 : (long long)p->content_length;
+    /* 1 tells http_parser that this message has no body. */
+    return rp->head_request ? 1 : 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t len) {
+    response_parser *rp = of(p);
+    rp->body_started = 1;
+    rp->body_bytes += (long long)len;
+    if (!sink_write(&rp->rs->sink, rp->rs->status, at, len)) {
+        rp->sink_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+    response_parser *rp = of(p);
+    if (p->status_code >= 100 && p->status_code < 200) return 0; /* interim: the real answer follows */
+    rp->complete = 1;
+    rp->keep_alive = http_should_keep_alive(p);
+    http_parser_pause(p, 1); /* anything after this message is not ours to read */
+    return 0;
+}
+
+void response_init(response_parser *rp, transfer_result *rs, int head_request) {
+    memset(rp, 0, sizeof *rp);
+    http_parser_settings_init(&rp->settings);
+    rp->settings.on_message_begin = on_message_begin;
+    rp->settings.on_header_field = on_header_field;
+    rp->settings.on_header_value = on_header_value;
+    rp->settings.on_headers_complete = on_headers_complete;
+    rp->settings.on_body = on_body;
+    rp->settings.on_message_complete = on_message_complete;
+    http_parser_init(&rp->parser, HTTP_RESPONSE);
+    rp->parser.data = rp;
+    rp->rs = rs;
+    rp->head_request = head_request;
+    rp->content_length = -1;
+}
+
+static int fail(response_parser *rp, CURLcode code, const char *detail) {
+    rp->rs->code = code;
+    if (rp->rs->detail == NULL && detail != NULL) rp->rs->detail = strdup(detail);
+    rp->keep_alive = 0;
+    return RESPONSE_FAILED;
+}
+
+int response_feed(response_parser *rp, const char *data, size_t len) {
+    if (rp->complete) {
+        if (len > 0) rp->keep_alive = 0; /* bytes nobody asked for: do not reuse the connection */
+        return RESPONSE_DONE;
+    }
+    if (len == 0 && !rp->received) return fail(rp, CURLE_GOT_NOTHING, "Empty reply from server");
+    rp->received = 1;
+    size_t used = http_parser_execute(&rp->parser, &rp->settings, data, len);
+    enum http_errno err = HTTP_PARSER_ERRNO(&rp->parser);
+    if (rp->complete) {
+        if (used < len) rp->keep_alive = 0;
+        return RESPONSE_DONE;
+    }
+    if (rp->sink_failed)
+        return fail(rp, rp->rs->sink.detail != NULL ? CURLE_WRITE_ERROR : CURLE_OUT_OF_MEMORY, NULL);
+    if (err == HPE_CB_header_field || err == HPE_CB_header_value || err == HPE_CB_headers_complete)
+        return fail(rp, CURLE_OUT_OF_MEMORY, "out of memory while reading the response headers");
+    if (err != HPE_OK) {
+        if (len == 0 && rp->body_started) return fail(rp, CURLE_PARTIAL_FILE, "the connection closed before the whole body arrived");
+        if (len == 0) return fail(rp, CURLE_RECV_ERROR, "the connection closed before the response was complete");
+        return fail(rp, CURLE_WEIRD_SERVER_REPLY, http_errno_description(err));
+    }
+    if (len == 0) {
+        /* EOF that did not end the message (http_parser reports some of these without an error). */
+        if (rp->body_started || rp->rs->status > 0)
+            return fail(rp, CURLE_PARTIAL_FILE, "the connection closed before the whole body arrived");
+        return fail(rp, CURLE_RECV_ERROR, "the connection closed before the response was complete");
+    }
+    return RESPONSE_MORE;
+}

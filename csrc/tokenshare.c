@@ -1,0 +1,88 @@
+/* tokenshare.c: the one exception to "the token never reaches Lua". With shared_dict, nginx workers
+ * share one token through a lua_shared_dict, so the token must be copied into (and out of) shared
+ * memory, which only Lua can reach. A client opts in once with client:share_tokens(); before that,
+ * export_token and adopt_token refuse. */
+#include <string.h>
+
+#include "client.h"
+#include "compat.h"
+#include "secret.h"
+#include "tokenshare.h"
+
+/* Registry key of a weak-keyed set of the clients that opted in. */
+static const char SHARING_KEY = 'S';
+
+static void push_sharing(lua_State *L) {
+    lua_pushlightuserdata(L, (void *)&SHARING_KEY);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        lua_newtable(L);
+        lua_createtable(L, 0, 1);
+        lua_pushliteral(L, "k");
+        lua_setfield(L, -2, "__mode");
+        lua_setmetatable(L, -2);
+        lua_pushlightuserdata(L, (void *)&SHARING_KEY);
+        lua_pushvalue(L, -2);
+        lua_rawset(L, LUA_REGISTRYINDEX);
+    }
+}
+
+static falcon_client *sharing_client(lua_State *L, const char *what) {
+    falcon_client *c = client_check(L, 1);
+    push_sharing(L);
+    lua_pushvalue(L, 1);
+    lua_rawget(L, -2);
+    int on = lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (!on) luaL_error(L, "falcon.core: %s: only for a client that shares its token (shared_dict)", what);
+    return c;
+}
+
+/* client:share_tokens(): one way; a handed-in (static) token is never shared. */
+static int client_share_tokens(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    if (c->token_static) return luaL_error(L, "falcon.core: share_tokens: the token was handed in (access_token)");
+    push_sharing(L);
+    lua_pushvalue(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawset(L, -3);
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* client:export_token() -> token, expires_at | nil */
+static int client_export_token(lua_State *L) {
+    falcon_client *c = sharing_client(L, "export_token");
+    if (c->token == NULL) return 0;
+    lua_pushstring(L, c->token);
+    lua_pushnumber(L, c->token_expires_at);
+    return 2;
+}
+
+/* client:adopt_token(token, expires_at): the token another worker fetched. */
+static int client_adopt_token(lua_State *L) {
+    falcon_client *c = sharing_client(L, "adopt_token");
+    size_t len;
+    const char *token = luaL_checklstring(L, 2, &len);
+    lua_Number expires_at = luaL_checknumber(L, 3);
+    if (len == 0 || len > 8192 || strlen(token) != len || strpbrk(token, "\r\n") != NULL)
+        return luaL_argerror(L, 2, "a token (non-empty, no CR, LF or NUL) expected");
+    char *copy = secret_dup(token, len);
+    if (copy == NULL) return luaL_error(L, "falcon.core: out of memory");
+    client_forget_token(c);
+    c->token = copy;
+    c->token_expires_at = (double)expires_at;
+    return 0;
+}
+
+void tokenshare_register(lua_State *L) {
+    static const luaL_Reg methods[] = {{"share_tokens", client_share_tokens},
+                                       {"export_token", client_export_token},
+                                       {"adopt_token", client_adopt_token},
+                                       {NULL, NULL}};
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 2);
+}

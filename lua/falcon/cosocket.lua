@@ -1,0 +1,220 @@
+--- The ngx_lua cosocket driver: requests inside nginx that never block the worker.
+-- falcon.driver picks it by itself in the phases where cosockets work. It only moves bytes: the C core
+-- builds every request (client:exchange, the same request table and encoders as the libcurl path) and
+-- reads every response (libhttp-parser, C); the engine (falcon.client) keeps every policy.
+--
+-- What differs from libcurl, and why:
+--   * The request head passes through a Lua string on its way to the socket (ngx.socket.tcp only sends
+--     Lua strings). It carries the bearer token (and the token request's form carries the client
+--     secret); the string is sent and dropped at once, never stored, logged or returned.
+--   * TLS trust comes from nginx's `lua_ssl_trusted_certificate` directive (and `lua_ssl_verify_depth`),
+--     not per socket. A client's `ca_bundle` cannot be applied per connection: it must be the file that
+--     directive names, declared with `require("falcon.cosocket").trusted_certificate = "<path>"`
+--     (init_by_lua); otherwise every request fails with a tls error saying so. Verification is on unless
+--     the client says ssl_verify = false.
+--   * No proxy: a client with `proxy` fails loudly (kind "proxy"); the environment's http(s)_proxy is
+--     not read.
+--   * Responses are asked for uncompressed (Accept-Encoding: identity).
+-- luacheck: globals ngx
+local core = require "falcon.core"
+
+local cosocket = { name = "cosocket" }
+
+--- The file named by nginx's lua_ssl_trusted_certificate, when a client gives ca_bundle.
+cosocket.trusted_certificate = nil
+
+local CHUNK = 65536
+local NO_LIMIT_MS = 24 * 3600 * 1000
+-- A pooled connection the server closed meanwhile fails before any answer: libcurl then resends on a
+-- fresh connection by itself, and so does this driver (at most this many stale connections in a row).
+local STALE_RETRIES = 4
+
+local function read_all(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+-- nil when the client's ca_bundle is what nginx trusts (or none was given), else why not.
+local function ca_problem(t)
+  if not t.ca_bundle or t.scheme ~= "https" or not t.ssl_verify then return nil end
+  local declared = cosocket.trusted_certificate
+  if declared == t.ca_bundle then return nil end
+  if declared then
+    local a, b = read_all(declared), read_all(t.ca_bundle)
+    if a and a == b then return nil end
+  end
+  return ("ca_bundle '%s' cannot be applied per connection under nginx: name it in the "
+    .. "lua_ssl_trusted_certificate directive and declare it with require('falcon.cosocket')"
+    .. ".trusted_certificate = '<path>'"):format(t.ca_bundle)
+end
+
+local function ms(seconds, deadline)
+  local limit = seconds and seconds > 0 and seconds * 1000 or NO_LIMIT_MS
+  if deadline then limit = math.min(limit, (deadline - core.now()) * 1000) end
+  return math.max(1, math.floor(limit))
+end
+
+local warned = {}
+
+-- The name sent in SNI and checked against the certificate. ngx_lua checks names only (X509_check_host):
+-- for an IP-literal base URL (never the Falcon cloud; a local test server) nothing is sent, and the
+-- chain is still verified against lua_ssl_trusted_certificate, but not the address; said once in the log.
+local function server_name(t)
+  local host = t.host
+  if host:match("^%d+%.%d+%.%d+%.%d+$") or host:find(":", 1, true) then
+    if t.ssl_verify and not warned[host] then
+      warned[host] = true
+      ngx.log(ngx.WARN, "falcon: ", host, " is an IP address: ngx_lua verifies the certificate chain but cannot ",
+        "check the address against it; use a host name to have it checked")
+    end
+    return nil
+  end
+  return host
+end
+
+local function connect_kind(err)
+  if err == "timeout" then return "timeout" end
+  if err:find("resolve", 1, true) or err:find("resolver", 1, true) then return "dns" end
+  return "connect"
+end
+
+-- Calls the request's progress function as libcurl would; false (or an error) aborts the exchange.
+local function progress(ex, wire)
+  local fn = wire and wire.progress
+  if not fn then return true end
+  local ok, verdict = pcall(fn, ex:progress())
+  if not ok then return false, "progress callback failed: " .. tostring(verdict) end
+  if verdict == false then return false, "progress callback returned false" end
+  return true
+end
+
+-- Sends the exchange's request on sock; true, or false + kind + detail.
+local function send(sock, ex, wire)
+  local ok, err = sock:send(ex:head())
+  if not ok then return false, err == "timeout" and "timeout" or "send", err end
+  while true do
+    local chunk, ferr = ex:body(CHUNK)
+    if ferr then return false, "file", ferr end
+    if not chunk then return true end
+    ok, err = sock:send(chunk)
+    if not ok then return false, err == "timeout" and "timeout" or "send", err end
+    local go, why = progress(ex, wire)
+    if not go then return false, "aborted", why end
+  end
+end
+
+-- Reads the response into the exchange: "done" or "failed" (the exchange holds why), whether any byte
+-- came back, and the socket's error.
+local function receive(sock, ex, wire)
+  local got_any = false
+  while true do
+    local data, err = sock:receiveany(CHUNK)
+    local state
+    if data then
+      got_any = true
+      state = ex:feed(data)
+      if state == "more" then
+        local go, why = progress(ex, wire)
+        if not go then ex:fail("aborted", why, true); return "failed", got_any, "aborted" end
+      end
+    elseif err == "closed" then
+      state = ex:feed()
+    else
+      ex:fail(err == "timeout" and "timeout" or "recv", err, true)
+      return "failed", got_any, err
+    end
+    if state ~= "more" then return state, got_any, err end
+  end
+end
+
+local NOT_STALE = { timeout = true, file = true, aborted = true }
+
+-- One exchange over a pooled connection: connect (+ TLS), send, receive, keep alive or close.
+local function run(client, ex, wire)
+  local t = client:transport()
+  if t.proxy then
+    ex:fail("proxy", "the cosocket driver cannot use a proxy (unset 'proxy', or call outside nginx)", false)
+    return ex:result()
+  end
+  local problem = ca_problem(t)
+  if problem then
+    ex:fail("tls", problem, false)
+    return ex:result()
+  end
+  local tls = t.scheme == "https"
+  local deadline = t.timeout > 0 and core.now() + t.timeout or nil
+  local pool = ("falcon:%s:%d:%s:%s"):format(t.host, t.port, tls and "tls" or "tcp",
+    t.ssl_verify and "verify" or "noverify")
+  local attempt = 0
+  while true do
+    local sock = ngx.socket.tcp()
+    sock:settimeouts(ms(t.connect_timeout, deadline), ms(t.read_timeout, deadline), ms(t.read_timeout, deadline))
+    local ok, err = sock:connect(t.host, t.port, { pool = pool })
+    if not ok then
+      ex:fail(connect_kind(err), ("Failed to connect to %s port %d: %s"):format(t.host, t.port, err), false)
+      return ex:result()
+    end
+    local reused = sock:getreusedtimes() or 0
+    if tls and reused == 0 then
+      -- false: no session object wanted back (pooled connections are what is reused)
+      local done, herr = sock:sslhandshake(false, server_name(t), t.ssl_verify)
+      if not done then
+        sock:close()
+        local kind, detail = "tls", "TLS handshake failed: " .. tostring(herr)
+        if herr == "timeout" then kind = "timeout"
+        elseif tostring(herr):match("^%d+:") or herr == "certificate host mismatch" then kind, detail = "verify", herr end
+        ex:fail(kind, detail, false)
+        return ex:result()
+      end
+    end
+    local state, got_any, kind = "failed", false
+    local sent, send_kind, detail = send(sock, ex, wire)
+    if sent then
+      state, got_any, kind = receive(sock, ex, wire)
+    else
+      kind = send_kind
+    end
+    if state == "done" then
+      if ex:keepalive() then sock:setkeepalive() else sock:close() end
+      return ex:result(reused == 0 and 1 or 0)
+    end
+    sock:close()
+    -- A reused connection that died before any answer: resend on another one, as libcurl does.
+    if reused > 0 and not got_any and not NOT_STALE[kind] and attempt < STALE_RETRIES then
+      attempt = attempt + 1
+      ex:rewind()
+    else
+      if not sent then ex:fail(send_kind, detail, true) end
+      return ex:result(reused == 0 and 1 or 0)
+    end
+  end
+end
+
+--- Driver interface (falcon.driver).
+function cosocket.request(client, wire)
+  local ex, err = client:exchange(wire)
+  if not ex then return nil, err end
+  return run(client, ex, wire)
+end
+
+function cosocket.authenticate(client)
+  local ex, err = client:exchange_token()
+  if not ex then return nil, err end
+  return run(client, ex, nil)
+end
+
+function cosocket.revoke(client)
+  local ex, err = client:exchange_revoke()
+  if not ex then return nil, err end
+  return run(client, ex, nil)
+end
+
+-- ngx.sleep counts whole milliseconds (and warns about 0).
+function cosocket.sleep(seconds) ngx.sleep(math.max(0.001, seconds)) end
+
+cosocket.now = core.now
+
+return cosocket

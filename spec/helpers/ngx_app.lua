@@ -1,0 +1,126 @@
+-- Runs inside the nginx that spec/openresty_spec.lua starts: every SDK call here goes through the
+-- cosocket driver. GET /<scenario>?args -> JSON. The configuration (emulator URLs, CA, credentials)
+-- comes from a JSON file named in init_by_lua.
+-- luacheck: globals ngx
+local cjson = require "cjson"
+
+local M = {}
+local config
+local services = {}
+
+function M.init(path)
+  local f = assert(io.open(path, "rb"))
+  config = cjson.decode(f:read("*a"))
+  f:close()
+  require("falcon.cosocket").trusted_certificate = config.ca
+end
+
+local function base_options(target)
+  local urls = { http = config.url, https = config.tls_url, refused = config.refused_url,
+                 untrusted = config.untrusted_url }
+  return { client_id = config.client_id, client_secret = config.client_secret, base_url = urls[target],
+           ca_bundle = (target == "https" or target == "untrusted") and config.ca or nil }
+end
+
+-- One service object per worker and kind, as a real handler keeps one (tokens and connections reused).
+local function service(kind)
+  if not services[kind] then
+    local falcon = require "falcon"
+    local opts = base_options(kind == "shared" and "http" or kind)
+    if kind == "shared" then opts.shared_dict = "falcon_tokens" end
+    services[kind] = falcon.MessageCenter(opts)
+  end
+  return services[kind]
+end
+
+local scenarios = {}
+
+function scenarios.driver()
+  return { driver = require("falcon.driver").current().name, phase = ngx.get_phase() }
+end
+
+-- One SDK call (a case query), as a webhook handler would make.
+function scenarios.query(args)
+  local mc = service(args.kind or "http")
+  local r = mc:query_cases { limit = 1 }
+  return { status = r.status_code, pid = ngx.worker.pid(), count = r.body and r.body.resources and #r.body.resources }
+end
+
+-- falcon.parallel inside a handler: n queries at once on ngx light threads (cosockets, never blocking).
+function scenarios.parallel(args)
+  local mc = service("http")
+  local tasks = {}
+  for i = 1, tonumber(args.n or 5) do
+    tasks[i] = function()
+      return { status = mc:query_cases { limit = 1, offset = i }.status_code,
+               driver = require("falcon.driver").current().name }
+    end
+  end
+  local started = ngx.now()
+  local results, errors = require("falcon").parallel(tasks, { max = 8 })
+  ngx.update_time()
+  local statuses, drivers = {}, {}
+  for i, r in ipairs(results) do statuses[i], drivers[r.driver] = r.status, true end
+  return { statuses = statuses, errors = errors and #errors or 0, seconds = ngx.now() - started,
+           drivers = drivers }
+end
+
+-- The Message Center workflow: create, comment, attach (streamed from a file), find, read activities,
+-- page, aggregate, download to a file.
+function scenarios.workflow(args)
+  local mc = service(args.scheme or "http")
+  local steps = {}
+  local user = "00000000-0000-4000-8000-000000000001"
+  local created = mc:create_case_v2 { title = "nginx " .. ngx.now(), type = "fc:detection-support", user_uuid = user,
+                                      content = "opened from nginx", detections = {}, incidents = {} }
+  steps.create = created.status_code
+  local case_id = created.body.resources[1].id
+  steps.comment = mc:add_case_activity { case_id = case_id, type = "comment", user_uuid = user,
+                                         content = "comment from nginx" }.status_code
+  local attached = mc:add_case_attachment { case_id = case_id, user_uuid = user, file_path = args.upload,
+                                            file_name = "upload.txt" }
+  steps.attach = attached.status_code
+  local attachment = attached.body.resources and attached.body.resources[1]
+  steps.get = mc:get_cases { case_id }.status_code
+  local activities = mc:query_activities { case_id = case_id }
+  steps.activities = activities.body.resources and #activities.body.resources
+  local pages, seen = 0, 0
+  for page in mc:pages("query_cases", { limit = 10 }) do
+    pages = pages + 1
+    local items = type(page) == "table" and page.body and page.body.resources
+    seen = seen + (items and #items or 0)
+    if pages == 3 then break end
+  end
+  steps.pages, steps.paged = pages, seen
+  steps.aggregate = mc:aggregate_cases { field = "case.status", name = "status", type = "terms" }.status_code
+  if attachment then
+    local downloaded = mc:download_case_attachment { id = attachment.id, save_to = args.download }
+    steps.download = downloaded.status_code
+    steps.saved_bytes = downloaded.saved_bytes
+  end
+  steps.driver = require("falcon.driver").current().name
+  return steps
+end
+
+function scenarios.case(args)
+  local cases = require "spec.helpers.driver_cases"
+  local Client = require "falcon.client"
+  local case = assert(cases.by_name[args.name], "no case " .. tostring(args.name))
+  return cases.run(Client, case, base_options(case.target))
+end
+
+function M.handle()
+  local name = ngx.var.uri:match("^/([%w_]+)$")
+  local scenario = name and scenarios[name]
+  if not scenario then return ngx.exit(404) end
+  local ok, result = xpcall(scenario, debug.traceback, ngx.req.get_uri_args())
+  ngx.header["Content-Type"] = "application/json"
+  if not ok then
+    ngx.status = 500
+    ngx.say(cjson.encode { error = tostring(result) })
+    return
+  end
+  ngx.say(cjson.encode(result))
+end
+
+return M
