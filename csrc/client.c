@@ -199,6 +199,7 @@ int client_lua_new(lua_State *L) {
         client_free(c);
         return luaL_error(L, "falcon.core.client: out of memory");
     }
+    client_apply_settings(c, c->easy); /* once: the handle is reused without a reset */
     c->token_static = access_token != NULL;
     return 1;
 }

@@ -123,6 +123,7 @@ static falcon_transfer *new_transfer(lua_State *L, int multi_idx, int client_idx
 /* Starts the prepared transfer; on failure leaves nil, err on the stack and returns 2. */
 static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     t->multi = m;
+    client_apply_settings(t->client, t->easy); /* a fresh handle: its connection settings, once */
     if (!transfer_prepare(t->easy, t->client, &t->rq, &t->rs, &m->L, &t->url, &t->headers))
         return errors_push(L, "transport", "out of memory while building the request", 0);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);

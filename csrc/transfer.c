@@ -111,8 +111,12 @@ static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) 
     return buffer_cstr(url) != NULL;
 }
 
+/* Every method-related option is set on every call: the handle is reused without curl_easy_reset, so
+ * nothing a previous request set may linger. */
 static void set_method(CURL *easy, const transfer_request *rq) {
     int has_body = rq->body != NULL || rq->form != NULL;
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
+    curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
     if (strcmp(rq->method, "GET") == 0 && !has_body) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
     } else if (strcmp(rq->method, "HEAD") == 0) {
@@ -168,8 +172,8 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
         return 0;
     }
 
-    curl_easy_reset(easy); /* keeps the live connection, DNS and TLS session caches */
-    client_apply_settings(c, easy);
+    /* The connection settings were applied once, when the handle was made (client_apply_settings);
+     * only what belongs to this request is set here, every time. */
     curl_easy_setopt(easy, CURLOPT_URL, url->data);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, rs->errbuf);
@@ -182,7 +186,11 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
         curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, progress_cb);
         curl_easy_setopt(easy, CURLOPT_XFERINFODATA, rs);
         curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 1L);
     }
+    /* Downloads to a file read in large pieces, as the curl tool does: fewer, bigger writes. */
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, rq->save_to != NULL ? 128L * 1024 : (long)CURL_MAX_WRITE_SIZE);
     set_method(easy, rq);
     return 1;
 }
