@@ -27,6 +27,27 @@ local function check_max(opts, caller)
   return max
 end
 
+-- Runs tasks[index] and files its result, or its error and traceback, into `outcome`.
+local function run_task(tasks, index, outcome)
+  local ok, value = xpcall(tasks[index], function(e)
+    outcome.tracebacks = outcome.tracebacks or {}
+    outcome.tracebacks[index] = debug.traceback(type(e) == "string" and e or tostring(e), 2)
+    return e
+  end)
+  if ok then
+    outcome.results[index] = value
+  else
+    outcome.errors = outcome.errors or {}
+    outcome.errors[index] = value
+  end
+end
+
+-- What parallel.run returns: results, and errors (with their tracebacks) or nil.
+local function returned(outcome)
+  if outcome.errors then outcome.errors.tracebacks = outcome.tracebacks end
+  return outcome.results, outcome.errors
+end
+
 -- One scheduler: a multi handle, the coroutines waiting on it, and timers for sleeps.
 local function new_scheduler(max)
   local s = { multi = core.multi(max), waiting = {}, sleepers = {}, ready = {} }
@@ -100,7 +121,7 @@ function parallel.run(tasks, opts)
   if outer.name == "cosocket" then return parallel.light_threads(tasks, max) end
 
   local s = new_scheduler(max)
-  local results, errors, tracebacks = {}, nil, nil
+  local outcome = { results = {} }
   local next_task, active, total = 1, 0, #tasks
   local finished = 0
 
@@ -112,16 +133,7 @@ function parallel.run(tasks, opts)
   local start_more -- forward
   local function spawn(index)
     local co = coroutine.create(function()
-      local ok, value = xpcall(tasks[index], function(e)
-        tracebacks = tracebacks or {}
-        tracebacks[index] = debug.traceback(type(e) == "string" and e or tostring(e), 2)
-        return e
-      end)
-      if ok then results[index] = value
-      else
-        errors = errors or {}
-        errors[index] = value
-      end
+      run_task(tasks, index, outcome)
       active, finished = active - 1, finished + 1
       start_more()
     end)
@@ -140,14 +152,13 @@ function parallel.run(tasks, opts)
 
   -- Tasks started from inside a task (nested parallel, ID batches) share this scheduler.
   s.driver.gather = function(inner, inner_max)
-    local inner_results, inner_errors, left = {}, nil, #inner
+    local inner_outcome, left = { results = {} }, #inner
     local parent = coroutine.running()
     local in_flight, next_inner = 0, 1
     local launch -- forward
     local function child(i)
       local co = coroutine.create(function()
-        local ok, value = xpcall(inner[i], debug.traceback)
-        if ok then inner_results[i] = value else inner_errors = inner_errors or {}; inner_errors[i] = value end
+        run_task(inner, i, inner_outcome)
         left, in_flight = left - 1, in_flight - 1
         if left == 0 then s.ready[#s.ready + 1] = { parent } else launch() end
       end)
@@ -161,46 +172,34 @@ function parallel.run(tasks, opts)
         child(next_inner - 1)
       end
     end
-    if left == 0 then return inner_results, nil end
+    if left == 0 then return inner_outcome.results, nil end
     launch()
     coroutine.yield()
-    return inner_results, inner_errors
+    return returned(inner_outcome)
   end
 
   start_more()
   s.loop(function() return finished == total end, resume)
   s.multi:close()
-  if errors then errors.tracebacks = tracebacks end
-  return results, errors
+  return returned(outcome)
 end
 
 --- Inside nginx: `max` ngx light threads take the tasks in turn; every SDK call in them goes through the
 -- cosocket driver, so the worker keeps serving other requests meanwhile (a curl multi handle would block it).
 function parallel.light_threads(tasks, max)
   local ngx = rawget(_G, "ngx")
-  local results, errors, tracebacks = {}, nil, nil
+  local outcome = { results = {} }
   local next_task = 1
   local function worker()
     while next_task <= #tasks do
-      local index = next_task
       next_task = next_task + 1
-      local ok, value = xpcall(tasks[index], function(e)
-        tracebacks = tracebacks or {}
-        tracebacks[index] = debug.traceback(type(e) == "string" and e or tostring(e), 2)
-        return e
-      end)
-      if ok then results[index] = value
-      else
-        errors = errors or {}
-        errors[index] = value
-      end
+      run_task(tasks, next_task - 1, outcome)
     end
   end
   local threads = {}
   for i = 1, math.min(max, #tasks) do threads[i] = ngx.thread.spawn(worker) end
   for _, thread in ipairs(threads) do ngx.thread.wait(thread) end
-  if errors then errors.tracebacks = tracebacks end
-  return results, errors
+  return returned(outcome)
 end
 
 --- fn(item, index) over `items`, concurrently; returns results and errors in the order of items.

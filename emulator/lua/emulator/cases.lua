@@ -1,7 +1,6 @@
 -- Message Center cases: QueryCasesIdsByFilter, GetCaseEntitiesByIDs, CreateCase (v1, decommissioned),
 -- CreateCaseV2 and UpdateCase (decommissioned). Also the case fields FQL and aggregates work on.
 local envelope = require "emulator.envelope"
-local fql = require "emulator.fql"
 local ids = require "emulator.ids"
 local json = require "emulator.json"
 local query = require "emulator.query"
@@ -129,31 +128,7 @@ function M.send_lookup(list, by_id, render, what)
 end
 
 function M.query(req)
-    local args = req.args
-    local limit, err = query.limit(args, 100, 500)
-    if not limit then return envelope.error(400, err) end
-    local offset
-    offset, err = query.offset(args)
-    if not offset then return envelope.error(400, err) end
-    local sort_text
-    sort_text, err = query.single(args, "sort")
-    if err then return envelope.error(400, err) end
-    local sort
-    sort, err = query.parse_sort(sort_text, M.sortable, M.default_sort)
-    if not sort then return envelope.error(400, err) end
-    local pred
-    pred, err = fql.compile(query.filter(args), M.fields)
-    if not pred then return envelope.error(400, err) end
-
-    local matches = query.filter_docs(store.data.cases, pred)
-    query.sort_docs(matches, M.fields[sort.field], sort.desc, "id")
-    local page = array()
-    for i, case in ipairs(query.slice(matches, offset, limit)) do
-        page[i] = case.id
-    end
-    return envelope.send_json(200, envelope.envelope(page, {
-        pagination = { offset = offset, limit = limit, total = #matches },
-    }))
+    return query.answer_ids(req.args, store.data.cases, M)
 end
 
 function M.get(req)

@@ -1,6 +1,8 @@
 -- Query-string parameters shared by the query operations: limit, offset, sort, filter — parsed and
 -- validated the way the API answers (400 with a message), plus sorting and slicing of results.
+local envelope = require "emulator.envelope"
 local fql = require "emulator.fql"
+local json = require "emulator.json"
 
 local M = {}
 
@@ -132,6 +134,36 @@ function M.slice(list, offset, limit)
         out[#out + 1] = list[i]
     end
     return out
+end
+
+-- A whole query operation over `docs`: limit/offset/sort/filter read and checked (400 on a bad one),
+-- the matching ids answered as one page with {offset, limit, total}. `kind` carries the collection's
+-- fields, sortable fields and default sort.
+function M.answer_ids(args, docs, kind)
+    local limit, err = M.limit(args, 100, 500)
+    if not limit then return envelope.error(400, err) end
+    local offset
+    offset, err = M.offset(args)
+    if not offset then return envelope.error(400, err) end
+    local sort_text
+    sort_text, err = M.single(args, "sort")
+    if err then return envelope.error(400, err) end
+    local sort
+    sort, err = M.parse_sort(sort_text, kind.sortable, kind.default_sort)
+    if not sort then return envelope.error(400, err) end
+    local pred
+    pred, err = fql.compile(M.filter(args), kind.fields)
+    if not pred then return envelope.error(400, err) end
+
+    local matches = M.filter_docs(docs, pred)
+    M.sort_docs(matches, kind.fields[sort.field], sort.desc, "id")
+    local page = json.array()
+    for i, doc in ipairs(M.slice(matches, offset, limit)) do
+        page[i] = doc.id
+    end
+    return envelope.send_json(200, envelope.envelope(page, {
+        pagination = { offset = offset, limit = limit, total = #matches },
+    }))
 end
 
 return M
