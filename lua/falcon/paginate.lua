@@ -184,21 +184,15 @@ local function walker(obj, op, name, args, opts)
           end
         end
       end
-    elseif style == "token" then
+    elseif style == "token" or style == "after" then
+      -- The page names the next one: a string `offset` token (scroll) or an `after` token.
+      local key = style == "token" and "offset" or "after"
       state.count = state.count + n
-      local token = pag.offset
+      local token = pag[key]
       if n == 0 or type(token) ~= "string" or token == "" or (total and state.count >= total) then
         state.done = true
       else
-        state.args.offset = token
-      end
-    elseif style == "after" then
-      state.count = state.count + n
-      local after = pag.after
-      if n == 0 or type(after) ~= "string" or after == "" or (total and state.count >= total) then
-        state.done = true
-      else
-        state.args.after = after
+        state.args[key] = token
       end
     elseif style == "marker" then
       -- `_marker:>='m'` returns the boundary entity again: drop it so it is yielded once.

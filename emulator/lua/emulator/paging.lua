@@ -74,6 +74,16 @@ local function decode_token(kind, token)
     return position and tonumber(position)
 end
 
+-- Where a page starts: 0, or the position in the token passed as `param` (nil and a message if bad).
+local function token_position(args, param, kind)
+    local token, err = query.single(args, param)
+    if err then return nil, err end
+    if token == nil or token == "" then return 0 end
+    local position = decode_token(kind, token)
+    if not position then return nil, "invalid " .. param .. " token" end
+    return position
+end
+
 -- Filter + sort shared by these operations. Returns the sorted matches, or nil after a 400.
 local function select(args, docs, fields, sortable, default_sort, id_field, extra_pred)
     local sort_text, err = query.single(args, "sort")
@@ -99,16 +109,9 @@ function M.spotlight_vulnerabilities(req)
     end
     local limit, err = query.limit(args, 100, 400)
     if not limit then return envelope.error(400, err) end
-    local after
-    after, err = query.single(args, "after")
-    if err then return envelope.error(400, err) end
-    local position = 0
-    if after and after ~= "" then
-        position = decode_token("after", after)
-        if not position then
-            return envelope.error(400, "invalid after token")
-        end
-    end
+    local position
+    position, err = token_position(args, "after", "after")
+    if not position then return envelope.error(400, err) end
     local matches
     matches, err = select(args, store.data.vulnerabilities, M.vulnerability_fields, VULN_SORT,
         { field = "created_timestamp", desc = false }, "id")
@@ -169,16 +172,9 @@ function M.devices_scroll(req)
     local args = req.args
     local limit, err = query.limit(args, 100, 10000)
     if not limit then return envelope.error(400, err) end
-    local offset
-    offset, err = query.single(args, "offset")
-    if err then return envelope.error(400, err) end
-    local position = 0
-    if offset and offset ~= "" then
-        position = decode_token("scroll", offset)
-        if not position then
-            return envelope.error(400, "invalid offset token")
-        end
-    end
+    local position
+    position, err = token_position(args, "offset", "scroll")
+    if not position then return envelope.error(400, err) end
     local matches
     matches, err = select(args, store.data.devices, M.device_fields, DEVICE_SORT,
         { field = "hostname", desc = false }, "device_id")
