@@ -403,6 +403,20 @@ local function add_query(name, query, key, v, p)
   end
 end
 
+-- Per-operation facts that do not depend on the call, computed once (the tables are generated data).
+local by_name_cache = setmetatable({}, { __mode = "k" })
+local function params_by_name(op)
+  local map = by_name_cache[op]
+  if not map then
+    map = {}
+    for _, p in ipairs(op.params) do map[p.name] = p end
+    by_name_cache[op] = map
+  end
+  return map
+end
+
+local UPLOAD_KEYWORDS = { "file_data", "upfile", "file_name", "file_path", "data", "sample" }
+
 --- Builds the engine request for an operation.
 -- @tparam table op operation record from falcon.endpoints (or a synthetic one for overrides)
 -- @tparam table args keyword arguments
@@ -426,13 +440,12 @@ function M.build(op, args, opts)
   if parameters ~= nil and type(parameters) ~= "table" then
     fail(name, "parameters", "table expected, got " .. type(parameters))
   end
-  local explicit = {}
-  for _, p in ipairs(op.params) do
-    if p["in"] == "query" and args[p.name] ~= nil then explicit[p.name] = true end
-  end
-  local param_by_name = {}
-  for _, p in ipairs(op.params) do param_by_name[p.name] = p end
+  local param_by_name = params_by_name(op)
   if parameters then
+    local explicit = {}
+    for _, p in ipairs(op.params) do
+      if p["in"] == "query" and args[p.name] ~= nil then explicit[p.name] = true end
+    end
     local keys = {}
     for k in pairs(parameters) do
       if type(k) ~= "string" then fail(name, "parameters", "string keys expected, got " .. type(k)) end
@@ -566,7 +579,7 @@ function M.build(op, args, opts)
   end
 
   -- Upload keywords on an operation that uploads nothing are mistakes, not no-ops.
-  for _, k in ipairs({ "file_data", "upfile", "file_name", "file_path", "data", "sample" }) do
+  for _, k in ipairs(UPLOAD_KEYWORDS) do
     if args[k] ~= nil and not used[k] and not op.synthetic and not (param_by_name[k]
         and param_by_name[k]["in"] ~= "body") then
       fail(name, k, "not accepted: this operation uploads no file")
@@ -651,8 +664,11 @@ end
 --- Merges positional arguments into a keyword table.
 -- `f("A,B")`, `f{"A","B"}`, `f("A", {kw...})`, `f({"A","B"}, {kw...})` and `f{ids=..., ...}`.
 -- The positional value goes to `op.positional`, else to an `ids` / `id` parameter.
-function M.merge_positional(op, name, a1, a2)
-  local target = op.positional
+local target_cache = setmetatable({}, { __mode = "k" })
+local function positional_target(op)
+  local target = target_cache[op]
+  if target ~= nil then return target or nil end
+  target = op.positional
   if not target then
     for _, p in ipairs(op.params) do
       if p.name == "ids" and p["in"] ~= "body" then target = "ids" end
@@ -664,6 +680,12 @@ function M.merge_positional(op, name, a1, a2)
       for _, p in ipairs(op.params) do if p.name == "id" and p["in"] ~= "body" then target = "id" end end
     end
   end
+  target_cache[op] = target or false
+  return target
+end
+
+function M.merge_positional(op, name, a1, a2)
+  local target = positional_target(op)
   local kw, positional
   if a1 == nil then
     kw = a2 or {}
