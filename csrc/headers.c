@@ -6,6 +6,8 @@
 #include "headers.h"
 
 #define HEADERS_MT "falcon.core.headers"
+/* A Falcon response carries 10 to 20 headers: sized once, the table is never rehashed while filled. */
+#define HEADERS_PRESIZE 16
 
 static int is_token_char(unsigned char c) {
     return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
@@ -50,7 +52,7 @@ static void push_one(void *ud, const char *name, size_t nlen, const char *value,
     push_state *st = ud;
     lua_State *L = st->L;
     if (name == NULL) { /* new block: forget the previous one's headers */
-        lua_newtable(L);
+        lua_createtable(L, 0, HEADERS_PRESIZE);
         lua_replace(L, st->table);
         return;
     }
@@ -69,7 +71,7 @@ static void push_one(void *ud, const char *name, size_t nlen, const char *value,
 }
 
 void headers_push(lua_State *L, const char *block, size_t len) {
-    lua_newtable(L);
+    lua_createtable(L, 0, HEADERS_PRESIZE);
     push_state st = {L, lua_gettop(L)};
     if (block != NULL) headers_parse(block, len, push_one, &st);
     luaL_setmetatable(L, HEADERS_MT);
