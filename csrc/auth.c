@@ -46,7 +46,6 @@ static int form_request(lua_State *L, transfer_request *rq, const char *path, bu
     rq->path = path;
     rq->body = form->data;
     rq->body_len = form->len;
-    rq->secret_body = 1;
     if (form->failed || !append_header(rq, "Content-Type: application/x-www-form-urlencoded") ||
         !append_header(rq, "Accept: application/json")) {
         errors_push(L, "transport", "out of memory while building an auth request", 0);

@@ -277,14 +277,6 @@ static int client_set_base_url(lua_State *L) {
     return 0;
 }
 
-static int client_stats(lua_State *L) {
-    falcon_client *c = client_check(L, 1);
-    lua_createtable(L, 0, 1);
-    lua_pushnumber(L, (lua_Number)c->requests);
-    lua_setfield(L, -2, "requests");
-    return 1;
-}
-
 static int client_close(lua_State *L) {
     falcon_client *c = luaL_checkudata(L, 1, CLIENT_MT);
     client_free(c); /* idempotent: every field is reset to NULL */
@@ -311,7 +303,6 @@ void client_register(lua_State *L) {
                                        {"forget_token", client_forget},
                                        {"base_url", client_base_url},
                                        {"set_base_url", client_set_base_url},
-                                       {"stats", client_stats},
                                        {"close", client_close},
                                        {NULL, NULL}};
     if (luaL_newmetatable(L, CLIENT_MT)) {

@@ -23,7 +23,6 @@ typedef struct {
     const char *save_to;         /* stream a 2xx body here (through a .part file) */
     int progress_ref;            /* registry reference to a Lua progress function, or LUA_NOREF */
     int bearer;                  /* send the client's token */
-    int secret_body;             /* body holds secrets: wipe it after sending */
 } transfer_request;
 
 typedef struct {

@@ -8,14 +8,21 @@ local batch = {}
 
 batch.MAX_PARALLEL = 8
 
+-- Every call asks; the answer is a fact of the (generated) operation record, so it is kept per record.
+local limits = setmetatable({}, { __mode = "k" })
+
 --- How many ids one request of `op` may carry, or nil when the operation is not batched.
 function batch.limit(op)
-  local keyword = op.body_keywords and op.body_keywords.ids
-  if keyword and keyword.max_items then return keyword.max_items end
-  for _, p in ipairs(op.params or {}) do
-    if p.name == "ids" and p["in"] == "query" and p.maxItems then return p.maxItems end
+  local limit = limits[op]
+  if limit == nil then
+    local keyword = op.body_keywords and op.body_keywords.ids
+    limit = keyword and keyword.max_items or false
+    for _, p in ipairs(op.params or {}) do
+      if not limit and p.name == "ids" and p["in"] == "query" and p.maxItems then limit = p.maxItems end
+    end
+    limits[op] = limit
   end
-  return nil
+  return limit or nil
 end
 
 -- "A, B,C" or {"A", "B"} -> {"A", "B"}; anything else is left to the payload checks (nil).

@@ -176,6 +176,18 @@ function Parser:expr()
     return #items == 1 and items[1] or { kind = "or", items = items }
 end
 
+-- A pcall's outcome as the API answers it: the value, or nil and the message of an FQL error (raised by
+-- fail); any other error is a bug and is raised again.
+local function answer(ok, result)
+    if ok then
+        return result
+    end
+    if type(result) == "table" and result.fql then
+        return nil, result.message
+    end
+    error(result, 0)
+end
+
 -- Returns the syntax tree, or nil and a message.
 function M.parse(text)
     local p = setmetatable({ text = text, pos = 1 }, Parser)
@@ -187,13 +199,7 @@ function M.parse(text)
         end
         return node
     end)
-    if ok then
-        return result
-    end
-    if type(result) == "table" and result.fql then
-        return nil, result.message
-    end
-    error(result, 0)
+    return answer(ok, result)
 end
 
 -- ---------------------------------------------------------------------------------------------
@@ -368,14 +374,7 @@ function M.compile(text, fields)
     if not tree then
         return nil, err
     end
-    local ok, result = pcall(compile_node, tree, fields)
-    if ok then
-        return result
-    end
-    if type(result) == "table" and result.fql then
-        return nil, result.message
-    end
-    error(result, 0)
+    return answer(pcall(compile_node, tree, fields))
 end
 
 -- Predicate for `q` full-text search: any text value contains `q` (case-insensitive).

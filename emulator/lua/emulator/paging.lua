@@ -116,10 +116,7 @@ function M.spotlight_vulnerabilities(req)
     matches, err = select(args, store.data.vulnerabilities, M.vulnerability_fields, VULN_SORT,
         { field = "created_timestamp", desc = false }, "id")
     if not matches then return envelope.error(400, err) end
-    local page = array()
-    for i, v in ipairs(query.slice(matches, position, limit)) do
-        page[i] = v.id
-    end
+    local page = query.page_ids(matches, position, limit, "id")
     local pagination = { limit = limit, total = #matches }
     if position + limit < #matches then
         pagination.after = encode_token("after", position + limit)
@@ -179,10 +176,7 @@ function M.devices_scroll(req)
     matches, err = select(args, store.data.devices, M.device_fields, DEVICE_SORT,
         { field = "hostname", desc = false }, "device_id")
     if not matches then return envelope.error(400, err) end
-    local page = array()
-    for i, d in ipairs(query.slice(matches, position, limit)) do
-        page[i] = d.device_id
-    end
+    local page = query.page_ids(matches, position, limit, "device_id")
     local next_position = math.min(position + limit, #matches)
     return envelope.send_json(200, envelope.envelope(page, {
         pagination = {

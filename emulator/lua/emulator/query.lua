@@ -136,6 +136,15 @@ function M.slice(list, offset, limit)
     return out
 end
 
+-- The ids (field `id_field`) of docs[offset+1 .. offset+limit], as a JSON array.
+function M.page_ids(docs, offset, limit, id_field)
+    local page = json.array()
+    for i, doc in ipairs(M.slice(docs, offset, limit)) do
+        page[i] = doc[id_field]
+    end
+    return page
+end
+
 -- A whole query operation over `docs`: limit/offset/sort/filter read and checked (400 on a bad one),
 -- the matching ids answered as one page with {offset, limit, total}. `kind` carries the collection's
 -- fields, sortable fields and default sort.
@@ -157,10 +166,7 @@ function M.answer_ids(args, docs, kind)
 
     local matches = M.filter_docs(docs, pred)
     M.sort_docs(matches, kind.fields[sort.field], sort.desc, "id")
-    local page = json.array()
-    for i, doc in ipairs(M.slice(matches, offset, limit)) do
-        page[i] = doc.id
-    end
+    local page = M.page_ids(matches, offset, limit, "id")
     return envelope.send_json(200, envelope.envelope(page, {
         pagination = { offset = offset, limit = limit, total = #matches },
     }))
