@@ -117,8 +117,9 @@ local PIN = (env("BENCH_CPU") or "") ~= "" and ("taskset -c " .. env("BENCH_CPU"
 
 function figures.per_call()
   local modes = { service = "MessageCenter:query_cases", pythonic = "MessageCenter, pythonic",
-                  uber = "APIHarnessV2:command" }
-  local pages = { { ids = 100, modes = { "service", "pythonic", "uber" } }, { ids = 10, modes = { "service" } } }
+                  uber = "APIHarnessV2:command", core = "falcon.core + cjson.decode alone" }
+  local pages = { { ids = 100, modes = { "service", "pythonic", "uber", "core" } },
+                  { ids = 10, modes = { "service", "core" } } }
   local times = {}
   local function take(key, rep, cmd)
     times[key] = times[key] or {}

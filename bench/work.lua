@@ -1,7 +1,8 @@
 --- One measurement of `make bench`, run in its own process so that its peak RSS is its own.
 --
 --   work.lua calls MODE N LIMIT    MODE = service | pythonic | uber: N query_cases{limit = LIMIT}
---                                  after a warm-up
+--                                  after a warm-up; core: the same GET through falcon.core alone and
+--                                  cjson.decode (what any Lua layer on this C core starts from)
 --   work.lua download ID DEST REPS  REPS save_to downloads of attachment ID
 --   work.lua upload PATH REPS       REPS file_path uploads of PATH
 --   work.lua clients N CALL         N idle MessageCenter clients (CALL = 1: each made one call)
@@ -46,6 +47,18 @@ function modes.calls(mode, n, limit)
   elseif mode == "uber" then
     local uber = falcon.APIHarnessV2(fixed_options())
     call = function() return uber:command("QueryCasesIdsByFilter", { limit = limit }) end
+  elseif mode == "core" then
+    local cjson = require "cjson"
+    local opts = fixed_options()
+    local core = require("falcon.core").client { base_url = opts.base_url, client_id = opts.client_id,
+                                                 client_secret = opts.client_secret }
+    local status = core:authenticate()
+    check(status == 201, "token", status)
+    local request = { method = "GET", route = "/message-center/queries/cases/v1", query = { { "limit", limit } } }
+    call = function()
+      local code, headers, body = core:request(request)
+      return { status_code = code, headers = headers, body = cjson.decode(body) }
+    end
   else
     error("bench: unknown calls mode '" .. tostring(mode) .. "'", 0)
   end

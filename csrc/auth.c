@@ -43,7 +43,7 @@ static int append_header(transfer_request *rq, const char *line) {
 
 static int form_request(lua_State *L, transfer_request *rq, const char *path, buffer *form) {
     rq->method = "POST";
-    rq->path = path;
+    rq->route = path;
     rq->body = form->data;
     rq->body_len = form->len;
     if (form->failed || !append_header(rq, "Content-Type: application/x-www-form-urlencoded") ||
@@ -118,12 +118,14 @@ int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, tran
     double lifetime = tr.expires_in > 0 ? tr.expires_in : DEFAULT_TOKEN_LIFETIME;
     c->token_expires_at = now_seconds() + lifetime;
     int n = transfer_push(L, rq, rs, 0);
+    lua_pop(L, 1); /* nothing was saved to a file: info is the token's lifetime instead */
+    lua_createtable(L, 0, 1);
     lua_pushnumber(L, lifetime);
     lua_setfield(L, -2, "expires_in");
     return n;
 }
 
-/* -> status, headers, body, info; the held token is forgotten on success. */
+/* -> status, headers, body, nil; the held token is forgotten on success. */
 int auth_revoke_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
     if (rs->code == CURLE_OK && rs->status == 200) client_forget_token(c);
     return transfer_push(L, rq, rs, 1);

@@ -12,7 +12,7 @@ void buffer_init(buffer *b) {
     b->failed = 0;
 }
 
-static int buffer_reserve(buffer *b, size_t extra) {
+int buffer_reserve(buffer *b, size_t extra) {
     if (b->failed) return 0;
     if (extra > (size_t)-1 - b->len - 1) {
         b->failed = 1;

@@ -12,6 +12,8 @@ typedef struct {
 } buffer;
 
 void buffer_init(buffer *b);
+/* Makes room for extra more bytes (and a NUL); returns 0 on failure. */
+int buffer_reserve(buffer *b, size_t extra);
 int buffer_append(buffer *b, const void *bytes, size_t len);
 int buffer_append_str(buffer *b, const char *s);
 int buffer_append_char(buffer *b, char c);

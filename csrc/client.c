@@ -27,7 +27,6 @@ falcon_client *client_check(lua_State *L, int idx) {
 
 void client_apply_settings(falcon_client *c, CURL *easy) {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, c->user_agent);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
     if (c->read_timeout_s > 0) {
@@ -39,9 +38,26 @@ void client_apply_settings(falcon_client *c, CURL *easy) {
     if (c->ca_bundle != NULL) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle);
     /* An empty proxy string ("") stops libcurl from using http_proxy/https_proxy from the environment. */
     if (c->proxy != NULL) curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy);
-    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    /* Decoding on; the header line itself is sent by transfer_prepare (see accept_encoding_line). */
+    if (c->accept_encoding_line != NULL)
+        curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, c->accept_encoding_line + strlen("Accept-Encoding: "));
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+}
+
+/* The encodings this libcurl decodes. Sent as a ready header line: libcurl would format the same line
+ * afresh for every request from CURLOPT_ACCEPT_ENCODING (a measurable share of a small call). */
+static const char *accept_encoding_line(void) {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    if (!(v->features & CURL_VERSION_LIBZ)) return NULL;
+    int br = (v->features & CURL_VERSION_BROTLI) != 0, zstd = 0;
+#ifdef CURL_VERSION_ZSTD
+    zstd = (v->features & CURL_VERSION_ZSTD) != 0;
+#endif
+    if (br && zstd) return "Accept-Encoding: gzip, deflate, br, zstd";
+    if (br) return "Accept-Encoding: gzip, deflate, br";
+    if (zstd) return "Accept-Encoding: gzip, deflate, zstd";
+    return "Accept-Encoding: gzip, deflate";
 }
 
 void client_forget_token(falcon_client *c) {
@@ -60,8 +76,8 @@ static void client_free(falcon_client *c) {
     secret_free(&c->proxy);
     free(c->base_url);
     free(c->ca_bundle);
-    free(c->user_agent);
-    c->base_url = c->ca_bundle = c->user_agent = NULL;
+    free(c->user_agent_line);
+    c->base_url = c->ca_bundle = c->user_agent_line = NULL;
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -177,13 +193,14 @@ int client_lua_new(lua_State *L) {
     c->ssl_verify = ssl_verify;
     buffer ua;
     buffer_init(&ua);
-    buffer_append_str(&ua, "falconlua/" FALCONLUA_VERSION);
+    buffer_append_str(&ua, "User-Agent: falconlua/" FALCONLUA_VERSION);
     if (user_agent != NULL) {
         buffer_append_char(&ua, ' ');
         buffer_append_str(&ua, user_agent);
     }
     int ok = buffer_cstr(&ua) != NULL;
-    c->user_agent = ok ? ua.data : NULL;
+    c->user_agent_line = ok ? ua.data : NULL;
+    c->accept_encoding_line = accept_encoding_line();
     if (!ok) buffer_free(&ua);
     c->easy = curl_easy_init();
     c->base_url = copy_base_url(base_url);

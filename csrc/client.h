@@ -19,7 +19,8 @@ typedef struct {
     int token_static;        /* handed in by the caller: cannot be renewed */
     char *proxy;             /* secret: may carry credentials */
     char *ca_bundle;
-    char *user_agent;
+    char *user_agent_line;   /* "User-Agent: falconlua/<version>[ <user's>]" */
+    const char *accept_encoding_line; /* "Accept-Encoding: <what this libcurl decodes>", or NULL */
     long connect_timeout_ms;
     long timeout_ms;      /* whole transfer; 0 = none */
     long read_timeout_s;  /* abort when no byte moved for this long; 0 = never */
@@ -28,7 +29,7 @@ typedef struct {
 } falcon_client;
 
 falcon_client *client_check(lua_State *L, int idx);
-/* Applies every connection setting (timeouts, proxy, TLS, user agent) to the handle. Shared by API
+/* Applies every connection setting (timeouts, proxy, TLS, decoding) to the handle. Shared by API
  * calls, login and revoke, so no setting can apply to one and not the others. */
 void client_apply_settings(falcon_client *c, CURL *easy);
 void client_register(lua_State *L);

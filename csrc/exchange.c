@@ -11,7 +11,6 @@
 #define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "auth.h"
 #include "compat.h"
@@ -41,14 +40,7 @@ typedef struct {
     size_t body_offset;     /* plain bodies */
     long long sent;         /* body bytes handed out */
     int client_ref, wire_ref;
-    double started;
 } falcon_exchange;
-
-static double now_seconds(void) {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (double)tv.tv_sec + tv.tv_usec / 1e6;
-}
 
 static void unref(lua_State *L, int *ref) {
     if (*ref != LUA_NOREF && *ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
@@ -89,7 +81,6 @@ static falcon_exchange *new_exchange(lua_State *L, int client_idx, enum kind kin
     x->client = client_check(L, client_idx);
     lua_pushvalue(L, client_idx);
     x->client_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    x->started = now_seconds();
     return x;
 }
 
@@ -234,13 +225,10 @@ static int ex_rewind(lua_State *L) {
     return 0;
 }
 
-/* ex:result([connects, local_port]) -> the values client:request/authenticate/revoke return. */
+/* ex:result() -> the values client:request/authenticate/revoke return. */
 static int ex_result(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     if (x->state != STATE_DONE) return luaL_error(L, "falcon.core: the exchange has not finished");
-    x->rs.connects = (long)luaL_optinteger(L, 2, 0);
-    x->rs.local_port = (long)luaL_optinteger(L, 3, 0);
-    x->rs.total_time = now_seconds() - x->started;
     if (x->rs.code == CURLE_OK) x->rs.request_size = (curl_off_t)x->head.len;
     transfer_finish_sink(&x->rs);
     x->client->requests++;

@@ -1,6 +1,7 @@
 /* headers.c: turning raw response headers into a Lua table. */
 #include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include "compat.h"
 #include "headers.h"
@@ -9,8 +10,15 @@
 /* A Falcon response carries 10 to 20 headers: sized once, the table is never rehashed while filled. */
 #define HEADERS_PRESIZE 16
 
-static int is_token_char(unsigned char c) {
-    return c > 32 && c < 127 && !strchr("()<>@,;:\\\"/[]?={}", c);
+/* RFC 9110 separators: not allowed in a header name. A table, since every response header's name
+ * goes through here. */
+static const unsigned char separators[128] = {
+    ['('] = 1, [')'] = 1, ['<'] = 1, ['>'] = 1, ['@'] = 1, [','] = 1, [';'] = 1, [':'] = 1, ['\\'] = 1,
+    ['"'] = 1, ['/'] = 1, ['['] = 1, [']'] = 1, ['?'] = 1, ['='] = 1, ['{'] = 1, ['}'] = 1,
+};
+
+int headers_token_char(unsigned char c) {
+    return c > 32 && c < 127 && !separators[c];
 }
 
 static void parse_line(const char *line, size_t len, header_fn fn, void *ud) {
@@ -22,7 +30,7 @@ static void parse_line(const char *line, size_t len, header_fn fn, void *ud) {
     }
     size_t colon = 0;
     while (colon < len && line[colon] != ':') {
-        if (!is_token_char((unsigned char)line[colon])) return;
+        if (!headers_token_char((unsigned char)line[colon])) return;
         colon++;
     }
     if (colon == 0 || colon == len) return;
@@ -98,6 +106,13 @@ static int headers_index(lua_State *L) {
         }
         lua_pop(L, 1);
     }
+    return 0;
+}
+
+int headers_list_has(const struct curl_slist *list, const char *name) {
+    size_t n = strlen(name);
+    for (const struct curl_slist *it = list; it != NULL; it = it->next)
+        if (strncasecmp(it->data, name, n) == 0 && it->data[n] == ':') return 1;
     return 0;
 }
 

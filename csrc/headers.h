@@ -2,6 +2,7 @@
 #ifndef FALCON_HEADERS_H
 #define FALCON_HEADERS_H
 
+#include <curl/curl.h>
 #include <lua.h>
 #include <stddef.h>
 
@@ -16,5 +17,11 @@ void headers_parse(const char *block, size_t len, header_fn fn, void *ud);
 void headers_push(lua_State *L, const char *block, size_t len);
 
 void headers_register(lua_State *L);
+
+/* True for a character allowed in an HTTP header name (a token character). */
+int headers_token_char(unsigned char c);
+
+/* True when a "Name: value" list has a line for name (compared without case). */
+int headers_list_has(const struct curl_slist *list, const char *name);
 
 #endif

@@ -4,14 +4,11 @@
 #include <string.h>
 
 #include "compat.h"
+#include "headers.h"
 #include "mime.h"
 #include "multipart.h"
 #include "query.h"
 #include "request.h"
-
-static int is_token_char(unsigned char ch) {
-    return ch > 32 && ch < 127 && !strchr("()<>@,;:\\\"/[]?={}", ch);
-}
 
 static const char *checked_method(lua_State *L, int req) {
     lua_getfield(L, req, "method");
@@ -25,9 +22,9 @@ static const char *checked_method(lua_State *L, int req) {
     return m;
 }
 
-static const char *checked_path(lua_State *L, int req) {
-    lua_getfield(L, req, "path");
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'path' (string expected, got %s)", luaL_typename(L, -1));
+static const char *checked_route(lua_State *L, int req) {
+    lua_getfield(L, req, "route");
+    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'route' (string expected, got %s)", luaL_typename(L, -1));
     size_t len;
     const char *p = lua_tolstring(L, -1, &len);
     int ok = len > 0 && p[0] == '/';
@@ -35,7 +32,7 @@ static const char *checked_path(lua_State *L, int req) {
         unsigned char ch = (unsigned char)p[i];
         ok = ch > 0x20 && ch != 0x7f && ch != '?' && ch != '#';
     }
-    if (!ok) luaL_error(L, "falcon.core: request: bad field 'path' ('/route' without spaces, controls, '?' or '#' expected)");
+    if (!ok) luaL_error(L, "falcon.core: request: bad field 'route' ('/route' without spaces, controls, '?' or '#' expected)");
     lua_pop(L, 1);
     return p;
 }
@@ -48,7 +45,7 @@ static void check_headers(lua_State *L, int headers) {
         size_t nlen, vlen;
         const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
         int ok = nlen > 0;
-        for (size_t i = 0; ok && i < nlen; i++) ok = is_token_char((unsigned char)name[i]);
+        for (size_t i = 0; ok && i < nlen; i++) ok = headers_token_char((unsigned char)name[i]);
         if (!ok) luaL_error(L, "falcon.core: request: bad header name (HTTP token expected)");
         for (size_t i = 0; i < vlen; i++) {
             unsigned char ch = (unsigned char)value[i];
@@ -91,7 +88,7 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     transfer_request_init(rq);
     buffer_init(query);
     rq->method = checked_method(L, idx);
-    rq->path = checked_path(L, idx);
+    rq->route = checked_route(L, idx);
     int query_idx = optional_field(L, idx, "query", LUA_TTABLE, "array of {name, value}");
     int headers = optional_field(L, idx, "headers", LUA_TTABLE, "table");
     int body = optional_field(L, idx, "body", LUA_TSTRING, "string");

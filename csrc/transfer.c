@@ -10,6 +10,9 @@
 #include "secret.h"
 #include "transfer.h"
 
+#define HEADER_BLOCK_PRESIZE 1024
+#define BODY_PRESIZE_MAX (1 << 20)
+
 void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
     rq->progress_ref = LUA_NOREF;
@@ -41,6 +44,11 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq) {
     buffer_init(&rs->headers);
     buffer_init(&rs->body);
     rs->progress_ref = LUA_NOREF;
+    /* A Falcon header block is a few hundred bytes: one allocation, never grown. */
+    if (!buffer_reserve(&rs->headers, HEADER_BLOCK_PRESIZE)) {
+        rs->code = CURLE_OUT_OF_MEMORY;
+        return 0;
+    }
     if (!sink_init(&rs->sink, rq->save_to, &rs->body)) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
@@ -63,7 +71,16 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     transfer_result *rs = ud;
     size_t len = size * n;
-    if (!rs->sink.decided) curl_easy_getinfo(rs->easy, CURLINFO_RESPONSE_CODE, &rs->status);
+    if (!rs->sink.decided) {
+        curl_easy_getinfo(rs->easy, CURLINFO_RESPONSE_CODE, &rs->status);
+        /* A body kept in memory is allocated once at its announced length (bounded: the length is the
+         * server's word, and the buffer still grows past it if the server sends more). */
+        curl_off_t announced = -1;
+        curl_easy_getinfo(rs->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+        if (rs->sink.save_to == NULL && announced > 0 && announced <= BODY_PRESIZE_MAX &&
+            !buffer_reserve(&rs->body, (size_t)announced))
+            return 0;
+    }
     return sink_write(&rs->sink, rs->status, data, len) ? len : 0;
 }
 
@@ -101,9 +118,17 @@ static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
     return stop;
 }
 
+/* Appends a copy of line; on failure the list is left as it was (freed by the caller). */
+static int append_line(struct curl_slist **list, const char *line) {
+    struct curl_slist *grown = curl_slist_append(*list, line);
+    if (grown == NULL) return 0;
+    *list = grown;
+    return 1;
+}
+
 static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) {
     buffer_append_str(url, c->base_url);
-    buffer_append_str(url, rq->path);
+    buffer_append_str(url, rq->route);
     if (rq->query != NULL && rq->query_len > 0) {
         buffer_append_char(url, '?');
         buffer_append(url, rq->query, rq->query_len);
@@ -147,7 +172,7 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     rs->L = L;
     rs->easy = easy;
 
-    struct curl_slist *list = NULL, *tail;
+    struct curl_slist *list = NULL;
     int ok = build_url(c, rq, url);
     /* Bearer header built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
     if (ok && rq->bearer && c->token != NULL) {
@@ -160,12 +185,12 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
         buffer_wipe_free(&auth);
     }
     /* "Expect:" off: saves a round trip on every upload; the SDK checks sizes before sending. */
-    if (ok) ok = (tail = curl_slist_append(list, "Expect:")) != NULL;
-    if (ok) list = tail;
-    for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) {
-        ok = (tail = curl_slist_append(list, it->data)) != NULL;
-        if (ok) list = tail;
-    }
+    if (ok && (rq->body != NULL || rq->form != NULL)) ok = append_line(&list, "Expect:");
+    for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) ok = append_line(&list, it->data);
+    /* Ready lines of the client, unless the caller gave their own: libcurl would format both afresh. */
+    if (ok && !headers_list_has(rq->headers, "User-Agent")) ok = append_line(&list, c->user_agent_line);
+    if (ok && c->accept_encoding_line != NULL && !headers_list_has(rq->headers, "Accept-Encoding"))
+        ok = append_line(&list, c->accept_encoding_line);
     *headers = list;
     if (!ok) {
         rs->code = CURLE_OUT_OF_MEMORY;
@@ -198,9 +223,6 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
 void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code) {
     rs->code = code;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &rs->status);
-    curl_easy_getinfo(easy, CURLINFO_NUM_CONNECTS, &rs->connects);
-    curl_easy_getinfo(easy, CURLINFO_LOCAL_PORT, &rs->local_port);
-    curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME, &rs->total_time);
     long request_size = 0;
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
     rs->request_size = request_size;
@@ -236,20 +258,17 @@ void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq
     transfer_cleanup(c->easy, &url, &headers);
 }
 
-static void push_info(lua_State *L, const transfer_result *rs, const transfer_request *rq) {
-    lua_createtable(L, 0, 6);
-    lua_pushinteger(L, (lua_Integer)rs->connects);
-    lua_setfield(L, -2, "connects");
-    lua_pushinteger(L, (lua_Integer)rs->local_port);
-    lua_setfield(L, -2, "local_port");
-    lua_pushnumber(L, rs->total_time);
-    lua_setfield(L, -2, "total_time");
-    if (rs->sink.to_file) {
-        lua_pushstring(L, rq->save_to);
-        lua_setfield(L, -2, "saved_to");
-        lua_pushnumber(L, (lua_Number)rs->sink.saved_bytes);
-        lua_setfield(L, -2, "saved_bytes");
+/* What became of a save_to download; nil for a body kept in memory (no table on the common path). */
+static void push_saved(lua_State *L, const transfer_result *rs, const transfer_request *rq) {
+    if (!rs->sink.to_file) {
+        lua_pushnil(L);
+        return;
     }
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, rq->save_to);
+    lua_setfield(L, -2, "saved_to");
+    lua_pushnumber(L, (lua_Number)rs->sink.saved_bytes);
+    lua_setfield(L, -2, "saved_bytes");
 }
 
 int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body) {
@@ -263,7 +282,7 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
         }
         /* Nothing was sent when the connection never came up: the one case a write may be retried. */
         int reached = rs->request_size > 0;
-        int n = errors_push_curl(L, rs->code, detail, rq->method, rq->path, reached);
+        int n = errors_push_curl(L, rs->code, detail, rq->method, rq->route, reached);
         if (pushed) lua_remove(L, -3);
         return n;
     }
@@ -273,6 +292,6 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
         lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
     else
         lua_pushnil(L);
-    push_info(L, rs, rq);
+    push_saved(L, rs, rq);
     return 4;
 }

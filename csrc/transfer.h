@@ -13,7 +13,7 @@
 
 typedef struct {
     const char *method;          /* validated: upper-case letters */
-    const char *path;            /* validated: starts with '/', no spaces or controls */
+    const char *route;           /* validated: starts with '/', no spaces or controls */
     const char *query;           /* encoded, or NULL */
     size_t query_len;
     const char *body;            /* request body, or NULL */
@@ -36,10 +36,7 @@ typedef struct {
     CURL *easy;
     lua_State **L;               /* the state running the transfer (set by whoever drives the handle) */
     int progress_ref;
-    long connects;
-    long local_port;
-    double total_time;
-    curl_off_t request_size;
+    curl_off_t request_size;     /* bytes sent: 0 when the request never left */
 } transfer_result;
 
 void transfer_request_init(transfer_request *rq);
@@ -69,7 +66,8 @@ void transfer_cleanup(CURL *easy, buffer *url, struct curl_slist **headers);
 /* Runs the exchange on the client's own handle (blocking). rs must be freed whatever the outcome. */
 void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs);
 
-/* Pushes status, headers, body (nil when saved to a file), info; or nil, error. */
+/* Pushes status, headers, body (nil when saved to a file), and {saved_to, saved_bytes} when a file was
+ * saved (else nil); or nil, error. */
 int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body);
 
 /* Wipes each header line (they may hold a token) and frees the list. */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "headers.h"
 #include "wire.h"
 
 int wire_endpoint_parse(const char *base_url, wire_endpoint *ep) {
@@ -74,10 +75,7 @@ long long wire_content_length(const transfer_request *rq) {
 
 /* A request header replaces libcurl's own of the same name ("Name:" alone removes it). */
 static int given(const transfer_request *rq, const char *name) {
-    size_t n = strlen(name);
-    for (const struct curl_slist *it = rq->headers; it != NULL; it = it->next)
-        if (strncasecmp(it->data, name, n) == 0 && it->data[n] == ':') return 1;
-    return 0;
+    return headers_list_has(rq->headers, name);
 }
 
 static void header(buffer *out, const char *name, const char *value) {
@@ -92,7 +90,7 @@ int wire_head(const falcon_client *c, const wire_endpoint *ep, const transfer_re
     buffer_append_str(out, rq->method);
     buffer_append_char(out, ' ');
     buffer_append(out, ep->prefix, ep->prefix_len);
-    buffer_append_str(out, rq->path);
+    buffer_append_str(out, rq->route);
     if (rq->query != NULL && rq->query_len > 0) {
         buffer_append_char(out, '?');
         buffer_append(out, rq->query, rq->query_len);
@@ -107,7 +105,10 @@ int wire_head(const falcon_client *c, const wire_endpoint *ep, const transfer_re
         }
         buffer_append_str(out, "\r\n");
     }
-    if (!given(rq, "User-Agent")) header(out, "User-Agent", c->user_agent);
+    if (!given(rq, "User-Agent")) {
+        buffer_append_str(out, c->user_agent_line);
+        buffer_append_str(out, "\r\n");
+    }
     if (!given(rq, "Accept")) header(out, "Accept", "*/*");
     /* This driver does not decode compressed bodies, so it asks for none. */
     if (!given(rq, "Accept-Encoding")) header(out, "Accept-Encoding", "identity");

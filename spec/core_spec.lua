@@ -199,6 +199,27 @@ describe("falcon.core", function()
       new_client { user_agent = "triage-bot/2.1" }:request { method = "GET", route = QUERY_ROUTE }
       assert.equals("falconlua/" .. core.version .. " triage-bot/2.1", logged("^/message%-center")[1].headers["user-agent"])
     end)
+
+    it("asks for compressed bodies once per request and decodes them", function()
+      local response = new_client():request { method = "GET", route = QUERY_ROUTE, query = { { "limit", 50 } } }
+      local sent = logged("^/message%-center")[1].headers
+      -- one line each (a repeated header would come back as a list)
+      assert.is_string(sent["user-agent"])
+      assert.is_string(sent["accept-encoding"])
+      assert.truthy(sent["accept-encoding"]:find("gzip", 1, true))
+      assert.equals("gzip", response.headers["Content-Encoding"])
+      assert.equals(50, #response.body.resources)
+    end)
+
+    it("lets the caller's own User-Agent and Accept-Encoding replace the SDK's", function()
+      local response = new_client():request { method = "GET", route = QUERY_ROUTE, query = { { "limit", 50 } },
+                                              headers = { ["User-Agent"] = "own/1.0", ["accept-encoding"] = "identity" } }
+      local sent = logged("^/message%-center")[1].headers
+      assert.equals("own/1.0", sent["user-agent"])
+      assert.equals("identity", sent["accept-encoding"])
+      assert.is_nil(response.headers["Content-Encoding"])
+      assert.equals(50, #response.body.resources)
+    end)
   end)
 
   describe("uploads and downloads", function()
@@ -348,12 +369,12 @@ describe("falcon.core", function()
 
     it("raises clear errors for bad request values, before sending", function()
       local c = core.client { base_url = emu.url }
-      assert.has_error(function() c:request { method = "get", path = "/" } end,
+      assert.has_error(function() c:request { method = "get", route = "/" } end,
         "falcon.core: request: bad field 'method' (upper-case HTTP method expected)")
-      assert.has_error(function() c:request { method = "GET", path = "/a b" } end)
-      assert.has_error(function() c:request { method = "GET", path = "/", headers = { X = "a\r\nInjected: 1" } } end,
+      assert.has_error(function() c:request { method = "GET", route = "/a b" } end)
+      assert.has_error(function() c:request { method = "GET", route = "/", headers = { X = "a\r\nInjected: 1" } } end,
         "falcon.core: request: bad header 'X' (CR, LF and NUL are not allowed)")
-      assert.has_error(function() c:request { method = "GET", path = "/", query = { { "a", {} } } } end)
+      assert.has_error(function() c:request { method = "GET", route = "/", query = { { "a", {} } } } end)
       assert.has_error(function() core.client { base_url = "ftp://x" } end)
       assert.has_error(function() core.client { base_url = "http://x", client_id = "" } end,
         "falcon.core.client: bad option 'client_id' (non-empty string expected)")
@@ -396,7 +417,7 @@ describe("falcon.core", function()
       client:close()
       assert.equals("falcon.core.client (closed)", tostring(client.core))
       client:close() -- closing twice is harmless
-      assert.has_error(function() client.core:request { method = "GET", path = "/" } end, "falcon.core: the client is closed")
+      assert.has_error(function() client.core:request { method = "GET", route = "/" } end, "falcon.core: the client is closed")
     end)
   end)
 end)

@@ -75,7 +75,7 @@ end
 
 local function is_json(headers)
   local ct = headers["Content-Type"]
-  return ct ~= nil and ct:lower():find("json", 1, true) ~= nil
+  return ct ~= nil and (ct:find("json", 1, true) ~= nil or ct:lower():find("json", 1, true) ~= nil)
 end
 
 -- JSON bodies become tables; a body that is not JSON (or not valid JSON) stays a string.
@@ -117,21 +117,23 @@ function Client:_log(fields)
 end
 
 -- Waits while a 429 has paused this client, or while the remaining budget is low (every task of the
--- client shares the state, so one 429 pauses them all).
+-- client shares the state, so one 429 pauses them all). Returns the time after the wait.
 function Client:_pace(d)
   local now = d.now()
   local wait = math.max(self.ratelimit.paused_until - now, policy.pace(self.ratelimit))
-  if wait > 0 then d.sleep(wait) end
+  if wait <= 0 then return now end
+  d.sleep(wait)
+  return d.now()
 end
 
--- Sends through the driver, retrying as falcon.policy says. `send` returns the driver's values.
-function Client:_send(d, method, route, send)
+-- Sends through the driver, retrying as falcon.policy says. `send(core, request)` returns the driver's
+-- values (a driver function itself on the per-call path: no closure per call).
+function Client:_send(d, method, route, send, request)
   local idempotent = policy.idempotent(method, route)
   local attempt = 0
   while true do
-    self:_pace(d)
-    local started = d.now()
-    local status, headers, body, info = send()
+    local started = self:_pace(d)
+    local status, headers, body, info = send(self.core, request)
     local now = d.now()
     if status then self:_track(headers, now) end
     local wait = policy.retry_wait(self.policy, idempotent, attempt, status, headers, now, self.random)
@@ -160,10 +162,7 @@ function Client:login()
   local d = driver.current()
   local share = self.token_share
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/token",
-    function()
-      if share then return share:authenticate(d) end
-      return d.authenticate(self.core)
-    end)
+    share and function() return share:authenticate(d) end or d.authenticate)
   self:_finish_log("POST", "/oauth2/token", status, headers, retries, duration)
   if status == nil then return false, transport_response(headers) end
   if body == nil then -- the C core kept the token: only success leaves no body
@@ -180,8 +179,7 @@ end
 --- Revokes the token held. Returns true when the API confirmed it, and the response.
 function Client:logout()
   local d = driver.current()
-  local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke",
-    function() return d.revoke(self.core) end)
+  local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke", d.revoke)
   self:_finish_log("POST", "/oauth2/revoke", status, headers, retries, duration)
   if status == nil then return false, transport_response(headers) end
   return status == 200, { status_code = status, headers = headers, body = decode_body(headers, body, false, status) }
@@ -212,14 +210,6 @@ function Client:_renew()
   return result, failure
 end
 
-local function wire_request(req)
-  return {
-    method = req.method, path = req.route, query = req.query, headers = req.headers,
-    body = req.body, content_type = req.content_type, form = req.form,
-    save_to = req.save_to, progress = req.progress, auth = req.auth,
-  }
-end
-
 --- Sends one API request: {method, route, query, headers, body, content_type, form, save_to, progress,
 --- binary, auth}. Returns {status_code, headers, body} (body decoded from JSON when it is JSON).
 function Client:request(req)
@@ -229,9 +219,8 @@ function Client:request(req)
     local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
   end
-  local wire = wire_request(req)
-  local send = function() return d.request(self.core, wire) end
-  local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, send)
+  -- The request table goes to the driver as it is: the C core reads the fields it knows.
+  local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, d.request, req)
   -- One renewal and one more try after a 401 (expired or revoked token), never a loop.
   if status == 401 and authenticated and self.core:token_info().has_credentials then
     self:_finish_log(req.method, req.route, status, headers, retries, duration)
@@ -239,14 +228,14 @@ function Client:request(req)
     local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
     local more
-    status, headers, body, info, more, duration = self:_send(d, req.method, req.route, send)
+    status, headers, body, info, more, duration = self:_send(d, req.method, req.route, d.request, req)
     retries = retries + more + 1
   end
   self:_finish_log(req.method, req.route, status, headers, retries, duration)
   if status == nil then return transport_response(headers) end
   local response = { status_code = status, headers = headers,
                      body = decode_body(headers, body, req.binary, status) }
-  if info.saved_to then response.saved_to, response.saved_bytes = info.saved_to, info.saved_bytes end
+  if info then response.saved_to, response.saved_bytes = info.saved_to, info.saved_bytes end
   return response
 end
 

@@ -179,7 +179,7 @@ local function run(client, ex, wire)
     end
     if state == "done" then
       if ex:keepalive() then sock:setkeepalive() else sock:close() end
-      return ex:result(reused == 0 and 1 or 0)
+      return ex:result()
     end
     sock:close()
     -- A reused connection that died before any answer: resend on another one, as libcurl does.
@@ -188,7 +188,7 @@ local function run(client, ex, wire)
       ex:rewind()
     else
       if not sent then ex:fail(send_kind, detail, true) end
-      return ex:result(reused == 0 and 1 or 0)
+      return ex:result()
     end
   end
 end

@@ -246,7 +246,7 @@ function M.pages(obj, op, name, args, opts)
     if response == nil then return nil end
     if failed and obj._pythonic then error(APIError.from_response(response, op.id), 0) end
     if failed then return response end
-    return service.shape(obj, response, {}, op)
+    return service.shape(obj, response, nil, op)
   end
 end
 
@@ -349,7 +349,7 @@ function M.graphql_pages(obj, query, variables, opts)
       done = true
     end
     if opts.on_page then opts.on_page(response, { page = page, count = count }) end
-    return service.shape(obj, response, {}, op), nodes
+    return service.shape(obj, response, nil, op), nodes
   end
 end
 

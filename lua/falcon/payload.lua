@@ -27,8 +27,10 @@ local function fail(name, argname, what)
 end
 M.fail = fail
 
+local floor, huge = math.floor, math.huge
+
 local function is_integer(v)
-  return type(v) == "number" and v == math.floor(v) and v > -math.huge and v < math.huge
+  return type(v) == "number" and v == floor(v) and v > -huge and v < huge
 end
 
 local function is_list(t)
@@ -398,7 +400,7 @@ local function add_query(name, query, key, v, p)
     end
     check_scalar(name, key, v, p)
     local s = scalar_string(v)
-    check_text(name, key, s)
+    if type(v) == "string" then check_text(name, key, s) end -- a number or boolean prints safely
     query[#query + 1] = { key, s }
   end
 end
@@ -420,12 +422,10 @@ local UPLOAD_KEYWORDS = { "file_data", "upfile", "file_name", "file_path", "data
 --- Builds the engine request for an operation.
 -- @tparam table op operation record from falcon.endpoints (or a synthetic one for overrides)
 -- @tparam table args keyword arguments
--- @tparam table opts { name = caller name for messages, uber = bool }
+-- @tparam[opt] string name the caller's name for the operation, for messages (default: its id)
 -- @treturn table request for `client:request`
--- @treturn table call options { expand_result, save_to }
-function M.build(op, args, opts)
-  opts = opts or {}
-  local name = opts.name or op.id
+function M.build(op, args, name)
+  name = name or op.id
   if type(args) ~= "table" then fail(name, "arguments", "table of keyword arguments expected, got " .. type(args)) end
   local used = {}
   local query, headers, form = {}, {}, nil
@@ -433,7 +433,7 @@ function M.build(op, args, opts)
   local body, schema
   local file_param
   local has_body_param = false
-  local data_used = {}
+  local data_used -- form fields taken from Uber `data = {...}`
 
   -- parameters= : the whole query string, overridden below by explicit keywords
   local parameters = args.parameters
@@ -494,6 +494,7 @@ function M.build(op, args, opts)
       -- Uber `data = {field = value}` supplies form fields too
       if v == nil and type(args.data) == "table" and args.data[key] ~= nil and p.type ~= "file" then
         v = args.data[key]
+        data_used = data_used or {}
         data_used[key] = true
       end
       if p.type == "file" then
@@ -526,7 +527,7 @@ function M.build(op, args, opts)
     for _, k in ipairs(keys) do
       if type(k) ~= "string" then fail(name, "data", "table of form fields expected") end
       check_part_text(name, "data", k, "field name")
-      if not data_used[k] then
+      if not (data_used and data_used[k]) then
         local v = args.data[k]
         local values = type(v) == "table" and as_list(name, "data." .. k, v, { type = "array", items = "any" }) or { v }
         for _, x in ipairs(values) do
@@ -579,10 +580,13 @@ function M.build(op, args, opts)
   end
 
   -- Upload keywords on an operation that uploads nothing are mistakes, not no-ops.
-  for _, k in ipairs(UPLOAD_KEYWORDS) do
-    if args[k] ~= nil and not used[k] and not op.synthetic and not (param_by_name[k]
-        and param_by_name[k]["in"] ~= "body") then
-      fail(name, k, "not accepted: this operation uploads no file")
+  if args.file_data ~= nil or args.upfile ~= nil or args.file_name ~= nil or args.file_path ~= nil
+      or args.data ~= nil or args.sample ~= nil then
+    for _, k in ipairs(UPLOAD_KEYWORDS) do
+      if args[k] ~= nil and not used[k] and not op.synthetic and not (param_by_name[k]
+          and param_by_name[k]["in"] ~= "body") then
+        fail(name, k, "not accepted: this operation uploads no file")
+      end
     end
   end
   if args.body ~= nil and not has_body_param and not op.body_keywords and not op.synthetic then
@@ -591,7 +595,7 @@ function M.build(op, args, opts)
 
   -- Anything left over is a keyword this operation does not know.
   for k, v in pairs(args) do
-    if type(k) == "string" and v ~= nil and not used[k] and not control[k] and not (opts.extra and opts.extra[k]) then
+    if type(k) == "string" and v ~= nil and not used[k] and not control[k] then
       if op.synthetic then
         add_query(name, query, k, v, { type = type(v) == "table" and "array" or "any" })
       else
@@ -609,7 +613,7 @@ function M.build(op, args, opts)
         table.sort(known)
         fail(name, k, "unknown keyword; expected one of: " .. table.concat(known, ", "))
       end
-    elseif type(k) ~= "string" and not opts.positional_ok then
+    elseif type(k) ~= "string" then
       fail(name, tostring(k), "keyword arguments expected (positional values are taken only as ids)")
     end
   end
@@ -658,7 +662,7 @@ function M.build(op, args, opts)
     request.content_type = content_type
   end
   if op.produces and op.produces ~= "application/json" then request.binary = true end
-  return request, { expand_result = args.expand_result, save_to = args.save_to }
+  return request
 end
 
 --- Merges positional arguments into a keyword table.

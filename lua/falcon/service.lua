@@ -73,19 +73,17 @@ local function warn_decommissioned(op)
     op.id, op.method, op.route))
 end
 
---- Sends an already-built request and returns the engine's response table.
+--- Builds the request(s) for keyword arguments, sends them and returns the engine's response table.
 function M.send(obj, op, name, args)
   if op.decommissioned then warn_decommissioned(op) end
   local batches, ids = batch.split(op, args)
   if batches then
     -- Every batch is built (and checked) before the first is sent.
-    local requests, callopts = {}, nil
-    for i, part in ipairs(batches) do requests[i], callopts = payload.build(op, part, { name = name }) end
-    return batch.send(obj._client, requests, ids), callopts
+    local requests = {}
+    for i, part in ipairs(batches) do requests[i] = payload.build(op, part, name) end
+    return batch.send(obj._client, requests, ids)
   end
-  local request, callopts = payload.build(op, args, { name = name })
-  local response = obj._client:request(request)
-  return response, callopts
+  return obj._client:request(payload.build(op, args, name))
 end
 
 local function is_error(response)
@@ -93,16 +91,16 @@ local function is_error(response)
 end
 M.is_error = is_error
 
---- Turns an engine response into what the caller sees, for the object's mode.
-function M.shape(obj, response, callopts, op)
-  callopts = callopts or {}
+--- Turns an engine response into what the caller sees, for the object's mode and the call's
+--- `expand_result` / `save_to` keywords (args: the call's keyword table, already checked by payload).
+function M.shape(obj, response, args, op)
   if obj._pythonic and is_error(response) then
     error(APIError.from_response(response, op and op.id), 0)
   end
-  if callopts.expand_result then
+  if args and args.expand_result then
     return response.status_code, response.headers, response.body
   end
-  if callopts.save_to then return response end
+  if args and args.save_to then return response end
   local ok = not is_error(response)
   if ok and type(response.body) == "string" then return response.body end
   if obj._pythonic then return Result.new(response) end
@@ -111,8 +109,7 @@ end
 
 --- One call: build, send, shape.
 function M.call(obj, op, name, args)
-  local response, callopts = M.send(obj, op, name, args)
-  return M.shape(obj, response, callopts, op)
+  return M.shape(obj, M.send(obj, op, name, args), args, op)
 end
 
 ---------------------------------------------------------------------------------------------
