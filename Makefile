@@ -30,7 +30,7 @@ all: build
 deps:
 	@tools/install-deps $(PACKAGES)
 
-build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so
+build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
@@ -40,6 +40,11 @@ $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 $(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O2 $(LUAJIT_INC) -shared -o $@ $(SRC) $(LIBS)
+
+# A CONNECT proxy the specs start, for TLS through a proxy (spec/helpers/connect_proxy.lua).
+$(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -o $@ $<
 
 $(BUILD)/asan/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)

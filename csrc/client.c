@@ -76,6 +76,8 @@ static void client_free(falcon_client *c) {
     secret_free(&c->proxy);
     free(c->base_url);
     free(c->ca_bundle);
+    curl_slist_free_all(c->connect_headers);
+    c->connect_headers = NULL;
     free(c->user_agent_line);
     c->base_url = c->ca_bundle = c->user_agent_line = NULL;
 }
@@ -201,6 +203,7 @@ int client_lua_new(lua_State *L) {
     int ok = buffer_cstr(&ua) != NULL;
     c->user_agent_line = ok ? ua.data : NULL;
     c->accept_encoding_line = accept_encoding_line();
+    ok = ok && (c->connect_headers = curl_slist_append(NULL, c->user_agent_line)) != NULL;
     if (!ok) buffer_free(&ua);
     c->easy = curl_easy_init();
     c->base_url = copy_base_url(base_url);

@@ -21,6 +21,7 @@ typedef struct {
     char *ca_bundle;
     char *user_agent_line;   /* "User-Agent: falconlua/<version>[ <user's>]" */
     const char *accept_encoding_line; /* "Accept-Encoding: <what this libcurl decodes>", or NULL */
+    struct curl_slist *connect_headers; /* the user agent line, for a proxy's CONNECT */
     long connect_timeout_ms;
     long timeout_ms;      /* whole transfer; 0 = none */
     long read_timeout_s;  /* abort when no byte moved for this long; 0 = never */

@@ -201,6 +201,9 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
      * only what belongs to this request is set here, every time. */
     curl_easy_setopt(easy, CURLOPT_URL, url->data);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
+    /* The header lines above go to the API only; a proxy's CONNECT (https) gets the user agent from
+     * here. A plain-http request through a proxy is itself what the proxy sees: nothing to add. */
+    curl_easy_setopt(easy, CURLOPT_PROXYHEADER, strncmp(url->data, "https:", 6) == 0 ? c->connect_headers : NULL);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, rs->errbuf);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, rs);

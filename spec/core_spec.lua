@@ -4,6 +4,7 @@ local core = require "falcon.core"
 local Client = require "falcon.client"
 local emulator = require "spec.helpers.emulator"
 local memory = require "spec.helpers.memory"
+local connect_proxy = require "spec.helpers.connect_proxy"
 
 local QUERY_ROUTE = "/message-center/queries/cases/v1"
 
@@ -209,6 +210,66 @@ describe("falcon.core", function()
       assert.truthy(sent["accept-encoding"]:find("gzip", 1, true))
       assert.equals("gzip", response.headers["Content-Encoding"])
       assert.equals(50, #response.body.resources)
+    end)
+
+    -- The emulator's forward proxy marks what it forwards; the API sees the mark or not.
+    local function through_proxy()
+      local marks = {}
+      for _, entry in ipairs(emu:requests()) do marks[entry.uri] = entry.headers["x-emulator-proxy"] or "direct" end
+      return marks
+    end
+
+    it("takes a configured proxy for login, API calls, parallel calls and revoke alike", function()
+      local client = new_client { proxy = emu.proxy_url }
+      assert.is_true(client:login())
+      assert.equals(200, client:request { method = "GET", route = QUERY_ROUTE }.status_code)
+      local results = require("falcon").parallel {
+        function() return client:request { method = "POST", route = "/message-center/entities/cases/GET/v1",
+                                           body = '{"ids":[]}', content_type = "application/json" }.status_code end,
+        function() return client:request { method = "GET", route = "/message-center/queries/case-activities/v1",
+                                           query = { { "case_id", "x" } } }.status_code end,
+      }
+      assert.is_number(results[1])
+      assert.is_number(results[2])
+      assert.is_true((client:logout()))
+      assert.same({ ["/oauth2/token"] = "forwarded", [QUERY_ROUTE] = "forwarded", ["/oauth2/revoke"] = "forwarded",
+                    ["/message-center/entities/cases/GET/v1"] = "forwarded",
+                    ["/message-center/queries/case-activities/v1"] = "forwarded" }, through_proxy())
+      -- and without one, nothing goes through it
+      emu:clear_log()
+      local direct = new_client()
+      assert.is_true(direct:login())
+      direct:request { method = "GET", route = QUERY_ROUTE }
+      assert.same({ ["/oauth2/token"] = "direct", [QUERY_ROUTE] = "direct" }, through_proxy())
+    end)
+
+    it("tunnels login, API calls and revoke through an HTTPS proxy, the user agent on each CONNECT", function()
+      local proxy = connect_proxy.start()
+      local ok, err = pcall(function()
+        local client = new_client { base_url = emu.tls_url, ca_bundle = emu.ca, proxy = proxy.url }
+        assert.is_true(client:login())
+        assert.equals(200, client:request { method = "GET", route = QUERY_ROUTE }.status_code)
+        assert.is_true((client:logout()))
+        local heads = proxy:heads()
+        assert.is_true(#heads >= 1)
+        local tls_port = emu.tls_url:match(":(%d+)$")
+        for _, head in ipairs(heads) do
+          assert.truthy(head:find("^CONNECT 127%.0%.0%.1:" .. tls_port .. " HTTP/1%.1\r\n"), head)
+          local agents = select(2, head:gsub("\r\n[Uu]ser%-[Aa]gent: falconlua/", ""))
+          assert.equals(1, agents, head)
+          assert.is_nil(head:find("[Aa]uthorization"), "no credentials on the CONNECT")
+        end
+        -- The API saw all three over TLS, each with one user agent.
+        local uris = {}
+        for _, entry in ipairs(emu:requests()) do
+          uris[#uris + 1] = entry.uri
+          assert.equals("https", entry.scheme)
+          assert.equals("falconlua/" .. core.version, entry.headers["user-agent"])
+        end
+        assert.same({ "/oauth2/token", QUERY_ROUTE, "/oauth2/revoke" }, uris)
+      end)
+      proxy:stop()
+      assert(ok, err)
     end)
 
     it("lets the caller's own User-Agent and Accept-Encoding replace the SDK's", function()

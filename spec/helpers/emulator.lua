@@ -88,6 +88,7 @@ local function from_dir(dir, owned)
         url = env.FALCON_EMULATOR_URL,
         tls_url = env.FALCON_EMULATOR_TLS_URL,
         ca = env.FALCON_EMULATOR_CA,
+        proxy_url = env.FALCON_EMULATOR_PROXY_URL,
         client_id = env.FALCON_CLIENT_ID,
         client_secret = env.FALCON_CLIENT_SECRET,
         regions = {},
