@@ -4,18 +4,10 @@
 local emulator = require "spec.helpers.emulator"
 
 local M = {}
-local quote, run = emulator.quote, emulator.run
+local quote, run, read_file = emulator.quote, emulator.run, emulator.read_file
 
 local Proxy = {}
 Proxy.__index = Proxy
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("*a")
-  f:close()
-  return data
-end
 
 function M.start()
   local root = emulator.script:match("^(.*)/emulator/falcon%-emulator$")

@@ -58,6 +58,7 @@ local function read_file(path)
     f:close()
     return data
 end
+M.read_file = read_file
 
 local function write_file(path, data)
     local f = assert(io.open(path, "wb"))
