@@ -76,10 +76,9 @@ static void client_free(falcon_client *c) {
     secret_free(&c->proxy);
     free(c->base_url);
     free(c->ca_bundle);
-    curl_slist_free_all(c->connect_headers);
-    c->connect_headers = NULL;
-    free(c->user_agent_line);
-    c->base_url = c->ca_bundle = c->user_agent_line = NULL;
+    curl_slist_free_all(c->user_agent);
+    c->user_agent = NULL;
+    c->base_url = c->ca_bundle = NULL;
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -200,11 +199,9 @@ int client_lua_new(lua_State *L) {
         buffer_append_char(&ua, ' ');
         buffer_append_str(&ua, user_agent);
     }
-    int ok = buffer_cstr(&ua) != NULL;
-    c->user_agent_line = ok ? ua.data : NULL;
+    int ok = buffer_cstr(&ua) != NULL && (c->user_agent = curl_slist_append(NULL, ua.data)) != NULL;
+    buffer_free(&ua); /* the list holds its own copy */
     c->accept_encoding_line = accept_encoding_line();
-    ok = ok && (c->connect_headers = curl_slist_append(NULL, c->user_agent_line)) != NULL;
-    if (!ok) buffer_free(&ua);
     c->easy = curl_easy_init();
     c->base_url = copy_base_url(base_url);
 #define COPY(field, src) ok = ok && ((src) == NULL || ((c->field = secret_dup((src), strlen(src))) != NULL))

@@ -19,9 +19,10 @@ typedef struct {
     int token_static;        /* handed in by the caller: cannot be renewed */
     char *proxy;             /* secret: may carry credentials */
     char *ca_bundle;
-    char *user_agent_line;   /* "User-Agent: falconlua/<version>[ <user's>]" */
+    /* One line, "User-Agent: falconlua/<version>[ <user's>]": sent with every request, and the whole
+     * header list of a proxy's CONNECT. */
+    struct curl_slist *user_agent;
     const char *accept_encoding_line; /* "Accept-Encoding: <what this libcurl decodes>", or NULL */
-    struct curl_slist *connect_headers; /* the user agent line, for a proxy's CONNECT */
     long connect_timeout_ms;
     long timeout_ms;      /* whole transfer; 0 = none */
     long read_timeout_s;  /* abort when no byte moved for this long; 0 = never */

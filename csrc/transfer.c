@@ -188,7 +188,7 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     if (ok && (rq->body != NULL || rq->form != NULL)) ok = append_line(&list, "Expect:");
     for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) ok = append_line(&list, it->data);
     /* Ready lines of the client, unless the caller gave their own: libcurl would format both afresh. */
-    if (ok && !headers_list_has(rq->headers, "User-Agent")) ok = append_line(&list, c->user_agent_line);
+    if (ok && !headers_list_has(rq->headers, "User-Agent")) ok = append_line(&list, c->user_agent->data);
     if (ok && c->accept_encoding_line != NULL && !headers_list_has(rq->headers, "Accept-Encoding"))
         ok = append_line(&list, c->accept_encoding_line);
     *headers = list;
@@ -203,7 +203,7 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
     /* The header lines above go to the API only; a proxy's CONNECT (https) gets the user agent from
      * here. A plain-http request through a proxy is itself what the proxy sees: nothing to add. */
-    curl_easy_setopt(easy, CURLOPT_PROXYHEADER, strncmp(url->data, "https:", 6) == 0 ? c->connect_headers : NULL);
+    curl_easy_setopt(easy, CURLOPT_PROXYHEADER, strncmp(url->data, "https:", 6) == 0 ? c->user_agent : NULL);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, rs->errbuf);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, rs);

@@ -106,7 +106,7 @@ int wire_head(const falcon_client *c, const wire_endpoint *ep, const transfer_re
         buffer_append_str(out, "\r\n");
     }
     if (!given(rq, "User-Agent")) {
-        buffer_append_str(out, c->user_agent_line);
+        buffer_append_str(out, c->user_agent->data);
         buffer_append_str(out, "\r\n");
     }
     if (!given(rq, "Accept")) header(out, "Accept", "*/*");

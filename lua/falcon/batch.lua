@@ -3,6 +3,7 @@
 -- the ids given. The limit is the `ids` parameter's maxItems in the operation tables, or the API's
 -- documented limit carried by the hand-written body keyword maps (`max_items`).
 local json = require "falcon.json"
+local copy = require("falcon.payload").copy
 
 local batch = {}
 
@@ -41,12 +42,6 @@ local function id_list(value)
     return ids
   end
   return nil
-end
-
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
 end
 
 --- Splits the keyword arguments of a lookup into batches.

@@ -17,6 +17,7 @@ local service = require "falcon.service"
 local APIError = require "falcon.errors"
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
+local copy = require("falcon.payload").copy
 
 local M = {}
 
@@ -24,12 +25,6 @@ M.MAX_OFFSET = 10000
 
 local function fail(name, argname, what)
   error(string.format("falcon: %s: bad argument '%s' (%s)", name, argname, what), 0)
-end
-
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t or {}) do c[k] = v end
-  return c
 end
 
 local function check_opts(name, opts)

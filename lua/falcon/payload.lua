@@ -314,11 +314,14 @@ local function body_schema(op)
   return { fields = fields }
 end
 
+--- A shallow copy of a keyword, body or response table (nil gives an empty table). Shared by the
+--- batching and paging layers, which send variations of one call.
 local function copy(t)
   local c = {}
-  for k, v in pairs(t) do c[k] = v end
+  for k, v in pairs(t or {}) do c[k] = v end
   return c
 end
+M.copy = copy
 
 local function build_body(name, op, args, used)
   local keywords = op.body_keywords

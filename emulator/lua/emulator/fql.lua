@@ -242,6 +242,18 @@ local function as_list(v)
     return { v }
 end
 
+-- A predicate true when some value of the document's field satisfies `hit` (the opposite when negated).
+local function any_value(get, negate, hit)
+    return function(doc)
+        for _, value in ipairs(as_list(get(doc))) do
+            if hit(value) then
+                return not negate
+            end
+        end
+        return negate
+    end
+end
+
 local function compile_cond(node, fields)
     local def = fields[node.field]
     if not def then
@@ -267,18 +279,15 @@ local function compile_cond(node, fields)
         if kind == "text" and (op == "gt" or op == "ge" or op == "lt" or op == "le") then
             bad("comparison is not supported")
         end
-        local negate = (op == "ne")
-        return function(doc)
-            for _, value in ipairs(as_list(get(doc))) do
-                local s = tostring(value):lower()
-                for _, pat in ipairs(patterns) do
-                    if s:find(pat) then
-                        return not negate
-                    end
+        return any_value(get, op == "ne", function(value)
+            local s = tostring(value):lower()
+            for _, pat in ipairs(patterns) do
+                if s:find(pat) then
+                    return true
                 end
             end
-            return negate
-        end
+            return false
+        end)
     end
 
     -- Typed targets, converted once.
@@ -305,18 +314,15 @@ local function compile_cond(node, fields)
     end
 
     if op == "eq" or op == "ne" then
-        local negate = (op == "ne")
-        return function(doc)
-            for _, value in ipairs(as_list(get(doc))) do
-                local x = convert(value)
-                for _, t in ipairs(targets) do
-                    if x == t then
-                        return not negate
-                    end
+        return any_value(get, op == "ne", function(value)
+            local x = convert(value)
+            for _, t in ipairs(targets) do
+                if x == t then
+                    return true
                 end
             end
-            return negate
-        end
+            return false
+        end)
     end
 
     local t = targets[1]
@@ -329,15 +335,10 @@ local function compile_cond(node, fields)
     elseif op == "lt" then cmp = function(x) return x < t end
     else cmp = function(x) return x <= t end
     end
-    return function(doc)
-        for _, value in ipairs(as_list(get(doc))) do
-            local x = convert(value)
-            if x ~= nil and type(x) == type(t) and cmp(x) then
-                return true
-            end
-        end
-        return false
-    end
+    return any_value(get, false, function(value)
+        local x = convert(value)
+        return x ~= nil and type(x) == type(t) and cmp(x)
+    end)
 end
 
 local function compile_node(node, fields)
