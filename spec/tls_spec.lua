@@ -9,7 +9,7 @@ describe("TLS", function()
 
   setup(function()
     e = emulator.start()
-    dir = emulator.run("mktemp -d /tmp/falconlua-tls.XXXXXX"):gsub("%s+$", "")
+    dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-tls.XXXXXX\""):gsub("%s+$", "")
     wrong_ca = dir .. "/wrong-ca.pem"
     -- a self-signed CA of our own: valid, but it never signed the emulator's certificate
     local out, code = emulator.run("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
@@ -19,7 +19,7 @@ describe("TLS", function()
   end)
 
   teardown(function()
-    if dir and dir:find("^/tmp/falconlua%-tls%.") then emulator.run("rm -rf " .. emulator.quote(dir)) end
+    if dir and dir:find("/falconlua%-tls%.[^/]*$") then emulator.run("rm -rf " .. emulator.quote(dir)) end
     if e then e:stop() end
   end)
 

@@ -13,7 +13,7 @@ function M.start()
   local root = emulator.script:match("^(.*)/emulator/falcon%-emulator$")
   local binary = root .. "/build/spec/connect_proxy"
   assert(io.open(binary, "rb"), "no " .. binary .. " (make build)"):close()
-  local dir = run("mktemp -d /tmp/falconlua-proxy.XXXXXX"):gsub("%s+$", "")
+  local dir = run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-proxy.XXXXXX\""):gsub("%s+$", "")
   -- $PPID of the shell is this Lua process: the proxy ends with it whatever happens.
   run(quote(binary) .. " " .. quote(dir .. "/port") .. " " .. quote(dir .. "/heads.log")
     .. " $PPID </dev/null >/dev/null 2>" .. quote(dir .. "/err") .. " & :")

@@ -121,7 +121,7 @@ function M.start(opts)
         local e = code == 0 and from_dir(shared, false)
         if e then return e end
     end
-    local dir = run("mktemp -d /tmp/falconlua-emu.XXXXXX"):gsub("%s+$", "")
+    local dir = run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-emu.XXXXXX\""):gsub("%s+$", "")
     assert(dir ~= "", "mktemp failed")
     -- $PPID of the shell io.popen runs is this Lua process: the instance dies with it.
     local owner = run("echo $PPID"):gsub("%s+$", "")

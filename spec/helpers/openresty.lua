@@ -76,7 +76,7 @@ Server.__index = Server
 --- Starts nginx. opts: workers (default 1), emu (a started emulator).
 function M.start(opts)
   local emu = opts.emu
-  local dir = run("mktemp -d /tmp/falconlua-ngx.XXXXXX"):gsub("%s+$", "")
+  local dir = run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-ngx.XXXXXX\""):gsub("%s+$", "")
   run("mkdir -p " .. quote(dir .. "/tmp"))
   local ports = M.free_ports(3)
   local _, code = run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 -keyout "
