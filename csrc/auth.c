@@ -44,6 +44,7 @@ static int append_header(transfer_request *rq, const char *line) {
 static int form_request(lua_State *L, transfer_request *rq, const char *path, buffer *form) {
     rq->method = "POST";
     rq->route = path;
+    rq->repeatable = 1; /* a second token, or a second revoke of the same token, changes nothing */
     rq->body = form->data;
     rq->body_len = form->len;
     if (form->failed || !append_header(rq, "Content-Type: application/x-www-form-urlencoded") ||

@@ -66,6 +66,24 @@ void client_forget_token(falcon_client *c) {
     c->token_static = 0;
 }
 
+int client_closed(const falcon_client *c) {
+    return c->easy == NULL;
+}
+
+void client_attach(falcon_client *c, client_user *u) {
+    u->prev = NULL;
+    u->next = c->users;
+    if (c->users != NULL) c->users->prev = u;
+    c->users = u;
+}
+
+void client_detach(falcon_client *c, client_user *u) {
+    if (u->prev != NULL) u->prev->next = u->next;
+    else if (c->users == u) c->users = u->next;
+    if (u->next != NULL) u->next->prev = u->prev;
+    u->prev = u->next = NULL;
+}
+
 static void client_free(falcon_client *c) {
     if (c->easy != NULL) curl_easy_cleanup(c->easy);
     c->easy = NULL;
@@ -294,8 +312,14 @@ static int client_set_base_url(lua_State *L) {
     return 0;
 }
 
+/* Ends every transfer in flight on this client (each then fails with an error), then frees. A progress
+ * callback runs inside libcurl: closing from there would free what libcurl is using, so it raises. */
 static int client_close(lua_State *L) {
     falcon_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    int busy = c->performing;
+    for (client_user *u = c->users; u != NULL && !busy; u = u->next) busy = u->busy(u);
+    if (busy) return luaL_error(L, "falcon.core: the client cannot be closed from inside one of its own transfers");
+    while (c->users != NULL) c->users->end(L, c->users); /* each detaches itself */
     client_free(c); /* idempotent: every field is reset to NULL */
     return 0;
 }

@@ -8,6 +8,16 @@
 #define FALCONLUA_VERSION "0.1.0"
 #define CLIENT_MT "falcon.core.client"
 
+/* A transfer in flight on another handle (a curl multi transfer) whose libcurl options point into the
+ * client's memory (the proxy header list). Closing the client ends each one first (end), with an
+ * error, so that nothing is left pointing into freed memory. */
+typedef struct client_user client_user;
+struct client_user {
+    void (*end)(lua_State *L, client_user *u);
+    int (*busy)(const client_user *u); /* inside libcurl right now: cannot be ended from a callback */
+    client_user *prev, *next;
+};
+
 typedef struct {
     CURL *easy;              /* reused across calls: keeps the connection alive */
     char *base_url;          /* no trailing slash */
@@ -27,7 +37,10 @@ typedef struct {
     long timeout_ms;      /* whole transfer; 0 = none */
     long read_timeout_s;  /* abort when no byte moved for this long; 0 = never */
     int ssl_verify;
+    long max_body_bytes;  /* a response body kept in memory larger than this (decoded) is an error */
     long requests;        /* transfers performed, for tostring and tests */
+    int performing;       /* inside curl_easy_perform on easy: close() must wait (a progress callback) */
+    client_user *users;   /* transfers in flight elsewhere that point into this client */
 } falcon_client;
 
 falcon_client *client_check(lua_State *L, int idx);
@@ -37,5 +50,9 @@ void client_apply_settings(falcon_client *c, CURL *easy);
 void client_register(lua_State *L);
 int client_lua_new(lua_State *L);
 void client_forget_token(falcon_client *c);
+/* A closed client has no handle; its methods raise, and finishing a token exchange for it fails. */
+int client_closed(const falcon_client *c);
+void client_attach(falcon_client *c, client_user *u);
+void client_detach(falcon_client *c, client_user *u);
 
 #endif

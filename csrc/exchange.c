@@ -6,7 +6,10 @@
  *   ex:feed(bytes)   response bytes in; "done" | "more" | "failed"; ex:feed() = the peer closed
  *   ex:fail(kind, detail, reached_server)   a socket failure (connect, tls, timeout, ...)
  *   ex:result()      what client:request / authenticate / revoke return; the token stays in C
- *   ex:keepalive()   the connection may be reused;  ex:rewind() resend from the start (before any reply)
+ *   ex:keepalive()   the connection may be reused
+ *   ex:rewind()      resend from the start on a fresh connection (a reused one died before any reply);
+ *                    false, with the failure recorded, for a request that is not safe to send twice
+ *   ex:repeatable()  whether the request is safe to send twice
  *   ex:progress()    dl_total, dl_now, ul_total, ul_now */
 #define _DEFAULT_SOURCE
 #include <stdlib.h>
@@ -39,7 +42,7 @@ typedef struct {
     response_parser rp;
     size_t body_offset;     /* plain bodies */
     long long sent;         /* body bytes handed out */
-    int client_ref, wire_ref;
+    int client_ref;
 } falcon_exchange;
 
 static void unref(lua_State *L, int *ref) {
@@ -54,7 +57,6 @@ static void exchange_release(lua_State *L, falcon_exchange *x) {
     else auth_free(&x->rq, &x->form);
     buffer_wipe_free(&x->head);
     unref(L, &x->client_ref);
-    unref(L, &x->wire_ref);
     x->state = STATE_FREED;
 }
 
@@ -70,7 +72,7 @@ static falcon_exchange *new_exchange(lua_State *L, int client_idx, enum kind kin
     memset(x, 0, sizeof *x);
     x->kind = kind;
     x->state = STATE_SENDING;
-    x->client_ref = x->wire_ref = LUA_NOREF;
+    x->client_ref = LUA_NOREF;
     transfer_request_init(&x->rq);
     buffer_init(&x->query);
     buffer_init(&x->form);
@@ -101,8 +103,6 @@ static int client_exchange(lua_State *L) {
     client_check(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     falcon_exchange *x = new_exchange(L, 1, KIND_API);
-    lua_pushvalue(L, 2);
-    x->wire_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the strings the request points into */
     if (!request_from_lua(L, 2, x->client->easy, &x->rq, &x->query))
         return errors_push(L, "transport", "out of memory while building the request", 0);
     return ready(L, x);
@@ -210,11 +210,21 @@ static int ex_fail(lua_State *L) {
     return 0;
 }
 
-/* ex:rewind(): send again from the first byte on a fresh connection (the reused one died before any
- * answer, which libcurl also retries by itself). */
+/* ex:rewind() -> true: send again from the first byte on a fresh connection (the reused one died before
+ * any answer). A write is never sent twice: the server may have applied it before the connection died;
+ * then false, and the exchange fails as libcurl's transfer does (transfer.c, on_prereq). */
 static int ex_rewind(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     if (x->rp.received && x->rs.code == CURLE_OK) return luaL_error(L, "falcon.core: the response has started");
+    if (!x->rq.repeatable) {
+        x->state = STATE_DONE;
+        x->rs.code = CURLE_SEND_ERROR;
+        free(x->rs.detail);
+        x->rs.detail = strdup(TRANSFER_NOT_RESENT);
+        x->rs.request_size = (curl_off_t)x->head.len;
+        lua_pushboolean(L, 0);
+        return 1;
+    }
     transfer_result_free(&x->rs);
     if (!transfer_result_init(&x->rs, &x->rq)) return luaL_error(L, "falcon.core: out of memory");
     response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
@@ -222,7 +232,13 @@ static int ex_rewind(lua_State *L) {
     x->body_offset = 0;
     x->sent = 0;
     x->state = STATE_SENDING;
-    return 0;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static int ex_repeatable(lua_State *L) {
+    lua_pushboolean(L, exchange_check(L, 1, 1)->rq.repeatable);
+    return 1;
 }
 
 /* ex:result() -> the values client:request/authenticate/revoke return. */
@@ -234,7 +250,8 @@ static int ex_result(lua_State *L) {
     x->client->requests++;
     lua_rawgeti(L, LUA_REGISTRYINDEX, x->client_ref); /* keeps the client alive while finishing */
     int n;
-    if (x->kind == KIND_TOKEN) n = auth_token_finish(L, x->client, &x->rq, &x->rs);
+    if (x->kind != KIND_API && client_closed(x->client)) n = errors_push(L, "aborted", "the client was closed", 0);
+    else if (x->kind == KIND_TOKEN) n = auth_token_finish(L, x->client, &x->rq, &x->rs);
     else if (x->kind == KIND_REVOKE) n = auth_revoke_finish(L, x->client, &x->rq, &x->rs);
     else n = transfer_push(L, &x->rq, &x->rs, 1);
     lua_remove(L, -(n + 1));
@@ -311,6 +328,7 @@ void exchange_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"head", ex_head},         {"body", ex_body},
                                        {"feed", ex_feed},         {"fail", ex_fail},
                                        {"rewind", ex_rewind},     {"result", ex_result},
+                                       {"repeatable", ex_repeatable},
                                        {"keepalive", ex_keepalive}, {"progress", ex_progress},
                                        {"close", ex_gc},          {NULL, NULL}};
     if (luaL_newmetatable(L, EXCHANGE_MT)) {

@@ -3,6 +3,9 @@
  * multi:perform(timeout) moves every transfer forward and returns those that finished;
  * transfer:result() then gives what client:request / authenticate / revoke give. Connections,
  * DNS and TLS sessions are shared by all transfers of one multi handle. */
+#define _DEFAULT_SOURCE
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "auth.h"
@@ -24,10 +27,12 @@ typedef struct {
     CURLM *handle;
     lua_State *L;              /* the state inside multi:perform, for progress callbacks */
     falcon_transfer *running;  /* doubly linked list of transfers in flight */
+    falcon_transfer *ended;    /* ended by their client's close(): reported by the next perform */
     long max_connections;
 } falcon_multi;
 
 struct falcon_transfer {
+    client_user link;          /* in the client's list while running (its proxy headers are in use) */
     CURL *easy;
     falcon_multi *multi;       /* NULL once the multi handle is gone */
     falcon_client *client;
@@ -39,7 +44,7 @@ struct falcon_transfer {
     transfer_result rs;
     buffer url;
     struct curl_slist *headers;
-    int self_ref, multi_ref, client_ref, wire_ref; /* keep everything alive while in flight */
+    int self_ref, multi_ref, client_ref; /* keep everything alive while in flight */
     falcon_transfer *prev, *next;
 };
 
@@ -48,12 +53,40 @@ static void unref(lua_State *L, int *ref) {
     *ref = LUA_NOREF;
 }
 
+/* Out of the multi's running list and the client's users: no longer in flight. */
 static void unlink_running(falcon_transfer *t) {
+    if (t->state != STATE_RUNNING) return;
+    client_detach(t->client, &t->link);
     if (t->multi == NULL) return;
     if (t->prev) t->prev->next = t->next;
     else if (t->multi->running == t) t->multi->running = t->next;
     if (t->next) t->next->prev = t->prev;
     t->prev = t->next = NULL;
+}
+
+static falcon_transfer *of_link(client_user *u) {
+    return (falcon_transfer *)((char *)u - offsetof(falcon_transfer, link));
+}
+
+static int transfer_busy(const client_user *u) {
+    const falcon_transfer *t = (const falcon_transfer *)((const char *)u - offsetof(falcon_transfer, link));
+    return t->multi != NULL && t->multi->L != NULL;
+}
+
+/* The client is closing: the transfer leaves libcurl now and fails; the next perform reports it. */
+static void transfer_end(lua_State *L, client_user *u) {
+    falcon_transfer *t = of_link(u);
+    falcon_multi *m = t->multi;
+    curl_multi_remove_handle(m->handle, t->easy);
+    curl_easy_setopt(t->easy, CURLOPT_PROXYHEADER, NULL); /* the client's list is about to go */
+    unlink_running(t);
+    t->state = STATE_DONE;
+    transfer_complete(t->easy, &t->rq, &t->rs, CURLE_ABORTED_BY_CALLBACK);
+    free(t->rs.detail);
+    t->rs.detail = strdup("the client was closed while the request was in flight");
+    t->next = m->ended;
+    m->ended = t;
+    (void)L;
 }
 
 /* Releases the easy handle and all memory; idempotent. Results already pushed are unaffected. */
@@ -64,6 +97,7 @@ static void transfer_release(lua_State *L, falcon_transfer *t) {
         transfer_cleanup(t->easy, &t->url, &t->headers);
     }
     unlink_running(t);
+    t->state = STATE_DONE;
     transfer_result_free(&t->rs);
     if (t->kind == KIND_API) request_free(L, &t->rq, &t->query);
     else auth_free(&t->rq, &t->form);
@@ -72,7 +106,6 @@ static void transfer_release(lua_State *L, falcon_transfer *t) {
     unref(L, &t->self_ref);
     unref(L, &t->multi_ref);
     unref(L, &t->client_ref);
-    unref(L, &t->wire_ref);
     t->state = STATE_FREED;
 }
 
@@ -103,7 +136,9 @@ static falcon_transfer *new_transfer(lua_State *L, int multi_idx, int client_idx
     memset(t, 0, sizeof *t);
     t->state = STATE_NEW;
     t->kind = kind;
-    t->self_ref = t->multi_ref = t->client_ref = t->wire_ref = LUA_NOREF;
+    t->self_ref = t->multi_ref = t->client_ref = LUA_NOREF;
+    t->link.end = transfer_end;
+    t->link.busy = transfer_busy;
     transfer_request_init(&t->rq);
     buffer_init(&t->query);
     buffer_init(&t->form);
@@ -130,6 +165,7 @@ static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     if (curl_multi_add_handle(m->handle, t->easy) != CURLM_OK)
         return errors_push(L, "transport", "the multi handle refused the transfer", 0);
     t->state = STATE_RUNNING;
+    client_attach(t->client, &t->link);
     t->client->requests++;
     t->next = m->running;
     if (m->running) m->running->prev = t;
@@ -146,8 +182,6 @@ static int multi_add(lua_State *L) {
     luaL_checktype(L, 3, LUA_TTABLE);
     falcon_transfer *t = new_transfer(L, 1, 2, KIND_API);
     t->client = c;
-    lua_pushvalue(L, 3);
-    t->wire_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* the strings the request points into */
     if (!request_from_lua(L, 3, t->easy, &t->rq, &t->query))
         return errors_push(L, "transport", "out of memory while building the request", 0);
     return start(L, m, t);
@@ -178,6 +212,15 @@ static int multi_perform(lua_State *L) {
     CURLMcode mc = curl_multi_perform(m->handle, &running);
     int done_any = 0;
     lua_newtable(L);
+    while (m->ended != NULL) {
+        falcon_transfer *t = m->ended;
+        m->ended = t->next;
+        t->next = NULL;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
+        lua_rawseti(L, -2, (int)falcon_rawlen(L, -2) + 1);
+        unref(L, &t->self_ref);
+        done_any = 1;
+    }
     for (int round = 0; mc == CURLM_OK; round++) {
         CURLMsg *msg;
         int left;
@@ -215,7 +258,8 @@ static int transfer_result_lua(lua_State *L) {
     if (t->state != STATE_DONE) return luaL_error(L, "falcon.core: the transfer has not finished");
     int n;
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->client_ref); /* keeps the client alive while finishing */
-    if (t->kind == KIND_TOKEN) n = auth_token_finish(L, t->client, &t->rq, &t->rs);
+    if (t->kind != KIND_API && client_closed(t->client)) n = errors_push(L, "aborted", "the client was closed", 0);
+    else if (t->kind == KIND_TOKEN) n = auth_token_finish(L, t->client, &t->rq, &t->rs);
     else if (t->kind == KIND_REVOKE) n = auth_revoke_finish(L, t->client, &t->rq, &t->rs);
     else n = transfer_push(L, &t->rq, &t->rs, 1);
     lua_remove(L, -(n + 1));
@@ -239,9 +283,11 @@ static int transfer_tostring(lua_State *L) {
 static int multi_close(lua_State *L) {
     falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
     if (m->handle == NULL) return 0;
+    if (m->L != NULL) return luaL_error(L, "falcon.core: the multi handle cannot be closed from inside its own transfers");
     for (falcon_transfer *t = m->running; t != NULL;) {
         falcon_transfer *next = t->next;
         curl_multi_remove_handle(m->handle, t->easy);
+        client_detach(t->client, &t->link);
         t->state = STATE_DONE;
         t->rs.code = CURLE_ABORTED_BY_CALLBACK;
         t->multi = NULL;
@@ -250,6 +296,14 @@ static int multi_close(lua_State *L) {
         t = next;
     }
     m->running = NULL;
+    for (falcon_transfer *t = m->ended; t != NULL;) { /* ended by a client: their results wait */
+        falcon_transfer *next = t->next;
+        t->multi = NULL;
+        t->next = NULL;
+        unref(L, &t->self_ref);
+        t = next;
+    }
+    m->ended = NULL;
     curl_multi_cleanup(m->handle);
     m->handle = NULL;
     return 0;

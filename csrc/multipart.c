@@ -233,15 +233,21 @@ void multipart_free(multipart *m) {
     m->detail = NULL;
 }
 
-static const char *field(lua_State *L, int part, const char *key, size_t *len) {
+/* The string is also put in the anchor table: the part table is the caller's and may change while the
+ * form is being sent, the anchor is the request's own. */
+static const char *field(lua_State *L, int part, const char *key, size_t *len, int anchor) {
     lua_getfield(L, part, key);
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
-    lua_pop(L, 1); /* the string stays alive: the part table holds it */
-    if (s == NULL) *len = 0;
+    if (s == NULL) {
+        *len = 0;
+        lua_pop(L, 1);
+    } else {
+        lua_rawseti(L, anchor, (int)falcon_rawlen(L, anchor) + 1);
+    }
     return s;
 }
 
-multipart *multipart_from_lua(lua_State *L, int idx) {
+multipart *multipart_from_lua(lua_State *L, int idx, int anchor) {
     multipart *m = malloc(sizeof *m);
     if (m == NULL) return NULL;
     multipart_init(m);
@@ -251,12 +257,12 @@ multipart *multipart_from_lua(lua_State *L, int idx) {
         lua_rawgeti(L, idx, (int)i);
         int part = lua_gettop(L);
         size_t name_len, filename_len, type_len, value_len, data_len, path_len;
-        const char *name = field(L, part, "name", &name_len);
-        const char *filename = field(L, part, "filename", &filename_len);
-        const char *type = field(L, part, "content_type", &type_len);
-        const char *value = field(L, part, "value", &value_len);
-        const char *data = field(L, part, "data", &data_len);
-        const char *path = field(L, part, "path", &path_len);
+        const char *name = field(L, part, "name", &name_len, anchor);
+        const char *filename = field(L, part, "filename", &filename_len, anchor);
+        const char *type = field(L, part, "content_type", &type_len, anchor);
+        const char *value = field(L, part, "value", &value_len, anchor);
+        const char *data = field(L, part, "data", &data_len, anchor);
+        const char *path = field(L, part, "path", &path_len, anchor);
         long long size = 0;
         struct stat st;
         if (path != NULL) size = stat(path, &st) == 0 ? (long long)st.st_size : -1;

@@ -11,7 +11,7 @@
 
 typedef struct {
     buffer head;          /* delimiter line and part headers, up to the blank line */
-    const char *data;     /* in-memory content (borrowed: the request table keeps it alive) */
+    const char *data;     /* in-memory content (borrowed: the request's anchor keeps it alive) */
     size_t data_len;
     char *path;           /* or a file, streamed */
     long long file_size;  /* size when the form was built; a file that changes size fails the send */
@@ -52,8 +52,10 @@ size_t multipart_read(multipart *m, char *out, size_t n);
 void multipart_rewind(multipart *m);
 void multipart_free(multipart *m);
 
-/* Builds a closed form from the checked (mime_check) form array at idx. NULL when out of memory. */
-multipart *multipart_from_lua(lua_State *L, int idx);
+/* Builds a closed form from the checked (mime_check) form array at idx. Every string the form borrows
+ * is appended to the table at anchor, which the caller keeps alive while the form is read. NULL when
+ * out of memory. */
+multipart *multipart_from_lua(lua_State *L, int idx, int anchor);
 void multipart_destroy(multipart *m);
 
 #endif

@@ -1,6 +1,7 @@
 /* request.c: reading a request table from Lua into a transfer_request. Every check that can raise runs
- * before anything is allocated; the values the request points into stay referenced by the table, which
- * the caller keeps alive for the whole transfer. */
+ * before anything is allocated. The caller's table may change or be dropped while the transfer runs (a
+ * progress callback, another coroutine): every Lua string the request points into is put in an anchor
+ * table of the request's own, referenced from the registry until request_free. */
 #include <string.h>
 
 #include "compat.h"
@@ -81,6 +82,12 @@ static int optional_field(lua_State *L, int req, const char *key, int type, cons
     return lua_gettop(L); /* popped by request_from_lua: the request table keeps the value alive */
 }
 
+/* Keeps req[key] alive for as long as the request: the pointers taken from it stay valid. */
+static void anchor_value(lua_State *L, int anchor, int req, const char *key) {
+    lua_getfield(L, req, key);
+    lua_rawseti(L, anchor, (int)falcon_rawlen(L, anchor) + 1);
+}
+
 int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, buffer *query) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     luaL_checktype(L, idx, LUA_TTABLE);
@@ -97,6 +104,7 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     int save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
     int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
     int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
+    int repeatable = optional_field(L, idx, "repeatable", LUA_TBOOLEAN, "boolean");
     if (headers) check_headers(L, headers);
     if (form) mime_check(L, form);
     if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
@@ -113,19 +121,32 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
         if (strcmp(a, "none") == 0) rq->bearer = 0;
         else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
     }
+    /* Only GET and HEAD may be sent twice unless the caller vouches for the request (read-only POSTs). */
+    rq->repeatable = repeatable ? lua_toboolean(L, repeatable)
+                                : strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
     if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
 
-    /* From here on nothing raises. */
+    /* From here on nothing raises but memory. */
+    lua_createtable(L, 4, 0);
+    int anchor = lua_gettop(L);
+    anchor_value(L, anchor, idx, "method");
+    anchor_value(L, anchor, idx, "route");
     rq->query = query->data;
     rq->query_len = query->len;
-    if (body) rq->body = lua_tolstring(L, body, &rq->body_len);
-    rq->save_to = save_to ? lua_tostring(L, save_to) : NULL;
+    if (body) {
+        rq->body = lua_tolstring(L, body, &rq->body_len);
+        anchor_value(L, anchor, idx, "body");
+    }
+    if (save_to) {
+        rq->save_to = lua_tostring(L, save_to);
+        anchor_value(L, anchor, idx, "save_to");
+    }
     int ok = !query->failed;
     /* A form's Content-Type must carry the encoder's boundary: it replaces any content_type given. */
     if (ok && form) {
         buffer type;
         buffer_init(&type);
-        ok = (rq->form = multipart_from_lua(L, form)) != NULL && multipart_content_type(rq->form, &type) &&
+        ok = (rq->form = multipart_from_lua(L, form, anchor)) != NULL && multipart_content_type(rq->form, &type) &&
              buffer_cstr(&type) != NULL && append_header(&rq->headers, "Content-Type", type.data);
         buffer_free(&type);
     } else if (ok && content_type) {
@@ -143,6 +164,8 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
         lua_pushvalue(L, progress);
         rq->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    lua_pushvalue(L, anchor);
+    rq->anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_settop(L, top);
     return ok;
 }
@@ -150,6 +173,8 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
 void request_free(lua_State *L, transfer_request *rq, buffer *query) {
     if (rq->progress_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->progress_ref);
     rq->progress_ref = LUA_NOREF;
+    if (rq->anchor_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->anchor_ref);
+    rq->anchor_ref = LUA_NOREF;
     transfer_request_free(rq);
     buffer_free(query);
 }

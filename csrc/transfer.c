@@ -11,11 +11,17 @@
 #include "transfer.h"
 
 #define HEADER_BLOCK_PRESIZE 1024
+/* A write goes out on a kept-alive connection only if it was idle for less than this: servers close
+ * idle connections after 5 s (Apache) to 60-75 s (load balancers, nginx), and a write that meets such a
+ * close in flight cannot be sent again (on_prereq). Reads reuse connections as libcurl does. */
+#define WRITE_REUSE_IDLE_S 4L
+#define READ_REUSE_IDLE_S 118L
 #define BODY_PRESIZE_MAX (1 << 20)
 
 void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
     rq->progress_ref = LUA_NOREF;
+    rq->anchor_ref = LUA_NOREF;
 }
 
 void slist_wipe_free(struct curl_slist *list) {
@@ -95,6 +101,18 @@ static int on_seek(void *ud, curl_off_t offset, int origin) {
     if (offset != 0 || origin != SEEK_SET) return CURL_SEEKFUNC_CANTSEEK;
     multipart_rewind(ud);
     return CURL_SEEKFUNC_OK;
+}
+
+/* libcurl sends a request again by itself when a reused connection dies before any answer. For a
+ * write that is a duplicate (the server may have applied it and dropped the connection): the second
+ * send is refused, and the caller gets an error saying the write may have been applied. */
+static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+    transfer_result *rs = ud;
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
+    if (rs->issued++ == 0) return CURL_PREREQFUNC_OK;
+    if (rs->detail == NULL) rs->detail = strdup(TRANSFER_NOT_RESENT);
+    return CURL_PREREQFUNC_ABORT;
 }
 
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
@@ -220,6 +238,9 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     /* Downloads to a file read in large pieces, as the curl tool does: fewer, bigger writes. */
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, rq->save_to != NULL ? 128L * 1024 : (long)CURL_MAX_WRITE_SIZE);
     set_method(easy, rq);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, rq->repeatable ? NULL : on_prereq);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, rs);
+    curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, rq->repeatable ? READ_REUSE_IDLE_S : WRITE_REUSE_IDLE_S);
     return 1;
 }
 
@@ -229,6 +250,11 @@ void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *
     long request_size = 0;
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
     rs->request_size = request_size;
+    /* A write that libcurl wanted to send a second time: it reached the server once. */
+    if (rs->issued > 1) {
+        rs->code = CURLE_SEND_ERROR;
+        rs->request_size = request_size > 0 ? request_size : 1;
+    }
     /* The read callback aborted: the upload's file failed, not the user. */
     if (code == CURLE_ABORTED_BY_CALLBACK && rq->form != NULL && rq->form->detail != NULL && rs->detail == NULL) {
         rs->code = CURLE_READ_ERROR;
@@ -240,6 +266,7 @@ void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *
 void transfer_cleanup(CURL *easy, buffer *url, struct curl_slist **headers) {
     /* Pointers into this call's memory must not survive it. */
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(easy, CURLOPT_PROXYHEADER, NULL);
     curl_easy_setopt(easy, CURLOPT_READDATA, NULL);
     curl_easy_setopt(easy, CURLOPT_SEEKDATA, NULL);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, NULL);
@@ -254,7 +281,9 @@ void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq
     struct curl_slist *headers;
     lua_State *state = L;
     if (transfer_prepare(c->easy, c, rq, rs, &state, &url, &headers)) {
+        c->performing = 1;
         CURLcode code = curl_easy_perform(c->easy);
+        c->performing = 0;
         c->requests++;
         transfer_complete(c->easy, rq, rs, code);
     }

@@ -22,7 +22,9 @@ typedef struct {
     multipart *form;             /* multipart body, owned by the transfer (the one encoder) */
     const char *save_to;         /* stream a 2xx body here (through a .part file) */
     int progress_ref;            /* registry reference to a Lua progress function, or LUA_NOREF */
+    int anchor_ref;              /* registry reference to the Lua values method/route/body/... point into */
     int bearer;                  /* send the client's token */
+    int repeatable;              /* safe to send twice: libcurl may re-send it on a fresh connection */
 } transfer_request;
 
 typedef struct {
@@ -37,7 +39,13 @@ typedef struct {
     lua_State **L;               /* the state running the transfer (set by whoever drives the handle) */
     int progress_ref;
     curl_off_t request_size;     /* bytes sent: 0 when the request never left */
+    int issued;                  /* times libcurl was about to send the request (prereq callback) */
 } transfer_result;
+
+/* Why a request that is not safe to repeat failed instead of being sent on a second connection. */
+#define TRANSFER_NOT_RESENT                                                                               \
+    "the connection closed before an answer came; the request was not sent again, as it is not safe to " \
+    "repeat (the server may have applied it)"
 
 void transfer_request_init(transfer_request *rq);
 void transfer_request_free(transfer_request *rq);

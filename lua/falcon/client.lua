@@ -130,6 +130,8 @@ end
 -- values (a driver function itself on the per-call path: no closure per call).
 function Client:_send(d, method, route, send, request)
   local idempotent = policy.idempotent(method, route)
+  -- The core sends a request twice (a kept-alive connection that died) only when it is safe to.
+  if request then request.repeatable = idempotent end
   local attempt = 0
   while true do
     local started = self:_pace(d)

@@ -28,6 +28,8 @@ local NO_LIMIT_MS = 24 * 3600 * 1000
 -- A pooled connection the server closed meanwhile fails before any answer: libcurl then resends on a
 -- fresh connection by itself, and so does this driver (at most this many stale connections in a row).
 local STALE_RETRIES = 4
+-- Idle connections of the write pool close after this (libcurl's side: WRITE_REUSE_IDLE_S, transfer.c).
+local WRITE_POOL_IDLE_MS = 4000
 
 local function read_all(path)
   local f = io.open(path, "rb")
@@ -146,8 +148,11 @@ local function run(client, ex, wire)
   end
   local tls = t.scheme == "https"
   local deadline = t.timeout > 0 and core.now() + t.timeout or nil
-  local pool = ("falcon:%s:%d:%s:%s"):format(t.host, t.port, tls and "tls" or "tcp",
-    t.ssl_verify and "verify" or "noverify")
+  -- Writes take connections from a pool of their own whose idle ones are closed after a few seconds:
+  -- a write must not meet a server's idle close in flight, since it is never sent twice (ex:rewind).
+  local repeatable = ex:repeatable()
+  local pool = ("falcon:%s:%d:%s:%s:%s"):format(t.host, t.port, tls and "tls" or "tcp",
+    t.ssl_verify and "verify" or "noverify", repeatable and "r" or "w")
   local attempt = 0
   while true do
     local sock = ngx.socket.tcp()
@@ -178,14 +183,15 @@ local function run(client, ex, wire)
       kind = send_kind
     end
     if state == "done" then
-      if ex:keepalive() then sock:setkeepalive() else sock:close() end
+      if ex:keepalive() then sock:setkeepalive(not repeatable and WRITE_POOL_IDLE_MS or nil) else sock:close() end
       return ex:result()
     end
     sock:close()
-    -- A reused connection that died before any answer: resend on another one, as libcurl does.
-    if reused > 0 and not got_any and not NOT_STALE[kind] and attempt < STALE_RETRIES then
+    -- A reused connection that died before any answer: resend on another one, as libcurl does, unless
+    -- the request is not safe to repeat (then ex:rewind records the failure).
+    local stale = reused > 0 and not got_any and not NOT_STALE[kind] and attempt < STALE_RETRIES
+    if stale and ex:rewind() then
       attempt = attempt + 1
-      ex:rewind()
     else
       if not sent then ex:fail(send_kind, detail, true) end
       return ex:result()
