@@ -1,4 +1,5 @@
 /* client.c: the client userdata: settings, secrets, lifecycle, and the request method. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -16,6 +17,9 @@
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_READ_TIMEOUT_S 60L
+/* A body kept in memory larger than this is an error (save_to streams any size): the largest Falcon
+ * JSON pages are tens of MB; a hostile or broken server must not take the process's memory. */
+#define DEFAULT_MAX_BODY_BYTES (128L * 1024 * 1024)
 /* Options become header lines, URL parts or token form fields: bounded like a header line. */
 #define MAX_OPTION_LEN 8192
 
@@ -38,26 +42,11 @@ void client_apply_settings(falcon_client *c, CURL *easy) {
     if (c->ca_bundle != NULL) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle);
     /* An empty proxy string ("") stops libcurl from using http_proxy/https_proxy from the environment. */
     if (c->proxy != NULL) curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy);
-    /* Decoding on; the header line itself is sent by transfer_prepare (see accept_encoding_line). */
-    if (c->accept_encoding_line != NULL)
-        curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, c->accept_encoding_line + strlen("Accept-Encoding: "));
+    /* Bodies are decoded by the core itself (sink.c: bounded, and a truncated stream is an error);
+     * transfer_prepare sends the Accept-Encoding line. */
+    curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-}
-
-/* The encodings this libcurl decodes. Sent as a ready header line: libcurl would format the same line
- * afresh for every request from CURLOPT_ACCEPT_ENCODING (a measurable share of a small call). */
-static const char *accept_encoding_line(void) {
-    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
-    if (!(v->features & CURL_VERSION_LIBZ)) return NULL;
-    int br = (v->features & CURL_VERSION_BROTLI) != 0, zstd = 0;
-#ifdef CURL_VERSION_ZSTD
-    zstd = (v->features & CURL_VERSION_ZSTD) != 0;
-#endif
-    if (br && zstd) return "Accept-Encoding: gzip, deflate, br, zstd";
-    if (br) return "Accept-Encoding: gzip, deflate, br";
-    if (zstd) return "Accept-Encoding: gzip, deflate, zstd";
-    return "Accept-Encoding: gzip, deflate";
 }
 
 void client_forget_token(falcon_client *c) {
@@ -104,7 +93,7 @@ static void client_free(falcon_client *c) {
 static const char *const option_names[] = {"base_url",   "client_id",       "client_secret", "member_cid",
                                            "access_token", "connect_timeout", "timeout",       "read_timeout",
                                            "proxy",      "ssl_verify",      "ca_bundle",     "user_agent",
-                                           NULL};
+                                           "max_body_bytes", NULL};
 
 static void check_option_names(lua_State *L, int opts) {
     lua_pushnil(L);
@@ -186,6 +175,13 @@ int client_lua_new(lua_State *L) {
     double connect_timeout = seconds_option(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_MS / 1000.0, 0);
     double timeout = seconds_option(L, 1, "timeout", 0, 1);
     double read_timeout = seconds_option(L, 1, "read_timeout", (double)DEFAULT_READ_TIMEOUT_S, 1);
+    lua_getfield(L, 1, "max_body_bytes");
+    lua_Number max_body = lua_isnil(L, -1) ? (lua_Number)DEFAULT_MAX_BODY_BYTES : lua_tonumber(L, -1);
+    if (lua_type(L, -1) != LUA_TNIL && (lua_type(L, -1) != LUA_TNUMBER || !(max_body >= 0) ||
+                                         max_body != (lua_Number)(long)max_body || max_body > (lua_Number)LONG_MAX / 2))
+        luaL_error(L, "falcon.core.client: bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: "
+                      "no limit)");
+    lua_pop(L, 1);
     lua_getfield(L, 1, "ssl_verify");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
         luaL_error(L, "falcon.core.client: bad option 'ssl_verify' (boolean expected, got %s)", luaL_typename(L, -1));
@@ -210,6 +206,7 @@ int client_lua_new(lua_State *L) {
     c->timeout_ms = (long)(timeout * 1000);
     c->read_timeout_s = read_timeout > 0 && read_timeout < 1 ? 1 : (long)read_timeout;
     c->ssl_verify = ssl_verify;
+    c->max_body_bytes = (long)max_body;
     buffer ua;
     buffer_init(&ua);
     buffer_append_str(&ua, "User-Agent: falconlua/" FALCONLUA_VERSION);
@@ -219,7 +216,6 @@ int client_lua_new(lua_State *L) {
     }
     int ok = buffer_cstr(&ua) != NULL && (c->user_agent = curl_slist_append(NULL, ua.data)) != NULL;
     buffer_free(&ua); /* the list holds its own copy */
-    c->accept_encoding_line = accept_encoding_line();
     c->easy = curl_easy_init();
     c->base_url = copy_base_url(base_url);
 #define COPY(field, src) ok = ok && ((src) == NULL || ((c->field = secret_dup((src), strlen(src))) != NULL))

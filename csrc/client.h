@@ -32,7 +32,6 @@ typedef struct {
     /* One line, "User-Agent: falconlua/<version>[ <user's>]": sent with every request, and the whole
      * header list of a proxy's CONNECT. */
     struct curl_slist *user_agent;
-    const char *accept_encoding_line; /* "Accept-Encoding: <what this libcurl decodes>", or NULL */
     long connect_timeout_ms;
     long timeout_ms;      /* whole transfer; 0 = none */
     long read_timeout_s;  /* abort when no byte moved for this long; 0 = never */

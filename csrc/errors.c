@@ -36,6 +36,7 @@ static const char *kind_of(CURLcode code) {
     case CURLE_WEIRD_SERVER_REPLY:
     case CURLE_BAD_CONTENT_ENCODING: return "connection";
     case CURLE_ABORTED_BY_CALLBACK: return "aborted";
+    case CURLE_FILESIZE_EXCEEDED: return "too_large";
     case CURLE_WRITE_ERROR:
     case CURLE_READ_ERROR:
     case CURLE_FILE_COULDNT_READ_FILE: return "file";

@@ -91,7 +91,7 @@ static int ready(lua_State *L, falcon_exchange *x) {
     wire_endpoint ep;
     if (!wire_endpoint_parse(x->client->base_url, &ep))
         return errors_push(L, "transport", "the base URL cannot be used by the cosocket driver", 0);
-    if (!transfer_result_init(&x->rs, &x->rq) || !wire_head(x->client, &ep, &x->rq, &x->head))
+    if (!transfer_result_init(&x->rs, &x->rq, (size_t)x->client->max_body_bytes) || !wire_head(x->client, &ep, &x->rq, &x->head))
         return errors_push(L, "transport", "out of memory while building the request", 0);
     response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
     if (x->rq.form != NULL) multipart_rewind(x->rq.form);
@@ -226,7 +226,7 @@ static int ex_rewind(lua_State *L) {
         return 1;
     }
     transfer_result_free(&x->rs);
-    if (!transfer_result_init(&x->rs, &x->rq)) return luaL_error(L, "falcon.core: out of memory");
+    if (!transfer_result_init(&x->rs, &x->rq, (size_t)x->client->max_body_bytes)) return luaL_error(L, "falcon.core: out of memory");
     response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
     if (x->rq.form != NULL) multipart_rewind(x->rq.form);
     x->body_offset = 0;

@@ -18,18 +18,16 @@ static int on_message_begin(http_parser *p) {
 
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     response_parser *rp = of(p);
-    buffer *h = &rp->rs->headers;
-    if (rp->in_value) buffer_append_str(h, "\r\n");
+    if (rp->in_value && !transfer_headers_append(rp->rs, "\r\n", 2)) return -1;
     rp->in_value = 0;
-    return buffer_append(h, at, len) ? 0 : -1;
+    return transfer_headers_append(rp->rs, at, len) ? 0 : -1;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t len) {
     response_parser *rp = of(p);
-    buffer *h = &rp->rs->headers;
-    if (!rp->in_value) buffer_append_str(h, ": ");
+    if (!rp->in_value && !transfer_headers_append(rp->rs, ": ", 2)) return -1;
     rp->in_value = 1;
-    return buffer_append(h, at, len) ? 0 : -1;
+    return transfer_headers_append(rp->rs, at, len) ? 0 : -1;
 }
 
 static int on_headers_complete(http_parser *p) {
@@ -100,8 +98,11 @@ int response_feed(response_parser *rp, const char *data, size_t len) {
         if (used < len) rp->keep_alive = 0;
         return RESPONSE_DONE;
     }
-    if (rp->sink_failed)
-        return fail(rp, rp->rs->sink.detail != NULL ? CURLE_WRITE_ERROR : CURLE_OUT_OF_MEMORY, NULL);
+    if (rp->sink_failed) {
+        transfer_sink_failed(rp->rs);
+        return fail(rp, rp->rs->code, NULL);
+    }
+    if (rp->rs->headers_too_large) return fail(rp, CURLE_WEIRD_SERVER_REPLY, NULL);
     if (err == HPE_CB_header_field || err == HPE_CB_header_value || err == HPE_CB_headers_complete)
         return fail(rp, CURLE_OUT_OF_MEMORY, "out of memory while reading the response headers");
     if (err != HPE_OK) {

@@ -1,84 +1,232 @@
-/* sink.c: response bodies to memory or, for a 2xx with save_to, to a file through a .part name. */
+/* sink.c: response bodies, decoded, to memory (bounded) or, for a 2xx with save_to, to a temporary file
+ * renamed into place. */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "headers.h"
 #include "sink.h"
 
-int sink_init(body_sink *s, const char *save_to, buffer *memory) {
+#define INFLATE_CHUNK 16384
+#define TEMP_NAME "/.falconlua-XXXXXX.part"
+#define TEMP_SUFFIX_LEN 5
+
+int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, const buffer *headers) {
     memset(s, 0, sizeof *s);
     s->memory = memory;
     s->save_to = save_to;
-    if (save_to == NULL) return 1;
-    size_t n = strlen(save_to);
-    s->part_path = malloc(n + 6);
-    if (s->part_path == NULL) return 0;
-    memcpy(s->part_path, save_to, n);
-    memcpy(s->part_path + n, ".part", 6);
+    s->max_memory = max_memory;
+    s->headers = headers;
     return 1;
 }
 
-static void note_errno(body_sink *s) {
-    if (s->detail == NULL) s->detail = strdup(strerror(errno));
+static int failed(body_sink *s, enum sink_failure why, const char *detail) {
+    if (s->failure == SINK_OK) {
+        s->failure = why;
+        if (detail != NULL) s->detail = strdup(detail);
+    }
+    return 0;
+}
+
+static int failed_errno(body_sink *s) {
+    return failed(s, SINK_FILE, strerror(errno));
+}
+
+/* ---- Content-Encoding ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *value;
+    size_t len;
+} found_header;
+
+static void find_encoding(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+    found_header *f = ud;
+    if (name == NULL) f->value = NULL, f->len = 0; /* a new header block: only the last one counts */
+    else if (nlen == 16 && strncasecmp(name, "Content-Encoding", 16) == 0) f->value = value, f->len = vlen;
+}
+
+static int named(const found_header *f, const char *name) {
+    return f->len == strlen(name) && strncasecmp(f->value, name, f->len) == 0;
+}
+
+/* gzip and deflate are decoded (what the core asks for); identity passes; anything else (br, zstd, a
+ * chain such as "gzip, gzip") is refused rather than handed on as if it were the body. */
+static int choose_decoder(body_sink *s) {
+    found_header f = {NULL, 0};
+    if (s->headers != NULL && s->headers->data != NULL) headers_parse(s->headers->data, s->headers->len, find_encoding, &f);
+    if (f.value == NULL || f.len == 0 || named(&f, "identity")) return 1;
+    int gzip = named(&f, "gzip") || named(&f, "x-gzip");
+    if (!gzip && !named(&f, "deflate")) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "unsupported Content-Encoding '%.*s' (the client asks for gzip or deflate)",
+                 f.len > 64 ? 64 : (int)f.len, f.value);
+        for (char *p = detail; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
+        return failed(s, SINK_ENCODING, detail);
+    }
+    s->inflater = calloc(1, sizeof *s->inflater);
+    /* 15 + 32: zlib or gzip, told apart by the header. */
+    if (s->inflater == NULL || inflateInit2(s->inflater, 15 + 32) != Z_OK) {
+        free(s->inflater);
+        s->inflater = NULL;
+        return failed(s, SINK_NO_MEMORY, NULL);
+    }
+    return 1;
+}
+
+static void end_inflater(body_sink *s) {
+    if (s->inflater == NULL) return;
+    inflateEnd(s->inflater);
+    free(s->inflater);
+    s->inflater = NULL;
+}
+
+/* ---- where decoded bytes go ---------------------------------------------------------------------- */
+
+/* The temporary file: a name of our own beside the target (so a 255-byte target name still works),
+ * created with O_EXCL (a planted link or file there is never followed or reused). */
+static int open_temp(body_sink *s) {
+    const char *slash = strrchr(s->save_to, '/');
+    size_t dir_len = slash == NULL ? 1 : (size_t)(slash - s->save_to);
+    s->temp_path = malloc(dir_len + sizeof TEMP_NAME);
+    if (s->temp_path == NULL) return failed(s, SINK_NO_MEMORY, NULL);
+    memcpy(s->temp_path, slash == NULL ? "." : s->save_to, dir_len);
+    memcpy(s->temp_path + dir_len, TEMP_NAME, sizeof TEMP_NAME);
+    int fd = mkstemps(s->temp_path, TEMP_SUFFIX_LEN);
+    if (fd < 0) {
+        int saved = errno;
+        free(s->temp_path);
+        s->temp_path = NULL;
+        errno = saved;
+        return failed_errno(s);
+    }
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    s->file = fdopen(fd, "wb");
+    if (s->file == NULL) {
+        failed_errno(s);
+        close(fd);
+        return 0;
+    }
+    return 1;
 }
 
 /* The file is opened only once a 2xx status is known, so an error body never lands in it. */
 static int decide(body_sink *s, long status) {
     s->decided = 1;
-    if (s->part_path == NULL || status < 200 || status > 299) return 1;
-    s->file = fopen(s->part_path, "wb");
-    if (s->file == NULL) {
-        note_errno(s);
-        return 0;
-    }
+    if (!choose_decoder(s)) return 0;
+    if (s->save_to == NULL || status < 200 || status > 299) return 1;
+    if (!open_temp(s)) return 0;
     s->to_file = 1;
     return 1;
 }
 
-int sink_write(body_sink *s, long status, const char *data, size_t len) {
-    if (!s->decided && !decide(s, status)) return 0;
-    if (!s->to_file) return buffer_append(s->memory, data, len);
-    if (fwrite(data, 1, len, s->file) != len) {
-        note_errno(s);
-        return 0;
+static int emit(body_sink *s, const char *data, size_t len) {
+    if (len == 0) return 1;
+    if (s->to_file) {
+        if (fwrite(data, 1, len, s->file) != len) return failed_errno(s);
+        s->saved_bytes += (long long)len;
+        return 1;
     }
-    s->saved_bytes += (long long)len;
+    if (s->max_memory > 0 && len > s->max_memory - s->memory->len) {
+        char detail[96];
+        snprintf(detail, sizeof detail, "%zu bytes", s->max_memory);
+        return failed(s, SINK_TOO_LARGE, detail);
+    }
+    return buffer_append(s->memory, data, len) ? 1 : failed(s, SINK_NO_MEMORY, NULL);
+}
+
+/* Decodes and emits; a stream that ends is followed only by another member (concatenated gzip). */
+static int inflate_and_emit(body_sink *s, const char *data, size_t len) {
+    z_stream *z = s->inflater;
+    char out[INFLATE_CHUNK];
+    z->next_in = (Bytef *)(uintptr_t)data;
+    z->avail_in = (uInt)len;
+    while (z->avail_in > 0) {
+        if (s->stream_ended) {
+            if (inflateReset(z) != Z_OK) return failed(s, SINK_ENCODING, "the compressed body cannot be decoded");
+            s->stream_ended = 0;
+        }
+        z->next_out = (Bytef *)out;
+        z->avail_out = sizeof out;
+        int rc = inflate(z, Z_NO_FLUSH);
+        /* "deflate" without the zlib wrapper: start again as raw deflate, once, before any output. */
+        if (rc == Z_DATA_ERROR && !s->raw_deflate && z->total_out == 0 && z->total_in <= len) {
+            s->raw_deflate = 1;
+            if (inflateReset2(z, -15) != Z_OK) return failed(s, SINK_ENCODING, "the compressed body cannot be decoded");
+            z->next_in = (Bytef *)(uintptr_t)data;
+            z->avail_in = (uInt)len;
+            continue;
+        }
+        if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+            return failed(s, SINK_ENCODING, "the compressed body is corrupt");
+        if (!emit(s, out, sizeof out - z->avail_out)) return 0;
+        if (rc == Z_STREAM_END) s->stream_ended = 1;
+        else if (rc == Z_BUF_ERROR && z->avail_out != 0) break; /* needs more input */
+    }
     return 1;
 }
 
-static void close_file(body_sink *s, int keep) {
-    if (s->file != NULL) {
-        if (fclose(s->file) != 0 && keep) note_errno(s);
-        s->file = NULL;
-    }
+int sink_write(body_sink *s, long status, const char *data, size_t len) {
+    if (s->failure != SINK_OK) return 0;
+    if (!s->decided && !decide(s, status)) return 0;
+    if (len > UINT_MAX) return failed(s, SINK_NO_MEMORY, NULL);
+    return s->inflater != NULL ? inflate_and_emit(s, data, len) : emit(s, data, len);
+}
+
+/* ---- the end ---------------------------------------------------------------------------------- */
+
+/* What the file would have had, had it been created with fopen: 0666 less the umask. mkstemp makes it
+ * 0600; the umask is read from /proc (umask() cannot read it without changing it). */
+static void give_usual_mode(FILE *file) {
+    FILE *status = fopen("/proc/self/status", "r");
+    if (status == NULL) return;
+    char line[128];
+    unsigned mask = 0;
+    int found = 0;
+    while (!found && fgets(line, sizeof line, status) != NULL) found = sscanf(line, "Umask: %o", &mask) == 1;
+    fclose(status);
+    if (found) fchmod(fileno(file), (mode_t)(0666 & ~mask));
+}
+
+static void drop_temp(body_sink *s) {
+    if (s->file != NULL) fclose(s->file);
+    s->file = NULL;
+    if (s->temp_path != NULL) unlink(s->temp_path);
+    free(s->temp_path);
+    s->temp_path = NULL;
 }
 
 int sink_finish(body_sink *s, long status) {
-    if (s->part_path == NULL) return 1;
+    if (s->failure != SINK_OK) return 0;
+    if (s->inflater != NULL && !s->stream_ended && s->inflater->total_in > 0)
+        return failed(s, SINK_ENCODING, "the compressed body ended early (truncated)");
+    if (s->save_to == NULL) return 1;
     /* A 2xx with an empty body still produces the (empty) file. */
     if (!s->decided && !decide(s, status)) return 0;
     if (!s->to_file) return 1;
-    close_file(s, 1);
-    if (s->detail == NULL && rename(s->part_path, s->save_to) != 0) note_errno(s);
-    if (s->detail != NULL) {
-        remove(s->part_path);
+    give_usual_mode(s->file);
+    int closed = fclose(s->file);
+    s->file = NULL;
+    if (closed != 0 || rename(s->temp_path, s->save_to) != 0) {
+        failed_errno(s);
+        drop_temp(s);
         return 0;
     }
-    free(s->part_path);
-    s->part_path = NULL; /* renamed: nothing left to remove */
+    free(s->temp_path);
+    s->temp_path = NULL; /* renamed: nothing left to remove */
     return 1;
 }
 
 void sink_free(body_sink *s) {
-    if (s->file != NULL) {
-        close_file(s, 0);
-        if (s->part_path != NULL) remove(s->part_path);
-    } else if (s->part_path != NULL && s->to_file) {
-        remove(s->part_path);
-    }
-    free(s->part_path);
-    s->part_path = NULL;
+    drop_temp(s);
+    end_inflater(s);
     free(s->detail);
     s->detail = NULL;
 }

@@ -11,6 +11,7 @@
 #include "transfer.h"
 
 #define HEADER_BLOCK_PRESIZE 1024
+#define ACCEPT_ENCODING_LINE "Accept-Encoding: gzip, deflate" /* what sink.c decodes */
 /* A write goes out on a kept-alive connection only if it was idle for less than this: servers close
  * idle connections after 5 s (Apache) to 60-75 s (load balancers, nginx), and a write that meets such a
  * close in flight cannot be sent again (on_prereq). Reads reuse connections as libcurl does. */
@@ -45,7 +46,7 @@ void transfer_result_free(transfer_result *rs) {
     rs->detail = NULL;
 }
 
-int transfer_result_init(transfer_result *rs, const transfer_request *rq) {
+int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t max_body_bytes) {
     memset(rs, 0, sizeof *rs);
     buffer_init(&rs->headers);
     buffer_init(&rs->body);
@@ -55,15 +56,32 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
-    if (!sink_init(&rs->sink, rq->save_to, &rs->body)) {
+    if (!sink_init(&rs->sink, rq->save_to, &rs->body, max_body_bytes, &rs->headers)) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
     return 1;
 }
 
+/* The error a failed sink gives, whichever driver fed it. */
+void transfer_sink_failed(transfer_result *rs) {
+    static const CURLcode codes[] = {
+        [SINK_OK] = CURLE_WRITE_ERROR, [SINK_NO_MEMORY] = CURLE_OUT_OF_MEMORY, [SINK_FILE] = CURLE_WRITE_ERROR,
+        [SINK_TOO_LARGE] = CURLE_FILESIZE_EXCEEDED, [SINK_ENCODING] = CURLE_BAD_CONTENT_ENCODING};
+    rs->code = codes[rs->sink.failure];
+}
+
 void transfer_finish_sink(transfer_result *rs) {
-    if (rs->code == CURLE_OK && !sink_finish(&rs->sink, rs->status)) rs->code = CURLE_WRITE_ERROR;
+    if (rs->code == CURLE_OK && !sink_finish(&rs->sink, rs->status)) transfer_sink_failed(rs);
+}
+
+int transfer_headers_append(transfer_result *rs, const char *data, size_t len) {
+    if (len > TRANSFER_HEADERS_MAX - rs->headers.len) {
+        if (rs->detail == NULL) rs->detail = strdup("the response headers are larger than 256 KiB");
+        rs->headers_too_large = 1;
+        return 0;
+    }
+    return buffer_append(&rs->headers, data, len);
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *ud) {
@@ -71,7 +89,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     size_t len = size * n;
     /* A new status line starts a new header block (100-continue, proxy CONNECT): keep the last. */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) buffer_reset(&rs->headers);
-    return buffer_append(&rs->headers, data, len) ? len : 0;
+    return transfer_headers_append(rs, data, len) ? len : 0;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
@@ -186,7 +204,7 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
                      lua_State **L, buffer *url, struct curl_slist **headers) {
     buffer_init(url);
     *headers = NULL;
-    if (!transfer_result_init(rs, rq)) return 0;
+    if (!transfer_result_init(rs, rq, (size_t)c->max_body_bytes)) return 0;
     rs->L = L;
     rs->easy = easy;
 
@@ -207,8 +225,7 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) ok = append_line(&list, it->data);
     /* Ready lines of the client, unless the caller gave their own: libcurl would format both afresh. */
     if (ok && !headers_list_has(rq->headers, "User-Agent")) ok = append_line(&list, c->user_agent->data);
-    if (ok && c->accept_encoding_line != NULL && !headers_list_has(rq->headers, "Accept-Encoding"))
-        ok = append_line(&list, c->accept_encoding_line);
+    if (ok && !headers_list_has(rq->headers, "Accept-Encoding")) ok = append_line(&list, ACCEPT_ENCODING_LINE);
     *headers = list;
     if (!ok) {
         rs->code = CURLE_OUT_OF_MEMORY;
@@ -246,6 +263,8 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
 
 void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code) {
     rs->code = code;
+    if (code == CURLE_WRITE_ERROR && rs->sink.failure != SINK_OK) transfer_sink_failed(rs);
+    if (rs->headers_too_large) rs->code = CURLE_WEIRD_SERVER_REPLY;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &rs->status);
     long request_size = 0;
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
@@ -307,11 +326,17 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
     if (rs->code != CURLE_OK) {
         const char *detail = rs->detail != NULL ? rs->detail : rs->errbuf;
         int pushed = 0;
-        if (rs->code == CURLE_WRITE_ERROR && rs->sink.detail != NULL && rq->save_to != NULL) {
+        if (rs->sink.failure == SINK_FILE && rs->sink.detail != NULL && rq->save_to != NULL) {
             lua_pushfstring(L, "cannot write '%s': %s", rq->save_to, rs->sink.detail);
-            detail = lua_tostring(L, -1);
             pushed = 1;
+        } else if (rs->sink.failure == SINK_TOO_LARGE) {
+            lua_pushfstring(L, "the response body is larger than max_body_bytes (%s): raise max_body_bytes, or "
+                               "save the body to a file with save_to", rs->sink.detail ? rs->sink.detail : "?");
+            pushed = 1;
+        } else if (rs->sink.failure == SINK_ENCODING && rs->sink.detail != NULL) {
+            detail = rs->sink.detail;
         }
+        if (pushed) detail = lua_tostring(L, -1);
         /* Nothing was sent when the connection never came up: the one case a write may be retried. */
         int reached = rs->request_size > 0;
         int n = errors_push_curl(L, rs->code, detail, rq->method, rq->route, reached);

@@ -40,7 +40,11 @@ typedef struct {
     int progress_ref;
     curl_off_t request_size;     /* bytes sent: 0 when the request never left */
     int issued;                  /* times libcurl was about to send the request (prereq callback) */
+    int headers_too_large;
 } transfer_result;
+
+/* A response's header block is bounded whatever the server sends (libcurl bounds each line only). */
+#define TRANSFER_HEADERS_MAX (256u * 1024)
 
 /* Why a request that is not safe to repeat failed instead of being sent on a second connection. */
 #define TRANSFER_NOT_RESENT                                                                               \
@@ -51,9 +55,15 @@ void transfer_request_init(transfer_request *rq);
 void transfer_request_free(transfer_request *rq);
 void transfer_result_free(transfer_result *rs);
 
-/* Readies rs for an exchange of rq by any driver (status, headers, body sink). Returns 0 when out of
- * memory (rs->code says so). */
-int transfer_result_init(transfer_result *rs, const transfer_request *rq);
+/* Readies rs for an exchange of rq by any driver (status, headers, body sink bounded by max_body_bytes,
+ * 0 for none). Returns 0 when out of memory (rs->code says so). */
+int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t max_body_bytes);
+
+/* Appends to the header block within TRANSFER_HEADERS_MAX; 0 (with rs->detail) past it or on memory. */
+int transfer_headers_append(transfer_result *rs, const char *data, size_t len);
+
+/* Sets rs->code from the failure the body sink recorded. */
+void transfer_sink_failed(transfer_result *rs);
 
 /* After a complete exchange with code CURLE_OK: finishes a save_to file (rs->code becomes
  * CURLE_WRITE_ERROR when the file failed). */

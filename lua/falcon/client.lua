@@ -32,7 +32,7 @@ function Client.new(opts, extra)
     member_cid = opts.member_cid, access_token = opts.access_token,
     connect_timeout = connect, read_timeout = read, timeout = total,
     proxy = options.proxy(opts, url), ssl_verify = verify, ca_bundle = bundle,
-    user_agent = opts.user_agent,
+    user_agent = opts.user_agent, max_body_bytes = opts.max_body_bytes,
   }
   if opts.shared_dict then
     if opts.access_token then

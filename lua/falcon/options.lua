@@ -9,7 +9,7 @@ options.schema = {
   base_url = "string", regions = "table",
   ssl_verify = "boolean|string", ca_bundle = "string", proxy = "string|table",
   timeout = "number|table", connect_timeout = "number", read_timeout = "number",
-  user_agent = "string", renew_window = "number",
+  user_agent = "string", renew_window = "number", max_body_bytes = "number",
   pythonic = "boolean", auth_object = "table|userdata",
   debug = "boolean|function",
   -- inside nginx: a lua_shared_dict through which the workers share one token (falcon.tokenshare)
