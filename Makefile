@@ -21,7 +21,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # Debian packages the project needs; `make deps` installs what is missing.
 PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
 	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
-	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev
+	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev zlib1g-dev
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
@@ -30,7 +30,8 @@ all: build
 deps:
 	@tools/install-deps $(PACKAGES)
 
-build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy
+build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy \
+	$(BUILD)/spec/hostile_server
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
@@ -45,6 +46,11 @@ $(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
 $(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -o $@ $<
+
+# A scripted hostile HTTP/1.1 server the specs start (spec/helpers/hostile.lua); zlib makes its gzip bodies.
+$(BUILD)/spec/hostile_server: spec/helpers/hostile_server.c
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -o $@ $< -lz
 
 $(BUILD)/asan/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
