@@ -43,12 +43,12 @@ $(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
 	$(CC) $(CFLAGS_COMMON) -O2 $(LUAJIT_INC) -shared -o $@ $(SRC) $(LIBS)
 
 # A CONNECT proxy the specs start, for TLS through a proxy (spec/helpers/connect_proxy.lua).
-$(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c
+$(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c spec/helpers/announce.h
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -o $@ $<
 
 # A scripted hostile HTTP/1.1 server the specs start (spec/helpers/hostile.lua); zlib makes its gzip bodies.
-$(BUILD)/spec/hostile_server: spec/helpers/hostile_server.c
+$(BUILD)/spec/hostile_server: spec/helpers/hostile_server.c spec/helpers/announce.h
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -o $@ $< -lz
 

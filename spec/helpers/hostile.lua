@@ -2,11 +2,12 @@
 -- into build/spec/hostile_server; its top comment lists the actions), started in its own process group and
 -- always stopped with it. It also ends by itself once the test process is gone.
 --   local s = hostile.start{ "ok", "drop", "status 503" }   -- one plan line per request, then `ok` for ever
---   s.url, s.dir, s:applied() -> { {method=, path=, connection=}, ... }, s:plan{ ... }, s:file(name, bytes), s:stop()
+--   s.url, s.port, s.dir, s:applied() -> { {method=, path=, connection=}, ... }, s:plan{ ... }, s:file(name, bytes), s:stop()
 local emulator = require "spec.helpers.emulator"
+local spawn = require "spec.helpers.spawn"
 
 local M = {}
-local quote, run, read_file = emulator.quote, emulator.run, emulator.read_file
+local read_file = emulator.read_file
 
 local Server = {}
 Server.__index = Server
@@ -34,27 +35,10 @@ end
 
 function M.start(lines)
   local plan = plan_text(lines or {}, "start")
-  local root = emulator.script:match("^(.*)/emulator/falcon%-emulator$")
-  local binary = root .. "/build/spec/hostile_server"
-  assert(io.open(binary, "rb"), "no " .. binary .. " (make build)"):close()
-  local dir = run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-hostile.XXXXXX\""):gsub("%s+$", "")
-  local self = setmetatable({ dir = dir }, Server)
+  local dir = spawn.folder("hostile")
   append(dir .. "/plan", plan)
-  -- $PPID of the shell is this Lua process: the server ends with it whatever happens.
-  run(quote(binary) .. " " .. quote(dir .. "/port") .. " " .. quote(dir)
-    .. " $PPID </dev/null >/dev/null 2>" .. quote(dir .. "/err") .. " & :")
-  for _ = 1, 400 do
-    local port, group = (read_file(dir .. "/port") or ""):match("^(%d+) (%d+)")
-    if port then
-      self.url, self.group = "http://127.0.0.1:" .. port, group
-      self.port = tonumber(port)
-      return self
-    end
-    run("sleep 0.01")
-  end
-  local err = read_file(dir .. "/err") or ""
-  self:stop()
-  error("hostile_server did not start: " .. err, 2)
+  local started = spawn.start("hostile_server", dir, { dir }, 2)
+  return setmetatable({ dir = dir, started = started, url = started.url, port = started.port }, Server)
 end
 
 --- Appends plan lines: the requests after those already planned take them.
@@ -80,9 +64,7 @@ end
 
 --- Stops the server (safe to call twice).
 function Server:stop()
-  if self.group then run("kill -TERM -" .. self.group .. " 2>/dev/null") end
-  self.group = nil
-  if self.dir then run("rm -rf " .. quote(self.dir)) end
+  spawn.stop(self.started, self.dir)
   self.dir = nil
 end
 

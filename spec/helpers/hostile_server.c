@@ -32,10 +32,8 @@
  *   bytes FILE         the raw contents of DIR/FILE as the whole answer (anything at all); keeps reading
  * An unknown action is answered 500 with the plan line in the message, so the spec fails loudly. */
 #define _POSIX_C_SOURCE 200809L
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +45,8 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "announce.h"
 
 #define HEAD_MAX 65536
 #define CONN_MAX 64
@@ -482,30 +482,6 @@ static void accept_conn(int listener, unsigned *accepted) {
     close(fd); /* more connections than any spec opens */
 }
 
-static int listen_and_announce(const char *port_file) {
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in at;
-    memset(&at, 0, sizeof at);
-    at.sin_family = AF_INET;
-    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t at_len = sizeof at;
-    if (listener < 0 || bind(listener, (struct sockaddr *)&at, sizeof at) != 0 || listen(listener, 64) != 0 ||
-        getsockname(listener, (struct sockaddr *)&at, &at_len) != 0) {
-        perror("hostile_server");
-        exit(1);
-    }
-    /* Written whole under another name, then renamed: a reader never sees half a port. */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", port_file);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "%u %ld\n", (unsigned)ntohs(at.sin_port), (long)getpgrp()) < 0 || fclose(f) != 0 ||
-        rename(tmp, port_file) != 0) {
-        perror("hostile_server: port file");
-        exit(1);
-    }
-    return listener;
-}
-
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: hostile_server PORTFILE DIR OWNER_PID\n");
@@ -515,7 +491,7 @@ int main(int argc, char **argv) {
     owner = (pid_t)atol(argv[3]);
     setsid(); /* its own process group: the spec stops it with one kill */
     signal(SIGPIPE, SIG_IGN); /* a client that hangs up is a failed write, not the server's end */
-    int listener = listen_and_announce(argv[1]);
+    int listener = listen_and_announce("hostile_server", argv[1]);
     unsigned accepted = 0;
     for (int i = 0; i < CONN_MAX; i++) conns[i].fd = -1;
     while (kill(owner, 0) == 0) {
