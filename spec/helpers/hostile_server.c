@@ -30,7 +30,9 @@
  *   endless            200 chunked, 64 KiB chunks for ever, until the client closes
  *   slow-body MS       200 with Content-Length 100, one byte every MS ms
  *   bytes FILE         the raw contents of DIR/FILE as the whole answer (anything at all); keeps reading
- * An unknown action is answered 500 with the plan line in the message, so the spec fails loudly. */
+ * An unknown action is answered 500 with the plan line in the message, so the spec fails loudly. Actions
+ * that take time (stray, slow-body, endless) hold the one loop: other connections wait meanwhile. Chunked
+ * request bodies are not understood (no client under test sends one). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
