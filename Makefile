@@ -30,7 +30,8 @@ all: build
 deps:
 	@tools/install-deps $(PACKAGES)
 
-build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy
+build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy \
+	$(BUILD)/spec/hostile_server
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
@@ -42,9 +43,14 @@ $(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
 	$(CC) $(CFLAGS_COMMON) -O2 $(LUAJIT_INC) -shared -o $@ $(SRC) $(LIBS)
 
 # A CONNECT proxy the specs start, for TLS through a proxy (spec/helpers/connect_proxy.lua).
-$(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c
+$(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c spec/helpers/announce.h
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -o $@ $<
+
+# A scripted hostile HTTP/1.1 server the specs start (spec/helpers/hostile.lua); zlib makes its gzip bodies.
+$(BUILD)/spec/hostile_server: spec/helpers/hostile_server.c spec/helpers/announce.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -o $@ $< -lz
 
 $(BUILD)/asan/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)

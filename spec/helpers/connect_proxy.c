@@ -17,6 +17,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "announce.h"
+
 #define HEAD_MAX 16384
 
 static pid_t owner;
@@ -103,26 +105,7 @@ int main(int argc, char **argv) {
     setsid(); /* its own process group: the spec stops the listener and every tunnel at once */
     signal(SIGCHLD, SIG_IGN); /* children are reaped by the kernel */
     signal(SIGPIPE, SIG_IGN);
-    int listener = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in at;
-    memset(&at, 0, sizeof at);
-    at.sin_family = AF_INET;
-    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t at_len = sizeof at;
-    if (listener < 0 || bind(listener, (struct sockaddr *)&at, sizeof at) != 0 || listen(listener, 64) != 0 ||
-        getsockname(listener, (struct sockaddr *)&at, &at_len) != 0) {
-        perror("connect_proxy");
-        return 1;
-    }
-    /* Written whole under another name, then renamed: a reader never sees half a port. */
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", argv[1]);
-    FILE *f = fopen(tmp, "w");
-    if (f == NULL || fprintf(f, "%u %ld\n", (unsigned)ntohs(at.sin_port), (long)getpgrp()) < 0 || fclose(f) != 0 ||
-        rename(tmp, argv[1]) != 0) {
-        perror("connect_proxy: port file");
-        return 1;
-    }
+    int listener = listen_and_announce("connect_proxy", argv[1]);
     struct pollfd p = {listener, POLLIN, 0};
     while (kill(owner, 0) == 0) {
         if (poll(&p, 1, 500) <= 0) continue;
