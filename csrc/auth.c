@@ -12,6 +12,7 @@
 #include "token.h"
 
 #define DEFAULT_TOKEN_LIFETIME 1799.0 /* what the API issues; used when expires_in is missing */
+#define MAX_TOKEN_LIFETIME 86400.0
 
 static double now_seconds(void) {
     struct timeval tv;
@@ -113,10 +114,14 @@ int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, tran
     token_response tr = {NULL, -1};
     int parsed = token_parse(rs->body.data ? rs->body.data : "", rs->body.len, &tr);
     buffer_wipe_free(&rs->body); /* the body held the token */
-    if (!parsed) return errors_push(L, "auth", "the token endpoint answered without a readable access_token", 1);
+    if (!parsed)
+        return errors_push(L, "auth", "the token endpoint answered without a usable access_token (missing, or with "
+                                      "characters a bearer token cannot have)", 1);
     client_forget_token(c);
     c->token = tr.access_token;
+    /* The server's word, bounded: a token claiming more than a day is renewed daily all the same. */
     double lifetime = tr.expires_in > 0 ? tr.expires_in : DEFAULT_TOKEN_LIFETIME;
+    if (lifetime > MAX_TOKEN_LIFETIME) lifetime = MAX_TOKEN_LIFETIME;
     c->token_expires_at = now_seconds() + lifetime;
     int n = transfer_push(L, rq, rs, 0);
     lua_pop(L, 1); /* nothing was saved to a file: info is the token's lifetime instead */

@@ -231,6 +231,7 @@ int client_lua_new(lua_State *L) {
         return luaL_error(L, "falcon.core.client: out of memory");
     }
     client_apply_settings(c, c->easy); /* once: the handle is reused without a reset */
+    idle_watch(c->easy, &c->idle);
     c->token_static = access_token != NULL;
     return 1;
 }

@@ -5,6 +5,8 @@
 #include <curl/curl.h>
 #include <lua.h>
 
+#include "idle.h"
+
 #define FALCONLUA_VERSION "0.1.0"
 #define CLIENT_MT "falcon.core.client"
 
@@ -40,6 +42,7 @@ typedef struct {
     long requests;        /* transfers performed, for tostring and tests */
     int performing;       /* inside curl_easy_perform on easy: close() must wait (a progress callback) */
     client_user *users;   /* transfers in flight elsewhere that point into this client */
+    idle_set idle;        /* easy's kept-alive connections, watched while idle */
 } falcon_client;
 
 falcon_client *client_check(lua_State *L, int idx);

@@ -172,6 +172,7 @@ static int ex_feed(lua_State *L) {
     size_t len = 0;
     const char *data = lua_isnoneornil(L, 2) ? NULL : luaL_checklstring(L, 2, &len);
     if (x->state == STATE_DONE) return push_state(L, x->rs.code == CURLE_OK ? RESPONSE_DONE : RESPONSE_FAILED);
+    x->rs.request_size = (curl_off_t)x->head.len; /* reading the answer: the request went out */
     if (data != NULL && len == 0) return push_state(L, RESPONSE_MORE);
     int r = response_feed(&x->rp, data, len);
     if (r != RESPONSE_MORE) x->state = STATE_DONE;

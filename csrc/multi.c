@@ -28,6 +28,7 @@ typedef struct {
     lua_State *L;              /* the state inside multi:perform, for progress callbacks */
     falcon_transfer *running;  /* doubly linked list of transfers in flight */
     falcon_transfer *ended;    /* ended by their client's close(): reported by the next perform */
+    idle_set idle;             /* the shared cache's kept-alive connections, watched while idle */
     long max_connections;
 } falcon_multi;
 
@@ -159,8 +160,10 @@ static falcon_transfer *new_transfer(lua_State *L, int multi_idx, int client_idx
 static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     t->multi = m;
     client_apply_settings(t->client, t->easy); /* a fresh handle: its connection settings, once */
-    if (!transfer_prepare(t->easy, t->client, &t->rq, &t->rs, &m->L, &t->url, &t->headers))
+    idle_watch(t->easy, &m->idle);
+    if (!transfer_prepare(t->easy, t->client, &t->rq, &t->rs, &m->L, &m->idle, &t->url, &t->headers))
         return errors_push(L, "transport", "out of memory while building the request", 0);
+    idle_check(&m->idle);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(m->handle, t->easy) != CURLM_OK)
         return errors_push(L, "transport", "the multi handle refused the transfer", 0);
@@ -229,6 +232,7 @@ static int multi_perform(lua_State *L) {
             falcon_transfer *t = NULL;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
             CURLcode code = msg->data.result;
+            idle_add_last(&m->idle, t->easy); /* before removal: libcurl only tells while it is attached */
             curl_multi_remove_handle(m->handle, t->easy);
             unlink_running(t);
             t->state = STATE_DONE;

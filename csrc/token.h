@@ -12,8 +12,10 @@ typedef struct {
     double expires_in;  /* seconds; -1 when absent */
 } token_response;
 
-/* Returns 1 when json is an object with a non-empty string "access_token"; 0 otherwise (nothing
- * allocated). Any other content is skipped; nesting deeper than 64 levels is refused. */
+#define TOKEN_MAX_LEN 8192
+
+/* Returns 1 when json is an object whose "access_token" is a usable bearer token (RFC 6750 characters
+ * only, at most TOKEN_MAX_LEN bytes); 0 otherwise (nothing allocated). Any other content is skipped; nesting deeper than 64 levels is refused. */
 int token_parse(const char *json, size_t len, token_response *out);
 
 #endif

@@ -127,8 +127,9 @@ static int on_seek(void *ud, curl_off_t offset, int origin) {
 static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
                      int conn_local_port) {
     transfer_result *rs = ud;
-    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port, (void)conn_local_port;
-    if (rs->issued++ == 0) return CURL_PREREQFUNC_OK;
+    (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port;
+    idle_take(rs->idle, conn_local_port); /* the connection is no longer idle */
+    if (rs->issued++ == 0 || rs->repeatable) return CURL_PREREQFUNC_OK;
     if (rs->detail == NULL) rs->detail = strdup(TRANSFER_NOT_RESENT);
     return CURL_PREREQFUNC_ABORT;
 }
@@ -201,12 +202,14 @@ static void set_method(CURL *easy, const transfer_request *rq) {
 }
 
 int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
-                     lua_State **L, buffer *url, struct curl_slist **headers) {
+                     lua_State **L, idle_set *idle, buffer *url, struct curl_slist **headers) {
     buffer_init(url);
     *headers = NULL;
     if (!transfer_result_init(rs, rq, (size_t)c->max_body_bytes)) return 0;
     rs->L = L;
     rs->easy = easy;
+    rs->idle = idle;
+    rs->repeatable = rq->repeatable;
 
     struct curl_slist *list = NULL;
     int ok = build_url(c, rq, url);
@@ -255,7 +258,7 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     /* Downloads to a file read in large pieces, as the curl tool does: fewer, bigger writes. */
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, rq->save_to != NULL ? 128L * 1024 : (long)CURL_MAX_WRITE_SIZE);
     set_method(easy, rq);
-    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, rq->repeatable ? NULL : on_prereq);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(easy, CURLOPT_PREREQDATA, rs);
     curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, rq->repeatable ? READ_REUSE_IDLE_S : WRITE_REUSE_IDLE_S);
     return 1;
@@ -270,7 +273,7 @@ void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *
     curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_size);
     rs->request_size = request_size;
     /* A write that libcurl wanted to send a second time: it reached the server once. */
-    if (rs->issued > 1) {
+    if (rs->issued > 1 && !rs->repeatable) {
         rs->code = CURLE_SEND_ERROR;
         rs->request_size = request_size > 0 ? request_size : 1;
     }
@@ -299,10 +302,12 @@ void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq
     buffer url;
     struct curl_slist *headers;
     lua_State *state = L;
-    if (transfer_prepare(c->easy, c, rq, rs, &state, &url, &headers)) {
+    if (transfer_prepare(c->easy, c, rq, rs, &state, &c->idle, &url, &headers)) {
+        idle_check(&c->idle);
         c->performing = 1;
         CURLcode code = curl_easy_perform(c->easy);
         c->performing = 0;
+        idle_add_last(&c->idle, c->easy);
         c->requests++;
         transfer_complete(c->easy, rq, rs, code);
     }

@@ -8,6 +8,7 @@
 
 #include "buffer.h"
 #include "client.h"
+#include "idle.h"
 #include "multipart.h"
 #include "sink.h"
 
@@ -40,6 +41,8 @@ typedef struct {
     int progress_ref;
     curl_off_t request_size;     /* bytes sent: 0 when the request never left */
     int issued;                  /* times libcurl was about to send the request (prereq callback) */
+    int repeatable;              /* the request's: may be issued again */
+    idle_set *idle;              /* the kept-alive connections of the handle's cache */
     int headers_too_large;
 } transfer_result;
 
@@ -73,7 +76,7 @@ void transfer_finish_sink(transfer_result *rs);
  * url/headers, to be freed after the transfer (transfer_cleanup). Returns 0 when out of memory
  * (rs->code says so). */
 int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
-                     lua_State **L, buffer *url, struct curl_slist **headers);
+                     lua_State **L, idle_set *idle, buffer *url, struct curl_slist **headers);
 
 /* Collects the outcome after libcurl finished with code, and closes the file sink. */
 void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code);

@@ -109,6 +109,12 @@ function scenarios.case(args)
   return cases.run(Client, case, base_options(case.target))
 end
 
+-- A hostile-server case (spec/helpers/hostile_cases.lua) through the cosocket driver.
+function scenarios.hostile(args)
+  local cases = require "spec.helpers.hostile_cases"
+  return cases.run(require "falcon.client", cases.by_name[args.case], args.url, ngx.sleep)
+end
+
 function M.handle()
   local name = ngx.var.uri:match("^/([%w_]+)$")
   local scenario = name and scenarios[name]

@@ -1,0 +1,81 @@
+-- Hostile-server cases (issue 13) run by every driver: the blocking libcurl driver and the curl multi
+-- driver in the busted process (spec/reliability_spec.lua), the cosocket driver inside nginx
+-- (spec/helpers/ngx_app.lua, scenario "hostile"). A case is a plan for spec/helpers/hostile_server.c
+-- (one action per request), client options, and steps: requests sent in order with an optional pause
+-- before each. M.run gives one outcome per step, reduced to plain values every driver must agree on.
+local M = {}
+
+local WRITE = { method = "POST", route = "/message-center/entities/case-activity/v1",
+                content_type = "application/json", body = '{"type":"comment"}' }
+local READ = { method = "GET", route = "/message-center/queries/cases/v1" }
+local MiB = 1024 * 1024
+
+M.list = {
+  -- A write the server applied before dropping the connection: one application, an error to the caller.
+  { name = "a write applied, then the connection dropped", plan = { "ok", "drop" }, steps = { READ, WRITE } },
+  { name = "a write dropped before it was applied", plan = { "ok", "drop-unapplied" }, steps = { READ, WRITE } },
+  -- A read is safe to send again on a fresh connection.
+  { name = "a read dropped on a reused connection", plan = { "ok", "drop" }, steps = { READ, READ } },
+  -- A server that closes idle connections between writes: every write goes through, once.
+  { name = "writes to a server closing idle connections", plan = { "idle-close 200", "idle-close 200", "idle-close 200" },
+    steps = { WRITE, { pause = 0.4, request = WRITE }, { pause = 0.4, request = WRITE } } },
+  { name = "writes to a server closing after each answer", plan = { "close-after", "close-after", "close-after" },
+    steps = { WRITE, { pause = 0.1, request = WRITE }, { pause = 0.1, request = WRITE } } },
+  -- Bodies held in memory are bounded after decoding.
+  { name = "a double-gzip bomb", plan = { "gzip-bomb 256" }, options = { max_body_bytes = 8 * MiB }, steps = { READ } },
+  { name = "a gzip bomb", plan = { "gzip-bomb1 256" }, options = { max_body_bytes = 8 * MiB }, steps = { READ } },
+  { name = "an endless chunked body", plan = { "endless" }, options = { max_body_bytes = 4 * MiB }, steps = { READ } },
+  { name = "a gzip body within the bound", plan = { "gzip-ok" }, steps = { READ } },
+  { name = "a truncated gzip stream in complete chunked framing", plan = { "gzip-truncated" }, steps = { READ } },
+  { name = "a truncated gzip stream with a matching Content-Length", plan = { "gzip-truncated-cl" }, steps = { READ } },
+  -- Bytes on an idle kept-alive connection are never the next answer.
+  { name = "a stray answer after a 204", plan = { "stray", 'json {"real":true}' },
+    steps = { READ, { pause = 0.2, request = READ } } },
+  { name = "a stray answer in the same packet as a 204", plan = { "stray-same", 'json {"real":true}' },
+    steps = { READ, { pause = 0.2, request = READ } } },
+  -- A token with CR/LF never becomes a header: the login fails, no API request is sent.
+  { name = "a token with CR LF", login = true,
+    plan = { [[token {"access_token":"abc\r\nX-Injected: 1","expires_in":1799,"token_type":"bearer"}]] },
+    steps = { READ } },
+  { name = "a header block past the bound", plan = { "bytes huge-headers" }, steps = { READ },
+    files = { ["huge-headers"] = "HTTP/1.1 200 OK\r\n" .. ("X-Filler: " .. ("a"):rep(1000) .. "\r\n"):rep(300)
+      .. "Content-Length: 2\r\n\r\n{}" } },
+}
+
+M.by_name = {}
+for _, case in ipairs(M.list) do M.by_name[case.name] = case end
+
+local function outcome(response)
+  local err = response.transport_error
+  local body = response.body
+  return {
+    status = response.status_code,
+    kind = err and err.kind or nil,
+    reached_server = err and err.reached_server or nil,
+    message = err and err.message or (type(body) == "table" and body.errors and body.errors[1]
+      and body.errors[1].message) or nil,
+    real = type(body) == "table" and body.real or nil,
+    stray = type(body) == "table" and body.stray or nil,
+    resources = type(body) == "table" and body.resources and #body.resources or nil,
+  }
+end
+
+--- Runs `case` against the hostile server at `url` with falcon.client's Client; `sleep(seconds)` pauses.
+function M.run(Client, case, url, sleep)
+  local opts = { base_url = url, max_retries = 0 }
+  if case.login then opts.client_id, opts.client_secret = "id", "secret" else opts.access_token = "token" end
+  for k, v in pairs(case.options or {}) do opts[k] = v end
+  local client = Client.new(opts)
+  local outcomes = {}
+  for i, step in ipairs(case.steps) do
+    local request = step.request or step
+    if step.pause then sleep(step.pause) end
+    local copy = {}
+    for k, v in pairs(request) do copy[k] = v end
+    outcomes[i] = outcome(client:request(copy))
+  end
+  client:close()
+  return outcomes
+end
+
+return M
