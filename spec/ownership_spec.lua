@@ -96,8 +96,7 @@ describe("ownership across the Lua/C line", function()
       local c = client { base_url = emu.tls_url, ca_bundle = emu.ca, proxy = proxy.url }
       local multi = core.multi(4)
       emu:control("delays", { route = QUERY, delay = 0.5 })
-      local transfers = {}
-      for i = 1, 3 do transfers[i] = assert(multi:add(c, { method = "GET", route = QUERY, query = { { "offset", i } } })) end
+      for i = 1, 3 do assert(multi:add(c, { method = "GET", route = QUERY, query = { { "offset", i } } })) end
       multi:perform(0.05)
       c:close()
       local ended = multi:perform(0)
