@@ -146,7 +146,7 @@ typedef int (*prepare_fn)(lua_State *, falcon_client *, transfer_request *, buff
 typedef int (*finish_fn)(lua_State *, falcon_client *, transfer_request *, transfer_result *);
 
 static int run_blocking(lua_State *L, prepare_fn prepare, finish_fn finish) {
-    falcon_client *c = client_check(L, 1);
+    falcon_client *c = client_check_idle(L, 1);
     transfer_request rq;
     buffer form;
     int n = 2;

@@ -29,6 +29,13 @@ falcon_client *client_check(lua_State *L, int idx) {
     return c;
 }
 
+falcon_client *client_check_idle(lua_State *L, int idx) {
+    falcon_client *c = client_check(L, idx);
+    /* From a progress callback of its own request: the handle is inside libcurl. */
+    if (c->performing) luaL_error(L, "falcon.core: the client is busy with a request (called from its own callback)");
+    return c;
+}
+
 void client_apply_settings(falcon_client *c, CURL *easy) {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
@@ -239,7 +246,7 @@ int client_lua_new(lua_State *L) {
 /* ---- request ----------------------------------------------------------------------------- */
 
 static int client_request(lua_State *L) {
-    falcon_client *c = client_check(L, 1);
+    falcon_client *c = client_check_idle(L, 1);
     transfer_request rq;
     buffer query;
     int n;

@@ -46,6 +46,8 @@ typedef struct {
 } falcon_client;
 
 falcon_client *client_check(lua_State *L, int idx);
+/* client_check, and raises when the client's own handle is busy (called from its request's callback). */
+falcon_client *client_check_idle(lua_State *L, int idx);
 /* Applies every connection setting (timeouts, proxy, TLS, decoding) to the handle. Shared by API
  * calls, login and revoke, so no setting can apply to one and not the others. */
 void client_apply_settings(falcon_client *c, CURL *easy);

@@ -210,6 +210,7 @@ static int multi_perform(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
     lua_Number timeout = luaL_optnumber(L, 2, 0);
     if (!(timeout >= 0)) return luaL_argerror(L, 2, "seconds >= 0 expected");
+    if (m->L != NULL) return luaL_error(L, "falcon.core: the multi handle cannot be driven from inside its own transfers");
     m->L = L;
     int running = 0;
     CURLMcode mc = curl_multi_perform(m->handle, &running);

@@ -67,6 +67,9 @@ local function truncated(o)
 end
 expect["a truncated gzip stream in complete chunked framing"] = truncated
 expect["a truncated gzip stream with a matching Content-Length"] = truncated
+expect["a body trickling in"] = function(o)
+  assert.are.equal("timeout", o[1].kind)
+end
 local function not_stray(o)
   assert.are.equal(204, o[1].status)
   assert.are.equal(200, o[2].status)

@@ -109,14 +109,25 @@ local function send(sock, ex, wire)
 end
 
 -- Reads the response into the exchange: "done" or "failed" (the exchange holds why), whether any byte
--- came back, and the socket's error.
-local function receive(sock, ex, wire)
+-- came back, and the socket's error. As libcurl's low-speed limit does, an answer that trickles in at
+-- under 1 byte/s on average over read_timeout is a timeout (each receive alone would never time out).
+local function receive(sock, ex, wire, read_timeout)
   local got_any = false
+  local window_start, window_bytes = core.now(), 0
   while true do
     local data, err = sock:receiveany(CHUNK)
     local state
     if data then
       got_any = true
+      window_bytes = window_bytes + #data
+      local elapsed = core.now() - window_start
+      if read_timeout > 0 and elapsed >= read_timeout then
+        if window_bytes < elapsed then
+          ex:fail("timeout", ("less than 1 byte/s for %g seconds"):format(read_timeout), true)
+          return "failed", got_any, "timeout"
+        end
+        window_start, window_bytes = window_start + elapsed, 0
+      end
       state = ex:feed(data)
       if state == "more" then
         local go, why = progress(ex, wire)
@@ -178,7 +189,7 @@ local function run(client, ex, wire)
     local state, got_any, kind = "failed", false
     local sent, send_kind, detail = send(sock, ex, wire)
     if sent then
-      state, got_any, kind = receive(sock, ex, wire)
+      state, got_any, kind = receive(sock, ex, wire, t.read_timeout)
     else
       kind = send_kind
     end

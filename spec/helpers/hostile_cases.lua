@@ -28,6 +28,8 @@ M.list = {
   { name = "a gzip body within the bound", plan = { "gzip-ok" }, steps = { READ } },
   { name = "a truncated gzip stream in complete chunked framing", plan = { "gzip-truncated" }, steps = { READ } },
   { name = "a truncated gzip stream with a matching Content-Length", plan = { "gzip-truncated-cl" }, steps = { READ } },
+  -- An answer that trickles in (a byte every 1.5 s: each read is in time) still ends, as a timeout.
+  { name = "a body trickling in", plan = { "slow-body 1500" }, options = { read_timeout = 2 }, steps = { READ } },
   -- Bytes on an idle kept-alive connection are never the next answer.
   { name = "a stray answer after a 204", plan = { "stray", 'json {"real":true}' },
     steps = { READ, { pause = 0.2, request = READ } } },
