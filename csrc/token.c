@@ -166,7 +166,7 @@ static int skip_value(scanner *s, int depth) {
 
 /* RFC 6750's b64token: the token becomes a header line, so nothing else may pass (CR/LF would inject
  * headers). Bounded like a header line. */
-static int usable_token(const char *t, size_t len) {
+int token_usable(const char *t, size_t len) {
     if (len == 0 || len > TOKEN_MAX_LEN) return 0;
     size_t i = 0;
     while (i < len && (isalnum((unsigned char)t[i]) || strchr("-._~+/", t[i]) != NULL)) i++;
@@ -200,7 +200,7 @@ int token_parse(const char *json, size_t len, token_response *out) {
             s.p++;
             buffer_reset(&token);
             if (!read_string(&s, &token)) goto done;
-            have_token = usable_token(token.data, token.len);
+            have_token = token_usable(token.data, token.len);
         } else if (strcmp(k, "expires_in") == 0 && s.p < s.end && *s.p != '"' && *s.p != '{' &&
                    *s.p != '[') {
             if (!read_number(&s, &expires_in)) goto done;

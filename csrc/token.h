@@ -14,6 +14,11 @@ typedef struct {
 
 #define TOKEN_MAX_LEN 8192
 
+/* True for a usable bearer token: RFC 6750 b64token characters only (it becomes a header line, so CR/LF
+ * and the like never pass), 1 to TOKEN_MAX_LEN bytes. Every token from outside (the token endpoint, a
+ * shared dict) goes through it. */
+int token_usable(const char *t, size_t len);
+
 /* Returns 1 when json is an object whose "access_token" is a usable bearer token (RFC 6750 characters
  * only, at most TOKEN_MAX_LEN bytes); 0 otherwise (nothing allocated). Any other content is skipped; nesting deeper than 64 levels is refused. */
 int token_parse(const char *json, size_t len, token_response *out);

@@ -7,6 +7,7 @@
 #include "client.h"
 #include "compat.h"
 #include "secret.h"
+#include "token.h"
 #include "tokenshare.h"
 
 /* Registry key of a weak-keyed set of the clients that opted in. */
@@ -66,8 +67,7 @@ static int client_adopt_token(lua_State *L) {
     size_t len;
     const char *token = luaL_checklstring(L, 2, &len);
     lua_Number expires_at = luaL_checknumber(L, 3);
-    if (len == 0 || len > 8192 || strlen(token) != len || strpbrk(token, "\r\n") != NULL)
-        return luaL_argerror(L, 2, "a token (non-empty, no CR, LF or NUL) expected");
+    if (!token_usable(token, len)) return luaL_argerror(L, 2, "a bearer token (RFC 6750 characters) expected");
     char *copy = secret_dup(token, len);
     if (copy == NULL) return luaL_error(L, "falcon.core: out of memory");
     client_forget_token(c);

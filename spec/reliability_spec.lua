@@ -145,3 +145,18 @@ describe("memory stays bounded", function()
     assert.is_true(peak - base < 48 * 1024, ("peak RSS grew by %d KiB"):format(peak - base))
   end)
 end)
+
+describe("a token from outside", function()
+  it("is adopted from a shared dict only when it is a bearer token", function()
+    local core = require "falcon.core"
+    local c = core.client { base_url = "http://127.0.0.1:9", client_id = "id", client_secret = "secret" }
+    c:share_tokens()
+    for _, bad in ipairs { "abc\r\nX-Injected: 1", "a b", "", ("a"):rep(8193), "abc\0def", "=abc" } do
+      assert.has_error(function() c:adopt_token(bad, os.time() + 60) end)
+      assert.is_false(c:token_info().has_token)
+    end
+    c:adopt_token("eyJhbGciOi.J9-_~+/x==", os.time() + 60)
+    assert.is_true(c:token_info().has_token)
+    c:close()
+  end)
+end)
