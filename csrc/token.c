@@ -169,7 +169,7 @@ static int skip_value(scanner *s, int depth) {
 int token_usable(const char *t, size_t len) {
     if (len == 0 || len > TOKEN_MAX_LEN) return 0;
     size_t i = 0;
-    while (i < len && (isalnum((unsigned char)t[i]) || strchr("-._~+/", t[i]) != NULL)) i++;
+    while (i < len && t[i] != 0 && (isalnum((unsigned char)t[i]) || strchr("-._~+/", t[i]) != NULL)) i++;
     if (i == 0) return 0;
     while (i < len && t[i] == '=') i++;
     return i == len;
