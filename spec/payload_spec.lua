@@ -282,11 +282,12 @@ describe("keyword mapping (against the emulator)", function()
 
   describe("bad input raises naming the argument and sends nothing", function()
     local bad = {
-      { "integer 1..500 expected, got string", "'limit'", function() mc:query_cases{ limit = "10" } end },
+      { "integer 1..500 (or its digits as a string) expected, got string 'ten'", "'limit'", function() mc:query_cases{ limit = "ten" } end },
+      { "integer 1..500 expected, got 600", "'limit'", function() mc:query_cases{ limit = "600" } end },
       { "integer 1..500 expected, got 501", "'limit'", function() mc:query_cases{ limit = 501 } end },
       { "integer 1..500 expected, got 0", "'limit'", function() mc:query_cases{ limit = 0 } end },
       { "non-integer number", "'limit'", function() mc:query_cases{ limit = 2.5 } end },
-      { "string expected, got number", "'filter'", function() mc:query_cases{ filter = 5 } end },
+      { "string expected, got boolean", "'filter'", function() mc:query_cases{ filter = true } end },
       { "unknown keyword", "'bogus'", function() mc:query_cases{ bogus = 1 } end },
       { "unknown keyword", "'limt'", function() uber:command("QueryCasesIdsByFilter", { limt = 1 }) end },
       { "string expected, got nil", "'case_id'", function() mc:query_activities{ limit = 1 } end },

@@ -332,7 +332,8 @@ local function build_body(name, op, args, used)
     if v ~= nil then
       used[kw] = true
       any = true
-      local p = { type = spec.type, items = spec.items, required = false }
+      -- An empty id list is a 400 from the API: refused here, before the wire.
+      local p = { type = spec.type, items = spec.items, required = kw == "ids" }
       if spec.type == "array" then
         v = json.array(as_list(name, kw, v, p, spec.split))
       elseif spec.type ~= "object" or v ~= json.null then
@@ -357,6 +358,9 @@ local function build_body(name, op, args, used)
   end
   if body ~= nil then
     if type(body) ~= "table" then fail(name, "body", "table expected, got " .. type(body)) end
+    if keywords.ids and not any and type(body.ids) == "table" and next(body.ids) == nil then
+      fail(name, "body.ids", "one or more ids expected, got an empty list")
+    end
     if any then
       body = copy(body)
       for k, v in pairs(from_keywords) do body[k] = v end
@@ -372,6 +376,29 @@ end
 ---------------------------------------------------------------------------------------------
 -- The builder
 ---------------------------------------------------------------------------------------------
+
+-- The docs type some query parameters differently from the operation tables (Message Center's `offset` is
+-- "string" in the seed and in message-center.json, integer in the API's spec), and FalconPy sends whatever
+-- it is given as its text. So a query parameter takes either spelling: a number for a string parameter, and
+-- an integer written as a string for an integer parameter (bounds still apply). The wire gets the value's own
+-- text, as FalconPy's: offset="10" and offset=10 both send offset=10.
+local function check_query_scalar(name, key, v, p)
+  local t = p.type
+  if t == "string" and type(v) == "number" and not p.enum then
+    if v ~= v or v == huge or v == -huge then fail(name, key, "string or finite number expected, got " .. tostring(v)) end
+    return v
+  end
+  if (t == "integer" or t == "number") and type(v) == "string" then
+    local n = v:match("^%-?%d+$") and tonumber(v)
+    if t == "number" and not n then n = v:match("^%-?%d+%.?%d*$") and tonumber(v) end
+    if not n then
+      fail(name, key, describe(p) .. " (or its digits as a string) expected, got string " .. shown(v))
+    end
+    check_scalar(name, key, n, p)
+    return v
+  end
+  return check_scalar(name, key, v, p)
+end
 
 local function add_query(name, query, key, v, p)
   if type(v) == "table" and v ~= json.null then
@@ -401,7 +428,7 @@ local function add_query(name, query, key, v, p)
       local list = as_list(name, key, v, p, type(v) == "string")
       return add_query(name, query, key, list, p)
     end
-    check_scalar(name, key, v, p)
+    check_query_scalar(name, key, v, p)
     local s = scalar_string(v)
     if type(v) == "string" then check_text(name, key, s) end -- a number or boolean prints safely
     query[#query + 1] = { key, s }
