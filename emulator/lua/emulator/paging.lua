@@ -32,6 +32,7 @@ M.vulnerability_fields = {
     ["cve.id"] = { kind = "string", get = nested("cve", "id") },
     ["cve.severity"] = { kind = "string", get = nested("cve", "severity") },
     ["cve.base_score"] = { kind = "number", get = nested("cve", "base_score") },
+    last_seen_within = { kind = "within_days", get = field("last_seen") },
 }
 local VULN_SORT = { created_timestamp = true, updated_timestamp = true, ["cve.base_score"] = true,
                     ["cve.id"] = true, status = true, id = true }
