@@ -145,7 +145,7 @@ describe("hostile input (against the emulator)", function()
         mc():add_case_attachment(attach { file_data = string.rep("x", MAX_UPLOAD + 1), file_name = "a.txt" })
       end, "file_name", "at most " .. MAX_UPLOAD .. " bytes" },
     { "file_data a number", function() mc():add_case_attachment(attach { file_data = 42, file_name = "a.txt" }) end, "file_data", "string of file bytes expected, got number" },
-    { "file_data without file_name", function() mc():add_case_attachment(attach { file_data = "x" }) end, "file_name", "file name expected" },
+    { "file_data of unknown kind without file_name", function() mc():add_case_attachment(attach { file_data = "\0x" }) end, "file_name", "file name expected" },
     { "file_data and file_path", function() mc():add_case_attachment(attach { file_data = "x", file_path = big_file }) end, "file_path", "not both" },
     { "file_path a table", function() mc():add_case_attachment(attach { file_path = {} }) end, "file_path", "string expected, got table" },
     { "bad extension", function() mc():add_case_attachment(attach { file_data = "MZ", file_name = "evil.exe" }) end, "file_name", "got 'exe'" },

@@ -226,6 +226,23 @@ local function check_upload(name, op, argname, filename, size)
   end
 end
 
+-- The Message Center docs upload `file_data = PAYLOAD` with no file name, while the API wants one with
+-- an allowed extension. For bytes whose kind is certain from their first bytes (or plain text), the name
+-- is "attachment.<ext>"; anything else still needs file_name.
+local SIGNATURES = {
+  { "^\137PNG\r\n\26\n", "png" }, { "^\255\216\255", "jpg" }, { "^GIF8[79]a", "gif" }, { "^BM", "bmp" },
+  { "^%%PDF%-", "pdf" },
+}
+local function sniffed_name(op, bytes)
+  if not (op and op.upload) then return nil end
+  local ext
+  for _, sig in ipairs(SIGNATURES) do
+    if bytes:find(sig[1]) then ext = sig[2]; break end
+  end
+  if not ext and bytes ~= "" and not bytes:sub(1, 4096):find("[%z\1-\8\14-\31\127]") then ext = "txt" end
+  return ext and ("attachment." .. ext) or nil
+end
+
 --- Builds the file part of an upload from service-style keywords.
 -- Sources: the file parameter's own keyword, `file_data` / `sample` / `upfile` (bytes),
 -- `file_path` (streamed by the engine), or (Uber) `data` given as a string.
@@ -260,8 +277,11 @@ local function file_part(name, op, file_param, args, used)
   end
   if filename then used.file_name = true end
   if not filename then
-    if path then filename = basename(path)
-    else fail(name, "file_name", "file name expected with " .. source .. " (e.g. file_name = \"report.pdf\")") end
+    filename = path and basename(path) or sniffed_name(op, bytes)
+    if not filename then
+      fail(name, "file_name", "file name expected with " .. source .. " (e.g. file_name = \"report.pdf\"): "
+        .. "these bytes are not an image, a PDF or text, whose name could be chosen for them")
+    end
   end
   local size = path and file_size(name, "file_path", path) or #bytes
   check_upload(name, op, "file_name", filename, size)
