@@ -237,7 +237,12 @@ describe("FalconPy habits (against the emulator)", function()
       for id in r do seen[#seen + 1] = id end
       assert.same(r.data, seen)
       -- a loop broken off starts over from the first item
-      for _ in r do break end
+      local taken = 0
+      for _ in r do
+        taken = taken + 1
+        if taken == 2 then break end
+      end
+      assert.equal(2, taken)
       local again = {}
       for id in r do again[#again + 1] = id end
       assert.same(r.data, again)
