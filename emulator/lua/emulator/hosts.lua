@@ -15,31 +15,26 @@ local M = {}
 
 local array = json.array
 
-local DEVICE_SORT = { hostname = true, first_seen = true, last_seen = true, platform_name = true,
-                      device_id = true, status = true }
+-- limit (default 100, at most 5000) and offset of a query, or nil and the message for a 400.
+local function page_window(args)
+    local limit, err = query.limit(args, 100, 5000)
+    if not limit then return nil, err end
+    local offset
+    offset, err = query.offset(args)
+    if not offset then return nil, err end
+    return limit, offset
+end
 
 -- The hosts API reports, as `offset`, the position after the page it answered: the seed's loop
 -- (`offset = pagination.offset` while offset < total) depends on it.
 function M.query_devices(req)
     local args = req.args
-    local limit, err = query.limit(args, 100, 5000)
-    if not limit then return envelope.error(400, err) end
-    local offset
-    offset, err = query.offset(args)
-    if not offset then return envelope.error(400, err) end
-    local sort_text
-    sort_text, err = query.single(args, "sort")
-    if err then return envelope.error(400, err) end
-    -- FalconPy's docs sort hosts as "hostname|asc"; query.parse_sort reads "field.dir"
-    if sort_text then sort_text = sort_text:gsub("|", ".") end
-    local sort
-    sort, err = query.parse_sort(sort_text, DEVICE_SORT, { field = "hostname", desc = false })
-    if not sort then return envelope.error(400, err) end
-    local pred
-    pred, err = require("emulator.fql").compile(query.filter(args), paging.device_fields)
-    if not pred then return envelope.error(400, err) end
-    local matches = query.filter_docs(store.data.devices, pred)
-    query.sort_docs(matches, paging.device_fields[sort.field], sort.desc, "device_id")
+    local limit, offset = page_window(args)
+    if not limit then return envelope.error(400, offset) end
+    local matches, err
+    matches, err = paging.select(args, store.data.devices, paging.device_fields, paging.device_sort,
+        { field = "hostname", desc = false }, "device_id")
+    if not matches then return envelope.error(400, err) end
     local page = query.page_ids(matches, offset, limit, "device_id")
     return envelope.send_json(200, envelope.envelope(page, {
         pagination = { offset = math.min(offset + #page, #matches), limit = limit, total = #matches },
@@ -60,16 +55,17 @@ local function lookup_ids(req)
     return ids
 end
 
--- Found records as resources; an id that is not there is a 404 entry in `errors` (status 404 when
--- nothing was found), the way entity lookups answer.
-local function answer_lookup(req, find, what)
+-- Found records of `docs` (by `id_field`) as resources; an id that is not there is a 404 entry in
+-- `errors` (status 404 when nothing was found), the way entity lookups answer.
+local function answer_lookup(req, docs, id_field, what)
     local ids = lookup_ids(req)
     if #ids == 0 then return envelope.error(400, "ids is required") end
+    local by_id = {}
+    for _, doc in ipairs(docs) do by_id[doc[id_field]] = doc end
     local found, errors = array(), {}
     for _, id in ipairs(ids) do
-        local doc = find(id)
-        if doc then
-            found[#found + 1] = doc
+        if by_id[id] then
+            found[#found + 1] = by_id[id]
         else
             errors[#errors + 1] = { code = 404, message = what .. " " .. id .. " not found", id = id }
         end
@@ -79,28 +75,16 @@ local function answer_lookup(req, find, what)
 end
 
 function M.device_details(req)
-    return answer_lookup(req, function(id)
-        for _, d in ipairs(store.data.devices) do
-            if d.device_id == id then return d end
-        end
-    end, "device")
+    return answer_lookup(req, store.data.devices, "device_id", "device")
 end
 
 function M.host_groups(req)
-    return answer_lookup(req, function(id)
-        for _, g in ipairs(store.data.host_groups) do
-            if g.id == id then return g end
-        end
-    end, "host group")
+    return answer_lookup(req, store.data.host_groups, "id", "host group")
 end
 
 function M.query_host_groups(req)
-    local args = req.args
-    local limit, err = query.limit(args, 100, 5000)
-    if not limit then return envelope.error(400, err) end
-    local offset
-    offset, err = query.offset(args)
-    if not offset then return envelope.error(400, err) end
+    local limit, offset = page_window(req.args)
+    if not limit then return envelope.error(400, offset) end
     local page = query.page_ids(store.data.host_groups, offset, limit, "id")
     return envelope.send_json(200, envelope.envelope(page, {
         pagination = { offset = offset, limit = limit, total = #store.data.host_groups },
