@@ -115,22 +115,26 @@ function options.check(opts, extra)
 end
 
 local CREDS_KEYS = { client_id = true, client_secret = true, member_cid = true }
+local CREDS_ORDER = { "client_id", "client_secret", "member_cid" }
 
 --- FalconPy's `creds = {client_id, client_secret, member_cid}`, folded into the plain options (it and
 --- client_id/client_secret are alternatives, as in FalconPy).
 function options.merge_creds(opts)
   local creds = opts.creds
   opts.creds = nil
-  for key, value in pairs(creds) do
+  for key in pairs(creds) do
     if not CREDS_KEYS[key] then
       fail("creds", "table with client_id, client_secret and member_cid", "key '" .. tostring(key) .. "'")
     end
-    if type(value) ~= "string" then fail("creds." .. key, "string", type(value)) end
-    if opts[key] ~= nil then
-      fail("creds", "creds or " .. key .. " (not both)", "both")
+  end
+  for _, key in ipairs(CREDS_ORDER) do
+    local value = creds[key]
+    if value ~= nil then
+      if type(value) ~= "string" then fail("creds." .. key, "string", type(value)) end
+      if opts[key] ~= nil then fail("creds", "creds or " .. key .. " (not both)", "both") end
+      check_string(key, value)
+      opts[key] = value
     end
-    check_string(key, value)
-    opts[key] = value
   end
 end
 
