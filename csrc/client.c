@@ -266,7 +266,7 @@ static int client_request(lua_State *L) {
 
 static int client_token_info(lua_State *L) {
     falcon_client *c = client_check(L, 1);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
     lua_pushboolean(L, c->token != NULL);
     lua_setfield(L, -2, "has_token");
     if (c->token != NULL && c->token_expires_at > 0) {
@@ -277,6 +277,8 @@ static int client_token_info(lua_State *L) {
     lua_setfield(L, -2, "static");
     lua_pushboolean(L, c->client_id != NULL && c->client_secret != NULL);
     lua_setfield(L, -2, "has_credentials");
+    lua_pushboolean(L, c->member_cid != NULL); /* whether, not which: the CID stays in C like the rest */
+    lua_setfield(L, -2, "has_member_cid");
     return 1;
 }
 
@@ -316,6 +318,22 @@ static int client_set_base_url(lua_State *L) {
     return 0;
 }
 
+/* MSSP child_login / child_logout: the member CID the next token request names (nil: the parent).
+ * The held token belonged to the other tenant, so it is dropped. */
+static int client_set_member_cid(lua_State *L) {
+    falcon_client *c = client_check(L, 1);
+    size_t len = 0;
+    const char *cid = luaL_optlstring(L, 2, NULL, &len);
+    if (cid != NULL && (len == 0 || strlen(cid) != len || strpbrk(cid, "\r\n") != NULL))
+        return luaL_argerror(L, 2, "non-empty member CID without control characters expected");
+    char *copy = NULL;
+    if (cid != NULL && (copy = secret_dup(cid, len)) == NULL) return luaL_error(L, "falcon.core: out of memory");
+    secret_free(&c->member_cid);
+    c->member_cid = copy;
+    client_forget_token(c);
+    return 0;
+}
+
 /* Ends every transfer in flight on this client (each then fails with an error), then frees. A progress
  * callback runs inside libcurl: closing from there would free what libcurl is using, so it raises. */
 static int client_close(lua_State *L) {
@@ -348,6 +366,7 @@ void client_register(lua_State *L) {
                                        {"forget_token", client_forget},
                                        {"base_url", client_base_url},
                                        {"set_base_url", client_set_base_url},
+                                       {"set_member_cid", client_set_member_cid},
                                        {"close", client_close},
                                        {NULL, NULL}};
     if (luaL_newmetatable(L, CLIENT_MT)) {

@@ -29,7 +29,7 @@ local ok, err = pcall(function()
     incidents = falcon.json.array(), -- no incidents: sent as [] (not {})
   }
   local case_id = created.data[1].id
-  print("1. created case " .. case_id .. " (trace " .. tostring(created:trace_id()) .. ")")
+  print("1. created case " .. case_id .. " (trace " .. tostring(created.trace_id) .. ")")
 
   -- 2. comment
   mc:add_case_activity{ case_id = case_id, type = "comment", user_uuid = user_uuid,

@@ -70,7 +70,7 @@ end
 --- The UUID of the user behind a case (the API wants one on writes).
 function M.user_uuid(mc)
   local ids = M.case_ids(mc, 1)
-  local r = mc:get_cases{ ids = ids }
+  local r = #ids > 0 and mc:get_cases{ ids = ids } or {}
   local case = r.body and r.body.resources and r.body.resources[1]
   return case and case.assigner and case.assigner.uuid or os.getenv("FALCON_USER_UUID") or "00000000-0000-0000-0000-000000000000"
 end

@@ -4,8 +4,8 @@ local common = require "common"
 local falcon = common.falcon
 
 local spotlight = falcon.SpotlightVulnerabilities(common.options())
-local LIMIT = 100
-local FILTER = "status:'open'"
+local LIMIT = 40 -- the docs use 400 (1-400); smaller pages show the paging
+local FILTER = "last_seen_within:'45'"
 local id_list = {}
 local total = 1
 local position = nil

@@ -1,30 +1,30 @@
 -- Response handling: binary responses, and result expansion (status_code, headers, content).
--- The seed downloads a sample (SampleUploads get_sample); the emulator serves Message Center
--- attachments, so this example downloads one of those the same way.
+-- As the docs: SampleUploads get_sample, with the sample's SHA-256 as its id.
 package.path = (arg[0]:match("^(.*)/") or ".") .. "/?.lua;" .. package.path
 local common = require "common"
 local falcon = common.falcon
 
-local mc = falcon.MessageCenter(common.options())
-local case_id = common.case_ids(mc, 1)[1]
-local up = mc:add_case_attachment{ case_id = case_id, user_uuid = common.user_uuid(mc),
-  file_data = "PK\3\4 pretend this is a zip", file_name = "api_response.txt" }
-local attachment_id = up.body.resources[1].id
-local save_file = (os.getenv("TMPDIR") or "/tmp") .. "/falconlua-api_response.txt"
+local samples = falcon.SampleUploads(common.options())
+
+-- File unique identifier
+local file_sha = "50d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c"
+-- The result is a ZIP archive when password_protected is true.
+local save_file = (os.getenv("TMPDIR") or "/tmp") .. "/falconlua-api_response.zip"
 
 -- Binary response: the bytes, as a Lua string.
-local response = mc:download_case_attachment{ id = attachment_id }
-local f = assert(io.open(save_file, "wb"))
-f:write(response)
-f:close()
-print(string.format("saved %d bytes to %s", #response, save_file))
+local response = samples:get_sample{ password_protected = true, ids = file_sha }
+local save_to = assert(io.open(save_file, "wb"))
+save_to:write(response)
+save_to:close()
+print(string.format("saved %d bytes to %s (starts with %q)", #response, save_file, response:sub(1, 4)))
 
 -- Result expansion: three values instead of a tuple.
-local status, headers, content = mc:download_case_attachment{ id = attachment_id, expand_result = true }
+local status, headers, content = samples:get_sample{ ids = file_sha, expand_result = true }
 print("Status returned: " .. tostring(status))
 print("Content-Type returned: " .. tostring(headers["Content-Type"]))
 print("Content length: " .. #content)
 
--- Or stream straight to the file, without holding the bytes in memory.
-local streamed = mc:download_case_attachment{ id = attachment_id, save_to = save_file }
-print("streamed to " .. save_file .. ": status " .. tostring(streamed.status_code))
+-- Or stream straight to a file, without holding the bytes in memory.
+local sample_file = (os.getenv("TMPDIR") or "/tmp") .. "/falconlua-sample.bin"
+local streamed = samples:get_sample{ ids = file_sha, save_to = sample_file }
+print(string.format("streamed to %s: status %d, %d bytes", sample_file, streamed.status_code, streamed.saved_bytes))

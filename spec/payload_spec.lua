@@ -282,11 +282,12 @@ describe("keyword mapping (against the emulator)", function()
 
   describe("bad input raises naming the argument and sends nothing", function()
     local bad = {
-      { "integer 1..500 expected, got string", "'limit'", function() mc:query_cases{ limit = "10" } end },
+      { "integer 1..500 (or its digits as a string) expected, got string 'ten'", "'limit'", function() mc:query_cases{ limit = "ten" } end },
+      { "integer 1..500 expected, got 600", "'limit'", function() mc:query_cases{ limit = "600" } end },
       { "integer 1..500 expected, got 501", "'limit'", function() mc:query_cases{ limit = 501 } end },
       { "integer 1..500 expected, got 0", "'limit'", function() mc:query_cases{ limit = 0 } end },
       { "non-integer number", "'limit'", function() mc:query_cases{ limit = 2.5 } end },
-      { "string expected, got number", "'filter'", function() mc:query_cases{ filter = 5 } end },
+      { "string expected, got boolean", "'filter'", function() mc:query_cases{ filter = true } end },
       { "unknown keyword", "'bogus'", function() mc:query_cases{ bogus = 1 } end },
       { "unknown keyword", "'limt'", function() uber:command("QueryCasesIdsByFilter", { limt = 1 }) end },
       { "string expected, got nil", "'case_id'", function() mc:query_activities{ limit = 1 } end },
@@ -303,8 +304,8 @@ describe("keyword mapping (against the emulator)", function()
       { "table expected, got string", "'body'", function() mc:add_case_activity{ body = "text" } end },
       { "list of aggregate requests", "'body'", function() mc:aggregate_cases{ body = { field = "x" } } end },
       { "table expected, got string", "'parameters'", function() mc:query_cases{ parameters = "limit=1" } end },
-      { "file name expected", "'file_name'", function() mc:add_case_attachment{ case_id = "c", user_uuid = "u", file_data = "x" } end },
-      { "file name expected", "'file_name'", function() uber:command("CaseAddAttachment", { data = "x", case_id = "c", user_uuid = "u" }) end },
+      { "file name expected", "'file_name'", function() mc:add_case_attachment{ case_id = "c", user_uuid = "u", file_data = "\0x" } end },
+      { "file name expected", "'file_name'", function() uber:command("CaseAddAttachment", { data = "\0x", case_id = "c", user_uuid = "u" }) end },
       { "extension one of", "'file_name'", function() mc:add_case_attachment{ case_id = "c", user_uuid = "u", file_data = "x", file_name = "a.exe" } end },
       { "extension one of", "'file_name'", function() mc:add_case_attachment{ case_id = "c", user_uuid = "u", file_data = "x", file_name = "noext" } end },
       { "starting with", "'file_name'", function() mc:add_case_attachment{ case_id = "c", user_uuid = "u", file_data = "x", file_name = ".hidden.txt" } end },

@@ -215,8 +215,8 @@ describe("service classes (against the emulator)", function()
       api.rejects(e, "bad argument 'collection_name'", function()
         falcon.CustomStorage(api.opts(e)):GetObject{ object_key = "k" }
       end)
-      api.rejects(e, "bad argument 'limit' (integer expected, got string)", function()
-        hosts:query_devices_by_filter{ limit = "5" }
+      api.rejects(e, "bad argument 'limit' (integer (or its digits as a string) expected, got string '5x')", function()
+        hosts:query_devices_by_filter{ limit = "5x" }
       end)
       api.rejects(e, "bad argument 'sort'", function() hosts:query_devices_by_filter{ sort = true } end)
     end)

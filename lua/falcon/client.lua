@@ -5,6 +5,7 @@
 -- class both call `Client:request`.
 local core = require "falcon.core"
 local driver = require "falcon.driver"
+local errors = require "falcon.errors"
 local json = require "falcon.json"
 local options = require "falcon.options"
 local policy = require "falcon.policy"
@@ -52,10 +53,50 @@ function Client.new(opts, extra)
   --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen, and until when a 429 paused the client.
   self.ratelimit = { limit = nil, remaining = nil, paused_until = 0 }
   self.random = math.random
+  self.shared_token = opts.shared_dict ~= nil
+  --- FalconPy's token_status / token_fail_reason: the last token request's HTTP status (201 on
+  --- success) and, after a failure, why. nil until a token is first requested.
+  self.token_status, self.token_fail_reason = nil, nil
   return self
 end
 
 function Client:base_url() return self.core:base_url() end
+
+--- Points the client at another cloud or URL (`mc.base_url = "us-2"`). A token is bound to the cloud
+--- that issued it, so the one held is dropped and the next call fetches one there.
+function Client:set_base_url(value)
+  if type(value) ~= "string" or value == "" then
+    error("falcon: bad attribute 'base_url' (cloud name or URL string expected, got " .. type(value) .. ")", 0)
+  end
+  local url, region = regions.resolve(value, self.region_overrides)
+  if url ~= self.core:base_url() and not self.core:token_info().has_credentials and self.core:token_info().has_token then
+    error("falcon: bad attribute 'base_url' (this client uses a handed-in access_token, which belongs to "
+      .. self.core:base_url() .. "; create a new client for another cloud)", 0)
+  end
+  if url ~= self.core:base_url() then
+    self.core:set_base_url(url)
+    if self.core:token_info().has_credentials then self.core:forget_token() end
+  end
+  self.region = region
+end
+
+--- MSSP: act on a child CID (`member_cid`), or on the parent again (nil). The token held is dropped.
+function Client:set_member_cid(member_cid)
+  if self.shared_token then
+    error("falcon: child_login: not with shared_dict (the workers share one token, for one tenant)", 0)
+  end
+  if not self.core:token_info().has_credentials then
+    error("falcon: child_login: needs client_id and client_secret (a handed-in access_token names its own tenant)", 0)
+  end
+  self.core:set_member_cid(member_cid)
+end
+
+function Client:set_renew_window(seconds)
+  if type(seconds) ~= "number" then
+    error("falcon: bad attribute 'renew_window' (seconds expected, got " .. type(seconds) .. ")", 0)
+  end
+  self.renew_window = options.renew_window { renew_window = seconds }
+end
 
 --- True while a token is held that is not inside the renew window.
 function Client:token_valid()
@@ -166,8 +207,18 @@ function Client:login()
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/token",
     share and function() return share:authenticate(d) end or d.authenticate)
   self:_finish_log("POST", "/oauth2/token", status, headers, retries, duration)
-  if status == nil then return false, transport_response(headers) end
+  local token_url = self.core:base_url() .. "/oauth2/token"
+  if status == nil then
+    self.token_status, self.token_fail_reason = nil, headers.message
+    local failure = transport_response(headers)
+    failure.body.errors[1].message = "token request to " .. token_url .. " failed: " .. headers.message
+    failure.token_error = { url = token_url, reason = headers.message }
+    return false, failure
+  end
+  self.token_status = status
   if body == nil then -- the C core kept the token: only success leaves no body
+    self.token_fail_reason = nil
+    self.token_region = headers["X-Cs-Region"]
     local url, region = regions.discover(self.region, headers["X-Cs-Region"], self.region_overrides)
     if url then
       self.core:set_base_url(url)
@@ -175,7 +226,10 @@ function Client:login()
     end
     return true
   end
-  return false, { status_code = status, headers = headers, body = decode_body(headers, body, false, status) }
+  local failure = errors.token_failure(token_url, status, headers, decode_body(headers, body, false, status),
+    self.core:token_info().has_member_cid)
+  self.token_fail_reason = failure.token_error.reason
+  return false, failure
 end
 
 --- Revokes the token held. Returns true when the API confirmed it, and the response.
@@ -238,6 +292,14 @@ function Client:request(req)
   local response = { status_code = status, headers = headers,
                      body = decode_body(headers, body, req.binary, status) }
   if info then response.saved_to, response.saved_bytes = info.saved_to, info.saved_bytes end
+  -- A token the API refuses right after it was issued, from a cloud other than the one answering: the
+  -- API client lives elsewhere and the URL was given by hand (a cloud name would have followed it).
+  if status == 401 and authenticated and self.token_region and headers["X-Cs-Region"]
+      and self.token_region ~= headers["X-Cs-Region"] then
+    errors.advise(response, ("wrong region: the token endpoint places this API client in %s, but %s answers "
+      .. "as %s; set base_url = \"%s\" (or that cloud's URL)"):format(self.token_region, self.core:base_url(),
+      headers["X-Cs-Region"], self.token_region))
+  end
   return response
 end
 

@@ -43,9 +43,62 @@ function APIError.from_response(response, operation)
     errors = errors,
     headers = headers,
     operation = operation,
-    kind = response.transport_error and "transport" or "api",
+    kind = response.transport_error and "transport" or response.token_error and "auth" or "api",
     transport_error = response.transport_error,
+    token_error = response.token_error,
+    advice = response.advice,
   }
+end
+
+-- What a new user can do about a refused token request, by status.
+local function token_advice(status, has_member_cid)
+  if status == 401 or status == 403 then
+    return "check client_id and client_secret (or FALCON_CLIENT_ID / FALCON_CLIENT_SECRET): the API "
+      .. "refused them" .. (has_member_cid and ", or this API client may not act on the member_cid given" or "")
+  elseif status == 400 then
+    return "the token request itself was refused; check that client_id and client_secret are the API "
+      .. "client's, without spaces or quotes"
+  elseif status == 429 then
+    return "too many token requests; reuse one client (or auth_object) instead of creating one per call"
+  elseif status >= 500 then
+    return "the token endpoint failed; try again later"
+  end
+  return "see the token endpoint's answer in token_error"
+end
+
+--- The answer to a call whose token request failed: the API's shape ({status_code, headers, body}) with
+--- one error saying so (which URL, what it answered, what to do), and `token_error` holding the details
+--- (`url`, `status`, `reason`, the token endpoint's own `errors`).
+-- @tparam string url the token endpoint
+-- @tparam integer status its HTTP status
+-- @tparam table headers its headers
+-- @param body its decoded body
+-- @tparam boolean has_member_cid whether the request named a member CID
+function APIError.token_failure(url, status, headers, body, has_member_cid)
+  local their = type(body) == "table" and type(body.errors) == "table" and body.errors or {}
+  local reason = type(their[1]) == "table" and their[1].message
+  if type(reason) ~= "string" then reason = type(body) == "string" and body:sub(1, 200) or ("HTTP " .. status) end
+  local message = ("token request failed: POST %s answered %d (%s); %s"):format(url, status, reason,
+    token_advice(status, has_member_cid))
+  local meta = type(body) == "table" and type(body.meta) == "table" and body.meta or {}
+  return {
+    status_code = status,
+    headers = headers,
+    body = { meta = meta, resources = {}, errors = { { code = status, message = message } } },
+    token_error = { url = url, status = status, reason = reason, errors = their },
+  }
+end
+
+--- Adds what a user can do to an error answer: `response.advice`, and appended to the first error's
+--- message (what users print), marked as falconlua's.
+function APIError.advise(response, advice)
+  response.advice = advice
+  local body = response.body
+  if type(body) == "table" and type(body.errors) == "table" and type(body.errors[1]) == "table"
+      and type(body.errors[1].message) == "string" then
+    body.errors[1].message = body.errors[1].message .. " (falconlua: " .. advice .. ")"
+  end
+  return response
 end
 
 --- True when `e` is an APIError.

@@ -9,6 +9,7 @@ local falcon = { _VERSION = "falconlua " .. core.version, version = core.version
 local lazy = {
   Client = function() return require "falcon.client" end,
   APIError = function() return require "falcon.errors" end,
+  Result = function() return require "falcon.result" end,
   json = function() return require "falcon.json" end,
   regions = function() return require "falcon.regions" end,
   APIHarnessV2 = function() return require("falcon.uber").APIHarnessV2 end,

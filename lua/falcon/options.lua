@@ -16,6 +16,26 @@ options.schema = {
   shared_dict = "string",
   -- retries and rate limits (falcon.policy)
   max_retries = "number", max_retry_wait = "number", retry_backoff = "number", retry_backoff_max = "number",
+  -- FalconPy's spelling of the credentials: creds = {client_id, client_secret, member_cid}
+  creds = "table",
+  -- FalconPy switches that are always on here: accepted when true, refused (with the reason) when false
+  sanitize_log = "boolean", validate_payloads = "boolean",
+}
+
+-- FalconPy options falconlua does not take, and why: named in the error instead of "unknown option".
+options.refused = {
+  debug_record_count = "falconlua's debug log never writes response records (one line per call: method, "
+    .. "route, status, duration, trace id, retries), so there is no record count to limit",
+  environment = "falconlua reads FALCON_CLIENT_ID / FALCON_CLIENT_SECRET when client_id and client_secret "
+    .. "are not given; for other variable names pass client_id = os.getenv(...), client_secret = os.getenv(...)",
+  auth_headers = "the bearer token never reaches Lua (it lives in the C core), so there are no auth headers "
+    .. "to hand in or read; pass access_token to use a token you hold",
+}
+options.always_on = {
+  sanitize_log = "secrets and tokens never reach a log line, an error or tostring() in falconlua; "
+    .. "sanitize_log = false cannot be honoured",
+  validate_payloads = "falconlua checks every argument before anything is sent (that is how bad input "
+    .. "never reaches the wire); validate_payloads = false cannot be honoured",
 }
 
 -- FalconPy clamps renew_window to 120..1200 seconds; so do we.
@@ -65,6 +85,9 @@ function options.check(opts, extra)
   if type(opts) ~= "table" then fail("options", "table", type(opts)) end
   local copy = {}
   for key, value in pairs(opts) do
+    if options.refused[key] then
+      error(("falcon: option '%s' is not supported: %s"):format(key, options.refused[key]), 0)
+    end
     local spec = options.schema[key] or (extra and extra[key])
     if type(key) ~= "string" or not spec then
       local names = {}
@@ -77,12 +100,66 @@ function options.check(opts, extra)
     if type(value) == "string" then check_string(key, value) end
     copy[key] = value
   end
+  if copy.sanitize_log == false or copy.validate_payloads == false then
+    local key = copy.sanitize_log == false and "sanitize_log" or "validate_payloads"
+    error(("falcon: bad option '%s': %s"):format(key, options.always_on[key]), 0)
+  end
+  copy.sanitize_log, copy.validate_payloads = nil, nil
+  if copy.creds then options.merge_creds(copy) end
   -- One without the other would silently fall back to nothing (or to the environment's pair).
   if (copy.client_id == nil) ~= (copy.client_secret == nil) then
     local missing = copy.client_id == nil and "client_id" or "client_secret"
     fail(missing, "string (client_id and client_secret go together)", "nil")
   end
   return copy
+end
+
+local CREDS_KEYS = { client_id = true, client_secret = true, member_cid = true }
+local CREDS_ORDER = { "client_id", "client_secret", "member_cid" }
+
+--- FalconPy's `creds = {client_id, client_secret, member_cid}`, folded into the plain options (it and
+--- client_id/client_secret are alternatives, as in FalconPy).
+function options.merge_creds(opts)
+  local creds = opts.creds
+  opts.creds = nil
+  for key in pairs(creds) do
+    if not CREDS_KEYS[key] then
+      fail("creds", "table with client_id, client_secret and member_cid", "key '" .. tostring(key) .. "'")
+    end
+  end
+  for _, key in ipairs(CREDS_ORDER) do
+    local value = creds[key]
+    if value ~= nil then
+      if type(value) ~= "string" then fail("creds." .. key, "string", type(value)) end
+      if opts[key] ~= nil then fail("creds", "creds or " .. key .. " (not both)", "both") end
+      check_string(key, value)
+      opts[key] = value
+    end
+  end
+end
+
+--- A service or Uber object's `ext_headers`: extra headers for each of its API calls (not the token
+--- request). A call's own headers win.
+function options.ext_headers(headers)
+  if type(headers) ~= "table" then fail("ext_headers", "table of header names and values", type(headers)) end
+  local out = {}
+  for name, value in pairs(headers) do
+    if type(name) ~= "string" or not name:match("^[%w%-_]+$") then
+      fail("ext_headers", "header names of letters, digits, '-' and '_'", tostring(name))
+    end
+    if name:lower() == "authorization" then
+      error("falcon: bad option 'ext_headers' (Authorization belongs to the engine: the token never reaches Lua; "
+        .. "pass access_token to use a token you hold)", 0)
+    end
+    if type(value) == "number" then value = tostring(value) end
+    if type(value) ~= "string" then fail("ext_headers." .. name, "string", type(value)) end
+    if value:find("[\r\n%z]") or #value > options.MAX_STRING then
+      fail("ext_headers." .. name, "string without CR, LF or NUL, at most " .. options.MAX_STRING .. " bytes",
+        "another value")
+    end
+    out[name] = value
+  end
+  return out
 end
 
 --- FalconPy's `timeout`: a number (whole transfer, seconds) or {connect, read}.

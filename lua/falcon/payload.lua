@@ -226,6 +226,23 @@ local function check_upload(name, op, argname, filename, size)
   end
 end
 
+-- The Message Center docs upload `file_data = PAYLOAD` with no file name, while the API wants one with
+-- an allowed extension. For bytes whose kind is certain from their first bytes (or plain text), the name
+-- is "attachment.<ext>"; anything else still needs file_name.
+local SIGNATURES = {
+  { "^\137PNG\r\n\26\n", "png" }, { "^\255\216\255", "jpg" }, { "^GIF8[79]a", "gif" }, { "^BM", "bmp" },
+  { "^%%PDF%-", "pdf" },
+}
+local function sniffed_name(op, bytes)
+  if not (op and op.upload) then return nil end
+  local ext
+  for _, sig in ipairs(SIGNATURES) do
+    if bytes:find(sig[1]) then ext = sig[2]; break end
+  end
+  if not ext and bytes ~= "" and not bytes:sub(1, 4096):find("[%z\1-\8\14-\31\127]") then ext = "txt" end
+  return ext and ("attachment." .. ext) or nil
+end
+
 --- Builds the file part of an upload from service-style keywords.
 -- Sources: the file parameter's own keyword, `file_data` / `sample` / `upfile` (bytes),
 -- `file_path` (streamed by the engine), or (Uber) `data` given as a string.
@@ -260,8 +277,11 @@ local function file_part(name, op, file_param, args, used)
   end
   if filename then used.file_name = true end
   if not filename then
-    if path then filename = basename(path)
-    else fail(name, "file_name", "file name expected with " .. source .. " (e.g. file_name = \"report.pdf\")") end
+    filename = path and basename(path) or sniffed_name(op, bytes)
+    if not filename then
+      fail(name, "file_name", "file name expected with " .. source .. " (e.g. file_name = \"report.pdf\"): "
+        .. "these bytes are not an image, a PDF or text, whose name could be chosen for them")
+    end
   end
   local size = path and file_size(name, "file_path", path) or #bytes
   check_upload(name, op, "file_name", filename, size)
@@ -332,7 +352,8 @@ local function build_body(name, op, args, used)
     if v ~= nil then
       used[kw] = true
       any = true
-      local p = { type = spec.type, items = spec.items, required = false }
+      -- An empty id list is a 400 from the API: refused here, before the wire.
+      local p = { type = spec.type, items = spec.items, required = kw == "ids" }
       if spec.type == "array" then
         v = json.array(as_list(name, kw, v, p, spec.split))
       elseif spec.type ~= "object" or v ~= json.null then
@@ -357,6 +378,9 @@ local function build_body(name, op, args, used)
   end
   if body ~= nil then
     if type(body) ~= "table" then fail(name, "body", "table expected, got " .. type(body)) end
+    if keywords.ids and not any and type(body.ids) == "table" and next(body.ids) == nil then
+      fail(name, "body.ids", "one or more ids expected, got an empty list")
+    end
     if any then
       body = copy(body)
       for k, v in pairs(from_keywords) do body[k] = v end
@@ -372,6 +396,29 @@ end
 ---------------------------------------------------------------------------------------------
 -- The builder
 ---------------------------------------------------------------------------------------------
+
+-- The docs type some query parameters differently from the operation tables (Message Center's `offset` is
+-- "string" in the seed and in message-center.json, integer in the API's spec), and FalconPy sends whatever
+-- it is given as its text. So a query parameter takes either spelling: a number for a string parameter, and
+-- an integer written as a string for an integer parameter (bounds still apply). The wire gets the value's own
+-- text, as FalconPy's: offset="10" and offset=10 both send offset=10.
+local function check_query_scalar(name, key, v, p)
+  local t = p.type
+  if t == "string" and type(v) == "number" and not p.enum then
+    if v ~= v or v == huge or v == -huge then fail(name, key, "string or finite number expected, got " .. tostring(v)) end
+    return v
+  end
+  if (t == "integer" or t == "number") and type(v) == "string" then
+    local n = v:match("^%-?%d+$") and tonumber(v)
+    if t == "number" and not n then n = v:match("^%-?%d+%.?%d*$") and tonumber(v) end
+    if not n then
+      fail(name, key, describe(p) .. " (or its digits as a string) expected, got string " .. shown(v))
+    end
+    check_scalar(name, key, n, p)
+    return v
+  end
+  return check_scalar(name, key, v, p)
+end
 
 local function add_query(name, query, key, v, p)
   if type(v) == "table" and v ~= json.null then
@@ -401,7 +448,7 @@ local function add_query(name, query, key, v, p)
       local list = as_list(name, key, v, p, type(v) == "string")
       return add_query(name, query, key, list, p)
     end
-    check_scalar(name, key, v, p)
+    check_query_scalar(name, key, v, p)
     local s = scalar_string(v)
     if type(v) == "string" then check_text(name, key, s) end -- a number or boolean prints safely
     query[#query + 1] = { key, s }

@@ -17,13 +17,8 @@ local methods = {}
 for k, f in pairs(service.common) do methods[k] = f end
 
 local Uber = { __name = "falcon.APIHarnessV2" }
-Uber.__index = function(self, key)
-  local m = methods[key]
-  if m then return m end
-  local prop = service.properties[key]
-  if prop then return prop(self) end
-  return nil
-end
+Uber.__index, Uber.__newindex = service.accessors(methods)
+Uber.__close = service.close_object
 Uber.__tostring = function(self)
   return "falcon.APIHarnessV2(" .. tostring(self._client:base_url()) .. ")"
 end
@@ -64,7 +59,7 @@ end
 
 local override_methods = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true }
 
---- A synthetic operation for `override = "METHOD,/route"`.
+--- A synthetic operation for `override = "METHOD,/route"` (also behind service classes' override()).
 local function override_op(spec, action)
   if type(spec) ~= "string" then
     payload.fail("command", "override", "\"METHOD,/route\" string expected, got " .. type(spec))
@@ -81,6 +76,8 @@ local function override_op(spec, action)
   end
   return { id = action or "override", method = method:upper(), route = route, params = {}, synthetic = true }
 end
+
+M.override_op = override_op
 
 --- Resolves an action name to its operation record; raises with suggestions when unknown.
 function M.resolve(action)

@@ -192,6 +192,12 @@ local function plan_of(spec, depth)
         if type(subs) ~= "table" then
             fail("sub_aggregates must be a list")
         end
+        -- The Message Center docs' own Uber example sends "sub_aggregates": [null]: null entries are skipped.
+        local given = subs
+        subs = {}
+        for i = 1, #given do
+            if not is_null(given[i]) then subs[#subs + 1] = given[i] end
+        end
         if #subs > 0 then
             if METRIC_TYPES[plan.type] then
                 fail("a " .. plan.type .. " aggregation cannot have sub_aggregates")

@@ -6,7 +6,7 @@ local M = {}
 
 local ALL_SCOPES = {
     "message-center:read", "message-center:write",
-    "spotlight-vulnerabilities:read", "intel:read", "hosts:read",
+    "spotlight-vulnerabilities:read", "intel:read", "hosts:read", "host-group:read", "samples:read",
     "identity-protection-graphql:write",
 }
 
@@ -18,7 +18,8 @@ local function default_clients()
         { client_id = "dec0de00000000000000000000000001", client_secret = "DemoSecretForTheFalconluaEmulator0000001",
           scopes = ALL_SCOPES, region = "us-1", cid = "c1d00000000000000000000000000001", name = "demo" },
         { client_id = "dec0de00000000000000000000000002", client_secret = "ReadOnlySecretForTheFalconluaEmulator002",
-          scopes = { "message-center:read", "spotlight-vulnerabilities:read", "intel:read", "hosts:read" },
+          scopes = { "message-center:read", "spotlight-vulnerabilities:read", "intel:read", "hosts:read",
+                     "host-group:read", "samples:read" },
           region = "us-1", cid = "c1d00000000000000000000000000001", name = "read-only" },
         { client_id = "dec0de00000000000000000000000003", client_secret = "UsTwoSecretForTheFalconluaEmulator000003",
           scopes = ALL_SCOPES, region = "us-2", cid = "c1d00000000000000000000000000002", name = "us-2 home" },

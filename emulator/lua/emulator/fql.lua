@@ -13,7 +13,8 @@
 --     lexicographically;
 --   * `_all` (kind "text") matches when any text field contains the value, case-insensitively.
 -- A `fields` table describes what may be filtered: name -> { kind = "string"|"date"|"number"|"bool"|
--- "text", get = function(doc) -> value or list of values }.
+-- "text"|"within_days", get = function(doc) -> value or list of values }. A "within_days" field (Spotlight's
+-- `last_seen_within:'45'`) holds an epoch and matches when it lies within that many days before now.
 local timeutil = require "emulator.timeutil"
 
 local M = {}
@@ -265,6 +266,15 @@ local function compile_cond(node, fields)
     end
     if node.values.list and op ~= "eq" and op ~= "ne" and op ~= "wild" then
         bad("a list is only allowed with ':', ':!' or ':*'")
+    end
+
+    if kind == "within_days" then
+        local days = tonumber(node.values[1].text)
+        if op ~= "eq" or node.values.list or not days or days < 0 then
+            bad("a number of days with ':' expected")
+        end
+        local since = ngx.now() - days * 86400
+        return any_value(get, false, function(value) return value >= since end)
     end
 
     if op == "wild" or kind == "text" then

@@ -32,6 +32,7 @@ M.vulnerability_fields = {
     ["cve.id"] = { kind = "string", get = nested("cve", "id") },
     ["cve.severity"] = { kind = "string", get = nested("cve", "severity") },
     ["cve.base_score"] = { kind = "number", get = nested("cve", "base_score") },
+    last_seen_within = { kind = "within_days", get = field("last_seen") },
 }
 local VULN_SORT = { created_timestamp = true, updated_timestamp = true, ["cve.base_score"] = true,
                     ["cve.id"] = true, status = true, id = true }
@@ -60,6 +61,7 @@ M.device_fields = {
 }
 local DEVICE_SORT = { hostname = true, first_seen = true, last_seen = true, platform_name = true,
                       device_id = true, status = true }
+M.device_sort = DEVICE_SORT
 
 -- Opaque position tokens: base64 of "<kind>:<position>", so clients cannot do arithmetic on them
 -- and a token of one style is refused by another.
@@ -84,7 +86,8 @@ local function token_position(args, param, kind)
     return position
 end
 
--- Filter + sort shared by these operations. Returns the sorted matches, or nil after a 400.
+-- Filter + sort shared by these operations (and emulator.hosts). Returns the sorted matches, or nil and
+-- the message for a 400.
 local function select(args, docs, fields, sortable, default_sort, id_field, extra_pred)
     local sort_text, err = query.single(args, "sort")
     if err then return nil, err end
@@ -100,6 +103,7 @@ local function select(args, docs, fields, sortable, default_sort, id_field, extr
     query.sort_docs(matches, fields[sort.field], sort.desc, id_field)
     return matches
 end
+M.select = select
 
 function M.spotlight_vulnerabilities(req)
     local args = req.args

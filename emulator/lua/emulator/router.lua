@@ -8,6 +8,7 @@ local control = require "emulator.control"
 local envelope = require "emulator.envelope"
 local faults = require "emulator.faults"
 local graphql = require "emulator.graphql"
+local hosts = require "emulator.hosts"
 local ids = require "emulator.ids"
 local json = require "emulator.json"
 local oauth = require "emulator.oauth"
@@ -43,6 +44,18 @@ local ROUTES = {
         handler = paging.intel_indicator_ids, scope = "intel:read", powered_by = "intel-api" },
     ["GET /devices/queries/devices-scroll/v1"] = {
         handler = paging.devices_scroll, scope = "hosts:read", powered_by = "device-api" },
+    ["GET /devices/queries/devices/v1"] = {
+        handler = hosts.query_devices, scope = "hosts:read", powered_by = "device-api" },
+    ["POST /devices/entities/devices/v2"] = {
+        handler = hosts.device_details, scope = "hosts:read", body = "json", powered_by = "device-api" },
+    ["GET /devices/entities/devices/v2"] = {
+        handler = hosts.device_details, scope = "hosts:read", powered_by = "device-api" },
+    ["GET /devices/entities/host-groups/v1"] = {
+        handler = hosts.host_groups, scope = "host-group:read", powered_by = "device-api" },
+    ["GET /devices/queries/host-groups/v1"] = {
+        handler = hosts.query_host_groups, scope = "host-group:read", powered_by = "device-api" },
+    ["GET /samples/entities/samples/v3"] = {
+        handler = hosts.get_sample, scope = "samples:read", powered_by = "samples-api" },
     ["POST /identity-protection/combined/graphql/v1"] = {
         handler = graphql.handle, scope = "identity-protection-graphql:write", body = "json", powered_by = "idp-api" },
 }

@@ -154,6 +154,7 @@ local SEVERITIES = { "LOW", "MEDIUM", "HIGH", "CRITICAL" }
 
 local function vulnerabilities(rng, count, cid)
     local list = {}
+    local seeded_at = floor(ngx.now())
     for i = 1, count do
         local aid = rng.hex(32)
         local created = CASES_START + rng.int(0, TWO_YEARS)
@@ -164,6 +165,9 @@ local function vulnerabilities(rng, count, cid)
             status = rng.pick(VULN_STATUSES),
             created_timestamp = timeutil.format(created),
             updated_timestamp = timeutil.format(created + rng.int(0, 90 * 86400)),
+            -- Seen 0..89 days before the emulator started, so `last_seen_within` filters have something
+            -- to keep and something to drop (derived from i: the generator's sequence stays as it was).
+            last_seen = seeded_at - ((i * 7) % 90) * 86400,
             cve = {
                 id = string.format("CVE-%d-%05d", rng.int(2015, 2024), rng.int(1, 49999)),
                 severity = rng.pick(SEVERITIES),
@@ -228,6 +232,41 @@ local function devices(rng, count, cid)
     return list
 end
 
+local GROUP_NAMES = { "Servers", "Workstations", "Finance", "Engineering", "Kiosks", "Domain controllers",
+                      "Quarantine", "Lab" }
+
+-- Host groups, each holding some of the devices (device.groups lists the group ids, as the API's).
+local function host_groups(rng, devices_list)
+    local groups = {}
+    for i, name in ipairs(GROUP_NAMES) do
+        local created = CASES_START + rng.int(0, TWO_YEARS)
+        local dynamic = i % 2 == 0
+        groups[i] = {
+            id = rng.hex(32),
+            name = name,
+            description = name .. " (emulator seed)",
+            group_type = dynamic and "dynamic" or "static",
+            assignment_rule = dynamic and ("platform_name:'" .. PLATFORMS[(i % 3) + 1] .. "'") or "",
+            created_by = "api-client-id:emulator",
+            created_timestamp = timeutil.format(created),
+            modified_by = "api-client-id:emulator",
+            modified_timestamp = timeutil.format(created + rng.int(0, 30 * 86400)),
+        }
+    end
+    for i, d in ipairs(devices_list) do d.groups = { groups[(i % #groups) + 1].id } end
+    return groups
+end
+
+-- Samples (SampleUploads GetSampleV3) keyed by SHA-256. The first is the id the response-handling seed
+-- downloads; its bytes are the emulator's own (an emulator cannot hold the real file behind that hash).
+local function samples()
+    return {
+        ["50d858e0985ecc7f60418aaf0cc5ab587f42c2570a884095a9e8ccacd0f6545c"] = {
+            name = "sample.bin", bytes = "MZ\144\0\3\0\0\0 falconlua emulator sample: not malware\0\255\254",
+        },
+    }
+end
+
 local function entities(rng, count)
     local list = {}
     for i = 1, count do
@@ -271,6 +310,8 @@ function M.apply(opts, cid)
     end
     if opts.devices then
         store.data.devices = devices(new_rng(seed + 303), opts.devices, cid)
+        store.data.host_groups = host_groups(new_rng(seed + 505), store.data.devices)
+        store.data.samples = samples()
         counts.devices = opts.devices
     end
     if opts.entities then

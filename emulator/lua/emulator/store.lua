@@ -20,6 +20,8 @@ local function empty_data()
         vulnerabilities = {},
         indicators = {},
         devices = {},
+        host_groups = {},
+        samples = {},            -- sha256 -> {name, bytes}
         entities = {},
         case_counter = 0,        -- numbers case keys
     }
