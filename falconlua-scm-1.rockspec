@@ -21,8 +21,8 @@ build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
-      libraries = { "curl", "http_parser" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
+      libraries = { "curl", "http_parser", "z" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
     ["falcon.client"] = "lua/falcon/client.lua",

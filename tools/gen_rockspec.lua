@@ -45,7 +45,7 @@ build = {
   modules = {
     ["falcon.core"] = {
       sources = { %s },
-      libraries = { "curl", "http_parser" },
+      libraries = { "curl", "http_parser", "z" },
     },
 %s
   },
