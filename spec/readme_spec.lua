@@ -30,6 +30,7 @@
 --   falcon_tokens`), with the same emulator and fixtures.
 -- * ```nginx blocks are http-context directives, checked with `nginx -t` inside a minimal configuration.
 -- * Other blocks (```text, ```json: output) are not run. A fence without a language fails: label it.
+-- * A `make ...` command named in the prose (a table of commands, say) must exist: checked with make -n.
 -- Shell, nginx and in-nginx Lua blocks run in the lua5.4 pass only: they do not depend on the busted VM.
 local cjson = require "cjson"
 local emulator = require "spec.helpers.emulator"
@@ -190,7 +191,8 @@ end
 -- The blocks of every doc, read when the spec loads so that each gets its own test.
 local docs = {}
 for _, path in ipairs(snippets.docs(ROOT)) do
-  docs[#docs + 1] = { path = path, blocks = snippets.blocks(ROOT .. "/" .. path, path) }
+  local blocks, mentions = snippets.blocks(ROOT .. "/" .. path, path)
+  docs[#docs + 1] = { path = path, blocks = blocks, mentions = mentions }
 end
 
 describe("the docs' snippets, as printed", function()
@@ -250,8 +252,11 @@ describe("the docs' snippets, as printed", function()
           out = out .. "\n" .. (emulator.read_file(dir .. "/error.log") or "")
           stop_servers(dir)
         else
-          out = run(env .. " " .. VM .. " " .. quote(ROOT .. "/spec/helpers/snippet_runner.lua") .. " " .. quote(input)
-            .. " " .. quote(output) .. " 2>&1")
+          -- Under `make check-asan` the snippets run on the sanitized core, with its runtime preloaded again
+          -- (emulator.run drops LD_PRELOAD for the tools it starts).
+          local preload = os.getenv("LD_PRELOAD")
+          out = run(env .. (preload and (" LD_PRELOAD=" .. quote(preload)) or "") .. " " .. VM .. " "
+            .. quote(ROOT .. "/spec/helpers/snippet_runner.lua") .. " " .. quote(input) .. " " .. quote(output) .. " 2>&1")
         end
         local results = cjson.decode(emulator.read_file(output) or "null")
         assert(type(results) == "table", "the snippet runner ended early:\n" .. out)
@@ -304,6 +309,15 @@ describe("the docs' snippets, as printed", function()
       local last_shell
       for _, block in ipairs(doc.blocks) do
         if block.kind == "sh" and not block.problem then last_shell = block end
+      end
+
+      if ONCE and #doc.mentions > 0 then
+        it("names only make targets that exist (make -n)", function()
+          for _, mention in ipairs(doc.mentions) do
+            local out, code = run("cd " .. quote(checkout) .. " && " .. mention.command:gsub("^make", "make -n") .. " 2>&1")
+            assert(code == 0, doc.path .. ":" .. mention.line .. ": `" .. mention.command .. "` fails: " .. out)
+          end
+        end)
       end
 
       for _, block in ipairs(doc.blocks) do

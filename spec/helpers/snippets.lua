@@ -1,7 +1,8 @@
 -- The fenced code blocks of the project's Markdown docs, and what each says it needs
 -- (spec/readme_spec.lua states the convention; this file only reads it).
 --   snippets.docs(root)        -> the Markdown files of the checkout (tracked or new, not ignored), sorted
---   snippets.blocks(path, doc) -> list of { doc, line, lang, kind, code, shape, needs, nginx, port, problem }
+--   snippets.blocks(path, doc) -> list of { doc, line, lang, kind, code, shape, needs, nginx, port, problem },
+--                                 and the `make ...` commands named in its prose: list of { line, command }
 -- kind: "lua", "sh", "nginx" (checked), "output" (text, json, ...: not run), or nil (an unlabelled fence:
 -- a problem, since a command in it would escape every check).
 local M = {}
@@ -53,7 +54,7 @@ function M.blocks(path, doc)
   local f = assert(io.open(path, "rb"))
   local text = f:read("*a")
   f:close()
-  local blocks, open = {}, nil
+  local blocks, mentions, open = {}, {}, nil
   local n = 0
   for line in (text:gsub("\r\n", "\n") .. (text:sub(-1) == "\n" and "" or "\n")):gmatch("([^\n]*)\n") do
     n = n + 1
@@ -69,7 +70,9 @@ function M.blocks(path, doc)
         -- Content is dedented by the fence's own indentation (list items).
         open.lines[#open.lines + 1] = line:sub(1, #open.indent):match("^ *$") and line:sub(#open.indent + 1) or line
       end
-    elseif fence then
+    elseif not fence then
+      for command in line:gmatch("`(make[ %w%-_=.,/]*)`") do mentions[#mentions + 1] = { line = n, command = command } end
+    else
       local lang = (info:match("^([%w_+-]+)") or ""):lower()
       open = { doc = doc, line = n, lang = lang, fence = fence, indent = indent, lines = {}, needs = {} }
       if lang == "" then open.kind = nil else open.kind = KINDS[lang] or "output" end
@@ -91,7 +94,7 @@ function M.blocks(path, doc)
     if block.nginx and block.kind ~= "lua" then block.problem = block.problem or "'nginx' is for Lua snippets" end
     if block.port and block.kind ~= "sh" then block.problem = block.problem or "'port' is for shell blocks" end
   end
-  return blocks
+  return blocks, mentions
 end
 
 return M
