@@ -162,7 +162,7 @@ events { worker_connections 64; }
 http {
     access_log off;
     client_body_temp_path @DIR@/tmp;
-    lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;/usr/share/lua/5.1/?.lua;;";
+    lua_package_path "@ROOT@/lua/?.lua;@ROOT@/lua/?/init.lua;@ROOT@/?.lua;/usr/share/lua/5.1/?.lua;;";
     lua_package_cpath "@ROOT@/build/luajit/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;";
     lua_shared_dict falcon_tokens 1m;
     server {
@@ -278,13 +278,15 @@ describe("the docs' snippets, as printed", function()
       end
 
       local function check_shell(block, last)
-        session = session or shell_session(checkout, env)
+        if not session then
+          emu:control("reset", {}) -- a fresh emulator per doc; its blocks build on each other's data
+          session = shell_session(checkout, env)
+        end
         if block.shape then
           write(session.dir .. "/shape.sh", block.code)
           local out, code = run("bash -n " .. quote(session.dir .. "/shape.sh") .. " 2>&1")
           assert(code == 0, where(block) .. " is not valid shell: " .. out)
         else
-          emu:control("reset", {})
           local code, out = session.run(block)
           local left = last and stop_servers(checkout, true) or {}
           assert(code == 0, where(block) .. " failed (exit " .. code .. (code == 124 and ", timed out" or "") .. "):\n" .. out)

@@ -7,19 +7,13 @@
 local cjson = require "cjson"
 local falcon = require "falcon"
 local regions = require "falcon.regions"
+local read_file = require("spec.helpers.emulator").read_file
 
 local input, output = ...
 
 for region in pairs(regions.clouds) do
   local url = os.getenv("FALCON_EMULATOR_REGION_" .. region:upper():gsub("-", "_"))
   if url then regions.clouds[region] = url end
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
 end
 
 local USER = "00000000-0000-4000-8000-000000000001"
@@ -77,7 +71,7 @@ local function run(chunk, env)
   return ok, err
 end
 
-local snippets = cjson.decode(read(input))
+local snippets = cjson.decode((assert(read_file(input), input)))
 local results = {}
 for i, snippet in ipairs(snippets) do
   io.stdout:write("---- ", snippet.name, "\n")

@@ -5,6 +5,8 @@
 --                                 and the `make ...` commands named in its prose: list of { line, command }
 -- kind: "lua", "sh", "nginx" (checked), "output" (text, json, ...: not run), or nil (an unlabelled fence:
 -- a problem, since a command in it would escape every check).
+local read_file = require("spec.helpers.emulator").read_file
+
 local M = {}
 
 local KINDS = { lua = "lua", sh = "sh", bash = "sh", shell = "sh", nginx = "nginx" }
@@ -51,9 +53,7 @@ local function parse_directive(text, block)
 end
 
 function M.blocks(path, doc)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
+  local text = assert(read_file(path), path)
   local blocks, mentions, open = {}, {}, nil
   local n = 0
   for line in (text:gsub("\r\n", "\n") .. (text:sub(-1) == "\n" and "" or "\n")):gmatch("([^\n]*)\n") do
