@@ -188,6 +188,52 @@ local function emulator_env(emu)
   return "env " .. table.concat(parts, " ")
 end
 
+-- Runs the Lua snippets of `blocks` (those inside nginx, or the others) in one process; one result each.
+-- ctx: work (a folder), emu, env (the emulator's variables as an `env ...` prefix).
+local function run_lua(ctx, blocks, in_nginx)
+  local work, emu, env = ctx.work, ctx.emu, ctx.env
+  local list, index = {}, {}
+  for _, block in ipairs(blocks) do
+    if block.kind == "lua" and not block.problem and (block.nginx or false) == in_nginx then
+      list[#list + 1] = { name = where(block), code = block.code, shape = block.shape or false,
+                          needs = setmetatable(block.needs, cjson.empty_array_mt) }
+      index[block] = #list
+    end
+  end
+  local input, output = work .. "/snippets.json", work .. "/results.json"
+  write(input, cjson.encode(list))
+  os.remove(output)
+  emu:control("reset", {})
+  local out
+  if in_nginx then
+    local dir = work .. "/nginx"
+    run("rm -rf " .. quote(dir) .. " && mkdir -p " .. quote(dir .. "/tmp"))
+    local port = openresty.free_ports(1)[1]
+    local user = trim(run("id -un")) .. " " .. trim(run("id -gn"))
+    write(dir .. "/nginx.conf", (NGINX_CONF:gsub("@(%u+)@", { USER = user, DIR = dir, ROOT = ROOT, PORT = port,
+                                                              INPUT = input, OUTPUT = output })))
+    local started, code = run(env .. " nginx -p " .. quote(dir) .. " -c nginx.conf -e "
+      .. quote(dir .. "/error.log") .. " 2>&1")
+    assert(code == 0, "nginx did not start: " .. started)
+    for _ = 1, 100 do
+      out, code = run("curl -sS --max-time 120 http://127.0.0.1:" .. port .. "/run 2>&1")
+      if code ~= 7 then break end
+      run("sleep 0.05")
+    end
+    out = out .. "\n" .. (emulator.read_file(dir .. "/error.log") or "")
+    stop_servers(dir)
+  else
+    -- Under `make check-asan` the snippets run on the sanitized core, with its runtime preloaded again
+    -- (emulator.run drops LD_PRELOAD for the tools it starts).
+    local preload = os.getenv("LD_PRELOAD")
+    out = run(env .. (preload and (" LD_PRELOAD=" .. quote(preload)) or "") .. " " .. VM .. " "
+      .. quote(ROOT .. "/spec/helpers/snippet_runner.lua") .. " " .. quote(input) .. " " .. quote(output) .. " 2>&1")
+  end
+  local results = cjson.decode(emulator.read_file(output) or "null")
+  assert(type(results) == "table", "the snippet runner ended early:\n" .. out)
+  return { index = index, results = results, out = out }
+end
+
 -- The blocks of every doc, read when the spec loads so that each gets its own test.
 local docs = {}
 for _, path in ipairs(snippets.docs(ROOT)) do
@@ -196,12 +242,13 @@ for _, path in ipairs(snippets.docs(ROOT)) do
 end
 
 describe("the docs' snippets, as printed", function()
-  local emu, work, checkout, env
+  local emu, work, checkout, env, ctx
 
   setup(function()
     emu = emulator.start()
     env = emulator_env(emu)
     work = trim(run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-readme.XXXXXX\""))
+    ctx = { work = work, emu = emu, env = env }
     checkout = work .. "/falconlua"
     run("mkdir -p " .. quote(checkout))
     if ONCE then make_checkout(checkout) end
@@ -215,61 +262,79 @@ describe("the docs' snippets, as printed", function()
     if emu then emu:stop() end
   end)
 
+  -- The checker itself: a broken snippet must fail, or every test below could pass for nothing.
+  describe("the checker", function()
+    local FIXTURE = table.concat({
+      "```lua", "local x = 1", "```",
+      "```lua", "print(y)", "```",
+      "```lua", "-- test: needs x", "assert(x == 1)", "```",
+      "```lua", "error('broken')", "```",
+      "```lua", "-- test: shape", "for i in x do ... end", "```",
+      "```lua", "-- test: shape", "{ status_code = 200, body = {...} }", "```",
+      "```lua", "-- test: sideways", "```",
+      "```", "a bare fence", "```",
+      "```sh", "V=5", "```",
+      "```sh", "# test: needs V", "test \"$V\" = 5", "make test", "```",
+      "```sh", "false", "echo the block goes on", "```",
+      "Named: `make no-such-target`.", "",
+    }, "\n")
+    local blocks, mentions
+
+    setup(function()
+      write(work .. "/fixture.md", FIXTURE)
+      blocks, mentions = snippets.blocks(work .. "/fixture.md", "fixture.md")
+    end)
+
+    it("reads kinds, directives and problems", function()
+      local kinds = {}
+      for i, block in ipairs(blocks) do kinds[i] = (block.kind or "none") .. (block.problem and "!" or "") end
+      assert.same({ "lua", "lua", "lua", "lua", "lua", "lua", "lua!", "none!", "sh", "sh", "sh" }, kinds)
+      assert.same({ "x" }, blocks[3].needs)
+      assert.is_true(blocks[5].shape)
+      assert.matches("unknown word 'sideways'", blocks[7].problem)
+      assert.same({ { line = 40, command = "make no-such-target" } }, mentions)
+    end)
+
+    it("fails a Lua snippet that raises, uses an undeclared name or is not Lua; passes the others", function()
+      local set = run_lua(ctx, blocks, false)
+      local function result(i) return set.results[set.index[blocks[i]]] end
+      assert.is_true(result(1).ok)
+      assert.is_false(result(2).ok)
+      assert.matches("uses 'y', which it does not declare", result(2).error)
+      assert.is_true(result(3).ok, result(3).error)
+      assert.is_false(result(4).ok)
+      assert.matches("broken", result(4).error)
+      assert.is_false(result(5).ok)
+      assert.is_true(result(6).ok, result(6).error)
+    end)
+
+    if ONCE then
+      it("carries a shell session over, runs make test dry, and fails a block whose command fails", function()
+        local session = shell_session(checkout, env)
+        local code, out = session.run(blocks[9])
+        assert.equals(0, code, out)
+        code, out = session.run(blocks[10])
+        assert.equals(0, code, out)
+        assert.matches("spec/run", out) -- what make -n prints; running it would recurse
+        code, out = session.run(blocks[11])
+        assert.equals(1, code)
+        assert.not_matches("the block goes on", out)
+        session.close()
+      end)
+    end
+  end)
+
   for _, doc in ipairs(docs) do
     describe(doc.path, function()
       local lua_results, nginx_results, session
 
-      -- Runs the doc's Lua snippets (those inside nginx apart) in one process of this VM; one result each.
-      local function lua_snippets(in_nginx)
-        local list, index = {}, {}
-        for _, block in ipairs(doc.blocks) do
-          if block.kind == "lua" and not block.problem and (block.nginx or false) == in_nginx then
-            list[#list + 1] = { name = where(block), code = block.code, shape = block.shape or false,
-                                needs = setmetatable(block.needs, cjson.empty_array_mt) }
-            index[block] = #list
-          end
-        end
-        local input, output = work .. "/snippets.json", work .. "/results.json"
-        write(input, cjson.encode(list))
-        os.remove(output)
-        emu:control("reset", {})
-        local out
-        if in_nginx then
-          local dir = work .. "/nginx"
-          run("rm -rf " .. quote(dir) .. " && mkdir -p " .. quote(dir .. "/tmp"))
-          local port = openresty.free_ports(1)[1]
-          local user = trim(run("id -un")) .. " " .. trim(run("id -gn"))
-          write(dir .. "/nginx.conf", (NGINX_CONF:gsub("@(%u+)@", { USER = user, DIR = dir, ROOT = ROOT, PORT = port,
-                                                                    INPUT = input, OUTPUT = output })))
-          local started, code = run(env .. " nginx -p " .. quote(dir) .. " -c nginx.conf -e "
-            .. quote(dir .. "/error.log") .. " 2>&1")
-          assert(code == 0, "nginx did not start: " .. started)
-          for _ = 1, 100 do
-            out, code = run("curl -sS --max-time 120 http://127.0.0.1:" .. port .. "/run 2>&1")
-            if code ~= 7 then break end
-            run("sleep 0.05")
-          end
-          out = out .. "\n" .. (emulator.read_file(dir .. "/error.log") or "")
-          stop_servers(dir)
-        else
-          -- Under `make check-asan` the snippets run on the sanitized core, with its runtime preloaded again
-          -- (emulator.run drops LD_PRELOAD for the tools it starts).
-          local preload = os.getenv("LD_PRELOAD")
-          out = run(env .. (preload and (" LD_PRELOAD=" .. quote(preload)) or "") .. " " .. VM .. " "
-            .. quote(ROOT .. "/spec/helpers/snippet_runner.lua") .. " " .. quote(input) .. " " .. quote(output) .. " 2>&1")
-        end
-        local results = cjson.decode(emulator.read_file(output) or "null")
-        assert(type(results) == "table", "the snippet runner ended early:\n" .. out)
-        return { index = index, results = results, out = out }
-      end
-
       local function check_lua(block)
         local run_set
         if block.nginx then
-          nginx_results = nginx_results or lua_snippets(true)
+          nginx_results = nginx_results or run_lua(ctx, doc.blocks, true)
           run_set = nginx_results
         else
-          lua_results = lua_results or lua_snippets(false)
+          lua_results = lua_results or run_lua(ctx, doc.blocks, false)
           run_set = lua_results
         end
         local result = run_set.results[run_set.index[block]]
