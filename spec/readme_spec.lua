@@ -264,6 +264,13 @@ describe("the docs' snippets, as printed", function()
 
   -- The checker itself: a broken snippet must fail, or every test below could pass for nothing.
   describe("the checker", function()
+    it("finds the docs (git ls-files)", function()
+      local found = {}
+      for _, doc in ipairs(docs) do found[doc.path] = true end
+      assert.is_true(found["README.md"] and found["emulator/README.md"] and found["bench/README.md"]
+        and found["examples/openresty/README.md"], "the docs were not found: is this a git checkout?")
+    end)
+
     local FIXTURE = table.concat({
       "```lua", "local x = 1", "```",
       "```lua", "print(y)", "```",
