@@ -1,9 +1,9 @@
 -- examples/openresty/handler.lua: one incoming webhook POST -> one Falcon case + one comment.
 --
 --   export FALCON_CLIENT_ID=... FALCON_CLIENT_SECRET=... FALCON_BASE_URL=us-2 FALCON_USER_UUID=...
---   mkdir -p examples/openresty/logs examples/openresty/tmp
---   nginx -p "$PWD/examples/openresty" -c nginx.conf
+--   nginx -p "$PWD/examples/openresty" -c nginx.conf -g "user $(id -un) $(id -gn);"
 --   curl -s localhost:8088/webhook -d '{"title":"Suspicious login","description":"5 failures"}'
+--   nginx -p "$PWD/examples/openresty" -c nginx.conf -s quit
 --
 -- Against the emulator (make emulator): FALCON_BASE_URL=$FALCON_EMULATOR_URL, and for its TLS port
 -- FALCON_CA_BUNDLE=$FALCON_EMULATOR_CA with lua_ssl_trusted_certificate set to the same file.
