@@ -132,7 +132,7 @@ end
 -- more than max_wait.
 function policy.wait_before(p, ratelimit, now)
   local wait = math.max(ratelimit.paused_until - now, policy.pace(ratelimit, now))
-  if not (wait > 0) then return 0 end
+  if wait ~= wait or wait <= 0 then return 0 end
   return math.min(wait, p.max_wait)
 end
 

@@ -98,15 +98,15 @@ function M.add_fault(rule)
         return nil, "delay is required for kind delay"
     end
     if rule.headers ~= nil then
-        local err = check_headers(rule.headers)
-        if err then return nil, err end
+        local problem = check_headers(rule.headers)
+        if problem then return nil, problem end
         fault.headers = rule.headers
     elseif kind == "headers" then
         return nil, "headers is required for kind headers"
     end
     if kind == "rewrite" then
-        local err = check_set(rule.set)
-        if err then return nil, err end
+        local problem = check_set(rule.set)
+        if problem then return nil, problem end
         fault.set = rule.set
     end
     if rule.bytes ~= nil then
