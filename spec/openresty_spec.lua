@@ -111,6 +111,7 @@ describe("inside nginx (cosocket driver)", function()
         arm()
         local cosocket = server:get("/case?name=" .. emulator.urlencode(case.name))
         assert.same(strip(blocking), strip(cosocket))
+        for key, value in pairs(case.expect or {}) do assert.same(value, blocking[key], key) end
         if os.getenv("FALCON_SHOW_CASES") then print("\n    " .. case.name .. ": " .. require("cjson").encode(cosocket)) end
       end)
     end
