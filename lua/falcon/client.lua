@@ -9,6 +9,7 @@ local json = require "falcon.json"
 local options = require "falcon.options"
 local policy = require "falcon.policy"
 local regions = require "falcon.regions"
+local untrusted = require "falcon.untrusted"
 
 local Client = {}
 Client.__index = Client
@@ -91,11 +92,17 @@ end
 
 local LOG_FIELDS = { "method", "route", "status", "duration", "trace_id", "retries", "error" }
 
+-- The one place log lines are formatted: string values (a trace id is the server's, a route may be)
+-- are escaped, in the line and in the fields the logger gets, so no control character reaches a log raw.
 function Client:_log(fields)
   if not self.logger then return end
   local parts = {}
   for _, key in ipairs(LOG_FIELDS) do
     local v = fields[key]
+    if type(v) == "string" then
+      v = untrusted.printable(v, true)
+      fields[key] = v
+    end
     if key == "duration" and v then v = ("%.3fs"):format(v) end
     if v ~= nil then parts[#parts + 1] = key .. "=" .. tostring(v) end
   end
