@@ -267,6 +267,19 @@ describe("pagination (against the emulator)", function()
       assert.equal(25, #got)
     end)
 
+    it("offset: a page size the server names is read strictly (parallel paging steps by the page it got)", function()
+      local intel = falcon.Intel(api.opts(e))
+      local expected = intel:QueryIntelIndicatorIds { limit = 5000 }.body.resources
+      assert.is_true(#expected > 200)
+      for _, bogus in ipairs { 0, -100, 0.5, 1e300 } do
+        e:control("faults", { route = "/intel/queries/indicators/v1", count = -1,
+                              set = { ["meta.pagination.limit"] = bogus } })
+        local got = {}
+        for id in intel:each("QueryIntelIndicatorIds", {}, { parallel = 3 }) do got[#got + 1] = id end
+        assert.same(expected, got)
+      end
+    end)
+
     it("string offset tokens: the same token again raises after that page", function()
       local hosts = falcon.Hosts(api.opts(e))
       local args = { limit = 45, sort = "hostname.asc" }

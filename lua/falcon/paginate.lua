@@ -221,7 +221,8 @@ local function walker(obj, op, name, args, opts)
       elseif n == 0 or (total and nxt >= total) or not total then
         state.done = true
       else
-        local limit = tonumber(state.args.limit) or tonumber(pag.limit) or n
+        local served = untrusted.integer(pag.limit) -- the server's word for a page's size, when none was asked
+        local limit = tonumber(state.args.limit) or (served and served >= 1 and served) or n
         if nxt >= max_offset then
           state.pending = APIError.new {
             kind = "pagination", operation = op.id, status_code = nil, code = "offset_cap",
