@@ -309,6 +309,28 @@ describe("pagination (against the emulator)", function()
       assert.equal(17, #got)
     end)
 
+    it("a token or marker with control characters is refused as the server's fault, not sent", function()
+      local spotlight = falcon.SpotlightVulnerabilities(api.opts(e))
+      e:control("faults", { route = "/spotlight/queries/vulnerabilities/v1", count = -1,
+                            set = { ["meta.pagination.after"] = "abc\r\nX-Evil: 1" } })
+      local got, err = drain(function(keep)
+        for id in spotlight:each("query_vulnerabilities", { filter = "status:'open'", limit = 17 }) do keep(id) end
+      end)
+      assert.equal("bad_pagination", err.code)
+      assert.truthy(err.message:find("after token", 1, true))
+      assert.equal(17, #got)
+      e:control("faults", { clear = true })
+      e:clear_log()
+      local intel = falcon.Intel(api.opts(e))
+      e:control("faults", { route = "/intel/combined/indicators/v1", count = -1, set = { ["resources.40._marker"] = "1\n2" } })
+      got, err = drain(function(keep)
+        for item in intel:each("query_indicator_entities", { limit = 40, sort = "_marker.asc" }) do keep(item) end
+      end)
+      assert.equal("bad_pagination", err.code)
+      assert.equal(40, #got)
+      assert.equal(1, #api.calls(e)) -- the first page, then nothing more sent
+    end)
+
     it("_marker: a marker that does not advance raises", function()
       local intel = falcon.Intel(api.opts(e))
       local args = { limit = 40, sort = "_marker.asc", filter = "_marker:>='0'" }

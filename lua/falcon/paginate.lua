@@ -16,7 +16,8 @@
 -- A page that makes no progress raises an APIError (code "no_progress") naming the operation and
 -- the repeated value, for every style: a token, `after`, `_marker` or cursor the server already
 -- named (raised after that page is yielded), or the same items as the page before (raised instead
--- of yielding them again). Paging totals are read strictly (falcon.untrusted).
+-- of yielding them again). Paging totals and page sizes are read strictly (falcon.untrusted); a
+-- token or marker with control characters is never sent back (code "bad_pagination").
 local service = require "falcon.service"
 local APIError = require "falcon.errors"
 local endpoints = require "falcon.endpoints"
@@ -246,6 +247,9 @@ local function walker(obj, op, name, args, opts)
       local token = pag[key]
       if n == 0 or type(token) ~= "string" or token == "" or (total and state.count >= total) then
         state.done = true
+      elseif token:find("%c") then
+        state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's %s token %s holds control "
+          .. "characters; paging stopped"):format(name, key, shown(token)))
       elseif state.named[token] or token == state.args[key] then
         state.pending = named_again(op.id, name, key .. " token", token)
       else
@@ -275,6 +279,9 @@ local function walker(obj, op, name, args, opts)
       state.count = state.count + #fresh
       if marker == nil or marker == json.null or (total and total <= n) then
         state.done = true
+      elseif type(marker) ~= "string" or marker:find("%c") then
+        state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's _marker %s is not a marker; "
+          .. "paging stopped"):format(name, shown(marker)))
       elseif state.named[marker] then
         state.pending = named_again(op.id, name, "_marker", marker)
       else
