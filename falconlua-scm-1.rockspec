@@ -157,5 +157,6 @@ build = {
     ["falcon.suggest"] = "lua/falcon/suggest.lua",
     ["falcon.tokenshare"] = "lua/falcon/tokenshare.lua",
     ["falcon.uber"] = "lua/falcon/uber.lua",
+    ["falcon.untrusted"] = "lua/falcon/untrusted.lua",
   },
 }

@@ -149,6 +149,25 @@ describe("falcon.core", function()
       assert.equals(200, client:request { method = "GET", route = QUERY_ROUTE }.status_code)
     end)
 
+    it("moves only to a known cloud, on a value that is exactly a cloud name", function()
+      local overrides = { us1 = emu.regions["us-1"], us2 = emu.regions["us-2"], eu1 = emu.regions["eu-1"] }
+      local function login_told(region)
+        emu:control("faults", { route = "/oauth2/token", headers = { ["X-Cs-Region"] = region } })
+        local client = Client.new { base_url = "us1", client_id = emu.client_id, client_secret = emu.client_secret,
+                                    regions = overrides }
+        assert.is_true(client:login())
+        return client:base_url(), client.region
+      end
+      for _, hostile in ipairs { "us 2", "u\ts-2", "us-2\27[0m", "us-2\7", "../us-2", "https://evil.example",
+                                 "us-2.evil.example", "mars-1", "us-gov-1", "US_GOV_2", "eu-1/..", "" } do
+        local url, region = login_told(hostile)
+        assert.equals(emu.regions["us-1"], url, hostile)
+        assert.equals("us-1", region)
+      end
+      assert.same({ emu.regions["eu-1"], "eu-1" }, { login_told("EU-1") })
+      assert.same({ emu.regions["us-2"], "us-2" }, { login_told("us2") })
+    end)
+
     it("never leaves a custom URL", function()
       local home = CLIENTS.us2
       local client = Client.new { base_url = emu.regions["us-1"] .. "/", client_id = home.client_id,

@@ -1,5 +1,6 @@
 -- Emulator: faults on demand (every kind), per-route delays, rate limits, the request log and the
 -- control API's own validation.
+local cjson = require "cjson"
 local emu = require "spec.helpers.emulator"
 
 local QUERY = "/message-center/queries/cases/v1"
@@ -124,6 +125,40 @@ describe("emulator faults, rate limits and request log", function()
             assert.equal("{\"meta\": nope", query().body)
         end)
 
+        it("headers adds or replaces response headers, control characters and all", function()
+            e:control("faults", { route = QUERY, headers = { ["X-Ratelimit-Limit"] = "0.001",
+                                                             ["X-Cs-Traceid"] = "t\27[31m\7", ["X-Extra"] = "1" } })
+            local resp = query()
+            assert.equal(200, resp.status)
+            assert.equal("0.001", resp.headers["x-ratelimit-limit"])
+            assert.equal("t\27[31m\7", resp.headers["x-cs-traceid"])
+            assert.equal("1", resp.headers["x-extra"])
+            assert.equal(2, #resp.json.resources)
+            assert.equal("headers", e:requests()[2].fault)
+            -- combined with a status: a 429 whose Retry-After is garbage
+            e:control("faults", { route = QUERY, status = 429, headers = { ["Retry-After"] = "soon" } })
+            resp = query()
+            assert.equal(429, resp.status)
+            assert.equal("soon", resp.headers["retry-after"])
+            assert.truthy(tonumber(resp.headers["x-ratelimit-retryafter"]))
+        end)
+
+        it("rewrite replaces JSON fields of a normal answer", function()
+            e:control("faults", { route = QUERY, count = 2, set = { ["meta.pagination.total"] = 1e6,
+                                                                    ["meta.pagination.offset"] = "tok",
+                                                                    ["resources.1"] = "same", ["meta.trace_id"] = cjson.null } })
+            local resp = query()
+            assert.equal(200, resp.status)
+            assert.equal(1e6, resp.json.meta.pagination.total)
+            assert.equal("tok", resp.json.meta.pagination.offset)
+            assert.equal("same", resp.json.resources[1])
+            assert.equal(2, #resp.json.resources)
+            assert.is_nil(resp.json.meta.trace_id)
+            assert.equal("rewrite", e:requests()[2].fault)
+            assert.equal(1e6, query().json.meta.pagination.total)
+            assert.equal(20, query().json.meta.pagination.total)
+        end)
+
         it("delay holds one answer without blocking other requests", function()
             e:control("faults", { route = QUERY, kind = "delay", delay = 1.0 })
             e:clear_log()
@@ -240,6 +275,11 @@ describe("emulator faults, rate limits and request log", function()
             assert.has_error(function() e:control("faults", { route = QUERY, status = 200 }) end)
             assert.has_error(function() e:control("faults", { status = 500 }) end)
             assert.has_error(function() e:control("faults", { route = QUERY, kind = "explode" }) end)
+            assert.has_error(function() e:control("faults", { route = QUERY, kind = "headers" }) end)
+            assert.has_error(function() e:control("faults", { route = QUERY, headers = { ["Bad Name"] = "x" } }) end)
+            assert.has_error(function() e:control("faults", { route = QUERY, headers = { ["X-A"] = 1 } }) end)
+            assert.has_error(function() e:control("faults", { route = QUERY, kind = "rewrite" }) end)
+            assert.has_error(function() e:control("faults", { route = QUERY, set = { ["meta..x"] = 1 } }) end)
             assert.has_error(function() e:control("config", { nonsense = 1 }) end)
             assert.has_error(function() e:control("seed", { cases = -1 }) end)
             assert.has_error(function() e:control("nothing", {}) end)

@@ -2,6 +2,7 @@
 -- trace_id, retries for API calls), and no line ever carries a client secret, a token, or the Basic
 -- header. The same workflow runs with a logger function (in process) and with debug = true (in a
 -- child process whose stderr is captured), and every line of both is searched.
+local child = require "spec.helpers.child"
 local emulator = require "spec.helpers.emulator"
 
 local GET_CASES = "/message-center/entities/cases/GET/v1"
@@ -120,26 +121,7 @@ describe("debug logging", function()
   end)
 
   it("debug = true writes the same clean lines to stderr", function()
-    local dir = os.tmpname()
-    os.remove(dir)
-    assert(os.execute("mkdir -p " .. emulator.quote(dir)))
-    local script = dir .. "/workflow.lua"
-    local f = assert(io.open(script, "w"))
-    local env_source = {}
-    for k, v in pairs(env) do env_source[#env_source + 1] = ("%s = %q"):format(k, v) end
-    f:write("local run = assert((loadstring or load)(", ("%q"):format(WORKFLOW), "))\n",
-      "run({ ", table.concat(env_source, ", "), " }, true)\n")
-    f:close()
-    local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
-    local prefix = ""
-    -- under check-asan (or valgrind) the child runs uninstrumented, on the plain build
-    if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end
-    if os.getenv("FALCON_PLAIN_CPATH") then
-      prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
-    end
-    local _, code = emulator.run(prefix .. vm .. " " .. emulator.quote(script) .. " 2>" .. emulator.quote(dir .. "/stderr"))
-    local err = assert(io.open(dir .. "/stderr")):read("*a")
-    emulator.run("rm -rf " .. emulator.quote(dir))
+    local code, _, err = child.run(WORKFLOW, env, 120, true)
     assert.equal(0, code, "the workflow failed in the child:\n" .. err)
     local lines = {}
     for line in err:gmatch("[^\n]+") do
@@ -150,5 +132,62 @@ describe("debug logging", function()
       end
     end
     check(lines)
+  end)
+
+  describe("values from a server", function()
+    local falcon = require "falcon"
+    local QUERY = "/message-center/queries/cases/v1"
+    -- ESC [2J clears a terminal, BEL rings it, CR rewrites the line; the space would forge a field.
+    local HOSTILE = "t\27[2J\7\rx status=999"
+    local ESCAPED = "t\\x1B[2J\\x07\\x0Dx\\x20status=999"
+
+    local function client(lines)
+      return falcon.MessageCenter { client_id = e.client_id, client_secret = e.client_secret, base_url = e.url,
+                                    debug = function(line, fields) lines[#lines + 1] = { line, fields } end }
+    end
+
+    local function check_escaped(lines)
+      local found = 0
+      for _, entry in ipairs(lines) do
+        local line, fields = entry[1], entry[2]
+        assert.is_nil(line:find("[%c\128-\255]"), "a raw control character reached the log: " .. line)
+        for _, v in pairs(fields) do
+          if type(v) == "string" then assert.is_nil(v:find("[%c\128-\255]"), "a raw control character in the fields") end
+        end
+        if fields.trace_id == ESCAPED then
+          found = found + 1
+          assert.truthy(line:find(" trace_id=" .. ESCAPED .. " ", 1, true), line)
+          assert.is_nil(line:find(" status=999", 1, true)) -- no forged field
+        end
+      end
+      assert.equal(1, found)
+    end
+
+    it("a trace id with ESC, BEL and CR is logged escaped (blocking and falcon.parallel)", function()
+      e:control("faults", { route = QUERY, headers = { ["X-Cs-Traceid"] = HOSTILE } })
+      local lines = {}
+      local mc = client(lines)
+      assert.equal(200, mc:query_cases { limit = 1 }.status_code)
+      check_escaped(lines)
+      e:control("faults", { route = QUERY, headers = { ["X-Cs-Traceid"] = HOSTILE } })
+      lines = {}
+      mc = client(lines)
+      local results = falcon.parallel { function() return mc:query_cases { limit = 1 }.status_code end,
+                                        function() return mc:query_cases { limit = 2 }.status_code end }
+      assert.same({ 200, 200 }, results)
+      check_escaped(lines)
+    end)
+
+    it("an error's text from the server prints escaped", function()
+      e:control("faults", { route = QUERY, kind = "rewrite", set = { ["errors.1.message"] = "bad\27]0;owned\7\r\nfake" } })
+      local py = falcon.MessageCenter { client_id = e.client_id, client_secret = e.client_secret, base_url = e.url,
+                                        pythonic = true }
+      local ok, err = pcall(py.query_cases, py, { limit = 1, sort = "nope.asc" })
+      assert.is_false(ok)
+      assert.equal("bad\27]0;owned\7\r\nfake", err.message) -- the value itself is kept as sent
+      local text = tostring(err)
+      assert.is_nil(text:find("%c"), text)
+      assert.truthy(text:find("bad\\x1B]0;owned\\x07\\x0D\\x0Afake", 1, true), text)
+    end)
   end)
 end)

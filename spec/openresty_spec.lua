@@ -90,6 +90,25 @@ describe("inside nginx (cosocket driver)", function()
     assert.is_true(elapsed < 1.5)
   end)
 
+  it("pages end with an error, never a loop, when the server repeats itself", function()
+    local token = emu:token()
+    local first = emu:http { path = "/message-center/queries/cases/v1", token = token,
+                             query = { { "limit", 7 }, { "sort", "case.id.asc" } } }.json.resources
+    emu:control("faults", { route = "/message-center/queries/cases/v1", count = -1, set = { resources = first } })
+    local r = server:get("/each?service=MessageCenter&op=query_cases&limit=7&sort=case.id.asc")
+    assert.same({ 7, "no_progress", "cosocket" }, { r.count, r.code, r.driver }, r.message)
+    emu:control("faults", { clear = true })
+    local filter = "status:'open'"
+    local after = emu:http { path = "/spotlight/queries/vulnerabilities/v1", token = token,
+                             query = { { "filter", filter }, { "limit", 17 } } }.json.meta.pagination.after
+    emu:control("faults", { route = "/spotlight/queries/vulnerabilities/v1", count = -1,
+                            set = { ["meta.pagination.after"] = after } })
+    r = server:get("/each?service=SpotlightVulnerabilities&op=query_vulnerabilities&limit=17&filter="
+      .. emulator.urlencode(filter))
+    assert.same({ 34, "no_progress" }, { r.count, r.code }, r.message)
+    assert.truthy(r.message:find(after, 1, true))
+  end)
+
   describe("errors and retries are the libcurl driver's", function()
     local function base(target)
       local urls = { http = emu.url, https = emu.tls_url, refused = server.refused_url, untrusted = server.untrusted_url }
@@ -111,6 +130,7 @@ describe("inside nginx (cosocket driver)", function()
         arm()
         local cosocket = server:get("/case?name=" .. emulator.urlencode(case.name))
         assert.same(strip(blocking), strip(cosocket))
+        for key, value in pairs(case.expect or {}) do assert.same(value, blocking[key], key) end
         if os.getenv("FALCON_SHOW_CASES") then print("\n    " .. case.name .. ": " .. require("cjson").encode(cosocket)) end
       end)
     end

@@ -207,6 +207,162 @@ describe("pagination (against the emulator)", function()
     end)
   end)
 
+  describe("a server that makes no progress", function()
+    local CASES = "/message-center/queries/cases/v1"
+    before_each(function() e:control("faults", { clear = true }) end)
+    after_each(function() e:control("faults", { clear = true }) end)
+
+    -- Runs the loop; returns what it got before it raised, and the error (nil when it ended).
+    local function drain(loop)
+      local got = {}
+      local ok, err = pcall(loop, function(x) got[#got + 1] = x end)
+      return got, (not ok) and err or nil
+    end
+
+    local function no_progress(err, operation, value)
+      assert.is_true(falcon.APIError.is(err), tostring(err))
+      assert.equal("no_progress", err.code)
+      assert.equal("pagination", err.kind)
+      assert.equal(operation, err.operation)
+      assert.truthy(err.message:find(value, 1, true), err.message)
+    end
+
+    it("offset: the same page again raises (sequential and parallel), nothing yielded twice", function()
+      local first = {}
+      for i = 1, 7 do first[i] = all_cases[i] end
+      e:control("faults", { route = CASES, count = -1, set = { resources = first } })
+      for _, parallel in ipairs { 1, 3 } do
+        local got, err = drain(function(keep)
+          for id in mc:each("query_cases", { limit = 7, sort = "case.id.asc" }, { parallel = parallel }) do keep(id) end
+        end)
+        no_progress(err, "QueryCasesIdsByFilter", "offset '7'")
+        assert.same(first, got)
+      end
+    end)
+
+    it("offset: an empty page while the total says more remain raises, never a quiet end", function()
+      e:control("faults", { route = CASES, count = -1, set = { resources = {} } })
+      local pages, err = drain(function(keep)
+        for page in mc:pages("query_cases", { limit = 7 }) do keep(#page.body.resources) end
+      end)
+      assert.same({ 0 }, pages) -- the empty page itself, then the error
+      assert.equal("short_page", err.code)
+      assert.truthy(err.message:find("no items at offset 0 although the server's total is " .. #all_cases, 1, true),
+        err.message)
+    end)
+
+    it("offset: a total that is not a count raises", function()
+      e:control("faults", { route = CASES, count = -1, set = { ["meta.pagination.total"] = -5 } })
+      local _, err = drain(function(keep) for id in mc:each("query_cases", { limit = 7 }) do keep(id) end end)
+      assert.equal("bad_pagination", err.code)
+    end)
+
+    it("offset: the 10,000 cap raises under parallel paging too, after every page it allows", function()
+      local got, err = drain(function(keep)
+        for id in mc:each("query_cases", { limit = 10, sort = "case.id.asc" }, { max_offset = 25, parallel = 3 }) do
+          keep(id)
+        end
+      end)
+      assert.equal("offset_cap", err.code)
+      assert.equal(25, #got)
+    end)
+
+    it("offset: a page size the server names is read strictly (parallel paging steps by the page it got)", function()
+      local intel = falcon.Intel(api.opts(e))
+      local expected = intel:QueryIntelIndicatorIds { limit = 5000 }.body.resources
+      assert.is_true(#expected > 200)
+      for _, bogus in ipairs { 0, -100, 0.5, 1e300 } do
+        e:control("faults", { route = "/intel/queries/indicators/v1", count = -1,
+                              set = { ["meta.pagination.limit"] = bogus } })
+        local got = {}
+        for id in intel:each("QueryIntelIndicatorIds", {}, { parallel = 3 }) do got[#got + 1] = id end
+        assert.same(expected, got)
+      end
+    end)
+
+    it("string offset tokens: the same token again raises after that page", function()
+      local hosts = falcon.Hosts(api.opts(e))
+      local args = { limit = 45, sort = "hostname.asc" }
+      local token = hosts:query_devices_by_filter_scroll(args).body.meta.pagination.offset
+      e:control("faults", { route = "/devices/queries/devices-scroll/v1", count = -1,
+                            set = { ["meta.pagination.offset"] = token } })
+      local got, err = drain(function(keep) for id in hosts:each("query_devices_by_filter_scroll", args) do keep(id) end end)
+      no_progress(err, "QueryDevicesByFilterScroll", "offset token '" .. token .. "'")
+      assert.equal(90, #got) -- both pages the token named, once each
+    end)
+
+    it("after tokens: the same after again raises after that page", function()
+      local spotlight = falcon.SpotlightVulnerabilities(api.opts(e))
+      local args = { filter = "status:'open'", limit = 17 }
+      local after = spotlight:query_vulnerabilities(args).body.meta.pagination.after
+      e:control("faults", { route = "/spotlight/queries/vulnerabilities/v1", count = -1,
+                            set = { ["meta.pagination.after"] = after } })
+      local got, err = drain(function(keep) for id in spotlight:each("query_vulnerabilities", args) do keep(id) end end)
+      no_progress(err, "queryVulnerabilities", "after token '" .. after .. "'")
+      assert.equal(34, #got)
+      -- a server that ignores `after` and sends the first page again: raised before any item repeats
+      e:control("faults", { clear = true })
+      local first = spotlight:query_vulnerabilities(args).body.resources
+      e:control("faults", { route = "/spotlight/queries/vulnerabilities/v1", count = -1, set = { resources = first } })
+      got, err = drain(function(keep) for id in spotlight:each("query_vulnerabilities", args) do keep(id) end end)
+      no_progress(err, "queryVulnerabilities", "repeats the page before it")
+      assert.equal(17, #got)
+    end)
+
+    it("a token or marker with control characters is refused as the server's fault, not sent", function()
+      local spotlight = falcon.SpotlightVulnerabilities(api.opts(e))
+      e:control("faults", { route = "/spotlight/queries/vulnerabilities/v1", count = -1,
+                            set = { ["meta.pagination.after"] = "abc\r\nX-Evil: 1" } })
+      local got, err = drain(function(keep)
+        for id in spotlight:each("query_vulnerabilities", { filter = "status:'open'", limit = 17 }) do keep(id) end
+      end)
+      assert.equal("bad_pagination", err.code)
+      assert.truthy(err.message:find("after token", 1, true))
+      assert.equal(17, #got)
+      e:control("faults", { clear = true })
+      e:clear_log()
+      local intel = falcon.Intel(api.opts(e))
+      e:control("faults", { route = "/intel/combined/indicators/v1", count = -1, set = { ["resources.40._marker"] = "1\n2" } })
+      got, err = drain(function(keep)
+        for item in intel:each("query_indicator_entities", { limit = 40, sort = "_marker.asc" }) do keep(item) end
+      end)
+      assert.equal("bad_pagination", err.code)
+      assert.equal(40, #got)
+      assert.equal(1, #api.calls(e)) -- the first page, then nothing more sent
+    end)
+
+    it("_marker: a marker that does not advance raises", function()
+      local intel = falcon.Intel(api.opts(e))
+      local args = { limit = 40, sort = "_marker.asc", filter = "_marker:>='0'" }
+      local marker = intel:query_indicator_entities(args).body.resources[40]._marker
+      -- every page's last entity claims the first page's last marker
+      e:control("faults", { route = "/intel/combined/indicators/v1", count = -1, set = { ["resources.40._marker"] = marker } })
+      local got, err = drain(function(keep) for item in intel:each("query_indicator_entities", args) do keep(item) end end)
+      no_progress(err, "QueryIntelIndicatorEntities", "_marker '" .. marker .. "'")
+      assert.equal(40 + 38, #got) -- the second page without its boundary entity and its last
+    end)
+
+    it("GraphQL: the same endCursor again raises after that page", function()
+      local QUERY = [[
+query ($after: Cursor) {
+  entities(types: [USER], archived: false, learned: false, first: 5, after: $after) {
+    nodes { primaryDisplayName }
+    pageInfo { hasNextPage endCursor }
+  }
+}]]
+      local idp = falcon.IdentityProtection(api.opts(e))
+      local first = falcon.graphql_pages(idp, QUERY)()
+      local cursor = first.body.data.entities.pageInfo.endCursor
+      e:control("faults", { route = "/identity-protection/combined/graphql/v1", count = -1,
+                            set = { ["data.entities.pageInfo.endCursor"] = cursor } })
+      local got, err = drain(function(keep)
+        for _, nodes in falcon.graphql_pages(idp, QUERY) do for _, node in ipairs(nodes) do keep(node) end end
+      end)
+      no_progress(err, "api_preempt_proxy_post_graphql", "endCursor '" .. cursor .. "'")
+      assert.equal(10, #got)
+    end)
+  end)
+
   describe("GraphQL cursors (IdentityProtection)", function()
     local QUERY = [[
 query ($after: Cursor) {

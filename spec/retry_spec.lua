@@ -2,6 +2,7 @@
 local Client = require "falcon.client"
 local core = require "falcon.core"
 local policy = require "falcon.policy"
+local child = require "spec.helpers.child"
 local emulator = require "spec.helpers.emulator"
 
 local QUERY = "/message-center/queries/cases/v1"
@@ -104,6 +105,114 @@ describe("retries and rate limits", function()
     end)
   end)
 
+  describe("what a server says about waiting is input", function()
+    local function get(c) return c:request { method = "GET", route = QUERY } end
+    local function timed(fn)
+      local started = core.now()
+      local result = fn()
+      return result, core.now() - started
+    end
+    local function answer_with(headers, extra)
+      local rule = { route = QUERY, headers = headers, count = 1 }
+      for k, v in pairs(extra or {}) do rule[k] = v end
+      emu:control("faults", rule)
+    end
+
+    -- Not one of these is a budget: none may make a later call sleep out of range, stall or fail.
+    local NOT_A_BUDGET = { "0.001", "0.5", "-5", "NaN", "nan", "inf", "-inf", "1e309", "1e-300", "0x10", "+7",
+                           "99999999999999999999999", "garbage", "6000, x", "1,,2", "5 5" }
+
+    it("a rate-limit header that is not a whole number is recorded as unknown, never paced on", function()
+      local c = client { max_retry_wait = 0.5 }
+      for _, value in ipairs(NOT_A_BUDGET) do
+        answer_with { ["X-Ratelimit-Limit"] = value, ["X-Ratelimit-Remaining"] = "0" }
+        assert.equals(200, get(c).status_code)
+        assert.is_nil(c.ratelimit.limit, value)
+        local response, waited = timed(function() return get(c) end)
+        assert.equals(200, response.status_code, value)
+        assert.is_true(waited < 0.4, ("after X-Ratelimit-Limit %q the next call took %.3f s"):format(value, waited))
+        answer_with { ["X-Ratelimit-Limit"] = "6000", ["X-Ratelimit-Remaining"] = value }
+        assert.equals(200, get(c).status_code)
+        assert.equals(6000, c.ratelimit.limit)
+        assert.is_nil(c.ratelimit.remaining, value)
+        response, waited = timed(function() return get(c) end)
+        assert.equals(200, response.status_code, value)
+        assert.is_true(waited < 0.4, ("after X-Ratelimit-Remaining %q the next call took %.3f s"):format(value, waited))
+      end
+    end)
+
+    it("pacing on a real budget waits at most max_retry_wait, and at most the call's timeout", function()
+      -- A budget of 1 request a minute, spent: the sustainable spacing is 120 s.
+      local spent = { ["X-Ratelimit-Limit"] = "1", ["X-Ratelimit-Remaining"] = "0" }
+      local c = client { max_retry_wait = 0.4 }
+      answer_with(spent)
+      get(c)
+      assert.same({ 1, 0 }, { c.ratelimit.limit, c.ratelimit.remaining })
+      local response, waited = timed(function() return get(c) end)
+      assert.equals(200, response.status_code)
+      assert.is_true(waited >= 0.35 and waited < 1.2, ("waited %.3f s"):format(waited))
+      c = client { timeout = 0.3 } -- max_retry_wait stays 60 s: the call's whole timeout bounds the wait
+      answer_with(spent)
+      get(c)
+      response, waited = timed(function() return get(c) end)
+      assert.equals(200, response.status_code)
+      assert.is_true(waited >= 0.25 and waited < 1.1, ("waited %.3f s"):format(waited))
+    end)
+
+    it("a 429's named wait is read strictly: no number means backoff, too long means the 429 back", function()
+      local c = client { max_retry_wait = 2 }
+      for _, value in ipairs { "nan", "inf", "1e309", "-1", "0x10", "garbage", "99999999999999999999" } do
+        answer_with({ ["X-Ratelimit-Retryafter"] = value, ["Retry-After"] = value }, { status = 429 })
+        local response, waited = timed(function() return get(c) end)
+        assert.equals(200, response.status_code, value)
+        assert.is_true(waited < 1, ("a 429 naming %q: waited %.3f s"):format(value, waited))
+      end
+      -- A real epoch a day away, and Retry-After a day: past max_retry_wait, returned at once.
+      answer_with({ ["X-Ratelimit-Retryafter"] = tostring(math.floor(core.now()) + 86400) }, { status = 429 })
+      local response, waited = timed(function() return get(c) end)
+      assert.equals(429, response.status_code)
+      assert.is_true(waited < 0.5)
+      answer_with({ ["X-Ratelimit-Retryafter"] = "x", ["Retry-After"] = "86400" }, { status = 429 })
+      assert.equals(429, get(c).status_code)
+      -- and the client is not paused by what it gave back
+      response, waited = timed(function() return get(c) end)
+      assert.equals(200, response.status_code)
+      assert.is_true(waited < 0.5)
+      -- The call's timeout bounds it too: a 1 s wait on a call allowed 0.5 s is returned.
+      local quick = client { timeout = 0.5 }
+      answer_with({ ["Retry-After"] = "1", ["X-Ratelimit-Retryafter"] = "x" }, { status = 429 })
+      assert.equals(429, get(quick).status_code)
+    end)
+
+    it("never hangs falcon.parallel: one spent budget of 0.001 paces the tasks by max_retry_wait at most", function()
+      answer_with { ["X-Ratelimit-Limit"] = "0.001", ["X-Ratelimit-Remaining"] = "0" }
+      local code, out, err = child.run([[
+        local ENV = ...
+        local falcon = require "falcon"
+        local core = require "falcon.core"
+        local mc = falcon.MessageCenter { base_url = ENV.url, client_id = ENV.id, client_secret = ENV.secret,
+                                          max_retry_wait = 0.5 }
+        for _ = 1, 2 do
+          local limit = 1
+          local tasks = {}
+          for i = 1, 6 do tasks[i] = function() return mc:query_cases { limit = limit }.status_code end end
+          local started = core.now()
+          local results, errors = falcon.parallel(tasks, { max = 3 })
+          assert(errors == nil, errors and tostring(errors[next(errors)]))
+          io.write(table.concat(results, ","), " ", ("%.3f"):format(core.now() - started), "\n")
+        end
+      ]], { url = emu.url, id = emu.client_id, secret = emu.client_secret }, 30)
+      assert.equals(0, code, "the child failed or hung:\n" .. err)
+      local runs = {}
+      for statuses, seconds in out:gmatch("(%S+) ([%d.]+)\n") do runs[#runs + 1] = { statuses, tonumber(seconds) } end
+      assert.equals(2, #runs, out)
+      for _, run in ipairs(runs) do
+        assert.equals("200,200,200,200,200,200", run[1])
+        assert.is_true(run[2] < 3, ("6 tasks took %.3f s"):format(run[2]))
+      end
+    end)
+  end)
+
   describe("transient failures", function()
     it("retries 5xx on reads with backoff", function()
       local c = client()
@@ -201,10 +310,26 @@ describe("retries and rate limits", function()
       assert.equals(2.5, policy.retry_wait(capped, true, 5, 503, {}, 0, fixed))
     end)
 
-    it("paces only below a tenth of the budget", function()
+    it("paces only below a tenth of the budget, and on a reading from the last minute", function()
       assert.equals(0, policy.pace { limit = 6000, remaining = 601 })
       assert.is_true(policy.pace { limit = 6000, remaining = 100 } > 0.01)
       assert.equals(0, policy.pace {})
+      assert.is_true(policy.pace({ limit = 6000, remaining = 100, seen_at = 1000 }, 1059) > 0.01)
+      assert.equals(0, policy.pace({ limit = 6000, remaining = 100, seen_at = 1000 }, 1061))
+    end)
+
+    it("reads server numbers strictly", function()
+      local untrusted = require "falcon.untrusted"
+      assert.equals(5, untrusted.number("5"))
+      assert.equals(0.25, untrusted.number(" 0.25 "))
+      assert.equals(7, untrusted.integer("7.000"))
+      assert.equals(12, untrusted.number(12))
+      for _, v in ipairs { "-1", "+1", "1e3", "0x10", "inf", "nan", "NaN", "infinity", "", ".5", "1 2", "999999999999999999",
+                           -1, 0 / 0, math.huge, 1e300, true } do
+        assert.is_nil(untrusted.number(v), tostring(v))
+      end
+      assert.is_nil(untrusted.integer("0.001"))
+      assert.is_nil(untrusted.integer(1.5))
     end)
   end)
 end)

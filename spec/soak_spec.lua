@@ -2,14 +2,15 @@
 -- warm-up the resident set must stay within a small fixed bound: a leak of 128 bytes per call
 -- (a header list, a buffer, a Lua table kept by the engine) would cross it. Runs in a child process
 -- so that the suite's own memory does not blur the figures.
+local child = require "spec.helpers.child"
 local emulator = require "spec.helpers.emulator"
 
 local CALLS, EVERY, WARMUP_SAMPLES = 20000, 1000, 3
 local BOUND_KIB = 2048
 
 local CHILD = [==[
-local url, id, secret, calls, every = ...
-calls, every = tonumber(calls), tonumber(every)
+local ENV = ...
+local url, id, secret, calls, every = ENV.url, ENV.id, ENV.secret, ENV.calls, ENV.every
 local falcon = require "falcon"
 local function rss_kib()
   local f = assert(io.open("/proc/self/status"))
@@ -43,22 +44,11 @@ describe("soak", function()
 
   it(("makes %d calls on one client without growing more than %d KiB after warm-up"):format(CALLS, BOUND_KIB),
     function()
-      local script = os.tmpname()
-      local f = assert(io.open(script, "w"))
-      f:write(CHILD)
-      f:close()
       local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
-      local prefix = ""
-      -- under check-asan (or valgrind) the child runs uninstrumented, on the plain build
-      if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end
-      if os.getenv("FALCON_PLAIN_CPATH") then
-        prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
-      end
       local started = os.time()
-      local out, code = emulator.run(prefix .. vm .. " " .. emulator.quote(script) .. " " .. emulator.quote(e.url) .. " "
-        .. emulator.quote(e.client_id) .. " " .. emulator.quote(e.client_secret) .. " " .. CALLS .. " " .. EVERY .. " 2>&1")
-      os.remove(script)
-      assert.equal(0, code, "the soak child failed:\n" .. out)
+      local code, out, err = child.run(CHILD, { url = e.url, id = e.client_id, secret = e.client_secret, calls = CALLS,
+                                                every = EVERY }, 900)
+      assert.equal(0, code, "the soak child failed:\n" .. out .. err)
       local samples, shown = {}, {}
       for calls, kib in out:gmatch("SAMPLE (%d+) (%d+)") do
         samples[#samples + 1] = tonumber(kib)

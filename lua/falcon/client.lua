@@ -10,6 +10,7 @@ local json = require "falcon.json"
 local options = require "falcon.options"
 local policy = require "falcon.policy"
 local regions = require "falcon.regions"
+local untrusted = require "falcon.untrusted"
 
 local Client = {}
 Client.__index = Client
@@ -21,11 +22,11 @@ function Client.new(opts, extra)
   opts = options.check(opts, extra)
   local self = setmetatable({}, Client)
   self.renew_window = options.renew_window(opts)
-  self.policy = policy.new(opts)
+  local connect, read, total = options.timeouts(opts)
+  self.policy = policy.new(opts, total)
   self.region_overrides = regions.overrides(opts.regions)
   local url, region = regions.resolve(opts.base_url, self.region_overrides)
   self.region = region
-  local connect, read, total = options.timeouts(opts)
   local verify, bundle = options.tls(opts)
   self.core = core.client {
     base_url = url,
@@ -130,27 +131,19 @@ local function decode_body(headers, body, binary, status)
   return body
 end
 
-function Client:_track(headers, now)
-  local limit, remaining = headers["X-Ratelimit-Limit"], headers["X-Ratelimit-Remaining"]
-  if limit then self.ratelimit.limit = tonumber(limit) or tonumber(limit:match("%d+")) end
-  if remaining then
-    local low = tonumber(remaining)
-    if not low then
-      -- "5980, 5995" (GraphQL) reports two budgets: the smaller is the one that runs out first.
-      for n in remaining:gmatch("%d+") do n = tonumber(n); low = (low and math.min(low, n)) or n end
-    end
-    self.ratelimit.remaining = low
-  end
-  self.ratelimit.seen_at = now
-end
-
 local LOG_FIELDS = { "method", "route", "status", "duration", "trace_id", "retries", "error" }
 
+-- The one place log lines are formatted: string values (a trace id is the server's, a route may be)
+-- are escaped, in the line and in the fields the logger gets, so no control character reaches a log raw.
 function Client:_log(fields)
   if not self.logger then return end
   local parts = {}
   for _, key in ipairs(LOG_FIELDS) do
     local v = fields[key]
+    if type(v) == "string" then
+      v = untrusted.printable(v, true)
+      fields[key] = v
+    end
     if key == "duration" and v then v = ("%.3fs"):format(v) end
     if v ~= nil then parts[#parts + 1] = key .. "=" .. tostring(v) end
   end
@@ -161,7 +154,7 @@ end
 -- client shares the state, so one 429 pauses them all). Returns the time after the wait.
 function Client:_pace(d)
   local now = d.now()
-  local wait = math.max(self.ratelimit.paused_until - now, policy.pace(self.ratelimit))
+  local wait = policy.wait_before(self.policy, self.ratelimit, now)
   if wait <= 0 then return now end
   d.sleep(wait)
   return d.now()
@@ -178,7 +171,7 @@ function Client:_send(d, method, route, send, request)
     local started = self:_pace(d)
     local status, headers, body, info = send(self.core, request)
     local now = d.now()
-    if status then self:_track(headers, now) end
+    if status then policy.track(self.ratelimit, headers, now) end
     local wait = policy.retry_wait(self.policy, idempotent, attempt, status, headers, now, self.random)
     if wait == nil then return status, headers, body, info, attempt, now - started end
     if status == 429 then self.ratelimit.paused_until = math.max(self.ratelimit.paused_until, now + wait) end

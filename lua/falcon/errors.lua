@@ -3,6 +3,8 @@
 -- Raised for API errors (HTTP status >= 400), transport failures (reported by the engine as
 -- status 500 with a `transport_error`), and pagination that cannot continue. Programmer errors
 -- (bad arguments) are plain string errors instead, raised before any request is sent.
+local untrusted = require "falcon.untrusted"
+
 local APIError = {}
 APIError.__index = APIError
 APIError.__name = "falcon.APIError"
@@ -106,13 +108,14 @@ function APIError.is(e)
   return type(e) == "table" and getmetatable(e) == APIError
 end
 
+-- The message and trace id are the server's: printed escaped (falcon.untrusted), kept as sent in the fields.
 function APIError.__tostring(e)
   local parts = { "falcon.APIError" }
   if e.operation then parts[#parts + 1] = " " .. e.operation end
   parts[#parts + 1] = ": "
   if e.status_code then parts[#parts + 1] = "[" .. tostring(e.status_code) .. "] " end
-  parts[#parts + 1] = tostring(e.message)
-  if e.trace_id then parts[#parts + 1] = " (trace_id " .. tostring(e.trace_id) .. ")" end
+  parts[#parts + 1] = untrusted.printable(tostring(e.message))
+  if e.trace_id then parts[#parts + 1] = " (trace_id " .. untrusted.printable(tostring(e.trace_id)) .. ")" end
   return table.concat(parts)
 end
 

@@ -12,12 +12,18 @@
 -- modes (it cannot hand back a response mid-stream). Offset paging that would pass the API's
 -- deep-offset cap (10,000 unless `opts.max_offset` says otherwise) raises an APIError telling
 -- the user to narrow the filter or use the scroll/`after` operation, after yielding every
--- page the cap allows.
+-- page the cap allows; so does a page that comes back empty while the total says more remain.
+-- A page that makes no progress raises an APIError (code "no_progress") naming the operation and
+-- the repeated value, for every style: a token, `after`, `_marker` or cursor the server already
+-- named (raised after that page is yielded), or the same items as the page before (raised instead
+-- of yielding them again). Paging totals and page sizes are read strictly (falcon.untrusted); a
+-- token or marker with control characters is never sent back (code "bad_pagination").
 local service = require "falcon.service"
 local APIError = require "falcon.errors"
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
 local copy = require("falcon.payload").copy
+local untrusted = require "falcon.untrusted"
 
 local M = {}
 
@@ -83,6 +89,42 @@ local function detect_style(op, args, body)
   return "none"
 end
 
+-- A page that makes no progress ends paging with an error, never a loop. The server's value is shown
+-- shortened (APIError's tostring escapes it).
+local SHOWN = 80
+
+local function shown(value)
+  local text = tostring(value)
+  if #text > SHOWN then text = text:sub(1, SHOWN) .. "..." end
+  return "'" .. text .. "'"
+end
+
+local function paging_error(operation, code, message)
+  return APIError.new { kind = "pagination", operation = operation, code = code, message = message }
+end
+
+local function named_again(operation, name, what, value)
+  return paging_error(operation, "no_progress", ("%s: the server named the same %s %s again; paging stopped "
+    .. "instead of looping"):format(name, what, shown(value)))
+end
+
+local function repeated_page(operation, name, what, value)
+  return paging_error(operation, "no_progress", ("%s: the page for %s %s repeats the page before it; paging "
+    .. "stopped instead of yielding the same items again"):format(name, what, shown(value)))
+end
+
+-- What tells a page's items from the previous page's, cheaply: their count, first and last.
+local function fingerprint(items)
+  local n = #items
+  if n == 0 then return nil end
+  local function key(item)
+    if type(item) ~= "table" then return type(item) .. ":" .. tostring(item) end
+    local ok, text = pcall(json.encode, item)
+    return ok and text or tostring(item)
+  end
+  return n .. "\0" .. key(items[1]) .. "\0" .. key(items[n])
+end
+
 local function resources_of(body)
   if type(body) ~= "table" then return {} end
   local r = body.resources
@@ -121,6 +163,8 @@ local function walker(obj, op, name, args, opts)
   local state = {
     args = copy(args), style = opts.style, page = 0, count = 0, done = false,
     last_marker = nil, pending = nil,
+    named = {}, -- every token, `after` or marker sent so far
+    previous = nil, -- the last page's fingerprint
   }
   local max_offset = opts.max_offset or M.MAX_OFFSET
 
@@ -152,17 +196,34 @@ local function walker(obj, op, name, args, opts)
     local n = #items
     local meta = type(body) == "table" and type(body.meta) == "table" and body.meta or {}
     local pag = type(meta.pagination) == "table" and meta.pagination or {}
-    local total = tonumber(pag.total)
+    local total = untrusted.integer(pag.total)
     local style = state.style
+    if pag.total ~= nil and pag.total ~= json.null and total == nil and style ~= "none" then
+      state.done = true
+      error(paging_error(op.id, "bad_pagination", ("%s: the server's pagination total %s is not a count")
+        :format(name, shown(pag.total))), 0)
+    end
+    local position = style == "offset" and (tonumber(state.args.offset) or 0)
+      or style == "marker" and state.last_marker or state.args[style == "token" and "offset" or "after"]
+    local page_key = fingerprint(items)
+    if page_key and page_key == state.previous then
+      state.done = true
+      error(repeated_page(op.id, name, style == "marker" and "_marker" or style, position), 0)
+    end
+    state.previous = page_key
 
     if style == "offset" then
       local offset = tonumber(state.args.offset) or 0
       local nxt = offset + n
       state.count = state.count + n
-      if n == 0 or (total and nxt >= total) or not total then
+      if n == 0 and total and offset < total then
+        state.pending = paging_error(op.id, "short_page", ("%s: no items at offset %d although the server's "
+          .. "total is %d; paging stopped short of the end"):format(name, offset, total))
+      elseif n == 0 or (total and nxt >= total) or not total then
         state.done = true
       else
-        local limit = tonumber(state.args.limit) or tonumber(pag.limit) or n
+        local served = untrusted.integer(pag.limit) -- the server's word for a page's size, when none was asked
+        local limit = tonumber(state.args.limit) or (served and served >= 1 and served) or n
         if nxt >= max_offset then
           state.pending = APIError.new {
             kind = "pagination", operation = op.id, status_code = nil, code = "offset_cap",
@@ -186,7 +247,13 @@ local function walker(obj, op, name, args, opts)
       local token = pag[key]
       if n == 0 or type(token) ~= "string" or token == "" or (total and state.count >= total) then
         state.done = true
+      elseif token:find("%c") then
+        state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's %s token %s holds control "
+          .. "characters; paging stopped"):format(name, key, shown(token)))
+      elseif state.named[token] or token == state.args[key] then
+        state.pending = named_again(op.id, name, key .. " token", token)
       else
+        state.named[token] = true
         state.args[key] = token
       end
     elseif style == "marker" then
@@ -210,9 +277,15 @@ local function walker(obj, op, name, args, opts)
         response.body = b
       end
       state.count = state.count + #fresh
-      if marker == nil or marker == json.null or (total and total <= n) or marker == state.last_marker then
+      if marker == nil or marker == json.null or (total and total <= n) then
         state.done = true
+      elseif type(marker) ~= "string" or marker:find("%c") then
+        state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's _marker %s is not a marker; "
+          .. "paging stopped"):format(name, shown(marker)))
+      elseif state.named[marker] then
+        state.pending = named_again(op.id, name, "_marker", marker)
       else
+        state.named[marker] = true
         state.last_marker = marker
         state.args.filter = M.marker_filter(state.args.filter, marker)
       end
@@ -309,7 +382,14 @@ function M.graphql_pages(obj, query, variables, opts)
   local op = endpoints.get(GRAPHQL_OP)
   local vars = copy(variables)
   local done, page, count = false, 0, 0
+  local pending, cursors, previous = nil, {}, nil
   return function()
+    if pending then
+      done = true
+      local e = pending
+      pending = nil
+      error(e, 0)
+    end
     if done then return nil end
     if opts.max_pages and page >= opts.max_pages then done = true; return nil end
     local args = { query = query }
@@ -336,10 +416,21 @@ function M.graphql_pages(obj, query, variables, opts)
       conn = find_connection(data, 0)
     end
     local nodes = type(conn) == "table" and type(conn.nodes) == "table" and conn.nodes or {}
+    local page_key = fingerprint(nodes)
+    if page_key and page_key == previous then
+      done = true
+      error(repeated_page(GRAPHQL_OP, name, "cursor", vars.after), 0)
+    end
+    previous = page_key
     count = count + #nodes
     local info = type(conn) == "table" and conn.pageInfo or nil
     if type(info) == "table" and info.hasNextPage == true and type(info.endCursor) == "string" and #nodes > 0 then
-      vars.after = info.endCursor
+      if cursors[info.endCursor] then
+        pending = named_again(GRAPHQL_OP, name, "endCursor", info.endCursor)
+      else
+        cursors[info.endCursor] = true
+        vars.after = info.endCursor
+      end
     else
       done = true
     end

@@ -6,6 +6,11 @@
 --     read-only POST routes: entity lookups `.../GET/vN`, aggregates, combined GraphQL queries);
 --   * a connection that never came up (DNS, refused, TLS handshake): any request, since nothing was sent.
 -- Waits grow exponentially (retry_backoff * 2^attempt, capped at retry_backoff_max) with full jitter.
+-- Every wait derived from a server's answer (a 429's named time, pacing on a low budget) is bounded by
+-- `max_wait`: max_retry_wait, and the call's whole timeout when it has one. Server numbers are read
+-- strictly (falcon.untrusted): a header that is not a plain decimal number is as good as absent.
+local untrusted = require "falcon.untrusted"
+
 local policy = {}
 
 policy.defaults = { max_retries = 3, max_retry_wait = 60, retry_backoff = 0.5, retry_backoff_max = 8 }
@@ -24,13 +29,18 @@ local function check_number(opts, key, min)
 end
 
 --- A policy from client options; `max_retries = 0` turns every retry off.
-function policy.new(opts)
-  return {
+---@param opts table client options
+---@param timeout? number the call's whole timeout in seconds (nil or 0: none)
+function policy.new(opts, timeout)
+  local p = {
     max_retries = math.floor(check_number(opts, "max_retries", 0)),
     max_retry_wait = check_number(opts, "max_retry_wait", 0),
     retry_backoff = check_number(opts, "retry_backoff", 0),
     retry_backoff_max = check_number(opts, "retry_backoff_max", 0),
   }
+  p.max_wait = p.max_retry_wait
+  if timeout and timeout > 0 then p.max_wait = math.min(p.max_wait, timeout) end
+  return p
 end
 
 --- True when sending the request twice cannot change anything on the server.
@@ -41,13 +51,12 @@ function policy.idempotent(method, route)
       or route:find("/combined/graphql/") ~= nil
 end
 
---- Seconds until the API's rate-limit window reopens, from a 429's headers (nil when not named).
+--- Seconds until the API's rate-limit window reopens, from a 429's headers (nil when not named, or not a
+-- number: Retry-After's HTTP-date form is not used by the API).
 function policy.retry_after(headers, now)
-  local epoch = tonumber(headers["X-Ratelimit-Retryafter"] or "")
+  local epoch = untrusted.number(headers["X-Ratelimit-Retryafter"])
   if epoch then return math.max(0, epoch - now) end
-  local seconds = tonumber(headers["Retry-After"] or "")
-  if seconds then return math.max(0, seconds) end
-  return nil
+  return untrusted.number(headers["Retry-After"])
 end
 
 local TRANSIENT = { [500] = true, [502] = true, [503] = true, [504] = true }
@@ -69,7 +78,7 @@ function policy.retry_wait(p, idempotent, attempt, status, headers, now, random)
   if attempt >= p.max_retries then return nil end
   if status == 429 then
     local wait = policy.retry_after(headers, now) or backoff(p, attempt, random)
-    if wait > p.max_retry_wait then return nil end
+    if wait > p.max_wait then return nil end
     return wait
   end
   if status == nil then
@@ -81,13 +90,50 @@ function policy.retry_wait(p, idempotent, attempt, status, headers, now, random)
   return nil
 end
 
+-- The smallest of the comma-separated whole numbers in a rate-limit header ("5980, 5995": GraphQL
+-- reports two budgets, and the smaller runs out first), or nil when any is not one.
+local function budget(text)
+  if text == nil then return nil end
+  local low
+  for part in (text .. ","):gmatch("([^,]*),") do
+    local n = untrusted.integer(part)
+    if n == nil then return nil end
+    low = math.min(low or n, n)
+  end
+  return low
+end
+
+--- Records a response's X-Ratelimit-Limit / X-Ratelimit-Remaining in `ratelimit` (a value that is not a
+-- budget is recorded as unknown).
+function policy.track(ratelimit, headers, now)
+  local limit, remaining = headers["X-Ratelimit-Limit"], headers["X-Ratelimit-Remaining"]
+  if limit then
+    limit = budget(limit)
+    ratelimit.limit = limit and limit >= 1 and limit or nil
+  end
+  if remaining then ratelimit.remaining = budget(remaining) end
+  ratelimit.seen_at = now
+end
+
+-- A budget reading older than the API's one-minute window says nothing about the next request.
+local WINDOW = 60
+
 --- Seconds to wait before the next request so that a low X-Ratelimit-Remaining is not run out:
 -- below 10% of the limit, requests are spaced to the sustainable rate (limit per 60 s).
-function policy.pace(ratelimit)
+function policy.pace(ratelimit, now)
   local limit, remaining = ratelimit.limit, ratelimit.remaining
   if not limit or not remaining or limit <= 0 then return 0 end
+  if now and ratelimit.seen_at and now - ratelimit.seen_at > WINDOW then return 0 end
   if remaining >= limit * 0.1 then return 0 end
-  return 60 / limit * (1 + (limit * 0.1 - remaining) / (limit * 0.1))
+  return WINDOW / limit * (1 + (limit * 0.1 - remaining) / (limit * 0.1))
+end
+
+--- Seconds to wait before sending: while a 429 has paused the client, or to pace a low budget; never
+-- more than max_wait.
+function policy.wait_before(p, ratelimit, now)
+  local wait = math.max(ratelimit.paused_until - now, policy.pace(ratelimit, now))
+  if wait ~= wait or wait <= 0 then return 0 end
+  return math.min(wait, p.max_wait)
 end
 
 return policy

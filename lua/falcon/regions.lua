@@ -69,6 +69,8 @@ end
 ---@return string|nil url, string|nil region
 function regions.discover(current, reported, overrides)
   if current == nil then return nil end -- a custom URL is never switched away from
+  -- The server's word: only a plain cloud name ("us-2", "US2"), never one canonical() would tidy up.
+  if type(reported) ~= "string" or not reported:match("^%w+%-?%w*%-?%w*$") then return nil end
   local target = regions.canonical(reported)
   if target == nil or target == current or is_gov(target) or is_gov(current) then return nil end
   return url_of(target, overrides or {}), target

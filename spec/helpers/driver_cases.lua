@@ -2,11 +2,16 @@
 -- busted process, the cosocket driver inside nginx. A case names the emulator faults to set first, the
 -- client options and one request; `outcome` reduces what happened to values both drivers must agree on:
 -- the final status or transport error kind, reached_server, and every attempt the engine logged.
+-- A case may also send its request `times` times (the harm of a hostile answer shows on the next call),
+-- say in how many `seconds` all must be done (outcome.in_time), and what `expect`s the outcome to hold.
+local core = require "falcon.core"
+
 local M = {}
 
 local QUERY = "/message-center/queries/cases/v1"
 local ACTIVITY = "/message-center/entities/case-activity/v1"
 local FAST = { retry_backoff = 0.01, retry_backoff_max = 0.02 }
+local TOKEN = "/oauth2/token 201; " -- the first attempt a fresh client logs
 
 local function with(base, extra)
   local t = {}
@@ -37,6 +42,23 @@ M.list = {
   { name = "refused", target = "refused", options = with(FAST, { max_retries = 1 }), request = GET },
   { name = "TLS failure", target = "untrusted", options = with(FAST, { max_retries = 0 }), request = GET },
   { name = "HTTPS works", target = "https", options = FAST, request = GET },
+  -- Server-supplied waits (issue 13): the same bounds under every driver.
+  { name = "a budget of 0.001 never stalls later calls",
+    faults = { { route = QUERY, headers = { ["X-Ratelimit-Limit"] = "0.001", ["X-Ratelimit-Remaining"] = "0" } } },
+    target = "http", options = with(FAST, { max_retry_wait = 0.3 }), request = GET, times = 3, seconds = 1.5,
+    expect = { status = 200, in_time = true } },
+  { name = "a spent budget paces no longer than max_retry_wait",
+    faults = { { route = QUERY, headers = { ["X-Ratelimit-Limit"] = "1", ["X-Ratelimit-Remaining"] = "0" } } },
+    target = "http", options = with(FAST, { max_retry_wait = 0.3 }), request = GET, times = 2, seconds = 1.5,
+    expect = { status = 200, in_time = true } },
+  { name = "a 429 naming no number is retried after backoff",
+    faults = { { route = QUERY, status = 429, headers = { ["X-Ratelimit-Retryafter"] = "nan", ["Retry-After"] = "inf" } } },
+    target = "http", options = FAST, request = GET, seconds = 1,
+    expect = { status = 200, in_time = true, attempts = TOKEN .. QUERY .. " 429; " .. QUERY .. " 200" } },
+  { name = "a 429 naming a day is given back at once",
+    faults = { { route = QUERY, status = 429, headers = { ["X-Ratelimit-Retryafter"] = "x", ["Retry-After"] = "86400" } } },
+    target = "http", options = FAST, request = GET, seconds = 1,
+    expect = { status = 429, in_time = true, attempts = TOKEN .. QUERY .. " 429" } },
 }
 
 M.by_name = {}
@@ -50,8 +72,10 @@ function M.run(Client, case, base)
     attempts[#attempts + 1] = fields.route .. " " .. tostring(fields.status or fields.error)
   end
   local client = Client.new(opts)
-  local request = with(case.request)
-  local response = client:request(request)
+  local started = core.now()
+  local response
+  for _ = 1, case.times or 1 do response = client:request(with(case.request)) end
+  local elapsed = core.now() - started
   client:close()
   local err = response.transport_error
   return {
@@ -59,6 +83,7 @@ function M.run(Client, case, base)
     kind = err and err.kind or nil,
     reached_server = err and err.reached_server or nil,
     attempts = table.concat(attempts, "; "),
+    in_time = case.seconds and elapsed <= case.seconds or nil,
     message = err and err.message or nil, -- for the reader of a failure; not compared
   }
 end

@@ -102,6 +102,21 @@ function scenarios.workflow(args)
   return steps
 end
 
+-- Pages through `op` of service class `service` with each(): how many items came, and the error that
+-- ended it, if any.
+function scenarios.each(args)
+  local falcon = require "falcon"
+  local svc = falcon[args.service](base_options("http"))
+  local count = 0
+  local ok, err = pcall(function()
+    for _ in svc:each(args.op, { limit = tonumber(args.limit), sort = args.sort, filter = args.filter }) do
+      count = count + 1
+    end
+  end)
+  return { count = count, code = not ok and err.code or nil, message = not ok and tostring(err) or nil,
+           driver = require("falcon.driver").current().name }
+end
+
 function scenarios.case(args)
   local cases = require "spec.helpers.driver_cases"
   local Client = require "falcon.client"

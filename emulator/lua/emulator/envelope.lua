@@ -1,6 +1,7 @@
 -- Response envelopes ({meta, errors, resources}) and the one place responses are written, so the
--- common headers (X-Cs-Region, X-Cs-Traceid, X-Ratelimit-*) and the body faults (truncate,
--- malformed JSON) apply to every response alike.
+-- common headers (X-Cs-Region, X-Cs-Traceid, X-Ratelimit-*) and the faults that change an answer
+-- (truncate, malformed JSON, rewritten fields, extra headers) apply to every response alike.
+local faults = require "emulator.faults"
 local json = require "emulator.json"
 
 local M = {}
@@ -43,10 +44,44 @@ function M.common_headers()
             ngx.header["Retry-After"] = tostring(math.max(1, math.ceil(rate.reset - ngx.now())))
         end
     end
+    -- A `headers` fault: what a broken or hostile server would say instead.
+    for name, value in pairs(ctx.header_fault or {}) do
+        ngx.header[name] = value
+    end
+end
+
+local REASONS = { [200] = "OK", [201] = "Created", [400] = "Bad Request", [401] = "Unauthorized", [429] = "Too Many Requests" }
+
+-- ngx.header escapes control characters in values (%1B): a `headers` fault that carries them is written
+-- raw on the request's own socket instead, as a hostile server would (the connection closes after it).
+local function raw_header_fault()
+    for _, value in pairs(ngx.ctx.header_fault or {}) do
+        if value:find("%c") then return true end
+    end
+    return false
+end
+
+local function write_raw(body)
+    local hostile = ngx.ctx.header_fault
+    local lines = { ("HTTP/1.1 %d %s\r\n"):format(ngx.status, REASONS[ngx.status] or "Status") }
+    local replaced = { ["content-length"] = true, connection = true }
+    for name in pairs(hostile) do replaced[name:lower()] = true end
+    for name, value in pairs(ngx.resp.get_headers()) do
+        if not replaced[name:lower()] then
+            if type(value) == "table" then value = table.concat(value, ", ") end
+            lines[#lines + 1] = name .. ": " .. value .. "\r\n"
+        end
+    end
+    for name, value in pairs(hostile) do lines[#lines + 1] = name .. ": " .. value .. "\r\n" end
+    lines[#lines + 1] = "Content-Length: " .. #body .. "\r\nConnection: close\r\n\r\n"
+    local sock = assert(ngx.req.socket(true))
+    sock:send(table.concat(lines) .. body)
+    return ngx.exit(ngx.OK)
 end
 
 -- Writes `body` honouring a pending body fault, then ends the request.
 local function write_body(body)
+    if raw_header_fault() then return write_raw(body) end
     local fault = ngx.ctx.body_fault
     if fault and fault.kind == "truncate" then
         -- Promise the full length, send part of it, then drop the connection.
@@ -66,6 +101,10 @@ local function write_body(body)
 end
 
 function M.send_json(status, value, headers)
+    local fault = ngx.ctx.body_fault
+    if fault and fault.kind == "rewrite" then
+        value = faults.rewrite(value, fault.set)
+    end
     ngx.status = status
     ngx.header["Content-Type"] = "application/json"
     M.common_headers()

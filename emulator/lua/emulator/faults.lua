@@ -8,14 +8,19 @@
 --   reset     close the connection without answering
 --   truncate  announce the full Content-Length, send `bytes` (default half) of the body, close
 --   malformed send a body that is not valid JSON (`body`, default: the first half of the real one)
--- `delay` may be combined with any kind. The first matching fault (in the order added) is used.
+--   headers   answer normally, with the response headers in `headers` added or replaced
+--   rewrite   answer normally, with the JSON fields in `set` (dot paths: "meta.pagination.after")
+--             replaced in the body (JSON null removes a field), as a broken server would
+-- `delay` and `headers` may be combined with any kind. The first matching fault (in the order added) is used.
 -- `every = k` makes a fault a schedule: it hits every k-th matching request (the k-th, 2k-th, ...),
 -- and `count` then counts hits, not matching requests.
 local M = {}
 
+local json = require "emulator.json"
 local store = require "emulator.store"
 
-local KINDS = { status = true, delay = true, reset = true, truncate = true, malformed = true }
+local KINDS = { status = true, delay = true, reset = true, truncate = true, malformed = true, headers = true,
+                rewrite = true }
 
 local function glob_to_pattern(glob)
     return "^" .. glob:gsub("[%^%$%(%)%%%.%[%]%+%-%?]", "%%%0"):gsub("%*", ".*") .. "$"
@@ -42,6 +47,33 @@ local function check_common(rule)
     }
 end
 
+-- Header values may carry any byte a test needs (ESC, BEL, ...); names must be tokens.
+local function check_headers(headers)
+    if type(headers) ~= "table" or next(headers) == nil then
+        return "headers must be an object of header names to string values"
+    end
+    for name, value in pairs(headers) do
+        if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+.^_`|~-]+$") then
+            return "headers: bad header name " .. tostring(name)
+        end
+        if type(value) ~= "string" then
+            return "headers: the value of " .. name .. " must be a string"
+        end
+    end
+end
+
+local function check_set(set)
+    if type(set) ~= "table" or next(set) == nil then
+        return "set must be an object of JSON field paths (\"meta.pagination.after\") to values"
+    end
+    for path in pairs(set) do
+        if type(path) ~= "string" or not path:match("^[%w_]+[%w_.]*$") or path:find("..", 1, true)
+            or path:sub(-1) == "." then
+            return "set: bad field path " .. tostring(path)
+        end
+    end
+end
+
 local next_id = 0
 
 -- Validates and stores a fault. Returns the stored fault, or nil and a message.
@@ -49,8 +81,9 @@ function M.add_fault(rule)
     local fault, err = check_common(rule)
     if not fault then return nil, err end
     local kind = rule.kind or (rule.status and "status") or (rule.delay and "delay")
+        or (rule.headers and "headers") or (rule.set and "rewrite")
     if not KINDS[kind] then
-        return nil, "kind must be one of status, delay, reset, truncate, malformed"
+        return nil, "kind must be one of status, delay, reset, truncate, malformed, headers, rewrite"
     end
     fault.kind = kind
     if kind == "status" then
@@ -63,6 +96,18 @@ function M.add_fault(rule)
     end
     if kind == "delay" and not fault.delay then
         return nil, "delay is required for kind delay"
+    end
+    if rule.headers ~= nil then
+        local problem = check_headers(rule.headers)
+        if problem then return nil, problem end
+        fault.headers = rule.headers
+    elseif kind == "headers" then
+        return nil, "headers is required for kind headers"
+    end
+    if kind == "rewrite" then
+        local problem = check_set(rule.set)
+        if problem then return nil, problem end
+        fault.set = rule.set
     end
     if rule.bytes ~= nil then
         if type(rule.bytes) ~= "number" or rule.bytes < 0 then
@@ -128,6 +173,25 @@ function M.take(method, path)
     return nil
 end
 
+-- Applies a rewrite fault's `set` to a decoded JSON body: each dot path is created as needed;
+-- JSON null removes the field.
+function M.rewrite(value, set)
+    if type(value) ~= "table" then return value end
+    for path, replacement in pairs(set) do
+        local node, last = value, nil
+        for key in path:gmatch("[^.]+") do
+            key = tonumber(key) or key -- "resources.1": the first item
+            if last then
+                if type(node[last]) ~= "table" then node[last] = {} end
+                node = node[last]
+            end
+            last = key
+        end
+        if replacement == json.null then node[last] = nil else node[last] = replacement end
+    end
+    return value
+end
+
 -- Total configured delay (seconds) for a request.
 function M.delay_for(method, path)
     local total = 0
@@ -144,7 +208,8 @@ function M.list()
     local faults, delays = {}, {}
     for i, f in ipairs(store.faults) do
         faults[i] = { id = f.id, route = f.route, method = f.method, kind = f.kind, status = f.status,
-                      count = f.count, delay = f.delay, bytes = f.bytes, every = f.every }
+                      count = f.count, delay = f.delay, bytes = f.bytes, every = f.every, headers = f.headers,
+                      set = f.set }
     end
     for i, d in ipairs(store.delays) do
         delays[i] = { route = d.route, method = d.method, delay = d.delay }

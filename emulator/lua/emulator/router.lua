@@ -139,6 +139,7 @@ local function dispatch(ctx)
     local fault = faults.take(method, path)
     if fault then
         ctx.fault_kind = fault.kind
+        ctx.header_fault = fault.headers
         if fault.delay and fault.delay > 0 then
             ngx.sleep(fault.delay)
         end
@@ -146,7 +147,7 @@ local function dispatch(ctx)
             return ngx.exit(444)
         elseif fault.kind == "status" then
             return send_fault(fault)
-        elseif fault.kind == "truncate" or fault.kind == "malformed" then
+        elseif fault.kind == "truncate" or fault.kind == "malformed" or fault.kind == "rewrite" then
             ctx.body_fault = fault
         end
     end

@@ -1,0 +1,44 @@
+-- Test helper: runs Lua source in a child interpreter of the VM under test, under a time limit, so that
+-- a hang fails one spec instead of stopping the suite. The child inherits LUA_PATH/LUA_CPATH; under
+-- check-asan (or valgrind) it runs uninstrumented, on the plain build.
+--   local code, stdout, stderr = child.run(source, { url = ..., ... }, 60, { debug = true })
+-- `source` receives `...` = the values table, then the extra arguments.
+local emulator = require "spec.helpers.emulator"
+
+local M = {}
+
+local function literal(v)
+  if type(v) == "string" then return ("%q"):format(v) end
+  return tostring(v)
+end
+
+-- A Lua table constructor for a flat table of strings, numbers and booleans.
+local function constructor(values)
+  local fields = {}
+  for k, v in pairs(values or {}) do fields[#fields + 1] = ("[%q] = %s"):format(k, literal(v)) end
+  return "{ " .. table.concat(fields, ", ") .. " }"
+end
+
+--- Runs `source` in a child; returns its exit code (124 when the time limit killed it), stdout, stderr.
+function M.run(source, values, seconds, ...)
+  local dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-child.XXXXXX\""):gsub("%s+$", "")
+  local extra = {}
+  for i = 1, select("#", ...) do extra[i] = literal(select(i, ...)) end
+  local f = assert(io.open(dir .. "/main.lua", "w"))
+  f:write("local run = assert((loadstring or load)(", ("%q"):format(source), "))\n",
+    "run(", constructor(values), #extra > 0 and ", " or "", table.concat(extra, ", "), ")\n")
+  f:close()
+  local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+  local prefix = ""
+  if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end
+  if os.getenv("FALCON_PLAIN_CPATH") then
+    prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
+  end
+  local out, code = emulator.run(prefix .. "timeout -k 2 " .. tostring(seconds or 60) .. " " .. vm .. " "
+    .. emulator.quote(dir .. "/main.lua") .. " 2>" .. emulator.quote(dir .. "/stderr"))
+  local err = emulator.read_file(dir .. "/stderr") or ""
+  emulator.run("rm -rf " .. emulator.quote(dir))
+  return code, out, err
+end
+
+return M
