@@ -72,6 +72,9 @@ void response_init(response_parser *rp, transfer_result *rs, int head_request) {
     rp->settings.on_body = on_body;
     rp->settings.on_message_complete = on_message_complete;
     http_parser_init(&rp->parser, HTTP_RESPONSE);
+    /* Control characters in a header value are taken as libcurl takes them (the drivers must agree on
+     * what is an answer); whoever shows a value escapes it (the engine's log, APIError). */
+    rp->parser.lenient_http_headers = 1;
     rp->parser.data = rp;
     rp->rs = rs;
     rp->head_request = head_request;

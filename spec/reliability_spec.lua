@@ -70,6 +70,10 @@ expect["a truncated gzip stream with a matching Content-Length"] = truncated
 expect["a body trickling in"] = function(o)
   assert.are.equal("timeout", o[1].kind)
 end
+expect["a header value with control characters"] = function(o, applied)
+  assert.are.equal(200, o[1].status)
+  assert.are.equal(1, count(applied, "POST"))
+end
 local function not_stray(o)
   assert.are.equal(204, o[1].status)
   assert.are.equal(200, o[2].status)

@@ -35,6 +35,9 @@ M.list = {
     steps = { READ, { pause = 0.2, request = READ } } },
   { name = "a stray answer in the same packet as a 204", plan = { "stray-same", 'json {"real":true}' },
     steps = { READ, { pause = 0.2, request = READ } } },
+  -- Control characters in a header value: an answer all the same, in every driver (shown escaped).
+  { name = "a header value with control characters", plan = { "headers X-Cs-Traceid: a\27[31mb\7c" },
+    steps = { WRITE } },
   -- A token with CR/LF never becomes a header: the login fails, no API request is sent.
   { name = "a token with CR LF", login = true,
     plan = { [[token {"access_token":"abc\r\nX-Injected: 1","expires_in":1799,"token_type":"bearer"}]] },
