@@ -25,6 +25,15 @@ build = {
       libraries = { "curl", "http_parser" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
+    ["falcon.cli.args"] = "lua/falcon/cli/args.lua",
+    ["falcon.cli.catalog"] = "lua/falcon/cli/catalog.lua",
+    ["falcon.cli.complete"] = "lua/falcon/cli/complete.lua",
+    ["falcon.cli.emulator"] = "lua/falcon/cli/emulator.lua",
+    ["falcon.cli.help"] = "lua/falcon/cli/help.lua",
+    ["falcon.cli"] = "lua/falcon/cli/init.lua",
+    ["falcon.cli.output"] = "lua/falcon/cli/output.lua",
+    ["falcon.cli.profile"] = "lua/falcon/cli/profile.lua",
+    ["falcon.cli.progress"] = "lua/falcon/cli/progress.lua",
     ["falcon.client"] = "lua/falcon/client.lua",
     ["falcon.cosocket"] = "lua/falcon/cosocket.lua",
     ["falcon.driver"] = "lua/falcon/driver.lua",
@@ -158,4 +167,10 @@ build = {
     ["falcon.tokenshare"] = "lua/falcon/tokenshare.lua",
     ["falcon.uber"] = "lua/falcon/uber.lua",
   },
+  -- The `falcon` command; luarocks wraps it with this tree's paths. The emulator ships beside it
+  -- (in the rock's directory) for `falcon emulator start`.
+  install = {
+    bin = { falcon = "bin/falcon" },
+  },
+  copy_directories = { "emulator" },
 }

@@ -49,6 +49,12 @@ build = {
     },
 %s
   },
+  -- The `falcon` command; luarocks wraps it with this tree's paths. The emulator ships beside it
+  -- (in the rock's directory) for `falcon emulator start`.
+  install = {
+    bin = { falcon = "bin/falcon" },
+  },
+  copy_directories = { "emulator" },
 }
 ]]):format(table.concat(quoted, ", "), table.concat(modules, "\n"))
 

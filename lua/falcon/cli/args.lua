@@ -44,7 +44,7 @@ end
 local booleans = { ["true"] = true, yes = true, ["1"] = true, ["false"] = false, no = false, ["0"] = false }
 
 --- One typed value for a keyword from its text.
-local function scalar(kw_type, kw, text, what)
+local function scalar(kw_type, text, what)
   if kw_type == "integer" or kw_type == "number" then return number_of({ type = kw_type }, text, what) end
   if kw_type == "boolean" then
     local b = booleans[text:lower()]
@@ -64,13 +64,13 @@ local function add(args, kw, text, what)
       if type(v) == "table" and #v > 0 then for _, x in ipairs(v) do list[#list + 1] = x end
       else list[#list + 1] = v end
     else
-      for piece in text:gmatch("[^,]+") do list[#list + 1] = scalar(kw.items or "string", kw, piece, what) end
+      for piece in text:gmatch("[^,]+") do list[#list + 1] = scalar(kw.items or "string", piece, what) end
     end
     args[kw.name] = list
     return
   end
   if args[kw.name] ~= nil then usage("%s given twice", what) end
-  args[kw.name] = scalar(kw.type, kw, text, what)
+  args[kw.name] = scalar(kw.type, text, what)
 end
 
 --- The keyword specs of an operation by name, plus the names a user may type (kebab and snake).

@@ -344,8 +344,17 @@ end
 
 --- The dispatcher. `argv` is the script's `arg` table; returns the exit code.
 function M.run(argv)
-  local words = {}
+  local words, leading = {}, {}
   for i = 1, #argv do words[i] = argv[i] end
+  -- Options may come first (falcon --profile prod hosts query-devices ...): they move to the end.
+  while words[1] and OPTIONS[(words[1]:match("^%-%-([^=]+)") or "")] ~= nil and words[1] ~= "--help" do
+    local name = words[1]:match("^%-%-([^=]+)")
+    leading[#leading + 1] = table.remove(words, 1)
+    if OPTIONS[name] and not leading[#leading]:find("=", 1, true) and words[1] then
+      leading[#leading + 1] = table.remove(words, 1)
+    end
+  end
+  for _, w in ipairs(leading) do words[#words + 1] = w end
   local ctx = { script = argv[0], stdout_tty = profile.is_terminal(1), stderr_tty = profile.is_terminal(2) }
   local command = words[1]
   local rest = { unpack(words, 2) }
