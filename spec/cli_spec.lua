@@ -29,6 +29,7 @@ end
 
 describe("the falcon command (installed with the rock)", function()
   local e, tree, private, tmp, command
+  local _
 
   setup(function()
     tree, private = rock.install()
@@ -200,6 +201,7 @@ describe("the falcon command (installed with the rock)", function()
     assert.equals(read(tmp .. "/evidence.txt"), out)
     out, err, code = falcon("message-center download-case-attachment no-such-id --output " .. quote(tmp .. "/none.txt"))
     assert.equals(1, code)
+    assert.matches("attachment not found", out) -- the API's error body is data too
     assert.matches("attachment not found %(trace id [%x%-]+%)", err)
     assert.is_nil(read(tmp .. "/none.txt"))
     assert.is_nil(read(tmp .. "/none.txt.part"))
@@ -236,7 +238,7 @@ describe("the falcon command (installed with the rock)", function()
     assert.equals(3, code)
     assert.equals("", out)
     assert.matches("transport error %(connect%)", err)
-    out, err, code = falcon("message-center query-cases", { FALCON_CLIENT_SECRET = "wrong" })
+    _, err, code = falcon("message-center query-cases", { FALCON_CLIENT_SECRET = "wrong" })
     assert.equals(1, code)
     assert.matches("API error 403", err)
     assert.is_nil(err:find("wrong", 1, true))
