@@ -69,29 +69,63 @@ function M.operations(cname)
   return out
 end
 
---- The method name a service object shows first: the PEP8 name, else the snake_case of the ID.
-function M.method_name(op) return op.pep8 or endpoints.snake(op.id) end
-
---- Every name an operation answers to on a service object (PEP8, snake_case, Operation ID).
+--- Every name an operation answers to on a service object (PEP8, snake_case, Operation ID): the
+-- tables hold a few legacy spellings of one Operation ID (RTR-ListFiles, RTR_ListFiles) whose
+-- snake_case is taken by the first, so a name is listed only where it leads to this operation.
 function M.names(op)
+  local coll = endpoints.collection(op.collection)
   local out, seen = {}, {}
-  for _, n in ipairs { op.pep8, endpoints.snake(op.id), op.id } do
-    if n and not seen[n] then seen[n] = true; out[#out + 1] = n end
+  for _, n in ipairs { op.pep8 or false, endpoints.snake(op.id), op.id } do
+    if n and not seen[n] and (coll.by_id[n] == op or coll.by_name[n] == op) then
+      seen[n] = true
+      out[#out + 1] = n
+    end
   end
   return out
 end
 
+--- The method name a service object shows first: the PEP8 name, else the snake_case of the ID
+-- (else the Operation ID itself).
+function M.method_name(op)
+  local names = M.names(op)
+  for _, n in ipairs(names) do
+    if M.is_identifier(n) then return n end
+  end
+  return names[1] or op.id
+end
+
+local command_maps = {}
+--- The command-line names of a collection's operations: { by_op = {op = name}, by_name = {name = op} }.
+-- The kebab-case of the method name, or the Operation ID where a legacy spelling would collide.
+local function command_map(cname)
+  local map = command_maps[cname]
+  if map then return map end
+  map = { by_op = {}, by_name = {} }
+  for _, op in ipairs(M.operations(cname)) do
+    local name = M.kebab(M.method_name(op))
+    if map.by_name[name] then name = op.id end
+    map.by_op[op] = name
+    if not map.by_name[name] then map.by_name[name] = op end
+  end
+  command_maps[cname] = map
+  return map
+end
+
+--- The name of an operation on the command line (falcon <collection> <name>).
+function M.command_name(op) return command_map(op.collection).by_op[op] end
+
 --- An operation of a collection from a typed name (query-cases, query_cases, QueryCasesIdsByFilter).
 function M.find_operation(cname, typed)
   local coll = endpoints.collection(cname)
-  return coll.by_id[typed] or coll.by_name[normal(typed)] or coll.by_name[normal(typed):lower()]
+  return command_map(cname).by_name[typed] or coll.by_id[typed] or coll.by_name[normal(typed)]
+    or coll.by_name[normal(typed):lower()]
 end
 
 --- Every name typed on the command line that could mean an operation of a collection (for hints).
 function M.typed_names(cname)
   local out = {}
   for _, op in ipairs(M.operations(cname)) do
-    out[#out + 1] = M.kebab(M.method_name(op))
+    out[#out + 1] = M.command_name(op)
     out[#out + 1] = op.id
   end
   return out
@@ -181,6 +215,8 @@ end
 
 --- A placeholder value of a keyword's type, for examples.
 function M.sample(kw)
+  if kw.type == "object" or (kw.type == "array" and kw.items == "object") then return "{}" end
+  if kw.type == "array" and (kw.items == "integer" or kw.items == "number") then return "1" end
   if kw.enum then return tostring(kw.enum[1]) end
   if kw.type == "integer" or kw.type == "number" then return tostring(kw.min or (kw.max and math.min(kw.max, 10)) or 10) end
   if kw.type == "boolean" then return "true" end
@@ -196,6 +232,11 @@ function M.example_keywords(op)
   for _, kw in ipairs(all) do
     if kw.required and not kw.whole_body then shown[#shown + 1] = kw end
   end
+  if #shown == 0 then -- the first plain value, else the first of any kind
+    for _, kw in ipairs(all) do
+      if not kw.whole_body and kw.type ~= "object" and kw.items ~= "object" then shown[1] = kw; break end
+    end
+  end
   if #shown == 0 then
     for _, kw in ipairs(all) do
       if not kw.whole_body then shown[1] = kw; break end
@@ -207,9 +248,26 @@ end
 local function lua_literal(kw)
   local v = M.sample(kw)
   if kw.type == "integer" or kw.type == "number" or kw.type == "boolean" then return v end
-  if kw.type == "array" then return string.format('{ "%s" }', v) end
   if kw.type == "object" then return "{}" end
+  if kw.type == "array" and kw.items == "object" then return "{ {} }" end
+  if kw.type == "array" and (kw.items == "integer" or kw.items == "number") then return "{ 1 }" end
+  if kw.type == "array" then return string.format('{ "%s" }', v) end
   return string.format('"%s"', v)
+end
+
+local RESERVED = {}
+for word in ("and break do else elseif end false for function goto if in local nil not or repeat return then "
+  .. "true until while"):gmatch("%a+") do RESERVED[word] = true end
+
+--- True when `name` can be written bare in Lua (`t.name`, `{ name = v }`, `obj:name()`).
+function M.is_identifier(name)
+  return name:find("^[%a_][%w_]*$") ~= nil and not RESERVED[name]
+end
+
+--- A table key as Lua source: `name` or `["odd-name"]`.
+function M.lua_key(name)
+  if M.is_identifier(name) then return name end
+  return string.format("[%q]", name)
 end
 
 local function shell_word(s)
@@ -227,11 +285,11 @@ function M.examples(op)
     local flag = kw.where == "file" and "--file" or ("--" .. kw.name:gsub("_", "-"))
     flags[#flags + 1] = flag .. " " .. shell_word(M.sample(kw))
     pairs_[#pairs_ + 1] = shell_word(kw.name .. "=" .. M.sample(kw))
-    fields[#fields + 1] = string.format("%s = %s", kw.name, lua_literal(kw))
+    fields[#fields + 1] = string.format("%s = %s", M.lua_key(kw.name), lua_literal(kw))
   end
   local args = #fields > 0 and ("{ " .. table.concat(fields, ", ") .. " }") or "{}"
   local ex = {
-    cli = table.concat({ "falcon", M.kebab(cname), M.kebab(M.method_name(op)), table.concat(flags, " ") }, " ")
+    cli = table.concat({ "falcon", M.kebab(cname), M.command_name(op), table.concat(flags, " ") }, " ")
       :gsub("%s+$", ""),
     call = table.concat({ "falcon call", op.id, table.concat(pairs_, " ") }, " "):gsub("%s+$", ""),
     uber_setup = "local uber = falcon.APIHarnessV2 { client_id = ..., client_secret = ... }",
@@ -240,8 +298,12 @@ function M.examples(op)
   if class then
     local object = cname
     ex.setup = string.format("local %s = falcon.%s { client_id = ..., client_secret = ... }", object, class)
-    ex.pep8 = string.format("%s:%s %s", object, M.method_name(op), args)
-    ex.operation_id = string.format("%s:%s %s", object, op.id, args)
+    local function call(name)
+      if M.is_identifier(name) then return string.format("%s:%s %s", object, name, args) end
+      return string.format('%s["%s"](%s, %s)', object, name, object, args)
+    end
+    ex.pep8 = call(M.method_name(op))
+    ex.operation_id = call(op.id)
   end
   return ex
 end

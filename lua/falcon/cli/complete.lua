@@ -70,7 +70,7 @@ function M.list(words)
   else
     local cname = catalog.find_collection(first)
     if cname and #words == 2 then
-      for _, op in ipairs(catalog.operations(cname)) do out[#out + 1] = catalog.kebab(catalog.method_name(op)) end
+      for _, op in ipairs(catalog.operations(cname)) do out[#out + 1] = catalog.command_name(op) end
     elseif cname then
       local op = catalog.find_operation(cname, words[2])
       if op and current:sub(1, 1) == "-" then

@@ -35,7 +35,7 @@ end
 function M.text(op)
   local lines = {}
   local function add(...) lines[#lines + 1] = table.concat({ ... }) end
-  add(op.id, " - falcon ", catalog.kebab(op.collection), " ", catalog.kebab(catalog.method_name(op)))
+  add(op.id, " - falcon ", catalog.kebab(op.collection), " ", catalog.command_name(op))
   add("  ", op.method, " ", op.route)
   add("  method names: ", table.concat(catalog.names(op), ", "),
     catalog.class_name(op.collection) and (" (falcon." .. catalog.class_name(op.collection) .. ")") or " (Uber class only)")
@@ -82,7 +82,7 @@ function M.collection_text(cname)
     catalog.class_name(cname) and ("falcon." .. catalog.class_name(cname)) or "Uber class only",
     #catalog.operations(cname)) }
   for _, op in ipairs(catalog.operations(cname)) do
-    lines[#lines + 1] = string.format("  %-40s %s", catalog.kebab(catalog.method_name(op)), op.id)
+    lines[#lines + 1] = string.format("  %-40s %s", catalog.command_name(op), op.id)
   end
   return table.concat(lines, "\n") .. "\n"
 end

@@ -282,7 +282,7 @@ local function run_ops(rest)
   local rows = {}
   for _, cname in ipairs(catalog.collections()) do
     for _, op in ipairs(catalog.operations(cname)) do
-      local row = { catalog.kebab(cname), catalog.kebab(catalog.method_name(op)), op.id, op.method .. " " .. op.route }
+      local row = { catalog.kebab(cname), catalog.command_name(op), op.id, op.method .. " " .. op.route }
       local line = table.concat(row, " "):lower()
       if not pattern or line:find(pattern, 1, true) or line:gsub("[_%-]", ""):find(pattern:gsub("[_%-]", ""), 1, true)
       then rows[#rows + 1] = row end
