@@ -157,13 +157,20 @@ function Service:token_expired() end
 --- Pages of a paged operation.
 ---@param operation string
 ---@param args? table
----@param opts? { on_page?: fun(page: table, info: table), style?: string, max_offset?: integer, max_pages?: integer, parallel?: integer }
+---@param opts? falcon.PageOptions
 ---@return fun(): falcon.Response|falcon.Result
 function Service:pages(operation, args, opts) end
+---@class falcon.PageOptions
+---@field on_page? fun(page: table, info: table)
+---@field style? "offset"|"token"|"after"|"marker"|"none"
+---@field max_offset? integer
+---@field max_pages? integer
+---@field parallel? integer
+
 --- Items of every page.
 ---@param operation string
 ---@param args? table
----@param opts? table
+---@param opts? falcon.PageOptions
 ---@return fun(): any
 function Service:each(operation, args, opts) end
 
