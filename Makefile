@@ -25,6 +25,11 @@ PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-c
 # tmux: spec/cli_terminal_spec.lua drives the `falcon` command on a real terminal.
 PACKAGES += tmux
 
+# Lua 5.1, 5.2 and 5.3 (Debian's lua5.x, liblua5.x-dev) beside 5.4 and LuaJIT: each is built where its
+# headers are, and spec/run runs the suite under each interpreter that is installed.
+OLD_LUAS := lua5.1 lua5.2 lua5.3
+PACKAGES += lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
+
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
 all: build
@@ -32,7 +37,8 @@ all: build
 deps:
 	@tools/install-deps $(PACKAGES)
 
-build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy
+build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy \
+	$(foreach v,$(OLD_LUAS),$(if $(wildcard /usr/include/$(v)/lua.h),$(BUILD)/$(v)/falcon/core.so))
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
@@ -42,6 +48,11 @@ $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 $(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O2 $(LUAJIT_INC) -shared -o $@ $(SRC) $(LIBS)
+
+# Lua 5.1, 5.2, 5.3: the same sources, csrc/compat.h bridging the API.
+$(BUILD)/lua5.%/falcon/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O2 -I/usr/include/lua5.$* -shared -o $@ $(SRC) $(LIBS)
 
 # A CONNECT proxy the specs start, for TLS through a proxy (spec/helpers/connect_proxy.lua).
 $(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c

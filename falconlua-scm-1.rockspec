@@ -13,7 +13,7 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
   license = "Unlicense",
 }
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT, each tested by spec/run
 }
 -- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
 -- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
@@ -35,6 +35,7 @@ build = {
     ["falcon.cli.profile"] = "lua/falcon/cli/profile.lua",
     ["falcon.cli.progress"] = "lua/falcon/cli/progress.lua",
     ["falcon.client"] = "lua/falcon/client.lua",
+    ["falcon.compat"] = "lua/falcon/compat.lua",
     ["falcon.cosocket"] = "lua/falcon/cosocket.lua",
     ["falcon.driver"] = "lua/falcon/driver.lua",
     ["falcon.endpoints.admission_control_policies"] = "lua/falcon/endpoints/admission_control_policies.lua",

@@ -130,7 +130,7 @@ describe("debug logging", function()
     f:write("local run = assert((loadstring or load)(", ("%q"):format(WORKFLOW), "))\n",
       "run({ ", table.concat(env_source, ", "), " }, true)\n")
     f:close()
-    local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+    local vm = require "spec.helpers.vm"
     local prefix = ""
     -- under check-asan (or valgrind) the child runs uninstrumented, on the plain build
     if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end

@@ -47,7 +47,7 @@ describe("soak", function()
       local f = assert(io.open(script, "w"))
       f:write(CHILD)
       f:close()
-      local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+      local vm = require "spec.helpers.vm"
       local prefix = ""
       -- under check-asan (or valgrind) the child runs uninstrumented, on the plain build
       if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end

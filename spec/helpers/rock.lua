@@ -13,10 +13,9 @@ M.run = run
 
 --- The Lua version and interpreter of this busted run.
 function M.vm()
-  if os.getenv("FALCON_TEST_VM") == "luajit" or (jit and not os.getenv("FALCON_TEST_VM")) then -- luacheck: ignore 113
-    return "5.1", "luajit"
-  end
-  return "5.4", "lua5.4"
+  local vm = require "spec.helpers.vm"
+  if vm == "luajit" then return "5.1", "luajit" end
+  return vm:match("%d%.%d"), vm
 end
 
 --- Installs (once per run) and returns the tree, or raises with luarocks' output.

@@ -90,11 +90,12 @@ M.is_terminal = is_terminal
 
 --- Reads one line; without echo when `secret` and stdin is a terminal.
 local function ask(prompt, secret, current)
+  -- Echo goes off before the prompt shows: keys typed as soon as it appears are never echoed.
+  local hidden = secret and is_terminal(0)
+  if hidden then os.execute("stty -echo") end
   io.stderr:write(prompt, current and current ~= "" and (secret and " [keep]" or (" [" .. current .. "]")) or "",
     ": ")
   io.stderr:flush()
-  local hidden = secret and is_terminal(0)
-  if hidden then os.execute("stty -echo") end
   local ok, line = pcall(io.read, "*l")
   if hidden then
     os.execute("stty echo")
