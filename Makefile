@@ -24,6 +24,8 @@ PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-c
 	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev
 # tmux: spec/cli_terminal_spec.lua drives the `falcon` command on a real terminal.
 PACKAGES += tmux
+# haproxy: examples/haproxy runs the SDK in HAProxy's Lua (spec/haproxy_spec.lua).
+PACKAGES += haproxy
 
 # Lua 5.1, 5.2 and 5.3 (Debian's lua5.x, liblua5.x-dev) beside 5.4 and LuaJIT: each is built where its
 # headers are, and spec/run runs the suite under each interpreter that is installed.
