@@ -5,21 +5,7 @@ local emulator = require "spec.helpers.emulator"
 local rock = require "spec.helpers.rock"
 local cjson = require "cjson"
 
-local quote = emulator.quote
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local quote, read, write = emulator.quote, emulator.read_file, emulator.write_file
 
 local function lines(text)
   local out = {}

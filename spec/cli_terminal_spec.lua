@@ -4,15 +4,7 @@
 local emulator = require "spec.helpers.emulator"
 local rock = require "spec.helpers.rock"
 
-local quote = emulator.quote
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local quote, read = emulator.quote, emulator.read_file
 
 local function sleep(seconds) require("falcon.core").sleep(seconds) end
 

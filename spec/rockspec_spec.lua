@@ -1,17 +1,6 @@
 -- The rockspec lists every module, and `luarocks make` builds and installs it offline.
-local function run(command)
-  local pipe = assert(io.popen(command .. " 2>&1; echo \"exit=$?\""))
-  local out = pipe:read("*a")
-  pipe:close()
-  return out, tonumber(out:match("exit=(%d+)%s*$"))
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local text = f:read("*a")
-  f:close()
-  return text
-end
+local run = require("spec.helpers.rock").run
+local read = require("spec.helpers.emulator").read_file
 
 describe("falconlua-scm-1.rockspec", function()
   it("is what tools/gen_rockspec.lua makes of the tree (no module forgotten)", function()
