@@ -215,6 +215,20 @@ describe("the falcon command (installed with the rock)", function()
     assert.same({}, e:requests()) -- not even a token request
   end)
 
+  it("maps flags to the operation's own names: camelCase, and a `format` parameter beside --output-format", function()
+    e:clear_log()
+    local _, err = falcon("event-streams list-available-streams-o-auth-2 --app-id my-app --format json "
+      .. "--output-format table")
+    assert.is_nil(err:find("usage", 1, true), err)
+    local sent
+    for _, r in ipairs(e:requests()) do
+      if (r.uri or ""):find("/sensors/entities/datafeed/v2", 1, true) then sent = r end
+    end
+    assert.truthy(sent, "nothing reached the API: " .. err)
+    assert.matches("appId=my%-app", sent.args)
+    assert.matches("format=json", sent.args)
+  end)
+
   it("exits 1 on an API error (message and trace id on stderr), 3 on a transport error", function()
     local out, err, code = falcon("message-center get-cases no-such-case")
     assert.equals(1, code)

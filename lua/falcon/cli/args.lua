@@ -73,11 +73,15 @@ local function add(args, kw, text, what)
   args[kw.name] = scalar(kw.type, text, what)
 end
 
---- The keyword specs of an operation by name, plus the names a user may type (kebab and snake).
+-- A parameter name with case, dashes and underscores ignored: --app-id, --app_id and --appId are appId.
+local function squashed(name) return (name:lower():gsub("[%-_]", "")) end
+
+--- The keyword specs of an operation by name (and by squashed name), plus the names shown in hints.
 local function keyword_table(op)
   local by_name, typed = {}, {}
   for _, kw in ipairs(catalog.keywords(op)) do
     by_name[kw.name] = kw
+    by_name[squashed(kw.name)] = by_name[squashed(kw.name)] or kw
     typed[#typed + 1] = kw.name:gsub("_", "-")
   end
   return by_name, typed
@@ -90,8 +94,7 @@ function M.keywords(op, flags, positional)
   local by_name, typed = keyword_table(op)
   local args = {}
   for _, f in ipairs(flags) do
-    local name = f.name:gsub("%-", "_")
-    local kw = by_name[name] or by_name[f.name]
+    local kw = by_name[f.name] or by_name[(f.name:gsub("%-", "_"))] or by_name[squashed(f.name)]
     local what = f.style == "flag" and ("--" .. f.name) or f.name
     if not kw then
       local near = suggest.nearest(f.name:gsub("_", "-"), typed)

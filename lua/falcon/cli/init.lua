@@ -35,6 +35,7 @@ options:
   --file PATH        the file to upload (streamed)
   --output PATH      write a download to PATH (streamed; nothing is left behind on failure)
   --format json|table  json (default: indented on a terminal, one line when piped) or a table
+                     (--output-format where the operation has a `format` parameter of its own)
   --profile NAME     credentials from a profile (else FALCON_CLIENT_ID, FALCON_CLIENT_SECRET,
                      FALCON_BASE_URL, FALCON_MEMBER_CID, else the profile 'default')
 
@@ -49,8 +50,11 @@ local OPTIONS = { all = false, parallel = true, body = true, file = true, output
                   profile = true, help = false }
 M.OPTIONS = OPTIONS
 
---- Splits words into options, flags (--name value / name=value) and positional words.
-local function parse(words, pairs_allowed)
+--- Splits words into options, flags (--name value / name=value) and positional words. An operation's
+--- own parameter wins over an option of the same name (a few take `format`: --output-format then).
+local function parse(words, pairs_allowed, op)
+  local own = {}
+  if op then for _, kw in ipairs(catalog.keywords(op)) do own[kw.name] = true end end
   local opts, flags, positional = {}, {}, {}
   local i = 1
   while i <= #words do
@@ -58,8 +62,10 @@ local function parse(words, pairs_allowed)
     local name, inline = w:match("^%-%-([^=]+)=(.*)$")
     if not name then name = w:match("^%-%-(.+)$") end
     if w == "-h" then name = "help" end
+    local takes -- false: an option without value; true: an option with one; nil: the operation's flag
+    if name == "output-format" then name, takes = "format", true
+    elseif name and not own[name] then takes = OPTIONS[name] end
     if name then
-      local takes = OPTIONS[name]
       local value = inline
       if takes == false then
         if inline then usage("--%s takes no value", name) end
@@ -79,7 +85,7 @@ local function parse(words, pairs_allowed)
       end
     elseif pairs_allowed and w:find("^[%w_%.%-]+=") then
       local k, v = w:match("^([^=]+)=(.*)$")
-      if OPTIONS[k] ~= nil then usage("%s: use --%s", w, k) end
+      if OPTIONS[k] ~= nil and not own[k] then usage("%s: use --%s", w, k) end
       flags[#flags + 1] = { name = k, value = v, style = "pair" }
     else
       positional[#positional + 1] = w
@@ -254,7 +260,7 @@ end
 
 --- An operation call: the service form (--param value) or the Uber form (key=value).
 local function run_operation(ctx, op, rest, uber_style)
-  local opts, flags, positional = parse(rest, uber_style)
+  local opts, flags, positional = parse(rest, uber_style, op)
   ctx.opts = opts
   if opts.help then io.stdout:write(require("falcon.cli.help").text(op)); return M.EXIT.ok end
   local args = args_mod.keywords(op, flags, positional)
