@@ -22,8 +22,8 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
 	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
 	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev
-# tmux: spec/cli_terminal_spec.lua drives the `falcon` command on a real terminal.
-PACKAGES += tmux
+# tmux, zsh: spec/cli_terminal_spec.lua drives the `falcon` command (and its completion) on a real terminal.
+PACKAGES += tmux zsh
 # haproxy: examples/haproxy runs the SDK in HAProxy's Lua (spec/haproxy_spec.lua).
 PACKAGES += haproxy
 
