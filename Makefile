@@ -22,6 +22,15 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
 	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
 	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev zlib1g-dev ca-certificates
+# tmux, zsh: spec/cli_terminal_spec.lua drives the `falcon` command (and its completion) on a real terminal.
+PACKAGES += tmux zsh
+# haproxy: examples/haproxy runs the SDK in HAProxy's Lua (spec/haproxy_spec.lua).
+PACKAGES += haproxy
+
+# Lua 5.1, 5.2 and 5.3 (Debian's lua5.x, liblua5.x-dev) beside 5.4 and LuaJIT: each is built where its
+# headers are, and spec/run runs the suite under each interpreter that is installed.
+OLD_LUAS := lua5.1 lua5.2 lua5.3
+PACKAGES += lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
@@ -31,7 +40,8 @@ deps:
 	@tools/install-deps $(PACKAGES)
 
 build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy \
-	$(BUILD)/spec/hostile_server
+	$(BUILD)/spec/hostile_server \
+	$(foreach v,$(OLD_LUAS),$(if $(wildcard /usr/include/$(v)/lua.h),$(BUILD)/$(v)/falcon/core.so))
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
@@ -41,6 +51,11 @@ $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
 $(BUILD)/luajit/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_COMMON) -O2 $(LUAJIT_INC) -shared -o $@ $(SRC) $(LIBS)
+
+# Lua 5.1, 5.2, 5.3: the same sources, csrc/compat.h bridging the API.
+$(BUILD)/lua5.%/falcon/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_COMMON) -O2 -I/usr/include/lua5.$* -shared -o $@ $(SRC) $(LIBS)
 
 # A CONNECT proxy the specs start, for TLS through a proxy (spec/helpers/connect_proxy.lua).
 $(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c spec/helpers/announce.h
@@ -60,7 +75,9 @@ env:
 	@echo 'export LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;"'
 	@echo 'export LUA_CPATH="$(CURDIR)/$(BUILD)/$(VM)/?.so;;"'
 
-test: deps build
+# build in a second make: the Lua versions it builds for are found after deps installed them.
+test: deps
+	@$(MAKE) --no-print-directory build
 	@spec/run
 
 check-asan: deps build $(BUILD)/asan/falcon/core.so

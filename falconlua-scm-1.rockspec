@@ -13,7 +13,7 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
   license = "Unlicense",
 }
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT, each tested by spec/run
 }
 -- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
 -- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
@@ -25,7 +25,17 @@ build = {
       libraries = { "curl", "http_parser", "z" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
+    ["falcon.cli.args"] = "lua/falcon/cli/args.lua",
+    ["falcon.cli.catalog"] = "lua/falcon/cli/catalog.lua",
+    ["falcon.cli.complete"] = "lua/falcon/cli/complete.lua",
+    ["falcon.cli.emulator"] = "lua/falcon/cli/emulator.lua",
+    ["falcon.cli.help"] = "lua/falcon/cli/help.lua",
+    ["falcon.cli"] = "lua/falcon/cli/init.lua",
+    ["falcon.cli.output"] = "lua/falcon/cli/output.lua",
+    ["falcon.cli.profile"] = "lua/falcon/cli/profile.lua",
+    ["falcon.cli.progress"] = "lua/falcon/cli/progress.lua",
     ["falcon.client"] = "lua/falcon/client.lua",
+    ["falcon.compat"] = "lua/falcon/compat.lua",
     ["falcon.cosocket"] = "lua/falcon/cosocket.lua",
     ["falcon.driver"] = "lua/falcon/driver.lua",
     ["falcon.endpoints.admission_control_policies"] = "lua/falcon/endpoints/admission_control_policies.lua",
@@ -159,4 +169,10 @@ build = {
     ["falcon.uber"] = "lua/falcon/uber.lua",
     ["falcon.untrusted"] = "lua/falcon/untrusted.lua",
   },
+  -- The `falcon` command; luarocks wraps it with this tree's paths. The emulator ships beside it
+  -- (in the rock's directory) for `falcon emulator start`.
+  install = {
+    bin = { falcon = "bin/falcon" },
+  },
+  copy_directories = { "emulator" },
 }

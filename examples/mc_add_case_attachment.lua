@@ -8,7 +8,7 @@ local falcon = common.falcon
 local FILENAME = (os.getenv("TMPDIR") or "/tmp") .. "/testfile.png"
 local png = "\137PNG\r\n\26\n\0\0\0\rIHDR\0\0\0\1\0\0\0\1\8\6\0\0\0\31\21\196\137\0\0\0\rIDATx\218c\248\15\0\1\1\1\0\24\221\141\176\0\0\0\0IEND\174B`\130"
 local f = assert(io.open(FILENAME, "wb")); f:write(png); f:close()
-local PAYLOAD = assert(io.open(FILENAME, "rb")):read("a")
+local PAYLOAD = assert(io.open(FILENAME, "rb")):read("*a") -- "*a": Lua 5.1 and 5.4 alike
 
 local mc = falcon.MessageCenter(common.options())
 local case_id = common.case_ids(mc, 1)[1]

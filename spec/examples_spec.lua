@@ -3,7 +3,7 @@
 -- and does what it says (exit status 0, successful responses, the expected output).
 local api = require "spec.helpers.api"
 
-local vm = rawget(_G, "jit") and "luajit" or "lua5.4"
+local vm = require "spec.helpers.vm"
 
 local function shell_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"

@@ -44,7 +44,7 @@ describe("soak", function()
 
   it(("makes %d calls on one client without growing more than %d KiB after warm-up"):format(CALLS, BOUND_KIB),
     function()
-      local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+      local vm = require "spec.helpers.vm"
       local started = os.time()
       local code, out, err = child.run(CHILD, { url = e.url, id = e.client_id, secret = e.client_secret, calls = CALLS,
                                                 every = EVERY }, 900)

@@ -85,7 +85,7 @@ describe("TLS", function()
       assert(falcon.MessageCenter(o):query_cases { limit = 1 }.status_code == 200)
     ]]):format(e.tls_url, e.client_id, e.client_secret))
     f:close()
-    local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+    local vm = require "spec.helpers.vm"
     local prefix = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
     if os.getenv("FALCON_PLAIN_CPATH") then
       prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "

@@ -36,7 +36,7 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
   license = "Unlicense",
 }
 dependencies = {
-  "lua >= 5.1",
+  "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT, each tested by spec/run
 }
 -- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
 -- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
@@ -49,6 +49,12 @@ build = {
     },
 %s
   },
+  -- The `falcon` command; luarocks wraps it with this tree's paths. The emulator ships beside it
+  -- (in the rock's directory) for `falcon emulator start`.
+  install = {
+    bin = { falcon = "bin/falcon" },
+  },
+  copy_directories = { "emulator" },
 }
 ]]):format(table.concat(quoted, ", "), table.concat(modules, "\n"))
 

@@ -253,7 +253,7 @@ end
 
 function Client:_renew()
   self.renewing = true
-  local ok, result, failure = pcall(self.login, self)
+  local ok, result, failure = require("falcon.compat").pcall(self.login, self) -- login may yield (parallel)
   self.renewing = false
   if not ok then error(result, 0) end
   return result, failure

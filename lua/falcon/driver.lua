@@ -36,7 +36,7 @@ end
 --- The driver for the code running now: the one bound to this coroutine, else the cosocket driver inside
 -- nginx where cosockets work, else the blocking one.
 function driver.current()
-  local co = coroutine.running()
+  local co = require("falcon.compat").running()
   local bound = co and by_coroutine[co]
   if bound then return bound end
   local phase = ngx_phase()

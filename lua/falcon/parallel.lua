@@ -5,6 +5,7 @@
 --   local results, errors = falcon.map(items, function(item, i) ... end, { max = 8 })
 local core = require "falcon.core"
 local driver = require "falcon.driver"
+local compat = require "falcon.compat"
 
 local parallel = {}
 
@@ -29,9 +30,10 @@ end
 
 -- Runs tasks[index] and files its result, or its error and traceback, into `outcome`.
 local function run_task(tasks, index, outcome)
-  local ok, value = xpcall(tasks[index], function(e)
+  local ok, value = compat.xpcall(tasks[index], function(e, co) -- co: the task's own coroutine on Lua 5.1
     outcome.tracebacks = outcome.tracebacks or {}
-    outcome.tracebacks[index] = debug.traceback(type(e) == "string" and e or tostring(e), 2)
+    local message = type(e) == "string" and e or tostring(e)
+    outcome.tracebacks[index] = co and debug.traceback(co, message) or debug.traceback(message, 2)
     return e
   end)
   if ok then
@@ -55,7 +57,7 @@ local function new_scheduler(max)
   -- The driver tasks run under: the same calls as the blocking driver, but they yield.
   local function await(transfer, err)
     if not transfer then return nil, err end
-    s.waiting[transfer] = coroutine.running()
+    s.waiting[transfer] = compat.running()
     return coroutine.yield()
   end
   s.driver = {
@@ -65,7 +67,7 @@ local function new_scheduler(max)
     revoke = function(client) return await(s.multi:add_revoke(client)) end,
     now = core.now,
     sleep = function(seconds)
-      s.sleepers[#s.sleepers + 1] = { at = core.now() + seconds, co = coroutine.running() }
+      s.sleepers[#s.sleepers + 1] = { at = core.now() + seconds, co = compat.running() }
       coroutine.yield()
     end,
   }
@@ -153,7 +155,7 @@ function parallel.run(tasks, opts)
   -- Tasks started from inside a task (nested parallel, ID batches) share this scheduler.
   s.driver.gather = function(inner, inner_max)
     local inner_outcome, left = { results = {} }, #inner
-    local parent = coroutine.running()
+    local parent = compat.running()
     local in_flight, next_inner = 0, 1
     local launch -- forward
     local function child(i)

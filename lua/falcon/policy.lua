@@ -83,6 +83,8 @@ function policy.retry_wait(p, idempotent, attempt, status, headers, now, random)
   end
   if status == nil then
     local err = headers
+    -- The caller's progress function stopped it (or Ctrl-C fired inside it): never transient.
+    if err.kind == "aborted" then return nil end
     if err.reached_server == false or idempotent then return backoff(p, attempt, random) end
     return nil
   end

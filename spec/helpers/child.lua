@@ -28,7 +28,7 @@ function M.run(source, values, seconds, ...)
   f:write("local run = assert((loadstring or load)(", ("%q"):format(source), "))\n",
     "run(", constructor(values), #extra > 0 and ", " or "", table.concat(extra, ", "), ")\n")
   f:close()
-  local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+  local vm = require "spec.helpers.vm"
   local prefix = ""
   if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end
   if os.getenv("FALCON_PLAIN_CPATH") then

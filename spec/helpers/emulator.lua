@@ -66,6 +66,8 @@ local function write_file(path, data)
     f:close()
 end
 
+M.write_file = write_file
+
 local function parse_env(path)
     local env = {}
     for line in (read_file(path) or ""):gmatch("[^\n]+") do

@@ -3,13 +3,13 @@
 local memory = {}
 
 local function vm()
-  return os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+  return require "spec.helpers.vm"
 end
 
 local PRELUDE = [[
 local function kib(field)
   local f = io.open("/proc/self/status")
-  local text = f:read("a") or f:read("*a")
+  local text = f:read("*a")
   f:close()
   return tonumber(text:match(field .. ":%%s*(%%d+)"))
 end
