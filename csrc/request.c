@@ -5,6 +5,7 @@
 
 #include "compat.h"
 #include "headers.h"
+#include "json_decode.h"
 #include "mime.h"
 #include "multipart.h"
 #include "query.h"
@@ -97,6 +98,9 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     int save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
     int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
     int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
+    int json = optional_field(L, idx, "json", LUA_TTABLE, "table of JSON limits");
+    lua_getfield(L, idx, "binary");
+    rq->binary = lua_toboolean(L, -1);
     if (headers) check_headers(L, headers);
     if (form) mime_check(L, form);
     if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
@@ -112,6 +116,14 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
         const char *a = lua_tostring(L, auth);
         if (strcmp(a, "none") == 0) rq->bearer = 0;
         else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
+    }
+    /* The decoder of a JSON answer, made now (it may raise); anchored below with the other references. */
+    int decoder = 0;
+    if (json) {
+        json_limits limits;
+        json_limits_from_lua(L, json, &limits, "json_max_", "falcon.core: request");
+        rq->json = json_decoder_push(L, &limits, 0);
+        decoder = lua_gettop(L);
     }
     if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
 
@@ -143,6 +155,10 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
         lua_pushvalue(L, progress);
         rq->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    if (decoder) {
+        lua_pushvalue(L, decoder);
+        rq->json_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_settop(L, top);
     return ok;
 }
@@ -150,6 +166,9 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
 void request_free(lua_State *L, transfer_request *rq, buffer *query) {
     if (rq->progress_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->progress_ref);
     rq->progress_ref = LUA_NOREF;
+    if (rq->json_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->json_ref);
+    rq->json_ref = LUA_NOREF;
+    rq->json = NULL;
     transfer_request_free(rq);
     buffer_free(query);
 }

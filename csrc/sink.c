@@ -26,7 +26,10 @@ static void note_errno(body_sink *s) {
 /* The file is opened only once a 2xx status is known, so an error body never lands in it. */
 static int decide(body_sink *s, long status) {
     s->decided = 1;
-    if (s->part_path == NULL || status < 200 || status > 299) return 1;
+    if (s->part_path == NULL || status < 200 || status > 299) {
+        json_body_begin(&s->json, status);
+        return 1;
+    }
     s->file = fopen(s->part_path, "wb");
     if (s->file == NULL) {
         note_errno(s);
@@ -38,7 +41,9 @@ static int decide(body_sink *s, long status) {
 
 int sink_write(body_sink *s, long status, const char *data, size_t len) {
     if (!s->decided && !decide(s, status)) return 0;
-    if (!s->to_file) return buffer_append(s->memory, data, len);
+    if (!s->to_file)
+        return s->json.state != JSON_BODY_OFF ? json_body_write(&s->json, s->memory, data, len)
+                                              : buffer_append(s->memory, data, len);
     if (fwrite(data, 1, len, s->file) != len) {
         note_errno(s);
         return 0;
@@ -55,6 +60,7 @@ static void close_file(body_sink *s, int keep) {
 }
 
 int sink_finish(body_sink *s, long status) {
+    if (!json_body_finish(&s->json)) return 0;
     if (s->part_path == NULL) return 1;
     /* A 2xx with an empty body still produces the (empty) file. */
     if (!s->decided && !decide(s, status)) return 0;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "buffer.h"
+#include "json_body.h"
 
 typedef struct {
     const char *save_to;   /* borrowed; NULL: the body always goes to memory */
@@ -17,6 +18,7 @@ typedef struct {
     long long saved_bytes;
     char *detail;          /* strerror text of a file failure, or NULL */
     buffer *memory;        /* borrowed: the in-memory body */
+    json_body json;        /* a JSON body decoded as it arrives (json_body.c); attached after sink_init */
 } body_sink;
 
 /* Returns 0 when out of memory. Every sink must be freed with sink_free, whatever happened. */

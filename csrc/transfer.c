@@ -16,6 +16,7 @@
 void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
     rq->progress_ref = LUA_NOREF;
+    rq->json_ref = LUA_NOREF;
 }
 
 void slist_wipe_free(struct curl_slist *list) {
@@ -53,6 +54,7 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
+    json_body_attach(&rs->sink.json, rq->json, rq->binary, &rs->headers);
     return 1;
 }
 
@@ -276,6 +278,8 @@ static void push_saved(lua_State *L, const transfer_result *rs, const transfer_r
 
 int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body) {
     if (rs->code != CURLE_OK) {
+        int failed_json = json_body_push_error(L, &rs->sink.json, rq->method, rq->route);
+        if (failed_json) return failed_json;
         const char *detail = rs->detail != NULL ? rs->detail : rs->errbuf;
         int pushed = 0;
         if (rs->code == CURLE_WRITE_ERROR && rs->sink.detail != NULL && rq->save_to != NULL) {
@@ -291,10 +295,11 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
     }
     lua_pushinteger(L, (lua_Integer)rs->status);
     headers_push(L, rs->headers.data, rs->headers.len);
-    if (push_body && !rs->sink.to_file)
-        lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
-    else
+    if (push_body && !rs->sink.to_file) {
+        if (!json_body_push(L, &rs->sink.json)) lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
+    } else {
         lua_pushnil(L);
+    }
     push_saved(L, rs, rq);
     return 4;
 }

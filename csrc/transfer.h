@@ -23,6 +23,9 @@ typedef struct {
     const char *save_to;         /* stream a 2xx body here (through a .part file) */
     int progress_ref;            /* registry reference to a Lua progress function, or LUA_NOREF */
     int bearer;                  /* send the client's token */
+    struct json_decoder *json;   /* decodes a JSON body as it arrives (json_body.h), or NULL */
+    int json_ref;                /* registry reference keeping the decoder alive, or LUA_NOREF */
+    int binary;                  /* a 2xx body stays bytes (a download) */
 } transfer_request;
 
 typedef struct {

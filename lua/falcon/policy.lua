@@ -74,6 +74,7 @@ function policy.retry_wait(p, idempotent, attempt, status, headers, now, random)
   end
   if status == nil then
     local err = headers
+    if err.kind == "json" then return nil end -- the same answer would break the same limit again
     if err.reached_server == false or idempotent then return backoff(p, attempt, random) end
     return nil
   end
