@@ -46,7 +46,8 @@ describe("falcon.json.decode", function()
   end)
 
   it("rejects invalid UTF-8, truncated and trailing text with the position", function()
-    assert.has_error(function() json.decode('["\xff"]') end, "invalid JSON at byte 3: lexical error: invalid bytes in UTF8 string.")
+    assert.has_error(function() json.decode('["\xff"]') end,
+      "invalid JSON at byte 3: lexical error: invalid bytes in UTF8 string.")
     local ok, err = pcall(json.decode, '{"a":[1,2')
     assert.is_false(ok)
     assert.matches("premature EOF", err)
@@ -100,7 +101,13 @@ describe("falcon.json.decoder (newline-delimited JSON)", function()
 
   it("reads a stream split at every byte boundary as it reads it whole", function()
     local text = '{"a":[1,2.5,"x\\u00e9"],"b":null}\n[]\n{}\n"s"\n-12\ntrue\n{"deep":[[[{"k":[]}]]]}\n'
-    local function drain(d, into) while true do local v = d:next(); if v == nil then return into end; into[#into + 1] = show(v) end end
+    local function drain(d, into)
+      while true do
+        local v = d:next()
+        if v == nil then return into end
+        into[#into + 1] = show(v)
+      end
+    end
     local whole = json.decoder()
     assert.is_true(whole:feed(text))
     assert.is_true(whole:finish())
