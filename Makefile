@@ -65,7 +65,7 @@ check-asan: deps build $(BUILD)/asan/falcon/core.so
 FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
-	csrc/response.c csrc/sink.c csrc/multipart.c csrc/json_decode.c csrc/json_body.c
+	csrc/response.c csrc/sink.c csrc/multipart.c csrc/json_decode.c csrc/json_body.c csrc/errors.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl -lhttp_parser -lyajl
