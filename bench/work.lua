@@ -70,7 +70,7 @@ function modes.calls(mode, n, limit)
     local status = core:authenticate()
     check(status == 201, "token", status)
     local request = { method = "GET", route = "/message-center/queries/cases/v1", query = { { "limit", limit } },
-                      json = {} }
+                      json = require("falcon.core").json_limits {} }
     call = function()
       local code, headers, body = core:request(request)
       return { status_code = code, headers = headers, body = body }
@@ -116,6 +116,15 @@ function modes.decode(path, n, decoder)
     end
   else
     error("bench: unknown decoder '" .. tostring(decoder) .. "'", 0)
+  end
+  if n == 0 then -- one decode, alone in its process: its peak RSS
+    local started = clock()
+    local value = decode()
+    local elapsed = clock() - started
+    check(type(value) == "table" and value.resources, "decode", path)
+    out("seconds", string.format("%.6f", elapsed))
+    out("hwm_kib", status_kib("VmHWM"))
+    return
   end
   local value = decode() -- warm-up, and a check that it decodes
   check(type(value) == "table" and value.resources, "decode", path)

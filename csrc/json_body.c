@@ -1,8 +1,8 @@
 /* json_body.c: decoding a response body as it arrives (see json_body.h). */
+#include <string.h>
 #include <strings.h>
 
 #include "errors.h"
-#include "headers.h"
 #include "json_body.h"
 
 void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const buffer *headers) {
@@ -19,18 +19,26 @@ static int contains_json(const char *value, size_t len) {
     return 0;
 }
 
-/* The engine's rule: a Content-Type of the last header block that names JSON. */
-static void note_content_type(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
-    int *is_json = ud;
-    if (name == NULL) *is_json = 0; /* a new block (after 100-continue or a proxy's CONNECT) */
-    else if (nlen == 12 && strncasecmp(name, "Content-Type", 12) == 0 && contains_json(value, vlen)) *is_json = 1;
+/* The engine's rule: a Content-Type of the last header block that names JSON. (A scan of its own: only
+ * this one header matters, on every call.) */
+static int content_type_is_json(const char *block, size_t len) {
+    int is_json = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *line = block + pos;
+        const char *end = memchr(line, '\n', len - pos);
+        size_t n = end ? (size_t)(end - line) : len - pos;
+        if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) is_json = 0; /* a new block (100-continue, CONNECT) */
+        else if (n > 13 && (line[0] | 0x20) == 'c' && strncasecmp(line, "Content-Type:", 13) == 0)
+            is_json = is_json || contains_json(line + 13, n - 13);
+        pos += n + 1;
+    }
+    return is_json;
 }
 
 void json_body_begin(json_body *jb, long status) {
     jb->state = JSON_BODY_OFF;
     if (jb->decoder == NULL || (jb->binary && status >= 200 && status <= 299) || jb->headers == NULL) return;
-    int is_json = 0;
-    headers_parse(jb->headers->data, jb->headers->len, note_content_type, &is_json);
+    int is_json = content_type_is_json(jb->headers->data, jb->headers->len);
     /* A decoder spent by a memory error cannot start again: the body then stays bytes. */
     if (is_json && json_decoder_reset(jb->decoder) == JSON_OK) jb->state = JSON_BODY_DECODING;
 }

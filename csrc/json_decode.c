@@ -27,8 +27,12 @@ enum { ARG_DECODER = 1, ARG_QUEUE, ARG_ARRAY_MT };
 
 typedef struct {
     int is_array;
-    lua_Integer count; /* items stored so far (arrays) */
+    lua_Integer count;   /* items (arrays) or keys (objects) stored so far */
+    int last_items;      /* sizes of the last array and object closed at this depth: the size hint of */
+    int last_keys;       /* the next one (pages repeat their shapes), saving the table's regrowth */
 } frame;
+
+#define SIZE_HINT_MAX 1024
 
 struct json_decoder {
     yajl_handle parser;
@@ -45,6 +49,7 @@ struct json_decoder {
     size_t doc_bytes;    /* bytes of the document (stream value) under way, for max_size */
     size_t fed;          /* bytes fed since the start, for error positions */
     int pending;         /* a stream holds the start of a value not complete yet */
+    int clean;           /* the parser finished its input without error: it can read another text */
     lua_Integer head, tail; /* queue entries head+1 .. tail are ready */
     enum json_status status;
     const char *chunk;   /* the protected parse's input */
@@ -74,13 +79,20 @@ static int room(json_decoder *d, int n) {
 static int add(json_decoder *d) {
     lua_State *L = d->L;
     if (d->depth == 0) {
+        /* yajl reads every text as a stream of values (so that a handle can be reused, below); one
+         * document is one value. */
+        if (!d->many && d->tail > d->head) return fail(d, JSON_INVALID, "invalid JSON: trailing garbage after the value");
         d->tail++;
         if (d->queue) lua_rawseti(L, d->queue, d->tail);
         return 1;
     }
     frame *f = &d->frames[d->depth - 1];
-    if (f->is_array) lua_rawseti(L, -2, ++f->count);
-    else lua_rawset(L, -3);
+    if (f->is_array) {
+        lua_rawseti(L, -2, ++f->count);
+    } else {
+        lua_rawset(L, -3);
+        f->count++;
+    }
     return 1;
 }
 
@@ -174,24 +186,30 @@ static int open_container(json_decoder *d, int is_array) {
         long cap = d->frames_cap ? d->frames_cap * 2 : 16;
         frame *grown = realloc(d->frames, (size_t)cap * sizeof *grown);
         if (grown == NULL) return fail(d, JSON_MEMORY, "out of memory while decoding JSON");
+        memset(grown + d->frames_cap, 0, (size_t)(cap - d->frames_cap) * sizeof *grown);
         d->frames = grown;
         d->frames_cap = cap;
     }
     /* the table, then a key and a value above it */
     if (!room(d, 4)) return 0;
-    lua_createtable(d->L, 0, 0);
+    frame *f = &d->frames[d->depth];
+    if (is_array) lua_createtable(d->L, f->last_items, 0);
+    else lua_createtable(d->L, 0, f->last_keys);
     if (is_array) {
         lua_pushvalue(d->L, d->array_mt);
         lua_setmetatable(d->L, -2);
     }
-    d->frames[d->depth].is_array = is_array;
-    d->frames[d->depth].count = 0;
+    f->is_array = is_array;
+    f->count = 0;
     d->depth++;
     return 1;
 }
 
 static int close_container(json_decoder *d) {
-    d->depth--;
+    frame *f = &d->frames[--d->depth];
+    int size = f->count < SIZE_HINT_MAX ? (int)f->count : SIZE_HINT_MAX;
+    if (f->is_array) f->last_items = size;
+    else f->last_keys = size;
     return add(d);
 }
 
@@ -205,7 +223,7 @@ static const yajl_callbacks callbacks = {
 
 static yajl_handle new_parser(json_decoder *d) {
     yajl_handle parser = yajl_alloc(&callbacks, NULL, d);
-    if (parser != NULL && d->many) yajl_config(parser, yajl_allow_multiple_values, 1);
+    if (parser != NULL) yajl_config(parser, yajl_allow_multiple_values, 1);
     return parser;
 }
 
@@ -288,6 +306,7 @@ enum json_status json_decoder_finish(json_decoder *d) {
     /* A stream may end between values (yajl would call an empty stream a premature end). */
     if (d->status == JSON_OK && (!d->many || d->pending)) run(d, NULL, 0, 1);
     d->pending = 0;
+    d->clean = d->status == JSON_OK && d->depth == 0;
     return d->status;
 }
 
@@ -311,8 +330,13 @@ enum json_status json_decoder_reset(json_decoder *d) {
         lua_rawseti(T, SLOT_QUEUE, ++d->head);
     }
     lua_settop(T, SLOT_ARRAY_MT);
-    yajl_free(d->parser);
-    d->parser = new_parser(d);
+    /* A parser that finished a text cleanly reads the next one as it would a fresh one; any other is
+     * replaced (yajl has no reset). */
+    if (!d->clean) {
+        yajl_free(d->parser);
+        d->parser = new_parser(d);
+    }
+    d->clean = 0;
     d->depth = 0;
     d->doc_bytes = d->fed = 0;
     d->pending = 0;
@@ -363,6 +387,50 @@ json_decoder *json_decoder_push(lua_State *L, const json_limits *limits, int man
     d->thread_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     d->thread = T;
     return d;
+}
+
+/* ---- a pool of request decoders ------------------------------------------------------------------ */
+
+/* registry[&pool_key]: idle one-document decoders, each with its thread and parser, reused by the next
+ * requests instead of made anew for every call. Sized at registration: recycling never allocates. */
+static char pool_key;
+#define POOL_MAX 16
+
+static void push_pool(lua_State *L) {
+    lua_pushlightuserdata(L, &pool_key);
+    lua_rawget(L, LUA_REGISTRYINDEX);
+}
+
+json_decoder *json_decoder_acquire(lua_State *L, const json_limits *limits) {
+    luaL_checkstack(L, 3, "falcon.core: JSON decoder");
+    push_pool(L);
+    int n = (int)falcon_rawlen(L, -1);
+    if (n > 0) {
+        lua_rawgeti(L, -1, n);
+        lua_pushnil(L);
+        lua_rawseti(L, -3, n);
+        lua_remove(L, -2);
+        json_decoder *d = lua_touserdata(L, -1);
+        d->limits = *limits;
+        return d;
+    }
+    lua_pop(L, 1);
+    return json_decoder_push(L, limits, 0);
+}
+
+void json_decoder_recycle(lua_State *L, int ref) {
+    if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    luaL_unref(L, LUA_REGISTRYINDEX, ref);
+    json_decoder *d = luaL_testudata(L, -1, DECODER_MT);
+    push_pool(L);
+    int n = lua_istable(L, -1) ? (int)falcon_rawlen(L, -1) : POOL_MAX;
+    /* Values not handed out are dropped now, not when the decoder is next used. */
+    if (d != NULL && d->thread != NULL && !d->many && n < POOL_MAX && json_decoder_reset(d) == JSON_OK) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, -2, n + 1);
+    }
+    lua_pop(L, 2);
 }
 
 /* ---- limits ------------------------------------------------------------------------------------ */
@@ -483,6 +551,25 @@ static int decoder_tostring(lua_State *L) {
     return 1;
 }
 
+#define LIMITS_MT "falcon.core.json_limits"
+
+/* core.json_limits(t) -> the client's limits, read once (named json_max_* in errors); a request's `json`
+ * field takes them as they are, where a table would be read again on every call. */
+static int lua_json_limits(lua_State *L) {
+    json_limits limits;
+    json_limits_from_lua(L, 1, &limits, "json_max_", "falcon");
+    json_limits *kept = lua_newuserdata(L, sizeof *kept);
+    *kept = limits;
+    luaL_setmetatable(L, LIMITS_MT);
+    return 1;
+}
+
+void json_limits_from_request(lua_State *L, int idx, json_limits *limits) {
+    const json_limits *kept = luaL_testudata(L, idx, LIMITS_MT);
+    if (kept != NULL) *limits = *kept;
+    else json_limits_from_lua(L, idx, limits, "json_max_", "falcon.core: request");
+}
+
 /* core.json_decoder([limits]) -> a decoder of newline-delimited JSON (any whitespace between values). */
 static int lua_json_decoder(lua_State *L) {
     json_limits limits;
@@ -511,8 +598,15 @@ void json_register(lua_State *L, int module_idx) {
         lua_setfield(L, -2, "__name");
     }
     lua_setfield(L, module_idx, "json_array_mt");
+    lua_pushlightuserdata(L, &pool_key);
+    lua_createtable(L, POOL_MAX, 0);
+    lua_rawset(L, LUA_REGISTRYINDEX);
     lua_pushcfunction(L, lua_json_decode);
     lua_setfield(L, module_idx, "json_decode");
     lua_pushcfunction(L, lua_json_decoder);
     lua_setfield(L, module_idx, "json_decoder");
+    luaL_newmetatable(L, LIMITS_MT);
+    lua_pop(L, 1);
+    lua_pushcfunction(L, lua_json_limits);
+    lua_setfield(L, module_idx, "json_limits");
 }

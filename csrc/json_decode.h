@@ -34,10 +34,19 @@ typedef struct json_decoder json_decoder;
  * value: all defaults). Raises naming a bad key. */
 void json_limits_from_lua(lua_State *L, int idx, json_limits *limits, const char *names, const char *who);
 
+/* A request's `json` field at idx: the userdata core.json_limits made, or a table read as above. */
+void json_limits_from_request(lua_State *L, int idx, json_limits *limits);
+
 /* Pushes a new decoder userdata whose values are built on a thread of its own (so any coroutine, or a
  * libcurl callback with no Lua state at hand, may feed it). many: a stream of values separated by
  * whitespace (newline-delimited JSON); else exactly one document. Raises when out of memory. */
 json_decoder *json_decoder_push(lua_State *L, const json_limits *limits, int many);
+
+/* A one-document decoder for a request: an idle one from the state's pool when there is one, else a new
+ * one (json_decoder_push); pushed on L. Give it back with json_decoder_recycle(L, ref) where ref is a
+ * registry reference to it (the reference is released). */
+json_decoder *json_decoder_acquire(lua_State *L, const json_limits *limits);
+void json_decoder_recycle(lua_State *L, int ref);
 
 /* Feeds bytes; returns JSON_OK or the (sticky) failure, whose text json_decoder_error gives. Never raises. */
 enum json_status json_decoder_feed(json_decoder *d, const char *data, size_t len);

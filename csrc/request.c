@@ -98,7 +98,10 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     int save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
     int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
     int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
-    int json = optional_field(L, idx, "json", LUA_TTABLE, "table of JSON limits");
+    lua_getfield(L, idx, "json"); /* JSON limits: a table, or what core.json_limits made of one */
+    int json = lua_isnil(L, -1) ? 0 : lua_gettop(L);
+    if (json && lua_type(L, json) != LUA_TTABLE && lua_type(L, json) != LUA_TUSERDATA)
+        luaL_error(L, "falcon.core: request: bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, json));
     lua_getfield(L, idx, "binary");
     rq->binary = lua_toboolean(L, -1);
     if (headers) check_headers(L, headers);
@@ -121,8 +124,8 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     int decoder = 0;
     if (json) {
         json_limits limits;
-        json_limits_from_lua(L, json, &limits, "json_max_", "falcon.core: request");
-        rq->json = json_decoder_push(L, &limits, 0);
+        json_limits_from_request(L, json, &limits);
+        rq->json = json_decoder_acquire(L, &limits);
         decoder = lua_gettop(L);
     }
     if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
@@ -166,7 +169,7 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
 void request_free(lua_State *L, transfer_request *rq, buffer *query) {
     if (rq->progress_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->progress_ref);
     rq->progress_ref = LUA_NOREF;
-    if (rq->json_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->json_ref);
+    json_decoder_recycle(L, rq->json_ref);
     rq->json_ref = LUA_NOREF;
     rq->json = NULL;
     transfer_request_free(rq);

@@ -52,7 +52,7 @@ function Client.new(opts, extra)
   --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen, and until when a 429 paused the client.
   self.ratelimit = { limit = nil, remaining = nil, paused_until = 0 }
   self.random = math.random
-  self.json_limits = options.json_limits(opts)
+  self.json_limits = core.json_limits(options.json_limits(opts))
   return self
 end
 
