@@ -51,6 +51,7 @@ struct json_decoder {
     int pending;         /* a stream holds the start of a value not complete yet */
     int clean;           /* the parser finished its input without error: it can read another text */
     lua_Integer head, tail; /* queue entries head+1 .. tail are ready */
+    lua_Integer values;  /* complete top-level values since the start */
     enum json_status status;
     const char *chunk;   /* the protected parse's input */
     size_t chunk_len;
@@ -81,7 +82,8 @@ static int add(json_decoder *d) {
     if (d->depth == 0) {
         /* yajl reads every text as a stream of values (so that a handle can be reused, below); one
          * document is one value. */
-        if (!d->many && d->tail > d->head) return fail(d, JSON_INVALID, "invalid JSON: trailing garbage after the value");
+        if (!d->many && d->values > 0) return fail(d, JSON_INVALID, "invalid JSON: trailing garbage after the value");
+        d->values++;
         d->tail++;
         if (d->queue) lua_rawseti(L, d->queue, d->tail);
         return 1;
@@ -323,7 +325,7 @@ int json_decoder_pull(json_decoder *d, lua_State *L) {
 
 enum json_status json_decoder_reset(json_decoder *d) {
     lua_State *T = d->thread;
-    if (d->fed == 0 && d->status == JSON_OK && d->tail == 0) return JSON_OK;
+    if (d->fed == 0 && d->status == JSON_OK && d->values == 0) return JSON_OK;
     if (T == NULL || lua_gettop(T) < SLOT_ARRAY_MT) return d->status; /* spent by a memory error */
     while (d->head < d->tail) {
         lua_pushnil(T);
@@ -340,7 +342,7 @@ enum json_status json_decoder_reset(json_decoder *d) {
     d->depth = 0;
     d->doc_bytes = d->fed = 0;
     d->pending = 0;
-    d->head = d->tail = 0;
+    d->head = d->tail = d->values = 0;
     d->status = JSON_OK;
     d->message[0] = '\0';
     if (d->parser == NULL) fail(d, JSON_MEMORY, "out of memory while decoding JSON");
