@@ -214,6 +214,16 @@ describe("a JSON answer decoded in the body sink", function()
     assert.is_true(err.reached_server)
   end)
 
+  it("checks the client's limits when the client is made", function()
+    local Client = require "falcon.client"
+    assert.has_error(function() Client.new { access_token = "t", json_max_depth = 0 } end,
+      "falcon: bad option 'json_max_depth' (positive integer expected, got 0)")
+    assert.has_error(function() Client.new { access_token = "t", json_max_string = 1.5 } end,
+      "falcon: bad option 'json_max_string' (positive integer expected, got 1.5)")
+    assert.has_error(function() Client.new { access_token = "t", json_max_size = "1MB" } end,
+      "falcon: bad option 'json_max_size' (number expected, got string)")
+  end)
+
   it("names a bad limit before anything is sent", function()
     assert.has_error(function() client:exchange { method = "GET", route = "/x", json = { max_depth = -1 } } end,
       "falcon.core: request: bad option 'json_max_depth' (positive integer expected, got -1)")
