@@ -13,7 +13,8 @@ HDR := $(wildcard csrc/*.h)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_COMMON := -std=c99 -fPIC $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null)
 # libhttp-parser reads responses for the cosocket driver (csrc/response.c).
-LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhttp_parser -lz -lm
+# libyajl decodes JSON answers as they arrive (csrc/json_decode.c); zlib decodes compressed bodies (csrc/sink.c).
+LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhttp_parser -lyajl -lz -lm
 LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -21,7 +22,7 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # Debian packages the project needs; `make deps` installs what is missing.
 PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
 	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
-	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev zlib1g-dev ca-certificates
+	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev zlib1g-dev ca-certificates libyajl-dev
 # tmux, zsh: spec/cli_terminal_spec.lua drives the `falcon` command (and its completion) on a real terminal.
 PACKAGES += tmux zsh
 # haproxy: examples/haproxy runs the SDK in HAProxy's Lua (spec/haproxy_spec.lua).
@@ -84,13 +85,14 @@ check-asan: deps build $(BUILD)/asan/falcon/core.so
 	@spec/run --asan
 
 # libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.
-FUZZERS := token headers headers_lua query mime_names response multipart_names
+FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
-	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c
+	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c csrc/json_decode.c \
+	csrc/json_body.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl -lhttp_parser -lz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl -lhttp_parser -lyajl -lz
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZERS))
 	@tools/fuzz $(FUZZ_SECONDS) $(FUZZERS)

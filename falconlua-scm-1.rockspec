@@ -15,14 +15,15 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT, each tested by spec/run
 }
--- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
--- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
+-- lua-cjson, libcurl, libhttp-parser and libyajl come from Debian (lua-cjson, libcurl4-openssl-dev,
+-- libhttp-parser-dev, libyajl-dev): no rock server is needed, and the compiler finds curl's multiarch
+-- headers by itself.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
-      libraries = { "curl", "http_parser", "z" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
+      libraries = { "curl", "http_parser", "yajl", "z" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
     ["falcon.cli.args"] = "lua/falcon/cli/args.lua",

@@ -121,9 +121,10 @@ local PIN = (env("BENCH_CPU") or "") ~= "" and ("taskset -c " .. env("BENCH_CPU"
 
 function figures.per_call()
   local modes = { service = "MessageCenter:query_cases", pythonic = "MessageCenter, pythonic",
-                  uber = "APIHarnessV2:command", core = "falcon.core + cjson.decode alone" }
-  local pages = { { ids = 100, modes = { "service", "pythonic", "uber", "core" } },
-                  { ids = 10, modes = { "service", "core" } } }
+                  uber = "APIHarnessV2:command", core = "falcon.core + cjson.decode alone",
+                  core_json = "falcon.core, decoded as it arrives, alone" }
+  local pages = { { ids = 100, modes = { "service", "pythonic", "uber", "core", "core_json" } },
+                  { ids = 10, modes = { "service", "core", "core_json" } } }
   local times = {}
   local function take(key, rep, cmd)
     times[key] = times[key] or {}
@@ -186,10 +187,96 @@ function figures.instructions()
   end)
   local rows = {}
   for _, vm in ipairs(VMS) do
-    for _, mode in ipairs { { "service", "MessageCenter:query_cases" }, { "core", "falcon.core + cjson.decode alone" } } do
+    for _, mode in ipairs { { "service", "MessageCenter:query_cases" }, { "core", "falcon.core + cjson.decode alone" },
+                            { "core_json", "falcon.core, decoded as it arrives, alone" } } do
       local value = instructions_per_call(function(tool, n) return lua_cmd_under(tool, vm, "calls", mode[1], n, 10) end)
       rows[#rows + 1] = row(string.format("instructions per call, 10 ids: %s (%s)", mode[2], vm.name), value,
         "instr", floor, "C floor, libcurl, 1 handle", nil)
+    end
+  end
+  return rows
+end
+
+-- 1c. Decoding alone: the C decoder (falcon.json.decode on the whole text, and fed 64 KiB pieces as a
+-- body arrives) against lua-cjson on the same bytes: the 10- and 100-id pages the fixed server answers,
+-- 500 case details, and a 20 MB page of them. Value and baseline are microseconds per decode; for the
+-- 20 MB page also the peak RSS of the process (cjson needs the whole text as one string besides).
+local function case_detail(i)
+  return {
+    id = string.format("%032x", i), cid = "0123456789abcdef0123456789abcdef", title = "Suspicious login on host " .. i,
+    description = "Analyst notes \xc3\xa9t\xc3\xa9 \xe2\x9c\x93: " .. string.rep("credential use from an unusual ASN; ", 3),
+    status = "open", type = "fc:incident-response", severity = 20 + i % 80, version = i % 7 + 1,
+    created_time = "2026-11-23T11:45:00.123456Z", last_modified_time = "2026-11-24T08:01:02.654321Z",
+    assigned_to = { uuid = "00000000-0000-4000-8000-0000000000aa", display_name = "Ann Analyst" },
+    tags = { "ir", "login", "p" .. (i % 5) }, evidence = { hosts = { string.format("%032x", i * 7) } },
+    counts = { activities = i % 13, attachments = i % 3, ratio = (i % 100) / 7 }, closed = false, parent = cjson.null,
+  }
+end
+
+local function case_page(first, n)
+  local resources = {}
+  for i = 1, n do resources[i] = case_detail(first + i) end
+  return cjson.encode { meta = { query_time = 0.012, powered_by = "bench", trace_id = "00000000-0000-4000-8000-000000000002",
+                                 pagination = { offset = first, limit = n, total = 100000 } }, resources = resources,
+                        errors = {} }
+end
+
+function figures.decode()
+  local dir = DIR .. "/tmp"
+  local function write(name, text)
+    local path = dir .. "/" .. name .. ".json"
+    local f = assert(io.open(path, "wb"))
+    f:write(text)
+    f:close()
+    return path, #text
+  end
+  local function fetch(ids)
+    local path = dir .. "/ids" .. ids .. ".json"
+    run(table.concat({ "curl -sS -f --compressed -o", quote(path), "-H", quote("Authorization: Bearer " .. TOKEN),
+      quote(URL .. "/message-center/queries/cases/v1?limit=" .. ids) }, " "))
+    local f = assert(io.open(path, "rb"))
+    local size = f:seek("end")
+    f:close()
+    return path, size
+  end
+  -- 20 MB: one page of as many case details as fill it
+  local per_case = #cjson.encode(case_detail(1)) + 1
+  local bodies = {
+    { "10 ids", 20000, fetch(10) },
+    { "100 ids", 4000, fetch(100) },
+    { "500 case details", 40, write("details500", case_page(0, 500)) },
+    { "a 20 MB page", 3, write("page20m", case_page(0, math.ceil(20 * 1024 * 1024 / per_case))) },
+  }
+  collectgarbage()
+  local rows = {}
+  local reps = math.max(1, math.min(REPS, 3))
+  for _, body in ipairs(bodies) do
+    local label, n, path, size = body[1], body[2], body[3], body[4]
+    progress("decode %s (%d bytes), %d repetitions", label, size, reps)
+    local times, hwm = {}, {}
+    for rep = 1, reps do
+      for _, vm in ipairs(VMS) do
+        for _, decoder in ipairs { "cjson", "falcon", "stream" } do
+          local key = vm.name .. "/" .. decoder
+          local values = run(lua_cmd(vm, "decode", path, n, decoder))
+          times[key] = times[key] or {}
+          hwm[key] = hwm[key] or {}
+          times[key][rep] = one(values, "seconds") / n * 1e6
+          -- peak RSS of one decode alone in its process
+          if size > 1024 * 1024 then hwm[key][rep] = one(run(lua_cmd(vm, "decode", path, 0, decoder)), "hwm_kib") end
+        end
+      end
+    end
+    for _, vm in ipairs(VMS) do
+      local base = median(times[vm.name .. "/cjson"])
+      rows[#rows + 1] = row(string.format("decode %s: falcon.json.decode (%s)", label, vm.name),
+        median(times[vm.name .. "/falcon"]), "µs", base, "cjson.decode, same text", nil)
+      rows[#rows + 1] = row(string.format("decode %s: fed in 64 KiB pieces (%s)", label, vm.name),
+        median(times[vm.name .. "/stream"]), "µs", base, "cjson.decode, same text", nil)
+      if size > 1024 * 1024 then
+        rows[#rows + 1] = row(string.format("decode %s: peak RSS, fed in pieces (%s)", label, vm.name),
+          median(hwm[vm.name .. "/stream"]), "MiB", median(hwm[vm.name .. "/cjson"]), "cjson.decode of the text", nil)
+      end
     end
   end
   return rows
@@ -345,7 +432,7 @@ function figures.clients()
   return rows
 end
 
-local order = { "per_call", "instructions", "downloads", "uploads", "pagination", "entities", "clients" }
+local order = { "per_call", "instructions", "decode", "downloads", "uploads", "pagination", "entities", "clients" }
 
 ---------------------------------------------------------------------------------------------
 -- Machine description, table, results.md

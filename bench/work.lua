@@ -2,7 +2,11 @@
 --
 --   work.lua calls MODE N LIMIT    MODE = service | pythonic | uber: N query_cases{limit = LIMIT}
 --                                  after a warm-up; core: the same GET through falcon.core alone and
---                                  cjson.decode (what any Lua layer on this C core starts from)
+--                                  cjson.decode (what any Lua layer on this C core starts from); core_json:
+--                                  the same GET decoded by the C core as it arrives (the SDK's way)
+--   work.lua decode FILE N DECODER  N decodes of the JSON in FILE: cjson (cjson.decode of the whole text),
+--                                  falcon (falcon.json.decode of the whole text), stream (the C decoder fed
+--                                  64 KiB pieces read from FILE, as a body arrives: no whole-body string)
 --   work.lua download ID DEST REPS  REPS save_to downloads of attachment ID
 --   work.lua upload PATH REPS       REPS file_path uploads of PATH
 --   work.lua clients N CALL         N idle MessageCenter clients (CALL = 1: each made one call)
@@ -59,6 +63,18 @@ function modes.calls(mode, n, limit)
       local code, headers, body = core:request(request)
       return { status_code = code, headers = headers, body = cjson.decode(body) }
     end
+  elseif mode == "core_json" then
+    local opts = fixed_options()
+    local core = require("falcon.core").client { base_url = opts.base_url, client_id = opts.client_id,
+                                                 client_secret = opts.client_secret }
+    local status = core:authenticate()
+    check(status == 201, "token", status)
+    local request = { method = "GET", route = "/message-center/queries/cases/v1", query = { { "limit", limit } },
+                      json = require("falcon.core").json_limits {} }
+    call = function()
+      local code, headers, body = core:request(request)
+      return { status_code = code, headers = headers, body = body }
+    end
   else
     error("bench: unknown calls mode '" .. tostring(mode) .. "'", 0)
   end
@@ -71,6 +87,52 @@ function modes.calls(mode, n, limit)
   for _ = 1, n do last = call() end
   local elapsed = clock() - started
   check(last.status_code == 200, "query_cases", last.status_code)
+  out("seconds", string.format("%.6f", elapsed))
+  out("hwm_kib", status_kib("VmHWM"))
+end
+
+-- Decoding alone, on a body read from a file: the decoder against lua-cjson on the same bytes.
+function modes.decode(path, n, decoder)
+  n = tonumber(n)
+  local decode
+  if decoder == "cjson" or decoder == "falcon" then
+    local f = assert(io.open(path, "rb"))
+    local text = f:read("a")
+    f:close()
+    local fn = decoder == "cjson" and require("cjson").decode or falcon.json.decode
+    decode = function() return fn(text) end
+  elseif decoder == "stream" then
+    decode = function()
+      local f = assert(io.open(path, "rb"))
+      local d = falcon.json.decoder()
+      while true do
+        local piece = f:read(65536)
+        if not piece then break end
+        assert(d:feed(piece))
+      end
+      f:close()
+      assert(d:finish())
+      return d:next()
+    end
+  else
+    error("bench: unknown decoder '" .. tostring(decoder) .. "'", 0)
+  end
+  if n == 0 then -- one decode, alone in its process: its peak RSS
+    local started = clock()
+    local value = decode()
+    local elapsed = clock() - started
+    check(type(value) == "table" and value.resources, "decode", path)
+    out("seconds", string.format("%.6f", elapsed))
+    out("hwm_kib", status_kib("VmHWM"))
+    return
+  end
+  local value = decode() -- warm-up, and a check that it decodes
+  check(type(value) == "table" and value.resources, "decode", path)
+  collectgarbage()
+  local started = clock()
+  for _ = 1, n do value = decode() end
+  local elapsed = clock() - started
+  check(type(value) == "table", "decode", path)
   out("seconds", string.format("%.6f", elapsed))
   out("hwm_kib", status_kib("VmHWM"))
 end

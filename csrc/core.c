@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "exchange.h"
 #include "headers.h"
+#include "json_decode.h"
 #include "multi.h"
 #include "query.h"
 #include "tokenshare.h"
@@ -46,6 +47,7 @@ int luaopen_falcon_core(lua_State *L) {
                                               {"transport_error", exchange_lua_transport_error}, {NULL, NULL}};
     luaL_newlib(L, functions);
     clock_register(L, lua_gettop(L));
+    json_register(L, lua_gettop(L));
     lua_pushliteral(L, FALCONLUA_VERSION);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, curl_version());

@@ -6,6 +6,7 @@
 
 #include "compat.h"
 #include "headers.h"
+#include "json_decode.h"
 #include "mime.h"
 #include "multipart.h"
 #include "query.h"
@@ -105,6 +106,12 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
     int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
     int repeatable = optional_field(L, idx, "repeatable", LUA_TBOOLEAN, "boolean");
+    lua_getfield(L, idx, "json"); /* JSON limits: a table, or what core.json_limits made of one */
+    int json = lua_isnil(L, -1) ? 0 : lua_gettop(L);
+    if (json && lua_type(L, json) != LUA_TTABLE && lua_type(L, json) != LUA_TUSERDATA)
+        luaL_error(L, "falcon.core: request: bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, json));
+    lua_getfield(L, idx, "binary");
+    rq->binary = lua_toboolean(L, -1);
     if (headers) check_headers(L, headers);
     if (form) mime_check(L, form);
     if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
@@ -124,6 +131,14 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     /* Only GET and HEAD may be sent twice unless the caller vouches for the request (read-only POSTs). */
     rq->repeatable = repeatable ? lua_toboolean(L, repeatable)
                                 : strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    /* The decoder of a JSON answer, made now (it may raise); anchored below with the other references. */
+    int decoder = 0;
+    if (json) {
+        json_limits limits;
+        json_limits_from_request(L, json, &limits);
+        rq->json = json_decoder_acquire(L, &limits);
+        decoder = lua_gettop(L);
+    }
     if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
 
     /* From here on nothing raises but memory. */
@@ -166,6 +181,10 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     }
     lua_pushvalue(L, anchor);
     rq->anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (decoder) {
+        lua_pushvalue(L, decoder);
+        rq->json_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_settop(L, top);
     return ok;
 }
@@ -175,6 +194,9 @@ void request_free(lua_State *L, transfer_request *rq, buffer *query) {
     rq->progress_ref = LUA_NOREF;
     if (rq->anchor_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->anchor_ref);
     rq->anchor_ref = LUA_NOREF;
+    json_decoder_recycle(L, rq->json_ref);
+    rq->json_ref = LUA_NOREF;
+    rq->json = NULL;
     transfer_request_free(rq);
     buffer_free(query);
 }

@@ -121,7 +121,10 @@ static int open_temp(body_sink *s) {
 static int decide(body_sink *s, long status) {
     s->decided = 1;
     if (!choose_decoder(s)) return 0;
-    if (s->save_to == NULL || status < 200 || status > 299) return 1;
+    if (s->save_to == NULL || status < 200 || status > 299) {
+        json_body_begin(&s->json, status);
+        return 1;
+    }
     if (!open_temp(s)) return 0;
     s->to_file = 1;
     return 1;
@@ -134,11 +137,15 @@ static int emit(body_sink *s, const char *data, size_t len) {
         s->saved_bytes += (long long)len;
         return 1;
     }
-    if (s->max_memory > 0 && len > s->max_memory - s->memory->len) {
+    if (s->max_memory > 0 && len > s->max_memory - s->kept) {
         char detail[96];
         snprintf(detail, sizeof detail, "%zu bytes", s->max_memory);
         return failed(s, SINK_TOO_LARGE, detail);
     }
+    s->kept += len;
+    /* A JSON body goes to the decoder as it arrives (json_body.c), which says why when it stops. */
+    if (s->json.state != JSON_BODY_OFF)
+        return json_body_write(&s->json, s->memory, data, len) ? 1 : failed(s, SINK_JSON, NULL);
     return buffer_append(s->memory, data, len) ? 1 : failed(s, SINK_NO_MEMORY, NULL);
 }
 
@@ -207,6 +214,7 @@ int sink_finish(body_sink *s, long status) {
     if (s->failure != SINK_OK) return 0;
     if (s->inflater != NULL && !s->stream_ended && s->inflater->total_in > 0)
         return failed(s, SINK_ENCODING, "the compressed body ended early (truncated)");
+    if (!json_body_finish(&s->json)) return failed(s, SINK_JSON, NULL);
     if (s->save_to == NULL) return 1;
     /* A 2xx with an empty body still produces the (empty) file. */
     if (!s->decided && !decide(s, status)) return 0;

@@ -12,8 +12,10 @@
 #include <zlib.h>
 
 #include "buffer.h"
+#include "json_body.h"
 
-enum sink_failure { SINK_OK, SINK_NO_MEMORY, SINK_FILE, SINK_TOO_LARGE, SINK_ENCODING };
+/* SINK_JSON: the JSON decoder stopped the body; json_body.c holds why. */
+enum sink_failure { SINK_OK, SINK_NO_MEMORY, SINK_FILE, SINK_TOO_LARGE, SINK_ENCODING, SINK_JSON };
 
 typedef struct {
     const char *save_to;   /* borrowed; NULL: the body always goes to memory */
@@ -24,12 +26,14 @@ typedef struct {
     long long saved_bytes;
     buffer *memory;        /* borrowed: the in-memory body */
     size_t max_memory;     /* 0: no limit */
+    size_t kept;           /* decoded bytes kept in memory or handed to the JSON decoder */
     const buffer *headers; /* borrowed: the response's header block, read at the first body byte */
     z_stream *inflater;    /* set when the body is compressed */
     int raw_deflate;       /* "deflate" sent without its zlib wrapper, as some servers do */
     int stream_ended;      /* the compressed stream reached its end */
     enum sink_failure failure;
     char *detail;          /* what failed (file errors, encodings), or NULL */
+    json_body json;        /* a JSON body decoded as it arrives (json_body.c); attached after sink_init */
 } body_sink;
 
 /* Returns 0 when out of memory. Every sink must be freed with sink_free, whatever happened. */

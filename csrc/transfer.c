@@ -23,6 +23,7 @@ void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
     rq->progress_ref = LUA_NOREF;
     rq->anchor_ref = LUA_NOREF;
+    rq->json_ref = LUA_NOREF;
 }
 
 void slist_wipe_free(struct curl_slist *list) {
@@ -60,6 +61,7 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
+    json_body_attach(&rs->sink.json, rq->json, rq->binary, &rs->headers);
     return 1;
 }
 
@@ -67,7 +69,8 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t
 void transfer_sink_failed(transfer_result *rs) {
     static const CURLcode codes[] = {
         [SINK_OK] = CURLE_WRITE_ERROR, [SINK_NO_MEMORY] = CURLE_OUT_OF_MEMORY, [SINK_FILE] = CURLE_WRITE_ERROR,
-        [SINK_TOO_LARGE] = CURLE_FILESIZE_EXCEEDED, [SINK_ENCODING] = CURLE_BAD_CONTENT_ENCODING};
+        [SINK_TOO_LARGE] = CURLE_FILESIZE_EXCEEDED, [SINK_ENCODING] = CURLE_BAD_CONTENT_ENCODING,
+        [SINK_JSON] = CURLE_WRITE_ERROR};
     rs->code = codes[rs->sink.failure];
 }
 
@@ -329,6 +332,8 @@ static void push_saved(lua_State *L, const transfer_result *rs, const transfer_r
 
 int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs, int push_body) {
     if (rs->code != CURLE_OK) {
+        int failed_json = json_body_push_error(L, &rs->sink.json, rq->method, rq->route);
+        if (failed_json) return failed_json;
         const char *detail = rs->detail != NULL ? rs->detail : rs->errbuf;
         int pushed = 0;
         if (rs->sink.failure == SINK_FILE && rs->sink.detail != NULL && rq->save_to != NULL) {
@@ -350,10 +355,11 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
     }
     lua_pushinteger(L, (lua_Integer)rs->status);
     headers_push(L, rs->headers.data, rs->headers.len);
-    if (push_body && !rs->sink.to_file)
-        lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
-    else
+    if (push_body && !rs->sink.to_file) {
+        if (!json_body_push(L, &rs->sink.json)) lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
+    } else {
         lua_pushnil(L);
+    }
     push_saved(L, rs, rq);
     return 4;
 }

@@ -26,6 +26,9 @@ typedef struct {
     int anchor_ref;              /* registry reference to the Lua values method/route/body/... point into */
     int bearer;                  /* send the client's token */
     int repeatable;              /* safe to send twice: libcurl may re-send it on a fresh connection */
+    struct json_decoder *json;   /* decodes a JSON body as it arrives (json_body.h), or NULL */
+    int json_ref;                /* registry reference keeping the decoder alive, or LUA_NOREF */
+    int binary;                  /* a 2xx body stays bytes (a download) */
 } transfer_request;
 
 typedef struct {

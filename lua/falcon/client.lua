@@ -58,6 +58,7 @@ function Client.new(opts, extra)
   --- FalconPy's token_status / token_fail_reason: the last token request's HTTP status (201 on
   --- success) and, after a failure, why. nil until a token is first requested.
   self.token_status, self.token_fail_reason = nil, nil
+  self.json_limits = core.json_limits(options.json_limits(opts))
   return self
 end
 
@@ -120,10 +121,10 @@ local function is_json(headers)
   return ct ~= nil and (ct:find("json", 1, true) ~= nil or ct:lower():find("json", 1, true) ~= nil)
 end
 
--- JSON bodies become tables; a body that is not JSON (or not valid JSON) stays a string.
-local function decode_body(headers, body, binary, status)
+-- JSON bodies become tables; a body that is not JSON (or not valid JSON) stays a string. (API answers are
+-- decoded by the C core as they arrive, under the same rule: see Client:request.)
+local function decode_body(headers, body)
   if body == nil then return nil end
-  if binary and status >= 200 and status < 300 then return body end
   if body ~= "" and is_json(headers) then
     local ok, decoded = pcall(json.decode, body)
     if ok then return decoded end
@@ -219,7 +220,7 @@ function Client:login()
     end
     return true
   end
-  local failure = errors.token_failure(token_url, status, headers, decode_body(headers, body, false, status),
+  local failure = errors.token_failure(token_url, status, headers, decode_body(headers, body),
     self.core:token_info().has_member_cid)
   self.token_fail_reason = failure.token_error.reason
   return false, failure
@@ -231,7 +232,7 @@ function Client:logout()
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke", d.revoke)
   self:_finish_log("POST", "/oauth2/revoke", status, headers, retries, duration)
   if status == nil then return false, transport_response(headers) end
-  return status == 200, { status_code = status, headers = headers, body = decode_body(headers, body, false, status) }
+  return status == 200, { status_code = status, headers = headers, body = decode_body(headers, body) }
 end
 
 -- A token is fetched on first use and renewed inside the renew window; a handed-in token is used as is.
@@ -268,7 +269,9 @@ function Client:request(req)
     local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
   end
-  -- The request table goes to the driver as it is: the C core reads the fields it knows.
+  -- The request table goes to the driver as it is: the C core reads the fields it knows. With `json`,
+  -- a JSON answer is decoded as it arrives (a small invalid one stays bytes; a limit broken is an error).
+  req.json = self.json_limits
   local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, d.request, req)
   -- One renewal and one more try after a 401 (expired or revoked token), never a loop.
   if status == 401 and authenticated and self.core:token_info().has_credentials then
@@ -282,8 +285,7 @@ function Client:request(req)
   end
   self:_finish_log(req.method, req.route, status, headers, retries, duration)
   if status == nil then return transport_response(headers) end
-  local response = { status_code = status, headers = headers,
-                     body = decode_body(headers, body, req.binary, status) }
+  local response = { status_code = status, headers = headers, body = body }
   if info then response.saved_to, response.saved_bytes = info.saved_to, info.saved_bytes end
   -- A token the API refuses right after it was issued, from a cloud other than the one answering: the
   -- API client lives elsewhere and the URL was given by hand (a cloud name would have followed it).

@@ -1,17 +1,23 @@
---- JSON for falconlua: lua-cjson with empty arrays that stay arrays.
+--- JSON for falconlua: encoding with lua-cjson, decoding with the C core (csrc/json_decode.c, on yajl).
 --
 -- Debian's lua-cjson 2.1.0 has no `empty_array`/`array_mt`: an empty Lua table always encodes
 -- as `{}`. The Falcon API rejects `{"ids": {}}` where it wants `[]`, so tables that must be
--- arrays are marked, either by the caller (`json.array(t)`) or by a schema (`json.encode(v,
--- schema)`), and the marks are turned into `[]` after cjson has done the real work.
--- `json.null` is `cjson.null` and survives encoding as `null`.
+-- arrays are marked, either by the caller (`json.array(t)`), by a schema (`json.encode(v,
+-- schema)`) or by the decoder (every decoded array carries the mark), and the marks are turned
+-- into `[]` after cjson has done the real work. `json.null` is `cjson.null` and survives encoding
+-- as `null`; the decoder gives it for JSON null.
+--
+-- Decoding: integers become Lua integers on 5.3+ (exact to 64 bits; beyond, a float), numbers with a
+-- fraction or exponent floats; on LuaJIT numbers as the VM has them. Depth, size and string length are
+-- bounded (limits {max_depth, max_size, max_string}; defaults 1000 levels, 256 MiB, 16 MiB).
 local cjson = require "cjson"
+local core = require "falcon.core"
 
 local M = {}
 
 M.null = cjson.null
 
-local array_mt = { __name = "falcon.json.array" }
+local array_mt = core.json_array_mt -- the mark the C decoder puts on arrays
 
 --- Marks a table as a JSON array (so that it encodes as `[]` when empty).
 -- @tparam[opt] table t the table (a new one when nil)
@@ -83,9 +89,18 @@ function M.encode(value, schema)
   return text
 end
 
---- Decodes JSON text (cjson; JSON null becomes json.null).
-function M.decode(text)
-  return cjson.decode(text)
+--- Decodes JSON text; raises on invalid JSON or an exceeded limit (the message names it).
+-- @tparam string text
+-- @tparam[opt] table limits {max_depth, max_size, max_string}
+function M.decode(text, limits)
+  return core.json_decode(text, limits)
+end
+
+--- A decoder of newline-delimited JSON fed in any pieces: `d:feed(bytes)` -> true | nil, err;
+-- `d:next()` -> the next complete value or nil; `d:finish()` -> true | nil, err (a value left open).
+-- @tparam[opt] table limits {max_depth, max_size, max_string}; max_size counts one value's bytes
+function M.decoder(limits)
+  return core.json_decoder(limits)
 end
 
 return M

@@ -20,6 +20,8 @@ options.schema = {
   creds = "table",
   -- FalconPy switches that are always on here: accepted when true, refused (with the reason) when false
   sanitize_log = "boolean", validate_payloads = "boolean",
+  -- bounds on a JSON answer, decoded as it arrives (csrc/json_decode.c)
+  json_max_depth = "number", json_max_size = "number", json_max_string = "number",
 }
 
 -- FalconPy options falconlua does not take, and why: named in the error instead of "unknown option".
@@ -199,6 +201,19 @@ function options.tls(opts)
   if type(verify) == "string" then verify, bundle = true, bundle or verify end
   if verify == nil then verify = true end
   return verify, bundle
+end
+
+--- The limits of JSON decoding ({max_depth, max_size, max_string}; nil: the C core's defaults).
+function options.json_limits(opts)
+  local limits = {}
+  for _, name in ipairs { "max_depth", "max_size", "max_string" } do
+    local v = opts["json_" .. name]
+    if v ~= nil and (v ~= math.floor(v) or v < 1 or v > 2 ^ 53) then
+      fail("json_" .. name, "positive integer", tostring(v))
+    end
+    limits[name] = v
+  end
+  return limits
 end
 
 function options.renew_window(opts)

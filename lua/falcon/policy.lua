@@ -85,6 +85,7 @@ function policy.retry_wait(p, idempotent, attempt, status, headers, now, random)
     local err = headers
     -- The caller's progress function stopped it (or Ctrl-C fired inside it): never transient.
     if err.kind == "aborted" then return nil end
+    if err.kind == "json" then return nil end -- the same answer would break the same limit again
     if err.reached_server == false or idempotent then return backoff(p, attempt, random) end
     return nil
   end

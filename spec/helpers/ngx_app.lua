@@ -130,6 +130,13 @@ function scenarios.hostile(args)
   return cases.run(require "falcon.client", cases.by_name[args.case], args.url, ngx.sleep)
 end
 
+-- A JSON answer decoded by the cosocket driver (spec/helpers/json_cases.lua).
+function scenarios.json_case(args)
+  local json_cases = require "spec.helpers.json_cases"
+  local case = assert(json_cases.by_name[args.name], "no JSON case " .. tostring(args.name))
+  return json_cases.run(require "falcon.client", case, base_options("http"))
+end
+
 function M.handle()
   local name = ngx.var.uri:match("^/([%w_]+)$")
   local scenario = name and scenarios[name]

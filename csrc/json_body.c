@@ -1,0 +1,84 @@
+/* json_body.c: decoding a response body as it arrives (see json_body.h). */
+#include <string.h>
+#include <strings.h>
+
+#include "errors.h"
+#include "json_body.h"
+
+void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const buffer *headers) {
+    jb->decoder = decoder;
+    jb->binary = binary;
+    jb->headers = headers;
+    jb->state = JSON_BODY_OFF;
+    jb->raw_dropped = 0;
+}
+
+static int contains_json(const char *value, size_t len) {
+    for (size_t i = 0; i + 4 <= len; i++)
+        if (strncasecmp(value + i, "json", 4) == 0) return 1;
+    return 0;
+}
+
+/* The engine's rule: a Content-Type of the last header block that names JSON. (A scan of its own: only
+ * this one header matters, on every call.) */
+static int content_type_is_json(const char *block, size_t len) {
+    int is_json = 0;
+    for (size_t pos = 0; pos < len;) {
+        const char *line = block + pos;
+        const char *end = memchr(line, '\n', len - pos);
+        size_t n = end ? (size_t)(end - line) : len - pos;
+        if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) is_json = 0; /* a new block (100-continue, CONNECT) */
+        else if (n > 13 && (line[0] | 0x20) == 'c' && strncasecmp(line, "Content-Type:", 13) == 0)
+            is_json = is_json || contains_json(line + 13, n - 13);
+        pos += n + 1;
+    }
+    return is_json;
+}
+
+void json_body_begin(json_body *jb, long status) {
+    jb->state = JSON_BODY_OFF;
+    if (jb->decoder == NULL || (jb->binary && status >= 200 && status <= 299) || jb->headers == NULL) return;
+    int is_json = content_type_is_json(jb->headers->data, jb->headers->len);
+    /* A decoder spent by a memory error cannot start again: the body then stays bytes. */
+    if (is_json && json_decoder_reset(jb->decoder) == JSON_OK) jb->state = JSON_BODY_DECODING;
+}
+
+int json_body_write(json_body *jb, buffer *raw, const char *data, size_t len) {
+    if (!jb->raw_dropped) {
+        if (raw->len + len <= JSON_RAW_KEEP) {
+            if (!buffer_append(raw, data, len)) return 0;
+        } else {
+            buffer_free(raw);
+            jb->raw_dropped = 1;
+        }
+    }
+    if (jb->state == JSON_BODY_DECODING) {
+        enum json_status status = json_decoder_feed(jb->decoder, data, len);
+        if (status == JSON_INVALID) jb->state = JSON_BODY_INVALID;
+        else if (status != JSON_OK) jb->state = JSON_BODY_FAILED;
+    }
+    if (jb->state == JSON_BODY_INVALID && jb->raw_dropped) jb->state = JSON_BODY_FAILED;
+    return jb->state != JSON_BODY_FAILED;
+}
+
+int json_body_finish(json_body *jb) {
+    if (jb->state != JSON_BODY_DECODING) return jb->state != JSON_BODY_FAILED;
+    enum json_status status = json_decoder_finish(jb->decoder);
+    if (status == JSON_OK) jb->state = JSON_BODY_DONE;
+    else if (status == JSON_INVALID && !jb->raw_dropped) jb->state = JSON_BODY_INVALID;
+    else jb->state = JSON_BODY_FAILED;
+    return jb->state != JSON_BODY_FAILED;
+}
+
+int json_body_push(lua_State *L, json_body *jb) {
+    return jb->state == JSON_BODY_DONE && json_decoder_pull(jb->decoder, L);
+}
+
+int json_body_push_error(lua_State *L, const json_body *jb, const char *method, const char *route) {
+    if (jb->state != JSON_BODY_FAILED) return 0;
+    const char *why = json_decoder_error(jb->decoder);
+    lua_pushfstring(L, "json error: %s (%s %s)", why ? why : "the body could not be decoded", method, route);
+    errors_push(L, "json", lua_tostring(L, -1), 1);
+    lua_remove(L, -3);
+    return 2;
+}
