@@ -104,6 +104,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
          * server's word, and the buffer still grows past it if the server sends more). */
         curl_off_t announced = -1;
         curl_easy_getinfo(rs->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
+        /* A JSON body goes to its decoder: only its first JSON_RAW_KEEP bytes are kept. */
+        if (rs->sink.json.decoder != NULL && announced > JSON_RAW_KEEP) announced = JSON_RAW_KEEP;
         if (rs->sink.save_to == NULL && announced > 0 && announced <= BODY_PRESIZE_MAX &&
             !buffer_reserve(&rs->body, (size_t)announced))
             return 0;
