@@ -16,7 +16,9 @@ local response = samples:get_sample{ password_protected = true, ids = file_sha }
 local save_to = assert(io.open(save_file, "wb"))
 save_to:write(response)
 save_to:close()
-print(string.format("saved %d bytes to %s (starts with %q)", #response, save_file, response:sub(1, 4)))
+-- control bytes shown as \N on every Lua (%q leaves them raw on 5.1 and 5.2)
+local magic = response:sub(1, 4):gsub("%c", function(c) return "\\" .. c:byte() end)
+print(string.format("saved %d bytes to %s (starts with \"%s\")", #response, save_file, magic))
 
 -- Result expansion: three values instead of a tuple.
 local status, headers, content = samples:get_sample{ ids = file_sha, expand_result = true }

@@ -38,7 +38,7 @@ local openresty = require "spec.helpers.openresty"
 local snippets = require "spec.helpers.snippets"
 
 local quote, run = emulator.quote, emulator.run
-local VM = rawget(_G, "jit") and "luajit" or "lua5.4"
+local VM = require "spec.helpers.vm"
 local ONCE = VM == "lua5.4"
 local ROOT = emulator.script:match("^(.*)/emulator/falcon%-emulator$")
 local DRY_RUN_TARGETS = "test|check-asan|check-valgrind|fuzz|fuzz-smoke|bench"
