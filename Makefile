@@ -12,8 +12,9 @@ SRC := $(wildcard csrc/*.c)
 HDR := $(wildcard csrc/*.h)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_COMMON := -std=c99 -fPIC $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null)
-# libhttp-parser reads responses for the cosocket driver (csrc/response.c).
-LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhttp_parser -lz -lm
+# libhttp-parser reads responses for the cosocket driver (csrc/response.c); libcrypto seals a fleet's
+# shared token (csrc/tokenseal.c).
+LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhttp_parser -lz -lm -lcrypto
 LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -22,6 +23,9 @@ SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 PACKAGES := lua5.4 liblua5.4-dev libcurl4-openssl-dev lua-cjson lua-busted lua-check nginx-light \
 	libnginx-mod-http-lua luajit2 libluajit2-5.1-dev openssl curl pkg-config gcc libc6-dev make \
 	clang libclang-rt-14-dev valgrind luarocks procps iproute2 libhttp-parser-dev zlib1g-dev
+# A fleet on Redis (lua/falcon/fleet.lua): libcrypto's headers, the server the specs start, luasocket (+
+# luasec for TLS) for plain Lua, lua-resty-redis inside nginx.
+PACKAGES += libssl-dev redis-server lua-socket lua-sec lua-nginx-redis
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
