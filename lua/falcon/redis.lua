@@ -167,13 +167,13 @@ function Link:_plain_connect()
 end
 
 function Link:_plain_call(args, n)
-  local sock, err = self.sock, nil
+  local sock = self.sock
   if not sock then
+    local err
     sock, err = self:_plain_connect()
     if not sock then return nil, err end
   end
-  local sent
-  sent, err = sock:send(encode(args, n))
+  local sent, err = sock:send(encode(args, n))
   local value
   if sent then value, err = read_reply(sock, 0) end
   if value == nil then

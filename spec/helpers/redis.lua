@@ -36,7 +36,8 @@ function M:_launch(extra)
     .. "; while kill -0 $0 2>/dev/null && kill -0 $! 2>/dev/null; do sleep 0.2; done; kill $! 2>/dev/null' $PPID "
     .. table.concat(conf, " ") .. " </dev/null >" .. quote(self.dir .. "/log") .. " 2>&1 & :")
   for _ = 1, 300 do
-    if self:cli("PING") == "PONG" then
+    local answer = self:cli("PING")
+    if answer == "PONG" or answer:find("NOAUTH", 1, true) then
       self.pid = (read_file(self.dir .. "/pid") or ""):match("%d+")
       return
     end
@@ -55,7 +56,9 @@ end
 
 --- Kills the server without warning (a crash); its data is gone.
 function M:kill()
-  if self.pid then run("kill -KILL " .. self.pid .. " 2>/dev/null; while kill -0 " .. self.pid .. " 2>/dev/null; do sleep 0.01; done") end
+  if self.pid then
+    run("kill -KILL " .. self.pid .. " 2>/dev/null; while kill -0 " .. self.pid .. " 2>/dev/null; do sleep 0.01; done")
+  end
   self.pid = nil
 end
 

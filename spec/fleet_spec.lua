@@ -1,0 +1,188 @@
+-- A fleet on Redis (falcon.fleet): several OS processes, one emulator, one real redis-server.
+local cjson = require "cjson"
+local core = require "falcon.core"
+local emu = require "spec.helpers.emulator"
+local redis_server = require "spec.helpers.redis"
+local Client = require "falcon.client"
+
+local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+local root = emu.script:match("^(.*)/emulator/falcon%-emulator$")
+local ROUTE = "/message-center/queries/cases/v1"
+
+-- Runs `count` worker processes at once (spec/helpers/fleet_worker.lua); `during(started_at)` runs in this
+-- process meanwhile. Returns the workers' reports.
+local function run_fleet(e, redis_url, count, tasks, seconds, calls, during, retry_interval)
+  local dir = emu.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-fleet.XXXXXX\""):gsub("%s+$", "")
+  local start = core.now() + 0.3
+  local parts = {}
+  for i = 1, count do
+    parts[i] = ("%s %s %s %s %s %s %d %s %d %.3f %s >%s/%d.out 2>%s/%d.err &"):format(vm,
+      emu.quote(root .. "/spec/helpers/fleet_worker.lua"), emu.quote(e.url), e.client_id, e.client_secret,
+      redis_url or "none", tasks, seconds, calls, start, retry_interval or 1, dir, i, dir, i)
+  end
+  emu.run("(" .. table.concat(parts, " ") .. " wait) >/dev/null 2>&1 & :")
+  if during then during(start) end
+  local reports = {}
+  for _ = 1, 600 do
+    local done = 0
+    for i = 1, count do
+      local text = emu.read_file(dir .. "/" .. i .. ".out") or ""
+      if text:find("\n") then done = done + 1; reports[i] = cjson.decode(text) end
+    end
+    if done == count then break end
+    local err = emu.read_file(dir .. "/1.err") or ""
+    assert(err == "", err)
+    core.sleep(0.05)
+  end
+  emu.run("rm -rf " .. emu.quote(dir))
+  assert.equal(count, #reports)
+  return reports
+end
+
+local function requests_to(e, uri)
+  local list = {}
+  for _, entry in ipairs(e:requests()) do if entry.uri == uri then list[#list + 1] = entry end end
+  return list
+end
+
+describe("a fleet on Redis", function()
+  local e, redis
+  setup(function()
+    e = emu.start { log_limit = 20000 }
+    redis = redis_server.start()
+  end)
+  teardown(function()
+    if redis then redis:stop() end
+    if e then e:stop() end
+  end)
+  before_each(function()
+    e:control("reset", {})
+    redis:cli("FLUSHALL")
+  end)
+
+  local function client(more)
+    local opts = { base_url = e.url, client_id = e.client_id, client_secret = e.client_secret,
+                   coordination = { redis = redis.url } }
+    for k, v in pairs(more or {}) do opts[k] = v end
+    return Client.new(opts)
+  end
+
+  it("fetches one token for the whole fleet and keeps it sealed in Redis", function()
+    local reports = run_fleet(e, redis.url, 4, 4, 30, 5)
+    local fetched = 0
+    for _, r in ipairs(reports) do
+      assert.same({ 20, 20, 0 }, { r.calls, r.ok, r.other })
+      fetched = fetched + r.stats.token_fetches
+    end
+    assert.equal(1, fetched)
+    assert.equal(1, #requests_to(e, "/oauth2/token"))
+    -- What Redis holds is useless without the secret: the bearer token the API saw is not in it.
+    local bearer = requests_to(e, ROUTE)[1].headers.authorization:match("^Bearer (.+)$")
+    local keys = redis:cli("KEYS", "falcon:*:token")
+    assert.truthy(keys:find(":token$"))
+    local stored = redis:cli("GET", keys)
+    assert.truthy(#stored > 40)
+    assert.falsy(stored:find(bearer, 1, true))
+    assert.falsy(stored:find(bearer:sub(1, 12), 1, true))
+  end)
+
+  it("never sends more than the budget X-Ratelimit-Limit names, and no 429 comes back", function()
+    -- 120 a minute: the fleet may start with a burst of 2 and then 1.92 a second.
+    e:control("config", { rate_limit = { limit = 120, window = 60 } })
+    local started = core.now()
+    local reports = run_fleet(e, redis.url, 3, 4, 3, 1000)
+    local elapsed = core.now() - started
+    local sent = #e:requests()
+    for _, r in ipairs(reports) do assert.same({ 0, 0 }, { r.too_many, r.other }) end
+    assert.is_true(sent <= 2 + 1 + 120 * 0.96 / 60 * elapsed, "sent " .. sent .. " in " .. elapsed .. " s")
+    assert.is_true(sent >= 4, "sent " .. sent)
+    for _, entry in ipairs(e:requests()) do assert.equal(200 + (entry.uri == "/oauth2/token" and 1 or 0), entry.status) end
+  end)
+
+  it("pauses every process after a 429 until the time the API named", function()
+    local first, second = client(), client()
+    assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    e:control("faults", { route = ROUTE, status = 429, retry_after = 1, count = 1 })
+    local was = first.policy.max_retries
+    first.policy.max_retries = 0 -- the 429 comes back to the caller: the pause is the fleet's
+    assert.equal(429, first:request { method = "GET", route = ROUTE }.status_code)
+    first.policy.max_retries = was
+    local began = core.now()
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    assert.is_true(core.now() - began >= 0.8, "second waited " .. (core.now() - began))
+    first:close(); second:close()
+  end)
+
+  it("goes on alone while Redis is down, with one warning, and shares again when it is back", function()
+    local reports = run_fleet(e, redis.url, 3, 4, 3, 1000, function(start)
+      core.sleep(start + 0.8 - core.now())
+      redis:kill()
+      core.sleep(0.8)
+      redis:restart()
+    end, 0.2)
+    for _, r in ipairs(reports) do
+      assert.same({ 0, 0 }, { r.too_many, r.other })
+      assert.is_true(r.ok > 10)
+      assert.same({ 1, 1 }, { r.stats.lost, r.stats.back })
+      assert.equal(2, #r.warnings)
+      assert.truthy(r.warnings[1]:find("going on alone", 1, true))
+      assert.truthy(r.warnings[2]:find("answers again", 1, true))
+    end
+    assert.equal(1, #requests_to(e, "/oauth2/token"))
+  end)
+
+  it("refuses a stored token that was altered, and fetches its own", function()
+    local first = client()
+    assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
+    local link = require("falcon.redis").link(require("falcon.redis").settings { redis = redis.url })
+    local blocking = require("falcon.driver").blocking
+    local key = redis:cli("KEYS", "falcon:*:token")
+    local stored = assert(link:call(blocking, "GET", key))
+    local expires_at, generation, sealed = stored:match("^([^\n]+)\n(%d+)\n(.+)$")
+    -- Another expiry makes the seal fail (the expiry is authenticated), like a flipped byte would.
+    assert(link:call(blocking, "SET", key, ("%.3f\n%d\n"):format(tonumber(expires_at) + 3600, generation) .. sealed))
+    link:close()
+    local second = client()
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    assert.same({ 0, 1 }, { second.fleet.stats.adopted, second.fleet.stats.token_fetches })
+    assert.equal(2, #requests_to(e, "/oauth2/token"))
+    first:close(); second:close()
+  end)
+
+  it("checks the coordination option at the door", function()
+    local function fails(coordination, pattern)
+      local ok, err = pcall(client, { coordination = coordination })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find(pattern), err)
+    end
+    fails({ redis = "http://127.0.0.1:1" }, "coordination.redis")
+    fails({ redis = redis.url, prefx = "x" }, "unknown option 'coordination.prefx'.*prefix")
+    fails({ redis = redis.url, timeout = 0 }, "coordination.timeout")
+    fails({ redis = redis.url, permits = 0 }, "coordination.permits")
+    fails({ redis = redis.url, prefix = "a b" }, "coordination.prefix")
+    local ok, err = pcall(Client.new, { base_url = e.url, access_token = "abc", coordination = { redis = redis.url } })
+    assert.is_false(ok)
+    assert.truthy(err:find("handed%-in token"))
+  end)
+
+  it("uses Redis AUTH and never shows the password", function()
+    local guarded = redis_server.start { "--requirepass", "s3cret-pass" }
+    local lines = {}
+    local ok, err = pcall(function()
+      local wrong = client { coordination = { redis = guarded.url, password = "wrong-pass" },
+                             debug = function(line) lines[#lines + 1] = line end }
+      assert.equal(200, wrong:request { method = "GET", route = ROUTE }.status_code)
+      assert.equal(1, wrong.fleet.stats.lost)
+      assert.falsy(table.concat(lines, "\n"):find("wrong-pass", 1, true))
+      assert.falsy(tostring(wrong):find("pass", 1, true))
+      local right = client { coordination = { redis = "redis://:s3cret-pass@127.0.0.1:" .. guarded.port .. "/2" } }
+      assert.equal(200, right:request { method = "GET", route = ROUTE }.status_code)
+      assert.same({ 0, 1 }, { right.fleet.stats.lost, right.fleet.stats.token_fetches })
+      assert.truthy(guarded:cli("-a", "s3cret-pass", "-n", "2", "KEYS", "*"):find(":token", 1, true))
+      wrong:close(); right:close()
+    end)
+    guarded:stop()
+    assert(ok, err)
+  end)
+end)
