@@ -15,7 +15,7 @@ local seen = { calls = 0, ok = 0, too_many = 0, other = 0, warnings = {}, latenc
 local client = Client.new {
   base_url = base_url, client_id = client_id, client_secret = client_secret, max_retry_wait = 70,
   coordination = redis_url ~= "none" and { redis = redis_url, retry_interval = retry_interval } or nil,
-  debug = function(line, fields)
+  debug = function(_, fields)
     if fields.warning then seen.warnings[#seen.warnings + 1] = fields.warning end
     if fields.status == 429 then seen.too_many = seen.too_many + 1 end
   end,
