@@ -186,3 +186,55 @@ describe("a fleet on Redis", function()
     assert(ok, err)
   end)
 end)
+
+describe("a fleet of two nginx instances (cosockets) on Redis", function()
+  local openresty = require "spec.helpers.openresty"
+  local e, redis, servers
+  setup(function()
+    e = emu.start {}
+    redis = redis_server.start()
+    servers = {}
+    for i = 1, 2 do servers[i] = openresty.start { emu = e, workers = 2, redis = redis.url } end
+  end)
+  teardown(function()
+    for _, s in ipairs(servers or {}) do s:stop() end
+    if redis then redis:stop() end
+    if e then e:stop() end
+  end)
+
+  -- n calls to each nginx at once (curl in parallel), the answers decoded.
+  local function burst(n)
+    local urls = {}
+    for _, s in ipairs(servers) do
+      for _ = 1, n do urls[#urls + 1] = emu.quote(s.url .. "/fleet") end
+    end
+    local out = emu.run("curl -sS --no-progress-meter --max-time 30 --parallel --parallel-max 16 -w '\\n' " .. table.concat(urls, " "))
+    local answers = {}
+    for line in out:gmatch("[^\n]+") do answers[#answers + 1] = cjson.decode(line) end
+    assert.equal(n * #servers, #answers)
+    return answers
+  end
+
+  it("fetches one token for every worker of both, and keeps serving through a Redis restart", function()
+    local workers = {}
+    for _, a in ipairs(burst(12)) do
+      assert.same({ 200, "cosocket" }, { a.status, a.driver })
+      workers[a.pid] = true
+    end
+    assert.equal(1, #requests_to(e, "/oauth2/token"))
+    redis:kill()
+    for _, a in ipairs(burst(6)) do assert.equal(200, a.status) end
+    redis:restart()
+    core.sleep(0.3)
+    local lost, back = 0, 0
+    for _, a in ipairs(burst(12)) do
+      assert.equal(200, a.status)
+      lost, back = math.max(lost, a.lost), math.max(back, a.back)
+    end
+    assert.same({ 1, 1 }, { lost, back })
+    assert.equal(1, #requests_to(e, "/oauth2/token"))
+    local log = servers[1]:errors() .. servers[2]:errors()
+    assert.truthy(log:find("going on alone", 1, true), log)
+    assert.truthy(log:find("answers again", 1, true), log)
+  end)
+end)
