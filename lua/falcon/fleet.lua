@@ -131,7 +131,7 @@ function fleet.new(client, conf)
     slots = {},       -- reserved budget slots (local times), oldest first
     down_until = nil, -- while Redis failed: per-process behaviour until then
     -- counters for the bench and the specs
-    stats = { round_trips = 0, token_fetches = 0, adopted = 0, lost = 0, back = 0 },
+    stats = { round_trips = 0, token_fetches = 0, alone_fetches = 0, adopted = 0, lost = 0, back = 0 },
   }, fleet)
 end
 
@@ -245,17 +245,23 @@ function fleet:_fetch(d, locked)
   return status, headers, body, info
 end
 
+-- Without Redis: the token exchange of a lone process.
+function fleet:_alone(d)
+  self.stats.alone_fetches = self.stats.alone_fetches + 1
+  return d.authenticate(self.core)
+end
+
 --- Replaces the driver's authenticate: adopt the fleet's token, or fetch it (one process for the fleet).
 function fleet:authenticate(d)
-  if not self:_shared(d) then return d.authenticate(self.core) end
+  if not self:_shared(d) then return self:_alone(d) end
   local deadline = d.now() + fleet.LOCK_TTL
   while true do
     local entry = self:_read(d)
-    if entry == false then return d.authenticate(self.core) end
+    if entry == false then return self:_alone(d) end
     local status, headers, body, info = self:_adopt(entry, d.now())
     if status then return status, headers, body, info end
     local locked = self:_call(d, nil, nil, "SET", self.keys.lock, self.owner, "NX", "PX", fleet.LOCK_TTL * 1000)
-    if locked == nil then return d.authenticate(self.core) end
+    if locked == nil then return self:_alone(d) end
     if locked ~= redis.null then
       -- Another process may have stored a token between the read and the lock.
       status, headers, body, info = self:_adopt(self:_read(d) or nil, d.now())
