@@ -253,3 +253,41 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
     assert.truthy(log:find("answers again", 1, true), log)
   end)
 end)
+
+describe("a fleet on Redis over TLS", function()
+  local e, redis
+  setup(function()
+    e = emu.start {}
+    redis = redis_server.start_tls()
+  end)
+  teardown(function()
+    if redis then redis:stop() end
+    if e then e:stop() end
+  end)
+
+  it("shares the token through rediss://, and will not talk to a server it cannot verify", function()
+    local function client(coordination, lines)
+      return Client.new { base_url = e.url, client_id = e.client_id, client_secret = e.client_secret,
+                          coordination = coordination, debug = function(line) lines[#lines + 1] = line end }
+    end
+    local lines = {}
+    local first = client({ redis = redis.url, ca_bundle = redis.ca }, lines)
+    local second = client({ redis = redis.url, ca_bundle = redis.ca }, lines)
+    assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    assert.same({ 1, 0, 0, 1 }, { first.fleet.stats.token_fetches, first.fleet.stats.lost,
+                                  second.fleet.stats.token_fetches, second.fleet.stats.adopted })
+    assert.truthy(redis:cli("KEYS", "*"):find(":token", 1, true))
+    -- Not trusted (no CA given), or trusted but for another name: no coordination, one warning each.
+    local untrusted_lines, misnamed_lines = {}, {}
+    local untrusted = client({ redis = redis.url }, untrusted_lines)
+    local misnamed = client({ redis = "rediss://localhost:" .. redis.port .. "/0", ca_bundle = redis.ca },
+                            misnamed_lines)
+    assert.equal(200, untrusted:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(200, misnamed:request { method = "GET", route = ROUTE }.status_code)
+    assert.same({ 1, 1 }, { untrusted.fleet.stats.lost, misnamed.fleet.stats.lost })
+    assert.truthy(table.concat(untrusted_lines, "\n"):find("TLS handshake", 1, true))
+    assert.truthy(table.concat(misnamed_lines, "\n"):find("certificate does not name localhost", 1, true))
+    first:close(); second:close(); untrusted:close(); misnamed:close()
+  end)
+end)

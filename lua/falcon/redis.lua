@@ -122,6 +122,29 @@ function Link:_greet(run)
   return true
 end
 
+-- luasec verifies the chain only: the name is checked here (subjectAltName DNS names, with a wildcard
+-- in the first label, and IP addresses; the common name only when there is no subjectAltName).
+local function certificate_names(sock, host)
+  local cert = sock:getpeercertificate()
+  if not cert then return false end
+  local alt = (cert:extensions() or {})["2.5.29.17"]
+  local function matches(name)
+    if name == host then return true end
+    local rest = name:match("^%*(%..+)$")
+    return rest ~= nil and host:sub(-#rest) == rest and not host:sub(1, -#rest - 1):find("%.")
+           and #host > #rest
+  end
+  if alt then
+    for _, name in ipairs(alt.dNSName or {}) do if matches(name:lower()) then return true end end
+    for _, ip in ipairs(alt.iPAddress or {}) do if ip == host then return true end end
+    return false
+  end
+  for _, field in ipairs(cert:subject()) do
+    if field.name == "commonName" and matches(field.value:lower()) then return true end
+  end
+  return false
+end
+
 -- luasocket transport: one kept connection per link.
 function Link:_plain_connect()
   local socket = require "socket"
@@ -147,6 +170,9 @@ function Link:_plain_connect()
     sock:settimeout(s.timeout)
     sock:sni(s.host)
     ok, err = sock:dohandshake()
+    if ok and s.ssl_verify and not certificate_names(sock, s.host:lower()) then
+      ok, err = nil, "certificate does not name " .. s.host
+    end
     if not ok then
       sock:close()
       return nil, "TLS handshake: " .. tostring(err)

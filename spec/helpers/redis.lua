@@ -2,6 +2,7 @@
 -- persistence. A watchdog stops it when the Lua process that started it is gone.
 --   local r = redis.start()   -> r.url ("redis://127.0.0.1:PORT/0"), r.port, r:cli("GET", key)
 --   r:kill()  (SIGKILL, as a crash) ; r:restart() (same port, empty) ; r:stop()
+--   local t = redis.start_tls()  -> t.url ("rediss://..."), t.ca (its self-signed certificate, for 127.0.0.1)
 local emulator = require "spec.helpers.emulator"
 local spawn = require "spec.helpers.spawn"
 
@@ -20,13 +21,14 @@ end
 function M:cli(...)
   local args = {}
   for i, arg in ipairs({ ... }) do args[i] = quote(arg) end
-  local out = run("redis-cli -h 127.0.0.1 -p " .. self.port .. " " .. table.concat(args, " ") .. " 2>&1")
+  local tls = self.ca and ("--tls --cacert " .. quote(self.ca) .. " ") or ""
+  local out = run("redis-cli " .. tls .. "-h 127.0.0.1 -p " .. self.port .. " " .. table.concat(args, " ") .. " 2>&1")
   return (out:gsub("%s+$", ""))
 end
 
 -- Starts redis-server on self.port; raises when it does not answer.
 function M:_launch(extra)
-  local conf = { "--port", self.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+  local conf = { "--port", tostring(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                  "--dir", self.dir, "--protected-mode", "no" }
   for _, arg in ipairs(extra or self.extra or {}) do conf[#conf + 1] = arg end
   for i, arg in ipairs(conf) do conf[i] = quote(arg) end
@@ -50,6 +52,20 @@ end
 function M.start(extra)
   local self = setmetatable({ dir = spawn.folder("redis"), port = free_port(), extra = extra }, M)
   self.url = "redis://127.0.0.1:" .. self.port .. "/0"
+  self:_launch()
+  return self
+end
+
+--- A server that speaks TLS only, with a self-signed certificate naming 127.0.0.1.
+function M.start_tls()
+  local self = setmetatable({ dir = spawn.folder("redis"), port = free_port() }, M)
+  self.ca, self.key = self.dir .. "/cert.pem", self.dir .. "/key.pem"
+  local _, code = run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
+    .. "subjectAltName=IP:127.0.0.1 -keyout " .. quote(self.key) .. " -out " .. quote(self.ca) .. " >/dev/null 2>&1")
+  assert(code == 0, "openssl failed")
+  self.extra = { "--port", "0", "--tls-port", tostring(self.port), "--tls-cert-file", self.ca, "--tls-key-file",
+                 self.key, "--tls-ca-cert-file", self.ca, "--tls-auth-clients", "no" }
+  self.url = "rediss://127.0.0.1:" .. self.port .. "/0"
   self:_launch()
   return self
 end
