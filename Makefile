@@ -106,9 +106,14 @@ $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -O2 $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null) -o $@ $< $(LIBS)
 
-.PHONY: bench
+.PHONY: bench bench-fleet
 bench: deps build $(BENCH_FLOOR)
 	@bench/run
+	@$(MAKE) -s bench-fleet
+
+# The fleet figures (issue 18): a fleet on Redis against the emulator, beside the same fleet alone.
+bench-fleet: deps build
+	@eval "$$($(MAKE) -s env)"; LUA_PATH="$(CURDIR)/?.lua;$$LUA_PATH" lua5.4 bench/fleet.lua
 
 clean:
 	rm -rf $(BUILD)
