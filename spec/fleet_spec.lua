@@ -5,9 +5,7 @@ local emu = require "spec.helpers.emulator"
 local redis_server = require "spec.helpers.redis"
 local Client = require "falcon.client"
 
-local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
--- Under --asan the child processes take the plain build (the sanitizer is preloaded only into busted).
-if os.getenv("FALCON_PLAIN_CPATH") then vm = "LUA_CPATH=" .. emu.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " " .. vm end
+local vm = require("spec.helpers.spawn").lua_command()
 local root = emu.script:match("^(.*)/emulator/falcon%-emulator$")
 local ROUTE = "/message-center/queries/cases/v1"
 

@@ -5,9 +5,7 @@ local emu = require "spec.helpers.emulator"
 local lease = require "falcon.lease"
 local redis_server = require "spec.helpers.redis"
 
-local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
--- Under --asan the child processes take the plain build (the sanitizer is preloaded only into busted).
-if os.getenv("FALCON_PLAIN_CPATH") then vm = "LUA_CPATH=" .. emu.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " " .. vm end
+local vm = require("spec.helpers.spawn").lua_command()
 
 describe("falcon.lease", function()
   local redis, leases
