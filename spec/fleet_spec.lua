@@ -132,6 +132,48 @@ describe("a fleet on Redis", function()
     assert.equal(1, #requests_to(e, "/oauth2/token"))
   end)
 
+  it("renews once, under the lock, while the others keep using the token they hold", function()
+    -- A token that lives 122 s is inside the 120 s renew window after 2 s.
+    e:control("config", { clients = { { client_id = "f1ee7000000000000000000000000001",
+      client_secret = "FleetSecretForTheFalconluaEmulator000001", scopes = { "message-center:read" },
+      token_lifetime = 122 } } })
+    local function member()
+      return Client.new { base_url = e.url, client_id = "f1ee7000000000000000000000000001",
+                          client_secret = "FleetSecretForTheFalconluaEmulator000001",
+                          coordination = { redis = redis.url } }
+    end
+    local first, second = member(), member()
+    assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    assert.same({ 1, 1 }, { #requests_to(e, "/oauth2/token"), second.fleet.stats.adopted })
+    core.sleep(2.2)
+    -- Another process is renewing (it holds the lock): the token held is used meanwhile.
+    redis:cli("SET", second.fleet.keys.lock, "another-process", "PX", "10000")
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(1, #requests_to(e, "/oauth2/token"))
+    local calls = requests_to(e, ROUTE)
+    assert.equal(calls[1].headers.authorization, calls[#calls].headers.authorization)
+    -- The lock is gone: one process renews, the other adopts the new token.
+    redis:cli("DEL", second.fleet.keys.lock)
+    assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(2, #requests_to(e, "/oauth2/token"))
+    calls = requests_to(e, ROUTE)
+    assert.are_not.equal(calls[1].headers.authorization, calls[#calls].headers.authorization)
+    assert.equal(calls[#calls - 1].headers.authorization, calls[#calls].headers.authorization)
+    assert.same({ 1, 1 }, { second.fleet.stats.token_fetches, first.fleet.stats.adopted })
+    first:close(); second:close()
+  end)
+
+  it("takes a few permits per round trip when asked to", function()
+    local one = client { coordination = { redis = redis.url, permits = 4 } }
+    assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code) -- token and first permits
+    local before = one.fleet.stats.round_trips
+    for _ = 1, 8 do assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code) end
+    assert.is_true(one.fleet.stats.round_trips - before <= 3, "round trips: " .. (one.fleet.stats.round_trips - before))
+    one:close()
+  end)
+
   it("refuses a stored token that was altered, and fetches its own", function()
     local first = client()
     assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
