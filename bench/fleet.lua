@@ -20,14 +20,14 @@ local ROUTE = "/message-center/queries/cases/v1"
 local root = emu.script:match("^(.*)/emulator/falcon%-emulator$")
 
 -- Runs the fleet (redis_url or "none") and returns the workers' reports.
-local function run_fleet(e, redis_url, processes, tasks, seconds, calls)
+local function run_fleet(e, redis_url, processes, tasks, seconds, calls, permits)
   local dir = emu.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-fleet.XXXXXX\""):gsub("%s+$", "")
   local start = core.now() + 0.5
   local parts = {}
   for i = 1, processes do
-    parts[i] = ("lua5.4 %s %s %s %s %s %d %s %d %.3f >%s/%d.out 2>%s/%d.err &"):format(
+    parts[i] = ("lua5.4 %s %s %s %s %s %d %s %d %.3f 1 %d >%s/%d.out 2>%s/%d.err &"):format(
       emu.quote(root .. "/spec/helpers/fleet_worker.lua"), emu.quote(e.url), e.client_id, e.client_secret,
-      redis_url, tasks, seconds, calls, start, dir, i, dir, i)
+      redis_url, tasks, seconds, calls, start, permits or 1, dir, i, dir, i)
   end
   emu.run(table.concat(parts, " ") .. " wait")
   local reports = {}
@@ -86,10 +86,10 @@ local ok, err = pcall(function()
 
   -- 2. What coordination costs a call: one process, one task, sequential calls, a limit that never binds.
   e:control("reset", {}); e:control("config", { rate_limit = { limit = 100000000, window = 60 } })
-  local function per_call(redis_url)
+  local function per_call(redis_url, permits)
     local best
     for _ = 1, 3 do
-      local r = run_fleet(e, redis_url, 1, 1, 600, CALLS)[1]
+      local r = run_fleet(e, redis_url, 1, 1, 600, CALLS, permits)[1]
       local latency = r.latency / r.calls
       if not best or latency < best.latency then best = { latency = latency, stats = r.stats } end
     end
@@ -100,6 +100,9 @@ local ok, err = pcall(function()
       ("%.1f us"):format(without.latency * 1e6))
   row("added latency per call on loopback", ("%.1f us"):format((with.latency - without.latency) * 1e6))
   row("Redis round trips per API call (sequential)", ("%.2f"):format(with.stats.round_trips / CALLS))
+  local batched = per_call(redis.url, 4)
+  row("  the same with permits = 4: round trips per call, added latency",
+      ("%.2f"):format(batched.stats.round_trips / CALLS), ("%.1f us"):format((batched.latency - without.latency) * 1e6))
 end)
 redis:stop()
 e:stop()
