@@ -15,14 +15,15 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1",
 }
--- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
--- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
+-- lua-cjson, libcurl, libhttp-parser and libcrypto come from Debian (lua-cjson, libcurl4-openssl-dev,
+-- libhttp-parser-dev, libssl-dev): no rock server is needed, and the compiler finds curl's multiarch headers
+-- by itself. luasocket (lua-socket) is needed only with the coordination option.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
-      libraries = { "curl", "http_parser" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/seal.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenseal.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
+      libraries = { "curl", "http_parser", "crypto", "m" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
     ["falcon.client"] = "lua/falcon/client.lua",
@@ -144,13 +145,16 @@ build = {
     ["falcon.endpoints.workflows"] = "lua/falcon/endpoints/workflows.lua",
     ["falcon.endpoints.zero_trust_assessment"] = "lua/falcon/endpoints/zero_trust_assessment.lua",
     ["falcon.errors"] = "lua/falcon/errors.lua",
+    ["falcon.fleet"] = "lua/falcon/fleet.lua",
     ["falcon"] = "lua/falcon/init.lua",
     ["falcon.json"] = "lua/falcon/json.lua",
+    ["falcon.lease"] = "lua/falcon/lease.lua",
     ["falcon.options"] = "lua/falcon/options.lua",
     ["falcon.paginate"] = "lua/falcon/paginate.lua",
     ["falcon.parallel"] = "lua/falcon/parallel.lua",
     ["falcon.payload"] = "lua/falcon/payload.lua",
     ["falcon.policy"] = "lua/falcon/policy.lua",
+    ["falcon.redis"] = "lua/falcon/redis.lua",
     ["falcon.regions"] = "lua/falcon/regions.lua",
     ["falcon.result"] = "lua/falcon/result.lua",
     ["falcon.service"] = "lua/falcon/service.lua",

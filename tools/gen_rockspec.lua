@@ -38,14 +38,15 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1",
 }
--- lua-cjson, libcurl and libhttp-parser come from Debian (lua-cjson, libcurl4-openssl-dev,
--- libhttp-parser-dev): no rock server is needed, and the compiler finds curl's multiarch headers by itself.
+-- lua-cjson, libcurl, libhttp-parser and libcrypto come from Debian (lua-cjson, libcurl4-openssl-dev,
+-- libhttp-parser-dev, libssl-dev): no rock server is needed, and the compiler finds curl's multiarch headers
+-- by itself. luasocket (lua-socket) is needed only with the coordination option.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
       sources = { %s },
-      libraries = { "curl", "http_parser" },
+      libraries = { "curl", "http_parser", "crypto", "m" },
     },
 %s
   },

@@ -43,7 +43,8 @@ function scenarios.fleet()
   local stats = mc._client.fleet.stats
   return { status = r.status_code, driver = require("falcon.driver").current().name, pid = ngx.worker.pid(),
            message = r.status_code ~= 200 and cjson.encode(r.body) or nil,
-           token_fetches = stats.token_fetches, alone_fetches = stats.alone_fetches, adopted = stats.adopted, lost = stats.lost, back = stats.back }
+           token_fetches = stats.token_fetches, alone_fetches = stats.alone_fetches, adopted = stats.adopted,
+           lost = stats.lost, back = stats.back }
 end
 
 function scenarios.driver()
