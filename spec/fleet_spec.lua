@@ -150,6 +150,11 @@ describe("a fleet on Redis", function()
     -- Another process is renewing (it holds the lock): the token held is used meanwhile.
     redis:cli("SET", second.fleet.keys.lock, "another-process", "PX", "10000")
     assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
+    -- A process that starts now, with no token, takes the current one, due as it is.
+    local third = member()
+    assert.equal(200, third:request { method = "GET", route = ROUTE }.status_code)
+    assert.equal(1, third.fleet.stats.adopted)
+    third:close()
     assert.equal(1, #requests_to(e, "/oauth2/token"))
     local calls = requests_to(e, ROUTE)
     assert.equal(calls[1].headers.authorization, calls[#calls].headers.authorization)

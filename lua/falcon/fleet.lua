@@ -216,11 +216,12 @@ function fleet:_read(d)
   return { expires_at = tonumber(expires_at), generation = tonumber(generation), sealed = sealed }
 end
 
--- Adopts the entry if it is due for no renewal and is not the token this process already had (refused,
--- or itself due). Returns what a token exchange returns, or nil.
-function fleet:_adopt(entry, now)
+-- Adopts the entry if it is not the token this process already had (refused, or itself due) and does not
+-- expire within `margin` seconds (the renew window, unless said). Returns what a token exchange returns,
+-- or nil.
+function fleet:_adopt(entry, now, margin)
   if not entry or not entry.expires_at or entry.generation == self.generation then return nil end
-  if entry.expires_at - now <= self.client.renew_window then return nil end
+  if entry.expires_at - now <= (margin or self.client.renew_window) then return nil end
   if not self.core:adopt_sealed(entry.sealed, entry.expires_at) then return nil end
   self.generation = entry.generation
   self.stats.adopted = self.stats.adopted + 1
@@ -271,8 +272,11 @@ function fleet:authenticate(d)
       end
       return self:_fetch(d, true)
     end
-    -- Another process renews: the token held stays in use until it is replaced.
+    -- Another process renews: the token held stays in use until it is replaced; a process that holds
+    -- none takes the current one, due as it is, if it is still good for a few seconds.
     if self.core:token_fresh(0) then return 201, {}, nil, { shared = true, kept = true } end
+    status, headers, body, info = self:_adopt(entry, d.now(), fleet.POLL * 100)
+    if status then return status, headers, body, info end
     if d.now() > deadline then return self:_fetch(d, false) end -- the holder died with the lock
     d.sleep(fleet.POLL)
   end
