@@ -179,6 +179,26 @@ describe("a fleet on Redis", function()
     one:close()
   end)
 
+  it("holds the tasks of a curl multi loop for one bounded round trip when Redis is slow", function()
+    local parallel = require "falcon.parallel"
+    local lines = {}
+    local one = client { coordination = { redis = redis.url, timeout = 0.2, retry_interval = 5 },
+                         debug = function(_, fields) lines[#lines + 1] = fields.warning end }
+    assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code)
+    redis:cli("CLIENT", "PAUSE", "3000", "ALL") -- Redis accepts, but answers nothing for 3 s
+    local began = core.now()
+    local tasks = {}
+    for i = 1, 8 do tasks[i] = function() return one:request { method = "GET", route = ROUTE }.status_code end end
+    local results = parallel.run(tasks, { max = 8 })
+    local took = core.now() - began
+    redis:cli("CLIENT", "UNPAUSE")
+    assert.same({ 200, 200, 200, 200, 200, 200, 200, 200 }, results)
+    assert.is_true(took < 1, "took " .. took)
+    assert.equal(1, #lines)
+    assert.truthy(lines[1]:find("timeout", 1, true), lines[1])
+    one:close()
+  end)
+
   it("refuses a stored token that was altered, and fetches its own", function()
     local first = client()
     assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
