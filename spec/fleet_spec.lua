@@ -332,6 +332,24 @@ describe("a fleet on Redis over TLS", function()
     if e then e:stop() end
   end)
 
+  it("shares the token inside nginx too (cosockets, verified against lua_ssl_trusted_certificate)", function()
+    local openresty = require "spec.helpers.openresty"
+    -- Redis with the emulator's server certificate, which the nginx helper trusts.
+    local signed = redis_server.start_tls { cert = e.dir .. "/tls/server.pem", key = e.dir .. "/tls/server.key",
+                                            ca = e.ca }
+    local server
+    local ok, err = pcall(function()
+      server = openresty.start { emu = e, workers = 1, redis = signed.url }
+      local first, second = server:get("/fleet"), server:get("/fleet")
+      assert.same({ 200, 200, "cosocket" }, { first.status, second.status, second.driver })
+      assert.same({ 1, 0 }, { second.token_fetches, second.lost }, server:errors())
+      assert.truthy(signed:cli("KEYS", "*"):find(":token", 1, true))
+    end)
+    if server then server:stop() end
+    signed:stop()
+    assert(ok, err)
+  end)
+
   it("shares the token through rediss://, and will not talk to a server it cannot verify", function()
     local function client(coordination, lines)
       return Client.new { base_url = e.url, client_id = e.client_id, client_secret = e.client_secret,

@@ -222,7 +222,8 @@ function Link:_cosocket_call(args, n)
   if not ok then return nil, err end
   if red:get_reused_times() == 0 then
     if s.tls then
-      ok, err = rawget(red, "_sock"):sslhandshake(nil, s.host, s.ssl_verify)
+      local name = require("falcon.cosocket").server_name { host = s.host, ssl_verify = s.ssl_verify }
+      ok, err = rawget(red, "_sock"):sslhandshake(nil, name, s.ssl_verify)
       if not ok then
         red:close()
         return nil, "TLS handshake: " .. tostring(err)

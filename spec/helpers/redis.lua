@@ -3,6 +3,7 @@
 --   local r = redis.start()   -> r.url ("redis://127.0.0.1:PORT/0"), r.port, r:cli("GET", key)
 --   r:kill()  (SIGKILL, as a crash) ; r:restart() (same port, empty) ; r:stop()
 --   local t = redis.start_tls()  -> t.url ("rediss://..."), t.ca (its self-signed certificate, for 127.0.0.1)
+--   redis.start_tls { cert = ..., key = ..., ca = ... }  -> with that certificate (e.g. the emulator's)
 local emulator = require "spec.helpers.emulator"
 local spawn = require "spec.helpers.spawn"
 
@@ -56,15 +57,20 @@ function M.start(extra)
   return self
 end
 
---- A server that speaks TLS only, with a self-signed certificate naming 127.0.0.1.
-function M.start_tls()
+--- A server that speaks TLS only: with the certificate given, or a self-signed one naming 127.0.0.1.
+function M.start_tls(given)
   local self = setmetatable({ dir = spawn.folder("redis"), port = free_port() }, M)
-  self.ca, self.key = self.dir .. "/cert.pem", self.dir .. "/key.pem"
-  local _, code = run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
-    .. "subjectAltName=IP:127.0.0.1 -keyout " .. quote(self.key) .. " -out " .. quote(self.ca) .. " >/dev/null 2>&1")
-  assert(code == 0, "openssl failed")
-  self.extra = { "--port", "0", "--tls-port", tostring(self.port), "--tls-cert-file", self.ca, "--tls-key-file",
-                 self.key, "--tls-ca-cert-file", self.ca, "--tls-auth-clients", "no" }
+  local cert, key = given and given.cert, given and given.key
+  self.ca = given and given.ca
+  if not cert then
+    cert, key = self.dir .. "/cert.pem", self.dir .. "/key.pem"
+    self.ca = cert
+    local _, code = run("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext "
+      .. "subjectAltName=IP:127.0.0.1 -keyout " .. quote(key) .. " -out " .. quote(cert) .. " >/dev/null 2>&1")
+    assert(code == 0, "openssl failed")
+  end
+  self.extra = { "--port", "0", "--tls-port", tostring(self.port), "--tls-cert-file", cert, "--tls-key-file",
+                 key, "--tls-ca-cert-file", self.ca, "--tls-auth-clients", "no" }
   self.url = "rediss://127.0.0.1:" .. self.port .. "/0"
   self:_launch()
   return self
