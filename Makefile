@@ -12,9 +12,10 @@ SRC := $(wildcard csrc/*.c)
 HDR := $(wildcard csrc/*.h)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS_COMMON := -std=c99 -fPIC $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null)
-# libhttp-parser reads responses for the cosocket driver (csrc/response.c).
-# libyajl decodes JSON answers as they arrive (csrc/json_decode.c); zlib decodes compressed bodies (csrc/sink.c).
-LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhttp_parser -lyajl -lz -lm
+# libhttp-parser reads responses for the cosocket driver (csrc/response.c); libyajl decodes JSON answers as
+# they arrive (csrc/json_decode.c); zlib decodes compressed bodies (csrc/sink.c); libcrypto seals a fleet's
+# shared token (csrc/tokenseal.c).
+LIBS := $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lhttp_parser -lyajl -lz -lm -lcrypto
 LUA54_INC := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUAJIT_INC := $(shell pkg-config --cflags luajit 2>/dev/null || echo -I/usr/include/luajit-2.1)
 SANITIZE := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -32,6 +33,9 @@ PACKAGES += haproxy
 # headers are, and spec/run runs the suite under each interpreter that is installed.
 OLD_LUAS := lua5.1 lua5.2 lua5.3
 PACKAGES += lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
+# A fleet on Redis (lua/falcon/fleet.lua): libcrypto's headers, the server the specs start, luasocket (+
+# luasec for TLS) for plain Lua, lua-resty-redis inside nginx.
+PACKAGES += libssl-dev redis-server lua-socket lua-sec lua-nginx-redis
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
@@ -85,14 +89,14 @@ check-asan: deps build $(BUILD)/asan/falcon/core.so
 	@spec/run --asan
 
 # libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.
-FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode
+FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode seal
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
 	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c csrc/json_decode.c \
-	csrc/json_body.c
+	csrc/json_body.c csrc/seal.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl -lhttp_parser -lyajl -lz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl -lhttp_parser -lyajl -lz -lcrypto
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZERS))
 	@tools/fuzz $(FUZZ_SECONDS) $(FUZZERS)
@@ -121,9 +125,14 @@ $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -O2 $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null) -o $@ $< $(LIBS)
 
-.PHONY: bench
+.PHONY: bench bench-fleet
 bench: deps build $(BENCH_FLOOR)
 	@bench/run
+	@$(MAKE) -s bench-fleet
+
+# The fleet figures (issue 18): a fleet on Redis against the emulator, beside the same fleet alone.
+bench-fleet: deps build
+	@eval "$$($(MAKE) -s env)"; LUA_PATH="$(CURDIR)/?.lua;$$LUA_PATH" lua5.4 bench/fleet.lua
 
 clean:
 	rm -rf $(BUILD)

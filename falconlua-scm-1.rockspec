@@ -15,15 +15,16 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT, each tested by spec/run
 }
--- lua-cjson, libcurl, libhttp-parser and libyajl come from Debian (lua-cjson, libcurl4-openssl-dev,
--- libhttp-parser-dev, libyajl-dev): no rock server is needed, and the compiler finds curl's multiarch
--- headers by itself.
+-- lua-cjson, libcurl, libhttp-parser, libyajl, zlib and libcrypto come from Debian (lua-cjson,
+-- libcurl4-openssl-dev, libhttp-parser-dev, libyajl-dev, zlib1g-dev, libssl-dev): no rock server is needed,
+-- and the compiler finds curl's multiarch headers by itself. luasocket (lua-socket) is needed only with the
+-- coordination option.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
-      libraries = { "curl", "http_parser", "yajl", "z" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/seal.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenseal.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
+      libraries = { "curl", "http_parser", "yajl", "z", "crypto", "m" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
     ["falcon.cli.args"] = "lua/falcon/cli/args.lua",
@@ -155,13 +156,16 @@ build = {
     ["falcon.endpoints.workflows"] = "lua/falcon/endpoints/workflows.lua",
     ["falcon.endpoints.zero_trust_assessment"] = "lua/falcon/endpoints/zero_trust_assessment.lua",
     ["falcon.errors"] = "lua/falcon/errors.lua",
+    ["falcon.fleet"] = "lua/falcon/fleet.lua",
     ["falcon"] = "lua/falcon/init.lua",
     ["falcon.json"] = "lua/falcon/json.lua",
+    ["falcon.lease"] = "lua/falcon/lease.lua",
     ["falcon.options"] = "lua/falcon/options.lua",
     ["falcon.paginate"] = "lua/falcon/paginate.lua",
     ["falcon.parallel"] = "lua/falcon/parallel.lua",
     ["falcon.payload"] = "lua/falcon/payload.lua",
     ["falcon.policy"] = "lua/falcon/policy.lua",
+    ["falcon.redis"] = "lua/falcon/redis.lua",
     ["falcon.regions"] = "lua/falcon/regions.lua",
     ["falcon.result"] = "lua/falcon/result.lua",
     ["falcon.service"] = "lua/falcon/service.lua",

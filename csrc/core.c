@@ -25,6 +25,7 @@
 #include "json_decode.h"
 #include "multi.h"
 #include "query.h"
+#include "tokenseal.h"
 #include "tokenshare.h"
 
 static int core_client(lua_State *L) {
@@ -42,6 +43,7 @@ int luaopen_falcon_core(lua_State *L) {
     client_register(L);
     exchange_register(L);
     tokenshare_register(L);
+    tokenseal_register(L);
     multi_register(L);
     static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode},
                                               {"transport_error", exchange_lua_transport_error}, {NULL, NULL}};

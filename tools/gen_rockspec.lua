@@ -38,15 +38,16 @@ streamed uploads and downloads, Result objects, pagination iterators and concurr
 dependencies = {
   "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT, each tested by spec/run
 }
--- lua-cjson, libcurl, libhttp-parser and libyajl come from Debian (lua-cjson, libcurl4-openssl-dev,
--- libhttp-parser-dev, libyajl-dev): no rock server is needed, and the compiler finds curl's multiarch
--- headers by itself.
+-- lua-cjson, libcurl, libhttp-parser, libyajl, zlib and libcrypto come from Debian (lua-cjson,
+-- libcurl4-openssl-dev, libhttp-parser-dev, libyajl-dev, zlib1g-dev, libssl-dev): no rock server is needed,
+-- and the compiler finds curl's multiarch headers by itself. luasocket (lua-socket) is needed only with the
+-- coordination option.
 build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
       sources = { %s },
-      libraries = { "curl", "http_parser", "yajl", "z" },
+      libraries = { "curl", "http_parser", "yajl", "z", "crypto", "m" },
     },
 %s
   },

@@ -43,6 +43,11 @@ function Client.new(opts, extra)
     local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
     self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity)
   end
+  if opts.coordination then
+    if opts.shared_dict then error("falcon: bad option 'coordination' (give it or shared_dict, not both)", 0) end
+    self.fleet = require("falcon.fleet").new(self, opts.coordination)
+    self.token_share = self.fleet
+  end
   if opts.debug == true then
     self.logger = function(line) io.stderr:write("falcon: ", line, "\n") end
   elseif type(opts.debug) == "function" then
@@ -156,9 +161,19 @@ end
 function Client:_pace(d)
   local now = d.now()
   local wait = policy.wait_before(self.policy, self.ratelimit, now)
-  if wait <= 0 then return now end
-  d.sleep(wait)
-  return d.now()
+  if wait > 0 then
+    d.sleep(wait)
+    now = d.now()
+  end
+  -- A fleet (falcon.fleet) also waits for this request's slot in the budget it shares.
+  if self.fleet then now = self.fleet:take(d, self.ratelimit.limit, self.policy.max_wait) end
+  return now
+end
+
+--- A warning: through the logger when there is one, else on stderr.
+function Client:_warn(line)
+  if self.logger then self.logger("warning: " .. line, { warning = line }) return end
+  io.stderr:write("falcon: warning: ", line, "\n")
 end
 
 -- Sends through the driver, retrying as falcon.policy says. `send(core, request)` returns the driver's
@@ -173,6 +188,8 @@ function Client:_send(d, method, route, send, request)
     local status, headers, body, info = send(self.core, request)
     local now = d.now()
     if status then policy.track(self.ratelimit, headers, now) end
+    -- A 429 seen by one process of a fleet pauses them all, until the time the API named.
+    if status == 429 and self.fleet then self.fleet:pause(d, policy.retry_after(headers, now) or 1) end
     local wait = policy.retry_wait(self.policy, idempotent, attempt, status, headers, now, self.random)
     if wait == nil then return status, headers, body, info, attempt, now - started end
     if status == 429 then self.ratelimit.paused_until = math.max(self.ratelimit.paused_until, now + wait) end
@@ -298,7 +315,10 @@ function Client:request(req)
   return response
 end
 
-function Client:close() self.core:close() end
+function Client:close()
+  if self.fleet then self.fleet:close() end
+  self.core:close()
+end
 
 function Client:__tostring()
   return ("falcon.Client (%s, region %s, token %s)"):format(self.core:base_url(), self.region or "custom",

@@ -76,6 +76,7 @@ local function server_name(t)
   end
   return host
 end
+cosocket.server_name = server_name -- also for Redis over TLS (falcon.redis)
 
 local function connect_kind(err)
   if err == "timeout" then return "timeout" end

@@ -14,6 +14,8 @@ options.schema = {
   debug = "boolean|function",
   -- inside nginx: a lua_shared_dict through which the workers share one token (falcon.tokenshare)
   shared_dict = "string",
+  -- a fleet of processes sharing one token and one rate budget through Redis (falcon.fleet)
+  coordination = "table",
   -- retries and rate limits (falcon.policy)
   max_retries = "number", max_retry_wait = "number", retry_backoff = "number", retry_backoff_max = "number",
   -- FalconPy's spelling of the credentials: creds = {client_id, client_secret, member_cid}

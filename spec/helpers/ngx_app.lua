@@ -26,14 +26,26 @@ end
 local function service(kind)
   if not services[kind] then
     local falcon = require "falcon"
-    local opts = base_options(kind == "shared" and "http" or kind)
+    local opts = base_options((kind == "shared" or kind == "fleet") and "http" or kind)
     if kind == "shared" then opts.shared_dict = "falcon_tokens" end
+    if kind == "fleet" then opts.coordination = { redis = config.redis, retry_interval = 0.2 } end
     services[kind] = falcon.MessageCenter(opts)
   end
   return services[kind]
 end
 
 local scenarios = {}
+
+-- A call of a fleet member (coordination on Redis, spec/fleet_spec.lua): what it saw and its counters.
+function scenarios.fleet()
+  local mc = service("fleet")
+  local r = mc:query_cases { limit = 1 }
+  local stats = mc._client.fleet.stats
+  return { status = r.status_code, driver = require("falcon.driver").current().name, pid = ngx.worker.pid(),
+           message = r.status_code ~= 200 and cjson.encode(r.body) or nil,
+           token_fetches = stats.token_fetches, alone_fetches = stats.alone_fetches, adopted = stats.adopted,
+           lost = stats.lost, back = stats.back }
+end
 
 function scenarios.driver()
   return { driver = require("falcon.driver").current().name, phase = ngx.get_phase() }

@@ -73,7 +73,7 @@ http {
 local Server = {}
 Server.__index = Server
 
---- Starts nginx. opts: workers (default 1), emu (a started emulator).
+--- Starts nginx. opts: workers (default 1), emu (a started emulator), redis (a Redis URL for the fleet).
 function M.start(opts)
   local emu = opts.emu
   local dir = run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-ngx.XXXXXX\""):gsub("%s+$", "")
@@ -87,7 +87,7 @@ function M.start(opts)
                            refused_url = "http://127.0.0.1:" .. ports[3] }, Server)
   write(dir .. "/config.json", cjson.encode {
     url = emu.url, tls_url = emu.tls_url, ca = emu.ca, client_id = emu.client_id, client_secret = emu.client_secret,
-    refused_url = s.refused_url, untrusted_url = s.untrusted_url,
+    refused_url = s.refused_url, untrusted_url = s.untrusted_url, redis = opts.redis,
   })
   local user = run("id -un"):gsub("%s+$", "")
   local conf = CONF:gsub("@(%u+)@", {

@@ -9,6 +9,14 @@ local emulator = require "spec.helpers.emulator"
 local M = {}
 local quote, run, read_file = emulator.quote, emulator.run, emulator.read_file
 
+--- The command that runs a child Lua process on the suite's VM; under --asan (the sanitizer is preloaded
+-- only into busted) the child takes the plain build of the core.
+function M.lua_command()
+  local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+  local plain = os.getenv("FALCON_PLAIN_CPATH")
+  return plain and ("LUA_CPATH=" .. quote(plain) .. " " .. vm) or vm
+end
+
 --- A new empty folder for one server's files.
 function M.folder(label)
   return (run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-" .. label .. ".XXXXXX\""):gsub("%s+$", ""))

@@ -1,0 +1,96 @@
+/* tokenseal.c: a fleet of processes shares one token through Redis (lua/falcon/fleet.lua), which any
+ * reader of that Redis can see. So what crosses into Lua and into Redis is the token sealed (seal.c) under
+ * a key derived from the client secret: useless without the secret, and refused when altered, moved to
+ * another client or given another expiry. The token itself stays in C, as everywhere else. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "client.h"
+#include "compat.h"
+#include "seal.h"
+#include "secret.h"
+#include "tokenseal.h"
+
+static seal_identity identity_of(lua_State *L, const char *what, falcon_client **client) {
+    falcon_client *c = client_check(L, 1);
+    if (c->client_id == NULL || c->client_secret == NULL)
+        luaL_error(L, "falcon.core: %s: needs the client id and secret", what);
+    *client = c;
+    seal_identity who = {c->client_id, c->client_secret, c->member_cid};
+    return who;
+}
+
+/* client:seal_token() -> sealed, expires_at | nil (no token held, or one handed in) */
+static int client_seal_token(lua_State *L) {
+    falcon_client *c;
+    seal_identity who = identity_of(L, "seal_token", &c);
+    if (c->token == NULL || c->token_static || c->token_expires_at <= 0) return 0;
+    size_t len = strlen(c->token);
+    unsigned char *sealed = malloc(len + SEAL_OVERHEAD);
+    if (sealed == NULL) return luaL_error(L, "falcon.core: out of memory");
+    int ok = seal_token(&who, c->token, len, c->token_expires_at, sealed);
+    if (ok) lua_pushlstring(L, (const char *)sealed, len + SEAL_OVERHEAD);
+    free(sealed);
+    if (!ok) return luaL_error(L, "falcon.core: seal_token: libcrypto failed");
+    lua_pushnumber(L, seal_expiry(c->token_expires_at));
+    return 2;
+}
+
+/* client:adopt_sealed(sealed, expires_at) -> true | false (not sealed for this client, altered, or not a
+ * usable token): the token another process of the fleet fetched. */
+static int client_adopt_sealed(lua_State *L) {
+    falcon_client *c;
+    seal_identity who = identity_of(L, "adopt_sealed", &c);
+    size_t sealed_len;
+    const char *sealed = luaL_checklstring(L, 2, &sealed_len);
+    lua_Number expires_at = luaL_checknumber(L, 3);
+    char *token = seal_open(&who, (const unsigned char *)sealed, sealed_len, (double)expires_at);
+    if (token == NULL) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    client_forget_token(c);
+    c->token = token;
+    c->token_expires_at = (double)expires_at;
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* client:fleet_id() -> 32 hex characters naming (client id, member CID) in shared keys without
+ * showing the client id. */
+static int client_fleet_id(lua_State *L) {
+    falcon_client *c;
+    identity_of(L, "fleet_id", &c);
+    static const char label[] = "falconlua fleet id v1";
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) > 0 &&
+             EVP_DigestUpdate(md, label, sizeof label) > 0 &&
+             EVP_DigestUpdate(md, c->client_id, strlen(c->client_id) + 1) > 0 &&
+             (c->member_cid == NULL || EVP_DigestUpdate(md, c->member_cid, strlen(c->member_cid)) > 0) &&
+             EVP_DigestFinal_ex(md, digest, &digest_len) > 0;
+    EVP_MD_CTX_free(md);
+    if (!ok) return luaL_error(L, "falcon.core: fleet_id: libcrypto failed");
+    static const char digits[] = "0123456789abcdef";
+    char hex[32];
+    for (int i = 0; i < 16; i++) {
+        hex[2 * i] = digits[digest[i] >> 4];
+        hex[2 * i + 1] = digits[digest[i] & 15];
+    }
+    lua_pushlstring(L, hex, sizeof hex);
+    return 1;
+}
+
+void tokenseal_register(lua_State *L) {
+    static const luaL_Reg methods[] = {{"seal_token", client_seal_token},
+                                       {"adopt_sealed", client_adopt_sealed},
+                                       {"fleet_id", client_fleet_id},
+                                       {NULL, NULL}};
+    luaL_getmetatable(L, CLIENT_MT);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, methods, 0);
+    lua_pop(L, 2);
+}

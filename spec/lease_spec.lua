@@ -1,0 +1,122 @@
+-- Stream leases and checkpoints (falcon.lease) against a real redis-server, with owners in this process and
+-- in other OS processes.
+local core = require "falcon.core"
+local emu = require "spec.helpers.emulator"
+local lease = require "falcon.lease"
+local redis_server = require "spec.helpers.redis"
+
+local vm = require("spec.helpers.spawn").lua_command()
+
+describe("falcon.lease", function()
+  local redis, leases
+  setup(function() redis = redis_server.start() end)
+  teardown(function()
+    if leases then leases:close() end
+    if redis then redis:stop() end
+  end)
+  before_each(function()
+    redis:cli("FLUSHALL")
+    leases = lease.new({ redis = redis.url }, "app-1")
+  end)
+
+  it("gives a partition to one owner at a time, with a new fence each time it changes hands", function()
+    local a = assert(leases:acquire(0, "a", 5))
+    local refused, why, left = leases:acquire(0, "b", 5)
+    assert.same({ nil, "held" }, { refused, why })
+    assert.is_true(left > 4 and left <= 5)
+    -- Another partition, another lease; the same owner again keeps its fence.
+    assert.truthy(leases:acquire(1, "b", 5))
+    assert.equal(a.fence, assert(leases:acquire(0, "a", 5)).fence)
+    assert.is_true(a.valid_until > core.now() + 4)
+    assert.is_true(leases:release(0, "a", a.fence))
+    local b = assert(leases:acquire(0, "b", 5))
+    assert.is_true(b.fence > a.fence)
+    assert.is_false(leases:release(0, "a", a.fence))
+  end)
+
+  it("refuses the checkpoint of an owner that paused past its lease and was replaced", function()
+    local a = assert(leases:acquire(3, "a", 0.2))
+    assert.is_true(leases:checkpoint(3, "a", a.fence, 100))
+    assert.same({ "100", a.fence }, { leases:checkpoint_of(3) })
+    core.sleep(0.3) -- a pauses (GC, a stopped VM): its lease runs out
+    local b = assert(leases:acquire(3, "b", 5))
+    assert.same({ nil, "lost" }, { leases:checkpoint(3, "a", a.fence, 90) })
+    assert.same({ nil, "lost" }, { leases:renew(3, "a", a.fence, 5) })
+    assert.same({ "100", a.fence }, { leases:checkpoint_of(3) })
+    -- b resumes from the checkpoint and moves on.
+    assert.is_true(leases:checkpoint(3, "b", b.fence, 150))
+    assert.same({ "150", b.fence }, { leases:checkpoint_of(3) })
+    assert.truthy(leases:renew(3, "b", b.fence, 5))
+    -- a lease that ran out while nobody took it is not renewed either: acquire again (new fence)
+    local c = assert(leases:acquire(4, "c", 0.1))
+    core.sleep(0.2)
+    assert.same({ nil, "lost" }, { leases:renew(4, "c", c.fence, 5) })
+    assert.is_true(assert(leases:acquire(4, "c", 5)).fence > c.fence)
+    assert.is_nil(leases:checkpoint_of(9))
+  end)
+
+  it("lets another process take over within the lease's time once its owner is killed", function()
+    local dir = emu.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-lease.XXXXXX\""):gsub("%s+$", "")
+    local script = ([[
+      local lease = require "falcon.lease"
+      local leases = lease.new({ redis = %q }, "app-1")
+      local held = assert(leases:acquire(7, "dying", 0.5))
+      assert(leases:checkpoint(7, "dying", held.fence, 42))
+      local f = io.open(%q, "w"); f:write(held.fence); f:close()
+      while true do assert(leases:renew(7, "dying", held.fence, 0.5)); require("falcon.core").sleep(0.1) end
+    ]]):format(redis.url, dir .. "/fence")
+    local f = assert(io.open(dir .. "/owner.lua", "w"))
+    f:write(script)
+    f:close()
+    emu.run(vm .. " " .. emu.quote(dir .. "/owner.lua") .. " >/dev/null 2>&1 & echo $! > " .. emu.quote(dir .. "/pid"))
+    local fence
+    for _ = 1, 200 do
+      fence = tonumber(emu.read_file(dir .. "/fence") or "")
+      if fence then break end
+      core.sleep(0.02)
+    end
+    assert.truthy(fence)
+    -- While the owner lives and renews, nobody else gets the partition.
+    core.sleep(0.7)
+    local refused, why = leases:acquire(7, "heir", 5)
+    assert.same({ nil, "held" }, { refused, why })
+    emu.run("kill -KILL $(cat " .. emu.quote(dir .. "/pid") .. ")")
+    local killed_at, heir = core.now(), nil
+    while not heir and core.now() < killed_at + 2 do
+      heir = leases:acquire(7, "heir", 5)
+      if not heir then core.sleep(0.05) end
+    end
+    emu.run("rm -rf " .. emu.quote(dir))
+    assert.truthy(heir)
+    assert.is_true(core.now() - killed_at <= 0.7)
+    assert.is_true(heir.fence > fence)
+    assert.same({ "42", fence }, { leases:checkpoint_of(7) })
+  end)
+
+  it("answers nil and a message, never a lease, while Redis is down", function()
+    local a = assert(leases:acquire(5, "a", 5))
+    redis:kill()
+    local held, err, kind = leases:renew(5, "a", a.fence, 5)
+    assert.is_nil(held)
+    assert.truthy(err:find("Redis at 127.0.0.1:" .. redis.port, 1, true))
+    assert.equal("network", kind)
+    local written, _, checkpoint_kind = leases:checkpoint(5, "a", a.fence, 1)
+    assert.same({ nil, "network" }, { written, checkpoint_kind })
+    redis:restart()
+    -- Redis came back empty: the lease is gone, so it is not renewed, and a new one has a new fence.
+    assert.same({ nil, "lost" }, { leases:renew(5, "a", a.fence, 5) })
+    assert.truthy(leases:acquire(5, "a", 5))
+  end)
+
+  it("checks its arguments", function()
+    assert.has_error(function() lease.new({ redis = redis.url }, "") end,
+      "falcon.lease: bad argument 'app_id' (non-empty string without control characters expected, got '')")
+    assert.has_error(function() leases:acquire(0, "a\n", 5) end)
+    assert.has_error(function() leases:acquire(0, "a", 0) end,
+      "falcon.lease: bad argument 'ttl' (seconds in [0.01, 86400] expected, got 0)")
+    assert.has_error(function() leases:checkpoint(0, "a", 0, 1) end,
+      "falcon.lease: bad argument 'fence' (the fence acquire returned expected, got 0)")
+    assert.has_error(function() leases:acquire({}, "a", 1) end,
+      "falcon.lease: bad argument 'partition' (number or string expected, got table)")
+  end)
+end)
