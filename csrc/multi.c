@@ -163,6 +163,9 @@ static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     idle_watch(t->easy, &m->idle);
     if (!transfer_prepare(t->easy, t->client, &t->rq, &t->rs, &m->L, &m->idle, &t->url, &t->headers))
         return errors_push(L, "transport", "out of memory while building the request", 0);
+    /* A connection another transfer took up since its last one ended is not idle: never looked at. */
+    for (falcon_transfer *r = m->running; r != NULL; r = r->next)
+        if (r->rs.local_port > 0) idle_take(&m->idle, r->rs.local_port);
     idle_check(&m->idle);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(m->handle, t->easy) != CURLM_OK)

@@ -134,6 +134,7 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     transfer_result *rs = ud;
     (void)conn_primary_ip, (void)conn_local_ip, (void)conn_primary_port;
     idle_take(rs->idle, conn_local_port); /* the connection is no longer idle */
+    rs->local_port = conn_local_port;
     if (rs->issued++ == 0 || rs->repeatable) return CURL_PREREQFUNC_OK;
     if (rs->detail == NULL) rs->detail = strdup(TRANSFER_NOT_RESENT);
     return CURL_PREREQFUNC_ABORT;

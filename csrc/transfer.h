@@ -46,6 +46,7 @@ typedef struct {
     int issued;                  /* times libcurl was about to send the request (prereq callback) */
     int repeatable;              /* the request's: may be issued again */
     idle_set *idle;              /* the kept-alive connections of the handle's cache */
+    int local_port;              /* of the connection the request went out on (prereq callback) */
     int headers_too_large;
 } transfer_result;
 
