@@ -125,14 +125,18 @@ $(BENCH_FLOOR): bench/floor.c
 	@mkdir -p $(@D)
 	$(CC) -std=c99 -O2 $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null) -o $@ $< $(LIBS)
 
+# The fleet figures (issue 18): a fleet on Redis against the emulator, beside the same fleet alone. (Not
+# a sub-make: `make -n bench` must run nothing.)
+FLEET_BENCH = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
+	LUA_CPATH="$(CURDIR)/$(BUILD)/lua5.4/?.so;;" lua5.4 bench/fleet.lua
+
 .PHONY: bench bench-fleet
 bench: deps build $(BENCH_FLOOR)
 	@bench/run
-	@$(MAKE) -s bench-fleet
+	@$(FLEET_BENCH)
 
-# The fleet figures (issue 18): a fleet on Redis against the emulator, beside the same fleet alone.
 bench-fleet: deps build
-	@eval "$$($(MAKE) -s env)"; LUA_PATH="$(CURDIR)/?.lua;$$LUA_PATH" lua5.4 bench/fleet.lua
+	@$(FLEET_BENCH)
 
 clean:
 	rm -rf $(BUILD)
