@@ -179,7 +179,7 @@ function EventStream:_backoff(failures)
 end
 
 -- Reads one discovery answer into sessions; nil, why for an answer that is not what the API documents.
-function EventStream:_take_sessions(response, now)
+local function take_sessions(response, now)
   local resources = type(response.body) == "table" and response.body.resources
   if type(resources) ~= "table" or #resources == 0 then return nil, "discovery answered no partitions" end
   local sessions = {}
@@ -210,7 +210,7 @@ function EventStream:_discover(rt, seen_generation)
                                            query = { { "appId", self.app_id }, { "format", "json" } } }
     local status = response.status_code
     if status == 200 and not response.transport_error then
-      local sessions, why = self:_take_sessions(response, rt.now())
+      local sessions, why = take_sessions(response, rt.now())
       if not sessions then self:_fail(why) break end
       self.sessions = sessions
       self.generation = self.generation + 1

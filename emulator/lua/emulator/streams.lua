@@ -54,7 +54,8 @@ local function event_line(partition, k, cid)
         metadata = { customerIDString = cid, offset = k, eventType = event_type(k), eventCreationTime = created,
                      version = "1.0" },
         event = { DetectId = ("ldt:%d:%d"):format(partition, k), Severity = k % 5 + 1,
-                  ComputerName = ("host-%d"):format(k % 17), Description = ("seeded event %d of partition %d"):format(k, partition) },
+                  ComputerName = ("host-%d"):format(k % 17),
+                  Description = ("seeded event %d of partition %d"):format(k, partition) },
     }
     return json.encode(body) .. "\n"
 end
@@ -110,8 +111,8 @@ function M.discover(req)
         resources[#resources + 1] = {
             dataFeedURL = ("%s/sensors/entities/datafeed/v1/%d?appId=%s"):format(base, partition, app_id),
             sessionToken = { token = token, expiration = timeutil.format(expires) },
-            refreshActiveSessionURL = ("%s/sensors/entities/datafeed-actions/v1/%d?appId=%s&action_name=refresh_active_stream_session")
-                :format(base, partition, app_id),
+            refreshActiveSessionURL = ("%s/sensors/entities/datafeed-actions/v1/%d?appId=%s&action_name=%s")
+                :format(base, partition, app_id, "refresh_active_stream_session"),
             refreshActiveSessionInterval = conf.refresh_interval,
         }
     end
