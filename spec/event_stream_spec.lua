@@ -1,7 +1,7 @@
 -- falcon.EventStream against the emulator's Event Streams: every event of every partition once and in
 -- order through cut connections, 5xx, 401s, expired sessions and refused refreshes; refreshes before each
 -- deadline; a clear error when the API refuses for good; a consumer killed with SIGKILL resumes from its
--- checkpoint file. (Plain Lua: the curl multi driver; the nginx form is in spec/event_stream_nginx_spec.lua.)
+-- checkpoint file. (Plain Lua: the curl multi driver; the nginx form is in spec/event_stream_openresty_spec.lua.)
 local emulator = require "spec.helpers.emulator"
 local child = require "spec.helpers.child"
 local falcon = require "falcon"

@@ -16,9 +16,9 @@
 -- Concurrency: every partition's feed and every session refresh is its own task. In plain Lua the tasks
 -- are coroutines on one curl multi handle (falcon.parallel's scheduler), pumped while the application
 -- waits for the next event, so a refresh goes out while the feeds are in flight; inside nginx they are
--- ngx light threads over cosockets (see falcon.event_stream_nginx). The application's own code runs between
--- events: a refresh is due every refreshActiveSessionInterval / 2, and a loop body that outlasts the
--- whole interval costs a re-discovery, never an event.
+-- ngx light threads over cosockets (falcon.event_stream_nginx runs one stream per nginx, in one worker).
+-- The application's own code runs between events: a refresh is due every refreshActiveSessionInterval / 2,
+-- and a loop body that outlasts the whole interval costs a re-discovery, never an event.
 -- luacheck: globals ngx
 local core = require "falcon.core"
 local checkpoint = require "falcon.checkpoint"
@@ -133,7 +133,8 @@ local function plain_runtime(stream)
 end
 
 local function ngx_runtime(stream)
-  local rt = { driver = require "falcon.cosocket", sleep = ngx.sleep }
+  local cosocket = require "falcon.cosocket"
+  local rt = { driver = cosocket, sleep = cosocket.sleep }
   function rt.now() ngx.update_time() return ngx.now() end
   function rt.spawn(fn)
     ngx.thread.spawn(function()
