@@ -97,7 +97,7 @@ void transfer_sink_failed(transfer_result *rs) {
     static const CURLcode codes[] = {
         [SINK_OK] = CURLE_WRITE_ERROR, [SINK_NO_MEMORY] = CURLE_OUT_OF_MEMORY, [SINK_FILE] = CURLE_WRITE_ERROR,
         [SINK_TOO_LARGE] = CURLE_FILESIZE_EXCEEDED, [SINK_ENCODING] = CURLE_BAD_CONTENT_ENCODING,
-        [SINK_JSON] = CURLE_WRITE_ERROR, [SINK_CALLBACK] = CURLE_WRITE_ERROR};
+        [SINK_JSON] = CURLE_WRITE_ERROR, [SINK_CALLBACK] = CURLE_ABORTED_BY_CALLBACK};
     rs->code = codes[rs->sink.failure];
 }
 
