@@ -211,8 +211,12 @@ describe("falcon.EventStream (curl multi driver)", function()
         :format(values.id, values.secret, values.url, values.app, values.dir))
     f:close()
     local vm = require "spec.helpers.vm"
-    local pid = emulator.run((os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or "") .. vm .. " "
-      .. emulator.quote(main) .. " >/dev/null 2>&1 & echo $!"):gsub("%s+$", "")
+    -- As spec/helpers/child.lua: under check-asan the child runs uninstrumented, on the plain build.
+    local prefix = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
+    if os.getenv("FALCON_PLAIN_CPATH") then
+      prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
+    end
+    local pid = emulator.run(prefix .. vm .. " " .. emulator.quote(main) .. " >/dev/null 2>&1 & echo $!"):gsub("%s+$", "")
     local core = require "falcon.core"
     local lines = 0
     for _ = 1, 500 do

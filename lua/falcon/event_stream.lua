@@ -142,7 +142,12 @@ local function ngx_runtime(stream)
       if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
     end)
   end
-  function rt.pump(is_done) while not is_done() do ngx.sleep(0.002) end end
+  function rt.pump(is_done)
+    while not is_done() do
+      if ngx.worker.exiting() then return stream:stop() end -- nginx is stopping: so does the stream
+      ngx.sleep(0.002)
+    end
+  end
   function rt.close() end
   return rt
 end
