@@ -204,19 +204,8 @@ describe("falcon.EventStream (curl multi driver)", function()
     ]]
     local values = { id = e.client_id, secret = e.client_secret, url = e.url, app = app, dir = dir, events = 200 }
     -- The first consumer runs in the background and is killed while events flow.
-    local main = dir .. "/first.lua"
-    local f = assert(io.open(main, "w"))
-    f:write("local run = assert((loadstring or load)(", ("%q"):format(source), "))\n",
-      ("run({ id = %q, secret = %q, url = %q, app = %q, dir = %q, out = 'first.out', events = 200 })\n")
-        :format(values.id, values.secret, values.url, values.app, values.dir))
-    f:close()
-    local vm = require "spec.helpers.vm"
-    -- As spec/helpers/child.lua: under check-asan the child runs uninstrumented, on the plain build.
-    local prefix = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
-    if os.getenv("FALCON_PLAIN_CPATH") then
-      prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
-    end
-    local pid = emulator.run(prefix .. vm .. " " .. emulator.quote(main) .. " >/dev/null 2>&1 & echo $!"):gsub("%s+$", "")
+    values.out = "first.out"
+    local pid = child.spawn(source, values)
     local core = require "falcon.core"
     local lines = 0
     for _ = 1, 500 do
