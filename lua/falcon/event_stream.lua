@@ -410,6 +410,7 @@ function EventStream:_take()
   local item = self.queue[self.first]
   self.queue[self.first] = nil
   self.first = self.first + 1
+  if self.first > self.last then self.first, self.last = 1, 0 end -- empty: the indices start again
   self.stats.delivered = self.stats.delivered + 1
   return item
 end

@@ -43,6 +43,16 @@ function M.shared_dict_lease(dict, key)
   }
 end
 
+-- Sleeps up to `seconds`, in short naps: a worker told to exit stops at once (nginx waits for its timers).
+local function nap(seconds)
+  local until_time = ngx.now() + seconds
+  while not ngx.worker.exiting() and ngx.now() < until_time do
+    ngx.sleep(math.min(0.1, math.max(0.001, until_time - ngx.now())))
+    ngx.update_time()
+  end
+  return not ngx.worker.exiting()
+end
+
 -- Runs the stream while this worker holds the lease; returns when the lease is lost, the worker exits or
 -- the stream fails (logged; the lease is given up so that any worker may try again).
 local function run_owned(opts, lease, owner)
@@ -53,8 +63,7 @@ local function run_owned(opts, lease, owner)
   local lost = false
   local renewer = ngx.thread.spawn(function()
     while not stream.stopped do
-      ngx.sleep(opts.lease_ttl / 3)
-      if ngx.worker.exiting() or not lease.renew(owner, opts.lease_ttl) then
+      if not nap(opts.lease_ttl / 3) or not lease.renew(owner, opts.lease_ttl) then
         lost = true
         stream:stop()
       end
@@ -95,9 +104,9 @@ function M.start(opts)
     while not ngx.worker.exiting() do
       if lease.acquire(owner, settings.lease_ttl) then
         local clean = run_owned(settings, lease, owner)
-        if not clean then ngx.sleep(settings.lease_ttl) end -- a failed stream: let the API (or another worker) rest
+        if not clean then nap(settings.lease_ttl) end -- a failed stream: let the API (or another worker) rest
       end
-      ngx.sleep(settings.lease_ttl / 3)
+      nap(settings.lease_ttl / 3)
     end
   end
   local ok, err = ngx.timer.at(0, loop)
