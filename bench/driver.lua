@@ -103,7 +103,7 @@ local function fmt_number(v, unit)
   if unit == "MiB" then return string.format("%.1f MiB", v / MIB) end -- values kept in KiB
   if unit == "KiB" then return string.format("%.1f KiB", v) end
   if unit == "s" then return string.format("%.3f s", v) end
-  if unit == "ids/s" or unit == "entities/s" then return string.format("%.0f %s", v, unit) end
+  if unit == "ids/s" or unit == "entities/s" or unit == "events/s" then return string.format("%.0f %s", v, unit) end
   if unit == "%" then return string.format("%.1f %%", v) end
   if unit == "instr" then return string.format("%.0f instr", v) end
   return string.format("%.3g %s", v, unit or "")
@@ -432,7 +432,34 @@ function figures.clients()
   return rows
 end
 
-local order = { "per_call", "instructions", "decode", "downloads", "uploads", "pagination", "entities", "clients" }
+-- 7. Event Streams (issue 17): STREAM_EVENTS events of one partition through stream:events() (decoded,
+-- in order) against the emulator's emission rate (the curl tool reading the same feed, undecoded), and the
+-- consumer's resident set at the end against after the first tenth (flat: at most 10 % more).
+local STREAM_EVENTS = tonumber(env("BENCH_STREAM_EVENTS") or "1000000")
+function figures.stream()
+  emulator_control("config", { streams = { partitions = 1, events = STREAM_EVENTS + 1000, rate = 0, keepalive = 1 } })
+  emulator_control("streams", { reset = true })
+  progress("stream: %d events read by curl (the emulator's emission rate)", STREAM_EVENTS)
+  local raw = run(lua_cmd(VMS[1], "stream", STREAM_EVENTS, 1))
+  if one(raw, "events") ~= STREAM_EVENTS then error("bench: curl read " .. one(raw, "events") .. " lines", 0) end
+  local emission = STREAM_EVENTS / one(raw, "seconds")
+  local rows = {}
+  for _, vm in ipairs(VMS) do
+    progress("stream: %d events through stream:events() (%s)", STREAM_EVENTS, vm.name)
+    local v = run(lua_cmd(vm, "stream", STREAM_EVENTS, 0))
+    if one(v, "events") ~= STREAM_EVENTS then error("bench: the stream gave " .. one(v, "events") .. " events", 0) end
+    rows[#rows + 1] = row(string.format("stream: %d events through stream:events(), decoded (%s)", STREAM_EVENTS,
+      vm.name), STREAM_EVENTS / one(v, "seconds"), "events/s", emission, "the emulator's emission rate (curl)", nil)
+    rows[#rows + 1] = row(string.format("stream: resident set after %d events (%s)", STREAM_EVENTS, vm.name),
+      one(v, "rss_end_kib"), "MiB", one(v, "rss_tenth_kib"), "after the first tenth",
+      { max = 1.1, text = "flat (<= 1.1x)" })
+  end
+  emulator_control("config", { streams = { events = 1000 } })
+  return rows
+end
+
+local order = { "per_call", "instructions", "decode", "downloads", "uploads", "pagination", "entities", "clients",
+                "stream" }
 
 ---------------------------------------------------------------------------------------------
 -- Machine description, table, results.md

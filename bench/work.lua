@@ -11,6 +11,7 @@
 --   work.lua upload PATH REPS       REPS file_path uploads of PATH
 --   work.lua clients N CALL         N idle MessageCenter clients (CALL = 1: each made one call)
 --   work.lua paginate LIMIT         each() over every case of the emulator, pages of LIMIT
+--   work.lua stream N RAW           N Event Streams events through stream:events() (RAW = 1: curl alone)
 --
 -- The fixed server comes from BENCH_URL, the emulator from FALCON_EMULATOR_URL/FALCON_CLIENT_*.
 -- Prints "key value" lines for bench/driver.lua; a failed call is an error (exit status 1).
@@ -249,10 +250,55 @@ function modes.entities(style)
   out("details", details)
 end
 
+-- Event Streams (issue 17): N events of one partition through stream:events(), decoded, counted; the
+-- resident set after the first tenth and at the end (flat: nothing grows with the events read).
+-- With RAW = 1, the baseline instead: the same feed read by the curl tool into `head -n N`, undecoded.
+function modes.stream(n, raw)
+  n = tonumber(n)
+  local client = falcon.Client.new {
+    client_id = assert(os.getenv("FALCON_CLIENT_ID")), client_secret = assert(os.getenv("FALCON_CLIENT_SECRET")),
+    base_url = assert(os.getenv("FALCON_EMULATOR_URL")),
+  }
+  local app = "bench" .. tostring(raw) .. math.random(1, 1e6)
+  if raw == "1" then
+    local discovered = client:request { method = "GET", route = "/sensors/entities/datafeed/v2",
+                                        query = { { "appId", app }, { "format", "json" } } }
+    check(discovered.status_code == 200, "discovery", discovered.status_code)
+    local session = discovered.body.resources[1]
+    local started = clock()
+    local p = assert(io.popen(("curl -sN -H 'Authorization: Token %s' '%s' | head -n %d | wc -l")
+      :format(session.sessionToken.token, session.dataFeedURL, n)))
+    local lines = tonumber(p:read("a"))
+    p:close()
+    out("seconds", string.format("%.6f", clock() - started))
+    out("events", lines)
+    return
+  end
+  local stream = falcon.EventStream { client = client, app_id = app }
+  local count, rss_tenth = 0, nil
+  local started = clock()
+  for event in stream:events() do
+    check(event.metadata.offset == count + 1, "order", event.metadata.offset)
+    count = count + 1
+    if count == math.floor(n / 10) then
+      collectgarbage()
+      rss_tenth = status_kib("VmRSS")
+    end
+    if count == n then break end
+  end
+  local seconds = clock() - started
+  stream:stop()
+  collectgarbage()
+  out("seconds", string.format("%.6f", seconds))
+  out("events", count)
+  out("rss_tenth_kib", rss_tenth)
+  out("rss_end_kib", status_kib("VmRSS"))
+end
+
 local mode = arg[1]
 local run = modes[mode]
 if not run then
-  io.stderr:write("usage: work.lua calls|download|upload|clients|paginate|entities ARGS...\n")
+  io.stderr:write("usage: work.lua calls|download|upload|clients|paginate|entities|stream ARGS...\n")
   os.exit(2)
 end
 run(arg[2], arg[3], arg[4])

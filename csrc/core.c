@@ -10,7 +10,9 @@
  * - A transfer (multi.c) or exchange (exchange.c) holds registry references to its client and, while in
  *   flight, to itself. A multi transfer's libcurl options point into its client (the proxy header
  *   list): it is in the client's list of users, and client:close() ends it first, with an error.
- *   Nothing may be closed from a libcurl callback (progress): close() raises there.
+ *   Nothing may be closed from a libcurl callback (progress, on_data): close() raises there.
+ * - A request's progress and on_data functions are held by registry references the request owns
+ *   (request.c), dropped in request_free; the transfer result only borrows them while in flight.
  * - Secrets (credentials, token, proxy URL) are C strings owned by the client, wiped when freed, never
  *   pushed to Lua; buffers and header lists that carried them are wiped before they are freed.
  * - libcurl owns its sockets; the core only shuts down (never closes) an idle one (idle.c). */

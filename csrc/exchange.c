@@ -43,6 +43,7 @@ typedef struct {
     size_t body_offset;     /* plain bodies */
     long long sent;         /* body bytes handed out */
     int client_ref;
+    lua_State *L;           /* the state inside ex:feed, for an on_data callback */
 } falcon_exchange;
 
 static void unref(lua_State *L, int *ref) {
@@ -94,6 +95,7 @@ static int ready(lua_State *L, falcon_exchange *x) {
     if (!transfer_result_init(&x->rs, &x->rq, (size_t)x->client->max_body_bytes) || !wire_head(x->client, &ep, &x->rq, &x->head))
         return errors_push(L, "transport", "out of memory while building the request", 0);
     response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
+    x->rs.L = &x->L;
     if (x->rq.form != NULL) multipart_rewind(x->rq.form);
     return 1;
 }
@@ -174,7 +176,9 @@ static int ex_feed(lua_State *L) {
     if (x->state == STATE_DONE) return push_state(L, x->rs.code == CURLE_OK ? RESPONSE_DONE : RESPONSE_FAILED);
     x->rs.request_size = (curl_off_t)x->head.len; /* reading the answer: the request went out */
     if (data != NULL && len == 0) return push_state(L, RESPONSE_MORE);
+    x->L = L;
     int r = response_feed(&x->rp, data, len);
+    x->L = NULL;
     if (r != RESPONSE_MORE) x->state = STATE_DONE;
     return push_state(L, r);
 }
@@ -229,6 +233,7 @@ static int ex_rewind(lua_State *L) {
     transfer_result_free(&x->rs);
     if (!transfer_result_init(&x->rs, &x->rq, (size_t)x->client->max_body_bytes)) return luaL_error(L, "falcon.core: out of memory");
     response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
+    x->rs.L = &x->L;
     if (x->rq.form != NULL) multipart_rewind(x->rq.form);
     x->body_offset = 0;
     x->sent = 0;

@@ -104,6 +104,7 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     int form = optional_field(L, idx, "form", LUA_TTABLE, "array of parts");
     int save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
     int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
+    int on_data = optional_field(L, idx, "on_data", LUA_TFUNCTION, "function");
     int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
     int repeatable = optional_field(L, idx, "repeatable", LUA_TBOOLEAN, "boolean");
     lua_getfield(L, idx, "json"); /* JSON limits: a table, or what core.json_limits made of one */
@@ -179,6 +180,10 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
         lua_pushvalue(L, progress);
         rq->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     }
+    if (on_data) {
+        lua_pushvalue(L, on_data);
+        rq->on_data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
     lua_pushvalue(L, anchor);
     rq->anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (decoder) {
@@ -192,6 +197,8 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
 void request_free(lua_State *L, transfer_request *rq, buffer *query) {
     if (rq->progress_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->progress_ref);
     rq->progress_ref = LUA_NOREF;
+    if (rq->on_data_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->on_data_ref);
+    rq->on_data_ref = LUA_NOREF;
     if (rq->anchor_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->anchor_ref);
     rq->anchor_ref = LUA_NOREF;
     json_decoder_recycle(L, rq->json_ref);

@@ -1,5 +1,5 @@
 /* sink.c: response bodies, decoded, to memory (bounded) or, for a 2xx with save_to, to a temporary file
- * renamed into place. */
+ * renamed into place, or, for a 2xx with on_data, to a callback chunk by chunk. */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -121,6 +121,10 @@ static int open_temp(body_sink *s) {
 static int decide(body_sink *s, long status) {
     s->decided = 1;
     if (!choose_decoder(s)) return 0;
+    if (s->on_data != NULL && status >= 200 && status <= 299) {
+        s->to_callback = 1;
+        return 1;
+    }
     if (s->save_to == NULL || status < 200 || status > 299) {
         json_body_begin(&s->json, status);
         return 1;
@@ -132,6 +136,13 @@ static int decide(body_sink *s, long status) {
 
 static int emit(body_sink *s, const char *data, size_t len) {
     if (len == 0) return 1;
+    if (s->to_callback) {
+        char *why = NULL;
+        if (s->on_data(s->on_data_ud, data, len, &why)) return 1;
+        failed(s, SINK_CALLBACK, why);
+        free(why);
+        return 0;
+    }
     if (s->to_file) {
         if (fwrite(data, 1, len, s->file) != len) return failed_errno(s);
         s->saved_bytes += (long long)len;

@@ -4,7 +4,9 @@
  * - A body kept in memory may hold at most max_memory decoded bytes (the client's max_body_bytes).
  * - A body meant for a file (save_to) goes, once a 2xx status is known, to a temporary file created
  *   exclusively beside the target (never through a planted link, never shared by two downloads) and is
- *   renamed into place only when the exchange succeeded; any other body goes to memory. */
+ *   renamed into place only when the exchange succeeded; any other body goes to memory.
+ * - A body meant for a callback (on_data: a feed that never ends) is, once a 2xx status is known, handed
+ *   on chunk by chunk as decoded and never kept; any other body goes to memory. */
 #ifndef FALCON_SINK_H
 #define FALCON_SINK_H
 
@@ -15,7 +17,10 @@
 #include "json_body.h"
 
 /* SINK_JSON: the JSON decoder stopped the body; json_body.c holds why. */
-enum sink_failure { SINK_OK, SINK_NO_MEMORY, SINK_FILE, SINK_TOO_LARGE, SINK_ENCODING, SINK_JSON };
+enum sink_failure { SINK_OK, SINK_NO_MEMORY, SINK_FILE, SINK_TOO_LARGE, SINK_ENCODING, SINK_JSON, SINK_CALLBACK };
+
+/* Takes a decoded chunk; returns 0 to stop the transfer (with *detail set to a malloc'd reason, or NULL). */
+typedef int (*sink_data_fn)(void *ud, const char *data, size_t len, char **detail);
 
 typedef struct {
     const char *save_to;   /* borrowed; NULL: the body always goes to memory */
@@ -34,6 +39,9 @@ typedef struct {
     enum sink_failure failure;
     char *detail;          /* what failed (file errors, encodings), or NULL */
     json_body json;        /* a JSON body decoded as it arrives (json_body.c); attached after sink_init */
+    sink_data_fn on_data;  /* set after sink_init: a 2xx body goes here, chunk by chunk */
+    void *on_data_ud;
+    int to_callback;
 } body_sink;
 
 /* Returns 0 when out of memory. Every sink must be freed with sink_free, whatever happened. */

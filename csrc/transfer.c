@@ -22,6 +22,7 @@
 void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
     rq->progress_ref = LUA_NOREF;
+    rq->on_data_ref = LUA_NOREF;
     rq->anchor_ref = LUA_NOREF;
     rq->json_ref = LUA_NOREF;
 }
@@ -47,11 +48,32 @@ void transfer_result_free(transfer_result *rs) {
     rs->detail = NULL;
 }
 
+/* A 2xx body's chunk to the request's on_data function, on the state driving the transfer. Like the
+ * progress callback it runs inside libcurl (or the cosocket parser): it must not yield; false stops. */
+static int data_cb(void *ud, const char *data, size_t len, char **detail) {
+    transfer_result *rs = ud;
+    lua_State *L = *rs->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rs->on_data_ref);
+    lua_pushlstring(L, data, len);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        const char *msg = lua_tostring(L, -1);
+        lua_pushfstring(L, "on_data callback failed: %s", msg ? msg : "(error object)");
+        *detail = strdup(lua_tostring(L, -1));
+        lua_pop(L, 2);
+        return 0;
+    }
+    int stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (stop) *detail = strdup("on_data callback returned false");
+    return !stop;
+}
+
 int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t max_body_bytes) {
     memset(rs, 0, sizeof *rs);
     buffer_init(&rs->headers);
     buffer_init(&rs->body);
     rs->progress_ref = LUA_NOREF;
+    rs->on_data_ref = LUA_NOREF;
     /* A Falcon header block is a few hundred bytes: one allocation, never grown. */
     if (!buffer_reserve(&rs->headers, HEADER_BLOCK_PRESIZE)) {
         rs->code = CURLE_OUT_OF_MEMORY;
@@ -62,6 +84,11 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t
         return 0;
     }
     json_body_attach(&rs->sink.json, rq->json, rq->binary, &rs->headers);
+    rs->on_data_ref = rq->on_data_ref;
+    if (rq->on_data_ref != LUA_NOREF) {
+        rs->sink.on_data = data_cb;
+        rs->sink.on_data_ud = rs;
+    }
     return 1;
 }
 
@@ -70,7 +97,7 @@ void transfer_sink_failed(transfer_result *rs) {
     static const CURLcode codes[] = {
         [SINK_OK] = CURLE_WRITE_ERROR, [SINK_NO_MEMORY] = CURLE_OUT_OF_MEMORY, [SINK_FILE] = CURLE_WRITE_ERROR,
         [SINK_TOO_LARGE] = CURLE_FILESIZE_EXCEEDED, [SINK_ENCODING] = CURLE_BAD_CONTENT_ENCODING,
-        [SINK_JSON] = CURLE_WRITE_ERROR};
+        [SINK_JSON] = CURLE_WRITE_ERROR, [SINK_CALLBACK] = CURLE_ABORTED_BY_CALLBACK};
     rs->code = codes[rs->sink.failure];
 }
 
@@ -261,6 +288,8 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     } else {
         curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 1L);
     }
+    /* A body for on_data may never end (a feed): no total time limit; read_timeout still ends a stall. */
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, rq->on_data_ref != LUA_NOREF ? 0L : c->timeout_ms);
     /* Downloads to a file read in large pieces, as the curl tool does: fewer, bigger writes. */
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, rq->save_to != NULL ? 128L * 1024 : (long)CURL_MAX_WRITE_SIZE);
     set_method(easy, rq);
@@ -346,7 +375,7 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
             lua_pushfstring(L, "the response body is larger than max_body_bytes (%s): raise max_body_bytes, or "
                                "save the body to a file with save_to", rs->sink.detail ? rs->sink.detail : "?");
             pushed = 1;
-        } else if (rs->sink.failure == SINK_ENCODING && rs->sink.detail != NULL) {
+        } else if ((rs->sink.failure == SINK_ENCODING || rs->sink.failure == SINK_CALLBACK) && rs->sink.detail != NULL) {
             detail = rs->sink.detail;
         }
         if (pushed) detail = lua_tostring(L, -1);

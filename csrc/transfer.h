@@ -23,6 +23,7 @@ typedef struct {
     multipart *form;             /* multipart body, owned by the transfer (the one encoder) */
     const char *save_to;         /* stream a 2xx body here (through a .part file) */
     int progress_ref;            /* registry reference to a Lua progress function, or LUA_NOREF */
+    int on_data_ref;             /* registry reference to a Lua function taking a 2xx body's chunks, or LUA_NOREF */
     int anchor_ref;              /* registry reference to the Lua values method/route/body/... point into */
     int bearer;                  /* send the client's token */
     int repeatable;              /* safe to send twice: libcurl may re-send it on a fresh connection */
@@ -42,6 +43,7 @@ typedef struct {
     CURL *easy;
     lua_State **L;               /* the state running the transfer (set by whoever drives the handle) */
     int progress_ref;
+    int on_data_ref;             /* the request's, borrowed */
     curl_off_t request_size;     /* bytes sent: 0 when the request never left */
     int issued;                  /* times libcurl was about to send the request (prereq callback) */
     int repeatable;              /* the request's: may be issued again */

@@ -165,6 +165,29 @@ describe("examples (against the emulator)", function()
     p:close()
   end)
 
+  it("event_stream.lua prints detections, and a second run goes on after the last one printed", function()
+    local function detections(out)
+      local list = {}
+      for p, offset, kind in out:gmatch("partition (%d) offset (%d+) (%w+)") do
+        assert.are.equal("DetectionSummaryEvent", kind)
+        list[#list + 1] = { tonumber(p), tonumber(offset) }
+      end
+      return list
+    end
+    local first_out, first_ok = run("event_stream.lua", "6")
+    assert.is_true(first_ok, first_out)
+    local second_out, second_ok = run("event_stream.lua", "6")
+    assert.is_true(second_ok, second_out)
+    local seen, last = {}, { [0] = 0, [1] = 0 }
+    for _, d in ipairs(detections(first_out .. second_out)) do
+      local p, offset = d[1], d[2]
+      -- The emulator's detections are offsets 1, 5, 9, ... of each partition: none skipped, none twice.
+      assert.are.equal(last[p] == 0 and 1 or last[p] + 4, offset, first_out .. second_out)
+      last[p], seen[#seen + 1] = offset, d
+    end
+    assert.are.equal(12, #seen)
+  end)
+
   it("case_workflow.lua runs the whole workflow", function()
     local out, ok = run("case_workflow.lua")
     assert.is_true(ok, out)

@@ -36,6 +36,14 @@ function Client.new(opts, extra)
     proxy = options.proxy(opts, url), ssl_verify = verify, ca_bundle = bundle,
     user_agent = opts.user_agent, max_body_bytes = opts.max_body_bytes,
   }
+  -- A core client for another host of the same cloud (an Event Streams feed): this one's transport
+  -- settings, no credentials (feeds carry their own session token).
+  self._core_for = function(origin)
+    return core.client {
+      base_url = origin, access_token = "-", connect_timeout = connect, read_timeout = read,
+      proxy = options.proxy(opts, origin), ssl_verify = verify, ca_bundle = bundle, user_agent = opts.user_agent,
+    }
+  end
   if opts.shared_dict then
     if opts.access_token then
       error("falcon: bad option 'shared_dict' (a handed-in access_token is not renewed, so not shared)", 0)

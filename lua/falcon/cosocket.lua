@@ -159,7 +159,8 @@ local function run(client, ex, wire)
     return ex:result()
   end
   local tls = t.scheme == "https"
-  local deadline = t.timeout > 0 and core.now() + t.timeout or nil
+  -- A body for on_data may never end (an Event Streams feed): no total time limit, as in transfer.c.
+  local deadline = t.timeout > 0 and not (wire and wire.on_data) and core.now() + t.timeout or nil
   -- Writes take connections from a pool of their own whose idle ones are closed after a few seconds:
   -- a write must not meet a server's idle close in flight, since it is never sent twice (ex:rewind).
   local repeatable = ex:repeatable()

@@ -17,6 +17,8 @@ local lazy = {
   graphql_pages = function() return require("falcon.paginate").graphql_pages end,
   parallel = function() return require("falcon.parallel").run end,
   map = function() return require("falcon.parallel").map end,
+  EventStream = function() return require("falcon.event_stream").new end,
+  checkpoint = function() return require "falcon.checkpoint" end,
 }
 
 return setmetatable(falcon, {

@@ -101,6 +101,10 @@ local function new_scheduler(max)
   return s
 end
 
+--- The scheduler itself, for consumers that pump it step by step (falcon.EventStream):
+-- s.driver (bind coroutines to it), s.ready (coroutines to start), s.loop(is_done, resume), s.multi.
+parallel.scheduler = new_scheduler
+
 --- Runs the functions in `tasks` with at most `opts.max` (default 8, at most 64) at once.
 -- Returns results (results[i] = the first value task i returned) and errors (nil when every task
 -- succeeded; else errors[i] = the error task i raised, with `traceback` for string errors kept in

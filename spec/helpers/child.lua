@@ -19,8 +19,8 @@ local function constructor(values)
   return "{ " .. table.concat(fields, ", ") .. " }"
 end
 
---- Runs `source` in a child; returns its exit code (124 when the time limit killed it), stdout, stderr.
-function M.run(source, values, seconds, ...)
+-- A folder holding main.lua, which runs `source` with `values` (and the extra arguments).
+local function prepare(source, values, ...)
   local dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-child.XXXXXX\""):gsub("%s+$", "")
   local extra = {}
   for i = 1, select("#", ...) do extra[i] = literal(select(i, ...)) end
@@ -28,17 +28,36 @@ function M.run(source, values, seconds, ...)
   f:write("local run = assert((loadstring or load)(", ("%q"):format(source), "))\n",
     "run(", constructor(values), #extra > 0 and ", " or "", table.concat(extra, ", "), ")\n")
   f:close()
-  local vm = require "spec.helpers.vm"
+  return dir
+end
+
+-- The shell words that run a Lua file under the VM being tested, uninstrumented under check-asan.
+local function interpreter()
   local prefix = ""
   if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end
   if os.getenv("FALCON_PLAIN_CPATH") then
     prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
   end
+  return prefix, require "spec.helpers.vm"
+end
+
+--- Runs `source` in a child; returns its exit code (124 when the time limit killed it), stdout, stderr.
+function M.run(source, values, seconds, ...)
+  local dir = prepare(source, values, ...)
+  local prefix, vm = interpreter()
   local out, code = emulator.run(prefix .. "timeout -k 2 " .. tostring(seconds or 60) .. " " .. vm .. " "
     .. emulator.quote(dir .. "/main.lua") .. " 2>" .. emulator.quote(dir .. "/stderr"))
   local err = emulator.read_file(dir .. "/stderr") or ""
   emulator.run("rm -rf " .. emulator.quote(dir))
   return code, out, err
+end
+
+--- Starts `source` in a child in the background (no time limit: the caller kills it) and returns its pid.
+function M.spawn(source, values)
+  local dir = prepare(source, values)
+  local prefix, vm = interpreter()
+  return (emulator.run(prefix .. vm .. " " .. emulator.quote(dir .. "/main.lua") .. " >/dev/null 2>&1 & echo $!")
+    :gsub("%s+$", ""))
 end
 
 return M

@@ -15,7 +15,7 @@ local M = {}
 
 local START_OPTIONS = {
     clients = true, token_lifetime = true, rate_limit = true, seed = true, strict_regions = true,
-    log_limit = true, log_body_cap = true, attachment_max_bytes = true,
+    log_limit = true, log_body_cap = true, attachment_max_bytes = true, streams = true,
 }
 
 local function quote(s)

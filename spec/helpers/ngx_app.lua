@@ -149,6 +149,31 @@ function scenarios.json_case(args)
   return json_cases.run(require "falcon.client", case, base_options("http"))
 end
 
+-- falcon.EventStream in a handler (cosocket driver): reads until every partition (0 .. partitions-1) gave
+-- `events` events; says whether each partition's offsets went 1, 2, 3, ... and what the stream counted.
+function scenarios.stream(args)
+  local falcon = require "falcon"
+  local stream = falcon.EventStream { client = service("http")._client, app_id = args.app,
+                                      backoff = { initial = 0.05, max = 0.2 } }
+  local events, partitions = tonumber(args.events), tonumber(args.partitions or 2)
+  local last, done, problems = {}, 0, {}
+  for p = 0, partitions - 1 do last[p] = 0 end
+  for event, partition in stream:events() do
+    local offset = event.metadata.offset
+    if offset ~= last[partition] + 1 then
+      problems[#problems + 1] = ("partition %d: %d after %d"):format(partition, offset, last[partition])
+    end
+    last[partition] = offset
+    if offset == events then done = done + 1 end
+    if done == partitions then break end
+  end
+  stream:ack()
+  stream:stop()
+  local counts = {}
+  for p = 0, partitions - 1 do counts[p + 1] = last[p] end
+  return { last = counts, problems = problems, stats = stream.stats, driver = require("falcon.driver").current().name }
+end
+
 function M.handle()
   local name = ngx.var.uri:match("^/([%w_]+)$")
   local scenario = name and scenarios[name]

@@ -67,13 +67,15 @@ http {
         ssl_certificate_key @DIR@/self.key;
         location / { return 200 "{}"; }
     }
+    @EXTRA@
 }
 ]]
 
 local Server = {}
 Server.__index = Server
 
---- Starts nginx. opts: workers (default 1), emu (a started emulator), redis (a Redis URL for the fleet).
+--- Starts nginx. opts: workers (default 1), emu (a started emulator), redis (a Redis URL for the fleet),
+-- extra (http-level directives).
 function M.start(opts)
   local emu = opts.emu
   local dir = run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-ngx.XXXXXX\""):gsub("%s+$", "")
@@ -90,7 +92,8 @@ function M.start(opts)
     refused_url = s.refused_url, untrusted_url = s.untrusted_url, redis = opts.redis,
   })
   local user = run("id -un"):gsub("%s+$", "")
-  local conf = CONF:gsub("@(%u+)@", {
+  -- opts.extra: more http-level directives (their @DIR@ and the others are filled in too)
+  local conf = CONF:gsub("@EXTRA@", function() return opts.extra or "" end):gsub("@(%u+)@", {
     USER = user == "root" and "user root;" or "", WORKERS = tostring(opts.workers or 1), DIR = dir, ROOT = root(),
     CA = emu.ca, PORT = tostring(ports[1]), UNTRUSTED = tostring(ports[2]),
   })

@@ -7,7 +7,7 @@ local M = {}
 local ALL_SCOPES = {
     "message-center:read", "message-center:write",
     "spotlight-vulnerabilities:read", "intel:read", "hosts:read", "host-group:read", "samples:read",
-    "identity-protection-graphql:write",
+    "identity-protection-graphql:write", "streaming:read",
 }
 
 M.REGIONS = { "us-1", "us-2", "eu-1", "us-gov-1", "us-gov-2" }
@@ -40,6 +40,10 @@ local function defaults()
         log_limit = 5000,
         log_body_cap = 65536,
         attachment_max_bytes = 15 * 1024 * 1024,
+        -- Event Streams (streams.lua): partitions, seeded events per partition, emission rate (events/s,
+        -- 0: all at once), refresh interval and session lifetime (s), seconds between keep-alive lines.
+        streams = { partitions = 2, events = 1000, rate = 0, refresh_interval = 1800, session_lifetime = 86400,
+                    keepalive = 1 },
         seed = { seed = 1, cases = 50, max_activities = 3, vulnerabilities = 250, indicators = 300,
                  devices = 300, entities = 120 },
     }
@@ -93,7 +97,7 @@ function M.merge(conf, changes)
                     conf.clients[#conf.clients + 1] = client
                 end
             end
-        elseif key == "rate_limit" or key == "seed" then
+        elseif key == "rate_limit" or key == "seed" or key == "streams" then
             if type(value) ~= "table" then
                 return nil, key .. " must be an object"
             end

@@ -175,6 +175,15 @@ function handlers.tokens(body)
     return reply(200, { affected = affected })
 end
 
+-- Event Streams: {"reset": true} forgets sessions and restarts the event clock; {"expire": true}
+-- expires every session; the answer is the streams' state (sessions, refreshes, missed deadlines).
+function handlers.streams(body)
+    local streams = require "emulator.streams"
+    if body.reset then streams.reset() end
+    if body.expire then streams.expire_all() end
+    return reply(200, streams.view())
+end
+
 function handlers.state()
     local d = store.data
     return reply(200, {

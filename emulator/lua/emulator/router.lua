@@ -15,6 +15,7 @@ local oauth = require "emulator.oauth"
 local paging = require "emulator.paging"
 local ratelimit = require "emulator.ratelimit"
 local reqlog = require "emulator.reqlog"
+local streams = require "emulator.streams"
 
 local M = {}
 
@@ -58,7 +59,21 @@ local ROUTES = {
         handler = hosts.get_sample, scope = "samples:read", powered_by = "samples-api" },
     ["POST /identity-protection/combined/graphql/v1"] = {
         handler = graphql.handle, scope = "identity-protection-graphql:write", body = "json", powered_by = "idp-api" },
+    ["GET /sensors/entities/datafeed/v2"] = { handler = streams.discover, scope = streams.SCOPE, powered_by = "streaming-api" },
 }
+
+-- Routes with the partition in the path: {method, pattern, route}; the handler gets the partition too.
+local PATH_ROUTES = {
+    { "GET", streams.FEED, { handler = streams.feed, public = true, powered_by = "streaming-api" } }, -- Token auth
+    { "POST", streams.REFRESH, { handler = streams.refresh, scope = streams.SCOPE, powered_by = "streaming-api" } },
+}
+
+local function path_route(method, path)
+    for _, candidate in ipairs(PATH_ROUTES) do
+        local partition = path:match(candidate[2])
+        if partition and candidate[1] == method then return candidate[3], tonumber(partition) end
+    end
+end
 
 local KNOWN_PATHS = {}
 for key in pairs(ROUTES) do
@@ -112,7 +127,8 @@ local function dispatch(ctx)
     ngx.req.read_body()
     reqlog.capture_body()
 
-    local route = ROUTES[method .. " " .. path]
+    local route, partition = ROUTES[method .. " " .. path], nil
+    if not route then route, partition = path_route(method, path) end
     local req = {
         route = path,
         method = method,
@@ -177,7 +193,7 @@ local function dispatch(ctx)
         end
         req.json = value
     end
-    return route.handler(req)
+    return route.handler(req, partition)
 end
 
 function M.handle()

@@ -1,0 +1,114 @@
+--- Checkpoint stores for falcon.EventStream: where the last acknowledged offset of each partition is kept,
+-- so that a consumer started again resumes with the event after it.
+-- A store is a table with two functions (this is the seam for other providers, e.g. Redis):
+--   load()                          -> { [partition] = offset, ... } (empty when nothing was saved), or nil, err
+--   save(partition, offset, all)    -> true, or nil, err   (`all`: every partition's offset, this one included)
+--   local checkpoint = require "falcon.checkpoint"
+--   checkpoint.file("/var/lib/forwarder/stream.ckpt")     -- the default for scripts: atomic rename
+--   checkpoint.shared_dict(ngx.shared.falcon, "stream:")  -- inside nginx: shared by the workers
+--   checkpoint.functions(load, save)                      -- your own
+local checkpoint = {}
+
+local function fail(what, expected, got)
+  error(("falcon.checkpoint: bad argument '%s' (%s expected, got %s)"):format(what, expected, got), 3)
+end
+
+-- One line per partition: "<partition> <offset>".
+local function parse(text, path)
+  local offsets = {}
+  for line in text:gmatch("[^\n]+") do
+    local partition, offset = line:match("^(%d+) (%d+)$")
+    if not partition then return nil, ("checkpoint file %s: bad line %q"):format(path, line:sub(1, 40)) end
+    offsets[tonumber(partition)] = tonumber(offset)
+  end
+  return offsets
+end
+
+local function format(all)
+  local partitions = {}
+  for partition in pairs(all) do partitions[#partitions + 1] = partition end
+  table.sort(partitions)
+  local lines = {}
+  for i, partition in ipairs(partitions) do lines[i] = ("%d %d\n"):format(partition, all[partition]) end
+  return table.concat(lines)
+end
+
+--- A file, replaced whole on every save (written beside it, then renamed over it: a reader, or a
+--- process killed mid-save, sees the old offsets or the new, never half of them).
+function checkpoint.file(path)
+  if type(path) ~= "string" or path == "" then fail("path", "file path string", type(path)) end
+  local temp = path .. ".tmp"
+  return {
+    path = path,
+    load = function()
+      local file, err, code = io.open(path, "rb")
+      if not file then
+        if code == 2 then return {} end -- ENOENT: a first start
+        return nil, "cannot read checkpoint file: " .. tostring(err)
+      end
+      local text = file:read("*a")
+      file:close()
+      return parse(text or "", path)
+    end,
+    save = function(_, _, all)
+      local file, err = io.open(temp, "wb")
+      if not file then return nil, "cannot write checkpoint file: " .. tostring(err) end
+      local ok, werr = file:write(format(all))
+      local closed, cerr = file:close()
+      if not ok or not closed then
+        os.remove(temp)
+        return nil, "cannot write checkpoint file " .. temp .. ": " .. tostring(werr or cerr)
+      end
+      local renamed, rerr = os.rename(temp, path)
+      if not renamed then return nil, "cannot replace checkpoint file: " .. tostring(rerr) end
+      return true
+    end,
+  }
+end
+
+--- An ngx.shared dict: key prefix .. partition -> offset (seen by every worker, lost with nginx).
+function checkpoint.shared_dict(dict, prefix)
+  if type(dict) ~= "table" and type(dict) ~= "userdata" then fail("dict", "ngx.shared.DICT", type(dict)) end
+  prefix = prefix or "falcon:checkpoint:"
+  if type(prefix) ~= "string" then fail("prefix", "string", type(prefix)) end
+  local partitions_key = prefix .. "partitions"
+  return {
+    load = function()
+      local offsets = {}
+      for partition in tostring(dict:get(partitions_key) or ""):gmatch("%d+") do
+        offsets[tonumber(partition)] = dict:get(prefix .. partition)
+      end
+      return offsets
+    end,
+    save = function(partition, offset, all)
+      local ok, err = dict:set(prefix .. partition, offset)
+      if not ok then return nil, "cannot save checkpoint in the shared dict: " .. tostring(err) end
+      local names = {}
+      for p in pairs(all) do names[#names + 1] = tostring(p) end
+      table.sort(names)
+      dict:set(partitions_key, table.concat(names, ","))
+      return true
+    end,
+  }
+end
+
+--- Your own pair: load() -> {[partition] = offset}, save(partition, offset, all) -> true | nil, err.
+function checkpoint.functions(load, save)
+  if type(load) ~= "function" then fail("load", "function", type(load)) end
+  if type(save) ~= "function" then fail("save", "function", type(save)) end
+  return { load = load, save = save }
+end
+
+--- What EventStream's `checkpoint` option may be: a path, a store, or nil (offsets kept in memory only).
+function checkpoint.from(value)
+  if value == nil then
+    local memory = {}
+    return { load = function() return memory end, save = function() return true end }
+  end
+  if type(value) == "string" then return checkpoint.file(value) end
+  if type(value) == "table" and type(value.load) == "function" and type(value.save) == "function" then return value end
+  error(("falcon.EventStream: bad option 'checkpoint' (file path, falcon.checkpoint store or {load, save} "
+    .. "expected, got %s)"):format(type(value)), 3)
+end
+
+return checkpoint

@@ -1,0 +1,459 @@
+--- falcon.EventStream: the Event Streams API read as one ordered, resumable feed per partition.
+--   local stream = falcon.EventStream { client = mc, app_id = "siem1", checkpoint = "stream.ckpt" }
+--   for event, partition in stream:events() do ... end   -- the previous event is acknowledged when the
+--                                                        -- loop asks for the next one (or stream:ack())
+--   stream:run(function(event, partition) ... end)       -- the same, as a callback
+--   stream:stop()
+--
+-- How delivery stays exactly-once: each partition's feed is read from the offset after the last event
+-- taken from it (an event the server sends twice is dropped, a half line dies with its connection), and
+-- the checkpoint store keeps the last offset the application acknowledged, so a new process resumes with
+-- the event after it. A cut connection, a 5xx or a transport failure reconnects after a bounded backoff
+-- with jitter; a 401 (the session expired or missed its refresh) discovers again for new session tokens.
+-- What the API refuses for good (bad credentials, a missing scope, an app id in use, a bad app id) ends
+-- the stream with an error naming it.
+--
+-- Concurrency: every partition's feed and every session refresh is its own task. In plain Lua the tasks
+-- are coroutines on one curl multi handle (falcon.parallel's scheduler), pumped while the application
+-- waits for the next event, so a refresh goes out while the feeds are in flight; inside nginx they are
+-- ngx light threads over cosockets (falcon.event_stream_nginx runs one stream per nginx, in one worker).
+-- The application's own code runs between events: a refresh is due every refreshActiveSessionInterval / 2,
+-- and a loop body that outlasts the whole interval costs a re-discovery, never an event.
+-- luacheck: globals ngx
+local core = require "falcon.core"
+local checkpoint = require "falcon.checkpoint"
+local compat = require "falcon.compat"
+local driver = require "falcon.driver"
+local json = require "falcon.json"
+
+local EventStream = {}
+EventStream.__index = EventStream
+
+local DISCOVERY = "/sensors/entities/datafeed/v2"
+local OPTIONS = {
+  client = "service, Uber or falcon.Client object", app_id = "1-32 letters and digits", start = "start",
+  event_types = "list of event type names", exclude_event_types = "list of event type names",
+  checkpoint = "checkpoint", max_line = "bytes", queue = "events", backoff = "{initial = s, max = s}",
+}
+local FATAL = { [400] = "the request was refused", [401] = "the credentials were refused",
+                [403] = "the API client lacks the Event streams read scope (streaming:read)",
+                [404] = "the Event Streams API is not there", [409] = "the app id is in use by another consumer" }
+
+local function bad(name, expected, got)
+  error(("falcon.EventStream: bad option '%s' (%s expected, got %s)"):format(name, expected, tostring(got)), 3)
+end
+
+local function names_list(name, value)
+  if value == nil then return nil end
+  if type(value) ~= "table" or #value == 0 then bad(name, "non-empty list of event type names", type(value)) end
+  local set = {}
+  for i, v in ipairs(value) do
+    if type(v) ~= "string" or not v:match("^%w+$") then bad(name, "event type names", "item " .. i) end
+    set[v] = true
+  end
+  return set
+end
+
+local function check_start(start)
+  if start == nil or start == "earliest" or start == "latest" then return start or "earliest" end
+  if type(start) ~= "table" then bad("start", "'earliest', 'latest' or {[partition] = offset}", start) end
+  for partition, offset in pairs(start) do
+    if type(partition) ~= "number" or type(offset) ~= "number" or offset < 0 or offset ~= math.floor(offset) then
+      bad("start", "{[partition] = offset} with whole numbers", "a bad entry")
+    end
+  end
+  return start
+end
+
+--- Makes a stream (nothing is sent until the first event is asked for). Options: client (or the
+--- credentials of falcon.Client), app_id, start ("earliest", "latest" or {[partition] = offset}: where a
+--- partition without a checkpoint begins), event_types (sent as eventType=), exclude_event_types,
+--- checkpoint (a file path, a falcon.checkpoint store, or nil for memory only), max_line (bytes, default
+--- 1 MiB), queue (events decoded ahead of the application, default 1000), backoff {initial, max}.
+function EventStream.new(opts)
+  if type(opts) ~= "table" then bad("options", "table", type(opts)) end
+  local engine_opts = {}
+  for key, value in pairs(opts) do
+    if not OPTIONS[key] then engine_opts[key] = value end
+  end
+  local self = setmetatable({}, EventStream)
+  if opts.client ~= nil then
+    if next(engine_opts) ~= nil then
+      bad(next(engine_opts), "no credentials with 'client' (the client keeps its own)", "a value")
+    end
+    local client = type(opts.client) == "table" and (rawget(opts.client, "_client") or opts.client)
+    if not client or type(client.request) ~= "function" then bad("client", OPTIONS.client, type(opts.client)) end
+    self.client = client
+  else
+    self.client = require("falcon.client").new(engine_opts)
+  end
+  if type(opts.app_id) ~= "string" or not opts.app_id:match("^%w+$") or #opts.app_id > 32 then
+    bad("app_id", OPTIONS.app_id, opts.app_id)
+  end
+  self.app_id = opts.app_id
+  self.start = check_start(opts.start)
+  self.event_types = names_list("event_types", opts.event_types)
+  self.exclude = names_list("exclude_event_types", opts.exclude_event_types)
+  self.store = checkpoint.from(opts.checkpoint)
+  self.max_line = opts.max_line or 1024 * 1024
+  if type(self.max_line) ~= "number" or self.max_line < 1024 then bad("max_line", "bytes >= 1024", opts.max_line) end
+  self.queue_max = opts.queue or 1000
+  if type(self.queue_max) ~= "number" or self.queue_max < 1 then bad("queue", "events >= 1", opts.queue) end
+  local backoff = opts.backoff or {}
+  if type(backoff) ~= "table" then bad("backoff", OPTIONS.backoff, type(backoff)) end
+  self.backoff_initial, self.backoff_max = backoff.initial or 0.5, backoff.max or 30
+  self.queue, self.first, self.last = {}, 1, 0
+  self.taken = {}      -- partition -> offset of the last event taken off its feed
+  self.acked = {}      -- partition -> offset of the last event the application acknowledged
+  self.sessions = {}   -- partition -> {token, origin, path, query, refresh_path, refresh_query, interval, refresh_at}
+  self.generation = 0  -- discoveries so far
+  self.random = math.random
+  --- Counters for monitoring: events delivered, reconnects, discoveries, refreshes.
+  self.stats = { delivered = 0, reconnects = 0, discoveries = 0, refreshes = 0 }
+  return self
+end
+
+-- ---- tasks: coroutines on the multi handle, or ngx light threads -----------------------------------
+
+local function plain_runtime(stream)
+  local s = require("falcon.parallel").scheduler(16)
+  local rt = { driver = s.driver, sleep = s.driver.sleep, now = core.now }
+  local function resume(co, ...)
+    local ok, err = coroutine.resume(co, ...)
+    if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
+  end
+  function rt.spawn(fn)
+    local co = coroutine.create(fn)
+    driver.bind(co, s.driver)
+    s.ready[#s.ready + 1] = { co }
+  end
+  function rt.pump(is_done) s.loop(is_done, resume) end
+  function rt.close() s.multi:close() end
+  return rt
+end
+
+local function ngx_runtime(stream)
+  local cosocket = require "falcon.cosocket"
+  local rt = { driver = cosocket, sleep = cosocket.sleep }
+  function rt.now() ngx.update_time() return ngx.now() end
+  function rt.spawn(fn)
+    ngx.thread.spawn(function()
+      local ok, err = compat.pcall(fn)
+      if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
+    end)
+  end
+  function rt.pump(is_done)
+    while not is_done() do
+      if ngx.worker.exiting() then return stream:stop() end -- nginx is stopping: so does the stream
+      ngx.sleep(0.002)
+    end
+  end
+  function rt.close() end
+  return rt
+end
+
+-- ---- discovery and sessions ------------------------------------------------------------------------
+
+-- "https://host:port/path?a=b&c=d" -> origin, path, {{a, b}, {c, d}}
+local function split_url(url)
+  local origin, path, query = tostring(url):match("^(https?://[^/?#]+)(/[^?#]*)%??([^#]*)$")
+  if not origin then return nil end
+  local pairs_list = {}
+  for part in query:gmatch("[^&]+") do
+    local name, value = part:match("^([^=]*)=?(.*)$")
+    local function unescape(s) return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)) end
+    pairs_list[#pairs_list + 1] = { unescape(name), unescape(value) }
+  end
+  return origin, path, pairs_list
+end
+
+local function api_message(response)
+  local body = response.body
+  local first = type(body) == "table" and type(body.errors) == "table" and body.errors[1]
+  if type(first) == "table" and first.message then return tostring(first.message) end
+  if response.transport_error then return response.transport_error.message end
+  return "HTTP " .. tostring(response.status_code)
+end
+
+function EventStream:_fail(message)
+  if not self.failure then self.failure = "falcon.EventStream: " .. message end
+end
+
+function EventStream:_backoff(failures)
+  local wait = math.min(self.backoff_max, self.backoff_initial * 2 ^ math.min(failures - 1, 20))
+  return wait * (0.5 + 0.5 * self.random()) -- jitter: consumers cut at once do not come back at once
+end
+
+-- Reads one discovery answer into sessions; nil, why for an answer that is not what the API documents.
+local function take_sessions(response, now)
+  local resources = type(response.body) == "table" and response.body.resources
+  if type(resources) ~= "table" or #resources == 0 then return nil, "discovery answered no partitions" end
+  local sessions = {}
+  for _, r in ipairs(resources) do
+    local origin, path, query = split_url(type(r) == "table" and r.dataFeedURL)
+    local partition = path and tonumber(path:match("/(%d+)$"))
+    local token = type(r.sessionToken) == "table" and r.sessionToken.token
+    local r_origin, r_path, r_query = split_url(r.refreshActiveSessionURL)
+    local interval = tonumber(r.refreshActiveSessionInterval) or 1800
+    if not partition or type(token) ~= "string" or not r_origin or interval <= 0 then
+      return nil, "discovery answered a resource without dataFeedURL, sessionToken or refreshActiveSessionURL"
+    end
+    sessions[partition] = { token = token, origin = origin, path = path, query = query, refresh_path = r_path,
+                            refresh_query = r_query, refresh_origin = r_origin, interval = interval,
+                            refresh_at = now + interval / 2 }
+  end
+  return sessions
+end
+
+-- Discovers (again), unless another task already did since `seen_generation`.
+function EventStream:_discover(rt, seen_generation)
+  while self.discovering do rt.sleep(0.01) end
+  if self.generation ~= seen_generation then return true end
+  self.discovering = true
+  local failures = 0
+  while not self.stopped and not self.failure do
+    local response = self.client:request { method = "GET", route = DISCOVERY,
+                                           query = { { "appId", self.app_id }, { "format", "json" } } }
+    local status = response.status_code
+    if status == 200 and not response.transport_error then
+      local sessions, why = take_sessions(response, rt.now())
+      if not sessions then self:_fail(why) break end
+      self.sessions = sessions
+      self.generation = self.generation + 1
+      self.stats.discoveries = self.stats.discoveries + 1
+      break
+    elseif response.token_error and not response.transport_error then
+      self:_fail(("discovery for app id '%s' refused: the credentials were refused: %s"):format(self.app_id,
+        api_message(response)))
+      break
+    elseif FATAL[status] and not response.transport_error then
+      self:_fail(("discovery for app id '%s' refused (%d, %s): %s"):format(self.app_id, status, FATAL[status],
+        api_message(response)))
+      break
+    end
+    failures = failures + 1
+    rt.sleep(self:_backoff(failures))
+  end
+  self.discovering = false
+  return not self.failure and not self.stopped
+end
+
+-- ---- the feed of one partition ---------------------------------------------------------------------
+
+function EventStream:_queued() return self.last - self.first + 1 end
+
+-- Takes a decoded line off partition p's feed; nil, why for a line that is not an event.
+function EventStream:_accept(p, value)
+  local metadata = type(value) == "table" and value.metadata
+  local offset = type(metadata) == "table" and metadata.offset
+  if type(offset) ~= "number" or offset < 0 or offset ~= math.floor(offset) then
+    return nil, ("partition %d sent a line that is not an event (no metadata.offset)"):format(p)
+  end
+  local taken = self.taken[p]
+  if taken and offset <= taken then return true end -- sent again: already taken
+  self.taken[p] = offset
+  if self.exclude and self.exclude[metadata.eventType] then return true end
+  self.last = self.last + 1
+  self.queue[self.last] = { event = value, partition = p, offset = offset }
+  return true
+end
+
+-- Where partition p's next connection starts: after the last event taken, the checkpoint, or `start`.
+function EventStream:_position(p, query)
+  local taken = self.taken[p]
+  if taken then query[#query + 1] = { "offset", taken + 1 }
+  elseif type(self.start) == "table" and self.start[p] then query[#query + 1] = { "offset", self.start[p] }
+  elseif self.start == "latest" then query[#query + 1] = { "whence", 2 } end
+  if self.event_types then
+    local names = {}
+    for name in pairs(self.event_types) do names[#names + 1] = name end
+    table.sort(names)
+    query[#query + 1] = { "eventType", table.concat(names, ",") }
+  end
+end
+
+function EventStream:_core_for(origin)
+  self.cores = self.cores or {}
+  local c = self.cores[origin]
+  if not c then
+    c = origin == self.client:base_url() and self.client.core or self.client._core_for(origin)
+    self.cores[origin] = c
+  end
+  return c
+end
+
+-- One connection to partition p's feed. Returns what became of it: "ended", "paused" (the queue is
+-- full), "stopped", "unauthorized", "retry", or "fatal", why; and how many lines it brought.
+function EventStream:_connect(rt, p, session)
+  local decoder = json.decoder { max_size = self.max_line }
+  local lines, why, paused = 0, nil, false
+  local function on_data(chunk)
+    if self.stopped then return false end
+    local ok, err = decoder:feed(chunk)
+    if not ok then why = err return false end
+    while true do
+      local value = decoder:next()
+      if value == nil then break end
+      local accepted, problem = self:_accept(p, value)
+      if not accepted then why = problem return false end
+      lines = lines + 1
+    end
+    if self:_queued() >= self.queue_max then paused = true return false end
+    return true
+  end
+  local query = {}
+  for i, pair in ipairs(session.query) do query[i] = pair end
+  self:_position(p, query)
+  local status, headers, body = rt.driver.request(self:_core_for(session.origin), {
+    method = "GET", route = session.path, query = query, auth = "none", on_data = on_data,
+    headers = { Authorization = "Token " .. session.token, Accept = "application/json" },
+  })
+  decoder:close()
+  if self.stopped then return "stopped", lines end
+  if why then return "fatal", lines, ("partition %d: %s"):format(p, why) end
+  if paused then return "paused", lines end
+  if status == nil then return "retry", lines end -- cut, reset, stalled: headers is the transport error
+  if status >= 200 and status < 300 then return "ended", lines end
+  if status == 401 then return "unauthorized", lines end
+  if status == 429 or status >= 500 then return "retry", lines end
+  local message = headers and type(body) == "string" and body:sub(1, 200) or ""
+  return "fatal", lines, ("partition %d: the feed answered %d %s"):format(p, status, message)
+end
+
+function EventStream:_feed_task(rt, p)
+  local failures = 0
+  while not self.stopped and not self.failure do
+    while self:_queued() >= self.queue_max and not self.stopped do rt.sleep(0.005) end
+    local session = self.sessions[p]
+    local generation = self.generation
+    local outcome, lines, why = self:_connect(rt, p, session)
+    if lines > 0 then failures = 0 end
+    if outcome == "stopped" then return end
+    if outcome == "fatal" then self:_fail(why) return end
+    if outcome ~= "paused" then self.stats.reconnects = self.stats.reconnects + 1 end
+    if outcome == "unauthorized" then
+      failures = failures + 1
+      if failures > 1 then rt.sleep(self:_backoff(failures - 1)) end
+      if not self:_discover(rt, generation) then return end
+      if not self.sessions[p] then self:_fail(("partition %d is no longer offered"):format(p)) return end
+    elseif outcome == "retry" then
+      failures = failures + 1
+      rt.sleep(self:_backoff(failures))
+    end
+  end
+end
+
+-- Refreshes partition p's session at half its interval, on its own schedule; a refused refresh is tried
+-- again soon (a session that died anyway ends its feed with a 401, and the feed discovers again).
+function EventStream:_refresh_task(rt, p)
+  while not self.stopped and not self.failure do
+    local session = self.sessions[p]
+    local wait = session and session.refresh_at - rt.now() or 0.5
+    if wait > 0 then
+      rt.sleep(math.min(wait, 0.5))
+    elseif session then
+      local response = self.client:request { method = "POST", route = session.refresh_path,
+                                             query = session.refresh_query }
+      local status = response.status_code
+      if status and status >= 200 and status < 300 and not response.transport_error then
+        session.refresh_at = rt.now() + session.interval / 2
+        self.stats.refreshes = self.stats.refreshes + 1
+      else
+        session.refresh_at = rt.now() + math.max(0.1, session.interval / 20)
+      end
+    end
+  end
+end
+
+function EventStream:_start()
+  if self.rt then return end
+  self.rt = rawget(_G, "ngx") and driver.current().name == "cosocket" and ngx_runtime(self) or plain_runtime(self)
+  local saved, err = self.store.load()
+  if not saved then error("falcon.EventStream: " .. tostring(err), 0) end
+  for partition, offset in pairs(saved) do self.taken[partition], self.acked[partition] = offset, offset end
+  local rt = self.rt
+  rt.spawn(function()
+    if not self:_discover(rt, 0) then return end
+    for p in pairs(self.sessions) do
+      rt.spawn(function() self:_feed_task(rt, p) end)
+      rt.spawn(function() self:_refresh_task(rt, p) end)
+    end
+  end)
+end
+
+-- ---- the application's side ------------------------------------------------------------------------
+
+--- Acknowledges the last event handed out: its offset becomes its partition's checkpoint.
+function EventStream:ack()
+  local item = self.pending
+  if not item then return end
+  self.pending = nil
+  self.acked[item.partition] = item.offset
+  local ok, err = self.store.save(item.partition, item.offset, self.acked)
+  if not ok then error("falcon.EventStream: the checkpoint was not saved: " .. tostring(err), 2) end
+end
+
+-- The next event, waiting for one; nil once stopped; raises the stream's failure.
+function EventStream:_take()
+  if not self.stopped then
+    self:_start()
+    if self.first > self.last then
+      self.rt.pump(function() return self.first <= self.last or self.stopped or self.failure ~= nil end)
+    end
+  end
+  if self.failure then
+    local failure = self.failure
+    self:stop()
+    error(failure, 0)
+  end
+  if self.first > self.last then return nil end
+  local item = self.queue[self.first]
+  self.queue[self.first] = nil
+  self.first = self.first + 1
+  if self.first > self.last then self.first, self.last = 1, 0 end -- empty: the indices start again
+  self.stats.delivered = self.stats.delivered + 1
+  return item
+end
+
+--- `for event, partition in stream:events() do ... end`: each event once, in order within its partition.
+--- Asking for the next event acknowledges the one before; call stream:ack() before a `break` that should
+--- count the last one as done.
+function EventStream:events()
+  return function()
+    self:ack()
+    local item = self:_take()
+    if not item then return nil end
+    self.pending = item
+    return item.event, item.partition
+  end
+end
+
+--- Calls fn(event, partition) for each event until stream:stop(); an event is acknowledged when fn returns.
+--- An error in fn stops the stream (that event is not acknowledged) and is raised again.
+function EventStream:run(fn)
+  if type(fn) ~= "function" then error("falcon.EventStream: bad argument 'fn' (function expected)", 2) end
+  for event, partition in self:events() do
+    local ok, err = compat.pcall(fn, event, partition)
+    if not ok then
+      self.pending = nil
+      self:stop()
+      error(err, 0)
+    end
+  end
+end
+
+--- Ends every feed and refresh; events decoded but not handed out are dropped (their offsets are after the
+--- checkpoint, so a new stream reads them again).
+function EventStream:stop()
+  if self.stopped then return end
+  self.stopped = true
+  if self.rt then self.rt.close() end
+end
+
+EventStream.__close = EventStream.stop
+
+function EventStream:__tostring()
+  return ("falcon.EventStream (app id %s, %s)"):format(self.app_id, self.stopped and "stopped" or "open")
+end
+
+return EventStream

@@ -1,0 +1,117 @@
+--- falcon.EventStream inside nginx: started from init_worker_by_lua in every worker, run by one of them.
+--   init_worker_by_lua_block {
+--     require("falcon.event_stream_nginx").start {
+--       shared_dict = "falcon_streams",              -- lua_shared_dict falcon_streams 1m;
+--       stream = function()                          -- the EventStream's options, made in the owner worker
+--         return { client = falcon.Client.new { ... }, app_id = "forwarder1" }
+--       end,
+--       handler = function(event, partition) ... end, -- acknowledged when it returns
+--     }
+--   }
+-- Each worker runs a timer that tries to take the stream's lease (a shared-dict key with a time to live,
+-- renewed by its owner every ttl / 3). The owner reads the stream with cosockets, so request handling in
+-- that worker goes on; the checkpoint is kept in the same shared dict by default, so when the owner dies
+-- (its lease then runs out) another worker takes the lease and resumes after the last acknowledged event.
+-- The lease is a seam: any {acquire(owner, ttl), renew(owner, ttl), release(owner)} may replace the
+-- shared-dict one (e.g. a Redis lease shared by several machines), as may the checkpoint store.
+-- luacheck: globals ngx
+local checkpoint = require "falcon.checkpoint"
+local EventStream = require "falcon.event_stream"
+
+local M = {}
+
+local function bad(name, expected, got)
+  error(("falcon.event_stream_nginx: bad option '%s' (%s expected, got %s)"):format(name, expected, tostring(got)), 3)
+end
+
+--- A lease in an ngx.shared dict: key -> the owner's id, expiring after ttl seconds unless renewed.
+function M.shared_dict_lease(dict, key)
+  return {
+    acquire = function(owner, ttl)
+      local ok, err = dict:add(key, owner, ttl)
+      if ok then return true end
+      if err ~= "exists" then return nil, err end
+      return dict:get(key) == owner
+    end,
+    renew = function(owner, ttl)
+      if dict:get(key) ~= owner then return false end
+      return dict:set(key, owner, ttl) and true or false
+    end,
+    release = function(owner)
+      if dict:get(key) == owner then dict:delete(key) end
+    end,
+  }
+end
+
+-- Sleeps up to `seconds`, in short naps: a worker told to exit stops at once (nginx waits for its timers).
+local function nap(seconds)
+  local until_time = ngx.now() + seconds
+  while not ngx.worker.exiting() and ngx.now() < until_time do
+    ngx.sleep(math.min(0.1, math.max(0.001, until_time - ngx.now())))
+    ngx.update_time()
+  end
+  return not ngx.worker.exiting()
+end
+
+-- Runs the stream while this worker holds the lease; returns when the lease is lost, the worker exits or
+-- the stream fails (logged; the lease is given up so that any worker may try again).
+local function run_owned(opts, lease, owner)
+  local options = opts.stream()
+  if type(options) ~= "table" then error("falcon.event_stream_nginx: 'stream' must return EventStream options", 0) end
+  options.checkpoint = options.checkpoint or opts.checkpoint
+  local stream = EventStream.new(options)
+  local lost = false
+  local renewer = ngx.thread.spawn(function()
+    while not stream.stopped do
+      if not nap(opts.lease_ttl / 3) or not lease.renew(owner, opts.lease_ttl) then
+        lost = true
+        stream:stop()
+      end
+    end
+  end)
+  local ok, err = pcall(stream.run, stream, opts.handler)
+  stream:stop()
+  ngx.thread.kill(renewer)
+  lease.release(owner)
+  if not ok then ngx.log(ngx.ERR, "falcon: event stream ", options.app_id, " failed: ", tostring(err)) end
+  return ok and not lost
+end
+
+--- Starts the worker's timer. Options: shared_dict (name), stream (function returning EventStream
+--- options), handler(event, partition), lease_ttl (seconds, default 10), lease (a lease provider),
+--- checkpoint (a store; default: the shared dict), name (the lease's key, default "falcon:stream").
+function M.start(opts)
+  if type(opts) ~= "table" then bad("options", "table", type(opts)) end
+  if type(opts.stream) ~= "function" then bad("stream", "function returning EventStream options", type(opts.stream)) end
+  if type(opts.handler) ~= "function" then bad("handler", "function(event, partition)", type(opts.handler)) end
+  local dict = opts.shared_dict and ngx.shared[opts.shared_dict]
+  if not dict and not (opts.lease and opts.checkpoint) then
+    bad("shared_dict", "the name of a lua_shared_dict (or both lease and checkpoint)", opts.shared_dict)
+  end
+  local settings = {
+    stream = opts.stream, handler = opts.handler, lease_ttl = opts.lease_ttl or 10,
+  }
+  if type(settings.lease_ttl) ~= "number" or settings.lease_ttl < 0.1 then
+    bad("lease_ttl", "seconds >= 0.1", opts.lease_ttl)
+  end
+  local name = opts.name or "falcon:stream"
+  settings.checkpoint = opts.checkpoint or checkpoint.shared_dict(dict, name .. ":checkpoint:")
+  local lease = opts.lease or M.shared_dict_lease(dict, name .. ":lease")
+  local owner = tostring(ngx.worker.pid())
+
+  local function loop(premature)
+    if premature then return end
+    while not ngx.worker.exiting() do
+      if lease.acquire(owner, settings.lease_ttl) then
+        local clean = run_owned(settings, lease, owner)
+        if not clean then nap(settings.lease_ttl) end -- a failed stream: let the API (or another worker) rest
+      end
+      nap(settings.lease_ttl / 3)
+    end
+  end
+  local ok, err = ngx.timer.at(0, loop)
+  if not ok then error("falcon.event_stream_nginx: cannot start the timer: " .. tostring(err), 2) end
+  return true
+end
+
+return M
