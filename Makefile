@@ -102,7 +102,7 @@ fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZERS))
 	@tools/fuzz $(FUZZ_SECONDS) $(FUZZERS)
 
 fuzz-smoke:
-	@$(MAKE) -s fuzz FUZZ_SECONDS=30
+	@$(MAKE) -s fuzz FUZZ_SECONDS=20
 
 check-valgrind: deps build
 	@spec/run --valgrind
