@@ -34,6 +34,7 @@ local OPTIONS = {
   client = "service, Uber or falcon.Client object", app_id = "1-32 letters and digits", start = "start",
   event_types = "list of event type names", exclude_event_types = "list of event type names",
   checkpoint = "checkpoint", max_line = "bytes", queue = "events", backoff = "{initial = s, max = s}",
+  coordination = "coordination", lease = "{ttl = s, owner = name}",
 }
 local FATAL = { [400] = "the request was refused", [401] = "the credentials were refused",
                 [403] = "the API client lacks the Event streams read scope (streaming:read)",
@@ -85,6 +86,7 @@ function EventStream.new(opts)
     if not client or type(client.request) ~= "function" then bad("client", OPTIONS.client, type(opts.client)) end
     self.client = client
   else
+    engine_opts.coordination = opts.coordination -- the stream's client shares the fleet's token and budget too
     self.client = require("falcon.client").new(engine_opts)
   end
   if type(opts.app_id) ~= "string" or not opts.app_id:match("^%w+$") or #opts.app_id > 32 then
@@ -94,6 +96,14 @@ function EventStream.new(opts)
   self.start = check_start(opts.start)
   self.event_types = names_list("event_types", opts.event_types)
   self.exclude = names_list("exclude_event_types", opts.exclude_event_types)
+  -- With coordination (given, or the client's), partitions are read under Redis leases and checkpointed there.
+  local coordination = opts.coordination or (self.client.fleet and self.client.fleet.conf)
+  if coordination then
+    if opts.checkpoint ~= nil then bad("checkpoint", "none with coordination (checkpoints are kept in Redis)", "one") end
+    self.leases = require("falcon.stream_leases").new(coordination, self.app_id, opts.lease)
+  elseif opts.lease ~= nil then
+    bad("lease", "no lease without coordination", type(opts.lease))
+  end
   self.store = checkpoint.from(opts.checkpoint)
   self.max_line = opts.max_line or 1024 * 1024
   if type(self.max_line) ~= "number" or self.max_line < 1024 then bad("max_line", "bytes >= 1024", opts.max_line) end
@@ -243,7 +253,7 @@ end
 function EventStream:_queued() return self.last - self.first + 1 end
 
 -- Takes a decoded line off partition p's feed; nil, why for a line that is not an event.
-function EventStream:_accept(p, value)
+function EventStream:_accept(p, value, held)
   local metadata = type(value) == "table" and value.metadata
   local offset = type(metadata) == "table" and metadata.offset
   if type(offset) ~= "number" or offset < 0 or offset ~= math.floor(offset) then
@@ -254,7 +264,7 @@ function EventStream:_accept(p, value)
   self.taken[p] = offset
   if self.exclude and self.exclude[metadata.eventType] then return true end
   self.last = self.last + 1
-  self.queue[self.last] = { event = value, partition = p, offset = offset }
+  self.queue[self.last] = { event = value, partition = p, offset = offset, held = held }
   return true
 end
 
@@ -284,17 +294,17 @@ end
 
 -- One connection to partition p's feed. Returns what became of it: "ended", "paused" (the queue is
 -- full), "stopped", "unauthorized", "retry", or "fatal", why; and how many lines it brought.
-function EventStream:_connect(rt, p, session)
+function EventStream:_connect(rt, p, session, held)
   local decoder = json.decoder { max_size = self.max_line }
   local lines, why, paused = 0, nil, false
   local function on_data(chunk)
-    if self.stopped then return false end
+    if self.stopped or held and not self.leases:valid(p, held, rt.now()) then return false end
     local ok, err = decoder:feed(chunk)
     if not ok then why = err return false end
     while true do
       local value = decoder:next()
       if value == nil then break end
-      local accepted, problem = self:_accept(p, value)
+      local accepted, problem = self:_accept(p, value, held)
       if not accepted then why = problem return false end
       lines = lines + 1
     end
@@ -320,13 +330,15 @@ function EventStream:_connect(rt, p, session)
   return "fatal", lines, ("partition %d: the feed answered %d %s"):format(p, status, message)
 end
 
-function EventStream:_feed_task(rt, p)
+-- Reads partition p until the stream stops (or, under a lease `held`, until it is no longer valid).
+function EventStream:_feed_task(rt, p, held)
   local failures = 0
-  while not self.stopped and not self.failure do
+  local function reading() return not held or self.leases:valid(p, held, rt.now()) end
+  while not self.stopped and not self.failure and reading() do
     while self:_queued() >= self.queue_max and not self.stopped do rt.sleep(0.005) end
     local session = self.sessions[p]
     local generation = self.generation
-    local outcome, lines, why = self:_connect(rt, p, session)
+    local outcome, lines, why = self:_connect(rt, p, session, held)
     if lines > 0 then failures = 0 end
     if outcome == "stopped" then return end
     if outcome == "fatal" then self:_fail(why) return end
@@ -336,7 +348,7 @@ function EventStream:_feed_task(rt, p)
       if failures > 1 then rt.sleep(self:_backoff(failures - 1)) end
       if not self:_discover(rt, generation) then return end
       if not self.sessions[p] then self:_fail(("partition %d is no longer offered"):format(p)) return end
-    elseif outcome == "retry" then
+    elseif outcome == "retry" and reading() then
       failures = failures + 1
       rt.sleep(self:_backoff(failures))
     end
@@ -349,6 +361,7 @@ function EventStream:_refresh_task(rt, p)
   while not self.stopped and not self.failure do
     local session = self.sessions[p]
     local wait = session and session.refresh_at - rt.now() or 0.5
+    if self.leases and not self.leases.held[p] then wait = 0.5 end -- another consumer's partition
     if wait > 0 then
       rt.sleep(math.min(wait, 0.5))
     elseif session then
@@ -372,10 +385,23 @@ function EventStream:_start()
   if not saved then error("falcon.EventStream: " .. tostring(err), 0) end
   for partition, offset in pairs(saved) do self.taken[partition], self.acked[partition] = offset, offset end
   local rt = self.rt
+  -- Under leases, a partition is read from its Redis checkpoint once (and each time) its lease is taken.
+  -- (No checkpoint there but one acknowledged here: Redis lost its data; resume after ours, not from `start`.)
+  local function on_acquired(p, held, offset)
+    offset = offset or self.acked[p]
+    self.taken[p], self.acked[p] = offset, offset
+    rt.spawn(function() self:_feed_task(rt, p, held) end)
+  end
   rt.spawn(function()
     if not self:_discover(rt, 0) then return end
     for p in pairs(self.sessions) do
-      rt.spawn(function() self:_feed_task(rt, p) end)
+      if self.leases then
+        rt.spawn(function()
+          self.leases:task(rt, self, p, function(held, offset) on_acquired(p, held, offset) end)
+        end)
+      else
+        rt.spawn(function() self:_feed_task(rt, p) end)
+      end
       rt.spawn(function() self:_refresh_task(rt, p) end)
     end
   end)
@@ -388,6 +414,10 @@ function EventStream:ack()
   local item = self.pending
   if not item then return end
   self.pending = nil
+  if self.leases then
+    if self.leases:ack(item) then self.acked[item.partition] = item.offset end
+    return
+  end
   self.acked[item.partition] = item.offset
   local ok, err = self.store.save(item.partition, item.offset, self.acked)
   if not ok then error("falcon.EventStream: the checkpoint was not saved: " .. tostring(err), 2) end
@@ -411,6 +441,9 @@ function EventStream:_take()
   self.queue[self.first] = nil
   self.first = self.first + 1
   if self.first > self.last then self.first, self.last = 1, 0 end -- empty: the indices start again
+  if self.leases and not self.leases:valid(item.partition, item.held, self.rt.now()) then
+    return self:_take() -- decoded under a lease no longer held: its next owner delivers it
+  end
   self.stats.delivered = self.stats.delivered + 1
   return item
 end
@@ -448,6 +481,7 @@ function EventStream:stop()
   if self.stopped then return end
   self.stopped = true
   if self.rt then self.rt.close() end
+  if self.leases then self.leases:release_all() end
 end
 
 EventStream.__close = EventStream.stop

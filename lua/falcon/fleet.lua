@@ -123,7 +123,7 @@ function fleet.new(client, conf)
   end
   local base = own.prefix .. ":{" .. the_core:fleet_id() .. "}:"
   return setmetatable({
-    client = client, core = the_core, link = redis.link(settings),
+    client = client, core = the_core, link = redis.link(settings), conf = conf, -- conf: for falcon.EventStream
     retry_interval = own.retry_interval, permits = own.permits,
     keys = { token = base .. "token", lock = base .. "token:lock", budget = base .. "budget", pause = base .. "pause" },
     owner = ("%x-%x"):format(math.random(0, 0x3fffffff), math.floor(core.now() * 1e6) % 0x7fffffff),
