@@ -70,7 +70,9 @@ end
 --- credentials of falcon.Client), app_id, start ("earliest", "latest" or {[partition] = offset}: where a
 --- partition without a checkpoint begins), event_types (sent as eventType=), exclude_event_types,
 --- checkpoint (a file path, a falcon.checkpoint store, or nil for memory only), max_line (bytes, default
---- 1 MiB), queue (events decoded ahead of the application, default 1000), backoff {initial, max}.
+--- 1 MiB), queue (events decoded ahead of the application, default 1000), backoff {initial, max},
+--- coordination (falcon.fleet's table: partitions read under Redis leases, checkpoints in Redis; the
+--- client's, when it has one) and lease {ttl = seconds, owner = name} (falcon.stream_leases).
 function EventStream.new(opts)
   if type(opts) ~= "table" then bad("options", "table", type(opts)) end
   local engine_opts = {}
