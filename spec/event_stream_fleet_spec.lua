@@ -44,9 +44,7 @@ describe("falcon.EventStream with coordination (leases on Redis)", function()
   end)
 
   local function configure(streams)
-    e:control("faults", { clear = true })
-    e:control("config", { streams = streams })
-    e:control("streams", { reset = true })
+    e:reset_streams(streams)
     apps = apps + 1
     return "fleet" .. apps
   end

@@ -16,9 +16,7 @@ describe("falcon.EventStream in nginx", function()
   teardown(function() e:stop() end)
 
   local function configure(streams)
-    e:control("faults", { clear = true })
-    e:control("config", { streams = streams })
-    e:control("streams", { reset = true })
+    e:reset_streams(streams)
   end
 
   describe("through a handler (cosocket driver)", function()

@@ -24,9 +24,7 @@ describe("falcon.EventStream (curl multi driver)", function()
 
   -- Fresh sessions and event clock, and the streams' settings for this test.
   local function configure(streams)
-    e:control("faults", { clear = true })
-    e:control("config", { streams = streams })
-    e:control("streams", { reset = true })
+    e:reset_streams(streams)
     apps = apps + 1
     return "spec" .. apps
   end

@@ -238,6 +238,13 @@ function Emulator:control(path, body)
     return decoded
 end
 
+--- Event Streams from a clean start: no faults, `streams` as the settings, fresh sessions and event clock.
+function Emulator:reset_streams(streams)
+    self:control("faults", { clear = true })
+    self:control("config", { streams = streams })
+    self:control("streams", { reset = true })
+end
+
 --- An access token for a client (default: the demo client). Raises unless the answer is 201.
 function Emulator:token(client_id, client_secret, base)
     local resp = self:http{
