@@ -97,6 +97,25 @@ describe("falcon.EventStream with coordination (leases on Redis)", function()
     return true
   end
 
+  it("names the bad option before anything is sent", function()
+    local falcon = require "falcon"
+    local base = { client_id = e.client_id, client_secret = e.client_secret, base_url = e.url, app_id = "x" }
+    local function opts(extra)
+      local o = {}
+      for k, v in pairs(base) do o[k] = v end
+      for k, v in pairs(extra) do o[k] = v end
+      return o
+    end
+    assert.has_error(function() falcon.EventStream(opts { coordination = { redis = redis.url }, checkpoint = "f" }) end,
+      "falcon.EventStream: bad option 'checkpoint' (none with coordination (checkpoints are kept in Redis) expected, got one)")
+    assert.has_error(function() falcon.EventStream(opts { coordination = { redis = redis.url }, lease = { ttl = 0 } }) end,
+      "falcon.EventStream: bad option 'lease.ttl' (seconds in [0.2, 300] expected, got 0)")
+    assert.has_error(function() falcon.EventStream(opts { lease = { ttl = 1 } }) end,
+      "falcon.EventStream: bad option 'lease' (no lease without coordination expected, got table)")
+    assert.has_error(function() falcon.EventStream(opts { coordination = { redis = "http://x" } }) end,
+      "falcon: bad option 'coordination.redis' (a redis:// or rediss:// URL expected, got a string without one)")
+  end)
+
   it("two consumers deliver every event exactly once, each partition read by one of them", function()
     local app = configure { partitions = 2, events = 300, rate = 300, keepalive = 0.1, refresh_interval = 30 }
     local _, out_a = start(app, "a", 2)
