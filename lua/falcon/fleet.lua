@@ -7,6 +7,7 @@
 --   from which every request reserves its slot; a 429 seen anywhere pauses the whole fleet.
 -- Redis down, slow or refusing is not an API failure: the process warns once, goes on alone (its own token,
 -- its own pacing), tries Redis again every `retry_interval` seconds and says when it is back.
+local compat = require "falcon.compat"
 local core = require "falcon.core"
 local redis = require "falcon.redis"
 
@@ -230,7 +231,8 @@ end
 
 -- This process holds the lock: fetch a token and store it sealed.
 function fleet:_fetch(d, locked)
-  local ok, status, headers, body, info = pcall(d.authenticate, self.core)
+  -- compat.pcall: the driver may yield (curl multi), which Lua 5.1 cannot do across pcall
+  local ok, status, headers, body, info = compat.pcall(d.authenticate, self.core)
   self.stats.token_fetches = self.stats.token_fetches + 1
   local sealed, expires_at
   if ok and status and body == nil then sealed, expires_at = self.core:seal_token() end

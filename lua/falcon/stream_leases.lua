@@ -7,6 +7,7 @@
 -- * an event handed out whose checkpoint could not be written is the one a next owner delivers again.
 -- A consumer takes every free partition (no balancing): a second consumer is a standby that takes over
 -- within a ttl of the owner dying, or at once when the owner stops cleanly (stop() releases).
+local compat = require "falcon.compat"
 local core = require "falcon.core"
 local lease = require "falcon.lease"
 
@@ -113,7 +114,7 @@ end
 
 --- Lets every lease go (best effort: an unreachable Redis lets them expire).
 function StreamLeases:release_all()
-  for p, held in pairs(self.held) do pcall(self.leases.release, self.leases, p, self.owner, held.fence) end
+  for p, held in pairs(self.held) do compat.pcall(self.leases.release, self.leases, p, self.owner, held.fence) end
   self.held = {}
   self.leases:close()
 end

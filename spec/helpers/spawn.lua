@@ -12,7 +12,7 @@ local quote, run, read_file = emulator.quote, emulator.run, emulator.read_file
 --- The command that runs a child Lua process on the suite's VM; under --asan (the sanitizer is preloaded
 -- only into busted) the child takes the plain build of the core.
 function M.lua_command()
-  local vm = os.getenv("FALCON_TEST_VM") == "luajit" and "luajit" or "lua5.4"
+  local vm = require "spec.helpers.vm"
   local plain = os.getenv("FALCON_PLAIN_CPATH")
   return plain and ("LUA_CPATH=" .. quote(plain) .. " " .. vm) or vm
 end
