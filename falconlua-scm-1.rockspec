@@ -172,6 +172,7 @@ build = {
     ["falcon.regions"] = "lua/falcon/regions.lua",
     ["falcon.result"] = "lua/falcon/result.lua",
     ["falcon.service"] = "lua/falcon/service.lua",
+    ["falcon.stream_leases"] = "lua/falcon/stream_leases.lua",
     ["falcon.suggest"] = "lua/falcon/suggest.lua",
     ["falcon.tokenshare"] = "lua/falcon/tokenshare.lua",
     ["falcon.uber"] = "lua/falcon/uber.lua",
