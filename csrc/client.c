@@ -184,8 +184,9 @@ int client_lua_new(lua_State *L) {
     double read_timeout = seconds_option(L, 1, "read_timeout", (double)DEFAULT_READ_TIMEOUT_S, 1);
     lua_getfield(L, 1, "max_body_bytes");
     lua_Number max_body = lua_isnil(L, -1) ? (lua_Number)DEFAULT_MAX_BODY_BYTES : lua_tonumber(L, -1);
+    /* In range before the cast to long: casting a larger double is undefined. */
     if (lua_type(L, -1) != LUA_TNIL && (lua_type(L, -1) != LUA_TNUMBER || !(max_body >= 0) ||
-                                         max_body != (lua_Number)(long)max_body || max_body > (lua_Number)LONG_MAX / 2))
+                                         max_body > (lua_Number)LONG_MAX / 2 || max_body != (lua_Number)(long)max_body))
         luaL_error(L, "falcon.core.client: bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: "
                       "no limit)");
     lua_pop(L, 1);

@@ -164,3 +164,14 @@ describe("a token from outside", function()
     c:close()
   end)
 end)
+
+describe("max_body_bytes", function()
+  it("is a whole number of bytes >= 0, checked before anything is sent", function()
+    local core = require "falcon.core"
+    for _, bad in ipairs { -1, 0.5, 1e300, -1e300, 0 / 0, math.huge, "10" } do
+      assert.has_error(function() core.client { base_url = "http://127.0.0.1:9", max_body_bytes = bad } end,
+        "falcon.core.client: bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: no limit)")
+    end
+    core.client { base_url = "http://127.0.0.1:9", max_body_bytes = 0 }:close()
+  end)
+end)
