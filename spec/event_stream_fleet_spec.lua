@@ -151,7 +151,7 @@ describe("falcon.EventStream with coordination (leases on Redis)", function()
     assert.is_true(a_events < 800, "killed while events flowed")
     assert.is_true(wait_for(function() return #events_in(out_b) > 0 end, 10), "b took over")
     local takeover = core.now() - killed
-    assert.is_true(takeover < 3, ("took over after %.2f s (lease ttl 1 s)"):format(takeover))
+    assert.is_true(takeover < 5, ("took over after %.2f s (lease ttl 1 s)"):format(takeover))
     assert.is_true(wait_for(function() return complete({ out_a, out_b }, 400) end, 20), "nothing lost")
     -- Only an event in a's loop body at the kill (handed out, not yet acknowledged) may come again.
     local _, repeats = tally({ out_a, out_b })

@@ -193,7 +193,7 @@ describe("a fleet on Redis", function()
     local took = core.now() - began
     redis:cli("CLIENT", "UNPAUSE")
     assert.same({ 200, 200, 200, 200, 200, 200, 200, 200 }, results)
-    assert.is_true(took < 1, "took " .. took)
+    assert.is_true(took < 2.5, "took " .. took) -- well under the 3 s pause: nobody waited it out
     assert.equal(1, #lines)
     assert.truthy(lines[1]:find("timeout", 1, true), lines[1])
     one:close()

@@ -24,34 +24,19 @@ describe("concurrency", function()
     return found
   end
 
-  -- The most requests the emulator was serving at one moment (from each entry's start and duration).
-  local function max_overlap(entries)
-    local events = {}
-    for _, e in ipairs(entries) do
-      events[#events + 1] = { e.time, 1 }
-      events[#events + 1] = { e.time + e.duration, -1 }
-    end
-    table.sort(events, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
-    local now, most = 0, 0
-    for _, ev in ipairs(events) do now = now + ev[2]; most = math.max(most, now) end
-    return most
-  end
 
   describe("falcon.parallel", function()
     it("runs 40 delayed calls 8 at a time, reusing one connection per slot", function()
       emu:control("delays", { route = QUERY, delay = 0.3 })
       local tasks = {}
       for i = 1, 40 do tasks[i] = function() return mc:query_cases { limit = 1, offset = i }.status_code end end
-      local started = core.now()
       local results, errors = falcon.parallel(tasks, { max = 8 })
-      local elapsed = core.now() - started
       assert.is_nil(errors)
       assert.equals(40, #results)
       for i = 1, 40 do assert.equals(200, results[i]) end
-      assert.is_true(elapsed < 2.5, ("40 calls took %.2f s"):format(elapsed))
       local entries = calls(QUERY)
       assert.equals(40, #entries)
-      assert.equals(8, max_overlap(entries))
+      assert.equals(8, emulator.max_overlap(entries))
       local per_connection = {}
       for _, e in ipairs(entries) do per_connection[e.connection] = (per_connection[e.connection] or 0) + 1 end
       local connections = 0
@@ -192,18 +177,15 @@ describe("concurrency", function()
       for id in mc:each("query_cases", { limit = 100, sort = "case.id.asc" }) do sequential[#sequential + 1] = id end
       emu:clear_log()
       emu:control("delays", { route = QUERY, delay = 0.1 })
-      local started = core.now()
       local concurrent, pages = {}, 0
       for id in mc:each("query_cases", { limit = 100, sort = "case.id.asc" }, { parallel = 5,
           on_page = function() pages = pages + 1 end }) do
         concurrent[#concurrent + 1] = id
       end
-      local elapsed = core.now() - started
       assert.same(sequential, concurrent)
       assert.equals(20, pages)
       assert.equals(20, #calls(QUERY))
-      assert.is_true(max_overlap(calls(QUERY)) >= 4)
-      assert.is_true(elapsed < 20 * 0.1 * 0.6, ("took %.2f s"):format(elapsed))
+      assert.is_true(emulator.max_overlap(calls(QUERY)) >= 4)
     end)
 
     it("checks the option", function()

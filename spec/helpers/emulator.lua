@@ -287,6 +287,20 @@ function Emulator:requests()
     return self:control("requests", {}).requests
 end
 
+--- The most requests the emulator was serving at one moment, from log entries' start and duration: how
+-- specs show that calls ran concurrently without timing the client.
+function M.max_overlap(entries)
+    local events = {}
+    for _, e in ipairs(entries) do
+        events[#events + 1] = { e.time, 1 }
+        events[#events + 1] = { e.time + e.duration, -1 }
+    end
+    table.sort(events, function(a, b) if a[1] ~= b[1] then return a[1] < b[1] end return a[2] < b[2] end)
+    local now, most = 0, 0
+    for _, ev in ipairs(events) do now = now + ev[2]; most = math.max(most, now) end
+    return most
+end
+
 function Emulator:clear_log()
     return self:control("clear_log", {})
 end
