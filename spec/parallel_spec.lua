@@ -90,11 +90,16 @@ describe("concurrency", function()
       assert.is_true(#entries == 17 or #entries == 18, #entries .. " requests")
       local first_429
       for _, e in ipairs(entries) do if e.status == 429 then first_429 = e end end
-      -- Nothing was sent between the 429's answer and the time the API named (>= 1 s later).
+      -- Nothing was sent between the 429's answer and the time the API named (>= 1 s later). A request
+      -- already on its way when the client read the 429 may reach the server just after the answer was
+      -- logged: the server's clock cannot tell it from one sent later, so 0.25 s of such is allowed.
       local answered = first_429.time + first_429.duration
       local resumed = 0
       for _, e in ipairs(entries) do
-        if e.time > answered then resumed = resumed + 1; assert.is_true(e.time >= math.floor(answered) + 1 - 0.05) end
+        if e.time > answered + 0.25 then
+          resumed = resumed + 1
+          assert.is_true(e.time >= math.floor(answered) + 1 - 0.05, ("sent %.3f s after the 429"):format(e.time - answered))
+        end
       end
       assert.is_true(resumed >= 1)
       assert.is_true(core.now() - started >= 0.9)
