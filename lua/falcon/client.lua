@@ -268,11 +268,8 @@ function Client:_ensure_token(d)
   local info = self.core:token_info()
   if not info.has_credentials then
     if info.has_token then return true end
-    return false, transport_response {
-      kind = "auth", reached_server = false,
-      message = "no credentials: give client_id and client_secret (or FALCON_CLIENT_ID and "
-        .. "FALCON_CLIENT_SECRET), or an access_token",
-    }
+    return false, transport_response(errors.core_error("auth", "no credentials: give client_id and client_secret "
+      .. "(or FALCON_CLIENT_ID and FALCON_CLIENT_SECRET), or an access_token", false))
   end
   return self:_renew()
 end
