@@ -15,11 +15,16 @@ local untrusted = require "falcon.untrusted"
 local Client = {}
 Client.__index = Client
 
+-- The default logger, and the one place a library module writes to stderr: `debug = true` sends every
+-- log line here, and without a `debug` function warnings come here too (Client:_warn).
+local function stderr_logger(line)
+  io.stderr:write("falcon: ", line, "\n")
+end
+
 --- Creates a client. See README.md for the options.
 ---@param opts table|nil
----@param extra table|nil schema of extra option keys the caller owns (e.g. a service class's)
-function Client.new(opts, extra)
-  opts = options.check(opts, extra)
+function Client.new(opts)
+  opts = options.check(opts)
   local self = setmetatable({}, Client)
   self.renew_window = options.renew_window(opts)
   local connect, read, total = options.timeouts(opts)
@@ -57,13 +62,11 @@ function Client.new(opts, extra)
     self.token_share = self.fleet
   end
   if opts.debug == true then
-    self.logger = function(line) io.stderr:write("falcon: ", line, "\n") end
+    self.logger = stderr_logger
   elseif type(opts.debug) == "function" then
     self.logger = opts.debug
   end
-  if verify == false then
-    io.stderr:write("falcon: warning: TLS certificate verification is off (ssl_verify = false)\n")
-  end
+  if verify == false then self:_warn("TLS certificate verification is off (ssl_verify = false)") end
   --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen, and until when a 429 paused the client.
   self.ratelimit = { limit = nil, remaining = nil, paused_until = 0 }
   self.random = math.random
@@ -178,10 +181,22 @@ function Client:_pace(d)
   return now
 end
 
---- A warning: through the logger when there is one, else on stderr.
+--- The library's one way to say something nobody asked for: a warning goes to the client's logger (the
+--- `debug` function, or stderr with `debug = true`), else to the default logger, which prints warnings
+--- on stderr. Library modules never write to stderr themselves.
 function Client:_warn(line)
-  if self.logger then self.logger("warning: " .. line, { warning = line }) return end
-  io.stderr:write("falcon: warning: ", line, "\n")
+  local logger = self.logger or stderr_logger
+  logger("warning: " .. line, { warning = line })
+end
+
+local warned = {}
+
+--- A warning given once per process for `key` (a decommissioned operation is one warning, however many
+--- objects call it).
+function Client:_warn_once(key, line)
+  if warned[key] then return end
+  warned[key] = true
+  self:_warn(line)
 end
 
 -- Sends through the driver, retrying as falcon.policy says. `send(core, request)` returns the driver's
