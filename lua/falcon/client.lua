@@ -51,13 +51,13 @@ function Client.new(opts)
   end
   if opts.shared_dict then
     if opts.access_token then
-      error("falcon: bad option 'shared_dict' (a handed-in access_token is not renewed, so not shared)", 0)
+      errors.bad_option(nil, "shared_dict", "a handed-in access_token is not renewed, so not shared")
     end
     local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
     self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity)
   end
   if opts.coordination then
-    if opts.shared_dict then error("falcon: bad option 'coordination' (give it or shared_dict, not both)", 0) end
+    if opts.shared_dict then errors.bad_option(nil, "coordination", "give it or shared_dict, not both") end
     self.fleet = require("falcon.fleet").new(self, opts.coordination)
     self.token_share = self.fleet
   end
@@ -84,12 +84,12 @@ function Client:base_url() return self.core:base_url() end
 --- that issued it, so the one held is dropped and the next call fetches one there.
 function Client:set_base_url(value)
   if type(value) ~= "string" or value == "" then
-    error("falcon: bad attribute 'base_url' (cloud name or URL string expected, got " .. type(value) .. ")", 0)
+    errors.raise(nil, "bad attribute 'base_url' (cloud name or URL string expected, got %s)", type(value))
   end
   local url, region = regions.resolve(value, self.region_overrides)
   if url ~= self.core:base_url() and not self.core:token_info().has_credentials and self.core:token_info().has_token then
-    error("falcon: bad attribute 'base_url' (this client uses a handed-in access_token, which belongs to "
-      .. self.core:base_url() .. "; create a new client for another cloud)", 0)
+    errors.raise(nil, "bad attribute 'base_url' (this client uses a handed-in access_token, which belongs to %s; "
+      .. "create a new client for another cloud)", self.core:base_url())
   end
   if url ~= self.core:base_url() then
     self.core:set_base_url(url)
@@ -101,17 +101,17 @@ end
 --- MSSP: act on a child CID (`member_cid`), or on the parent again (nil). The token held is dropped.
 function Client:set_member_cid(member_cid)
   if self.shared_token then
-    error("falcon: child_login: not with shared_dict (the workers share one token, for one tenant)", 0)
+    errors.raise("child_login", "not with shared_dict (the workers share one token, for one tenant)")
   end
   if not self.core:token_info().has_credentials then
-    error("falcon: child_login: needs client_id and client_secret (a handed-in access_token names its own tenant)", 0)
+    errors.raise("child_login", "needs client_id and client_secret (a handed-in access_token names its own tenant)")
   end
   self.core:set_member_cid(member_cid)
 end
 
 function Client:set_renew_window(seconds)
   if type(seconds) ~= "number" then
-    error("falcon: bad attribute 'renew_window' (seconds expected, got " .. type(seconds) .. ")", 0)
+    errors.raise(nil, "bad attribute 'renew_window' (seconds expected, got %s)", type(seconds))
   end
   self.renew_window = options.renew_window { renew_window = seconds }
 end

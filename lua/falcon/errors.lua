@@ -40,10 +40,11 @@ function errors.bad_option(where, name, what)
   errors.raise(where, "bad option '%s' (%s)", tostring(name), what)
 end
 
---- `falcon: <where>: unknown option '<name>'`, with the nearest known names ("did you mean").
+--- `falcon: <where>: unknown option '<name>'`, with the nearest known names ("did you mean"); a nested
+--- option is named whole (`coordination.prefx`), its last part compared with `known`.
 ---@param known string[]|table<string, any> the accepted names (a list, or a table keyed by them)
 function errors.unknown_option(where, name, known)
-  local hint = type(name) == "string" and suggest.hint(name, known) or ""
+  local hint = type(name) == "string" and suggest.hint(name:match("[^.]*$"), known) or ""
   errors.raise(where, "unknown option '%s'%s", tostring(name), hint)
 end
 

@@ -36,6 +36,13 @@ options.refused = {
   auth_headers = "the bearer token never reaches Lua (it lives in the C core), so there are no auth headers "
     .. "to hand in or read; pass access_token to use a token you hold",
 }
+
+--- The keys a service or Uber constructor takes: the client's, the object's own `ext_headers`, and the
+--- refused ones (the client names why).
+options.object_keys = { ext_headers = "table" }
+for key, spec in pairs(options.schema) do options.object_keys[key] = spec end
+for key in pairs(options.refused) do options.object_keys[key] = "refused" end
+
 options.always_on = {
   sanitize_log = "secrets and tokens never reach a log line, an error or tostring() in falconlua; "
     .. "sanitize_log = false cannot be honoured",

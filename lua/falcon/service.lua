@@ -26,10 +26,7 @@ local layer_options = { pythonic = true, auth_object = true, ext_headers = true 
 -- @tparam string what class name, for messages
 -- @treturn table the fields every API object has: _client, _pythonic
 function M.init_object(opts, what)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    error(string.format("falcon: %s: bad argument 'options' (table expected, got %s)", what, type(opts)), 3)
-  end
+  opts = require("falcon.options").check_keys(what, opts, require("falcon.options").object_keys)
   local pythonic = opts.pythonic
   if pythonic ~= nil and type(pythonic) ~= "boolean" then
     error(string.format("falcon: %s: bad argument 'pythonic' (boolean expected, got %s)", what, type(pythonic)), 3)
