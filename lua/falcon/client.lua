@@ -234,7 +234,10 @@ function Client:_finish_log(method, route, status, headers, retries, duration)
   end
 end
 
---- Fetches a token now. Returns true, or false and the response that explains why not.
+--- Fetches a token now. Returns FalconPy's boolean first, then (on failure) the answer that explains it,
+--- in the shape of every failed exchange: `{status_code, headers, body}` with `token_error` (or
+--- `transport_error`). Never raises, in Result mode too: a failed exchange is returned, and FalconPy's
+--- login() answers with a boolean. (On success there is no answer to return: the token stays in C.)
 function Client:login()
   local d = driver.current()
   local share = self.token_share
@@ -266,7 +269,7 @@ function Client:login()
   return false, failure
 end
 
---- Revokes the token held. Returns true when the API confirmed it, and the response.
+--- Revokes the token held. Returns true when the API confirmed it, then the answer (login's shape).
 function Client:logout()
   local d = driver.current()
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke", d.revoke)
