@@ -1,5 +1,6 @@
 -- The one error module (falcon.errors): the shape of a caller's mistake, and a falcon.core.error made in Lua
 -- that is one made in C in every way a caller can see.
+local api = require "spec.helpers.api"
 local errors = require "falcon.errors"
 local falcon = require "falcon"
 
@@ -57,5 +58,27 @@ describe("falcon.errors", function()
     assert.is_true(errors.is(e))
     assert.equal(errors.APIError, falcon.APIError)
     assert.equal("falcon.APIError: [418] m", tostring(e))
+  end)
+
+  describe("login() and logout() (against the emulator)", function()
+    local e
+    setup(function() e = api.start() end)
+    teardown(function() if e then e:stop() end end)
+
+    it("return FalconPy's boolean, then the answer, and never raise (Result mode too)", function()
+      for _, pythonic in ipairs { false, true } do
+        local bad = falcon.MessageCenter(api.opts(e, { client_secret = "wrong", pythonic = pythonic }))
+        local ok, response = bad:login()
+        assert.is_false(ok)
+        assert.equal(response.token_error.status, response.status_code)
+        assert.is_true(response.status_code >= 400)
+        assert.truthy(response.body.errors[1].message:find("token request failed", 1, true))
+        local good = falcon.MessageCenter(api.opts(e, { pythonic = pythonic }))
+        assert.is_true(good:login())
+        local revoked, answer = good:logout()
+        assert.is_true(revoked)
+        assert.equal(200, answer.status_code)
+      end
+    end)
   end)
 end)
