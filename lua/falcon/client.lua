@@ -67,8 +67,9 @@ function Client.new(opts)
     self.logger = opts.debug
   end
   if verify == false then self:_warn("TLS certificate verification is off (ssl_verify = false)") end
-  --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen, and until when a 429 paused the client.
-  self.ratelimit = { limit = nil, remaining = nil, paused_until = 0 }
+  --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen and when (`seen_at`: policy.pace ignores a
+  --- reading older than the API's one-minute window), and until when a 429 paused the client.
+  self.ratelimit = { limit = nil, remaining = nil, seen_at = nil, paused_until = 0 }
   self.random = math.random
   self.shared_token = opts.shared_dict ~= nil
   --- FalconPy's token_status / token_fail_reason: the last token request's HTTP status (201 on
