@@ -140,7 +140,7 @@ local function plain_runtime(stream)
   local rt = { driver = s.driver, sleep = s.driver.sleep, now = core.now }
   local function resume(co, ...)
     local ok, err = coroutine.resume(co, ...)
-    if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
+    if not ok and not stream.failure then stream.failure = errors.message("EventStream", tostring(err)) end
   end
   function rt.spawn(fn)
     local co = coroutine.create(fn)
@@ -159,7 +159,7 @@ local function ngx_runtime(stream)
   function rt.spawn(fn)
     ngx.thread.spawn(function()
       local ok, err = compat.pcall(fn)
-      if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
+      if not ok and not stream.failure then stream.failure = errors.message("EventStream", tostring(err)) end
     end)
   end
   function rt.pump(is_done)
@@ -196,7 +196,7 @@ local function api_message(response)
 end
 
 function EventStream:_fail(message)
-  if not self.failure then self.failure = "falcon.EventStream: " .. message end
+  if not self.failure then self.failure = errors.message("EventStream", message) end
 end
 
 function EventStream:_backoff(failures)
