@@ -54,8 +54,7 @@ local function page(cname)
     if op.decommissioned then add(""); add("Decommissioned upstream: it still works, and warns once.") end
     if op.upload then
       add("")
-      add("Upload: at most ", op.upload.max_bytes, " bytes; extensions ", table.concat(op.upload.extensions or {}, ", "),
-        ".")
+      add("Upload: ", help.upload_limits(op), ".")
     end
     if op.produces then add(""); add("Returns `", op.produces, "` (bytes; `save_to` / `--output` stream them to a file).") end
     add("")
