@@ -108,9 +108,7 @@ end
 M.parse = parse
 
 local function hint(typed, names)
-  local near = suggest.nearest(typed, names)
-  if #near == 0 then return "" end
-  return " (did you mean " .. table.concat(near, " or ") .. "?)"
+  return suggest.words(suggest.nearest(typed, names))
 end
 
 --- The operation a command line names: (collection, operation) or an Operation ID alone.
@@ -332,8 +330,7 @@ local function run_call(ctx, rest)
   if not id or id:sub(1, 1) == "-" then usage("falcon call: an Operation ID expected (falcon ops lists them)") end
   local op = require("falcon.endpoints").get(id)
   if not op then
-    local near = require("falcon.uber").suggest(id)
-    usage("unknown operation '%s'%s", id, #near > 0 and (" (did you mean " .. table.concat(near, " or ") .. "?)") or "")
+    usage("unknown operation '%s'%s", id, suggest.words(require("falcon.uber").suggest(id)))
   end
   return run_operation(ctx, op, { unpack(rest, 2) }, true)
 end
