@@ -402,14 +402,15 @@ function M.run(argv)
     io.stderr:write("falcon: ", code.message, "\n")
     return M.EXIT.usage
   end
-  local APIError = require "falcon.errors"
+  local APIError = require("falcon.errors").APIError
   if APIError.is(code) then
     io.stderr:write("falcon: ", tostring(code.message), code.trace_id and (" (trace id " .. code.trace_id .. ")") or "",
       "\n")
     return M.EXIT.api
   end
-  -- Errors the SDK raises before sending (bad arguments) are usage errors too.
-  io.stderr:write("falcon: ", tostring(code), "\n")
+  -- Errors the SDK raises before sending (bad arguments) are usage errors too; they carry "falcon: " already.
+  local message = tostring(code)
+  io.stderr:write(message:find("^falcon: ") and "" or "falcon: ", message, "\n")
   return M.EXIT.usage
 end
 
