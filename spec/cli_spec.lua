@@ -211,6 +211,8 @@ describe("the falcon command (installed with the rock)", function()
       assert.equals(2, code, c[1] .. ": " .. err)
       assert.equals("", out)
       assert.matches(c[2], err)
+      assert.matches("^falcon: ", err)
+      assert.is_nil(err:find("falcon: falcon:", 1, true), err) -- the SDK's own errors carry the prefix already
     end
     assert.same({}, e:requests()) -- not even a token request
   end)

@@ -107,11 +107,11 @@ describe("falcon.EventStream with coordination (leases on Redis)", function()
       return o
     end
     assert.has_error(function() falcon.EventStream(opts { coordination = { redis = redis.url }, checkpoint = "f" }) end,
-      "falcon.EventStream: bad option 'checkpoint' (none with coordination (checkpoints are kept in Redis) expected, got one)")
+      "falcon: EventStream: bad option 'checkpoint' (none with coordination (checkpoints are kept in Redis) expected, got one)")
     assert.has_error(function() falcon.EventStream(opts { coordination = { redis = redis.url }, lease = { ttl = 0 } }) end,
-      "falcon.EventStream: bad option 'lease.ttl' (seconds in [0.2, 300] expected, got 0)")
+      "falcon: EventStream: bad option 'lease.ttl' (seconds in [0.2, 300] expected, got 0)")
     assert.has_error(function() falcon.EventStream(opts { lease = { ttl = 1 } }) end,
-      "falcon.EventStream: bad option 'lease' (no lease without coordination expected, got table)")
+      "falcon: EventStream: bad option 'lease' (no lease without coordination expected, got table)")
     assert.has_error(function() falcon.EventStream(opts { coordination = { redis = "http://x" } }) end,
       "falcon: bad option 'coordination.redis' (a redis:// or rediss:// URL expected, got a string without one)")
   end)

@@ -176,7 +176,7 @@ describe("falcon.EventStream (curl multi driver)", function()
 
   it("refuses bad options before sending anything", function()
     assert.has_error(function() falcon.EventStream { client = client, app_id = "no-dashes" } end,
-      "falcon.EventStream: bad option 'app_id' (1-32 letters and digits expected, got no-dashes)")
+      "falcon: EventStream: bad option 'app_id' (1-32 letters and digits expected, got no-dashes)")
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", start = "middle" } end)
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", checkpoint = 5 } end)
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", event_types = {} } end)

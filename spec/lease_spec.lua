@@ -110,13 +110,13 @@ describe("falcon.lease", function()
 
   it("checks its arguments", function()
     assert.has_error(function() lease.new({ redis = redis.url }, "") end,
-      "falcon.lease: bad argument 'app_id' (non-empty string without control characters expected, got '')")
+      "falcon: lease: bad argument 'app_id' (non-empty string without control characters expected, got '')")
     assert.has_error(function() leases:acquire(0, "a\n", 5) end)
     assert.has_error(function() leases:acquire(0, "a", 0) end,
-      "falcon.lease: bad argument 'ttl' (seconds in [0.01, 86400] expected, got 0)")
+      "falcon: lease: bad argument 'ttl' (seconds in [0.01, 86400] expected, got 0)")
     assert.has_error(function() leases:checkpoint(0, "a", 0, 1) end,
-      "falcon.lease: bad argument 'fence' (the fence acquire returned expected, got 0)")
+      "falcon: lease: bad argument 'fence' (the fence acquire returned expected, got 0)")
     assert.has_error(function() leases:acquire({}, "a", 1) end,
-      "falcon.lease: bad argument 'partition' (number or string expected, got table)")
+      "falcon: lease: bad argument 'partition' (number or string expected, got table)")
   end)
 end)

@@ -190,4 +190,40 @@ describe("debug logging", function()
       assert.truthy(text:find("bad\\x1B]0;owned\\x07\\x0D\\x0Afake", 1, true), text)
     end)
   end)
+
+  -- Warnings (TLS verification off, a decommissioned operation) go through the client's logger: given a
+  -- `debug` function, it receives them and nothing reaches stderr; without one they print on stderr.
+  local WARNINGS = [==[
+local ENV, with_logger = ...
+local falcon = require "falcon"
+local got = {}
+local opts = { client_id = ENV.id, client_secret = ENV.secret, base_url = ENV.url, ssl_verify = false, timeout = 20 }
+if with_logger then opts.debug = function(line, fields) if fields.warning then got[#got + 1] = line end end end
+local mc = falcon.MessageCenter(opts)
+local uber = falcon.APIHarnessV2 { auth_object = mc }
+local case_id = mc:query_cases { limit = 1 }.body.resources[1]
+for _ = 1, 2 do
+  assert(mc:UpdateCase { id = case_id, content = "u" }.status_code == 200)
+  assert(uber:command("UpdateCase", { body = { id = case_id, content = "u" } }).status_code == 200)
+end
+io.write(table.concat(got, "\n"))
+]==]
+
+  it("sends warnings to the client's logger, and nothing to stderr", function()
+    local code, out, err = child.run(WARNINGS, env, 120, true)
+    assert.equal(0, code, "the child failed:\n" .. err)
+    assert.equal("", err)
+    assert.equal("warning: TLS certificate verification is off (ssl_verify = false)\n"
+      .. "warning: UpdateCase (PATCH /message-center/entities/case/v1) is decommissioned upstream and may stop "
+      .. "working at any time", out)
+  end)
+
+  it("prints warnings on stderr when no logger is given, each once", function()
+    local code, out, err = child.run(WARNINGS, env, 120, false)
+    assert.equal(0, code, "the child failed:\n" .. err)
+    assert.equal("", out)
+    assert.equal("falcon: warning: TLS certificate verification is off (ssl_verify = false)\n"
+      .. "falcon: warning: UpdateCase (PATCH /message-center/entities/case/v1) is decommissioned upstream and may "
+      .. "stop working at any time\n", err)
+  end)
 end)

@@ -3,8 +3,9 @@
 -- go, the paging style, an example in each style) and an index. Run from the repository root:
 --   lua5.4 tools/gen_docs.lua [DIR]        (default docs/reference)
 -- spec/docs_spec.lua checks that the committed pages are what this writes.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.path = "lua/?.lua;lua/?/init.lua;tools/?.lua;" .. package.path
 local catalog = require "falcon.cli.catalog"
+local output = require "gen_output"
 local help = require "falcon.cli.help"
 
 local dir = arg[1] or "docs/reference"
@@ -53,8 +54,7 @@ local function page(cname)
     if op.decommissioned then add(""); add("Decommissioned upstream: it still works, and warns once.") end
     if op.upload then
       add("")
-      add("Upload: at most ", op.upload.max_bytes, " bytes; extensions ", table.concat(op.upload.extensions or {}, ", "),
-        ".")
+      add("Upload: ", help.upload_limits(op), ".")
     end
     if op.produces then add(""); add("Returns `", op.produces, "` (bytes; `save_to` / `--output` stream them to a file).") end
     add("")
@@ -106,13 +106,7 @@ local function index()
   return table.concat(out, "\n") .. "\n"
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-assert(os.execute("mkdir -p '" .. dir:gsub("'", "'\\''") .. "'"))
-write(dir .. "/README.md", index())
-for _, cname in ipairs(catalog.collections()) do write(dir .. "/" .. cname .. ".md", page(cname)) end
+output.folder(dir)
+output.write(dir .. "/README.md", index())
+for _, cname in ipairs(catalog.collections()) do output.write(dir .. "/" .. cname .. ".md", page(cname)) end
 print(("gen_docs: %d pages in %s"):format(#catalog.collections() + 1, dir))

@@ -5,8 +5,9 @@
 --   lua5.4 tools/gen_types.lua [DIR]        (default types)
 -- spec/types_spec.lua checks that the committed files are what this writes, cover every operation and
 -- parse.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+package.path = "lua/?.lua;lua/?/init.lua;tools/?.lua;" .. package.path
 local catalog = require "falcon.cli.catalog"
+local output = require "gen_output"
 local endpoints = require "falcon.endpoints"
 
 local dir = arg[1] or "types"
@@ -215,19 +216,13 @@ local function init_file()
   return table.concat(out, "\n") .. "\n"
 end
 
-local function write(path, text)
-  local f = assert(io.open(path, "w"))
-  f:write(text)
-  f:close()
-end
-
-assert(os.execute("mkdir -p '" .. (dir .. "/falcon"):gsub("'", "'\\''") .. "'"))
-write(dir .. "/falcon/init.lua", init_file())
+output.folder(dir .. "/falcon")
+output.write(dir .. "/falcon/init.lua", init_file())
 local count = 1
 for _, cname in ipairs(catalog.collections()) do
   local class = catalog.class_name(cname)
   if class then
-    write(dir .. "/falcon/" .. class .. ".lua", class_file(cname, class))
+    output.write(dir .. "/falcon/" .. class .. ".lua", class_file(cname, class))
     count = count + 1
   end
 end

@@ -7,10 +7,12 @@
 --   checkpoint.file("/var/lib/forwarder/stream.ckpt")     -- the default for scripts: atomic rename
 --   checkpoint.shared_dict(ngx.shared.falcon, "stream:")  -- inside nginx: shared by the workers
 --   checkpoint.functions(load, save)                      -- your own
+local errors = require "falcon.errors"
+
 local checkpoint = {}
 
 local function fail(what, expected, got)
-  error(("falcon.checkpoint: bad argument '%s' (%s expected, got %s)"):format(what, expected, got), 3)
+  errors.bad_argument("checkpoint", what, ("%s expected, got %s"):format(expected, got))
 end
 
 -- One line per partition: "<partition> <offset>".
@@ -107,8 +109,8 @@ function checkpoint.from(value)
   end
   if type(value) == "string" then return checkpoint.file(value) end
   if type(value) == "table" and type(value.load) == "function" and type(value.save) == "function" then return value end
-  error(("falcon.EventStream: bad option 'checkpoint' (file path, falcon.checkpoint store or {load, save} "
-    .. "expected, got %s)"):format(type(value)), 3)
+  errors.bad_option("EventStream", "checkpoint", "file path, falcon.checkpoint store or {load, save} expected, got "
+    .. type(value))
 end
 
 return checkpoint

@@ -15,11 +15,16 @@ local untrusted = require "falcon.untrusted"
 local Client = {}
 Client.__index = Client
 
+-- The default logger, and the one place a library module writes to stderr: `debug = true` sends every
+-- log line here, and without a `debug` function warnings come here too (Client:_warn).
+local function stderr_logger(line)
+  io.stderr:write("falcon: ", line, "\n")
+end
+
 --- Creates a client. See README.md for the options.
 ---@param opts table|nil
----@param extra table|nil schema of extra option keys the caller owns (e.g. a service class's)
-function Client.new(opts, extra)
-  opts = options.check(opts, extra)
+function Client.new(opts)
+  opts = options.check(opts)
   local self = setmetatable({}, Client)
   self.renew_window = options.renew_window(opts)
   local connect, read, total = options.timeouts(opts)
@@ -46,26 +51,25 @@ function Client.new(opts, extra)
   end
   if opts.shared_dict then
     if opts.access_token then
-      error("falcon: bad option 'shared_dict' (a handed-in access_token is not renewed, so not shared)", 0)
+      errors.bad_option(nil, "shared_dict", "a handed-in access_token is not renewed, so not shared")
     end
     local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
     self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity)
   end
   if opts.coordination then
-    if opts.shared_dict then error("falcon: bad option 'coordination' (give it or shared_dict, not both)", 0) end
+    if opts.shared_dict then errors.bad_option(nil, "coordination", "give it or shared_dict, not both") end
     self.fleet = require("falcon.fleet").new(self, opts.coordination)
     self.token_share = self.fleet
   end
   if opts.debug == true then
-    self.logger = function(line) io.stderr:write("falcon: ", line, "\n") end
+    self.logger = stderr_logger
   elseif type(opts.debug) == "function" then
     self.logger = opts.debug
   end
-  if verify == false then
-    io.stderr:write("falcon: warning: TLS certificate verification is off (ssl_verify = false)\n")
-  end
-  --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen, and until when a 429 paused the client.
-  self.ratelimit = { limit = nil, remaining = nil, paused_until = 0 }
+  if verify == false then self:_warn("TLS certificate verification is off (ssl_verify = false)") end
+  --- The last X-Ratelimit-Limit / X-Ratelimit-Remaining seen and when (`seen_at`: policy.pace ignores a
+  --- reading older than the API's one-minute window), and until when a 429 paused the client.
+  self.ratelimit = { limit = nil, remaining = nil, seen_at = nil, paused_until = 0 }
   self.random = math.random
   self.shared_token = opts.shared_dict ~= nil
   --- FalconPy's token_status / token_fail_reason: the last token request's HTTP status (201 on
@@ -81,12 +85,12 @@ function Client:base_url() return self.core:base_url() end
 --- that issued it, so the one held is dropped and the next call fetches one there.
 function Client:set_base_url(value)
   if type(value) ~= "string" or value == "" then
-    error("falcon: bad attribute 'base_url' (cloud name or URL string expected, got " .. type(value) .. ")", 0)
+    errors.raise(nil, "bad attribute 'base_url' (cloud name or URL string expected, got %s)", type(value))
   end
   local url, region = regions.resolve(value, self.region_overrides)
   if url ~= self.core:base_url() and not self.core:token_info().has_credentials and self.core:token_info().has_token then
-    error("falcon: bad attribute 'base_url' (this client uses a handed-in access_token, which belongs to "
-      .. self.core:base_url() .. "; create a new client for another cloud)", 0)
+    errors.raise(nil, "bad attribute 'base_url' (this client uses a handed-in access_token, which belongs to %s; "
+      .. "create a new client for another cloud)", self.core:base_url())
   end
   if url ~= self.core:base_url() then
     self.core:set_base_url(url)
@@ -98,17 +102,17 @@ end
 --- MSSP: act on a child CID (`member_cid`), or on the parent again (nil). The token held is dropped.
 function Client:set_member_cid(member_cid)
   if self.shared_token then
-    error("falcon: child_login: not with shared_dict (the workers share one token, for one tenant)", 0)
+    errors.raise("child_login", "not with shared_dict (the workers share one token, for one tenant)")
   end
   if not self.core:token_info().has_credentials then
-    error("falcon: child_login: needs client_id and client_secret (a handed-in access_token names its own tenant)", 0)
+    errors.raise("child_login", "needs client_id and client_secret (a handed-in access_token names its own tenant)")
   end
   self.core:set_member_cid(member_cid)
 end
 
 function Client:set_renew_window(seconds)
   if type(seconds) ~= "number" then
-    error("falcon: bad attribute 'renew_window' (seconds expected, got " .. type(seconds) .. ")", 0)
+    errors.raise(nil, "bad attribute 'renew_window' (seconds expected, got %s)", type(seconds))
   end
   self.renew_window = options.renew_window { renew_window = seconds }
 end
@@ -178,10 +182,22 @@ function Client:_pace(d)
   return now
 end
 
---- A warning: through the logger when there is one, else on stderr.
+--- The library's one way to say something nobody asked for: a warning goes to the client's logger (the
+--- `debug` function, or stderr with `debug = true`), else to the default logger, which prints warnings
+--- on stderr. Library modules never write to stderr themselves.
 function Client:_warn(line)
-  if self.logger then self.logger("warning: " .. line, { warning = line }) return end
-  io.stderr:write("falcon: warning: ", line, "\n")
+  local logger = self.logger or stderr_logger
+  logger("warning: " .. line, { warning = line })
+end
+
+local warned = {}
+
+--- A warning given once per process for `key` (a decommissioned operation is one warning, however many
+--- objects call it).
+function Client:_warn_once(key, line)
+  if warned[key] then return end
+  warned[key] = true
+  self:_warn(line)
 end
 
 -- Sends through the driver, retrying as falcon.policy says. `send(core, request)` returns the driver's
@@ -219,7 +235,10 @@ function Client:_finish_log(method, route, status, headers, retries, duration)
   end
 end
 
---- Fetches a token now. Returns true, or false and the response that explains why not.
+--- Fetches a token now. Returns FalconPy's boolean first, then (on failure) the answer that explains it,
+--- in the shape of every failed exchange: `{status_code, headers, body}` with `token_error` (or
+--- `transport_error`). Never raises, in Result mode too: a failed exchange is returned, and FalconPy's
+--- login() answers with a boolean. (On success there is no answer to return: the token stays in C.)
 function Client:login()
   local d = driver.current()
   local share = self.token_share
@@ -251,7 +270,7 @@ function Client:login()
   return false, failure
 end
 
---- Revokes the token held. Returns true when the API confirmed it, and the response.
+--- Revokes the token held. Returns true when the API confirmed it, then the answer (login's shape).
 function Client:logout()
   local d = driver.current()
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke", d.revoke)
@@ -268,11 +287,8 @@ function Client:_ensure_token(d)
   local info = self.core:token_info()
   if not info.has_credentials then
     if info.has_token then return true end
-    return false, transport_response {
-      kind = "auth", reached_server = false,
-      message = "no credentials: give client_id and client_secret (or FALCON_CLIENT_ID and "
-        .. "FALCON_CLIENT_SECRET), or an access_token",
-    }
+    return false, transport_response(errors.core_error("auth", "no credentials: give client_id and client_secret "
+      .. "(or FALCON_CLIENT_ID and FALCON_CLIENT_SECRET), or an access_token", false))
   end
   return self:_renew()
 end

@@ -1,9 +1,70 @@
---- falcon.APIError: the error object raised in Result mode (pythonic=true).
+--- The one error module: it decides every error's prefix, level and fields, and whether it is raised or
+--- returned.
 --
--- Raised for API errors (HTTP status >= 400), transport failures (reported by the engine as
--- status 500 with a `transport_error`), and pagination that cannot continue. Programmer errors
--- (bad arguments) are plain string errors instead, raised before any request is sent.
+-- * A caller's mistake (bad argument, unknown option, misuse) is raised before anything is sent, as the
+--   string `falcon: <where>: <what>` at level 0 (`errors.raise`, `errors.bad_argument`,
+--   `errors.bad_option`, `errors.unknown_option`). Level 0: most such errors are found deep inside the
+--   library, where a position would point into falcon, not at the caller's line.
+-- * A failed exchange (transport failure, refused token, API error) is returned, never raised: the
+--   FalconPy response shape `{status_code, headers, body = {meta, resources, errors}}` with
+--   `transport_error` (a `falcon.core.error`: `errors.core_error` builds one in Lua) or `token_error`.
+-- * In Result mode (pythonic = true) such a response is raised as a `falcon.APIError` (below), as is
+--   pagination that cannot continue.
+local suggest = require "falcon.suggest"
 local untrusted = require "falcon.untrusted"
+
+local errors = {}
+
+--- `falcon: <where>: <what>` (`where` may be nil for the client's own options, which every constructor
+--- shares).
+---@param where string|nil the function or operation
+---@param fmt string
+function errors.message(where, fmt, ...)
+  local what = select("#", ...) > 0 and fmt:format(...) or fmt
+  if where then return "falcon: " .. where .. ": " .. what end
+  return "falcon: " .. what
+end
+
+--- Raises a caller's mistake: `falcon: <where>: <what>`, level 0.
+function errors.raise(where, fmt, ...)
+  error(errors.message(where, fmt, ...), 0)
+end
+
+--- `falcon: <where>: bad argument '<name>' (<what>)`.
+function errors.bad_argument(where, name, what)
+  errors.raise(where, "bad argument '%s' (%s)", tostring(name), what)
+end
+
+--- `falcon: <where>: bad option '<name>' (<what>)`.
+function errors.bad_option(where, name, what)
+  errors.raise(where, "bad option '%s' (%s)", tostring(name), what)
+end
+
+--- `falcon: <where>: unknown option '<name>'`, with the nearest known names ("did you mean"); a nested
+--- option is named whole (`coordination.prefx`), its last part compared with `known`.
+---@param known string[]|table<string, any> the accepted names (a list, or a table keyed by them)
+function errors.unknown_option(where, name, known)
+  local hint = type(name) == "string" and suggest.hint(name:match("[^.]*$"), known) or ""
+  errors.raise(where, "unknown option '%s'%s", tostring(name), hint)
+end
+
+-- The C core registers falcon.core.error's metatable (csrc/errors.c) under its name; an error made here
+-- gets the same one, so it prints and compares like one from C.
+local core_error_mt
+--- A `falcon.core.error` built in Lua: `{kind, message, reached_server}` with the C core's metatable.
+---@param kind string
+---@param message string
+---@param reached_server boolean
+function errors.core_error(kind, message, reached_server)
+  if not core_error_mt then
+    require "falcon.core"
+    core_error_mt = debug.getregistry()["falcon.core.error"]
+  end
+  return setmetatable({ kind = kind, message = message, reached_server = reached_server == true }, core_error_mt)
+end
+
+--- falcon.APIError: the error object raised in Result mode (pythonic=true), for API errors (HTTP status
+--- >= 400), transport and token failures, and pagination that cannot continue.
 
 local APIError = {}
 APIError.__index = APIError
@@ -25,8 +86,8 @@ end
 -- @tparam[opt] string operation
 function APIError.from_response(response, operation)
   local body = type(response.body) == "table" and response.body or {}
-  local errors = type(body.errors) == "table" and body.errors or {}
-  local first = type(errors[1]) == "table" and errors[1] or {}
+  local listed = type(body.errors) == "table" and body.errors or {}
+  local first = type(listed[1]) == "table" and listed[1] or {}
   local meta = type(body.meta) == "table" and body.meta or {}
   local headers = response.headers or {}
   local message = first.message
@@ -42,7 +103,7 @@ function APIError.from_response(response, operation)
     code = first.code or response.status_code,
     message = message,
     trace_id = meta.trace_id or headers["X-Cs-Traceid"] or headers["x-cs-traceid"],
-    errors = errors,
+    errors = listed,
     headers = headers,
     operation = operation,
     kind = response.transport_error and "transport" or response.token_error and "auth" or "api",
@@ -76,7 +137,7 @@ end
 -- @tparam table headers its headers
 -- @param body its decoded body
 -- @tparam boolean has_member_cid whether the request named a member CID
-function APIError.token_failure(url, status, headers, body, has_member_cid)
+function errors.token_failure(url, status, headers, body, has_member_cid)
   local their = type(body) == "table" and type(body.errors) == "table" and body.errors or {}
   local reason = type(their[1]) == "table" and their[1].message
   if type(reason) ~= "string" then reason = type(body) == "string" and body:sub(1, 200) or ("HTTP " .. status) end
@@ -93,7 +154,7 @@ end
 
 --- Adds what a user can do to an error answer: `response.advice`, and appended to the first error's
 --- message (what users print), marked as falconlua's.
-function APIError.advise(response, advice)
+function errors.advise(response, advice)
   response.advice = advice
   local body = response.body
   if type(body) == "table" and type(body.errors) == "table" and type(body.errors[1]) == "table"
@@ -119,4 +180,8 @@ function APIError.__tostring(e)
   return table.concat(parts)
 end
 
-return APIError
+errors.APIError = APIError
+-- `require "falcon.errors"` was the APIError class itself: its constructors stay reachable here.
+errors.new, errors.from_response, errors.is = APIError.new, APIError.from_response, APIError.is
+
+return errors

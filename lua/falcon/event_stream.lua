@@ -24,7 +24,9 @@ local core = require "falcon.core"
 local checkpoint = require "falcon.checkpoint"
 local compat = require "falcon.compat"
 local driver = require "falcon.driver"
+local errors = require "falcon.errors"
 local json = require "falcon.json"
+local options = require "falcon.options"
 
 local EventStream = {}
 EventStream.__index = EventStream
@@ -36,12 +38,17 @@ local OPTIONS = {
   checkpoint = "checkpoint", max_line = "bytes", queue = "events", backoff = "{initial = s, max = s}",
   coordination = "coordination", lease = "{ttl = s, owner = name}",
 }
+-- Every key the constructor takes: the stream's own, and a client's (when no `client` is given).
+local KNOWN = {}
+for key in pairs(OPTIONS) do KNOWN[key] = true end
+for key in pairs(options.schema) do KNOWN[key] = true end
+for key in pairs(options.refused) do KNOWN[key] = true end
 local FATAL = { [400] = "the request was refused", [401] = "the credentials were refused",
                 [403] = "the API client lacks the Event streams read scope (streaming:read)",
                 [404] = "the Event Streams API is not there", [409] = "the app id is in use by another consumer" }
 
 local function bad(name, expected, got)
-  error(("falcon.EventStream: bad option '%s' (%s expected, got %s)"):format(name, expected, tostring(got)), 3)
+  errors.bad_option("EventStream", name, ("%s expected, got %s"):format(expected, tostring(got)))
 end
 
 local function names_list(name, value)
@@ -75,6 +82,7 @@ end
 --- client's, when it has one) and lease {ttl = seconds, owner = name} (falcon.stream_leases).
 function EventStream.new(opts)
   if type(opts) ~= "table" then bad("options", "table", type(opts)) end
+  options.check_keys("EventStream", opts, KNOWN)
   local engine_opts = {}
   for key, value in pairs(opts) do
     if not OPTIONS[key] then engine_opts[key] = value end
@@ -111,8 +119,8 @@ function EventStream.new(opts)
   if type(self.max_line) ~= "number" or self.max_line < 1024 then bad("max_line", "bytes >= 1024", opts.max_line) end
   self.queue_max = opts.queue or 1000
   if type(self.queue_max) ~= "number" or self.queue_max < 1 then bad("queue", "events >= 1", opts.queue) end
-  local backoff = opts.backoff or {}
-  if type(backoff) ~= "table" then bad("backoff", OPTIONS.backoff, type(backoff)) end
+  if opts.backoff ~= nil and type(opts.backoff) ~= "table" then bad("backoff", OPTIONS.backoff, type(opts.backoff)) end
+  local backoff = options.check_keys("EventStream", opts.backoff, { initial = true, max = true }, "backoff.")
   self.backoff_initial, self.backoff_max = backoff.initial or 0.5, backoff.max or 30
   self.queue, self.first, self.last = {}, 1, 0
   self.taken = {}      -- partition -> offset of the last event taken off its feed
@@ -132,7 +140,7 @@ local function plain_runtime(stream)
   local rt = { driver = s.driver, sleep = s.driver.sleep, now = core.now }
   local function resume(co, ...)
     local ok, err = coroutine.resume(co, ...)
-    if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
+    if not ok and not stream.failure then stream.failure = errors.message("EventStream", tostring(err)) end
   end
   function rt.spawn(fn)
     local co = coroutine.create(fn)
@@ -151,7 +159,7 @@ local function ngx_runtime(stream)
   function rt.spawn(fn)
     ngx.thread.spawn(function()
       local ok, err = compat.pcall(fn)
-      if not ok and not stream.failure then stream.failure = "falcon.EventStream: " .. tostring(err) end
+      if not ok and not stream.failure then stream.failure = errors.message("EventStream", tostring(err)) end
     end)
   end
   function rt.pump(is_done)
@@ -188,7 +196,7 @@ local function api_message(response)
 end
 
 function EventStream:_fail(message)
-  if not self.failure then self.failure = "falcon.EventStream: " .. message end
+  if not self.failure then self.failure = errors.message("EventStream", message) end
 end
 
 function EventStream:_backoff(failures)
@@ -384,7 +392,7 @@ function EventStream:_start()
   if self.rt then return end
   self.rt = rawget(_G, "ngx") and driver.current().name == "cosocket" and ngx_runtime(self) or plain_runtime(self)
   local saved, err = self.store.load()
-  if not saved then error("falcon.EventStream: " .. tostring(err), 0) end
+  if not saved then errors.raise("EventStream", "%s", tostring(err)) end
   for partition, offset in pairs(saved) do self.taken[partition], self.acked[partition] = offset, offset end
   local rt = self.rt
   -- Under leases, a partition is read from its Redis checkpoint once (and each time) its lease is taken.
@@ -422,7 +430,7 @@ function EventStream:ack()
   end
   self.acked[item.partition] = item.offset
   local ok, err = self.store.save(item.partition, item.offset, self.acked)
-  if not ok then error("falcon.EventStream: the checkpoint was not saved: " .. tostring(err), 2) end
+  if not ok then errors.raise("EventStream", "the checkpoint was not saved: %s", tostring(err)) end
 end
 
 -- The next event, waiting for one; nil once stopped; raises the stream's failure.
@@ -466,7 +474,7 @@ end
 --- Calls fn(event, partition) for each event until stream:stop(); an event is acknowledged when fn returns.
 --- An error in fn stops the stream (that event is not acknowledged) and is raised again.
 function EventStream:run(fn)
-  if type(fn) ~= "function" then error("falcon.EventStream: bad argument 'fn' (function expected)", 2) end
+  if type(fn) ~= "function" then errors.bad_argument("EventStream:run", "fn", "function expected, got " .. type(fn)) end
   for event, partition in self:events() do
     local ok, err = compat.pcall(fn, event, partition)
     if not ok then

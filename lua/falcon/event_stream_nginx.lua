@@ -16,12 +16,13 @@
 -- shared-dict one (e.g. a Redis lease shared by several machines), as may the checkpoint store.
 -- luacheck: globals ngx
 local checkpoint = require "falcon.checkpoint"
+local errors = require "falcon.errors"
 local EventStream = require "falcon.event_stream"
 
 local M = {}
 
 local function bad(name, expected, got)
-  error(("falcon.event_stream_nginx: bad option '%s' (%s expected, got %s)"):format(name, expected, tostring(got)), 3)
+  errors.bad_option("event_stream_nginx", name, ("%s expected, got %s"):format(expected, tostring(got)))
 end
 
 --- A lease in an ngx.shared dict: key -> the owner's id, expiring after ttl seconds unless renewed.
@@ -57,7 +58,7 @@ end
 -- the stream fails (logged; the lease is given up so that any worker may try again).
 local function run_owned(opts, lease, owner)
   local options = opts.stream()
-  if type(options) ~= "table" then error("falcon.event_stream_nginx: 'stream' must return EventStream options", 0) end
+  if type(options) ~= "table" then errors.raise("event_stream_nginx", "'stream' must return EventStream options") end
   options.checkpoint = options.checkpoint or opts.checkpoint
   local stream = EventStream.new(options)
   local lost = false
@@ -82,6 +83,8 @@ end
 --- checkpoint (a store; default: the shared dict), name (the lease's key, default "falcon:stream").
 function M.start(opts)
   if type(opts) ~= "table" then bad("options", "table", type(opts)) end
+  require("falcon.options").check_keys("event_stream_nginx", opts, { shared_dict = true, stream = true, handler = true,
+    lease_ttl = true, lease = true, checkpoint = true, name = true })
   if type(opts.stream) ~= "function" then bad("stream", "function returning EventStream options", type(opts.stream)) end
   if type(opts.handler) ~= "function" then bad("handler", "function(event, partition)", type(opts.handler)) end
   local dict = opts.shared_dict and ngx.shared[opts.shared_dict]
@@ -110,7 +113,7 @@ function M.start(opts)
     end
   end
   local ok, err = ngx.timer.at(0, loop)
-  if not ok then error("falcon.event_stream_nginx: cannot start the timer: " .. tostring(err), 2) end
+  if not ok then errors.raise("event_stream_nginx", "cannot start the timer: %s", tostring(err)) end
   return true
 end
 

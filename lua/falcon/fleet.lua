@@ -9,6 +9,8 @@
 -- its own pacing), tries Redis again every `retry_interval` seconds and says when it is back.
 local compat = require "falcon.compat"
 local core = require "falcon.core"
+local errors = require "falcon.errors"
+local options = require "falcon.options"
 local redis = require "falcon.redis"
 
 local fleet = {}
@@ -88,20 +90,14 @@ return 0
 ]]
 
 local function bad(key, expected, got)
-  error(("falcon: bad option 'coordination.%s' (%s expected, got %s)"):format(key, expected, got), 0)
+  errors.bad_option(nil, "coordination." .. key, ("%s expected, got %s"):format(expected, got))
 end
 
 --- Checks a coordination table (unknown keys are an error); returns Redis settings and fleet settings.
 function fleet.check(conf)
+  options.check_keys(nil, conf, fleet.schema, "coordination.")
   for key, value in pairs(conf) do
-    local spec = fleet.schema[key]
-    if not spec then
-      local names = {}
-      for name in pairs(fleet.schema) do names[#names + 1] = name end
-      error(("falcon: unknown option 'coordination.%s'%s"):format(tostring(key),
-        type(key) == "string" and require("falcon.suggest").hint(key, names) or ""), 0)
-    end
-    if type(value) ~= spec then bad(key, spec, type(value)) end
+    if type(value) ~= fleet.schema[key] then bad(key, fleet.schema[key], type(value)) end
   end
   local settings = redis.settings(conf)
   local prefix = conf.prefix or "falcon"
@@ -120,7 +116,7 @@ function fleet.new(client, conf)
   local settings, own = fleet.check(conf)
   local the_core = client.core
   if not the_core:token_info().has_credentials then
-    error("falcon: bad option 'coordination' (needs client_id and client_secret: a handed-in token is not shared)", 0)
+    errors.bad_option(nil, "coordination", "needs client_id and client_secret: a handed-in token is not shared")
   end
   local base = own.prefix .. ":{" .. the_core:fleet_id() .. "}:"
   return setmetatable({

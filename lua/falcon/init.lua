@@ -8,7 +8,7 @@ local falcon = { _VERSION = "falconlua " .. core.version, version = core.version
 
 local lazy = {
   Client = function() return require "falcon.client" end,
-  APIError = function() return require "falcon.errors" end,
+  APIError = function() return require("falcon.errors").APIError end,
   Result = function() return require "falcon.result" end,
   json = function() return require "falcon.json" end,
   regions = function() return require "falcon.regions" end,

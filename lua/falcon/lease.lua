@@ -13,6 +13,7 @@
 -- it holds the lease and must stop reading the partition. A Redis failure is (nil, message, "network"),
 -- never a lease.
 local driver = require "falcon.driver"
+local errors = require "falcon.errors"
 local fleet = require "falcon.fleet"
 local redis = require "falcon.redis"
 
@@ -54,28 +55,28 @@ return 1
 
 local function check_name(what, value)
   if type(value) ~= "string" or value == "" or #value > 256 or value:find("[%c]") then
-    error(("falcon.lease: bad argument '%s' (non-empty string without control characters expected, got %s)")
-      :format(what, type(value) == "string" and ("'" .. value:sub(1, 40) .. "'") or type(value)), 3)
+    errors.bad_argument("lease", what, ("non-empty string without control characters expected, got %s")
+      :format(type(value) == "string" and ("'" .. value:sub(1, 40) .. "'") or type(value)))
   end
 end
 
 local function check_seconds(ttl)
   if type(ttl) ~= "number" or ttl ~= ttl or ttl < 0.01 or ttl > 86400 then
-    error(("falcon.lease: bad argument 'ttl' (seconds in [0.01, 86400] expected, got %s)"):format(tostring(ttl)), 3)
+    errors.bad_argument("lease", "ttl", "seconds in [0.01, 86400] expected, got " .. tostring(ttl))
   end
   return math.ceil(ttl * 1000)
 end
 
 local function check_fence(fence)
   if type(fence) ~= "number" or fence < 1 or fence ~= math.floor(fence) then
-    error(("falcon.lease: bad argument 'fence' (the fence acquire returned expected, got %s)"):format(tostring(fence)), 3)
+    errors.bad_argument("lease", "fence", "the fence acquire returned expected, got " .. tostring(fence))
   end
 end
 
 --- Leases of app `app_id` on the Redis a coordination table names (see falcon.fleet).
 function lease.new(coordination, app_id)
   if type(coordination) ~= "table" then
-    error(("falcon.lease: bad argument 'coordination' (table expected, got %s)"):format(type(coordination)), 2)
+    errors.bad_argument("lease", "coordination", "table expected, got " .. type(coordination))
   end
   check_name("app_id", app_id)
   local settings, own = fleet.check(coordination)
@@ -84,7 +85,7 @@ end
 
 function lease:_keys(partition, ...)
   if type(partition) ~= "number" and type(partition) ~= "string" then
-    error(("falcon.lease: bad argument 'partition' (number or string expected, got %s)"):format(type(partition)), 3)
+    errors.bad_argument("lease", "partition", "number or string expected, got " .. type(partition))
   end
   local keys = {}
   for i, kind in ipairs({ ... }) do keys[i] = self.base .. kind .. ":" .. partition end
@@ -133,7 +134,7 @@ function lease:checkpoint(partition, owner, fence, offset)
   check_name("owner", owner)
   check_fence(fence)
   if type(offset) ~= "number" and type(offset) ~= "string" then
-    error(("falcon.lease: bad argument 'offset' (number or string expected, got %s)"):format(type(offset)), 2)
+    errors.bad_argument("lease", "offset", "number or string expected, got " .. type(offset))
   end
   local reply, err, kind = self:_script(CHECKPOINT, self:_keys(partition, "lease", "checkpoint"), owner, fence,
                                         offset)

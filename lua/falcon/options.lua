@@ -1,5 +1,6 @@
---- Client options: validated at the door; unknown keys are an error with a suggestion.
-local suggest = require "falcon.suggest"
+--- Options tables, validated at the door: the client's own (options.check), and the one check of
+--- unknown keys every options table of the SDK goes through (options.check_keys).
+local errors = require "falcon.errors"
 
 local options = {}
 
@@ -35,6 +36,13 @@ options.refused = {
   auth_headers = "the bearer token never reaches Lua (it lives in the C core), so there are no auth headers "
     .. "to hand in or read; pass access_token to use a token you hold",
 }
+
+--- The keys a service or Uber constructor takes: the client's, the object's own `ext_headers`, and the
+--- refused ones (the client names why).
+options.object_keys = { ext_headers = "table" }
+for key, spec in pairs(options.schema) do options.object_keys[key] = spec end
+for key in pairs(options.refused) do options.object_keys[key] = "refused" end
+
 options.always_on = {
   sanitize_log = "secrets and tokens never reach a log line, an error or tostring() in falconlua; "
     .. "sanitize_log = false cannot be honoured",
@@ -46,7 +54,28 @@ options.always_on = {
 options.RENEW_DEFAULT, options.RENEW_MIN, options.RENEW_MAX = 120, 120, 1200
 
 local function fail(key, expected, got)
-  error(("falcon: bad option '%s' (%s expected, got %s)"):format(key, expected, got), 0)
+  errors.bad_option(nil, key, ("%s expected, got %s"):format(expected, got))
+end
+
+--- The one check of an options table's keys, for every function of the SDK that takes one: nil is an
+--- empty table, anything but a table is refused, and a key not in `known` is refused naming it (with
+--- `prefix`, e.g. "coordination.", for a nested table) and the nearest known names.
+---@param where string|nil the function, for the message (nil: the client's own options)
+---@param opts table|nil
+---@param known table<string, any> the accepted keys
+---@param prefix? string
+---@return table opts
+function options.check_keys(where, opts, known, prefix)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    errors.bad_argument(where, prefix and prefix:sub(1, -2) or "options", "table expected, got " .. type(opts))
+  end
+  for key in pairs(opts) do
+    if type(key) ~= "string" or known[key] == nil then
+      errors.unknown_option(where, (prefix or "") .. tostring(key), known)
+    end
+  end
+  return opts
 end
 
 -- String options end up in the token request, in headers (User-Agent, Authorization) or in the URL:
@@ -80,33 +109,26 @@ local function type_allowed(spec, value)
   return false
 end
 
---- Checks `opts` against the schema (plus `extra`, a schema of keys the caller owns).
+--- Checks a client's options against the schema.
 ---@param opts table|nil
----@param extra table|nil
 ---@return table opts a shallow copy
-function options.check(opts, extra)
+function options.check(opts)
   if opts == nil then return {} end
   if type(opts) ~= "table" then fail("options", "table", type(opts)) end
+  for key in pairs(opts) do
+    if options.refused[key] then errors.raise(nil, "option '%s' is not supported: %s", key, options.refused[key]) end
+  end
+  options.check_keys(nil, opts, options.schema)
   local copy = {}
   for key, value in pairs(opts) do
-    if options.refused[key] then
-      error(("falcon: option '%s' is not supported: %s"):format(key, options.refused[key]), 0)
-    end
-    local spec = options.schema[key] or (extra and extra[key])
-    if type(key) ~= "string" or not spec then
-      local names = {}
-      for name in pairs(options.schema) do names[#names + 1] = name end
-      for name in pairs(extra or {}) do names[#names + 1] = name end
-      error(("falcon: unknown option '%s'%s"):format(tostring(key),
-        type(key) == "string" and suggest.hint(key, names) or ""), 0)
-    end
+    local spec = options.schema[key]
     if not type_allowed(spec, value) then fail(key, spec:gsub("|", " or "), type(value)) end
     if type(value) == "string" then check_string(key, value) end
     copy[key] = value
   end
   if copy.sanitize_log == false or copy.validate_payloads == false then
     local key = copy.sanitize_log == false and "sanitize_log" or "validate_payloads"
-    error(("falcon: bad option '%s': %s"):format(key, options.always_on[key]), 0)
+    errors.raise(nil, "bad option '%s': %s", key, options.always_on[key])
   end
   copy.sanitize_log, copy.validate_payloads = nil, nil
   if copy.creds then options.merge_creds(copy) end
@@ -152,8 +174,8 @@ function options.ext_headers(headers)
       fail("ext_headers", "header names of letters, digits, '-' and '_'", tostring(name))
     end
     if name:lower() == "authorization" then
-      error("falcon: bad option 'ext_headers' (Authorization belongs to the engine: the token never reaches Lua; "
-        .. "pass access_token to use a token you hold)", 0)
+      errors.bad_option(nil, "ext_headers", "Authorization belongs to the engine: the token never reaches Lua; "
+        .. "pass access_token to use a token you hold")
     end
     if type(value) == "number" then value = tostring(value) end
     if type(value) ~= "string" then fail("ext_headers." .. name, "string", type(value)) end

@@ -23,6 +23,7 @@ local APIError = require "falcon.errors"
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
 local copy = require("falcon.payload").copy
+local options = require "falcon.options"
 local untrusted = require "falcon.untrusted"
 
 local M = {}
@@ -34,14 +35,10 @@ local function fail(name, argname, what)
 end
 
 local function check_opts(name, opts)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then fail(name, "opts", "table expected, got " .. type(opts)) end
   local known = { on_page = "function", style = "string", max_offset = "number", max_pages = "number",
                   parallel = "number" }
+  opts = options.check_keys(name, opts, known)
   for k, v in pairs(opts) do
-    if not known[k] then
-      fail(name, tostring(k), "unknown option; expected on_page, style, max_offset, max_pages or parallel")
-    end
     if type(v) ~= known[k] then fail(name, k, known[k] .. " expected, got " .. type(v)) end
   end
   if opts.parallel and (opts.parallel ~= math.floor(opts.parallel) or opts.parallel < 1 or opts.parallel > 64) then
@@ -373,8 +370,9 @@ function M.graphql_pages(obj, query, variables, opts)
       type(query)) end
   if variables ~= nil and type(variables) ~= "table" then fail(name, "variables", "table expected, got " ..
       type(variables)) end
-  if opts ~= nil and type(opts) ~= "table" then fail(name, "opts", "table expected, got " .. type(opts)) end
-  opts = opts or {}
+  opts = options.check_keys(name, opts, { on_page = true, path = true, max_pages = true })
+  if opts.max_pages ~= nil and type(opts.max_pages) ~= "number" then fail(name, "max_pages", "number expected, got " ..
+      type(opts.max_pages)) end
   if opts.path ~= nil and type(opts.path) ~= "string" then fail(name, "path", "string expected, got " ..
       type(opts.path)) end
   if opts.on_page ~= nil and type(opts.on_page) ~= "function" then fail(name, "on_page", "function expected, got " ..
@@ -401,7 +399,7 @@ function M.graphql_pages(obj, query, variables, opts)
       and type(body.data) ~= "table"
     if service.is_error(response) or gql_errors then
       done = true
-      if obj._pythonic or opts.raise then
+      if obj._pythonic then
         local e = APIError.from_response(response, GRAPHQL_OP)
         if gql_errors and not service.is_error(response) then e.kind = "graphql" end
         error(e, 0)

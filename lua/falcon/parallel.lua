@@ -22,9 +22,7 @@ local function check_max(opts, caller)
     error(("falcon.%s: bad argument 'max' (integer 1..%d expected, got %s)"):format(caller, parallel.LIMIT,
       tostring(max)), 3)
   end
-  for key in pairs(opts or {}) do
-    if key ~= "max" then error(("falcon.%s: unknown option '%s' (only 'max')"):format(caller, tostring(key)), 3) end
-  end
+  require("falcon.options").check_keys(caller, opts, { max = true })
   return max
 end
 

@@ -9,21 +9,18 @@
 -- Every wait derived from a server's answer (a 429's named time, pacing on a low budget) is bounded by
 -- `max_wait`: max_retry_wait, and the call's whole timeout when it has one. Server numbers are read
 -- strictly (falcon.untrusted): a header that is not a plain decimal number is as good as absent.
+local errors = require "falcon.errors"
 local untrusted = require "falcon.untrusted"
 
 local policy = {}
 
 policy.defaults = { max_retries = 3, max_retry_wait = 60, retry_backoff = 0.5, retry_backoff_max = 8 }
 
---- The option keys this module owns, for the client's option schema.
-policy.schema = { max_retries = "number", max_retry_wait = "number", retry_backoff = "number",
-                  retry_backoff_max = "number" }
-
 local function check_number(opts, key, min)
   local v = opts[key]
   if v == nil then return policy.defaults[key] end
   if v ~= v or v < min or v == math.huge then
-    error(("falcon: bad option '%s' (a number >= %s expected, got %s)"):format(key, min, tostring(v)), 0)
+    errors.bad_option(nil, key, ("a number >= %s expected, got %s"):format(min, tostring(v)))
   end
   return v
 end

@@ -8,6 +8,8 @@
 -- Every call returns the reply, or nil, a message and "network" (Redis unreachable or too slow: the
 -- fleet degrades) or "reply" (Redis answered with an error). The password is never in a message.
 -- luacheck: globals ngx
+local errors = require "falcon.errors"
+
 local redis = {}
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
@@ -17,7 +19,7 @@ redis.null = setmetatable({}, { __tostring = function() return "redis.null" end 
 redis.DEFAULT_TIMEOUT = 0.25
 
 local function fail(key, expected, got)
-  error(("falcon: bad option 'coordination.%s' (%s expected, got %s)"):format(key, expected, got), 0)
+  errors.bad_option(nil, "coordination." .. key, ("%s expected, got %s"):format(expected, got))
 end
 
 --- The connection settings from a coordination table: `redis = "redis://[user:password@]host:port/db"`

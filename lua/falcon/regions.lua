@@ -1,4 +1,6 @@
 --- Falcon clouds: short names in any spelling FalconPy accepts, their hosts, and autodiscovery.
+local errors = require "falcon.errors"
+
 local regions = {}
 
 --- The public clouds (spec/API.md). A client's `regions` option overrides any of these URLs.
@@ -28,11 +30,11 @@ function regions.overrides(option)
   for name, url in pairs(option or {}) do
     local canon = regions.canonical(name)
     if not canon then
-      error(("falcon: bad option 'regions' (unknown region '%s': us1, us2, eu1, usgov1 or usgov2 expected)")
-        :format(tostring(name)), 0)
+      errors.bad_option(nil, "regions", ("unknown region '%s': us1, us2, eu1, usgov1 or usgov2 expected")
+        :format(tostring(name)))
     end
     if type(url) ~= "string" or not url:match("^https?://[^%s]+$") then
-      error(("falcon: bad option 'regions' (%s: http:// or https:// URL expected)"):format(canon), 0)
+      errors.bad_option(nil, "regions", canon .. ": http:// or https:// URL expected")
     end
     map[canon] = strip(url)
   end
@@ -53,11 +55,11 @@ function regions.resolve(base_url, overrides)
     -- FalconPy accepts a bare host such as "api.us-2.crowdstrike.com".
     if url:match("^[%w%.%-]+%.[%a]+/?$") then url = "https://" .. url
     else
-      error(("falcon: bad option 'base_url' (unknown region '%s': us1, us2, eu1, usgov1, usgov2 or an "
-        .. "http(s) URL expected)"):format(base_url), 0)
+      errors.bad_option(nil, "base_url", ("unknown region '%s': us1, us2, eu1, usgov1, usgov2 or an http(s) URL "
+        .. "expected"):format(base_url))
     end
   end
-  if url:find("[%s%c]") then error("falcon: bad option 'base_url' (spaces and control characters are not allowed)", 0) end
+  if url:find("[%s%c]") then errors.bad_option(nil, "base_url", "spaces and control characters are not allowed") end
   url = strip(url)
   for region in pairs(regions.clouds) do
     if url_of(region, overrides) == url then return url, region end

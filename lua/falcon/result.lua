@@ -11,6 +11,7 @@
 -- so does `for item, index in result:iter() do`. `#result` and `result[i]` reach into `data`, and
 -- `ipairs(result)` works on Lua 5.4. LuaJIT ignores `__len` and `__index` for `#` and `ipairs` on
 -- tables: there use `result:len()` and `ipairs(result.data)`.
+local errors = require "falcon.errors"
 local json = require "falcon.json"
 
 local Result = {}
@@ -117,7 +118,7 @@ end
 -- @treturn table list of matching items
 function methods.prune(self, substring)
   if type(substring) ~= "string" then
-    error("falcon: Result:prune: bad argument 'substring' (string expected, got " .. type(substring) .. ")", 2)
+    errors.bad_argument("Result:prune", "substring", "string expected, got " .. type(substring))
   end
   local out = json.array()
   for item in methods.iter(self) do

@@ -26,10 +26,7 @@ local layer_options = { pythonic = true, auth_object = true, ext_headers = true 
 -- @tparam string what class name, for messages
 -- @treturn table the fields every API object has: _client, _pythonic
 function M.init_object(opts, what)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    error(string.format("falcon: %s: bad argument 'options' (table expected, got %s)", what, type(opts)), 3)
-  end
+  opts = require("falcon.options").check_keys(what, opts, require("falcon.options").object_keys)
   local pythonic = opts.pythonic
   if pythonic ~= nil and type(pythonic) ~= "boolean" then
     error(string.format("falcon: %s: bad argument 'pythonic' (boolean expected, got %s)", what, type(pythonic)), 3)
@@ -73,20 +70,15 @@ local function with_ext_headers(obj, request)
   return copy
 end
 
-local warned = {}
-
---- Warns once per process that an operation is decommissioned upstream.
-local function warn_decommissioned(op)
-  if warned[op.id] then return end
-  warned[op.id] = true
-  io.stderr:write(string.format(
-    "falcon: warning: %s (%s %s) is decommissioned upstream and may stop working at any time\n",
-    op.id, op.method, op.route))
+--- Warns once per process that an operation is decommissioned upstream (through the client's logger).
+local function warn_decommissioned(obj, op)
+  obj._client:_warn_once(op.id, ("%s (%s %s) is decommissioned upstream and may stop working at any time")
+    :format(op.id, op.method, op.route))
 end
 
 --- Builds the request(s) for keyword arguments, sends them and returns the engine's response table.
 function M.send(obj, op, name, args)
-  if op.decommissioned then warn_decommissioned(op) end
+  if op.decommissioned then warn_decommissioned(obj, op) end
   local batches, ids = batch.split(op, args)
   if batches then
     -- Every batch is built (and checked) before the first is sent.

@@ -9,19 +9,21 @@
 -- within a ttl of the owner dying, or at once when the owner stops cleanly (stop() releases).
 local compat = require "falcon.compat"
 local core = require "falcon.core"
+local errors = require "falcon.errors"
 local lease = require "falcon.lease"
+local options = require "falcon.options"
 
 local StreamLeases = {}
 StreamLeases.__index = StreamLeases
 
 local function bad(name, expected, got)
-  error(("falcon.EventStream: bad option '%s' (%s expected, got %s)"):format(name, expected, tostring(got)), 4)
+  errors.bad_option("EventStream", name, ("%s expected, got %s"):format(expected, tostring(got)))
 end
 
 --- Leases of app `app_id` on the Redis `coordination` names; `opts`: {ttl = seconds (5), owner = name}.
 function StreamLeases.new(coordination, app_id, opts)
-  opts = opts or {}
-  if type(opts) ~= "table" then bad("lease", "{ttl = seconds, owner = name}", type(opts)) end
+  if opts ~= nil and type(opts) ~= "table" then bad("lease", "{ttl = seconds, owner = name}", type(opts)) end
+  opts = options.check_keys("EventStream", opts, { ttl = true, owner = true }, "lease.")
   local ttl = opts.ttl or 5
   if type(ttl) ~= "number" or ttl ~= ttl or ttl < 0.2 or ttl > 300 then bad("lease.ttl", "seconds in [0.2, 300]", ttl) end
   local owner = opts.owner or ("%x-%x"):format(math.random(0, 0x3fffffff), math.floor(core.now() * 1e6) % 0x7fffffff)

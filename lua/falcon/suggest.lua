@@ -52,4 +52,14 @@ function suggest.hint(name, names)
   return " (did you mean '" .. table.concat(near, "' or '") .. "'?)"
 end
 
+--- " (did you mean a or b?)" for words typed on a command line (unquoted, each after `prefix`, e.g.
+--- "--"), or "" when `near` is empty.
+---@param near string[] names from suggest.nearest
+---@param prefix? string
+function suggest.words(near, prefix)
+  if #near == 0 then return "" end
+  prefix = prefix or ""
+  return " (did you mean " .. prefix .. table.concat(near, " or " .. prefix) .. "?)"
+end
+
 return suggest

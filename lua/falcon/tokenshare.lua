@@ -7,6 +7,8 @@
 -- that nginx that knows the dict's name: give the dict to the SDK alone. The entry expires with the
 -- token (its TTL), and a refused token is replaced, never reused.
 -- luacheck: globals ngx
+local errors = require "falcon.errors"
+
 local tokenshare = {}
 tokenshare.__index = tokenshare
 
@@ -20,11 +22,11 @@ local SEP = "\n"
 function tokenshare.new(core, name, renew_window, identity)
   local ngx = rawget(_G, "ngx")
   if type(ngx) ~= "table" or type(ngx.shared) ~= "table" then
-    error("falcon: bad option 'shared_dict' (only inside nginx with ngx_lua)", 0)
+    errors.bad_option(nil, "shared_dict", "only inside nginx with ngx_lua")
   end
   local dict = ngx.shared[name]
   if not dict then
-    error(("falcon: bad option 'shared_dict' (no lua_shared_dict named '%s' in nginx.conf)"):format(name), 0)
+    errors.bad_option(nil, "shared_dict", ("no lua_shared_dict named '%s' in nginx.conf"):format(name))
   end
   core:share_tokens()
   return setmetatable({ core = core, dict = dict, key = "falcon:token:" .. identity .. "@" .. core:base_url(),

@@ -97,9 +97,7 @@ function M.keywords(op, flags, positional)
     local kw = by_name[f.name] or by_name[(f.name:gsub("%-", "_"))] or by_name[squashed(f.name)]
     local what = f.style == "flag" and ("--" .. f.name) or f.name
     if not kw then
-      local near = suggest.nearest(f.name:gsub("_", "-"), typed)
-      local hint = #near > 0 and (" (did you mean " .. (f.style == "flag" and "--" or "")
-        .. table.concat(near, f.style == "flag" and " or --" or " or ") .. "?)") or ""
+      local hint = suggest.words(suggest.nearest(f.name:gsub("_", "-"), typed), f.style == "flag" and "--" or "")
       usage("%s: unknown parameter '%s'%s; `falcon help %s` lists them", op.id, what, hint, op.id)
     end
     add(args, kw, f.value, what)

@@ -13,6 +13,11 @@ local PAGING = {
 }
 M.PAGING = PAGING
 
+--- An upload's limits in words ("at most N bytes; extensions a, b"), for `falcon help` and the docs.
+function M.upload_limits(op)
+  return ("at most %d bytes; extensions %s"):format(op.upload.max_bytes, table.concat(op.upload.extensions or {}, ", "))
+end
+
 --- The rows of a parameter table: { flag, type, where, notes }.
 function M.parameter_rows(op)
   local rows = {}
@@ -41,7 +46,7 @@ function M.text(op)
     catalog.class_name(op.collection) and (" (falcon." .. catalog.class_name(op.collection) .. ")") or " (Uber class only)")
   if op.decommissioned then add("  decommissioned upstream: it still works and warns") end
   if op.upload then
-    add("  upload: at most ", op.upload.max_bytes, " bytes; extensions ", table.concat(op.upload.extensions or {}, ", "))
+    add("  upload: ", M.upload_limits(op))
   end
   if op.produces then add("  returns: ", op.produces) end
   add("  paging: ", PAGING[catalog.paging(op)])

@@ -108,9 +108,7 @@ end
 M.parse = parse
 
 local function hint(typed, names)
-  local near = suggest.nearest(typed, names)
-  if #near == 0 then return "" end
-  return " (did you mean " .. table.concat(near, " or ") .. "?)"
+  return suggest.words(suggest.nearest(typed, names))
 end
 
 --- The operation a command line names: (collection, operation) or an Operation ID alone.
@@ -332,8 +330,7 @@ local function run_call(ctx, rest)
   if not id or id:sub(1, 1) == "-" then usage("falcon call: an Operation ID expected (falcon ops lists them)") end
   local op = require("falcon.endpoints").get(id)
   if not op then
-    local near = require("falcon.uber").suggest(id)
-    usage("unknown operation '%s'%s", id, #near > 0 and (" (did you mean " .. table.concat(near, " or ") .. "?)") or "")
+    usage("unknown operation '%s'%s", id, suggest.words(require("falcon.uber").suggest(id)))
   end
   return run_operation(ctx, op, { unpack(rest, 2) }, true)
 end
@@ -405,14 +402,15 @@ function M.run(argv)
     io.stderr:write("falcon: ", code.message, "\n")
     return M.EXIT.usage
   end
-  local APIError = require "falcon.errors"
+  local APIError = require("falcon.errors").APIError
   if APIError.is(code) then
     io.stderr:write("falcon: ", tostring(code.message), code.trace_id and (" (trace id " .. code.trace_id .. ")") or "",
       "\n")
     return M.EXIT.api
   end
-  -- Errors the SDK raises before sending (bad arguments) are usage errors too.
-  io.stderr:write("falcon: ", tostring(code), "\n")
+  -- Errors the SDK raises before sending (bad arguments) are usage errors too; they carry "falcon: " already.
+  local message = tostring(code)
+  io.stderr:write(message:find("^falcon: ") and "" or "falcon: ", message, "\n")
   return M.EXIT.usage
 end
 
