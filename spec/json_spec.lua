@@ -50,6 +50,6 @@ describe("falcon.json", function()
   end)
 
   it("json.array rejects non-tables", function()
-    assert.has_error(function() json.array("x") end, "falcon.json.array: table expected, got string")
+    assert.has_error(function() json.array("x") end, "falcon: json.array: bad argument 't' (table expected, got string)")
   end)
 end)

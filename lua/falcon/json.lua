@@ -12,6 +12,7 @@
 -- bounded (limits {max_depth, max_size, max_string}; defaults 1000 levels, 256 MiB, 16 MiB).
 local cjson = require "cjson"
 local core = require "falcon.core"
+local errors = require "falcon.errors"
 
 local M = {}
 
@@ -24,7 +25,7 @@ local array_mt = core.json_array_mt -- the mark the C decoder puts on arrays
 -- @treturn table t
 function M.array(t)
   t = t or {}
-  if type(t) ~= "table" then error("falcon.json.array: table expected, got " .. type(t), 2) end
+  if type(t) ~= "table" then errors.bad_argument("json.array", "t", "table expected, got " .. type(t)) end
   return setmetatable(t, array_mt)
 end
 
@@ -41,7 +42,7 @@ local quoted_token = cjson.encode(token)
 -- `list` marks a list whose items follow the schema (e.g. a list of aggregate requests).
 local function prepare(value, schema, seen)
   if type(value) ~= "table" or value == M.null then return value, false end
-  if seen[value] then error("falcon.json.encode: table cycle", 0) end
+  if seen[value] then errors.raise("json.encode", "table cycle") end
   seen[value] = true
   local marked = getmetatable(value) == array_mt or schema == "array"
     or (type(schema) == "table" and (schema.array ~= nil or schema.list ~= nil))
