@@ -1,18 +1,17 @@
-/* client.c: the client userdata: settings, secrets, lifecycle, and the request method. */
+/* client.c: the client userdata: settings, secrets, lifecycle, and the blocking driver's exchange. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-#include "auth.h"
 #include "buffer.h"
 #include "compat.h"
 #include "errors.h"
+#include "kinds.h"
 #include "mime.h"
 #include "query.h"
 #include "secret.h"
-#include "request.h"
 #include "transfer.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
@@ -244,22 +243,21 @@ int client_lua_new(lua_State *L) {
     return 1;
 }
 
-/* ---- request ----------------------------------------------------------------------------- */
+/* ---- the blocking driver's exchange ---------------------------------------------------------- */
 
-static int client_request(lua_State *L) {
+/* client:perform(kind, request) -> status, headers, body, info | nil, err (kinds.h) */
+static int client_perform(lua_State *L) {
     falcon_client *c = client_check_idle(L, 1);
-    transfer_request rq;
-    buffer query;
-    int n;
-    if (!request_from_lua(L, 2, c->easy, &rq, &query)) {
-        n = errors_push(L, "transport", "out of memory while building the request", 0);
-    } else {
+    prepared_request p;
+    kind_init(L, 2, "client:perform", &p);
+    int n = 2;
+    if (kind_prepare(L, c, 3, &p)) {
         transfer_result rs;
-        transfer_perform(L, c, &rq, &rs);
-        n = transfer_push(L, &rq, &rs, 1);
+        transfer_perform(L, c, &p.rq, &rs);
+        n = kind_finish(L, c, &p, &rs);
         transfer_result_free(&rs);
     }
-    request_free(L, &rq, &query);
+    kind_free(L, &p);
     return n;
 }
 
@@ -359,9 +357,7 @@ static int client_tostring(lua_State *L) {
 }
 
 void client_register(lua_State *L) {
-    static const luaL_Reg methods[] = {{"request", client_request},
-                                       {"authenticate", auth_lua_authenticate},
-                                       {"revoke", auth_lua_revoke},
+    static const luaL_Reg methods[] = {{"perform", client_perform},
                                        {"token_info", client_token_info},
                                        {"token_fresh", client_token_fresh},
                                        {"forget_token", client_forget},

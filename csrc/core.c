@@ -48,7 +48,7 @@ int luaopen_falcon_core(lua_State *L) {
     tokenseal_register(L);
     multi_register(L);
     static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode},
-                                              {"transport_error", exchange_lua_transport_error}, {NULL, NULL}};
+                                              {"transport_error", errors_lua_transport_error}, {NULL, NULL}};
     luaL_newlib(L, functions);
     clock_register(L, lua_gettop(L));
     json_register(L, lua_gettop(L));

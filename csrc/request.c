@@ -89,7 +89,7 @@ static void anchor_value(lua_State *L, int anchor, int req, const char *key) {
     lua_rawseti(L, anchor, (int)falcon_rawlen(L, anchor) + 1);
 }
 
-int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, buffer *query) {
+int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     luaL_checktype(L, idx, LUA_TTABLE);
     int top = lua_gettop(L);

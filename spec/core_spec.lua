@@ -449,12 +449,12 @@ describe("falcon.core", function()
 
     it("raises clear errors for bad request values, before sending", function()
       local c = core.client { base_url = emu.url }
-      assert.has_error(function() c:request { method = "get", route = "/" } end,
+      assert.has_error(function() c:perform("api", { method = "get", route = "/" }) end,
         "falcon.core: request: bad field 'method' (upper-case HTTP method expected)")
-      assert.has_error(function() c:request { method = "GET", route = "/a b" } end)
-      assert.has_error(function() c:request { method = "GET", route = "/", headers = { X = "a\r\nInjected: 1" } } end,
+      assert.has_error(function() c:perform("api", { method = "GET", route = "/a b" }) end)
+      assert.has_error(function() c:perform("api", { method = "GET", route = "/", headers = { X = "a\r\nInjected: 1" } }) end,
         "falcon.core: request: bad header 'X' (CR, LF and NUL are not allowed)")
-      assert.has_error(function() c:request { method = "GET", route = "/", query = { { "a", {} } } } end)
+      assert.has_error(function() c:perform("api", { method = "GET", route = "/", query = { { "a", {} } } }) end)
       assert.has_error(function() core.client { base_url = "ftp://x" } end)
       assert.has_error(function() core.client { base_url = "http://x", client_id = "" } end,
         "falcon.core.client: bad option 'client_id' (non-empty string expected)")
@@ -497,7 +497,7 @@ describe("falcon.core", function()
       client:close()
       assert.equals("falcon.core.client (closed)", tostring(client.core))
       client:close() -- closing twice is harmless
-      assert.has_error(function() client.core:request { method = "GET", route = "/" } end, "falcon.core: the client is closed")
+      assert.has_error(function() client.core:perform("api", { method = "GET", route = "/" }) end, "falcon.core: the client is closed")
     end)
   end)
 end)

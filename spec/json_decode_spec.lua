@@ -164,7 +164,7 @@ describe("a JSON answer decoded in the body sink", function()
       .. "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
   end
   local function exchange(pieces, wire)
-    local ex = assert(client:exchange(wire or { method = "GET", route = "/x", json = {} }))
+    local ex = assert(client:exchange("api", wire or { method = "GET", route = "/x", json = {} }))
     for _, piece in ipairs(pieces) do
       local state = ex:feed(piece)
       if state ~= "more" then break end
@@ -225,7 +225,7 @@ describe("a JSON answer decoded in the body sink", function()
   end)
 
   it("names a bad limit before anything is sent", function()
-    assert.has_error(function() client:exchange { method = "GET", route = "/x", json = { max_depth = -1 } } end,
+    assert.has_error(function() client:exchange("api", { method = "GET", route = "/x", json = { max_depth = -1 } }) end,
       "falcon.core: request: bad option 'json_max_depth' (positive integer expected, got -1)")
   end)
 end)

@@ -191,8 +191,8 @@ describe("client:exchange (no socket)", function()
 
   it("writes the head libcurl would, with the one query encoder", function()
     local c = client { access_token = "tok" }
-    local ex = assert(c:exchange { method = "POST", route = "/x/v1", query = { { "a", "b c" }, { "n", 10 } },
-                                   body = '{"k":1}', content_type = "application/json" })
+    local ex = assert(c:exchange("api", { method = "POST", route = "/x/v1", query = { { "a", "b c" }, { "n", 10 } },
+                                   body = '{"k":1}', content_type = "application/json" }))
     local head = ex:head()
     assert.matches("^POST /prefix/x/v1%?a=b%+c&n=10 HTTP/1%.1\r\n", head)
     assert.matches("\r\nHost: 127%.0%.0%.1:9\r\n", head)
@@ -208,7 +208,7 @@ describe("client:exchange (no socket)", function()
 
   it("reads a chunked response fed one byte at a time, headers case-insensitive", function()
     local c = client()
-    local ex = assert(c:exchange { method = "GET", route = "/y", auth = "none" })
+    local ex = assert(c:exchange("api", { method = "GET", route = "/y", auth = "none" }))
     local raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Cs-Traceid: t-1\r\n"
       .. "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n"
     local state
@@ -223,7 +223,7 @@ describe("client:exchange (no socket)", function()
 
   it("keeps the token in C and reports a cut connection as libcurl does", function()
     local c = client()
-    local ex = assert(c:exchange_token())
+    local ex = assert(c:exchange("token"))
     assert.matches("client_secret=s3cret", ex:body(1000)) -- the secret form passes through, transiently
     ex:feed("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 48\r\n\r\n")
     assert.equals("done", ex:feed('{"access_token":"abc","expires_in":1799,"x":123}'))
@@ -232,14 +232,14 @@ describe("client:exchange (no socket)", function()
     assert.is_nil(body)
     assert.equals(1799, info.expires_in)
     assert.is_true(c:token_info().has_token)
-    local cut = assert(c:exchange { method = "GET", route = "/z" })
+    local cut = assert(c:exchange("api", { method = "GET", route = "/z" }))
     cut:feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     assert.equals("failed", cut:feed())
     local s, err = cut:result()
     assert.is_nil(s)
     assert.equals("connection", err.kind)
     assert.equals(18, err.curl_code) -- CURLE_PARTIAL_FILE, what libcurl gives
-    local nothing = assert(c:exchange { method = "GET", route = "/z" })
+    local nothing = assert(c:exchange("api", { method = "GET", route = "/z" }))
     assert.equals("failed", nothing:feed())
     assert.equals(52, select(2, nothing:result()).curl_code) -- CURLE_GOT_NOTHING
   end)
@@ -248,13 +248,13 @@ describe("client:exchange (no socket)", function()
     local path = os.tmpname()
     os.remove(path)
     local c = client()
-    local ex = assert(c:exchange { method = "GET", route = "/f", auth = "none", save_to = path })
+    local ex = assert(c:exchange("api", { method = "GET", route = "/f", auth = "none", save_to = path }))
     ex:feed("HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
     local status, _, body = ex:result()
     assert.equals(404, status)
     assert.equals("nope", body)
     assert.is_nil(io.open(path, "rb"))
-    ex = assert(c:exchange { method = "GET", route = "/f", auth = "none", save_to = path })
+    ex = assert(c:exchange("api", { method = "GET", route = "/f", auth = "none", save_to = path }))
     ex:feed("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbyt")
     ex:feed("es!")
     local _, _, saved, info = ex:result()
@@ -272,8 +272,8 @@ describe("client:exchange (no socket)", function()
     f:write(("z"):rep(200000))
     f:close()
     local c = client()
-    local ex = assert(c:exchange { method = "POST", route = "/u", auth = "none",
-      form = { { name = "case_id", value = "c1" }, { name = "file", path = path, filename = "z.txt" } } })
+    local ex = assert(c:exchange("api", { method = "POST", route = "/u", auth = "none",
+      form = { { name = "case_id", value = "c1" }, { name = "file", path = path, filename = "z.txt" } } }))
     local length = tonumber(ex:head():match("\r\nContent%-Length: (%d+)\r\n"))
     local boundary = ex:head():match("boundary=(%S+)\r\n")
     local sent, chunks = {}, 0

@@ -85,6 +85,9 @@ describe("concurrency", function()
 
     it("pauses every task after a 429 and completes each exactly once", function()
       emu:control("faults", { route = QUERY, status = 429, count = 1, retry_after = 1 })
+      -- Answers take 50 ms, so the 16 first requests (the token's waiters leave the moment it comes) all
+      -- reach the server before the 429 is answered: whatever arrives after it was sent after it.
+      emu:control("delays", { route = QUERY, delay = 0.05 })
       local tasks = {}
       for i = 1, 16 do tasks[i] = function() return mc:query_cases { limit = 1, offset = i }.status_code end end
       local started = core.now()
