@@ -90,6 +90,22 @@ describe("inside nginx (cosocket driver)", function()
     assert.is_true(elapsed < 1.5)
   end)
 
+  it("queues light threads behind the one token renewal in flight: one token request, no polling", function()
+    emu:control("delays", { route = "/oauth2/token", delay = 0.3 })
+    local r = server:get("/renewal?n=6")
+    assert.same({ statuses = { 200, 200, 200, 200, 200, 200 }, sleeps = 0 }, r)
+    local token, queries = nil, {}
+    for _, e in ipairs(emu:requests()) do
+      if e.uri == "/oauth2/token" then assert.is_nil(token, "a second token request"); token = e end
+      if e.uri == "/message-center/queries/cases/v1" then queries[#queries + 1] = e end
+    end
+    assert.equals(6, #queries)
+    -- Every waiter went on the moment the token came (none was still asleep in a poll).
+    for _, q in ipairs(queries) do
+      assert.is_true(q.time >= token.time + token.duration - 0.002 and q.time < token.time + token.duration + 0.1)
+    end
+  end)
+
   it("pages end with an error, never a loop, when the server repeats itself", function()
     local token = emu:token()
     local first = emu:http { path = "/message-center/queries/cases/v1", token = token,

@@ -83,6 +83,34 @@ describe("concurrency", function()
       assert.equals(404, errors[2].status_code)
     end)
 
+    it("queues the tasks that find no token behind the one renewal in flight: no polling", function()
+      emu:control("delays", { route = "/oauth2/token", delay = 0.3 })
+      local sleeps = 0
+      local tasks = {}
+      for i = 1, 12 do
+        tasks[i] = function()
+          if i == 1 then -- the tasks share one driver: count its sleeps (a waiter that polled would sleep)
+            local d = require("falcon.driver").current()
+            local sleep = d.sleep
+            d.sleep = function(seconds) sleeps = sleeps + 1; return sleep(seconds) end
+          end
+          return mc:query_cases { limit = 1, offset = i }.status_code
+        end
+      end
+      local results, errors = falcon.parallel(tasks, { max = 12 })
+      assert.is_nil(errors)
+      for i = 1, 12 do assert.equals(200, results[i]) end
+      assert.equals(0, sleeps)
+      assert.equals(1, #calls("/oauth2/token"))
+      local token = calls("/oauth2/token")[1]
+      local queries = calls(QUERY)
+      assert.equals(12, #queries)
+      -- Every waiter went on the moment the token came (none was still asleep in a poll).
+      for _, q in ipairs(queries) do
+        assert.is_true(q.time >= token.time + token.duration - 0.002 and q.time < token.time + token.duration + 0.1)
+      end
+    end)
+
     it("pauses every task after a 429 and completes each exactly once", function()
       emu:control("faults", { route = QUERY, status = 429, count = 1, retry_after = 1 })
       -- Answers take 50 ms, so the 16 first requests (the token's waiters leave the moment it comes) all
