@@ -37,7 +37,7 @@ static int core_client(lua_State *L) {
 int luaopen_falcon_core(lua_State *L) {
     static int curl_ready = 0;
     if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "falcon.core: libcurl failed to start");
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return errors_raise(L, "core", "libcurl failed to start");
         curl_ready = 1;
     }
     errors_register(L);

@@ -103,7 +103,8 @@ int errors_raise(lua_State *L, const char *where, const char *fmt, ...) {
     va_start(ap, fmt);
     const char *what = lua_pushvfstring(L, fmt, ap);
     va_end(ap);
-    lua_pushfstring(L, "falcon: %s: %s", where, what);
+    if (where != NULL) lua_pushfstring(L, "falcon: %s: %s", where, what);
+    else lua_pushfstring(L, "falcon: %s", what);
     return lua_error(L);
 }
 

@@ -20,7 +20,8 @@ void errors_register(lua_State *L);
 int errors_lua_transport_error(lua_State *L);
 
 /* Raises "falcon: <where>: <what>" at level 0 (the position would point into falcon, not at the caller).
- * fmt takes lua_pushfstring's conversions. Never returns. */
+ * fmt takes lua_pushfstring's conversions. where NULL: "falcon: <what>", for a client option that the
+ * Lua side reports in that shape too. Never returns. */
 int errors_raise(lua_State *L, const char *where, const char *fmt, ...);
 
 /* Argument checks; each raises "falcon: <where>: bad argument '<name>' (<type> expected, got <type>)". */

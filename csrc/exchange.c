@@ -56,8 +56,8 @@ static void exchange_release(lua_State *L, falcon_exchange *x) {
 }
 
 static falcon_exchange *exchange_check(lua_State *L, int idx, int live) {
-    falcon_exchange *x = luaL_checkudata(L, idx, EXCHANGE_MT);
-    if (live && x->state == STATE_FREED) luaL_error(L, "falcon.core: the exchange is finished");
+    falcon_exchange *x = errors_check_udata(L, idx, EXCHANGE_MT, "core.exchange");
+    if (live && x->state == STATE_FREED) errors_raise(L, "core.exchange", "the exchange is finished");
     return x;
 }
 
@@ -111,11 +111,10 @@ static int ex_head(lua_State *L) {
 /* ex:body(n) -> next chunk (at most n bytes), nil at the end; nil, err when an upload file fails. */
 static int ex_body(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    lua_Integer n = luaL_optinteger(L, 2, 65536);
-    if (n < 1 || n > CHUNK_MAX) return luaL_argerror(L, 2, "chunk size between 1 and 1048576 expected");
+    lua_Integer n = errors_opt_integer(L, 2, 65536, 1, CHUNK_MAX, "exchange:body", "n");
     if (x->req.rq.form != NULL) {
         char *chunk = malloc((size_t)n);
-        if (chunk == NULL) return luaL_error(L, "falcon.core: out of memory");
+        if (chunk == NULL) return errors_raise(L, "exchange:body", "out of memory");
         size_t got = multipart_read(x->req.rq.form, chunk, (size_t)n);
         if (got == MULTIPART_ERROR) {
             free(chunk);
@@ -152,7 +151,7 @@ static int push_state(lua_State *L, int r) {
 static int ex_feed(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     size_t len = 0;
-    const char *data = lua_isnoneornil(L, 2) ? NULL : luaL_checklstring(L, 2, &len);
+    const char *data = errors_opt_string(L, 2, "exchange:feed", "bytes", &len);
     if (x->state == STATE_DONE) return push_state(L, x->rs.code == CURLE_OK ? RESPONSE_DONE : RESPONSE_FAILED);
     x->rs.request_size = (curl_off_t)x->head.len; /* reading the answer: the request went out */
     if (data != NULL && len == 0) return push_state(L, RESPONSE_MORE);
@@ -184,8 +183,8 @@ static const char *const fail_kinds[] = {"dns", "connect", "timeout", "tls", "ve
 /* ex:fail(kind, detail, reached_server) */
 static int ex_fail(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    const char *kind = fail_kinds[luaL_checkoption(L, 2, NULL, fail_kinds)];
-    const char *detail = luaL_optstring(L, 3, NULL);
+    const char *kind = fail_kinds[errors_check_option(L, 2, fail_kinds, "exchange:fail", "kind")];
+    const char *detail = errors_opt_string(L, 3, "exchange:fail", "detail", NULL);
     if (x->state == STATE_DONE && x->rs.code != CURLE_OK) return 0; /* the first failure is the one */
     x->state = STATE_DONE;
     x->rs.code = code_of(kind);
@@ -200,7 +199,7 @@ static int ex_fail(lua_State *L) {
  * then false, and the exchange fails as libcurl's transfer does (transfer.c, on_prereq). */
 static int ex_rewind(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    if (x->rp.received && x->rs.code == CURLE_OK) return luaL_error(L, "falcon.core: the response has started");
+    if (x->rp.received && x->rs.code == CURLE_OK) return errors_raise(L, "exchange:rewind", "the response has started");
     if (!x->req.rq.repeatable) {
         x->state = STATE_DONE;
         x->rs.code = CURLE_SEND_ERROR;
@@ -211,7 +210,7 @@ static int ex_rewind(lua_State *L) {
         return 1;
     }
     transfer_result_free(&x->rs);
-    if (!transfer_result_init(&x->rs, &x->req.rq, (size_t)x->client->max_body_bytes)) return luaL_error(L, "falcon.core: out of memory");
+    if (!transfer_result_init(&x->rs, &x->req.rq, (size_t)x->client->max_body_bytes)) return errors_raise(L, "exchange:rewind", "out of memory");
     response_init(&x->rp, &x->rs, strcmp(x->req.rq.method, "HEAD") == 0);
     x->rs.L = &x->L;
     if (x->req.rq.form != NULL) multipart_rewind(x->req.rq.form);
@@ -230,7 +229,7 @@ static int ex_repeatable(lua_State *L) {
 /* ex:result() -> the values client:perform returns for the same kind. */
 static int ex_result(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    if (x->state != STATE_DONE) return luaL_error(L, "falcon.core: the exchange has not finished");
+    if (x->state != STATE_DONE) return errors_raise(L, "exchange:result", "the exchange has not finished");
     if (x->rs.code == CURLE_OK) x->rs.request_size = (curl_off_t)x->head.len;
     transfer_finish_sink(&x->rs);
     x->client->requests++;
@@ -273,7 +272,7 @@ static int ex_tostring(lua_State *L) {
 static int client_transport(lua_State *L) {
     falcon_client *c = client_check(L, 1);
     wire_endpoint ep;
-    if (!wire_endpoint_parse(c->base_url, &ep)) return luaL_error(L, "falcon.core: unreadable base URL");
+    if (!wire_endpoint_parse(c->base_url, &ep)) return errors_raise(L, "client:transport", "unreadable base URL");
     lua_createtable(L, 0, 10);
     lua_pushstring(L, ep.tls ? "https" : "http");
     lua_setfield(L, -2, "scheme");

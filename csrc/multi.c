@@ -105,19 +105,18 @@ static void transfer_release(lua_State *L, falcon_transfer *t) {
 }
 
 static falcon_multi *multi_check(lua_State *L, int idx) {
-    falcon_multi *m = luaL_checkudata(L, idx, MULTI_MT);
-    if (m->handle == NULL) luaL_error(L, "falcon.core: the multi handle is closed");
+    falcon_multi *m = errors_check_udata(L, idx, MULTI_MT, "core.multi");
+    if (m->handle == NULL) errors_raise(L, "core.multi", "the multi handle is closed");
     return m;
 }
 
 int multi_lua_new(lua_State *L) {
-    lua_Integer max = luaL_optinteger(L, 1, 8);
-    if (max < 1 || max > 256) return luaL_argerror(L, 1, "connections between 1 and 256 expected");
+    lua_Integer max = errors_opt_integer(L, 1, 8, 1, 256, "core.multi", "connections");
     falcon_multi *m = lua_newuserdata(L, sizeof *m);
     memset(m, 0, sizeof *m);
     luaL_setmetatable(L, MULTI_MT);
     m->handle = curl_multi_init();
-    if (m->handle == NULL) return luaL_error(L, "falcon.core: out of memory");
+    if (m->handle == NULL) return errors_raise(L, "core.multi", "out of memory");
     m->max_connections = (long)max;
     curl_multi_setopt(m->handle, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m->handle, CURLMOPT_MAX_HOST_CONNECTIONS, m->max_connections);
@@ -188,9 +187,9 @@ static int multi_add(lua_State *L) {
 /* multi:perform(timeout_seconds) -> array of finished transfers, number still running */
 static int multi_perform(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
-    lua_Number timeout = luaL_optnumber(L, 2, 0);
-    if (!(timeout >= 0)) return luaL_argerror(L, 2, "seconds >= 0 expected");
-    if (m->L != NULL) return luaL_error(L, "falcon.core: the multi handle cannot be driven from inside its own transfers");
+    lua_Number timeout = errors_opt_number(L, 2, 0, "multi:perform", "timeout");
+    if (!(timeout >= 0)) return errors_raise(L, "multi:perform", "bad argument 'timeout' (seconds >= 0 expected)");
+    if (m->L != NULL) return errors_raise(L, "multi:perform", "the multi handle cannot be driven from inside its own transfers");
     m->L = L;
     int running = 0;
     CURLMcode mc = curl_multi_perform(m->handle, &running);
@@ -228,19 +227,19 @@ static int multi_perform(lua_State *L) {
         if (mc == CURLM_OK) mc = curl_multi_perform(m->handle, &running);
     }
     m->L = NULL;
-    if (mc != CURLM_OK) return luaL_error(L, "falcon.core: multi: %s", curl_multi_strerror(mc));
+    if (mc != CURLM_OK) return errors_raise(L, "multi:perform", "%s", curl_multi_strerror(mc));
     lua_pushinteger(L, running);
     return 2;
 }
 
 static falcon_transfer *transfer_check(lua_State *L, int idx) {
-    return luaL_checkudata(L, idx, TRANSFER_MT);
+    return errors_check_udata(L, idx, TRANSFER_MT, "core.transfer");
 }
 
 /* transfer:result() -> what client:perform returns for the same kind; frees the transfer. */
 static int transfer_result_lua(lua_State *L) {
     falcon_transfer *t = transfer_check(L, 1);
-    if (t->state != STATE_DONE) return luaL_error(L, "falcon.core: the transfer has not finished");
+    if (t->state != STATE_DONE) return errors_raise(L, "transfer:result", "the transfer has not finished");
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->client_ref); /* keeps the client alive while finishing */
     int n = kind_finish(L, t->client, &t->req, &t->rs);
     lua_remove(L, -(n + 1));
@@ -262,9 +261,9 @@ static int transfer_tostring(lua_State *L) {
 
 /* Closing the multi handle detaches whatever is still in flight (those transfers then fail on result). */
 static int multi_close(lua_State *L) {
-    falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
+    falcon_multi *m = errors_check_udata(L, 1, MULTI_MT, "core.multi");
     if (m->handle == NULL) return 0;
-    if (m->L != NULL) return luaL_error(L, "falcon.core: the multi handle cannot be closed from inside its own transfers");
+    if (m->L != NULL) return errors_raise(L, "multi:close", "the multi handle cannot be closed from inside its own transfers");
     for (falcon_transfer *t = m->running; t != NULL;) {
         falcon_transfer *next = t->next;
         curl_multi_remove_handle(m->handle, t->easy);
@@ -291,7 +290,7 @@ static int multi_close(lua_State *L) {
 }
 
 static int multi_tostring(lua_State *L) {
-    falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
+    falcon_multi *m = errors_check_udata(L, 1, MULTI_MT, "core.multi");
     int n = 0;
     for (falcon_transfer *t = m->running; t != NULL; t = t->next) n++;
     lua_pushfstring(L, "falcon.core.multi (%s, %d in flight)", m->handle ? "open" : "closed", n);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "errors.h"
 #include "headers.h"
 #include "json_decode.h"
 #include "mime.h"
@@ -15,18 +16,18 @@
 static const char *checked_method(lua_State *L, int req) {
     lua_getfield(L, req, "method");
     const char *m = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
+    if (lua_type(L, -1) != LUA_TSTRING) errors_raise(L, "request", "bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
     size_t n = strlen(m);
     for (size_t i = 0; i < n; i++)
         if (m[i] < 'A' || m[i] > 'Z') n = 0;
-    if (n == 0 || n > 16) luaL_error(L, "falcon.core: request: bad field 'method' (upper-case HTTP method expected)");
+    if (n == 0 || n > 16) errors_raise(L, "request", "bad field 'method' (upper-case HTTP method expected)");
     lua_pop(L, 1);
     return m;
 }
 
 static const char *checked_route(lua_State *L, int req) {
     lua_getfield(L, req, "route");
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'route' (string expected, got %s)", luaL_typename(L, -1));
+    if (lua_type(L, -1) != LUA_TSTRING) errors_raise(L, "request", "bad field 'route' (string expected, got %s)", luaL_typename(L, -1));
     size_t len;
     const char *p = lua_tolstring(L, -1, &len);
     int ok = len > 0 && p[0] == '/';
@@ -34,7 +35,7 @@ static const char *checked_route(lua_State *L, int req) {
         unsigned char ch = (unsigned char)p[i];
         ok = ch > 0x20 && ch != 0x7f && ch != '?' && ch != '#';
     }
-    if (!ok) luaL_error(L, "falcon.core: request: bad field 'route' ('/route' without spaces, controls, '?' or '#' expected)");
+    if (!ok) errors_raise(L, "request", "bad field 'route' ('/route' without spaces, controls, '?' or '#' expected)");
     lua_pop(L, 1);
     return p;
 }
@@ -43,16 +44,16 @@ static void check_headers(lua_State *L, int headers) {
     lua_pushnil(L);
     while (lua_next(L, headers)) {
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "falcon.core: request: bad field 'headers' (string names and values expected)");
+            errors_raise(L, "request", "bad field 'headers' (string names and values expected)");
         size_t nlen, vlen;
         const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
         int ok = nlen > 0;
         for (size_t i = 0; ok && i < nlen; i++) ok = headers_token_char((unsigned char)name[i]);
-        if (!ok) luaL_error(L, "falcon.core: request: bad header name (HTTP token expected)");
+        if (!ok) errors_raise(L, "request", "bad header name (HTTP token expected)");
         for (size_t i = 0; i < vlen; i++) {
             unsigned char ch = (unsigned char)value[i];
             if (ch == '\r' || ch == '\n' || ch == 0)
-                luaL_error(L, "falcon.core: request: bad header '%s' (CR, LF and NUL are not allowed)", name);
+                errors_raise(L, "request", "bad header '%s' (CR, LF and NUL are not allowed)", name);
         }
         lua_pop(L, 1);
     }
@@ -79,7 +80,7 @@ static int optional_field(lua_State *L, int req, const char *key, int type, cons
         return 0;
     }
     if (lua_type(L, -1) != type)
-        luaL_error(L, "falcon.core: request: bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
+        errors_raise(L, "request", "bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
     return lua_gettop(L); /* popped by request_from_lua: the request table keeps the value alive */
 }
 
@@ -91,7 +92,7 @@ static void anchor_value(lua_State *L, int anchor, int req, const char *key) {
 
 int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    luaL_checktype(L, idx, LUA_TTABLE);
+    errors_check_table(L, idx, "request", "request");
     int top = lua_gettop(L);
     transfer_request_init(rq);
     buffer_init(query);
@@ -110,24 +111,24 @@ int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query)
     lua_getfield(L, idx, "json"); /* JSON limits: a table, or what core.json_limits made of one */
     int json = lua_isnil(L, -1) ? 0 : lua_gettop(L);
     if (json && lua_type(L, json) != LUA_TTABLE && lua_type(L, json) != LUA_TUSERDATA)
-        luaL_error(L, "falcon.core: request: bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, json));
+        errors_raise(L, "request", "bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, json));
     lua_getfield(L, idx, "binary");
     rq->binary = lua_toboolean(L, -1);
     if (headers) check_headers(L, headers);
-    if (form) mime_check(L, form);
-    if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
+    if (form) mime_check(L, form, "request");
+    if (body && form) errors_raise(L, "request", "'body' and 'form' cannot both be given");
     if (content_type) {
         const char *ct = lua_tostring(L, content_type);
         if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, content_type))
-            luaL_error(L, "falcon.core: request: bad field 'content_type' (CR, LF and NUL are not allowed)");
+            errors_raise(L, "request", "bad field 'content_type' (CR, LF and NUL are not allowed)");
     }
     if (save_to && strlen(lua_tostring(L, save_to)) != falcon_rawlen(L, save_to))
-        luaL_error(L, "falcon.core: request: bad field 'save_to' (contains a NUL byte)");
+        errors_raise(L, "request", "bad field 'save_to' (contains a NUL byte)");
     rq->bearer = 1;
     if (auth) {
         const char *a = lua_tostring(L, auth);
         if (strcmp(a, "none") == 0) rq->bearer = 0;
-        else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
+        else if (strcmp(a, "bearer") != 0) errors_raise(L, "request", "bad field 'auth' ('bearer' or 'none' expected)");
     }
     /* Only GET and HEAD may be sent twice unless the caller vouches for the request (read-only POSTs). */
     rq->repeatable = repeatable ? lua_toboolean(L, repeatable)
@@ -140,7 +141,7 @@ int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query)
         rq->json = json_decoder_acquire(L, &limits);
         decoder = lua_gettop(L);
     }
-    if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
+    if (query_idx) query_build(L, query_idx, query, "request"); /* raises only before its first append */
 
     /* From here on nothing raises but memory. */
     lua_createtable(L, 4, 0);

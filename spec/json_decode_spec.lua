@@ -67,9 +67,9 @@ describe("falcon.json.decode", function()
     assert.has_error(function() json.decode('{"abcd":1}', { max_string = 3 }) end, "JSON string longer than max_string (3 bytes)")
     assert.has_error(function() json.decode("[1,2]", { max_size = 4 }) end, "JSON text longer than max_size (4 bytes)")
     assert.has_error(function() json.decode("[]", { max_depht = 3 }) end,
-      "falcon.json.decode: unknown option 'max_depht' (max_depth, max_size or max_string)")
+      "falcon: json.decode: unknown option 'max_depht' (max_depth, max_size or max_string)")
     assert.has_error(function() json.decode("[]", { max_size = 0 }) end,
-      "falcon.json.decode: bad option 'max_size' (positive integer expected, got 0)")
+      "falcon: json.decode: bad option 'max_size' (positive integer expected, got 0)")
   end)
 
   it("survives 100,000 levels of nesting as an error, not a crash", function()
@@ -226,7 +226,7 @@ describe("a JSON answer decoded in the body sink", function()
 
   it("names a bad limit before anything is sent", function()
     assert.has_error(function() client:exchange("api", { method = "GET", route = "/x", json = { max_depth = -1 } }) end,
-      "falcon.core: request: bad option 'json_max_depth' (positive integer expected, got -1)")
+      "falcon: request: bad option 'json_max_depth' (positive integer expected, got -1)")
   end)
 end)
 

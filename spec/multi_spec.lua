@@ -98,7 +98,7 @@ describe("falcon.core.multi", function()
       assert.equals("aborted", err.kind)
     end
     assert.has_error(function() multi:add(c, "api", { method = "GET", route = QUERY }) end,
-      "falcon.core: the multi handle is closed")
+      "falcon: core.multi: the multi handle is closed")
     emu:control("delays", { clear = true })
   end)
 
@@ -120,10 +120,10 @@ describe("falcon.core.multi", function()
     local c, multi = client(), core.multi()
     assert.has_error(function() core.multi(0) end)
     assert.has_error(function() multi:add(c, "api", { method = "get", route = QUERY }) end,
-      "falcon.core: request: bad field 'method' (upper-case HTTP method expected)")
+      "falcon: request: bad field 'method' (upper-case HTTP method expected)")
     assert.has_error(function() multi:perform(-1) end)
     local t = assert(multi:add(c, "api", { method = "GET", route = QUERY }))
-    assert.has_error(function() t:result() end, "falcon.core: the transfer has not finished")
+    assert.has_error(function() t:result() end, "falcon: transfer:result: the transfer has not finished")
     multi:close()
     multi:close() -- closing twice is harmless
   end)

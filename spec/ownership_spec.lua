@@ -107,7 +107,8 @@ describe("ownership across the Lua/C line", function()
         assert.equals("aborted", e.kind)
         assert.matches("client was closed", e.message)
       end
-      assert.has_error(function() multi:add(c, "api", { method = "GET", route = QUERY }) end, "falcon.core: the client is closed")
+      assert.has_error(function() multi:add(c, "api", { method = "GET", route = QUERY }) end,
+        "falcon: core.client: the client is closed")
       multi:close()
     end)
     proxy:stop()
