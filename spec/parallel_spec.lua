@@ -148,10 +148,10 @@ describe("concurrency", function()
 
     it("checks its arguments", function()
       assert.has_error(function() falcon.parallel({ 1 }) end,
-        "falcon.parallel: bad argument 'tasks' (item 1: function expected, got number)")
+        "falcon: parallel: bad argument 'tasks' (item 1: function expected, got number)")
       assert.has_error(function() falcon.parallel({}, { max = 0 }) end,
-        "falcon.parallel: bad argument 'max' (integer 1..64 expected, got 0)")
-      assert.has_error(function() falcon.map({}, nil) end, "falcon.map: bad argument 'fn' (function expected, got nil)")
+        "falcon: parallel: bad argument 'max' (integer 1..64 expected, got 0)")
+      assert.has_error(function() falcon.map({}, nil) end, "falcon: map: bad argument 'fn' (function expected, got nil)")
     end)
   end)
 

@@ -13,15 +13,15 @@ parallel.DEFAULT_MAX, parallel.LIMIT = 8, 64
 
 local function check_max(opts, caller)
   if opts ~= nil and type(opts) ~= "table" then
-    error(("falcon.%s: bad argument 'options' (table expected, got %s)"):format(caller, type(opts)), 3)
+    error(("falcon: %s: bad argument 'options' (table expected, got %s)"):format(caller, type(opts)), 0)
   end
   local max = (opts and opts.max) or parallel.DEFAULT_MAX
   if type(max) ~= "number" or max ~= math.floor(max) or max < 1 or max > parallel.LIMIT then
-    error(("falcon.%s: bad argument 'max' (integer 1..%d expected, got %s)"):format(caller, parallel.LIMIT,
-      tostring(max)), 3)
+    error(("falcon: %s: bad argument 'max' (integer 1..%d expected, got %s)"):format(caller, parallel.LIMIT,
+      tostring(max)), 0)
   end
   for key in pairs(opts or {}) do
-    if key ~= "max" then error(("falcon.%s: unknown option '%s' (only 'max')"):format(caller, tostring(key)), 3) end
+    if key ~= "max" then error(("falcon: %s: unknown option '%s' (only 'max')"):format(caller, tostring(key)), 0) end
   end
   return max
 end
@@ -57,11 +57,11 @@ end
 ---@return table results, table|nil errors
 function parallel.run(tasks, opts)
   if type(tasks) ~= "table" then
-    error(("falcon.parallel: bad argument 'tasks' (list of functions expected, got %s)"):format(type(tasks)), 2)
+    error(("falcon: parallel: bad argument 'tasks' (list of functions expected, got %s)"):format(type(tasks)), 0)
   end
   for i, task in ipairs(tasks) do
     if type(task) ~= "function" then
-      error(("falcon.parallel: bad argument 'tasks' (item %d: function expected, got %s)"):format(i, type(task)), 2)
+      error(("falcon: parallel: bad argument 'tasks' (item %d: function expected, got %s)"):format(i, type(task)), 0)
     end
   end
   local max = check_max(opts, "parallel")
@@ -154,10 +154,10 @@ end
 --- fn(item, index) over `items`, concurrently; returns results and errors in the order of items.
 function parallel.map(items, fn, opts)
   if type(items) ~= "table" then
-    error(("falcon.map: bad argument 'items' (list expected, got %s)"):format(type(items)), 2)
+    error(("falcon: map: bad argument 'items' (list expected, got %s)"):format(type(items)), 0)
   end
   if type(fn) ~= "function" then
-    error(("falcon.map: bad argument 'fn' (function expected, got %s)"):format(type(fn)), 2)
+    error(("falcon: map: bad argument 'fn' (function expected, got %s)"):format(type(fn)), 0)
   end
   check_max(opts, "map")
   local tasks = {}
