@@ -223,14 +223,23 @@ end
 
 -- Waiters of a token renewal sleep on an ngx.semaphore (lua-resty-core) until it is released. Without
 -- resty.core (ngx_lua built without it) they look every 5 ms instead: the only polling left.
-local has_semaphore, semaphore = pcall(require, "ngx.semaphore")
-local RENEWAL_WAIT_S = 3600 -- a renewal is bounded by the client's timeouts long before this
+-- A renewal whose nginx request was aborted never releases its waiters: past RENEWAL_WAIT_S they stop
+-- waiting, and the next of them renews by itself.
+local RENEWAL_WAIT_S = 60
+local semaphore -- ngx.semaphore, or false without resty.core; looked up inside nginx, on first use
 
 function cosocket.queue()
-  if not has_semaphore then
+  if semaphore == nil then
+    local ok, module = pcall(require, "ngx.semaphore")
+    semaphore = ok and module or false
+  end
+  if not semaphore then
     local released = false
     return {
-      wait = function() while not released do ngx.sleep(0.005) end end,
+      wait = function()
+        local give_up = ngx.now() + RENEWAL_WAIT_S
+        while not released and ngx.now() < give_up do ngx.sleep(0.005) end
+      end,
       release = function() released = true end,
     }
   end
