@@ -23,7 +23,7 @@ build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/seal.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenseal.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/kinds.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/seal.c", "csrc/secret.c", "csrc/sink.c", "csrc/token.c", "csrc/tokenseal.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c" },
       libraries = { "curl", "http_parser", "yajl", "z", "crypto", "m" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",
@@ -163,6 +163,7 @@ build = {
     ["falcon"] = "lua/falcon/init.lua",
     ["falcon.json"] = "lua/falcon/json.lua",
     ["falcon.lease"] = "lua/falcon/lease.lua",
+    ["falcon.multi_driver"] = "lua/falcon/multi_driver.lua",
     ["falcon.options"] = "lua/falcon/options.lua",
     ["falcon.paginate"] = "lua/falcon/paginate.lua",
     ["falcon.parallel"] = "lua/falcon/parallel.lua",

@@ -57,23 +57,23 @@ function modes.calls(mode, n, limit)
     local opts = fixed_options()
     local core = require("falcon.core").client { base_url = opts.base_url, client_id = opts.client_id,
                                                  client_secret = opts.client_secret }
-    local status = core:authenticate()
+    local status = core:perform("token")
     check(status == 201, "token", status)
     local request = { method = "GET", route = "/message-center/queries/cases/v1", query = { { "limit", limit } } }
     call = function()
-      local code, headers, body = core:request(request)
+      local code, headers, body = core:perform("api", request)
       return { status_code = code, headers = headers, body = cjson.decode(body) }
     end
   elseif mode == "core_json" then
     local opts = fixed_options()
     local core = require("falcon.core").client { base_url = opts.base_url, client_id = opts.client_id,
                                                  client_secret = opts.client_secret }
-    local status = core:authenticate()
+    local status = core:perform("token")
     check(status == 201, "token", status)
     local request = { method = "GET", route = "/message-center/queries/cases/v1", query = { { "limit", limit } },
                       json = require("falcon.core").json_limits {} }
     call = function()
-      local code, headers, body = core:request(request)
+      local code, headers, body = core:perform("api", request)
       return { status_code = code, headers = headers, body = body }
     end
   else

@@ -136,34 +136,3 @@ int auth_revoke_finish(lua_State *L, falcon_client *c, transfer_request *rq, tra
     if (rs->code == CURLE_OK && rs->status == 200) client_forget_token(c);
     return transfer_push(L, rq, rs, 1);
 }
-
-void auth_free(transfer_request *rq, buffer *form) {
-    transfer_request_free(rq);
-    buffer_wipe_free(form);
-}
-
-typedef int (*prepare_fn)(lua_State *, falcon_client *, transfer_request *, buffer *);
-typedef int (*finish_fn)(lua_State *, falcon_client *, transfer_request *, transfer_result *);
-
-static int run_blocking(lua_State *L, prepare_fn prepare, finish_fn finish) {
-    falcon_client *c = client_check_idle(L, 1);
-    transfer_request rq;
-    buffer form;
-    int n = 2;
-    if (prepare(L, c, &rq, &form)) {
-        transfer_result rs;
-        transfer_perform(L, c, &rq, &rs);
-        n = finish(L, c, &rq, &rs);
-        transfer_result_free(&rs);
-    }
-    auth_free(&rq, &form);
-    return n;
-}
-
-int auth_lua_authenticate(lua_State *L) {
-    return run_blocking(L, auth_token_prepare, auth_token_finish);
-}
-
-int auth_lua_revoke(lua_State *L) {
-    return run_blocking(L, auth_revoke_prepare, auth_revoke_finish);
-}

@@ -1,18 +1,17 @@
-/* client.c: the client userdata: settings, secrets, lifecycle, and the request method. */
+/* client.c: the client userdata: settings, secrets, lifecycle, and the blocking driver's exchange. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 
-#include "auth.h"
 #include "buffer.h"
 #include "compat.h"
 #include "errors.h"
+#include "kinds.h"
 #include "mime.h"
 #include "query.h"
 #include "secret.h"
-#include "request.h"
 #include "transfer.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
@@ -24,15 +23,15 @@
 #define MAX_OPTION_LEN 8192
 
 falcon_client *client_check(lua_State *L, int idx) {
-    falcon_client *c = luaL_checkudata(L, idx, CLIENT_MT);
-    if (c->easy == NULL) luaL_error(L, "falcon.core: the client is closed");
+    falcon_client *c = errors_check_udata(L, idx, CLIENT_MT, "core.client");
+    if (c->easy == NULL) errors_raise(L, "core.client", "the client is closed");
     return c;
 }
 
 falcon_client *client_check_idle(lua_State *L, int idx) {
     falcon_client *c = client_check(L, idx);
     /* From a progress callback of its own request: the handle is inside libcurl. */
-    if (c->performing) luaL_error(L, "falcon.core: the client is busy with a request (called from its own callback)");
+    if (c->performing) errors_raise(L, "core.client", "the client is busy with a request (called from its own callback)");
     return c;
 }
 
@@ -110,7 +109,7 @@ static void check_option_names(lua_State *L, int opts) {
         if (lua_type(L, -1) == LUA_TSTRING)
             for (int i = 0; option_names[i] && !known; i++) known = strcmp(option_names[i], lua_tostring(L, -1)) == 0;
         if (!known)
-            luaL_error(L, "falcon.core.client: unknown option '%s'",
+            errors_raise(L, "core.client", "unknown option '%s'",
                        lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1));
     }
 }
@@ -123,16 +122,16 @@ static const char *string_option(lua_State *L, int opts, const char *key, int al
         return NULL;
     }
     if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "falcon.core.client: bad option '%s' (string expected, got %s)", key, luaL_typename(L, -1));
+        errors_raise(L, "core.client", "bad option '%s' (string expected, got %s)", key, luaL_typename(L, -1));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    if (len == 0 && !allow_empty) luaL_error(L, "falcon.core.client: bad option '%s' (non-empty string expected)", key);
+    if (len == 0 && !allow_empty) errors_raise(L, "core.client", "bad option '%s' (non-empty string expected)", key);
     if (len > MAX_OPTION_LEN)
-        luaL_error(L, "falcon.core.client: bad option '%s' (at most %d bytes expected)", key, MAX_OPTION_LEN);
+        errors_raise(L, "core.client", "bad option '%s' (at most %d bytes expected)", key, MAX_OPTION_LEN);
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == 0 || (!allow_controls && (ch < 0x20 || ch == 0x7f)))
-            luaL_error(L, "falcon.core.client: bad option '%s' (control characters are not allowed)", key);
+            errors_raise(L, "core.client", "bad option '%s' (control characters are not allowed)", key);
     }
     lua_pop(L, 1); /* still referenced by the options table */
     return s;
@@ -145,12 +144,12 @@ static double seconds_option(lua_State *L, int opts, const char *key, double fal
         return fallback;
     }
     if (lua_type(L, -1) != LUA_TNUMBER)
-        luaL_error(L, "falcon.core.client: bad option '%s' (seconds as a number expected, got %s)", key,
+        errors_raise(L, "core.client", "bad option '%s' (seconds as a number expected, got %s)", key,
                    luaL_typename(L, -1));
     double v = lua_tonumber(L, -1);
     lua_pop(L, 1);
     if (!(v > 0 || (allow_zero && v == 0)) || v > 86400.0 * 365)
-        luaL_error(L, "falcon.core.client: bad option '%s' (%s expected)", key,
+        errors_raise(L, "core.client", "bad option '%s' (%s expected)", key,
                    allow_zero ? "0 (no limit) or a positive number of seconds" : "a positive number of seconds");
     return v;
 }
@@ -166,12 +165,12 @@ static char *copy_base_url(const char *s) {
 }
 
 int client_lua_new(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
+    errors_check_table(L, 1, "core.client", "options");
     check_option_names(L, 1);
     /* Everything that can raise is read before anything is allocated. */
     const char *base_url = string_option(L, 1, "base_url", 0, 0);
     if (base_url == NULL || !valid_base_url(base_url))
-        luaL_error(L, "falcon.core.client: bad option 'base_url' (http:// or https:// URL expected)");
+        errors_raise(L, "core.client", "bad option 'base_url' (http:// or https:// URL expected)");
     const char *client_id = string_option(L, 1, "client_id", 0, 0);
     const char *client_secret = string_option(L, 1, "client_secret", 1, 0);
     const char *member_cid = string_option(L, 1, "member_cid", 0, 0);
@@ -187,12 +186,12 @@ int client_lua_new(lua_State *L) {
     /* In range before the cast to long: casting a larger double is undefined. */
     if (lua_type(L, -1) != LUA_TNIL && (lua_type(L, -1) != LUA_TNUMBER || !(max_body >= 0) ||
                                          max_body > (lua_Number)LONG_MAX / 2 || max_body != (lua_Number)(long)max_body))
-        luaL_error(L, "falcon.core.client: bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: "
+        errors_raise(L, "core.client", "bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: "
                       "no limit)");
     lua_pop(L, 1);
     lua_getfield(L, 1, "ssl_verify");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
-        luaL_error(L, "falcon.core.client: bad option 'ssl_verify' (boolean expected, got %s)", luaL_typename(L, -1));
+        errors_raise(L, "core.client", "bad option 'ssl_verify' (boolean expected, got %s)", luaL_typename(L, -1));
     int ssl_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
     /* Credentials from the environment only when none were given and no token was handed in. */
@@ -204,7 +203,7 @@ int client_lua_new(lua_State *L) {
         }
     }
     if ((client_id == NULL) != (client_secret == NULL))
-        luaL_error(L, "falcon.core.client: bad option '%s' (client_id and client_secret go together)",
+        errors_raise(L, "core.client", "bad option '%s' (client_id and client_secret go together)",
                    client_id == NULL ? "client_id" : "client_secret");
 
     falcon_client *c = lua_newuserdata(L, sizeof *c);
@@ -236,7 +235,7 @@ int client_lua_new(lua_State *L) {
 #undef COPY
     if (!ok || c->easy == NULL || c->base_url == NULL) {
         client_free(c);
-        return luaL_error(L, "falcon.core.client: out of memory");
+        return errors_raise(L, "core.client", "out of memory");
     }
     client_apply_settings(c, c->easy); /* once: the handle is reused without a reset */
     idle_watch(c->easy, &c->idle);
@@ -244,22 +243,21 @@ int client_lua_new(lua_State *L) {
     return 1;
 }
 
-/* ---- request ----------------------------------------------------------------------------- */
+/* ---- the blocking driver's exchange ---------------------------------------------------------- */
 
-static int client_request(lua_State *L) {
+/* client:perform(kind, request) -> status, headers, body, info | nil, err (kinds.h) */
+static int client_perform(lua_State *L) {
     falcon_client *c = client_check_idle(L, 1);
-    transfer_request rq;
-    buffer query;
-    int n;
-    if (!request_from_lua(L, 2, c->easy, &rq, &query)) {
-        n = errors_push(L, "transport", "out of memory while building the request", 0);
-    } else {
+    prepared_request p;
+    kind_init(L, 2, "client:perform", &p);
+    int n = 2;
+    if (kind_prepare(L, c, 3, &p)) {
         transfer_result rs;
-        transfer_perform(L, c, &rq, &rs);
-        n = transfer_push(L, &rq, &rs, 1);
+        transfer_perform(L, c, &p.rq, &rs);
+        n = kind_finish(L, c, &p, &rs);
         transfer_result_free(&rs);
     }
-    request_free(L, &rq, &query);
+    kind_free(L, &p);
     return n;
 }
 
@@ -288,7 +286,7 @@ static int client_token_info(lua_State *L) {
  * call, so it allocates nothing. */
 static int client_token_fresh(lua_State *L) {
     falcon_client *c = client_check(L, 1);
-    lua_Number window = luaL_checknumber(L, 2);
+    lua_Number window = errors_check_number(L, 2, "client:token_fresh", "window");
     struct timeval tv;
     gettimeofday(&tv, NULL);
     double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
@@ -309,11 +307,11 @@ static int client_base_url(lua_State *L) {
 
 static int client_set_base_url(lua_State *L) {
     falcon_client *c = client_check(L, 1);
-    const char *url = luaL_checkstring(L, 2);
+    const char *url = errors_check_string(L, 2, "client:set_base_url", "url", NULL);
     if (!valid_base_url(url) || strpbrk(url, " \r\n\t") != NULL || strlen(url) != falcon_rawlen(L, 2))
-        return luaL_argerror(L, 2, "http:// or https:// URL expected");
+        return errors_raise(L, "client:set_base_url", "bad argument 'url' (http:// or https:// URL expected)");
     char *copy = copy_base_url(url);
-    if (copy == NULL) return luaL_error(L, "falcon.core: out of memory");
+    if (copy == NULL) return errors_raise(L, "client:set_base_url", "out of memory");
     free(c->base_url);
     c->base_url = copy;
     return 0;
@@ -324,11 +322,12 @@ static int client_set_base_url(lua_State *L) {
 static int client_set_member_cid(lua_State *L) {
     falcon_client *c = client_check(L, 1);
     size_t len = 0;
-    const char *cid = luaL_optlstring(L, 2, NULL, &len);
+    const char *cid = errors_opt_string(L, 2, "client:set_member_cid", "member_cid", &len);
     if (cid != NULL && (len == 0 || strlen(cid) != len || strpbrk(cid, "\r\n") != NULL))
-        return luaL_argerror(L, 2, "non-empty member CID without control characters expected");
+        return errors_raise(L, "client:set_member_cid",
+                            "bad argument 'member_cid' (non-empty member CID without control characters expected)");
     char *copy = NULL;
-    if (cid != NULL && (copy = secret_dup(cid, len)) == NULL) return luaL_error(L, "falcon.core: out of memory");
+    if (cid != NULL && (copy = secret_dup(cid, len)) == NULL) return errors_raise(L, "client:set_member_cid", "out of memory");
     secret_free(&c->member_cid);
     c->member_cid = copy;
     client_forget_token(c);
@@ -338,17 +337,17 @@ static int client_set_member_cid(lua_State *L) {
 /* Ends every transfer in flight on this client (each then fails with an error), then frees. A progress
  * callback runs inside libcurl: closing from there would free what libcurl is using, so it raises. */
 static int client_close(lua_State *L) {
-    falcon_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    falcon_client *c = errors_check_udata(L, 1, CLIENT_MT, "core.client");
     int busy = c->performing;
     for (client_user *u = c->users; u != NULL && !busy; u = u->next) busy = u->busy(u);
-    if (busy) return luaL_error(L, "falcon.core: the client cannot be closed from inside one of its own transfers");
+    if (busy) return errors_raise(L, "client:close", "the client cannot be closed from inside one of its own transfers");
     while (c->users != NULL) c->users->end(L, c->users); /* each detaches itself */
     client_free(c); /* idempotent: every field is reset to NULL */
     return 0;
 }
 
 static int client_tostring(lua_State *L) {
-    falcon_client *c = luaL_checkudata(L, 1, CLIENT_MT);
+    falcon_client *c = errors_check_udata(L, 1, CLIENT_MT, "core.client");
     if (c->easy == NULL) {
         lua_pushliteral(L, "falcon.core.client (closed)");
         return 1;
@@ -359,9 +358,7 @@ static int client_tostring(lua_State *L) {
 }
 
 void client_register(lua_State *L) {
-    static const luaL_Reg methods[] = {{"request", client_request},
-                                       {"authenticate", auth_lua_authenticate},
-                                       {"revoke", auth_lua_revoke},
+    static const luaL_Reg methods[] = {{"perform", client_perform},
                                        {"token_info", client_token_info},
                                        {"token_fresh", client_token_fresh},
                                        {"forget_token", client_forget},

@@ -7,6 +7,7 @@
 
 #include "clock.h"
 #include "compat.h"
+#include "errors.h"
 
 static int clock_now(lua_State *L) {
     struct timeval tv;
@@ -16,8 +17,9 @@ static int clock_now(lua_State *L) {
 }
 
 static int clock_sleep(lua_State *L) {
-    lua_Number seconds = luaL_checknumber(L, 1);
-    if (!(seconds >= 0) || seconds > 86400) return luaL_argerror(L, 1, "seconds between 0 and 86400 expected");
+    lua_Number seconds = errors_check_number(L, 1, "core.sleep", "seconds");
+    if (!(seconds >= 0) || seconds > 86400)
+        return errors_raise(L, "core.sleep", "bad argument 'seconds' (between 0 and 86400 expected)");
     struct timespec ts;
     ts.tv_sec = (time_t)seconds;
     ts.tv_nsec = (long)((seconds - (lua_Number)ts.tv_sec) * 1e9);

@@ -3,16 +3,19 @@
  * Who owns what across the Lua/C line:
  * - Lua owns the userdata (client, multi, transfer, exchange); each frees its C memory in __gc/close,
  *   safely twice. The C structs never outlive their userdata.
+ * - Each exchange, whichever driver runs it (client:perform on the stack of the call, a multi transfer,
+ *   a cosocket exchange), owns one prepared_request (kinds.c): the request, its encoded query and the
+ *   secret token/revoke form, freed (the form wiped) by kind_free.
  * - A request (request.c) points into Lua strings (method, route, body, save_to, form parts): it holds
  *   them in an anchor table of its own, referenced from the registry until request_free, so the
  *   caller's table may change or go while the request is in flight. Query, headers and the multipart
  *   framing are copied into C memory owned by the request.
- * - A transfer (multi.c) or exchange (exchange.c) holds registry references to its client and, while in
- *   flight, to itself. A multi transfer's libcurl options point into its client (the proxy header
+ * - A transfer (multi.c) or exchange (exchange.c) holds a registry reference to its client; a transfer
+ *   also holds one to itself while in flight (Lua may drop it; the scheduler gets it back from perform). A multi transfer's libcurl options point into its client (the proxy header
  *   list): it is in the client's list of users, and client:close() ends it first, with an error.
  *   Nothing may be closed from a libcurl callback (progress, on_data): close() raises there.
- * - A request's progress and on_data functions are held by registry references the request owns
- *   (request.c), dropped in request_free; the transfer result only borrows them while in flight.
+ * - A request's progress and on_data functions and its JSON decoder are held by registry references the
+ *   request owns (request.c), dropped in request_free; the transfer result only borrows them in flight.
  * - Secrets (credentials, token, proxy URL) are C strings owned by the client, wiped when freed, never
  *   pushed to Lua; buffers and header lists that carried them are wiped before they are freed.
  * - libcurl owns its sockets; the core only shuts down (never closes) an idle one (idle.c). */
@@ -37,7 +40,7 @@ static int core_client(lua_State *L) {
 int luaopen_falcon_core(lua_State *L) {
     static int curl_ready = 0;
     if (!curl_ready) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "falcon.core: libcurl failed to start");
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return errors_raise(L, "core", "libcurl failed to start");
         curl_ready = 1;
     }
     errors_register(L);
@@ -48,7 +51,7 @@ int luaopen_falcon_core(lua_State *L) {
     tokenseal_register(L);
     multi_register(L);
     static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode},
-                                              {"transport_error", exchange_lua_transport_error}, {NULL, NULL}};
+                                              {"transport_error", errors_lua_transport_error}, {NULL, NULL}};
     luaL_newlib(L, functions);
     clock_register(L, lua_gettop(L));
     json_register(L, lua_gettop(L));

@@ -1,10 +1,10 @@
-/* errors.c: structured transport errors. Messages name what failed, never a secret. */
+/* errors.c: raised errors ("falcon: <where>: <what>") and returned ones (structured transport errors).
+ * Messages name what failed, never a secret. */
+#include <stdarg.h>
 #include <string.h>
 
 #include "compat.h"
 #include "errors.h"
-
-#define ERROR_MT "falcon.core.error"
 
 static const char *kind_of(CURLcode code) {
     switch (code) {
@@ -74,6 +74,17 @@ int errors_push_curl(lua_State *L, CURLcode code, const char *detail, const char
     return 2;
 }
 
+/* core.transport_error(kind, message, reached_server) -> the error object of a failed exchange, for a
+ * failure the engine finds itself (no credentials): the same metatable and fields as the core's own. */
+int errors_lua_transport_error(lua_State *L) {
+    static const char *const kinds[] = {"auth", "dns", "connect", "timeout", "tls", "connection", "aborted",
+                                        "too_large", "file", "proxy", "transport", NULL};
+    const char *kind = kinds[errors_check_option(L, 1, kinds, "core.transport_error", "kind")];
+    const char *message = errors_check_string(L, 2, "core.transport_error", "message", NULL);
+    errors_push(L, kind, message, lua_toboolean(L, 3));
+    return 1;
+}
+
 static int error_tostring(lua_State *L) {
     lua_getfield(L, 1, "message");
     return 1;
@@ -85,4 +96,76 @@ void errors_register(lua_State *L) {
         lua_setfield(L, -2, "__tostring");
     }
     lua_pop(L, 1);
+}
+
+int errors_raise(lua_State *L, const char *where, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    const char *what = lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (where != NULL) lua_pushfstring(L, "falcon: %s: %s", where, what);
+    else lua_pushfstring(L, "falcon: %s", what);
+    return lua_error(L);
+}
+
+static int bad_type(lua_State *L, int idx, const char *where, const char *name, const char *expected) {
+    return errors_raise(L, where, "bad argument '%s' (%s expected, got %s)", name, expected, luaL_typename(L, idx));
+}
+
+void *errors_check_udata(lua_State *L, int idx, const char *tname, const char *where) {
+    void *p = luaL_testudata(L, idx, tname);
+    if (p == NULL) bad_type(L, idx, where, "self", tname);
+    return p;
+}
+
+void errors_check_table(lua_State *L, int idx, const char *where, const char *name) {
+    if (lua_type(L, idx) != LUA_TTABLE) bad_type(L, idx, where, name, "table");
+}
+
+const char *errors_check_string(lua_State *L, int idx, const char *where, const char *name, size_t *len) {
+    if (!lua_isstring(L, idx)) bad_type(L, idx, where, name, "string");
+    return lua_tolstring(L, idx, len);
+}
+
+const char *errors_opt_string(lua_State *L, int idx, const char *where, const char *name, size_t *len) {
+    if (lua_isnoneornil(L, idx)) {
+        if (len != NULL) *len = 0;
+        return NULL;
+    }
+    return errors_check_string(L, idx, where, name, len);
+}
+
+lua_Number errors_check_number(lua_State *L, int idx, const char *where, const char *name) {
+    if (lua_type(L, idx) != LUA_TNUMBER) bad_type(L, idx, where, name, "number");
+    return lua_tonumber(L, idx);
+}
+
+lua_Number errors_opt_number(lua_State *L, int idx, lua_Number def, const char *where, const char *name) {
+    return lua_isnoneornil(L, idx) ? def : errors_check_number(L, idx, where, name);
+}
+
+lua_Integer errors_opt_integer(lua_State *L, int idx, lua_Integer def, lua_Integer lo, lua_Integer hi,
+                               const char *where, const char *name) {
+    if (lua_isnoneornil(L, idx)) return def;
+    lua_Number n = errors_check_number(L, idx, where, name);
+    if (!falcon_isintegral(L, idx) || n < (lua_Number)lo || n > (lua_Number)hi)
+        errors_raise(L, where, "bad argument '%s' (whole number between %d and %d expected)", name, (int)lo, (int)hi);
+    return (lua_Integer)n;
+}
+
+int errors_check_option(lua_State *L, int idx, const char *const names[], const char *where, const char *name) {
+    const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : NULL;
+    for (int i = 0; s != NULL && names[i] != NULL; i++)
+        if (strcmp(names[i], s) == 0) return i;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 0; names[i] != NULL; i++) {
+        if (i > 0) luaL_addstring(&b, ", ");
+        luaL_addchar(&b, '\'');
+        luaL_addstring(&b, names[i]);
+        luaL_addchar(&b, '\'');
+    }
+    luaL_pushresult(&b);
+    return errors_raise(L, where, "bad argument '%s' (one of %s expected, got %s)", name, lua_tostring(L, -1),
+                        s != NULL ? s : luaL_typename(L, idx));
 }

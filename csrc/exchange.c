@@ -1,11 +1,11 @@
-/* exchange.c: the exchange userdata. client:exchange(wire) reads the same request table client:request
- * reads (request.c: the one query encoder, the one multipart encoder), client:exchange_token() and
- * client:exchange_revoke() the same secret forms auth.c builds. Then:
+/* exchange.c: the exchange userdata of the socket drivers. client:exchange(kind, wire) prepares the same
+ * request client:perform and multi:add prepare (kinds.c: the one request reader, query and multipart
+ * encoders, the secret forms of auth.c). Then:
  *   ex:head()        the request head (transient: it carries the token; send it and drop it)
  *   ex:body(n)       the next body chunk, nil at the end (nil, err when an upload file fails)
  *   ex:feed(bytes)   response bytes in; "done" | "more" | "failed"; ex:feed() = the peer closed
  *   ex:fail(kind, detail, reached_server)   a socket failure (connect, tls, timeout, ...)
- *   ex:result()      what client:request / authenticate / revoke return; the token stays in C
+ *   ex:result()      what client:perform returns for the same kind (kind_finish); the token stays in C
  *   ex:keepalive()   the connection may be reused
  *   ex:rewind()      resend from the start on a fresh connection (a reused one died before any reply);
  *                    false, with the failure recorded, for a request that is not safe to send twice
@@ -15,11 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "compat.h"
 #include "errors.h"
 #include "exchange.h"
-#include "request.h"
+#include "kinds.h"
 #include "response.h"
 #include "secret.h"
 #include "wire.h"
@@ -27,16 +26,12 @@
 #define EXCHANGE_MT "falcon.core.exchange"
 #define CHUNK_MAX (1024 * 1024)
 
-enum kind { KIND_API, KIND_TOKEN, KIND_REVOKE };
 enum state { STATE_SENDING, STATE_DONE, STATE_FREED };
 
 typedef struct {
-    enum kind kind;
     enum state state;
     falcon_client *client;
-    transfer_request rq;
-    buffer query;           /* API requests: the encoded query */
-    buffer form;            /* auth requests: the secret form body */
+    prepared_request req;   /* what to send, by kind (kinds.h) */
     buffer head;            /* wiped: holds the bearer token */
     transfer_result rs;
     response_parser rp;
@@ -54,35 +49,33 @@ static void unref(lua_State *L, int *ref) {
 static void exchange_release(lua_State *L, falcon_exchange *x) {
     if (x->state == STATE_FREED) return;
     transfer_result_free(&x->rs);
-    if (x->kind == KIND_API) request_free(L, &x->rq, &x->query);
-    else auth_free(&x->rq, &x->form);
+    kind_free(L, &x->req);
     buffer_wipe_free(&x->head);
     unref(L, &x->client_ref);
     x->state = STATE_FREED;
 }
 
 static falcon_exchange *exchange_check(lua_State *L, int idx, int live) {
-    falcon_exchange *x = luaL_checkudata(L, idx, EXCHANGE_MT);
-    if (live && x->state == STATE_FREED) luaL_error(L, "falcon.core: the exchange is finished");
+    falcon_exchange *x = errors_check_udata(L, idx, EXCHANGE_MT, "core.exchange");
+    if (live && x->state == STATE_FREED) errors_raise(L, "core.exchange", "the exchange is finished");
     return x;
 }
 
 /* The userdata comes first, so a raise while reading the request leaves nothing __gc cannot free. */
-static falcon_exchange *new_exchange(lua_State *L, int client_idx, enum kind kind) {
+static falcon_exchange *new_exchange(lua_State *L) {
     falcon_exchange *x = lua_newuserdata(L, sizeof *x);
     memset(x, 0, sizeof *x);
-    x->kind = kind;
     x->state = STATE_SENDING;
     x->client_ref = LUA_NOREF;
-    transfer_request_init(&x->rq);
-    buffer_init(&x->query);
-    buffer_init(&x->form);
+    transfer_request_init(&x->req.rq);
+    buffer_init(&x->req.query);
+    buffer_init(&x->req.form);
     buffer_init(&x->head);
     buffer_init(&x->rs.headers);
     buffer_init(&x->rs.body);
     luaL_setmetatable(L, EXCHANGE_MT);
-    x->client = client_check(L, client_idx);
-    lua_pushvalue(L, client_idx);
+    x->client = client_check(L, 1);
+    lua_pushvalue(L, 1);
     x->client_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return x;
 }
@@ -92,35 +85,22 @@ static int ready(lua_State *L, falcon_exchange *x) {
     wire_endpoint ep;
     if (!wire_endpoint_parse(x->client->base_url, &ep))
         return errors_push(L, "transport", "the base URL cannot be used by the cosocket driver", 0);
-    if (!transfer_result_init(&x->rs, &x->rq, (size_t)x->client->max_body_bytes) || !wire_head(x->client, &ep, &x->rq, &x->head))
+    if (!transfer_result_init(&x->rs, &x->req.rq, (size_t)x->client->max_body_bytes) || !wire_head(x->client, &ep, &x->req.rq, &x->head))
         return errors_push(L, "transport", "out of memory while building the request", 0);
-    response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
+    response_init(&x->rp, &x->rs, strcmp(x->req.rq.method, "HEAD") == 0);
     x->rs.L = &x->L;
-    if (x->rq.form != NULL) multipart_rewind(x->rq.form);
+    if (x->req.rq.form != NULL) multipart_rewind(x->req.rq.form);
     return 1;
 }
 
-/* client:exchange(wire) -> ex | nil, err */
+/* client:exchange(kind, wire) -> ex | nil, err */
 static int client_exchange(lua_State *L) {
     client_check(L, 1);
-    luaL_checktype(L, 2, LUA_TTABLE);
-    falcon_exchange *x = new_exchange(L, 1, KIND_API);
-    if (!request_from_lua(L, 2, x->client->easy, &x->rq, &x->query))
-        return errors_push(L, "transport", "out of memory while building the request", 0);
+    falcon_exchange *x = new_exchange(L);
+    kind_init(L, 2, "client:exchange", &x->req);
+    if (!kind_prepare(L, x->client, 3, &x->req)) return 2;
     return ready(L, x);
 }
-
-static int auth_exchange(lua_State *L, enum kind kind) {
-    client_check(L, 1);
-    falcon_exchange *x = new_exchange(L, 1, kind);
-    int ok = kind == KIND_TOKEN ? auth_token_prepare(L, x->client, &x->rq, &x->form)
-                                : auth_revoke_prepare(L, x->client, &x->rq, &x->form);
-    if (!ok) return 2;
-    return ready(L, x);
-}
-
-static int client_exchange_token(lua_State *L) { return auth_exchange(L, KIND_TOKEN); }
-static int client_exchange_revoke(lua_State *L) { return auth_exchange(L, KIND_REVOKE); }
 
 static int ex_head(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
@@ -131,16 +111,15 @@ static int ex_head(lua_State *L) {
 /* ex:body(n) -> next chunk (at most n bytes), nil at the end; nil, err when an upload file fails. */
 static int ex_body(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    lua_Integer n = luaL_optinteger(L, 2, 65536);
-    if (n < 1 || n > CHUNK_MAX) return luaL_argerror(L, 2, "chunk size between 1 and 1048576 expected");
-    if (x->rq.form != NULL) {
+    lua_Integer n = errors_opt_integer(L, 2, 65536, 1, CHUNK_MAX, "exchange:body", "n");
+    if (x->req.rq.form != NULL) {
         char *chunk = malloc((size_t)n);
-        if (chunk == NULL) return luaL_error(L, "falcon.core: out of memory");
-        size_t got = multipart_read(x->rq.form, chunk, (size_t)n);
+        if (chunk == NULL) return errors_raise(L, "exchange:body", "out of memory");
+        size_t got = multipart_read(x->req.rq.form, chunk, (size_t)n);
         if (got == MULTIPART_ERROR) {
             free(chunk);
             lua_pushnil(L);
-            lua_pushstring(L, x->rq.form->detail ? x->rq.form->detail : "cannot read the upload");
+            lua_pushstring(L, x->req.rq.form->detail ? x->req.rq.form->detail : "cannot read the upload");
             return 2;
         }
         if (got == 0) lua_pushnil(L);
@@ -149,13 +128,13 @@ static int ex_body(lua_State *L) {
         x->sent += (long long)got;
         return 1;
     }
-    size_t left = x->rq.body != NULL ? x->rq.body_len - x->body_offset : 0;
+    size_t left = x->req.rq.body != NULL ? x->req.rq.body_len - x->body_offset : 0;
     if (left == 0) {
         lua_pushnil(L);
         return 1;
     }
     size_t take = left < (size_t)n ? left : (size_t)n;
-    lua_pushlstring(L, x->rq.body + x->body_offset, take);
+    lua_pushlstring(L, x->req.rq.body + x->body_offset, take);
     x->body_offset += take;
     x->sent += (long long)take;
     return 1;
@@ -172,7 +151,7 @@ static int push_state(lua_State *L, int r) {
 static int ex_feed(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     size_t len = 0;
-    const char *data = lua_isnoneornil(L, 2) ? NULL : luaL_checklstring(L, 2, &len);
+    const char *data = errors_opt_string(L, 2, "exchange:feed", "bytes", &len);
     if (x->state == STATE_DONE) return push_state(L, x->rs.code == CURLE_OK ? RESPONSE_DONE : RESPONSE_FAILED);
     x->rs.request_size = (curl_off_t)x->head.len; /* reading the answer: the request went out */
     if (data != NULL && len == 0) return push_state(L, RESPONSE_MORE);
@@ -183,7 +162,7 @@ static int ex_feed(lua_State *L) {
     return push_state(L, r);
 }
 
-static CURLcode code_of(const char *kind, const char *detail) {
+static CURLcode code_of(const char *kind) {
     if (strcmp(kind, "dns") == 0) return CURLE_COULDNT_RESOLVE_HOST;
     if (strcmp(kind, "connect") == 0) return CURLE_COULDNT_CONNECT;
     if (strcmp(kind, "timeout") == 0) return CURLE_OPERATION_TIMEDOUT;
@@ -204,11 +183,11 @@ static const char *const fail_kinds[] = {"dns", "connect", "timeout", "tls", "ve
 /* ex:fail(kind, detail, reached_server) */
 static int ex_fail(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    const char *kind = fail_kinds[luaL_checkoption(L, 2, NULL, fail_kinds)];
-    const char *detail = luaL_optstring(L, 3, NULL);
+    const char *kind = fail_kinds[errors_check_option(L, 2, fail_kinds, "exchange:fail", "kind")];
+    const char *detail = errors_opt_string(L, 3, "exchange:fail", "detail", NULL);
     if (x->state == STATE_DONE && x->rs.code != CURLE_OK) return 0; /* the first failure is the one */
     x->state = STATE_DONE;
-    x->rs.code = code_of(kind, detail);
+    x->rs.code = code_of(kind);
     free(x->rs.detail);
     x->rs.detail = detail != NULL ? strdup(detail) : NULL;
     x->rs.request_size = lua_toboolean(L, 4) ? (curl_off_t)x->head.len : 0;
@@ -220,8 +199,8 @@ static int ex_fail(lua_State *L) {
  * then false, and the exchange fails as libcurl's transfer does (transfer.c, on_prereq). */
 static int ex_rewind(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    if (x->rp.received && x->rs.code == CURLE_OK) return luaL_error(L, "falcon.core: the response has started");
-    if (!x->rq.repeatable) {
+    if (x->rp.received && x->rs.code == CURLE_OK) return errors_raise(L, "exchange:rewind", "the response has started");
+    if (!x->req.rq.repeatable) {
         x->state = STATE_DONE;
         x->rs.code = CURLE_SEND_ERROR;
         free(x->rs.detail);
@@ -231,10 +210,10 @@ static int ex_rewind(lua_State *L) {
         return 1;
     }
     transfer_result_free(&x->rs);
-    if (!transfer_result_init(&x->rs, &x->rq, (size_t)x->client->max_body_bytes)) return luaL_error(L, "falcon.core: out of memory");
-    response_init(&x->rp, &x->rs, strcmp(x->rq.method, "HEAD") == 0);
+    if (!transfer_result_init(&x->rs, &x->req.rq, (size_t)x->client->max_body_bytes)) return errors_raise(L, "exchange:rewind", "out of memory");
+    response_init(&x->rp, &x->rs, strcmp(x->req.rq.method, "HEAD") == 0);
     x->rs.L = &x->L;
-    if (x->rq.form != NULL) multipart_rewind(x->rq.form);
+    if (x->req.rq.form != NULL) multipart_rewind(x->req.rq.form);
     x->body_offset = 0;
     x->sent = 0;
     x->state = STATE_SENDING;
@@ -243,23 +222,19 @@ static int ex_rewind(lua_State *L) {
 }
 
 static int ex_repeatable(lua_State *L) {
-    lua_pushboolean(L, exchange_check(L, 1, 1)->rq.repeatable);
+    lua_pushboolean(L, exchange_check(L, 1, 1)->req.rq.repeatable);
     return 1;
 }
 
-/* ex:result() -> the values client:request/authenticate/revoke return. */
+/* ex:result() -> the values client:perform returns for the same kind. */
 static int ex_result(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    if (x->state != STATE_DONE) return luaL_error(L, "falcon.core: the exchange has not finished");
+    if (x->state != STATE_DONE) return errors_raise(L, "exchange:result", "the exchange has not finished");
     if (x->rs.code == CURLE_OK) x->rs.request_size = (curl_off_t)x->head.len;
     transfer_finish_sink(&x->rs);
     x->client->requests++;
     lua_rawgeti(L, LUA_REGISTRYINDEX, x->client_ref); /* keeps the client alive while finishing */
-    int n;
-    if (x->kind != KIND_API && client_closed(x->client)) n = errors_push(L, "aborted", "the client was closed", 0);
-    else if (x->kind == KIND_TOKEN) n = auth_token_finish(L, x->client, &x->rq, &x->rs);
-    else if (x->kind == KIND_REVOKE) n = auth_revoke_finish(L, x->client, &x->rq, &x->rs);
-    else n = transfer_push(L, &x->rq, &x->rs, 1);
+    int n = kind_finish(L, x->client, &x->req, &x->rs);
     lua_remove(L, -(n + 1));
     exchange_release(L, x);
     return n;
@@ -273,7 +248,7 @@ static int ex_keepalive(lua_State *L) {
 
 static int ex_progress(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
-    long long ul_total = wire_content_length(&x->rq);
+    long long ul_total = wire_content_length(&x->req.rq);
     lua_pushnumber(L, (lua_Number)(x->rp.content_length > 0 ? x->rp.content_length : 0));
     lua_pushnumber(L, (lua_Number)x->rp.body_bytes);
     lua_pushnumber(L, (lua_Number)(ul_total > 0 ? ul_total : 0));
@@ -297,7 +272,7 @@ static int ex_tostring(lua_State *L) {
 static int client_transport(lua_State *L) {
     falcon_client *c = client_check(L, 1);
     wire_endpoint ep;
-    if (!wire_endpoint_parse(c->base_url, &ep)) return luaL_error(L, "falcon.core: unreadable base URL");
+    if (!wire_endpoint_parse(c->base_url, &ep)) return errors_raise(L, "client:transport", "unreadable base URL");
     lua_createtable(L, 0, 10);
     lua_pushstring(L, ep.tls ? "https" : "http");
     lua_setfield(L, -2, "scheme");
@@ -322,14 +297,6 @@ static int client_transport(lua_State *L) {
     return 1;
 }
 
-int exchange_lua_transport_error(lua_State *L) {
-    const char *kind = fail_kinds[luaL_checkoption(L, 1, NULL, fail_kinds)];
-    const char *detail = luaL_optstring(L, 2, NULL);
-    const char *method = luaL_checkstring(L, 3);
-    const char *path = luaL_checkstring(L, 4);
-    return errors_push_curl(L, code_of(kind, detail), detail, method, path, lua_toboolean(L, 5));
-}
-
 void exchange_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"head", ex_head},         {"body", ex_body},
                                        {"feed", ex_feed},         {"fail", ex_fail},
@@ -350,8 +317,6 @@ void exchange_register(lua_State *L) {
     lua_pop(L, 1);
     /* The client's methods live in its metatable's __index table (client.c); these join them. */
     static const luaL_Reg client_methods[] = {{"exchange", client_exchange},
-                                              {"exchange_token", client_exchange_token},
-                                              {"exchange_revoke", client_exchange_revoke},
                                               {"transport", client_transport},
                                               {NULL, NULL}};
     luaL_getmetatable(L, CLIENT_MT);

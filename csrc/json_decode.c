@@ -15,6 +15,7 @@
 #include <yajl/yajl_parse.h>
 
 #include "compat.h"
+#include "errors.h"
 #include "json_decode.h"
 
 #define DECODER_MT "falcon.core.json_decoder"
@@ -373,12 +374,12 @@ static json_decoder *new_decoder(lua_State *L, const json_limits *limits, int ma
     d->limits = *limits;
     d->many = many;
     d->parser = new_parser(d);
-    if (d->parser == NULL) luaL_error(L, "falcon.core: out of memory");
+    if (d->parser == NULL) errors_raise(L, "json", "out of memory");
     return d;
 }
 
 json_decoder *json_decoder_push(lua_State *L, const json_limits *limits, int many) {
-    luaL_checkstack(L, 6, "falcon.core: JSON decoder");
+    if (!lua_checkstack(L, 6)) errors_raise(L, "json", "out of Lua stack");
     json_decoder *d = new_decoder(L, limits, many);
     lua_State *T = lua_newthread(L);
     lua_pushcfunction(L, protected_parse);
@@ -404,7 +405,7 @@ static void push_pool(lua_State *L) {
 }
 
 json_decoder *json_decoder_acquire(lua_State *L, const json_limits *limits) {
-    luaL_checkstack(L, 3, "falcon.core: JSON decoder");
+    if (!lua_checkstack(L, 3)) errors_raise(L, "json", "out of Lua stack");
     push_pool(L);
     int n = (int)falcon_rawlen(L, -1);
     if (n > 0) {
@@ -446,7 +447,7 @@ static size_t limit_field(lua_State *L, int idx, const char *key, size_t fallbac
     }
     if (lua_type(L, -1) != LUA_TNUMBER || !falcon_isintegral(L, -1) || lua_tonumber(L, -1) < 1 ||
         lua_tonumber(L, -1) > 9007199254740992.0)
-        luaL_error(L, "%s: bad option '%s%s' (positive integer expected, got %s)", who, names, key + 4,
+        errors_raise(L, who, "bad option '%s%s' (positive integer expected, got %s)", names, key + 4,
                    lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
     size_t value = (size_t)lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -460,14 +461,13 @@ void json_limits_from_lua(lua_State *L, int idx, json_limits *limits, const char
     limits->names = names;
     if (idx == 0 || lua_isnoneornil(L, idx)) return;
     if (lua_type(L, idx) != LUA_TTABLE)
-        luaL_error(L, "%s: bad argument 'limits' (table expected, got %s)", who, luaL_typename(L, idx));
+        errors_raise(L, who, "bad argument 'limits' (table expected, got %s)", luaL_typename(L, idx));
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
         const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
         if (key == NULL || (strcmp(key, "max_depth") != 0 && strcmp(key, "max_size") != 0 && strcmp(key, "max_string") != 0))
-            luaL_error(L, "%s: unknown option '%s' (max_depth, max_size or max_string)", who,
-                       key ? key : luaL_typename(L, -2));
+            errors_raise(L, who, "unknown option '%s' (max_depth, max_size or max_string)", key ? key : luaL_typename(L, -2));
         lua_pop(L, 1);
     }
     size_t depth = limit_field(L, idx, "max_depth", JSON_DEFAULT_MAX_DEPTH, names, who);
@@ -481,9 +481,9 @@ void json_limits_from_lua(lua_State *L, int idx, json_limits *limits, const char
 /* core.json_decode(text[, limits]) -> value; raises on invalid JSON or an exceeded limit. */
 static int lua_json_decode(lua_State *L) {
     size_t len;
-    const char *text = luaL_checklstring(L, 1, &len);
+    const char *text = errors_check_string(L, 1, "json.decode", "text", &len);
     json_limits limits;
-    json_limits_from_lua(L, 2, &limits, "max_", "falcon.json.decode");
+    json_limits_from_lua(L, 2, &limits, "max_", "json.decode");
     lua_settop(L, 2);
     luaL_getmetatable(L, JSON_ARRAY_MT); /* 3 */
     json_decoder *d = new_decoder(L, &limits, 0); /* 4; the value is built above it */
@@ -505,8 +505,8 @@ static int lua_json_decode(lua_State *L) {
 }
 
 static json_decoder *decoder_check(lua_State *L) {
-    json_decoder *d = luaL_checkudata(L, 1, DECODER_MT);
-    if (d->thread == NULL) luaL_error(L, "falcon.json.decoder: the decoder is closed");
+    json_decoder *d = errors_check_udata(L, 1, DECODER_MT, "json.decoder");
+    if (d->thread == NULL) errors_raise(L, "json.decoder", "the decoder is closed");
     return d;
 }
 
@@ -520,7 +520,7 @@ static int push_failure(lua_State *L, const json_decoder *d) {
 static int decoder_feed(lua_State *L) {
     json_decoder *d = decoder_check(L);
     size_t len;
-    const char *data = luaL_checklstring(L, 2, &len);
+    const char *data = errors_check_string(L, 2, "decoder:feed", "bytes", &len);
     if (json_decoder_feed(d, data, len) != JSON_OK) return push_failure(L, d);
     lua_pushboolean(L, 1);
     return 1;
@@ -542,12 +542,12 @@ static int decoder_finish(lua_State *L) {
 }
 
 static int decoder_gc(lua_State *L) {
-    decoder_release(L, luaL_checkudata(L, 1, DECODER_MT));
+    decoder_release(L, errors_check_udata(L, 1, DECODER_MT, "json.decoder"));
     return 0;
 }
 
 static int decoder_tostring(lua_State *L) {
-    json_decoder *d = luaL_checkudata(L, 1, DECODER_MT);
+    json_decoder *d = errors_check_udata(L, 1, DECODER_MT, "json.decoder");
     lua_pushfstring(L, "falcon.json.decoder (%s, %d ready)",
                     d->thread == NULL ? "closed" : d->status == JSON_OK ? "ok" : "failed", (int)(d->tail - d->head));
     return 1;
@@ -559,7 +559,7 @@ static int decoder_tostring(lua_State *L) {
  * field takes them as they are, where a table would be read again on every call. */
 static int lua_json_limits(lua_State *L) {
     json_limits limits;
-    json_limits_from_lua(L, 1, &limits, "json_max_", "falcon");
+    json_limits_from_lua(L, 1, &limits, "json_max_", NULL);
     json_limits *kept = lua_newuserdata(L, sizeof *kept);
     *kept = limits;
     luaL_setmetatable(L, LIMITS_MT);
@@ -569,13 +569,13 @@ static int lua_json_limits(lua_State *L) {
 void json_limits_from_request(lua_State *L, int idx, json_limits *limits) {
     const json_limits *kept = luaL_testudata(L, idx, LIMITS_MT);
     if (kept != NULL) *limits = *kept;
-    else json_limits_from_lua(L, idx, limits, "json_max_", "falcon.core: request");
+    else json_limits_from_lua(L, idx, limits, "json_max_", "request");
 }
 
 /* core.json_decoder([limits]) -> a decoder of newline-delimited JSON (any whitespace between values). */
 static int lua_json_decoder(lua_State *L) {
     json_limits limits;
-    json_limits_from_lua(L, 1, &limits, "max_", "falcon.json.decoder");
+    json_limits_from_lua(L, 1, &limits, "max_", "json.decoder");
     json_decoder_push(L, &limits, 1);
     return 1;
 }

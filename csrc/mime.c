@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "compat.h"
+#include "errors.h"
 #include "mime.h"
 
 int mime_name_valid(const char *s, size_t len) {
@@ -24,7 +25,8 @@ static const char *opt_string(lua_State *L, int part, const char *key, size_t *l
     return s;
 }
 
-static void check_string_field(lua_State *L, int part, int i, const char *key, int required, int name_rules) {
+static void check_string_field(lua_State *L, int part, int i, const char *key, int required, int name_rules,
+                               const char *where) {
     lua_getfield(L, part, key);
     int t = lua_type(L, -1);
     if (t == LUA_TNIL && !required) {
@@ -32,40 +34,40 @@ static void check_string_field(lua_State *L, int part, int i, const char *key, i
         return;
     }
     if (t != LUA_TSTRING)
-        luaL_error(L, "bad form part #%d: '%s' (string expected, got %s)", i, key, luaL_typename(L, -1));
+        errors_raise(L, where, "bad form part #%d: '%s' (string expected, got %s)", i, key, luaL_typename(L, -1));
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
     if (name_rules && !mime_name_valid(s, len))
-        luaL_error(L, "bad form part #%d: '%s' (non-empty, without control characters, quotes or "
+        errors_raise(L, where, "bad form part #%d: '%s' (non-empty, without control characters, quotes or "
                       "backslashes expected)", i, key);
     if (!name_rules && strlen(s) != len && strcmp(key, "data") != 0 && strcmp(key, "value") != 0)
-        luaL_error(L, "bad form part #%d: '%s' (contains a NUL byte)", i, key);
+        errors_raise(L, where, "bad form part #%d: '%s' (contains a NUL byte)", i, key);
     lua_pop(L, 1);
 }
 
-void mime_check(lua_State *L, int idx) {
+void mime_check(lua_State *L, int idx, const char *where) {
     size_t count = falcon_rawlen(L, idx);
-    if (count == 0) luaL_error(L, "bad field 'form' (at least one part expected)");
+    if (count == 0) errors_raise(L, where, "bad field 'form' (at least one part expected)");
     for (size_t n = 1; n <= count; n++) {
         int i = (int)n;
         lua_rawgeti(L, idx, i);
         int part = lua_gettop(L);
-        if (!lua_istable(L, part)) luaL_error(L, "bad form part #%d (table expected, got %s)", i, luaL_typename(L, part));
-        check_string_field(L, part, i, "name", 1, 1);
-        check_string_field(L, part, i, "filename", 0, 1);
-        check_string_field(L, part, i, "content_type", 0, 1);
+        if (!lua_istable(L, part)) errors_raise(L, where, "bad form part #%d (table expected, got %s)", i, luaL_typename(L, part));
+        check_string_field(L, part, i, "name", 1, 1, where);
+        check_string_field(L, part, i, "filename", 0, 1, where);
+        check_string_field(L, part, i, "content_type", 0, 1, where);
         size_t len;
         int sources = (opt_string(L, part, "value", &len) != NULL) + (opt_string(L, part, "data", &len) != NULL);
         const char *path = opt_string(L, part, "path", &len);
         sources += path != NULL;
         if (sources != 1)
-            luaL_error(L, "bad form part #%d (exactly one of 'value', 'data' or 'path' expected, as a string)", i);
+            errors_raise(L, where, "bad form part #%d (exactly one of 'value', 'data' or 'path' expected, as a string)", i);
         if (path != NULL) {
             struct stat st;
-            if (strlen(path) != len) luaL_error(L, "bad form part #%d: 'path' (contains a NUL byte)", i);
-            if (stat(path, &st) != 0) luaL_error(L, "bad form part #%d: 'path' (no such file: %s)", i, path);
-            if (!S_ISREG(st.st_mode)) luaL_error(L, "bad form part #%d: 'path' (not a regular file: %s)", i, path);
-            if (access(path, R_OK) != 0) luaL_error(L, "bad form part #%d: 'path' (not readable: %s)", i, path);
+            if (strlen(path) != len) errors_raise(L, where, "bad form part #%d: 'path' (contains a NUL byte)", i);
+            if (stat(path, &st) != 0) errors_raise(L, where, "bad form part #%d: 'path' (no such file: %s)", i, path);
+            if (!S_ISREG(st.st_mode)) errors_raise(L, where, "bad form part #%d: 'path' (not a regular file: %s)", i, path);
+            if (access(path, R_OK) != 0) errors_raise(L, where, "bad form part #%d: 'path' (not readable: %s)", i, path);
         }
         lua_pop(L, 1);
     }

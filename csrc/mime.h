@@ -9,8 +9,8 @@
  * backslashes (libcurl would otherwise have to escape them, and servers disagree on how). */
 int mime_name_valid(const char *s, size_t len);
 
-/* Checks the form array at idx and raises a Lua error naming the bad part; allocates nothing. */
-void mime_check(lua_State *L, int idx);
+/* Checks the form array at idx and raises "falcon: <where>: ..." naming the bad part; allocates nothing. */
+void mime_check(lua_State *L, int idx, const char *where);
 
 
 #endif

@@ -1,24 +1,22 @@
 /* multi.c: the multi handle and its transfers. A transfer owns its easy handle and everything the
  * request points to (via registry references), so it can stay in flight while Lua code runs.
  * multi:perform(timeout) moves every transfer forward and returns those that finished;
- * transfer:result() then gives what client:request / authenticate / revoke give. Connections,
+ * transfer:result() then gives what client:perform gives for the same kind (kinds.c). Connections,
  * DNS and TLS sessions are shared by all transfers of one multi handle. */
 #define _DEFAULT_SOURCE
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
 #include "compat.h"
 #include "errors.h"
+#include "kinds.h"
 #include "multi.h"
-#include "request.h"
 #include "transfer.h"
 
 #define MULTI_MT "falcon.core.multi"
 #define TRANSFER_MT "falcon.core.transfer"
 
-enum kind { KIND_API, KIND_TOKEN, KIND_REVOKE };
 enum state { STATE_NEW, STATE_RUNNING, STATE_DONE, STATE_FREED };
 
 typedef struct falcon_transfer falcon_transfer;
@@ -37,11 +35,8 @@ struct falcon_transfer {
     CURL *easy;
     falcon_multi *multi;       /* NULL once the multi handle is gone */
     falcon_client *client;
-    enum kind kind;
     enum state state;
-    transfer_request rq;
-    buffer query;              /* API requests: the encoded query */
-    buffer form;               /* auth requests: the secret form body */
+    prepared_request req;      /* what to send, by kind (kinds.h) */
     transfer_result rs;
     buffer url;
     struct curl_slist *headers;
@@ -82,7 +77,7 @@ static void transfer_end(lua_State *L, client_user *u) {
     curl_easy_setopt(t->easy, CURLOPT_PROXYHEADER, NULL); /* the client's list is about to go */
     unlink_running(t);
     t->state = STATE_DONE;
-    transfer_complete(t->easy, &t->rq, &t->rs, CURLE_ABORTED_BY_CALLBACK);
+    transfer_complete(t->easy, &t->req.rq, &t->rs, CURLE_ABORTED_BY_CALLBACK);
     free(t->rs.detail);
     t->rs.detail = strdup("the client was closed while the request was in flight");
     t->next = m->ended;
@@ -100,8 +95,7 @@ static void transfer_release(lua_State *L, falcon_transfer *t) {
     unlink_running(t);
     t->state = STATE_DONE;
     transfer_result_free(&t->rs);
-    if (t->kind == KIND_API) request_free(L, &t->rq, &t->query);
-    else auth_free(&t->rq, &t->form);
+    kind_free(L, &t->req);
     if (t->easy != NULL) curl_easy_cleanup(t->easy);
     t->easy = NULL;
     unref(L, &t->self_ref);
@@ -111,19 +105,18 @@ static void transfer_release(lua_State *L, falcon_transfer *t) {
 }
 
 static falcon_multi *multi_check(lua_State *L, int idx) {
-    falcon_multi *m = luaL_checkudata(L, idx, MULTI_MT);
-    if (m->handle == NULL) luaL_error(L, "falcon.core: the multi handle is closed");
+    falcon_multi *m = errors_check_udata(L, idx, MULTI_MT, "core.multi");
+    if (m->handle == NULL) errors_raise(L, "core.multi", "the multi handle is closed");
     return m;
 }
 
 int multi_lua_new(lua_State *L) {
-    lua_Integer max = luaL_optinteger(L, 1, 8);
-    if (max < 1 || max > 256) return luaL_argerror(L, 1, "connections between 1 and 256 expected");
+    lua_Integer max = errors_opt_integer(L, 1, 8, 1, 256, "core.multi", "connections");
     falcon_multi *m = lua_newuserdata(L, sizeof *m);
     memset(m, 0, sizeof *m);
     luaL_setmetatable(L, MULTI_MT);
     m->handle = curl_multi_init();
-    if (m->handle == NULL) return luaL_error(L, "falcon.core: out of memory");
+    if (m->handle == NULL) return errors_raise(L, "core.multi", "out of memory");
     m->max_connections = (long)max;
     curl_multi_setopt(m->handle, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
     curl_multi_setopt(m->handle, CURLMOPT_MAX_HOST_CONNECTIONS, m->max_connections);
@@ -132,26 +125,25 @@ int multi_lua_new(lua_State *L) {
 
 /* Creates the transfer userdata first, so that a raise while reading the request leaves nothing that
  * its __gc cannot free. */
-static falcon_transfer *new_transfer(lua_State *L, int multi_idx, int client_idx, enum kind kind) {
+static falcon_transfer *new_transfer(lua_State *L) {
     falcon_transfer *t = lua_newuserdata(L, sizeof *t);
     memset(t, 0, sizeof *t);
     t->state = STATE_NEW;
-    t->kind = kind;
     t->self_ref = t->multi_ref = t->client_ref = LUA_NOREF;
     t->link.end = transfer_end;
     t->link.busy = transfer_busy;
-    transfer_request_init(&t->rq);
-    buffer_init(&t->query);
-    buffer_init(&t->form);
+    transfer_request_init(&t->req.rq);
+    buffer_init(&t->req.query);
+    buffer_init(&t->req.form);
     buffer_init(&t->url);
     buffer_init(&t->rs.headers);
     buffer_init(&t->rs.body);
     luaL_setmetatable(L, TRANSFER_MT);
     t->easy = curl_easy_init();
-    if (t->easy == NULL) luaL_error(L, "falcon.core: out of memory");
-    lua_pushvalue(L, multi_idx);
+    if (t->easy == NULL) errors_raise(L, "multi:add", "out of memory");
+    lua_pushvalue(L, 1);
     t->multi_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pushvalue(L, client_idx);
+    lua_pushvalue(L, 2);
     t->client_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return t;
 }
@@ -161,7 +153,7 @@ static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     t->multi = m;
     client_apply_settings(t->client, t->easy); /* a fresh handle: its connection settings, once */
     idle_watch(t->easy, &m->idle);
-    if (!transfer_prepare(t->easy, t->client, &t->rq, &t->rs, &m->L, &m->idle, &t->url, &t->headers))
+    if (!transfer_prepare(t->easy, t->client, &t->req.rq, &t->rs, &m->L, &m->idle, &t->url, &t->headers))
         return errors_push(L, "transport", "out of memory while building the request", 0);
     /* A connection another transfer took up since its last one ended is not idle: never looked at. */
     for (falcon_transfer *r = m->running; r != NULL; r = r->next)
@@ -181,39 +173,23 @@ static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     return 1;
 }
 
-/* multi:add(client, request) -> transfer, or nil, err */
+/* multi:add(client, kind, request) -> transfer, or nil, err */
 static int multi_add(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
     falcon_client *c = client_check(L, 2);
-    luaL_checktype(L, 3, LUA_TTABLE);
-    falcon_transfer *t = new_transfer(L, 1, 2, KIND_API);
+    falcon_transfer *t = new_transfer(L);
     t->client = c;
-    if (!request_from_lua(L, 3, t->easy, &t->rq, &t->query))
-        return errors_push(L, "transport", "out of memory while building the request", 0);
+    kind_init(L, 3, "multi:add", &t->req);
+    if (!kind_prepare(L, c, 4, &t->req)) return 2;
     return start(L, m, t);
 }
-
-static int add_auth(lua_State *L, enum kind kind) {
-    falcon_multi *m = multi_check(L, 1);
-    falcon_client *c = client_check(L, 2);
-    falcon_transfer *t = new_transfer(L, 1, 2, kind);
-    t->client = c;
-    int ok = kind == KIND_TOKEN ? auth_token_prepare(L, c, &t->rq, &t->form)
-                                : auth_revoke_prepare(L, c, &t->rq, &t->form);
-    if (!ok) return 2;
-    return start(L, m, t);
-}
-
-/* multi:add_token(client), multi:add_revoke(client) -> transfer, or nil, err */
-static int multi_add_token(lua_State *L) { return add_auth(L, KIND_TOKEN); }
-static int multi_add_revoke(lua_State *L) { return add_auth(L, KIND_REVOKE); }
 
 /* multi:perform(timeout_seconds) -> array of finished transfers, number still running */
 static int multi_perform(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
-    lua_Number timeout = luaL_optnumber(L, 2, 0);
-    if (!(timeout >= 0)) return luaL_argerror(L, 2, "seconds >= 0 expected");
-    if (m->L != NULL) return luaL_error(L, "falcon.core: the multi handle cannot be driven from inside its own transfers");
+    lua_Number timeout = errors_opt_number(L, 2, 0, "multi:perform", "timeout");
+    if (!(timeout >= 0)) return errors_raise(L, "multi:perform", "bad argument 'timeout' (seconds >= 0 expected)");
+    if (m->L != NULL) return errors_raise(L, "multi:perform", "the multi handle cannot be driven from inside its own transfers");
     m->L = L;
     int running = 0;
     CURLMcode mc = curl_multi_perform(m->handle, &running);
@@ -240,7 +216,7 @@ static int multi_perform(lua_State *L) {
             curl_multi_remove_handle(m->handle, t->easy);
             unlink_running(t);
             t->state = STATE_DONE;
-            transfer_complete(t->easy, &t->rq, &t->rs, code);
+            transfer_complete(t->easy, &t->req.rq, &t->rs, code);
             lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
             lua_rawseti(L, -2, (int)falcon_rawlen(L, -2) + 1);
             unref(L, &t->self_ref);
@@ -251,25 +227,21 @@ static int multi_perform(lua_State *L) {
         if (mc == CURLM_OK) mc = curl_multi_perform(m->handle, &running);
     }
     m->L = NULL;
-    if (mc != CURLM_OK) return luaL_error(L, "falcon.core: multi: %s", curl_multi_strerror(mc));
+    if (mc != CURLM_OK) return errors_raise(L, "multi:perform", "%s", curl_multi_strerror(mc));
     lua_pushinteger(L, running);
     return 2;
 }
 
 static falcon_transfer *transfer_check(lua_State *L, int idx) {
-    return luaL_checkudata(L, idx, TRANSFER_MT);
+    return errors_check_udata(L, idx, TRANSFER_MT, "core.transfer");
 }
 
-/* transfer:result() -> what client:request (or authenticate/revoke) returns; frees the transfer. */
+/* transfer:result() -> what client:perform returns for the same kind; frees the transfer. */
 static int transfer_result_lua(lua_State *L) {
     falcon_transfer *t = transfer_check(L, 1);
-    if (t->state != STATE_DONE) return luaL_error(L, "falcon.core: the transfer has not finished");
-    int n;
+    if (t->state != STATE_DONE) return errors_raise(L, "transfer:result", "the transfer has not finished");
     lua_rawgeti(L, LUA_REGISTRYINDEX, t->client_ref); /* keeps the client alive while finishing */
-    if (t->kind != KIND_API && client_closed(t->client)) n = errors_push(L, "aborted", "the client was closed", 0);
-    else if (t->kind == KIND_TOKEN) n = auth_token_finish(L, t->client, &t->rq, &t->rs);
-    else if (t->kind == KIND_REVOKE) n = auth_revoke_finish(L, t->client, &t->rq, &t->rs);
-    else n = transfer_push(L, &t->rq, &t->rs, 1);
+    int n = kind_finish(L, t->client, &t->req, &t->rs);
     lua_remove(L, -(n + 1));
     transfer_release(L, t);
     return n;
@@ -289,9 +261,9 @@ static int transfer_tostring(lua_State *L) {
 
 /* Closing the multi handle detaches whatever is still in flight (those transfers then fail on result). */
 static int multi_close(lua_State *L) {
-    falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
+    falcon_multi *m = errors_check_udata(L, 1, MULTI_MT, "core.multi");
     if (m->handle == NULL) return 0;
-    if (m->L != NULL) return luaL_error(L, "falcon.core: the multi handle cannot be closed from inside its own transfers");
+    if (m->L != NULL) return errors_raise(L, "multi:close", "the multi handle cannot be closed from inside its own transfers");
     for (falcon_transfer *t = m->running; t != NULL;) {
         falcon_transfer *next = t->next;
         curl_multi_remove_handle(m->handle, t->easy);
@@ -318,7 +290,7 @@ static int multi_close(lua_State *L) {
 }
 
 static int multi_tostring(lua_State *L) {
-    falcon_multi *m = luaL_checkudata(L, 1, MULTI_MT);
+    falcon_multi *m = errors_check_udata(L, 1, MULTI_MT, "core.multi");
     int n = 0;
     for (falcon_transfer *t = m->running; t != NULL; t = t->next) n++;
     lua_pushfstring(L, "falcon.core.multi (%s, %d in flight)", m->handle ? "open" : "closed", n);
@@ -327,8 +299,6 @@ static int multi_tostring(lua_State *L) {
 
 void multi_register(lua_State *L) {
     static const luaL_Reg multi_methods[] = {{"add", multi_add},
-                                             {"add_token", multi_add_token},
-                                             {"add_revoke", multi_add_revoke},
                                              {"perform", multi_perform},
                                              {"close", multi_close},
                                              {NULL, NULL}};

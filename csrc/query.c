@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "errors.h"
 #include "query.h"
 
 static int is_unreserved(unsigned char c) {
@@ -27,21 +28,21 @@ int query_escape(buffer *out, const char *s, size_t len) {
 }
 
 /* Raises before anything is allocated, so a bad pair never leaks a half-built buffer. */
-static void query_check(lua_State *L, int idx) {
+static void query_check(lua_State *L, int idx, const char *where) {
     size_t count = falcon_rawlen(L, idx);
     for (size_t i = 1; i <= count; i++) {
         lua_rawgeti(L, idx, (int)i);
         if (lua_type(L, -1) != LUA_TTABLE)
-            luaL_error(L, "bad query pair #%d ({name, value} table expected, got %s)", (int)i,
+            errors_raise(L, where, "bad query pair #%d ({name, value} table expected, got %s)", (int)i,
                        luaL_typename(L, -1));
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
         if (lua_type(L, -2) != LUA_TSTRING || falcon_rawlen(L, -2) == 0)
-            luaL_error(L, "bad query pair #%d (non-empty string name expected, got %s)", (int)i,
+            errors_raise(L, where, "bad query pair #%d (non-empty string name expected, got %s)", (int)i,
                        luaL_typename(L, -2));
         int t = lua_type(L, -1);
         if (t != LUA_TNIL && t != LUA_TSTRING && t != LUA_TNUMBER && t != LUA_TBOOLEAN)
-            luaL_error(L, "bad query pair #%d '%s' (string, number or boolean expected, got %s)", (int)i,
+            errors_raise(L, where, "bad query pair #%d '%s' (string, number or boolean expected, got %s)", (int)i,
                        lua_tostring(L, -2), luaL_typename(L, -1));
         lua_pop(L, 3);
     }
@@ -79,9 +80,9 @@ static void append_value(lua_State *L, int idx, buffer *out) {
     }
 }
 
-void query_build(lua_State *L, int idx, buffer *out) {
+void query_build(lua_State *L, int idx, buffer *out, const char *where) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    query_check(L, idx);
+    query_check(L, idx, where);
     size_t count = falcon_rawlen(L, idx);
     for (size_t i = 1; i <= count; i++) {
         lua_rawgeti(L, idx, (int)i);
@@ -100,14 +101,13 @@ void query_build(lua_State *L, int idx, buffer *out) {
 }
 
 int query_lua_encode(lua_State *L) {
-    luaL_checktype(L, 1, LUA_TTABLE);
-    query_check(L, 1);
+    errors_check_table(L, 1, "core.encode_query", "pairs");
     buffer out;
     buffer_init(&out);
-    query_build(L, 1, &out);
+    query_build(L, 1, &out, "core.encode_query");
     if (out.failed) {
         buffer_free(&out);
-        return luaL_error(L, "out of memory");
+        return errors_raise(L, "core.encode_query", "out of memory");
     }
     lua_pushlstring(L, out.data ? out.data : "", out.len);
     buffer_free(&out);

@@ -9,8 +9,9 @@
 /* Appends s percent-encoded: unreserved bytes kept, space as '+', everything else %XX. */
 int query_escape(buffer *out, const char *s, size_t len);
 
-/* Appends "k=v&k=v" from the array of {name, value} pairs at idx; raises a Lua error naming a bad pair. */
-void query_build(lua_State *L, int idx, buffer *out);
+/* Appends "k=v&k=v" from the array of {name, value} pairs at idx; raises "falcon: <where>: ..." naming a
+ * bad pair. */
+void query_build(lua_State *L, int idx, buffer *out, const char *where);
 
 /* core.encode_query(pairs) -> string */
 int query_lua_encode(lua_State *L);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "compat.h"
+#include "errors.h"
 #include "headers.h"
 #include "json_decode.h"
 #include "mime.h"
@@ -15,18 +16,18 @@
 static const char *checked_method(lua_State *L, int req) {
     lua_getfield(L, req, "method");
     const char *m = lua_tostring(L, -1);
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
+    if (lua_type(L, -1) != LUA_TSTRING) errors_raise(L, "request", "bad field 'method' (string expected, got %s)", luaL_typename(L, -1));
     size_t n = strlen(m);
     for (size_t i = 0; i < n; i++)
         if (m[i] < 'A' || m[i] > 'Z') n = 0;
-    if (n == 0 || n > 16) luaL_error(L, "falcon.core: request: bad field 'method' (upper-case HTTP method expected)");
+    if (n == 0 || n > 16) errors_raise(L, "request", "bad field 'method' (upper-case HTTP method expected)");
     lua_pop(L, 1);
     return m;
 }
 
 static const char *checked_route(lua_State *L, int req) {
     lua_getfield(L, req, "route");
-    if (lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "falcon.core: request: bad field 'route' (string expected, got %s)", luaL_typename(L, -1));
+    if (lua_type(L, -1) != LUA_TSTRING) errors_raise(L, "request", "bad field 'route' (string expected, got %s)", luaL_typename(L, -1));
     size_t len;
     const char *p = lua_tolstring(L, -1, &len);
     int ok = len > 0 && p[0] == '/';
@@ -34,7 +35,7 @@ static const char *checked_route(lua_State *L, int req) {
         unsigned char ch = (unsigned char)p[i];
         ok = ch > 0x20 && ch != 0x7f && ch != '?' && ch != '#';
     }
-    if (!ok) luaL_error(L, "falcon.core: request: bad field 'route' ('/route' without spaces, controls, '?' or '#' expected)");
+    if (!ok) errors_raise(L, "request", "bad field 'route' ('/route' without spaces, controls, '?' or '#' expected)");
     lua_pop(L, 1);
     return p;
 }
@@ -43,16 +44,16 @@ static void check_headers(lua_State *L, int headers) {
     lua_pushnil(L);
     while (lua_next(L, headers)) {
         if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "falcon.core: request: bad field 'headers' (string names and values expected)");
+            errors_raise(L, "request", "bad field 'headers' (string names and values expected)");
         size_t nlen, vlen;
         const char *name = lua_tolstring(L, -2, &nlen), *value = lua_tolstring(L, -1, &vlen);
         int ok = nlen > 0;
         for (size_t i = 0; ok && i < nlen; i++) ok = headers_token_char((unsigned char)name[i]);
-        if (!ok) luaL_error(L, "falcon.core: request: bad header name (HTTP token expected)");
+        if (!ok) errors_raise(L, "request", "bad header name (HTTP token expected)");
         for (size_t i = 0; i < vlen; i++) {
             unsigned char ch = (unsigned char)value[i];
             if (ch == '\r' || ch == '\n' || ch == 0)
-                luaL_error(L, "falcon.core: request: bad header '%s' (CR, LF and NUL are not allowed)", name);
+                errors_raise(L, "request", "bad header '%s' (CR, LF and NUL are not allowed)", name);
         }
         lua_pop(L, 1);
     }
@@ -79,7 +80,7 @@ static int optional_field(lua_State *L, int req, const char *key, int type, cons
         return 0;
     }
     if (lua_type(L, -1) != type)
-        luaL_error(L, "falcon.core: request: bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
+        errors_raise(L, "request", "bad field '%s' (%s expected, got %s)", key, expected, luaL_typename(L, -1));
     return lua_gettop(L); /* popped by request_from_lua: the request table keeps the value alive */
 }
 
@@ -89,58 +90,100 @@ static void anchor_value(lua_State *L, int anchor, int req, const char *key) {
     lua_rawseti(L, anchor, (int)falcon_rawlen(L, anchor) + 1);
 }
 
-int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, buffer *query) {
+/* Stack slots of the request table's optional fields (0 when absent). */
+typedef struct {
+    int query, headers, body, content_type, form, save_to, progress, on_data, auth, repeatable, json;
+} request_fields;
+
+/* Reads every field and runs every check that can raise; sets method, route and the flags of rq. */
+static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fields *f) {
+    rq->method = checked_method(L, idx);
+    rq->route = checked_route(L, idx);
+    f->query = optional_field(L, idx, "query", LUA_TTABLE, "array of {name, value}");
+    f->headers = optional_field(L, idx, "headers", LUA_TTABLE, "table");
+    f->body = optional_field(L, idx, "body", LUA_TSTRING, "string");
+    f->content_type = optional_field(L, idx, "content_type", LUA_TSTRING, "string");
+    f->form = optional_field(L, idx, "form", LUA_TTABLE, "array of parts");
+    f->save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
+    f->progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
+    f->on_data = optional_field(L, idx, "on_data", LUA_TFUNCTION, "function");
+    f->auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
+    f->repeatable = optional_field(L, idx, "repeatable", LUA_TBOOLEAN, "boolean");
+    lua_getfield(L, idx, "json"); /* JSON limits: a table, or what core.json_limits made of one */
+    f->json = lua_isnil(L, -1) ? 0 : lua_gettop(L);
+    if (f->json && lua_type(L, f->json) != LUA_TTABLE && lua_type(L, f->json) != LUA_TUSERDATA)
+        errors_raise(L, "request", "bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, f->json));
+    lua_getfield(L, idx, "binary");
+    rq->binary = lua_toboolean(L, -1);
+    if (f->headers) check_headers(L, f->headers);
+    if (f->form) mime_check(L, f->form, "request");
+    if (f->body && f->form) errors_raise(L, "request", "'body' and 'form' cannot both be given");
+    if (f->content_type) {
+        const char *ct = lua_tostring(L, f->content_type);
+        if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, f->content_type))
+            errors_raise(L, "request", "bad field 'content_type' (CR, LF and NUL are not allowed)");
+    }
+    if (f->save_to && strlen(lua_tostring(L, f->save_to)) != falcon_rawlen(L, f->save_to))
+        errors_raise(L, "request", "bad field 'save_to' (contains a NUL byte)");
+    rq->bearer = 1;
+    if (f->auth) {
+        const char *a = lua_tostring(L, f->auth);
+        if (strcmp(a, "none") == 0) rq->bearer = 0;
+        else if (strcmp(a, "bearer") != 0) errors_raise(L, "request", "bad field 'auth' ('bearer' or 'none' expected)");
+    }
+    /* Only GET and HEAD may be sent twice unless the caller vouches for the request (read-only POSTs). */
+    rq->repeatable = f->repeatable ? lua_toboolean(L, f->repeatable)
+                                   : strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+}
+
+/* The header lines of the request: a form's Content-Type (it must carry the encoder's boundary, so it
+ * replaces any content_type given), or content_type, then the caller's headers. 0 when out of memory. */
+static int build_headers(lua_State *L, transfer_request *rq, const request_fields *f, int anchor) {
+    int ok = 1;
+    if (f->form) {
+        buffer type;
+        buffer_init(&type);
+        ok = (rq->form = multipart_from_lua(L, f->form, anchor)) != NULL && multipart_content_type(rq->form, &type) &&
+             buffer_cstr(&type) != NULL && append_header(&rq->headers, "Content-Type", type.data);
+        buffer_free(&type);
+    } else if (f->content_type) {
+        ok = append_header(&rq->headers, "Content-Type", lua_tostring(L, f->content_type));
+    }
+    if (ok && f->headers) {
+        lua_pushnil(L);
+        while (ok && lua_next(L, f->headers)) {
+            ok = append_header(&rq->headers, lua_tostring(L, -2), lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+        if (!ok) lua_pop(L, 1);
+    }
+    return ok;
+}
+
+/* A registry reference to the value at idx (0: none). */
+static int ref_of(lua_State *L, int idx) {
+    if (idx == 0) return LUA_NOREF;
+    lua_pushvalue(L, idx);
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
-    luaL_checktype(L, idx, LUA_TTABLE);
+    errors_check_table(L, idx, "request", "request");
     int top = lua_gettop(L);
     transfer_request_init(rq);
     buffer_init(query);
-    rq->method = checked_method(L, idx);
-    rq->route = checked_route(L, idx);
-    int query_idx = optional_field(L, idx, "query", LUA_TTABLE, "array of {name, value}");
-    int headers = optional_field(L, idx, "headers", LUA_TTABLE, "table");
-    int body = optional_field(L, idx, "body", LUA_TSTRING, "string");
-    int content_type = optional_field(L, idx, "content_type", LUA_TSTRING, "string");
-    int form = optional_field(L, idx, "form", LUA_TTABLE, "array of parts");
-    int save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
-    int progress = optional_field(L, idx, "progress", LUA_TFUNCTION, "function");
-    int on_data = optional_field(L, idx, "on_data", LUA_TFUNCTION, "function");
-    int auth = optional_field(L, idx, "auth", LUA_TSTRING, "'bearer' or 'none'");
-    int repeatable = optional_field(L, idx, "repeatable", LUA_TBOOLEAN, "boolean");
-    lua_getfield(L, idx, "json"); /* JSON limits: a table, or what core.json_limits made of one */
-    int json = lua_isnil(L, -1) ? 0 : lua_gettop(L);
-    if (json && lua_type(L, json) != LUA_TTABLE && lua_type(L, json) != LUA_TUSERDATA)
-        luaL_error(L, "falcon.core: request: bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, json));
-    lua_getfield(L, idx, "binary");
-    rq->binary = lua_toboolean(L, -1);
-    if (headers) check_headers(L, headers);
-    if (form) mime_check(L, form);
-    if (body && form) luaL_error(L, "falcon.core: request: 'body' and 'form' cannot both be given");
-    if (content_type) {
-        const char *ct = lua_tostring(L, content_type);
-        if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, content_type))
-            luaL_error(L, "falcon.core: request: bad field 'content_type' (CR, LF and NUL are not allowed)");
-    }
-    if (save_to && strlen(lua_tostring(L, save_to)) != falcon_rawlen(L, save_to))
-        luaL_error(L, "falcon.core: request: bad field 'save_to' (contains a NUL byte)");
-    rq->bearer = 1;
-    if (auth) {
-        const char *a = lua_tostring(L, auth);
-        if (strcmp(a, "none") == 0) rq->bearer = 0;
-        else if (strcmp(a, "bearer") != 0) luaL_error(L, "falcon.core: request: bad field 'auth' ('bearer' or 'none' expected)");
-    }
-    /* Only GET and HEAD may be sent twice unless the caller vouches for the request (read-only POSTs). */
-    rq->repeatable = repeatable ? lua_toboolean(L, repeatable)
-                                : strcmp(rq->method, "GET") == 0 || strcmp(rq->method, "HEAD") == 0;
+    request_fields f;
+    read_fields(L, idx, rq, &f);
     /* The decoder of a JSON answer, made now (it may raise); anchored below with the other references. */
     int decoder = 0;
-    if (json) {
+    if (f.json) {
         json_limits limits;
-        json_limits_from_request(L, json, &limits);
+        json_limits_from_request(L, f.json, &limits);
         rq->json = json_decoder_acquire(L, &limits);
         decoder = lua_gettop(L);
     }
-    if (query_idx) query_build(L, query_idx, query); /* raises only before its first append */
+    if (f.query) query_build(L, f.query, query, "request"); /* raises only before its first append */
 
     /* From here on nothing raises but memory. */
     lua_createtable(L, 4, 0);
@@ -149,47 +192,19 @@ int request_from_lua(lua_State *L, int idx, CURL *easy, transfer_request *rq, bu
     anchor_value(L, anchor, idx, "route");
     rq->query = query->data;
     rq->query_len = query->len;
-    if (body) {
-        rq->body = lua_tolstring(L, body, &rq->body_len);
+    if (f.body) {
+        rq->body = lua_tolstring(L, f.body, &rq->body_len);
         anchor_value(L, anchor, idx, "body");
     }
-    if (save_to) {
-        rq->save_to = lua_tostring(L, save_to);
+    if (f.save_to) {
+        rq->save_to = lua_tostring(L, f.save_to);
         anchor_value(L, anchor, idx, "save_to");
     }
-    int ok = !query->failed;
-    /* A form's Content-Type must carry the encoder's boundary: it replaces any content_type given. */
-    if (ok && form) {
-        buffer type;
-        buffer_init(&type);
-        ok = (rq->form = multipart_from_lua(L, form, anchor)) != NULL && multipart_content_type(rq->form, &type) &&
-             buffer_cstr(&type) != NULL && append_header(&rq->headers, "Content-Type", type.data);
-        buffer_free(&type);
-    } else if (ok && content_type) {
-        ok = append_header(&rq->headers, "Content-Type", lua_tostring(L, content_type));
-    }
-    if (ok && headers) {
-        lua_pushnil(L);
-        while (ok && lua_next(L, headers)) {
-            ok = append_header(&rq->headers, lua_tostring(L, -2), lua_tostring(L, -1));
-            lua_pop(L, 1);
-        }
-        if (!ok) lua_pop(L, 1);
-    }
-    if (progress) {
-        lua_pushvalue(L, progress);
-        rq->progress_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    if (on_data) {
-        lua_pushvalue(L, on_data);
-        rq->on_data_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    lua_pushvalue(L, anchor);
-    rq->anchor_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (decoder) {
-        lua_pushvalue(L, decoder);
-        rq->json_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
+    int ok = !query->failed && build_headers(L, rq, &f, anchor);
+    rq->progress_ref = ref_of(L, f.progress);
+    rq->on_data_ref = ref_of(L, f.on_data);
+    rq->anchor_ref = ref_of(L, anchor);
+    rq->json_ref = ref_of(L, decoder);
     lua_settop(L, top);
     return ok;
 }

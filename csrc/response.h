@@ -1,7 +1,7 @@
 /* response.h: an HTTP/1.1 response read with libhttp-parser (Node's parser, in Debian as
  * libhttp-parser-dev), fed in whatever chunks the socket gives. Status, header block and body land in a
- * transfer_result, exactly where the libcurl path puts them, so one set of functions (transfer_push,
- * auth_token_finish, headers_push) turns either into Lua values. */
+ * transfer_result, exactly where the libcurl path puts them, so one function (kind_finish in kinds.c)
+ * turns either into Lua values. */
 #ifndef FALCON_RESPONSE_H
 #define FALCON_RESPONSE_H
 

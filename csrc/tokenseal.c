@@ -9,6 +9,7 @@
 
 #include "client.h"
 #include "compat.h"
+#include "errors.h"
 #include "seal.h"
 #include "secret.h"
 #include "tokenseal.h"
@@ -16,7 +17,7 @@
 static seal_identity identity_of(lua_State *L, const char *what, falcon_client **client) {
     falcon_client *c = client_check(L, 1);
     if (c->client_id == NULL || c->client_secret == NULL)
-        luaL_error(L, "falcon.core: %s: needs the client id and secret", what);
+        errors_raise(L, what, "needs the client id and secret");
     *client = c;
     seal_identity who = {c->client_id, c->client_secret, c->member_cid};
     return who;
@@ -25,15 +26,15 @@ static seal_identity identity_of(lua_State *L, const char *what, falcon_client *
 /* client:seal_token() -> sealed, expires_at | nil (no token held, or one handed in) */
 static int client_seal_token(lua_State *L) {
     falcon_client *c;
-    seal_identity who = identity_of(L, "seal_token", &c);
+    seal_identity who = identity_of(L, "client:seal_token", &c);
     if (c->token == NULL || c->token_static || c->token_expires_at <= 0) return 0;
     size_t len = strlen(c->token);
     unsigned char *sealed = malloc(len + SEAL_OVERHEAD);
-    if (sealed == NULL) return luaL_error(L, "falcon.core: out of memory");
+    if (sealed == NULL) return errors_raise(L, "client:seal_token", "out of memory");
     int ok = seal_token(&who, c->token, len, c->token_expires_at, sealed);
     if (ok) lua_pushlstring(L, (const char *)sealed, len + SEAL_OVERHEAD);
     free(sealed);
-    if (!ok) return luaL_error(L, "falcon.core: seal_token: libcrypto failed");
+    if (!ok) return errors_raise(L, "client:seal_token", "libcrypto failed");
     lua_pushnumber(L, seal_expiry(c->token_expires_at));
     return 2;
 }
@@ -42,10 +43,10 @@ static int client_seal_token(lua_State *L) {
  * usable token): the token another process of the fleet fetched. */
 static int client_adopt_sealed(lua_State *L) {
     falcon_client *c;
-    seal_identity who = identity_of(L, "adopt_sealed", &c);
+    seal_identity who = identity_of(L, "client:adopt_sealed", &c);
     size_t sealed_len;
-    const char *sealed = luaL_checklstring(L, 2, &sealed_len);
-    lua_Number expires_at = luaL_checknumber(L, 3);
+    const char *sealed = errors_check_string(L, 2, "client:adopt_sealed", "sealed", &sealed_len);
+    lua_Number expires_at = errors_check_number(L, 3, "client:adopt_sealed", "expires_at");
     char *token = seal_open(&who, (const unsigned char *)sealed, sealed_len, (double)expires_at);
     if (token == NULL) {
         lua_pushboolean(L, 0);
@@ -62,7 +63,7 @@ static int client_adopt_sealed(lua_State *L) {
  * showing the client id. */
 static int client_fleet_id(lua_State *L) {
     falcon_client *c;
-    identity_of(L, "fleet_id", &c);
+    identity_of(L, "client:fleet_id", &c);
     static const char label[] = "falconlua fleet id v1";
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
@@ -73,7 +74,7 @@ static int client_fleet_id(lua_State *L) {
              (c->member_cid == NULL || EVP_DigestUpdate(md, c->member_cid, strlen(c->member_cid)) > 0) &&
              EVP_DigestFinal_ex(md, digest, &digest_len) > 0;
     EVP_MD_CTX_free(md);
-    if (!ok) return luaL_error(L, "falcon.core: fleet_id: libcrypto failed");
+    if (!ok) return errors_raise(L, "client:fleet_id", "libcrypto failed");
     static const char digits[] = "0123456789abcdef";
     char hex[32];
     for (int i = 0; i < 16; i++) {

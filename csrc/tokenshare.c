@@ -6,6 +6,7 @@
 
 #include "client.h"
 #include "compat.h"
+#include "errors.h"
 #include "secret.h"
 #include "token.h"
 #include "tokenshare.h"
@@ -36,14 +37,14 @@ static falcon_client *sharing_client(lua_State *L, const char *what) {
     lua_rawget(L, -2);
     int on = lua_toboolean(L, -1);
     lua_pop(L, 2);
-    if (!on) luaL_error(L, "falcon.core: %s: only for a client that shares its token (shared_dict)", what);
+    if (!on) errors_raise(L, what, "only for a client that shares its token (shared_dict)");
     return c;
 }
 
 /* client:share_tokens(): one way; a handed-in (static) token is never shared. */
 static int client_share_tokens(lua_State *L) {
     falcon_client *c = client_check(L, 1);
-    if (c->token_static) return luaL_error(L, "falcon.core: share_tokens: the token was handed in (access_token)");
+    if (c->token_static) return errors_raise(L, "client:share_tokens", "the token was handed in (access_token)");
     push_sharing(L);
     lua_pushvalue(L, 1);
     lua_pushboolean(L, 1);
@@ -54,7 +55,7 @@ static int client_share_tokens(lua_State *L) {
 
 /* client:export_token() -> token, expires_at | nil */
 static int client_export_token(lua_State *L) {
-    falcon_client *c = sharing_client(L, "export_token");
+    falcon_client *c = sharing_client(L, "client:export_token");
     if (c->token == NULL) return 0;
     lua_pushstring(L, c->token);
     lua_pushnumber(L, c->token_expires_at);
@@ -63,13 +64,14 @@ static int client_export_token(lua_State *L) {
 
 /* client:adopt_token(token, expires_at): the token another worker fetched. */
 static int client_adopt_token(lua_State *L) {
-    falcon_client *c = sharing_client(L, "adopt_token");
+    falcon_client *c = sharing_client(L, "client:adopt_token");
     size_t len;
-    const char *token = luaL_checklstring(L, 2, &len);
-    lua_Number expires_at = luaL_checknumber(L, 3);
-    if (!token_usable(token, len)) return luaL_argerror(L, 2, "a bearer token (RFC 6750 characters) expected");
+    const char *token = errors_check_string(L, 2, "client:adopt_token", "token", &len);
+    lua_Number expires_at = errors_check_number(L, 3, "client:adopt_token", "expires_at");
+    if (!token_usable(token, len))
+        return errors_raise(L, "client:adopt_token", "bad argument 'token' (a bearer token (RFC 6750 characters) expected)");
     char *copy = secret_dup(token, len);
-    if (copy == NULL) return luaL_error(L, "falcon.core: out of memory");
+    if (copy == NULL) return errors_raise(L, "client:adopt_token", "out of memory");
     client_forget_token(c);
     c->token = copy;
     c->token_expires_at = (double)expires_at;

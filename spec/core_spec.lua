@@ -441,6 +441,23 @@ describe("falcon.core", function()
       assert.matches("connect error", response.body.errors[1].message)
     end)
 
+    it("gives one transport error object, whether the core or the engine found the failure", function()
+      local refused = Client.new { base_url = "http://127.0.0.1:1", access_token = "t", max_retries = 0 }
+        :request { method = "GET", route = QUERY_ROUTE }
+      local saved = os.getenv("FALCON_CLIENT_ID") -- no credentials at all: the engine's own failure
+      assert.is_nil(saved, "the spec needs FALCON_CLIENT_ID unset")
+      local missing = Client.new { base_url = emu.url }:request { method = "GET", route = QUERY_ROUTE }
+      for _, response in ipairs { refused, missing } do
+        assert.equals(500, response.status_code)
+        assert.same({ meta = {}, resources = {}, errors = { { code = 500, message = response.transport_error.message } } },
+          response.body)
+        assert.equals(getmetatable(refused.transport_error), getmetatable(response.transport_error))
+        assert.equals(response.transport_error.message, tostring(response.transport_error))
+      end
+      assert.equals("auth", missing.transport_error.kind)
+      assert.is_false(missing.transport_error.reached_server)
+    end)
+
     it("reports an unknown host", function()
       local response = Client.new { base_url = "http://no-such-host.invalid", access_token = "t", max_retries = 0 }
         :request { method = "GET", route = QUERY_ROUTE }
@@ -449,17 +466,17 @@ describe("falcon.core", function()
 
     it("raises clear errors for bad request values, before sending", function()
       local c = core.client { base_url = emu.url }
-      assert.has_error(function() c:request { method = "get", route = "/" } end,
-        "falcon.core: request: bad field 'method' (upper-case HTTP method expected)")
-      assert.has_error(function() c:request { method = "GET", route = "/a b" } end)
-      assert.has_error(function() c:request { method = "GET", route = "/", headers = { X = "a\r\nInjected: 1" } } end,
-        "falcon.core: request: bad header 'X' (CR, LF and NUL are not allowed)")
-      assert.has_error(function() c:request { method = "GET", route = "/", query = { { "a", {} } } } end)
+      assert.has_error(function() c:perform("api", { method = "get", route = "/" }) end,
+        "falcon: request: bad field 'method' (upper-case HTTP method expected)")
+      assert.has_error(function() c:perform("api", { method = "GET", route = "/a b" }) end)
+      assert.has_error(function() c:perform("api", { method = "GET", route = "/", headers = { X = "a\r\nInjected: 1" } }) end,
+        "falcon: request: bad header 'X' (CR, LF and NUL are not allowed)")
+      assert.has_error(function() c:perform("api", { method = "GET", route = "/", query = { { "a", {} } } }) end)
       assert.has_error(function() core.client { base_url = "ftp://x" } end)
       assert.has_error(function() core.client { base_url = "http://x", client_id = "" } end,
-        "falcon.core.client: bad option 'client_id' (non-empty string expected)")
+        "falcon: core.client: bad option 'client_id' (non-empty string expected)")
       assert.has_error(function() core.client { base_url = "http://x", colour = 1 } end,
-        "falcon.core.client: unknown option 'colour'")
+        "falcon: core.client: unknown option 'colour'")
       assert.equals(0, #emu:requests())
     end)
   end)
@@ -497,7 +514,8 @@ describe("falcon.core", function()
       client:close()
       assert.equals("falcon.core.client (closed)", tostring(client.core))
       client:close() -- closing twice is harmless
-      assert.has_error(function() client.core:request { method = "GET", route = "/" } end, "falcon.core: the client is closed")
+      assert.has_error(function() client.core:perform("api", { method = "GET", route = "/" }) end,
+        "falcon: core.client: the client is closed")
     end)
   end)
 end)

@@ -67,9 +67,9 @@ describe("falcon.json.decode", function()
     assert.has_error(function() json.decode('{"abcd":1}', { max_string = 3 }) end, "JSON string longer than max_string (3 bytes)")
     assert.has_error(function() json.decode("[1,2]", { max_size = 4 }) end, "JSON text longer than max_size (4 bytes)")
     assert.has_error(function() json.decode("[]", { max_depht = 3 }) end,
-      "falcon.json.decode: unknown option 'max_depht' (max_depth, max_size or max_string)")
+      "falcon: json.decode: unknown option 'max_depht' (max_depth, max_size or max_string)")
     assert.has_error(function() json.decode("[]", { max_size = 0 }) end,
-      "falcon.json.decode: bad option 'max_size' (positive integer expected, got 0)")
+      "falcon: json.decode: bad option 'max_size' (positive integer expected, got 0)")
   end)
 
   it("survives 100,000 levels of nesting as an error, not a crash", function()
@@ -164,7 +164,7 @@ describe("a JSON answer decoded in the body sink", function()
       .. "\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body
   end
   local function exchange(pieces, wire)
-    local ex = assert(client:exchange(wire or { method = "GET", route = "/x", json = {} }))
+    local ex = assert(client:exchange("api", wire or { method = "GET", route = "/x", json = {} }))
     for _, piece in ipairs(pieces) do
       local state = ex:feed(piece)
       if state ~= "more" then break end
@@ -225,8 +225,8 @@ describe("a JSON answer decoded in the body sink", function()
   end)
 
   it("names a bad limit before anything is sent", function()
-    assert.has_error(function() client:exchange { method = "GET", route = "/x", json = { max_depth = -1 } } end,
-      "falcon.core: request: bad option 'json_max_depth' (positive integer expected, got -1)")
+    assert.has_error(function() client:exchange("api", { method = "GET", route = "/x", json = { max_depth = -1 } }) end,
+      "falcon: request: bad option 'json_max_depth' (positive integer expected, got -1)")
   end)
 end)
 

@@ -36,7 +36,7 @@ describe("falcon.core.multi", function()
 
   it("runs a token exchange and 32 requests in flight at once on 8 connections", function()
     local c, multi = client(), core.multi(8)
-    local token = assert(multi:add_token(c))
+    local token = assert(multi:add(c, "token"))
     local auth = drain(multi, { [token] = "token" }).token
     assert.equals(201, auth[1])
     assert.is_nil(auth[3]) -- the token stays in C
@@ -44,7 +44,7 @@ describe("falcon.core.multi", function()
     emu:control("delays", { route = QUERY, delay = 0.05 })
     local pending = {}
     for i = 1, 32 do
-      pending[assert(multi:add(c, { method = "GET", route = QUERY, query = { { "limit", 1 }, { "offset", i } } }))] = i
+      pending[assert(multi:add(c, "api", { method = "GET", route = QUERY, query = { { "limit", 1 }, { "offset", i } } }))] = i
     end
     local results = drain(multi, pending)
     for i = 1, 32 do
@@ -61,19 +61,19 @@ describe("falcon.core.multi", function()
 
   it("uploads a form and saves a download through the multi handle", function()
     local c, multi = client(), core.multi(2)
-    drain(multi, { [multi:add_token(c)] = 1 })
-    local created = drain(multi, { [multi:add(c, { method = "POST", route = "/message-center/entities/case/v2",
+    drain(multi, { [multi:add(c, "token")] = 1 })
+    local created = drain(multi, { [multi:add(c, "api", { method = "POST", route = "/message-center/entities/case/v2",
       content_type = "application/json",
       body = '{"title":"m","type":"fc:incident-response","body":"b","user_uuid":"u","detections":[],"incidents":[]}' })] = 1 })[1]
     local case_id = require("falcon.json").decode(created[3]).resources[1].id
     local bytes = ("multi upload "):rep(1000)
-    local up = drain(multi, { [multi:add(c, { method = "POST", route = "/message-center/entities/case-attachment/v1",
+    local up = drain(multi, { [multi:add(c, "api", { method = "POST", route = "/message-center/entities/case-attachment/v1",
       form = { { name = "case_id", value = case_id }, { name = "user_uuid", value = "u" },
                { name = "file", data = bytes, filename = "m.txt", content_type = "text/plain" } } })] = 1 })[1]
     assert.equals(200, up[1])
     local id = require("falcon.json").decode(up[3]).resources[1].id
     local out = os.tmpname()
-    local down = drain(multi, { [multi:add(c, { method = "GET", route = "/message-center/entities/case-attachment/v1",
+    local down = drain(multi, { [multi:add(c, "api", { method = "GET", route = "/message-center/entities/case-attachment/v1",
       query = { { "id", id } }, save_to = out })] = 1 })[1]
     assert.equals(200, down[1])
     assert.is_nil(down[3])
@@ -86,10 +86,10 @@ describe("falcon.core.multi", function()
 
   it("fails the transfers still in flight when the multi handle is closed, and frees them", function()
     local c, multi = client(), core.multi(4)
-    drain(multi, { [multi:add_token(c)] = 1 })
+    drain(multi, { [multi:add(c, "token")] = 1 })
     emu:control("delays", { route = QUERY, delay = 2 })
     local transfers = {}
-    for i = 1, 6 do transfers[i] = assert(multi:add(c, { method = "GET", route = QUERY })) end
+    for i = 1, 6 do transfers[i] = assert(multi:add(c, "api", { method = "GET", route = QUERY })) end
     multi:perform(0.05)
     multi:close()
     for _, t in ipairs(transfers) do
@@ -97,8 +97,8 @@ describe("falcon.core.multi", function()
       assert.is_nil(status)
       assert.equals("aborted", err.kind)
     end
-    assert.has_error(function() multi:add(c, { method = "GET", route = QUERY }) end,
-      "falcon.core: the multi handle is closed")
+    assert.has_error(function() multi:add(c, "api", { method = "GET", route = QUERY }) end,
+      "falcon: core.multi: the multi handle is closed")
     emu:control("delays", { clear = true })
   end)
 
@@ -106,24 +106,24 @@ describe("falcon.core.multi", function()
     local c = client()
     do
       local multi = core.multi(2)
-      for _ = 1, 4 do multi:add(c, { method = "GET", route = QUERY }) end
+      for _ = 1, 4 do multi:add(c, "api", { method = "GET", route = QUERY }) end
       multi:perform(0)
     end
     collectgarbage()
     collectgarbage()
     -- The client still works afterwards.
-    local status = c:request { method = "GET", route = QUERY, auth = "none" }
+    local status = c:perform("api", { method = "GET", route = QUERY, auth = "none" })
     assert.equals(401, status)
   end)
 
   it("checks its arguments before adding anything", function()
     local c, multi = client(), core.multi()
     assert.has_error(function() core.multi(0) end)
-    assert.has_error(function() multi:add(c, { method = "get", route = QUERY }) end,
-      "falcon.core: request: bad field 'method' (upper-case HTTP method expected)")
+    assert.has_error(function() multi:add(c, "api", { method = "get", route = QUERY }) end,
+      "falcon: request: bad field 'method' (upper-case HTTP method expected)")
     assert.has_error(function() multi:perform(-1) end)
-    local t = assert(multi:add(c, { method = "GET", route = QUERY }))
-    assert.has_error(function() t:result() end, "falcon.core: the transfer has not finished")
+    local t = assert(multi:add(c, "api", { method = "GET", route = QUERY }))
+    assert.has_error(function() t:result() end, "falcon: transfer:result: the transfer has not finished")
     multi:close()
     multi:close() -- closing twice is harmless
   end)

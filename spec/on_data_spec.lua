@@ -97,6 +97,6 @@ describe("on_data", function()
 
   it("refuses an on_data that is not a function, naming the field", function()
     assert.has_error(function() client:request { method = "GET", route = QUERY_ROUTE, on_data = 5 } end,
-      "falcon.core: request: bad field 'on_data' (function expected, got number)")
+      "falcon: request: bad field 'on_data' (function expected, got number)")
   end)
 end)

@@ -98,6 +98,22 @@ describe("inside nginx (cosocket driver)", function()
     assert.is_true(elapsed < 3)
   end)
 
+  it("queues light threads behind the one token renewal in flight: one token request, no polling", function()
+    emu:control("delays", { route = "/oauth2/token", delay = 0.3 })
+    local r = server:get("/renewal?n=6")
+    assert.same({ statuses = { 200, 200, 200, 200, 200, 200 }, sleeps = 0 }, r)
+    local token, queries = nil, {}
+    for _, e in ipairs(emu:requests()) do
+      if e.uri == "/oauth2/token" then assert.is_nil(token, "a second token request"); token = e end
+      if e.uri == "/message-center/queries/cases/v1" then queries[#queries + 1] = e end
+    end
+    assert.equals(6, #queries)
+    -- Every waiter went on the moment the token came (none was still asleep in a poll).
+    for _, q in ipairs(queries) do
+      assert.is_true(q.time >= token.time + token.duration - 0.002 and q.time < token.time + token.duration + 0.1)
+    end
+  end)
+
   it("pages end with an error, never a loop, when the server repeats itself", function()
     local token = emu:token()
     local first = emu:http { path = "/message-center/queries/cases/v1", token = token,
@@ -199,8 +215,8 @@ describe("client:exchange (no socket)", function()
 
   it("writes the head libcurl would, with the one query encoder", function()
     local c = client { access_token = "tok" }
-    local ex = assert(c:exchange { method = "POST", route = "/x/v1", query = { { "a", "b c" }, { "n", 10 } },
-                                   body = '{"k":1}', content_type = "application/json" })
+    local ex = assert(c:exchange("api", { method = "POST", route = "/x/v1", query = { { "a", "b c" }, { "n", 10 } },
+                                   body = '{"k":1}', content_type = "application/json" }))
     local head = ex:head()
     assert.matches("^POST /prefix/x/v1%?a=b%+c&n=10 HTTP/1%.1\r\n", head)
     assert.matches("\r\nHost: 127%.0%.0%.1:9\r\n", head)
@@ -216,7 +232,7 @@ describe("client:exchange (no socket)", function()
 
   it("reads a chunked response fed one byte at a time, headers case-insensitive", function()
     local c = client()
-    local ex = assert(c:exchange { method = "GET", route = "/y", auth = "none" })
+    local ex = assert(c:exchange("api", { method = "GET", route = "/y", auth = "none" }))
     local raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Cs-Traceid: t-1\r\n"
       .. "Transfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n"
     local state
@@ -231,7 +247,7 @@ describe("client:exchange (no socket)", function()
 
   it("keeps the token in C and reports a cut connection as libcurl does", function()
     local c = client()
-    local ex = assert(c:exchange_token())
+    local ex = assert(c:exchange("token"))
     assert.matches("client_secret=s3cret", ex:body(1000)) -- the secret form passes through, transiently
     ex:feed("HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 48\r\n\r\n")
     assert.equals("done", ex:feed('{"access_token":"abc","expires_in":1799,"x":123}'))
@@ -240,14 +256,14 @@ describe("client:exchange (no socket)", function()
     assert.is_nil(body)
     assert.equals(1799, info.expires_in)
     assert.is_true(c:token_info().has_token)
-    local cut = assert(c:exchange { method = "GET", route = "/z" })
+    local cut = assert(c:exchange("api", { method = "GET", route = "/z" }))
     cut:feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
     assert.equals("failed", cut:feed())
     local s, err = cut:result()
     assert.is_nil(s)
     assert.equals("connection", err.kind)
     assert.equals(18, err.curl_code) -- CURLE_PARTIAL_FILE, what libcurl gives
-    local nothing = assert(c:exchange { method = "GET", route = "/z" })
+    local nothing = assert(c:exchange("api", { method = "GET", route = "/z" }))
     assert.equals("failed", nothing:feed())
     assert.equals(52, select(2, nothing:result()).curl_code) -- CURLE_GOT_NOTHING
   end)
@@ -256,13 +272,13 @@ describe("client:exchange (no socket)", function()
     local path = os.tmpname()
     os.remove(path)
     local c = client()
-    local ex = assert(c:exchange { method = "GET", route = "/f", auth = "none", save_to = path })
+    local ex = assert(c:exchange("api", { method = "GET", route = "/f", auth = "none", save_to = path }))
     ex:feed("HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\nnope")
     local status, _, body = ex:result()
     assert.equals(404, status)
     assert.equals("nope", body)
     assert.is_nil(io.open(path, "rb"))
-    ex = assert(c:exchange { method = "GET", route = "/f", auth = "none", save_to = path })
+    ex = assert(c:exchange("api", { method = "GET", route = "/f", auth = "none", save_to = path }))
     ex:feed("HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nbyt")
     ex:feed("es!")
     local _, _, saved, info = ex:result()
@@ -280,8 +296,8 @@ describe("client:exchange (no socket)", function()
     f:write(("z"):rep(200000))
     f:close()
     local c = client()
-    local ex = assert(c:exchange { method = "POST", route = "/u", auth = "none",
-      form = { { name = "case_id", value = "c1" }, { name = "file", path = path, filename = "z.txt" } } })
+    local ex = assert(c:exchange("api", { method = "POST", route = "/u", auth = "none",
+      form = { { name = "case_id", value = "c1" }, { name = "file", path = path, filename = "z.txt" } } }))
     local length = tonumber(ex:head():match("\r\nContent%-Length: (%d+)\r\n"))
     local boundary = ex:head():match("boundary=(%S+)\r\n")
     local sent, chunks = {}, 0

@@ -20,7 +20,7 @@ describe("ownership across the Lua/C line", function()
     local o = { base_url = emu.url, client_id = emu.client_id, client_secret = emu.client_secret }
     for k, v in pairs(opts or {}) do o[k] = v end
     local c = core.client(o)
-    assert.is_true((c:authenticate()) == 201)
+    assert.is_true((c:perform("token")) == 201)
     return c
   end
 
@@ -44,7 +44,7 @@ describe("ownership across the Lua/C line", function()
     local c, multi = client(), core.multi(2)
     emu:control("delays", { route = ACTIVITY, delay = 0.2 })
     local request, content = fresh_request()
-    local transfer = assert(multi:add(c, request))
+    local transfer = assert(multi:add(c, "api", request))
     multi:perform(0)
     for k in pairs(request) do request[k] = nil end
     request = nil -- luacheck: ignore
@@ -68,7 +68,7 @@ describe("ownership across the Lua/C line", function()
       collectgarbage("collect")
       return true
     end
-    local status = c:request(request)
+    local status = c:perform("api", request)
     assert.is_number(status)
     local seen = emu:requests()
     assert.truthy(seen[#seen].body:find(content, 1, true))
@@ -78,7 +78,7 @@ describe("ownership across the Lua/C line", function()
   it("keeps an exchange's strings alive when the request table is emptied and collected", function()
     local c = client()
     local request, content = fresh_request()
-    local ex = assert(c:exchange(request))
+    local ex = assert(c:exchange("api", request))
     for k in pairs(request) do request[k] = nil end
     collectgarbage("collect")
     collectgarbage("collect")
@@ -96,7 +96,7 @@ describe("ownership across the Lua/C line", function()
       local c = client { base_url = emu.tls_url, ca_bundle = emu.ca, proxy = proxy.url }
       local multi = core.multi(4)
       emu:control("delays", { route = QUERY, delay = 0.5 })
-      for i = 1, 3 do assert(multi:add(c, { method = "GET", route = QUERY, query = { { "offset", i } } })) end
+      for i = 1, 3 do assert(multi:add(c, "api", { method = "GET", route = QUERY, query = { { "offset", i } } })) end
       multi:perform(0.05)
       c:close()
       local ended = multi:perform(0)
@@ -107,7 +107,8 @@ describe("ownership across the Lua/C line", function()
         assert.equals("aborted", e.kind)
         assert.matches("client was closed", e.message)
       end
-      assert.has_error(function() multi:add(c, { method = "GET", route = QUERY }) end, "falcon.core: the client is closed")
+      assert.has_error(function() multi:add(c, "api", { method = "GET", route = QUERY }) end,
+        "falcon: core.client: the client is closed")
       multi:close()
     end)
     proxy:stop()
@@ -117,13 +118,13 @@ describe("ownership across the Lua/C line", function()
   it("refuses to close a client from inside its own transfer", function()
     local c = client()
     emu:control("delays", { route = QUERY, delay = 0.2 })
-    local status, e = c:request { method = "GET", route = QUERY, progress = function() c:close() end }
+    local status, e = c:perform("api", { method = "GET", route = QUERY, progress = function() c:close() end })
     assert.is_nil(status)
     assert.equals("aborted", e.kind)
     assert.matches("cannot be closed from inside", e.message)
-    assert.equals(200, (c:request { method = "GET", route = QUERY })) -- still open
+    assert.equals(200, (c:perform("api", { method = "GET", route = QUERY }))) -- still open
     local multi = core.multi(2)
-    local t = assert(multi:add(c, { method = "GET", route = QUERY, progress = function() c:close() end }))
+    local t = assert(multi:add(c, "api", { method = "GET", route = QUERY, progress = function() c:close() end }))
     local s2, e2 = drain(multi, t)
     assert.is_nil(s2)
     assert.matches("cannot be closed from inside", e2.message)
@@ -134,17 +135,17 @@ describe("ownership across the Lua/C line", function()
   it("refuses to drive a client or a multi handle from inside its own transfer", function()
     local c = client()
     emu:control("delays", { route = QUERY, delay = 0.2 })
-    local status, e = c:request { method = "GET", route = QUERY, progress = function()
-      c:request { method = "GET", route = QUERY }
-    end }
+    local status, e = c:perform("api", { method = "GET", route = QUERY, progress = function()
+      c:perform("api", { method = "GET", route = QUERY })
+    end })
     assert.is_nil(status)
     assert.matches("busy with a request", e.message)
     local multi = core.multi(2)
-    local t = assert(multi:add(c, { method = "GET", route = QUERY, progress = function() multi:perform(0) end }))
+    local t = assert(multi:add(c, "api", { method = "GET", route = QUERY, progress = function() multi:perform(0) end }))
     local s2, e2 = drain(multi, t)
     assert.is_nil(s2)
     assert.matches("inside its own transfers", e2.message)
-    assert.equals(200, (c:request { method = "GET", route = QUERY }))
+    assert.equals(200, (c:perform("api", { method = "GET", route = QUERY })))
     multi:close()
     c:close()
   end)

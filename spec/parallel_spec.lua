@@ -68,8 +68,39 @@ describe("concurrency", function()
       assert.equals(404, errors[2].status_code)
     end)
 
+    it("queues the tasks that find no token behind the one renewal in flight: no polling", function()
+      emu:control("delays", { route = "/oauth2/token", delay = 0.3 })
+      local sleeps = 0
+      local tasks = {}
+      for i = 1, 12 do
+        tasks[i] = function()
+          if i == 1 then -- the tasks share one driver: count its sleeps (a waiter that polled would sleep)
+            local d = require("falcon.driver").current()
+            local sleep = d.sleep
+            d.sleep = function(seconds) sleeps = sleeps + 1; return sleep(seconds) end
+          end
+          return mc:query_cases { limit = 1, offset = i }.status_code
+        end
+      end
+      local results, errors = falcon.parallel(tasks, { max = 12 })
+      assert.is_nil(errors)
+      for i = 1, 12 do assert.equals(200, results[i]) end
+      assert.equals(0, sleeps)
+      assert.equals(1, #calls("/oauth2/token"))
+      local token = calls("/oauth2/token")[1]
+      local queries = calls(QUERY)
+      assert.equals(12, #queries)
+      -- Every waiter went on the moment the token came (none was still asleep in a poll).
+      for _, q in ipairs(queries) do
+        assert.is_true(q.time >= token.time + token.duration - 0.002 and q.time < token.time + token.duration + 0.1)
+      end
+    end)
+
     it("pauses every task after a 429 and completes each exactly once", function()
       emu:control("faults", { route = QUERY, status = 429, count = 1, retry_after = 1 })
+      -- Answers take 50 ms, so the 16 first requests (the token's waiters leave the moment it comes) all
+      -- reach the server before the 429 is answered: whatever arrives after it was sent after it.
+      emu:control("delays", { route = QUERY, delay = 0.05 })
       local tasks = {}
       for i = 1, 16 do tasks[i] = function() return mc:query_cases { limit = 1, offset = i }.status_code end end
       local started = core.now()
@@ -107,10 +138,10 @@ describe("concurrency", function()
 
     it("checks its arguments", function()
       assert.has_error(function() falcon.parallel({ 1 }) end,
-        "falcon.parallel: bad argument 'tasks' (item 1: function expected, got number)")
+        "falcon: parallel: bad argument 'tasks' (item 1: function expected, got number)")
       assert.has_error(function() falcon.parallel({}, { max = 0 }) end,
-        "falcon.parallel: bad argument 'max' (integer 1..64 expected, got 0)")
-      assert.has_error(function() falcon.map({}, nil) end, "falcon.map: bad argument 'fn' (function expected, got nil)")
+        "falcon: parallel: bad argument 'max' (integer 1..64 expected, got 0)")
+      assert.has_error(function() falcon.map({}, nil) end, "falcon: map: bad argument 'fn' (function expected, got nil)")
     end)
   end)
 

@@ -170,7 +170,7 @@ describe("max_body_bytes", function()
     local core = require "falcon.core"
     for _, bad in ipairs { -1, 0.5, 1e300, -1e300, 0 / 0, math.huge, "10" } do
       assert.has_error(function() core.client { base_url = "http://127.0.0.1:9", max_body_bytes = bad } end,
-        "falcon.core.client: bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: no limit)")
+        "falcon: core.client: bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: no limit)")
     end
     core.client { base_url = "http://127.0.0.1:9", max_body_bytes = 0 }:close()
   end)

@@ -37,11 +37,11 @@ describe("save_to", function()
     local victim = dir .. "/victim"
     local f = assert(io.open(victim, "wb")); f:write("precious"); f:close()
     run("ln -s " .. quote(victim) .. " " .. quote(dir .. "/out.part"))
-    local status = client():request { method = "GET", route = "/a", save_to = dir .. "/out" }
+    local status = client():perform("api", { method = "GET", route = "/a", save_to = dir .. "/out" })
     assert.equals(200, status)
     assert.equals('{"fresh":true}', read_file(dir .. "/out"))
     run("ln -sf " .. quote(victim) .. " " .. quote(dir .. "/linked"))
-    assert.equals(200, (client():request { method = "GET", route = "/b", save_to = dir .. "/linked" }))
+    assert.equals(200, (client():perform("api", { method = "GET", route = "/b", save_to = dir .. "/linked" })))
     assert.equals("precious", read_file(victim))
     assert.equals('{"fresh":true}', read_file(dir .. "/linked"))
     assert.same({ "linked", "out", "out.part", "victim" }, listing(dir))
@@ -54,7 +54,7 @@ describe("save_to", function()
     server:file("b", response("b", size))
     local c, multi = client(), core.multi(2)
     local target = dir .. "/same"
-    for i = 1, 2 do assert(multi:add(c, { method = "GET", route = "/" .. i, save_to = target })) end
+    for i = 1, 2 do assert(multi:add(c, "api", { method = "GET", route = "/" .. i, save_to = target })) end
     local left = 2
     while left > 0 do
       for _, t in ipairs(multi:perform(0.5)) do
@@ -72,18 +72,18 @@ describe("save_to", function()
   it("saves to a 255-byte file name", function()
     server = hostile.start { "json {\"long\":1}" }
     local name = ("n"):rep(255)
-    assert.equals(200, (client():request { method = "GET", route = "/a", save_to = dir .. "/" .. name }))
+    assert.equals(200, (client():perform("api", { method = "GET", route = "/a", save_to = dir .. "/" .. name })))
     assert.equals('{"long":1}', read_file(dir .. "/" .. name))
   end)
 
   it("leaves nothing behind for an error answer, a cut body or a truncated compressed body", function()
     server = hostile.start { "status 404", "gzip-truncated", "slow-body 20" }
     local c = core.client { base_url = server.url, access_token = "t", timeout = 0.3 }
-    assert.equals(404, (c:request { method = "GET", route = "/a", save_to = dir .. "/x" }))
-    local status, err = c:request { method = "GET", route = "/b", save_to = dir .. "/x" }
+    assert.equals(404, (c:perform("api", { method = "GET", route = "/a", save_to = dir .. "/x" })))
+    local status, err = c:perform("api", { method = "GET", route = "/b", save_to = dir .. "/x" })
     assert.is_nil(status)
     assert.matches("truncated", err.message)
-    status, err = c:request { method = "GET", route = "/c", save_to = dir .. "/x" }
+    status, err = c:perform("api", { method = "GET", route = "/c", save_to = dir .. "/x" })
     assert.is_nil(status)
     assert.equals("timeout", err.kind)
     assert.same({}, listing(dir))
@@ -91,7 +91,7 @@ describe("save_to", function()
 
   it("gives the file the mode a plain open would (0666 less the umask)", function()
     server = hostile.start { "json {}" }
-    assert.equals(200, (client():request { method = "GET", route = "/a", save_to = dir .. "/m" }))
+    assert.equals(200, (client():perform("api", { method = "GET", route = "/a", save_to = dir .. "/m" })))
     local mode = run("stat -c %a " .. quote(dir .. "/m")):gsub("%s+$", "")
     local umask = run("sh -c umask"):gsub("%s+$", ""):sub(-3)
     local expected = umask:gsub("%d", function(d) d = tonumber(d); return tostring(6 - (d - d % 2)) end)

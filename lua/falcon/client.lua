@@ -124,6 +124,8 @@ end
 
 function Client:token_expired() return not self:token_valid() end
 
+-- The one builder of a failed exchange's response: FalconPy's shape, status 500, and the transport error
+-- (always a falcon.core.error object, whether the core or the engine found the failure).
 local function transport_response(err)
   return {
     status_code = 500,
@@ -200,16 +202,17 @@ function Client:_warn_once(key, line)
   self:_warn(line)
 end
 
--- Sends through the driver, retrying as falcon.policy says. `send(core, request)` returns the driver's
--- values (a driver function itself on the per-call path: no closure per call).
-function Client:_send(d, method, route, send, request)
+-- One exchange of `kind` ("api", "token", "revoke") through the driver, retrying as falcon.policy says.
+-- `send(core, kind, request)` returns the driver's values: d.exchange itself on the per-call path (no
+-- closure per call), or a token share's own.
+function Client:_send(d, method, route, send, kind, request)
   local idempotent = policy.idempotent(method, route)
   -- The core sends a request twice (a kept-alive connection that died) only when it is safe to.
   if request then request.repeatable = idempotent end
   local attempt = 0
   while true do
     local started = self:_pace(d)
-    local status, headers, body, info = send(self.core, request)
+    local status, headers, body, info = send(self.core, kind, request)
     local now = d.now()
     if status then policy.track(self.ratelimit, headers, now) end
     -- A 429 seen by one process of a fleet pauses them all, until the time the API named.
@@ -243,7 +246,7 @@ function Client:login()
   local d = driver.current()
   local share = self.token_share
   local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/token",
-    share and function() return share:authenticate(d) end or d.authenticate)
+    share and function() return share:authenticate(d) end or d.exchange, "token")
   self:_finish_log("POST", "/oauth2/token", status, headers, retries, duration)
   local token_url = self.core:base_url() .. "/oauth2/token"
   if status == nil then
@@ -273,16 +276,18 @@ end
 --- Revokes the token held. Returns true when the API confirmed it, then the answer (login's shape).
 function Client:logout()
   local d = driver.current()
-  local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke", d.revoke)
+  local status, headers, body, _, retries, duration = self:_send(d, "POST", "/oauth2/revoke", d.exchange, "revoke")
   self:_finish_log("POST", "/oauth2/revoke", status, headers, retries, duration)
   if status == nil then return false, transport_response(headers) end
   return status == 200, { status_code = status, headers = headers, body = decode_body(headers, body) }
 end
 
 -- A token is fetched on first use and renewed inside the renew window; a handed-in token is used as is.
--- Concurrent tasks that find the token due wait for the one renewal already under way.
+-- Concurrent tasks that find the token due wait in the driver's queue for the one renewal under way
+-- (woken when it ends, never polling); if it failed, the next of them tries again.
 function Client:_ensure_token(d)
-  while self.renewing do d.sleep(0.005) end
+  local renewal = self.renewal
+  if renewal then renewal.wait() end
   if self.core:token_fresh(self.renew_window) then return true end
   local info = self.core:token_info()
   if not info.has_credentials then
@@ -290,13 +295,15 @@ function Client:_ensure_token(d)
     return false, transport_response(errors.core_error("auth", "no credentials: give client_id and client_secret "
       .. "(or FALCON_CLIENT_ID and FALCON_CLIENT_SECRET), or an access_token", false))
   end
-  return self:_renew()
+  return self:_renew(d)
 end
 
-function Client:_renew()
-  self.renewing = true
+function Client:_renew(d)
+  local renewal = d.queue()
+  self.renewal = renewal
   local ok, result, failure = require("falcon.compat").pcall(self.login, self) -- login may yield (parallel)
-  self.renewing = false
+  self.renewal = nil
+  renewal.release()
   if not ok then error(result, 0) end
   return result, failure
 end
@@ -313,7 +320,7 @@ function Client:request(req)
   -- The request table goes to the driver as it is: the C core reads the fields it knows. With `json`,
   -- a JSON answer is decoded as it arrives (a small invalid one stays bytes; a limit broken is an error).
   req.json = self.json_limits
-  local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, d.request, req)
+  local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, d.exchange, "api", req)
   -- One renewal and one more try after a 401 (expired or revoked token), never a loop.
   if status == 401 and authenticated and self.core:token_info().has_credentials then
     self:_finish_log(req.method, req.route, status, headers, retries, duration)
@@ -321,7 +328,7 @@ function Client:request(req)
     local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
     local more
-    status, headers, body, info, more, duration = self:_send(d, req.method, req.route, d.request, req)
+    status, headers, body, info, more, duration = self:_send(d, req.method, req.route, d.exchange, "api", req)
     retries = retries + more + 1
   end
   self:_finish_log(req.method, req.route, status, headers, retries, duration)

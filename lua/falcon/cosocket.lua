@@ -1,6 +1,6 @@
 --- The ngx_lua cosocket driver: requests inside nginx that never block the worker.
 -- falcon.driver picks it by itself in the phases where cosockets work. It only moves bytes: the C core
--- builds every request (client:exchange, the same request table and encoders as the libcurl path) and
+-- builds every request (client:exchange(kind, wire): the same kinds and encoders as the libcurl paths) and
 -- reads every response (libhttp-parser, C); the engine (falcon.client) keeps every policy.
 --
 -- What differs from libcurl, and why:
@@ -20,7 +20,9 @@ local core = require "falcon.core"
 
 local cosocket = { name = "cosocket" }
 
---- The file named by nginx's lua_ssl_trusted_certificate, when a client gives ca_bundle.
+--- The file named by nginx's lua_ssl_trusted_certificate, when a client gives ca_bundle. Per process,
+--- not per client, because what it declares is: nginx verifies every cosocket against the file that
+--- directive names, whatever the client; a per-client value could only disagree with it.
 cosocket.trusted_certificate = nil
 
 local CHUNK = 65536
@@ -212,23 +214,46 @@ local function run(client, ex, wire)
   end
 end
 
---- Driver interface (falcon.driver).
-function cosocket.request(client, wire)
-  local ex, err = client:exchange(wire)
+--- Driver interface (falcon.driver): one exchange of `kind` ("api", "token", "revoke").
+function cosocket.exchange(client, kind, wire)
+  local ex, err = client:exchange(kind, wire)
   if not ex then return nil, err end
   return run(client, ex, wire)
 end
 
-function cosocket.authenticate(client)
-  local ex, err = client:exchange_token()
-  if not ex then return nil, err end
-  return run(client, ex, nil)
-end
+-- Waiters of a token renewal sleep on an ngx.semaphore (lua-resty-core) until it is released. Without
+-- resty.core (ngx_lua built without it) they look every 5 ms instead: the only polling left.
+-- A renewal whose nginx request was aborted never releases its waiters: past RENEWAL_WAIT_S they stop
+-- waiting, and the next of them renews by itself.
+local RENEWAL_WAIT_S = 60
+local semaphore -- ngx.semaphore, or false without resty.core; looked up inside nginx, on first use
 
-function cosocket.revoke(client)
-  local ex, err = client:exchange_revoke()
-  if not ex then return nil, err end
-  return run(client, ex, nil)
+function cosocket.queue()
+  if semaphore == nil then
+    local ok, module = pcall(require, "ngx.semaphore")
+    semaphore = ok and module or false
+  end
+  if not semaphore then
+    local released = false
+    return {
+      wait = function()
+        local give_up = ngx.now() + RENEWAL_WAIT_S
+        while not released and ngx.now() < give_up do ngx.sleep(0.005) end
+      end,
+      release = function() released = true end,
+    }
+  end
+  local sema, waiters = semaphore.new(0), 0
+  return {
+    wait = function()
+      waiters = waiters + 1
+      sema:wait(RENEWAL_WAIT_S)
+    end,
+    release = function()
+      if waiters > 0 then sema:post(waiters) end
+      waiters = 0
+    end,
+  }
 end
 
 -- ngx.sleep counts whole milliseconds (and warns about 0).

@@ -1,21 +1,30 @@
 --- Drivers move bytes; the engine (falcon.client) decides everything else.
--- A driver has: request(core_client, wire), authenticate(core_client), revoke(core_client),
--- sleep(seconds), now(). The blocking driver calls the C core directly; other drivers (curl multi
--- under coroutines, ngx_lua cosockets) register themselves for the coroutines they run.
+-- A driver has:
+--   exchange(core_client, kind, wire)  kind "api" (wire: the request table), "token" or "revoke";
+--                                      returns status, headers, body, info, or nil, error (falcon.core)
+--   sleep(seconds), now()
+--   queue()                            {wait(), release()}: tasks wait for one event (a token renewal)
+-- Three drivers: blocking (here, libcurl's easy handle), falcon.multi_driver (curl multi under
+-- coroutines) and falcon.cosocket (ngx_lua). The last two are picked for the code running in them.
 local core = require "falcon.core"
 
 local driver = {}
 
+local BLOCKING_QUEUE = { wait = function() end, release = function() end }
+
 driver.blocking = {
   name = "blocking",
-  request = function(client, wire) return client:request(wire) end,
-  authenticate = function(client) return client:authenticate() end,
-  revoke = function(client) return client:revoke() end,
+  exchange = function(client, kind, wire) return client:perform(kind, wire) end,
   sleep = core.sleep,
   now = core.now,
+  -- One thread of control: the call that waits is the one renewing, so nobody is ever queued.
+  queue = function() return BLOCKING_QUEUE end,
 }
 
--- Coroutine -> driver, weak so finished coroutines are forgotten.
+-- Coroutine -> driver, weak so finished coroutines are forgotten. Process-wide by necessity: the engine
+-- learns its driver from the running coroutine alone (a service call carries no scheduler), and Lua keeps
+-- no per-coroutine storage but a table keyed by the coroutine. A coroutine belongs to one scheduler, so
+-- entries of different schedulers never meet; each one goes with its coroutine.
 local by_coroutine = setmetatable({}, { __mode = "k" })
 
 --- Runs coroutine `co` under driver `d` (used by the schedulers of other drivers).

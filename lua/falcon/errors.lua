@@ -48,18 +48,14 @@ function errors.unknown_option(where, name, known)
   errors.raise(where, "unknown option '%s'%s", tostring(name), hint)
 end
 
--- The C core registers falcon.core.error's metatable (csrc/errors.c) under its name; an error made here
--- gets the same one, so it prints and compares like one from C.
-local core_error_mt
---- A `falcon.core.error` built in Lua: `{kind, message, reached_server}` with the C core's metatable.
+--- A `falcon.core.error` built for a failure the engine finds itself: `{kind, message, reached_server}`,
+--- made by the C core (csrc/errors.c) like every other, so it prints and compares like one.
 ---@param kind string
 ---@param message string
 ---@param reached_server boolean
 function errors.core_error(kind, message, reached_server)
-  if not core_error_mt then
-    require "falcon.core"
-    core_error_mt = debug.getregistry()["falcon.core.error"]
-  end
+  return require("falcon.core").transport_error(kind, message, reached_server == true)
+end
   return setmetatable({ kind = kind, message = message, reached_server = reached_server == true }, core_error_mt)
 end
 

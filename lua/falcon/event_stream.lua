@@ -14,7 +14,7 @@
 -- the stream with an error naming it.
 --
 -- Concurrency: every partition's feed and every session refresh is its own task. In plain Lua the tasks
--- are coroutines on one curl multi handle (falcon.parallel's scheduler), pumped while the application
+-- are coroutines on one curl multi handle (falcon.multi_driver), pumped while the application
 -- waits for the next event, so a refresh goes out while the feeds are in flight; inside nginx they are
 -- ngx light threads over cosockets (falcon.event_stream_nginx runs one stream per nginx, in one worker).
 -- The application's own code runs between events: a refresh is due every refreshActiveSessionInterval / 2,
@@ -136,7 +136,7 @@ end
 -- ---- tasks: coroutines on the multi handle, or ngx light threads -----------------------------------
 
 local function plain_runtime(stream)
-  local s = require("falcon.parallel").scheduler(16)
+  local s = require("falcon.multi_driver").new(16)
   local rt = { driver = s.driver, sleep = s.driver.sleep, now = core.now }
   local function resume(co, ...)
     local ok, err = coroutine.resume(co, ...)
@@ -324,7 +324,7 @@ function EventStream:_connect(rt, p, session, held)
   local query = {}
   for i, pair in ipairs(session.query) do query[i] = pair end
   self:_position(p, query)
-  local status, headers, body = rt.driver.request(self:_core_for(session.origin), {
+  local status, headers, body = rt.driver.exchange(self:_core_for(session.origin), "api", {
     method = "GET", route = session.path, query = query, auth = "none", on_data = on_data,
     headers = { Authorization = "Token " .. session.token, Accept = "application/json" },
   })

@@ -228,7 +228,7 @@ end
 -- This process holds the lock: fetch a token and store it sealed.
 function fleet:_fetch(d, locked)
   -- compat.pcall: the driver may yield (curl multi), which Lua 5.1 cannot do across pcall
-  local ok, status, headers, body, info = compat.pcall(d.authenticate, self.core)
+  local ok, status, headers, body, info = compat.pcall(d.exchange, self.core, "token")
   self.stats.token_fetches = self.stats.token_fetches + 1
   local sealed, expires_at
   if ok and status and body == nil then sealed, expires_at = self.core:seal_token() end
@@ -247,10 +247,10 @@ end
 -- Without Redis: the token exchange of a lone process.
 function fleet:_alone(d)
   self.stats.alone_fetches = self.stats.alone_fetches + 1
-  return d.authenticate(self.core)
+  return d.exchange(self.core, "token")
 end
 
---- Replaces the driver's authenticate: adopt the fleet's token, or fetch it (one process for the fleet).
+--- Replaces the driver's token exchange: adopt the fleet's token, or fetch it (one process for the fleet).
 function fleet:authenticate(d)
   if not self:_shared(d) then return self:_alone(d) end
   local deadline = d.now() + fleet.LOCK_TTL

@@ -1,28 +1,24 @@
---- Many requests in flight from plain Lua: tasks are coroutines; while a task's request is on the wire
--- it yields, and one curl multi handle moves every request forward. Inside a task the SDK is used
--- exactly as outside: the engine (falcon.client) asks falcon.driver which driver runs it.
+--- Many requests in flight from plain Lua: the scheduling of tasks. Tasks are coroutines run under the
+-- curl multi driver (falcon.multi_driver), or ngx light threads inside nginx. Inside a task the SDK is
+-- used exactly as outside: the engine (falcon.client) asks falcon.driver which driver runs it.
 --   local results, errors = falcon.parallel({ f1, f2, ... }, { max = 8 })
 --   local results, errors = falcon.map(items, function(item, i) ... end, { max = 8 })
-local core = require "falcon.core"
 local driver = require "falcon.driver"
 local compat = require "falcon.compat"
+local errors = require "falcon.errors"
+local multi_driver = require "falcon.multi_driver"
+local options = require "falcon.options"
 
 local parallel = {}
 
 parallel.DEFAULT_MAX, parallel.LIMIT = 8, 64
 
-local unpack = table.unpack or unpack -- luacheck: ignore 143
-
 local function check_max(opts, caller)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(("falcon.%s: bad argument 'options' (table expected, got %s)"):format(caller, type(opts)), 3)
-  end
+  options.check_keys(caller, opts, { max = true })
   local max = (opts and opts.max) or parallel.DEFAULT_MAX
   if type(max) ~= "number" or max ~= math.floor(max) or max < 1 or max > parallel.LIMIT then
-    error(("falcon.%s: bad argument 'max' (integer 1..%d expected, got %s)"):format(caller, parallel.LIMIT,
-      tostring(max)), 3)
+    errors.bad_argument(caller, "max", ("integer 1..%d expected, got %s"):format(parallel.LIMIT, tostring(max)))
   end
-  require("falcon.options").check_keys(caller, opts, { max = true })
   return max
 end
 
@@ -48,61 +44,6 @@ local function returned(outcome)
   return outcome.results, outcome.errors
 end
 
--- One scheduler: a multi handle, the coroutines waiting on it, and timers for sleeps.
-local function new_scheduler(max)
-  local s = { multi = core.multi(max), waiting = {}, sleepers = {}, ready = {} }
-
-  -- The driver tasks run under: the same calls as the blocking driver, but they yield.
-  local function await(transfer, err)
-    if not transfer then return nil, err end
-    s.waiting[transfer] = compat.running()
-    return coroutine.yield()
-  end
-  s.driver = {
-    name = "multi",
-    request = function(client, wire) return await(s.multi:add(client, wire)) end,
-    authenticate = function(client) return await(s.multi:add_token(client)) end,
-    revoke = function(client) return await(s.multi:add_revoke(client)) end,
-    now = core.now,
-    sleep = function(seconds)
-      s.sleepers[#s.sleepers + 1] = { at = core.now() + seconds, co = compat.running() }
-      coroutine.yield()
-    end,
-  }
-
-  -- Runs until every coroutine in `pending` has finished; resume(co, ...) handles a step.
-  function s.loop(is_done, resume)
-    while not is_done() do
-      local now = core.now()
-      -- Wake the sleepers that are due; the others bound how long the multi handle may wait.
-      local timeout, still = 1, {}
-      for _, sleeper in ipairs(s.sleepers) do
-        if sleeper.at <= now then s.ready[#s.ready + 1] = { sleeper.co }
-        else
-          still[#still + 1] = sleeper
-          timeout = math.min(timeout, sleeper.at - now)
-        end
-      end
-      s.sleepers = still
-      if #s.ready > 0 then timeout = 0 end
-      local finished = s.multi:perform(timeout)
-      for _, transfer in ipairs(finished) do
-        local co = s.waiting[transfer]
-        s.waiting[transfer] = nil
-        s.ready[#s.ready + 1] = { co, transfer:result() }
-      end
-      local ready = s.ready
-      s.ready = {}
-      for _, step in ipairs(ready) do resume(step[1], unpack(step, 2, 5)) end
-    end
-  end
-  return s
-end
-
---- The scheduler itself, for consumers that pump it step by step (falcon.EventStream):
--- s.driver (bind coroutines to it), s.ready (coroutines to start), s.loop(is_done, resume), s.multi.
-parallel.scheduler = new_scheduler
-
 --- Runs the functions in `tasks` with at most `opts.max` (default 8, at most 64) at once.
 -- Returns results (results[i] = the first value task i returned) and errors (nil when every task
 -- succeeded; else errors[i] = the error task i raised, with `traceback` for string errors kept in
@@ -112,11 +53,11 @@ parallel.scheduler = new_scheduler
 ---@return table results, table|nil errors
 function parallel.run(tasks, opts)
   if type(tasks) ~= "table" then
-    error(("falcon.parallel: bad argument 'tasks' (list of functions expected, got %s)"):format(type(tasks)), 2)
+    errors.bad_argument("parallel", "tasks", "list of functions expected, got " .. type(tasks))
   end
   for i, task in ipairs(tasks) do
     if type(task) ~= "function" then
-      error(("falcon.parallel: bad argument 'tasks' (item %d: function expected, got %s)"):format(i, type(task)), 2)
+      errors.bad_argument("parallel", "tasks", ("item %d: function expected, got %s"):format(i, type(task)))
     end
   end
   local max = check_max(opts, "parallel")
@@ -124,7 +65,7 @@ function parallel.run(tasks, opts)
   if outer.gather then return outer.gather(tasks, max) end -- already inside a scheduler: share it
   if outer.name == "cosocket" then return parallel.light_threads(tasks, max) end
 
-  local s = new_scheduler(max)
+  local s = multi_driver.new(max)
   local outcome = { results = {} }
   local next_task, active, total = 1, 0, #tasks
   local finished = 0
@@ -209,10 +150,10 @@ end
 --- fn(item, index) over `items`, concurrently; returns results and errors in the order of items.
 function parallel.map(items, fn, opts)
   if type(items) ~= "table" then
-    error(("falcon.map: bad argument 'items' (list expected, got %s)"):format(type(items)), 2)
+    errors.bad_argument("map", "items", "list expected, got " .. type(items))
   end
   if type(fn) ~= "function" then
-    error(("falcon.map: bad argument 'fn' (function expected, got %s)"):format(type(fn)), 2)
+    errors.bad_argument("map", "fn", "function expected, got " .. type(fn))
   end
   check_max(opts, "map")
   local tasks = {}

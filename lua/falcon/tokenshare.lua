@@ -58,7 +58,7 @@ function tokenshare:adopt(entry, now)
   return 201, {}, nil, { expires_in = entry.expires_at - now, shared = true }
 end
 
---- Replaces the driver's authenticate: adopt the shared token, or fetch one (once for all workers).
+--- Replaces the driver's token exchange: adopt the shared token, or fetch one (once for all workers).
 function tokenshare:authenticate(d)
   local now = d.now()
   local entry = self:usable(now)
@@ -80,7 +80,7 @@ function tokenshare:authenticate(d)
     if locked then self.dict:delete(lock) end
     return self:adopt(entry, d.now())
   end
-  local ok, status, headers, body, info = pcall(d.authenticate, self.core)
+  local ok, status, headers, body, info = pcall(d.exchange, self.core, "token")
   if ok and status and body == nil then
     local token, expires_at = self.core:export_token()
     if token then

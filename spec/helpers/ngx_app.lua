@@ -77,6 +77,22 @@ function scenarios.parallel(args)
            drivers = drivers }
 end
 
+-- n light threads of a fresh client find no token: one renews, the others wait for it. Counts the
+-- driver's sleeps meanwhile (a waiter that polled would sleep).
+function scenarios.renewal(args)
+  local falcon = require "falcon"
+  local cosocket = require "falcon.cosocket"
+  local mc = falcon.MessageCenter(base_options("http"))
+  local sleep, sleeps = cosocket.sleep, 0
+  cosocket.sleep = function(seconds) sleeps = sleeps + 1; return sleep(seconds) end
+  local tasks = {}
+  for i = 1, tonumber(args.n or 5) do tasks[i] = function() return mc:query_cases { limit = 1 }.status_code end end
+  local ok, results = pcall(falcon.parallel, tasks, { max = 8 })
+  cosocket.sleep = sleep
+  assert(ok, results)
+  return { statuses = results, sleeps = sleeps }
+end
+
 -- The Message Center workflow: create, comment, attach (streamed from a file), find, read activities,
 -- page, aggregate, download to a file.
 function scenarios.workflow(args)
