@@ -22,7 +22,7 @@ local service = require "falcon.service"
 local APIError = require "falcon.errors"
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
-local copy = require("falcon.payload").copy
+local copy = require("falcon.util").copy
 local untrusted = require "falcon.untrusted"
 
 local M = {}

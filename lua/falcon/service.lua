@@ -13,6 +13,8 @@
 local endpoints = require "falcon.endpoints"
 local batch = require "falcon.batch"
 local payload = require "falcon.payload"
+local fail = require("falcon.payload_check").fail
+local copy = require("falcon.util").copy
 local Result = require "falcon.result"
 local APIError = require "falcon.errors"
 
@@ -67,10 +69,10 @@ end
 local function with_ext_headers(obj, request)
   local ext = rawget(obj, "_ext_headers")
   if not ext then return request end
-  local copy = payload.copy(request)
-  copy.headers = payload.copy(ext)
-  for k, v in pairs(request.headers or {}) do copy.headers[k] = v end
-  return copy
+  local with = copy(request)
+  with.headers = copy(ext)
+  for k, v in pairs(request.headers or {}) do with.headers[k] = v end
+  return with
 end
 
 local warned = {}
@@ -85,16 +87,17 @@ local function warn_decommissioned(op)
 end
 
 --- Builds the request(s) for keyword arguments, sends them and returns the engine's response table.
-function M.send(obj, op, name, args)
+-- `extra`: what the Uber forms add (falcon.uber.keywords), for payload.build.
+function M.send(obj, op, name, args, extra)
   if op.decommissioned then warn_decommissioned(op) end
   local batches, ids = batch.split(op, args)
   if batches then
     -- Every batch is built (and checked) before the first is sent.
     local requests = {}
-    for i, part in ipairs(batches) do requests[i] = with_ext_headers(obj, payload.build(op, part, name)) end
+    for i, part in ipairs(batches) do requests[i] = with_ext_headers(obj, payload.build(op, part, name, extra)) end
     return M.advise(op, batch.send(obj._client, requests, ids))
   end
-  return M.advise(op, obj._client:request(with_ext_headers(obj, payload.build(op, args, name))))
+  return M.advise(op, obj._client:request(with_ext_headers(obj, payload.build(op, args, name, extra))))
 end
 
 --- What a new user can do about a refused call, added to the answer (falcon.errors.advise): a 403 with a
@@ -139,8 +142,8 @@ function M.shape(obj, response, args, op)
 end
 
 --- One call: build, send, shape.
-function M.call(obj, op, name, args)
-  return M.shape(obj, M.send(obj, op, name, args), args, op)
+function M.call(obj, op, name, args, extra)
+  return M.shape(obj, M.send(obj, op, name, args, extra), args, op)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -196,11 +199,13 @@ end
 --- FalconPy's service-class override(method, route, {parameters, body, data, files, expand_result}):
 --- any route, with the keywords the Uber class's override takes.
 function common.override(self, method, route, args)
-  if type(method) ~= "string" then payload.fail("override", "method", "HTTP method string expected, got " .. type(method)) end
-  if type(route) ~= "string" then payload.fail("override", "route", "route string expected, got " .. type(route)) end
-  if args ~= nil and type(args) ~= "table" then payload.fail("override", "args", "table expected, got " .. type(args)) end
-  local op = require("falcon.uber").override_op(method .. "," .. route, "override")
-  return M.call(self, op, "override", args or {})
+  if type(method) ~= "string" then fail("override", "method", "HTTP method string expected, got " .. type(method)) end
+  if type(route) ~= "string" then fail("override", "route", "route string expected, got " .. type(route)) end
+  if args ~= nil and type(args) ~= "table" then fail("override", "args", "table expected, got " .. type(args)) end
+  local uber = require "falcon.uber"
+  local op = uber.override_op(method .. "," .. route, "override")
+  local keywords, extra = uber.keywords(op, args or {}, "override")
+  return M.call(self, op, "override", keywords, extra)
 end
 
 --- Lua 5.4 `local mc <close> = falcon.MessageCenter{...}` revokes the token at the end of the block,
@@ -234,7 +239,7 @@ local properties = {
   client = function(self) return self._client end,
   pythonic = function(self) return self._pythonic end,
   renew_window = function(self) return self._client.renew_window end,
-  ext_headers = function(self) return payload.copy(rawget(self, "_ext_headers")) end,
+  ext_headers = function(self) return copy(rawget(self, "_ext_headers")) end,
 }
 M.properties = properties
 
