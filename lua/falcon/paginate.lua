@@ -29,9 +29,7 @@ local M = {}
 
 M.MAX_OFFSET = 10000
 
-local function fail(name, argname, what)
-  error(string.format("falcon: %s: bad argument '%s' (%s)", name, argname, what), 0)
-end
+local fail = require("falcon.payload_check").fail -- falcon: <where>: bad argument '<name>' (<what>)
 
 local function check_opts(name, opts)
   if opts == nil then return {} end
