@@ -1,6 +1,6 @@
 --- Keyword arguments -> an engine request, driven by the operation tables.
 --
--- One builder, `build`, serves the service classes and the Uber class (falcon.uber first turns the
+-- One builder, `build`, serves the service classes and the Uber class (falcon.uber.keywords turns the
 -- Uber forms into these keywords and ready multipart parts and headers), so a keyword never lands in
 -- different places between them. It follows FalconPy's mapping (../shared/spec/API.md) in stages, one
 -- module each:
@@ -107,14 +107,18 @@ end
 -- @tparam table op operation record from falcon.endpoints (or a synthetic one for overrides)
 -- @tparam table args keyword arguments
 -- @tparam[opt] string name the caller's name for the operation, for messages (default: its id)
--- @tparam[opt] table extra what the Uber forms add, already checked (falcon.uber.keywords):
---   `form` (parts), `files` (true when Uber `files` gave the file), `headers`, `content_type`
+-- @tparam[opt] function forms for Uber calls, falcon.uber.keywords: turns the Uber forms into these
+--   keywords and an `extra` table, checked (`form` parts, `files` = true when Uber `files` gave the
+--   file, `headers`, `content_type`); called only when the quick path declines the call, which it
+--   does for any keyword that is not a query parameter, so the common call pays nothing for it
 -- @treturn table request for `client:request`
-function M.build(op, args, name, extra)
+function M.build(op, args, name, forms)
   name = name or op.id
   if type(args) ~= "table" then fail(name, "arguments", "table of keyword arguments expected, got " .. type(args)) end
-  local request = not extra and query.quick(op, args, name)
+  local request = query.quick(op, args, name)
   if request then return request end
+  local extra
+  if forms then args, extra = forms(op, args, name) end
   local ctx = { op = op, args = args, name = name, used = {}, query = {}, headers = {}, route = op.route,
                 by_name = params_by_name(op) }
   query.stage(ctx)

@@ -94,17 +94,17 @@ local function warn_decommissioned(op)
 end
 
 --- Builds the request(s) for keyword arguments, sends them and returns the engine's response table.
--- `extra`: what the Uber forms add (falcon.uber.keywords), for payload.build.
-function M.send(obj, op, name, args, extra)
+-- `forms`: falcon.uber.keywords for a call in the Uber class's forms (payload.build calls it).
+function M.send(obj, op, name, args, forms)
   if op.decommissioned then warn_decommissioned(op) end
   local batches, ids = batch.split(op, args)
   if batches then
     -- Every batch is built (and checked) before the first is sent.
     local requests = {}
-    for i, part in ipairs(batches) do requests[i] = with_ext_headers(obj, payload.build(op, part, name, extra)) end
+    for i, part in ipairs(batches) do requests[i] = with_ext_headers(obj, payload.build(op, part, name, forms)) end
     return M.advise(op, batch.send(obj._client, requests, ids))
   end
-  return M.advise(op, obj._client:request(with_ext_headers(obj, payload.build(op, args, name, extra))))
+  return M.advise(op, obj._client:request(with_ext_headers(obj, payload.build(op, args, name, forms))))
 end
 
 --- What a new user can do about a refused call, added to the answer (falcon.errors.advise): a 403 with a
@@ -149,8 +149,8 @@ function M.shape(obj, response, args, op)
 end
 
 --- One call: build, send, shape.
-function M.call(obj, op, name, args, extra)
-  return M.shape(obj, M.send(obj, op, name, args, extra), args, op)
+function M.call(obj, op, name, args, forms)
+  return M.shape(obj, M.send(obj, op, name, args, forms), args, op)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -211,8 +211,7 @@ function common.override(self, method, route, args)
   if args ~= nil and type(args) ~= "table" then fail("override", "args", "table expected, got " .. type(args)) end
   local uber = require "falcon.uber"
   local op = uber.override_op(method .. "," .. route, "override")
-  local keywords, extra = uber.keywords(op, args or {}, "override")
-  return M.call(self, op, "override", keywords, extra)
+  return M.call(self, op, "override", args or {}, uber.keywords)
 end
 
 --- Lua 5.4 `local mc <close> = falcon.MessageCenter{...}` revokes the token at the end of the block,

@@ -7,7 +7,8 @@
 --
 -- The Uber forms (`data = {field = value}`, `files = {...}`, `headers = {...}`, `content_type`) are
 -- turned here into the keywords the service classes take plus ready multipart parts and headers
--- (`M.keywords`); from there the same tables and the same builder (falcon.payload) serve both.
+-- (`M.keywords`, which the builder calls when its quick path declines a call); from there the same
+-- tables and the same builder (falcon.payload) serve both.
 local endpoints = require "falcon.endpoints"
 local payload = require "falcon.payload"
 local check = require "falcon.payload_check"
@@ -228,8 +229,7 @@ function methods.command(self, action, a1, a2)
     op = M.resolve(act)
   end
   local args = op.synthetic and (x1 or {}) or payload.merge_positional(op, op.id, x1, x2)
-  local keywords, extra = M.keywords(op, args, op.id)
-  return service.call(self, op, op.id, keywords, extra)
+  return service.call(self, op, op.id, args, M.keywords)
 end
 
 local function resolve_pages(action)
