@@ -95,6 +95,10 @@ describe("Uber class (against the emulator)", function()
     local r = mc:override("GET", "/message-center/queries/cases/v1", { parameters = { limit = 1 }, headers = { ["X-B"] = "2" } })
     assert.equal(200, r.status_code)
     assert.equal("2", api.header(api.last(e), "x-b"))
+    for page in uber:pages("QueryCasesIdsByFilter", { limit = 1, headers = { ["X-C"] = "3" } }, { max_pages = 1 }) do
+      assert.equal(200, page.status_code)
+    end
+    assert.equal("3", api.header(api.last(e), "x-c"), "the Uber class's iterators take its forms too")
   end)
 
   it("suggests the nearest operation names for an unknown action", function()

@@ -133,7 +133,8 @@ end
 -- Offset paging with `parallel = n`: the pages after the current one are known from the total, so the
 -- next n are fetched at once (falcon.parallel) and handed out in order. Token styles stay sequential:
 -- each page names the next.
-local function prefetch(obj, op, name, args, limit, total, max_offset, opts)
+local function prefetch(w, args, limit, total)
+  local obj, op, name, max_offset, opts = w.obj, w.op, w.name, w.max_offset, w.opts
   local offsets, offset = {}, tonumber(args.offset)
   while #offsets < opts.parallel and offset < total and offset < max_offset do
     offsets[#offsets + 1] = offset
@@ -144,7 +145,7 @@ local function prefetch(obj, op, name, args, limit, total, max_offset, opts)
     local page_args = copy(args)
     page_args.offset = at
     if at + limit > max_offset then page_args.limit = max_offset - at end
-    tasks[i] = function() return service.send(obj, op, name, page_args) end
+    tasks[i] = function() return service.send(obj, op, name, page_args, w.forms) end
   end
   local responses, errors = require("falcon.parallel").run(tasks, { max = #tasks })
   if errors then for i = 1, #tasks do if errors[i] then error(errors[i], 0) end end end
@@ -181,7 +182,7 @@ local function after_offset(w, response, items, pag, total)
       state.args.offset = nxt
       if nxt + limit > w.max_offset then state.args.limit = w.max_offset - nxt end
       if (w.opts.parallel or 1) > 1 and not (state.queue and #state.queue > 0) then
-        state.queue = prefetch(w.obj, op, name, state.args, limit, total, w.max_offset, w.opts)
+        state.queue = prefetch(w, state.args, limit, total)
       end
     end
   end
@@ -266,7 +267,7 @@ local function next_response(w)
     state.args.offset = ahead.offset
     return ahead.response
   end
-  return service.send(w.obj, w.op, w.name, state.args)
+  return service.send(w.obj, w.op, w.name, state.args, w.forms)
 end
 
 -- The page's total, read strictly; a total that is not a count ends paging with an error.
@@ -327,12 +328,13 @@ end
 
 --- Core page walker shared by pages() and each(): a function returning (response, failed) per page,
 --- nil at the end.
-local function walker(obj, op, name, args, opts)
+local function walker(obj, op, name, args, opts, forms)
   opts = check_opts(name, opts)
   if args ~= nil and type(args) ~= "table" then fail(name, "args", "table of keyword arguments expected, got " ..
       type(args)) end
   local w = {
     obj = obj, op = op, name = name, opts = opts, max_offset = opts.max_offset or M.MAX_OFFSET,
+    forms = forms, -- falcon.uber.keywords for the Uber class's iterators
     state = {
       args = copy(args), style = opts.style, page = 0, count = 0, done = false,
       last_marker = nil, pending = nil,
@@ -349,9 +351,10 @@ end
 -- @tparam string name caller-facing operation name
 -- @tparam[opt] table args keyword arguments of the first request
 -- @tparam[opt] table opts { on_page = function(page, info), style = "...", max_offset = n, max_pages = n }
+-- @tparam[opt] function forms falcon.uber.keywords when the Uber class iterates (its forms are taken)
 -- @return iterator yielding a response table (default) or a Result (pythonic) per page
-function M.pages(obj, op, name, args, opts)
-  local step = walker(obj, op, name, args, opts)
+function M.pages(obj, op, name, args, opts, forms)
+  local step = walker(obj, op, name, args, opts, forms)
   return function()
     local response, failed = step()
     if response == nil then return nil end
@@ -363,8 +366,8 @@ end
 
 --- Iterates the items (`resources`) of every page.
 -- @return iterator yielding one item per step; raises falcon.APIError when a page fails
-function M.each(obj, op, name, args, opts)
-  local step = walker(obj, op, name, args, opts)
+function M.each(obj, op, name, args, opts, forms)
+  local step = walker(obj, op, name, args, opts, forms)
   local items, i = {}, 0
   return function()
     while true do

@@ -238,12 +238,12 @@ end
 
 --- Paged iteration over any operation: for page in uber:pages("QueryDevicesByFilter", {...}) do
 function methods.pages(self, action, args, opts)
-  return require("falcon.paginate").pages(self, resolve_pages(action), action, args, opts)
+  return require("falcon.paginate").pages(self, resolve_pages(action), action, args, opts, M.keywords)
 end
 
 --- Item iteration across pages: for id in uber:each("QueryCasesIdsByFilter", {...}) do
 function methods.each(self, action, args, opts)
-  return require("falcon.paginate").each(self, resolve_pages(action), action, args, opts)
+  return require("falcon.paginate").each(self, resolve_pages(action), action, args, opts, M.keywords)
 end
 
 --- Creates an Uber object.

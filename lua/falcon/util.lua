@@ -19,7 +19,7 @@ function M.is_list(t)
   return n == #t
 end
 
---- The keys of a table in a stable order (strings before other keys' tostring, so mixed keys sort).
+--- The keys of a table, sorted (by `compare`, default `<`): a stable order for what goes on the wire.
 function M.sorted_keys(t, compare)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
