@@ -14,7 +14,6 @@ end
 M.fail = fail
 
 local floor, huge = math.floor, math.huge
-M.huge = huge
 
 local function is_integer(v)
   return type(v) == "number" and v == floor(v) and v > -huge and v < huge

@@ -6,7 +6,7 @@ local json = require "falcon.json"
 local check = require "falcon.payload_check"
 local sorted_keys = require("falcon.util").sorted_keys
 
-local fail, describe, huge = check.fail, check.describe, check.huge
+local fail, describe, huge = check.fail, check.describe, math.huge
 local check_scalar, check_text, scalar_string = check.check_scalar, check.check_text, check.scalar_string
 
 local M = {}
