@@ -168,6 +168,10 @@ build = {
     ["falcon.paginate"] = "lua/falcon/paginate.lua",
     ["falcon.parallel"] = "lua/falcon/parallel.lua",
     ["falcon.payload"] = "lua/falcon/payload.lua",
+    ["falcon.payload_body"] = "lua/falcon/payload_body.lua",
+    ["falcon.payload_check"] = "lua/falcon/payload_check.lua",
+    ["falcon.payload_query"] = "lua/falcon/payload_query.lua",
+    ["falcon.payload_upload"] = "lua/falcon/payload_upload.lua",
     ["falcon.policy"] = "lua/falcon/policy.lua",
     ["falcon.redis"] = "lua/falcon/redis.lua",
     ["falcon.regions"] = "lua/falcon/regions.lua",
@@ -178,6 +182,7 @@ build = {
     ["falcon.tokenshare"] = "lua/falcon/tokenshare.lua",
     ["falcon.uber"] = "lua/falcon/uber.lua",
     ["falcon.untrusted"] = "lua/falcon/untrusted.lua",
+    ["falcon.util"] = "lua/falcon/util.lua",
   },
   -- The `falcon` command; luarocks wraps it with this tree's paths. The emulator ships beside it
   -- (in the rock's directory) for `falcon emulator start`.

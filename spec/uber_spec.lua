@@ -65,6 +65,42 @@ describe("Uber class (against the emulator)", function()
     assert.equal("application/json; charset=utf-8", api.header(api.last(e), "content-type"))
   end)
 
+  it("turns its forms into service keywords: data fields the operation names become those keywords", function()
+    local op = endpoints.get("CaseAddAttachment")
+    local args = { data = { case_id = "c1", user_uuid = "u1", note = "n" }, headers = { ["X-A"] = 1 },
+                   content_type = "text/plain", file_data = "bytes", file_name = "a.txt" }
+    local kw, extra = uber_module.keywords(op, args, op.id)
+    assert.same({ case_id = "c1", user_uuid = "u1", file_data = "bytes", file_name = "a.txt" }, kw)
+    assert.same({ { name = "note", value = "n" } }, extra.form)
+    assert.same({ ["X-A"] = "1" }, extra.headers)
+    assert.equal("text/plain", extra.content_type)
+    assert.is_table(args.data, "the caller's table is left as it was")
+    -- a call with none of the forms is passed on as it is, to the builder's quick path
+    local plain = { limit = 1 }
+    local same, none = uber_module.keywords(endpoints.get("QueryCasesIdsByFilter"), plain, "QueryCasesIdsByFilter")
+    assert.equal(plain, same)
+    assert.is_nil(none)
+  end)
+
+  it("its forms are not keywords of a service method (raised, nothing sent), but a service override takes them", function()
+    local mc = falcon.MessageCenter(api.opts(e))
+    mc:query_cases{ limit = 1 } -- the token, so that only the refused calls could reach the log
+    e:clear_log()
+    for _, form in ipairs({ "files", "headers", "content_type" }) do
+      local ok, err = pcall(mc.query_cases, mc, { [form] = form == "files" and {} or (form == "headers" and {} or "x") })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("bad argument '" .. form .. "' (unknown keyword", 1, true), err)
+    end
+    assert.equal(0, #api.calls(e))
+    local r = mc:override("GET", "/message-center/queries/cases/v1", { parameters = { limit = 1 }, headers = { ["X-B"] = "2" } })
+    assert.equal(200, r.status_code)
+    assert.equal("2", api.header(api.last(e), "x-b"))
+    for page in uber:pages("QueryCasesIdsByFilter", { limit = 1, headers = { ["X-C"] = "3" } }, { max_pages = 1 }) do
+      assert.equal(200, page.status_code)
+    end
+    assert.equal("3", api.header(api.last(e), "x-c"), "the Uber class's iterators take its forms too")
+  end)
+
   it("suggests the nearest operation names for an unknown action", function()
     local ok, err = pcall(uber.command, uber, "GetCaseEntitiesByID", {})
     assert.is_false(ok)

@@ -3,7 +3,7 @@
 -- the ids given. The limit is the `ids` parameter's maxItems in the operation tables, or the API's
 -- documented limit carried by the hand-written body keyword maps (`max_items`).
 local json = require "falcon.json"
-local copy = require("falcon.payload").copy
+local copy = require("falcon.util").copy
 
 local batch = {}
 

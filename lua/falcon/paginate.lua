@@ -22,7 +22,7 @@ local service = require "falcon.service"
 local APIError = require "falcon.errors"
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
-local copy = require("falcon.payload").copy
+local copy = require("falcon.util").copy
 local options = require "falcon.options"
 local untrusted = require "falcon.untrusted"
 
@@ -30,9 +30,7 @@ local M = {}
 
 M.MAX_OFFSET = 10000
 
-local function fail(name, argname, what)
-  error(string.format("falcon: %s: bad argument '%s' (%s)", name, argname, what), 0)
-end
+local fail = require("falcon.payload_check").fail -- falcon: <where>: bad argument '<name>' (<what>)
 
 local function check_opts(name, opts)
   local known = { on_page = "function", style = "string", max_offset = "number", max_pages = "number",
@@ -132,7 +130,8 @@ end
 -- Offset paging with `parallel = n`: the pages after the current one are known from the total, so the
 -- next n are fetched at once (falcon.parallel) and handed out in order. Token styles stay sequential:
 -- each page names the next.
-local function prefetch(obj, op, name, args, limit, total, max_offset, opts)
+local function prefetch(w, args, limit, total)
+  local obj, op, name, max_offset, opts = w.obj, w.op, w.name, w.max_offset, w.opts
   local offsets, offset = {}, tonumber(args.offset)
   while #offsets < opts.parallel and offset < total and offset < max_offset do
     offsets[#offsets + 1] = offset
@@ -143,7 +142,7 @@ local function prefetch(obj, op, name, args, limit, total, max_offset, opts)
     local page_args = copy(args)
     page_args.offset = at
     if at + limit > max_offset then page_args.limit = max_offset - at end
-    tasks[i] = function() return service.send(obj, op, name, page_args) end
+    tasks[i] = function() return service.send(obj, op, name, page_args, w.forms) end
   end
   local responses, errors = require("falcon.parallel").run(tasks, { max = #tasks })
   if errors then for i = 1, #tasks do if errors[i] then error(errors[i], 0) end end end
@@ -152,149 +151,195 @@ local function prefetch(obj, op, name, args, limit, total, max_offset, opts)
   return queue
 end
 
---- Core page walker shared by pages() and each(); `on_error(response)` decides what errors do.
-local function walker(obj, op, name, args, opts)
+-- After a page of `offset` style: the next offset (and a shorter last limit under the cap), the pages
+-- to fetch ahead with `parallel`, or the end.
+local function after_offset(w, response, items, pag, total)
+  local state, name, op = w.state, w.name, w.op
+  local offset = tonumber(state.args.offset) or 0
+  local n = #items
+  local nxt = offset + n
+  state.count = state.count + n
+  if n == 0 and total and offset < total then
+    state.pending = paging_error(op.id, "short_page", ("%s: no items at offset %d although the server's "
+      .. "total is %d; paging stopped short of the end"):format(name, offset, total))
+  elseif n == 0 or (total and nxt >= total) or not total then
+    state.done = true
+  else
+    local served = untrusted.integer(pag.limit) -- the server's word for a page's size, when none was asked
+    local limit = tonumber(state.args.limit) or (served and served >= 1 and served) or n
+    if nxt >= w.max_offset then
+      state.pending = APIError.new {
+        kind = "pagination", operation = op.id, status_code = nil, code = "offset_cap",
+        message = string.format(
+          "%s: %d results match but offset paging stops at %d; narrow the filter, "
+            .. "or page with the scroll/after operation (e.g. QueryDevicesByFilterScroll)",
+          name, total, w.max_offset),
+      }
+    else
+      state.args.offset = nxt
+      if nxt + limit > w.max_offset then state.args.limit = w.max_offset - nxt end
+      if (w.opts.parallel or 1) > 1 and not (state.queue and #state.queue > 0) then
+        state.queue = prefetch(w, state.args, limit, total)
+      end
+    end
+  end
+  return response
+end
+
+-- After a page of `token` or `after` style: the page names the next one (a string `offset` token of a
+-- scroll, or an `after` token).
+local function after_token(w, response, items, pag, total)
+  local state, name, op = w.state, w.name, w.op
+  local key = state.style == "token" and "offset" or "after"
+  local n = #items
+  state.count = state.count + n
+  local token = pag[key]
+  if n == 0 or type(token) ~= "string" or token == "" or (total and state.count >= total) then
+    state.done = true
+  elseif token:find("%c") then
+    state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's %s token %s holds control "
+      .. "characters; paging stopped"):format(name, key, shown(token)))
+  elseif state.named[token] or token == state.args[key] then
+    state.pending = named_again(op.id, name, key .. " token", token)
+  else
+    state.named[token] = true
+    state.args[key] = token
+  end
+  return response
+end
+
+-- After a page of `_marker` style: `_marker:>='m'` returns the boundary entity again, so it is dropped
+-- (yielded once); the last item's marker goes into the next filter. Nil when nothing new came.
+local function after_marker(w, response, items, _, total)
+  local state, name, op = w.state, w.name, w.op
+  local n = #items
+  local fresh = json.array()
+  for _, item in ipairs(items) do
+    if not (state.last_marker ~= nil and type(item) == "table" and item._marker == state.last_marker) then
+      fresh[#fresh + 1] = item
+    end
+  end
+  local last = items[n]
+  local marker = type(last) == "table" and last._marker or nil
+  if #fresh == 0 then
+    state.done = true
+    return nil
+  end
+  if #fresh ~= n then
+    local body = copy(response.body)
+    body.resources = fresh
+    response = copy(response)
+    response.body = body
+  end
+  state.count = state.count + #fresh
+  if marker == nil or marker == json.null or (total and total <= n) then
+    state.done = true
+  elseif type(marker) ~= "string" or marker:find("%c") then
+    state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's _marker %s is not a marker; "
+      .. "paging stopped"):format(name, shown(marker)))
+  elseif state.named[marker] then
+    state.pending = named_again(op.id, name, "_marker", marker)
+  else
+    state.named[marker] = true
+    state.last_marker = marker
+    state.args.filter = M.marker_filter(state.args.filter, marker)
+  end
+  return response
+end
+
+local function after_single(w, response, items)
+  w.state.count = w.state.count + #items
+  w.state.done = true
+  return response
+end
+
+local after = { offset = after_offset, token = after_token, after = after_token, marker = after_marker,
+                none = after_single }
+
+-- The next response: one fetched ahead (parallel offset paging), or a request now.
+local function next_response(w)
+  local state = w.state
+  if state.queue and #state.queue > 0 then
+    local ahead = table.remove(state.queue, 1)
+    state.args.offset = ahead.offset
+    return ahead.response
+  end
+  return service.send(w.obj, w.op, w.name, state.args, w.forms)
+end
+
+-- The page's total, read strictly; a total that is not a count ends paging with an error.
+local function page_total(w, pag)
+  local total = untrusted.integer(pag.total)
+  if pag.total ~= nil and pag.total ~= json.null and total == nil and w.state.style ~= "none" then
+    w.state.done = true
+    error(paging_error(w.op.id, "bad_pagination", ("%s: the server's pagination total %s is not a count")
+      :format(w.name, shown(pag.total))), 0)
+  end
+  return total
+end
+
+-- The same items as the page before end paging with an error instead of a loop.
+local function check_progress(w, items)
+  local state, style = w.state, w.state.style
+  local page_key = fingerprint(items)
+  if page_key and page_key == state.previous then
+    local position = style == "offset" and (tonumber(state.args.offset) or 0)
+      or style == "marker" and state.last_marker or state.args[style == "token" and "offset" or "after"]
+    state.done = true
+    error(repeated_page(w.op.id, w.name, style == "marker" and "_marker" or style, position), 0)
+  end
+  state.previous = page_key
+end
+
+-- One step of the walk: the next page's response and whether it failed, or nil at the end.
+local function walk_step(w)
+  local state, opts = w.state, w.opts
+  if state.pending then
+    local e = state.pending
+    state.pending = nil
+    state.done = true
+    error(e, 0)
+  end
+  if state.done then return nil end
+  if opts.max_pages and state.page >= opts.max_pages then state.done = true; return nil end
+  local response = next_response(w)
+  state.page = state.page + 1
+  if service.is_error(response) then
+    state.done = true
+    return response, true
+  end
+  local body = response.body
+  state.style = state.style or detect_style(w.op, state.args, body)
+  local items = resources_of(body)
+  local meta = type(body) == "table" and type(body.meta) == "table" and body.meta or {}
+  local pag = type(meta.pagination) == "table" and meta.pagination or {}
+  local total = page_total(w, pag)
+  check_progress(w, items)
+  response = after[state.style](w, response, items, pag, total)
+  if response == nil then return nil end
+  if opts.on_page then
+    opts.on_page(response, { page = state.page, count = state.count, total = total, style = state.style })
+  end
+  return response, false
+end
+
+--- Core page walker shared by pages() and each(): a function returning (response, failed) per page,
+--- nil at the end.
+local function walker(obj, op, name, args, opts, forms)
   opts = check_opts(name, opts)
   if args ~= nil and type(args) ~= "table" then fail(name, "args", "table of keyword arguments expected, got " ..
       type(args)) end
-  local state = {
-    args = copy(args), style = opts.style, page = 0, count = 0, done = false,
-    last_marker = nil, pending = nil,
-    named = {}, -- every token, `after` or marker sent so far
-    previous = nil, -- the last page's fingerprint
+  local w = {
+    obj = obj, op = op, name = name, opts = opts, max_offset = opts.max_offset or M.MAX_OFFSET,
+    forms = forms, -- falcon.uber.keywords for the Uber class's iterators
+    state = {
+      args = copy(args), style = opts.style, page = 0, count = 0, done = false,
+      last_marker = nil, pending = nil,
+      named = {}, -- every token, `after` or marker sent so far
+      previous = nil, -- the last page's fingerprint
+    },
   }
-  local max_offset = opts.max_offset or M.MAX_OFFSET
-
-  -- Returns response (possibly with boundary-deduplicated resources) or nil at the end.
-  return function()
-    if state.pending then
-      local e = state.pending
-      state.pending = nil
-      state.done = true
-      error(e, 0)
-    end
-    if state.done then return nil end
-    if opts.max_pages and state.page >= opts.max_pages then state.done = true; return nil end
-    local response
-    if state.queue and #state.queue > 0 then
-      local ahead = table.remove(state.queue, 1)
-      response, state.args.offset = ahead.response, ahead.offset
-    else
-      response = service.send(obj, op, name, state.args)
-    end
-    state.page = state.page + 1
-    if service.is_error(response) then
-      state.done = true
-      return response, true
-    end
-    local body = response.body
-    state.style = state.style or detect_style(op, state.args, body)
-    local items = resources_of(body)
-    local n = #items
-    local meta = type(body) == "table" and type(body.meta) == "table" and body.meta or {}
-    local pag = type(meta.pagination) == "table" and meta.pagination or {}
-    local total = untrusted.integer(pag.total)
-    local style = state.style
-    if pag.total ~= nil and pag.total ~= json.null and total == nil and style ~= "none" then
-      state.done = true
-      error(paging_error(op.id, "bad_pagination", ("%s: the server's pagination total %s is not a count")
-        :format(name, shown(pag.total))), 0)
-    end
-    local position = style == "offset" and (tonumber(state.args.offset) or 0)
-      or style == "marker" and state.last_marker or state.args[style == "token" and "offset" or "after"]
-    local page_key = fingerprint(items)
-    if page_key and page_key == state.previous then
-      state.done = true
-      error(repeated_page(op.id, name, style == "marker" and "_marker" or style, position), 0)
-    end
-    state.previous = page_key
-
-    if style == "offset" then
-      local offset = tonumber(state.args.offset) or 0
-      local nxt = offset + n
-      state.count = state.count + n
-      if n == 0 and total and offset < total then
-        state.pending = paging_error(op.id, "short_page", ("%s: no items at offset %d although the server's "
-          .. "total is %d; paging stopped short of the end"):format(name, offset, total))
-      elseif n == 0 or (total and nxt >= total) or not total then
-        state.done = true
-      else
-        local served = untrusted.integer(pag.limit) -- the server's word for a page's size, when none was asked
-        local limit = tonumber(state.args.limit) or (served and served >= 1 and served) or n
-        if nxt >= max_offset then
-          state.pending = APIError.new {
-            kind = "pagination", operation = op.id, status_code = nil, code = "offset_cap",
-            message = string.format(
-              "%s: %d results match but offset paging stops at %d; narrow the filter, "
-                .. "or page with the scroll/after operation (e.g. QueryDevicesByFilterScroll)",
-              name, total, max_offset),
-          }
-        else
-          state.args.offset = nxt
-          if nxt + limit > max_offset then state.args.limit = max_offset - nxt end
-          if (opts.parallel or 1) > 1 and not (state.queue and #state.queue > 0) then
-            state.queue = prefetch(obj, op, name, state.args, limit, total, max_offset, opts)
-          end
-        end
-      end
-    elseif style == "token" or style == "after" then
-      -- The page names the next one: a string `offset` token (scroll) or an `after` token.
-      local key = style == "token" and "offset" or "after"
-      state.count = state.count + n
-      local token = pag[key]
-      if n == 0 or type(token) ~= "string" or token == "" or (total and state.count >= total) then
-        state.done = true
-      elseif token:find("%c") then
-        state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's %s token %s holds control "
-          .. "characters; paging stopped"):format(name, key, shown(token)))
-      elseif state.named[token] or token == state.args[key] then
-        state.pending = named_again(op.id, name, key .. " token", token)
-      else
-        state.named[token] = true
-        state.args[key] = token
-      end
-    elseif style == "marker" then
-      -- `_marker:>='m'` returns the boundary entity again: drop it so it is yielded once.
-      local fresh = json.array()
-      for _, item in ipairs(items) do
-        if not (state.last_marker ~= nil and type(item) == "table" and item._marker == state.last_marker) then
-          fresh[#fresh + 1] = item
-        end
-      end
-      local last = items[n]
-      local marker = type(last) == "table" and last._marker or nil
-      if #fresh == 0 then
-        state.done = true
-        return nil
-      end
-      if #fresh ~= n then
-        local b = copy(body)
-        b.resources = fresh
-        response = copy(response)
-        response.body = b
-      end
-      state.count = state.count + #fresh
-      if marker == nil or marker == json.null or (total and total <= n) then
-        state.done = true
-      elseif type(marker) ~= "string" or marker:find("%c") then
-        state.pending = paging_error(op.id, "bad_pagination", ("%s: the server's _marker %s is not a marker; "
-          .. "paging stopped"):format(name, shown(marker)))
-      elseif state.named[marker] then
-        state.pending = named_again(op.id, name, "_marker", marker)
-      else
-        state.named[marker] = true
-        state.last_marker = marker
-        state.args.filter = M.marker_filter(state.args.filter, marker)
-      end
-    else
-      state.count = state.count + n
-      state.done = true
-    end
-    if opts.on_page then
-      opts.on_page(response, { page = state.page, count = state.count, total = total, style = style })
-    end
-    return response, false
-  end
+  return function() return walk_step(w) end
 end
 
 --- Iterates the pages of a paged operation.
@@ -303,9 +348,10 @@ end
 -- @tparam string name caller-facing operation name
 -- @tparam[opt] table args keyword arguments of the first request
 -- @tparam[opt] table opts { on_page = function(page, info), style = "...", max_offset = n, max_pages = n }
+-- @tparam[opt] function forms falcon.uber.keywords when the Uber class iterates (its forms are taken)
 -- @return iterator yielding a response table (default) or a Result (pythonic) per page
-function M.pages(obj, op, name, args, opts)
-  local step = walker(obj, op, name, args, opts)
+function M.pages(obj, op, name, args, opts, forms)
+  local step = walker(obj, op, name, args, opts, forms)
   return function()
     local response, failed = step()
     if response == nil then return nil end
@@ -317,8 +363,8 @@ end
 
 --- Iterates the items (`resources`) of every page.
 -- @return iterator yielding one item per step; raises falcon.APIError when a page fails
-function M.each(obj, op, name, args, opts)
-  local step = walker(obj, op, name, args, opts)
+function M.each(obj, op, name, args, opts, forms)
+  local step = walker(obj, op, name, args, opts, forms)
   local items, i = {}, 0
   return function()
     while true do

@@ -1,0 +1,147 @@
+--- Value checks of the request builder: every keyword value is checked against its parameter's
+--- spec before a request exists, and a bad one raises `falcon: <operation>: bad argument '<name>'
+--- (<what>)` at level 0, so nothing is sent.
+local json = require "falcon.json"
+local is_list = require("falcon.util").is_list
+
+local M = {}
+
+local MAX_VALUE = 65536 -- longest single query/path/header/form value we agree to send
+
+local function fail(name, argname, what)
+  error(string.format("falcon: %s: bad argument '%s' (%s)", name, argname, what), 0)
+end
+M.fail = fail
+
+local floor, huge = math.floor, math.huge
+
+local function is_integer(v)
+  return type(v) == "number" and v == floor(v) and v > -huge and v < huge
+end
+
+--- Integral numbers print without a fraction on both Lua 5.4 and LuaJIT.
+local function scalar_string(v)
+  if type(v) == "number" then
+    if is_integer(v) and math.abs(v) < 2^53 then return string.format("%d", v) end
+    return string.format("%.17g", v)
+  end
+  return tostring(v)
+end
+M.scalar_string = scalar_string
+
+--- A value that goes on the wire as text: no CR, LF or NUL (header injection), not huge.
+local function check_text(name, argname, s)
+  if s:find("[\r\n%z]") then fail(name, argname, "value contains CR, LF or NUL") end
+  if #s > MAX_VALUE then fail(name, argname, "value longer than " .. MAX_VALUE .. " bytes") end
+end
+M.check_text = check_text
+
+--- A value as an error message shows it: controls escaped, long values cut.
+local function shown(s)
+  s = s:gsub("%c", function(c) return ("\\%d"):format(c:byte()) end)
+  if #s > 64 then s = s:sub(1, 64) .. "..." end
+  return "'" .. s .. "'"
+end
+M.shown = shown
+
+-- Multipart field names, file names and part content types are quoted inside part headers; the C
+-- core refuses controls, quotes and backslashes there, so refuse them here, before any request.
+function M.check_part_text(name, argname, s, what)
+  check_text(name, argname, s)
+  if s == "" or s:find('[%c"\\]') then
+    fail(name, argname, what .. " without control characters, quotes or backslashes expected, got " .. shown(s))
+  end
+end
+
+--- What a parameter expects, as error messages say it ("integer 1..500", "string or list of strings").
+local function describe(p)
+  local t = p.type or "value"
+  if t == "integer" or t == "number" then
+    if p.min and p.max then return string.format("%s %s..%s", t, scalar_string(p.min), scalar_string(p.max)) end
+    if p.min then return string.format("%s >= %s", t, scalar_string(p.min)) end
+    if p.max then return string.format("%s <= %s", t, scalar_string(p.max)) end
+    return t
+  end
+  if t == "array" then
+    local item = p.items or "string"
+    return item .. " or list of " .. item .. "s"
+  end
+  return t
+end
+M.describe = describe
+
+local function check_string(name, argname, v, p)
+  if type(v) == "number" and p.enum then
+    -- a few spec entries list numbers as the values of a string parameter
+    for _, allowed in ipairs(p.enum) do if allowed == v then return end end
+  end
+  if type(v) ~= "string" then fail(name, argname, describe(p) .. " expected, got " .. type(v)) end
+  if p.maxLength and #v > p.maxLength then
+    fail(name, argname, "string of at most " .. p.maxLength .. " characters expected, got " .. #v)
+  end
+  if p.minLength and #v < p.minLength then
+    fail(name, argname, "string of at least " .. p.minLength .. " characters expected, got " .. #v)
+  end
+end
+
+--- Checks one scalar against a parameter spec; returns it unchanged.
+local function check_scalar(name, argname, v, p)
+  local t, got = p.type, type(v)
+  if t == "string" then
+    check_string(name, argname, v, p)
+  elseif t == "integer" or t == "number" then
+    if got ~= "number" or (t == "integer" and not is_integer(v)) or v ~= v then
+      fail(name, argname, describe(p) .. " expected, got " .. (got == "number" and "non-integer number" or got))
+    end
+    if (p.min and v < p.min) or (p.max and v > p.max) then
+      fail(name, argname, describe(p) .. " expected, got " .. scalar_string(v))
+    end
+  elseif t == "boolean" then
+    if got ~= "boolean" then fail(name, argname, "boolean expected, got " .. got) end
+  elseif t == "object" then
+    if got ~= "table" then fail(name, argname, "table expected, got " .. got) end
+  elseif got == "table" or got == "function" or got == "userdata" or got == "thread" or got == "nil" then
+    fail(name, argname, "string, number or boolean expected, got " .. got)
+  end
+  return v
+end
+M.check_scalar = check_scalar
+
+--- Normalises an array-typed value: a list, or one scalar, or (split) a comma-separated string.
+function M.as_list(name, argname, v, p, split)
+  local item = { type = p.items or (p.type ~= "array" and p.type) or "string", min = p.min, max = p.max }
+  local list
+  if type(v) == "table" and v ~= json.null then
+    if not is_list(v) then fail(name, argname, describe(p) .. " expected, got table with non-list keys") end
+    list = {}
+    for i, x in ipairs(v) do
+      if type(x) == "table" and item.type ~= "object" then
+        fail(name, argname .. "[" .. i .. "]", item.type .. " expected, got table")
+      end
+      list[i] = check_scalar(name, argname .. "[" .. i .. "]", x, item)
+    end
+  elseif type(v) == "string" and split then
+    list = {}
+    for part in v:gmatch("[^,]+") do
+      part = part:match("^%s*(.-)%s*$")
+      if part ~= "" then list[#list + 1] = part end
+    end
+  else
+    if type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" then
+      fail(name, argname, describe(p) .. " expected, got " .. type(v))
+    end
+    list = { check_scalar(name, argname, v, item) }
+  end
+  if #list == 0 and p.required then fail(name, argname, describe(p) .. " expected, got an empty list") end
+  return list
+end
+
+--- A scalar checked against its spec, as the text that goes on the wire.
+function M.wire_text(name, argname, v, p)
+  check_scalar(name, argname, v, p)
+  local s = scalar_string(v)
+  check_text(name, argname, s)
+  return s
+end
+
+return M

@@ -1,0 +1,176 @@
+--- The URL and header parameters of a request: the query string (FalconPy's mapping: a list repeats
+--- the key, `csv` joins with commas, `parameters=` is the whole query with explicit keywords winning),
+--- path parameters and header parameters; and the quick path, which builds the common query-only call
+--- with the same helpers and nothing else.
+local json = require "falcon.json"
+local check = require "falcon.payload_check"
+local sorted_keys = require("falcon.util").sorted_keys
+
+local fail, describe, huge = check.fail, check.describe, math.huge
+local check_scalar, check_text, scalar_string = check.check_scalar, check.check_text, check.scalar_string
+
+local M = {}
+
+-- The docs type some query parameters differently from the operation tables (Message Center's `offset` is
+-- "string" in the seed and in message-center.json, integer in the API's spec), and FalconPy sends whatever
+-- it is given as its text. So a query parameter takes either spelling: a number for a string parameter, and
+-- an integer written as a string for an integer parameter (bounds still apply). The wire gets the value's own
+-- text, as FalconPy's: offset="10" and offset=10 both send offset=10.
+local function check_query_scalar(name, key, v, p)
+  local t = p.type
+  if t == "string" and type(v) == "number" and not p.enum then
+    if v ~= v or v == huge or v == -huge then fail(name, key, "string or finite number expected, got " .. tostring(v)) end
+    return v
+  end
+  if (t == "integer" or t == "number") and type(v) == "string" then
+    local n = v:match("^%-?%d+$") and tonumber(v)
+    if t == "number" and not n then n = v:match("^%-?%d+%.?%d*$") and tonumber(v) end
+    if not n then
+      fail(name, key, describe(p) .. " (or its digits as a string) expected, got string " .. check.shown(v))
+    end
+    check_scalar(name, key, n, p)
+    return v
+  end
+  return check_scalar(name, key, v, p)
+end
+
+--- Appends `key=value` pair(s) for one query value to `query`.
+local function add_query(name, query, key, v, p)
+  if type(v) == "table" and v ~= json.null then
+    -- A list for a scalar parameter repeats the key (FalconPy); an empty one would silently vanish.
+    if next(v) == nil and p.type and p.type ~= "array" and p.type ~= "any" then
+      fail(name, key, describe(p) .. " expected, got an empty table")
+    end
+    local list = check.as_list(name, key, v, p)
+    local texts = {}
+    for i, x in ipairs(list) do
+      texts[i] = scalar_string(x)
+      check_text(name, key, texts[i])
+    end
+    if p.collectionFormat == "csv" then
+      query[#query + 1] = { key, table.concat(texts, ",") }
+    else
+      for _, s in ipairs(texts) do query[#query + 1] = { key, s } end
+    end
+  elseif p.type == "array" then
+    -- one scalar (or a comma-separated string) for an array parameter
+    return add_query(name, query, key, check.as_list(name, key, v, p, type(v) == "string"), p)
+  else
+    check_query_scalar(name, key, v, p)
+    local s = scalar_string(v)
+    if type(v) == "string" then check_text(name, key, s) end -- a number or boolean prints safely
+    query[#query + 1] = { key, s }
+  end
+end
+M.add = add_query
+
+--- A pass-through query value (an unknown `parameters=` key, an override's keyword): no spec to check.
+function M.add_untyped(name, query, key, v)
+  add_query(name, query, key, v, { type = type(v) == "table" and "array" or "any" })
+end
+
+---------------------------------------------------------------------------------------------
+-- The quick path
+---------------------------------------------------------------------------------------------
+
+-- The common call, `query_cases{filter = ..., limit = 10}`: an operation whose only parameters are query
+-- parameters, called with nothing but scalar values for them (a string for a list parameter is split by
+-- add_query, as on the general path). Per operation, the facts that make it so.
+local query_plans = setmetatable({}, { __mode = "k" })
+local function query_plan(op)
+  local plan = query_plans[op]
+  if plan == nil then
+    local params, by_name = {}, {}
+    for _, p in ipairs(op.params) do
+      if p["in"] == "query" then
+        params[#params + 1], by_name[p.name] = p, p
+      elseif not (p["in"] == "header" and p.engine) then -- Authorization belongs to the engine
+        params = nil
+        break
+      end
+    end
+    plan = params ~= nil and not op.synthetic and not op.body_keywords
+      and { params = params, by_name = by_name, binary = op.produces and op.produces ~= "application/json" or nil }
+    query_plans[op] = plan
+  end
+  return plan
+end
+
+--- That call built without the general stages' bookkeeping (same helpers, same parameter order, same
+--- errors); nil when the call is anything else, and the general stages take it.
+function M.quick(op, args, name)
+  local plan = query_plan(op)
+  if not plan then return nil end
+  for k, v in pairs(args) do
+    if plan.by_name[k] == nil or type(v) == "table" then return nil end
+  end
+  local query = {}
+  for _, p in ipairs(plan.params) do
+    local v = args[p.name]
+    if v ~= nil then
+      add_query(name, query, p.name, v, p)
+    elseif p.required then
+      return nil -- the general stages name what is missing
+    end
+  end
+  return { method = op.method, route = op.route, query = query, operation = op.id, binary = plan.binary }
+end
+
+---------------------------------------------------------------------------------------------
+-- The general stage
+---------------------------------------------------------------------------------------------
+
+-- parameters= : the whole query string, overridden by explicit keywords (sorted: a stable wire order).
+local function add_parameters(ctx, parameters)
+  local args, name, query = ctx.args, ctx.name, ctx.query
+  if type(parameters) ~= "table" then fail(name, "parameters", "table expected, got " .. type(parameters)) end
+  for k in pairs(parameters) do
+    if type(k) ~= "string" then fail(name, "parameters", "string keys expected, got " .. type(k)) end
+  end
+  for _, k in ipairs(sorted_keys(parameters)) do
+    local p = ctx.by_name[k]
+    local explicit = p and p["in"] == "query" and args[k] ~= nil
+    if not explicit then
+      if p and p["in"] == "query" then add_query(name, query, k, parameters[k], p)
+      else M.add_untyped(name, query, k, parameters[k]) end
+    end
+  end
+end
+
+local function substitute(route, key, s)
+  local segment = s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", c:byte()) end) -- RFC 3986
+  return (route:gsub("{" .. key:gsub("%p", "%%%0") .. "}", (segment:gsub("%%", "%%%%"))))
+end
+
+--- Query, path and header parameters of `ctx.args` into ctx.query, ctx.route and ctx.headers.
+function M.stage(ctx)
+  local args, name, parameters = ctx.args, ctx.name, ctx.args.parameters
+  if parameters ~= nil then add_parameters(ctx, parameters) end
+  for _, p in ipairs(ctx.op.params) do
+    local where, key = p["in"], p.name
+    local v = args[key]
+    if where == "query" then
+      if v ~= nil then
+        ctx.used[key] = true
+        add_query(name, ctx.query, key, v, p)
+      elseif p.required and not (parameters and parameters[key] ~= nil) then
+        fail(name, key, describe(p) .. " expected, got nil")
+      end
+    elseif where == "path" then
+      if v == nil then fail(name, key, describe(p) .. " expected, got nil") end
+      ctx.used[key] = true
+      local s = check.wire_text(name, key, v, p)
+      if s == "" then fail(name, key, "non-empty " .. describe(p) .. " expected") end
+      ctx.route = substitute(ctx.route, key, s)
+    elseif where == "header" and not p.engine then -- Authorization belongs to the engine
+      if v ~= nil then
+        ctx.used[key] = true
+        ctx.headers[key] = check.wire_text(name, key, v, p)
+      elseif p.required then
+        fail(name, key, describe(p) .. " expected, got nil")
+      end
+    end
+  end
+end
+
+return M
