@@ -56,8 +56,6 @@ end
 function errors.core_error(kind, message, reached_server)
   return require("falcon.core").transport_error(kind, message, reached_server == true)
 end
-  return setmetatable({ kind = kind, message = message, reached_server = reached_server == true }, core_error_mt)
-end
 
 --- falcon.APIError: the error object raised in Result mode (pythonic=true), for API errors (HTTP status
 --- >= 400), transport and token failures, and pagination that cannot continue.

@@ -19,7 +19,7 @@
 -- of yielding them again). Paging totals and page sizes are read strictly (falcon.untrusted); a
 -- token or marker with control characters is never sent back (code "bad_pagination").
 local service = require "falcon.service"
-local APIError = require "falcon.errors"
+local APIError = require("falcon.errors").APIError
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
 local copy = require("falcon.util").copy
@@ -30,7 +30,7 @@ local M = {}
 
 M.MAX_OFFSET = 10000
 
-local fail = require("falcon.payload_check").fail -- falcon: <where>: bad argument '<name>' (<what>)
+local fail = require("falcon.errors").bad_argument
 
 local function check_opts(name, opts)
   local known = { on_page = "function", style = "string", max_offset = "number", max_pages = "number",

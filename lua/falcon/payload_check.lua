@@ -1,6 +1,7 @@
 --- Value checks of the request builder: every keyword value is checked against its parameter's
 --- spec before a request exists, and a bad one raises `falcon: <operation>: bad argument '<name>'
 --- (<what>)` at level 0, so nothing is sent.
+local errors = require "falcon.errors"
 local json = require "falcon.json"
 local is_list = require("falcon.util").is_list
 
@@ -8,9 +9,7 @@ local M = {}
 
 local MAX_VALUE = 65536 -- longest single query/path/header/form value we agree to send
 
-local function fail(name, argname, what)
-  error(string.format("falcon: %s: bad argument '%s' (%s)", name, argname, what), 0)
-end
+local fail = errors.bad_argument -- falcon: <name>: bad argument '<argname>' (<what>)
 M.fail = fail
 
 local floor, huge = math.floor, math.huge

@@ -20,10 +20,11 @@
 local endpoints = require "falcon.endpoints"
 local batch = require "falcon.batch"
 local payload = require "falcon.payload"
-local fail = require("falcon.payload_check").fail
 local copy = require("falcon.util").copy
 local Result = require "falcon.result"
-local APIError = require "falcon.errors"
+local errors = require "falcon.errors"
+local APIError = errors.APIError
+local fail = errors.bad_argument
 
 local M = {}
 
@@ -38,23 +39,21 @@ function M.init_object(opts, what)
   opts = require("falcon.options").check_keys(what, opts, require("falcon.options").object_keys)
   local pythonic = opts.pythonic
   if pythonic ~= nil and type(pythonic) ~= "boolean" then
-    error(string.format("falcon: %s: bad argument 'pythonic' (boolean expected, got %s)", what, type(pythonic)), 3)
+    errors.bad_argument(what, "pythonic", "boolean expected, got " .. type(pythonic))
   end
   local client
   local auth = opts.auth_object
   if auth ~= nil then
     if type(auth) ~= "table" then
-      error(string.format("falcon: %s: bad argument 'auth_object' (service, Uber or client object expected, got %s)",
-          what, type(auth)), 3)
+      errors.bad_argument(what, "auth_object", "service, Uber or client object expected, got " .. type(auth))
     end
     client = rawget(auth, "_client") or auth
     if type(client.request) ~= "function" then
-      error(string.format("falcon: %s: bad argument 'auth_object' (service, Uber or client object expected)", what), 3)
+      errors.bad_argument(what, "auth_object", "service, Uber or client object expected")
     end
     for k in pairs(opts) do
       if not layer_options[k] then
-        error(string.format("falcon: %s: bad argument '%s' (not accepted with auth_object: "
-          .. "the shared client keeps its own settings)", what, tostring(k)), 3)
+        errors.bad_argument(what, k, "not accepted with auth_object: the shared client keeps its own settings")
       end
     end
   else
@@ -110,10 +109,10 @@ function M.advise(op, response)
       scope = require("falcon.policy").idempotent(op.method, op.route) and "message-center:read"
         or "message-center:write"
     end
-    APIError.advise(response, ("the token was accepted but does not allow %s (%s %s): give the API client %s "
+    errors.advise(response, ("the token was accepted but does not allow %s (%s %s): give the API client %s "
       .. "in the Falcon console (API clients and keys)"):format(op.id, op.method, op.route, scope))
   elseif status == 404 and not op.synthetic then
-    APIError.advise(response, ("%s found nothing under the id(s) given: check them (the query operations list "
+    errors.advise(response, ("%s found nothing under the id(s) given: check them (the query operations list "
       .. "the ids that exist in this tenant)"):format(op.id))
   end
   return response
@@ -173,8 +172,8 @@ function common.authenticated(self) return login_once(self):token_valid() end
 --- MSSP: act on a child CID from now on (a new token names it). Returns true when that token came.
 function common.child_login(self, member_cid)
   if type(member_cid) ~= "string" or member_cid == "" then
-    error("falcon: child_login: bad argument 'member_cid' (non-empty string expected, got "
-      .. (member_cid == "" and "empty string" or type(member_cid)) .. ")", 2)
+    errors.bad_argument("child_login", "member_cid", "non-empty string expected, got "
+      .. (member_cid == "" and "empty string" or type(member_cid)))
   end
   self._client:set_member_cid(member_cid)
   return (self._client:login())
@@ -184,7 +183,7 @@ end
 --- logged out. Returns true when the login (or revoke) succeeded.
 function common.child_logout(self, login_as_parent)
   if login_as_parent ~= nil and type(login_as_parent) ~= "boolean" then
-    error("falcon: child_logout: bad argument 'login_as_parent' (boolean expected, got " .. type(login_as_parent) .. ")", 2)
+    errors.bad_argument("child_logout", "login_as_parent", "boolean expected, got " .. type(login_as_parent))
   end
   if login_as_parent == false then
     local ok = self._client:logout()
@@ -245,7 +244,7 @@ M.properties = properties
 local setters = {
   base_url = function(self, v) self._client:set_base_url(v) end,
   pythonic = function(self, v)
-    if type(v) ~= "boolean" then error("falcon: bad attribute 'pythonic' (boolean expected, got " .. type(v) .. ")", 0) end
+    if type(v) ~= "boolean" then errors.raise(nil, "bad attribute 'pythonic' (boolean expected, got %s)", type(v)) end
     rawset(self, "_pythonic", v)
   end,
   renew_window = function(self, v) self._client:set_renew_window(v) end,
@@ -275,16 +274,16 @@ function M.accessors(methods, lookup)
     if m then return m end
     local prop = properties[key]
     if prop then return prop(self) end
-    if refused_reads[key] then error(("falcon: '%s' is not available: %s"):format(key, refused_reads[key]), 0) end
+    if refused_reads[key] then errors.raise(nil, "'%s' is not available: %s", key, refused_reads[key]) end
     return lookup and lookup(key) or nil
   end
   local function newindex(self, key, value)
     local set = setters[key]
     if set then return set(self, value) end
-    if refused_writes[key] then error(("falcon: cannot set '%s': it %s"):format(key, refused_writes[key]), 0) end
-    if refused_reads[key] then error(("falcon: cannot set '%s': %s"):format(key, refused_reads[key]), 0) end
-    error(("falcon: cannot set '%s' on %s (settable: base_url, pythonic, renew_window, ext_headers)")
-      :format(tostring(key), tostring(getmetatable(self).__name)), 0)
+    if refused_writes[key] then errors.raise(nil, "cannot set '%s': it %s", key, refused_writes[key]) end
+    if refused_reads[key] then errors.raise(nil, "cannot set '%s': %s", key, refused_reads[key]) end
+    errors.raise(nil, "cannot set '%s' on %s (settable: base_url, pythonic, renew_window, ext_headers)",
+      tostring(key), tostring(getmetatable(self).__name))
   end
   return index, newindex
 end
@@ -298,7 +297,7 @@ local classes = {}
 local function make_method(class_name, op, name)
   return function(self, a1, a2)
     if type(self) ~= "table" or rawget(self, "_client") == nil then
-      error(string.format("falcon: %s.%s: call it as a method, with a colon: obj:%s{...}", class_name, name, name), 0)
+      errors.raise(class_name .. "." .. name, "call it as a method, with a colon: obj:%s{...}", name)
     end
     local args = payload.merge_positional(op, name, a1, a2)
     return M.call(self, op, name, args)
@@ -321,13 +320,13 @@ function M.class(class_name)
   --- Paged iteration: for page in obj:pages("query_cases", {...}) do ... end
   function methods.pages(self, opname, args, opts)
     local op = coll.by_id[opname] or coll.by_name[opname]
-    if not op then error(string.format("falcon: %s:pages: unknown operation '%s'", class_name, tostring(opname)), 2) end
+    if not op then errors.raise(class_name .. ":pages", "unknown operation '%s'", tostring(opname)) end
     return require("falcon.paginate").pages(self, op, opname, args, opts)
   end
   --- Item iteration across pages: for id in obj:each("query_cases", {...}) do ... end
   function methods.each(self, opname, args, opts)
     local op = coll.by_id[opname] or coll.by_name[opname]
-    if not op then error(string.format("falcon: %s:each: unknown operation '%s'", class_name, tostring(opname)), 2) end
+    if not op then errors.raise(class_name .. ":each", "unknown operation '%s'", tostring(opname)) end
     return require("falcon.paginate").each(self, op, opname, args, opts)
   end
 

@@ -10,6 +10,7 @@
 -- (`M.keywords`, which the builder calls when its quick path declines a call); from there the same
 -- tables and the same builder (falcon.payload) serve both.
 local endpoints = require "falcon.endpoints"
+local errors = require "falcon.errors"
 local payload = require "falcon.payload"
 local check = require "falcon.payload_check"
 local upload = require "falcon.payload_upload"
@@ -95,7 +96,7 @@ function M.resolve(action)
   if op then return op end
   local near = M.suggest(action)
   local hint = #near > 0 and ("; did you mean " .. table.concat(near, ", ") .. "?") or ""
-  error(string.format("falcon: command: unknown operation '%s'%s", action, hint), 0)
+  errors.raise("command", "unknown operation '%s'%s", action, hint)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -217,7 +218,7 @@ end
 --   status_code, headers, content with `expand_result = true`
 function methods.command(self, action, a1, a2)
   if type(self) ~= "table" or rawget(self, "_client") == nil then
-    error("falcon: command: call it as a method, with a colon: uber:command(...)", 0)
+    errors.raise("command", "call it as a method, with a colon: uber:command(...)")
   end
   local act, x1, x2 = split_call(action, a1, a2)
   local override = type(x1) == "table" and x1.override or nil
