@@ -11,7 +11,7 @@ BUILD := build
 SRC := $(wildcard csrc/*.c)
 HDR := $(wildcard csrc/*.h)
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
-CFLAGS_COMMON := -std=c99 -fPIC $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null)
+CFLAGS_COMMON := -std=c99 -fPIC -fvisibility=hidden $(WARN) $(shell pkg-config --cflags libcurl 2>/dev/null)
 # libhttp-parser reads responses for the cosocket driver (csrc/response.c); libyajl decodes JSON answers as
 # they arrive (csrc/json_decode.c); zlib decodes compressed bodies (csrc/sink.c); libcrypto seals a fleet's
 # shared token (csrc/tokenseal.c).

@@ -37,7 +37,10 @@ static int core_client(lua_State *L) {
     return client_lua_new(L);
 }
 
-int luaopen_falcon_core(lua_State *L) {
+/* The one symbol the module exports: the Makefile builds with -fvisibility=hidden, so the core's own
+ * names (buffer_append, headers_parse, ...) never meet a host's or another module's, and its calls
+ * between files bind directly. */
+__attribute__((visibility("default"))) int luaopen_falcon_core(lua_State *L) {
     static int curl_ready = 0;
     if (!curl_ready) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return errors_raise(L, "core", "libcurl failed to start");

@@ -519,3 +519,22 @@ describe("falcon.core", function()
     end)
   end)
 end)
+
+describe("falcon.core as a shared object", function()
+  -- The file `require "falcon.core"` loads: the first cpath entry that has it.
+  local function module_path()
+    for template in package.cpath:gmatch("[^;]+") do
+      local path = template:gsub("%?", "falcon/core")
+      local f = io.open(path, "rb")
+      if f then f:close(); return path end
+    end
+  end
+
+  it("exports luaopen_falcon_core and nothing else, so its names never meet a host's", function()
+    local path = assert(module_path(), "falcon/core.so not found on package.cpath")
+    local out = emulator.run("nm -D --defined-only " .. emulator.quote(path))
+    local exported = {}
+    for name in out:gmatch("%x+ [TDBRV] ([%w_]+)") do exported[#exported + 1] = name end
+    assert.same({ "luaopen_falcon_core" }, exported)
+  end)
+end)
