@@ -96,6 +96,17 @@ describe("concurrency", function()
       end
     end)
 
+    it("never waits on a renewal whose scheduler is gone: the caller renews by itself", function()
+      -- A renewal left in flight by a scheduler that ended (its queue will never be released).
+      local gone = require("falcon.multi_driver").new(1)
+      mc._client.renewal = { queue = gone.driver.queue(), driver = gone.driver }
+      gone.multi:close()
+      assert.equals(200, mc:query_cases { limit = 1 }.status_code) -- blocking: no yield, no hang
+      local results = falcon.parallel({ function() return mc:query_cases { limit = 1 }.status_code end })
+      assert.same({ 200 }, results)
+      assert.equals(1, #calls("/oauth2/token"))
+    end)
+
     it("pauses every task after a 429 and completes each exactly once", function()
       emu:control("faults", { route = QUERY, status = 429, count = 1, retry_after = 1 })
       -- Answers take 50 ms, so the 16 first requests (the token's waiters leave the moment it comes) all

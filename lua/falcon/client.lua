@@ -284,10 +284,12 @@ end
 
 -- A token is fetched on first use and renewed inside the renew window; a handed-in token is used as is.
 -- Concurrent tasks that find the token due wait in the driver's queue for the one renewal under way
--- (woken when it ends, never polling); if it failed, the next of them tries again.
+-- (woken when it ends, never polling); if it failed, the next of them tries again. A renewal under another
+-- driver (a scheduler that ended with it in flight, or a nested one) cannot wake this caller: it is not
+-- waited for, and this caller renews by itself.
 function Client:_ensure_token(d)
   local renewal = self.renewal
-  if renewal then renewal.wait() end
+  if renewal and renewal.driver == d then renewal.queue.wait() end
   if self.core:token_fresh(self.renew_window) then return true end
   local info = self.core:token_info()
   if not info.has_credentials then
@@ -299,11 +301,11 @@ function Client:_ensure_token(d)
 end
 
 function Client:_renew(d)
-  local renewal = d.queue()
+  local renewal = { queue = d.queue(), driver = d }
   self.renewal = renewal
   local ok, result, failure = require("falcon.compat").pcall(self.login, self) -- login may yield (parallel)
-  self.renewal = nil
-  renewal.release()
+  if self.renewal == renewal then self.renewal = nil end
+  renewal.queue.release()
   if not ok then error(result, 0) end
   return result, failure
 end
