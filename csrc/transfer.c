@@ -169,7 +169,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
          * server's word, and the buffer still grows past it if the server sends more). */
         curl_off_t announced = -1;
         curl_easy_getinfo(rs->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced);
-        /* A JSON body goes to its decoder: only its first JSON_RAW_KEEP bytes are kept. */
+        /* A JSON body goes to its decoder: only a non-2xx keeps bytes, its first JSON_RAW_KEEP. */
         if (rs->sink.json.decoder != NULL && announced > JSON_RAW_KEEP) announced = JSON_RAW_KEEP;
         if (rs->sink.save_to == NULL && announced > 0 && announced <= BODY_PRESIZE_MAX &&
             !buffer_reserve(&rs->body, (size_t)announced))
