@@ -10,7 +10,8 @@ void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const bu
     jb->binary = binary;
     jb->headers = headers;
     jb->state = JSON_BODY_OFF;
-    jb->raw_dropped = 0;
+    jb->status = 0;
+    jb->not_json = 0;
 }
 
 static int contains_json(const char *value, size_t len) {
@@ -35,29 +36,37 @@ static int content_type_is_json(const char *block, size_t len) {
     return is_json;
 }
 
+static int is_success(long status) {
+    return status >= 200 && status <= 299;
+}
+
 void json_body_begin(json_body *jb, long status) {
     jb->state = JSON_BODY_OFF;
-    if (jb->decoder == NULL || (jb->binary && status >= 200 && status <= 299) || jb->headers == NULL) return;
+    jb->status = status;
+    if (jb->decoder == NULL || (jb->binary && is_success(status)) || jb->headers == NULL) return;
     int is_json = content_type_is_json(jb->headers->data, jb->headers->len);
     /* A decoder spent by a memory error cannot start again: the body then stays bytes. */
     if (is_json && json_decoder_reset(jb->decoder) == JSON_OK) jb->state = JSON_BODY_DECODING;
 }
 
+/* Invalid JSON: a 2xx fails (it is not what it claims); any other status keeps its bytes. */
+static int invalid_state(json_body *jb) {
+    if (!is_success(jb->status)) return JSON_BODY_INVALID;
+    jb->not_json = 1;
+    return JSON_BODY_FAILED;
+}
+
 int json_body_write(json_body *jb, buffer *raw, const char *data, size_t len) {
-    if (!jb->raw_dropped) {
-        if (raw->len + len <= JSON_RAW_KEEP) {
-            if (!buffer_append(raw, data, len)) return 0;
-        } else {
-            buffer_free(raw);
-            jb->raw_dropped = 1;
-        }
+    /* Only a non-2xx may end up as its bytes: a 2xx's are never copied. */
+    if (!is_success(jb->status) && raw->len < JSON_RAW_KEEP) {
+        size_t room = JSON_RAW_KEEP - raw->len;
+        if (!buffer_append(raw, data, len < room ? len : room)) return 0;
     }
     if (jb->state == JSON_BODY_DECODING) {
         enum json_status status = json_decoder_feed(jb->decoder, data, len);
-        if (status == JSON_INVALID) jb->state = JSON_BODY_INVALID;
+        if (status == JSON_INVALID) jb->state = invalid_state(jb);
         else if (status != JSON_OK) jb->state = JSON_BODY_FAILED;
     }
-    if (jb->state == JSON_BODY_INVALID && jb->raw_dropped) jb->state = JSON_BODY_FAILED;
     return jb->state != JSON_BODY_FAILED;
 }
 
@@ -65,7 +74,7 @@ int json_body_finish(json_body *jb) {
     if (jb->state != JSON_BODY_DECODING) return jb->state != JSON_BODY_FAILED;
     enum json_status status = json_decoder_finish(jb->decoder);
     if (status == JSON_OK) jb->state = JSON_BODY_DONE;
-    else if (status == JSON_INVALID && !jb->raw_dropped) jb->state = JSON_BODY_INVALID;
+    else if (status == JSON_INVALID) jb->state = invalid_state(jb);
     else jb->state = JSON_BODY_FAILED;
     return jb->state != JSON_BODY_FAILED;
 }
@@ -77,7 +86,12 @@ int json_body_push(lua_State *L, json_body *jb) {
 int json_body_push_error(lua_State *L, const json_body *jb, const char *method, const char *route) {
     if (jb->state != JSON_BODY_FAILED) return 0;
     const char *why = json_decoder_error(jb->decoder);
-    lua_pushfstring(L, "json error: %s (%s %s)", why ? why : "the body could not be decoded", method, route);
+    if (why == NULL) why = "the body could not be decoded";
+    if (jb->not_json)
+        lua_pushfstring(L, "json error: the %d answer's Content-Type says JSON, but its body is not JSON: %s (%s %s)",
+                        (int)jb->status, why, method, route);
+    else
+        lua_pushfstring(L, "json error: %s (%s %s)", why, method, route);
     errors_push(L, "json", lua_tostring(L, -1), 1);
     lua_remove(L, -3);
     return 2;

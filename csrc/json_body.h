@@ -1,8 +1,12 @@
 /* json_body.h: a response body decoded while it arrives, the one hook of body_sink (sink.c) into the JSON
- * decoder. A body is decoded when its request carries a decoder (the engine's API calls do), its
- * Content-Type names JSON and it is not a download (a binary operation's 2xx). Its first JSON_RAW_KEEP
- * bytes are kept as well: a small body that turns out not to be JSON stays the bytes it was, as before;
- * a larger one, or one past a limit, is an error of kind "json". */
+ * decoder, and so the one place every driver decides what an answer that claims JSON is. A body is
+ * decoded when its request carries a decoder (the engine's API calls do), its Content-Type names JSON
+ * and it is not a download (a binary operation's 2xx). What does not decode:
+ * - a 2xx is an error of kind "json" (an answer that is not what it claims is never a success; the
+ *   transfer stops at the first bad byte);
+ * - any other status stands (the engine's retries and renewal act on it); its body is the bytes sent, of
+ *   which the first JSON_RAW_KEEP are kept for that.
+ * A body past a limit (depth, size, string) is an error of kind "json" whatever the status. */
 #ifndef FALCON_JSON_BODY_H
 #define FALCON_JSON_BODY_H
 
@@ -20,7 +24,8 @@ typedef struct {
     const buffer *headers;  /* the response's header block, read at the first body byte */
     int binary;             /* a 2xx body stays bytes */
     int state;
-    int raw_dropped;        /* the body outgrew JSON_RAW_KEEP: only the decoder has it */
+    long status;            /* of the answer whose body this is */
+    int not_json;           /* failed because the body is not JSON (not a limit) */
 } json_body;
 
 /* Readies jb for one response (sink_init memsets the sink; this comes after). */
@@ -29,11 +34,11 @@ void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const bu
 /* At the first body byte: decides whether this body is decoded. */
 void json_body_begin(json_body *jb, long status);
 
-/* Body bytes of a decoded body; raw keeps the first bytes. Returns 0 to stop the transfer (jb failed, or
- * memory ran out when jb->state is not JSON_BODY_FAILED). */
+/* Body bytes of a decoded body; raw keeps the first bytes of a non-2xx. Returns 0 to stop the transfer
+ * (jb failed, or memory ran out when jb->state is not JSON_BODY_FAILED). */
 int json_body_write(json_body *jb, buffer *raw, const char *data, size_t len);
 
-/* The body is complete. Returns 0 when it failed (a limit, or invalid JSON too large to keep). */
+/* The body is complete. Returns 0 when it failed (a limit, or a 2xx that is not JSON). */
 int json_body_finish(json_body *jb);
 
 /* Pushes the decoded value and returns 1; 0 when the body is the bytes in raw. */

@@ -108,6 +108,8 @@ int response_feed(response_parser *rp, const char *data, size_t len) {
     if (rp->rs->headers_too_large) return fail(rp, CURLE_WEIRD_SERVER_REPLY, NULL);
     if (err == HPE_CB_header_field || err == HPE_CB_header_value || err == HPE_CB_headers_complete)
         return fail(rp, CURLE_OUT_OF_MEMORY, "out of memory while reading the response headers");
+    if (err == HPE_UNEXPECTED_CONTENT_LENGTH || err == HPE_INVALID_CONTENT_LENGTH)
+        return fail(rp, CURLE_WEIRD_SERVER_REPLY, TRANSFER_BROKEN_LENGTH); /* as transfer.c says it */
     if (err != HPE_OK) {
         if (len == 0 && rp->body_started) return fail(rp, CURLE_PARTIAL_FILE, "the connection closed before the whole body arrived");
         if (len == 0) return fail(rp, CURLE_RECV_ERROR, "the connection closed before the response was complete");

@@ -50,6 +50,10 @@ typedef struct {
     idle_set *idle;              /* the kept-alive connections of the handle's cache */
     int local_port;              /* of the connection the request went out on (prereq callback) */
     int headers_too_large;
+    int framing_broken;          /* the answer's length is not plain (TRANSFER_BROKEN_LENGTH) */
+    int content_lengths;         /* Content-Length fields in the head being read (libcurl header callback) */
+    int transfer_encoded;        /* ... and whether it has Transfer-Encoding */
+    int head_ended;              /* ... and whether its blank line came (what follows are trailers) */
 } transfer_result;
 
 /* A response's header block is bounded whatever the server sends (libcurl bounds each line only). */
@@ -59,6 +63,11 @@ typedef struct {
 #define TRANSFER_NOT_RESENT                                                                               \
     "the connection closed before an answer came; the request was not sent again, as it is not safe to " \
     "repeat (the server may have applied it)"
+
+/* RFC 9112 section 6.3: an answer whose length is not one plain number (or chunks) is broken, not a body. */
+#define TRANSFER_BROKEN_LENGTH                                                                        \
+    "a broken answer: its length is ambiguous (more than one Content-Length, one that is not a plain " \
+    "number, or one beside Transfer-Encoding; RFC 9112 section 6.3)"
 
 void transfer_request_init(transfer_request *rq);
 void transfer_request_free(transfer_request *rq);

@@ -202,7 +202,31 @@ describe("a JSON answer decoded in the body sink", function()
     assert.equal('{"a":1}', select(3, exchange({ answer('{"a":1}') }, { method = "GET", route = "/x" })))
     assert.equal('{"a":1}', select(3, exchange({ answer('{"a":1}') }, { method = "GET", route = "/x", json = {}, binary = true })))
     assert.equal("", select(3, exchange { answer("") }))
-    assert.equal("{", select(3, exchange { answer("{") }))
+  end)
+
+  -- Issue 23: a 2xx that says JSON and is not is never handed back as bytes, at any byte boundary.
+  it("fails a 2xx that says JSON and is not; another status keeps its first 64 KiB of bytes", function()
+    local function status_answer(status, body)
+      return answer(body):gsub("^HTTP/1.1 200 OK", "HTTP/1.1 " .. status, 1)
+    end
+    for _, body in ipairs { "{", '["\255"]', "[1] [2]", " ", ("["):rep(10) } do
+      local text = answer(body)
+      for cut = #text - #body, #text do
+        local status, err = exchange { text:sub(1, cut), text:sub(cut + 1) }
+        assert.is_nil(status, body)
+        assert.equal("json", err.kind)
+        assert.matches("^json error: the 200 answer's Content%-Type says JSON, but its body is not JSON: invalid JSON", err.message)
+        assert.is_true(err.reached_server)
+      end
+      local status, _, bytes = exchange { status_answer("404 Not Found", body) }
+      assert.equal(404, status)
+      assert.equal(body, bytes)
+    end
+    local long = "[" .. ("x"):rep(70 * 1024)
+    local status, _, bytes = exchange { status_answer("503 Service Unavailable", long) }
+    assert.equal(503, status)
+    assert.equal(long:sub(1, 65536), bytes)
+    assert.equal("json", select(2, exchange { answer(long) }).kind)
   end)
 
   it("reports a broken limit as a json error, before the rest arrives", function()

@@ -92,6 +92,77 @@ expect["a header block past the bound"] = function(o)
   assert.matches("header", o[1].message) -- 256 KiB (libcurl) or http_parser's own 80 KB bound
 end
 
+-- Issue 23: answers that are not what they claim.
+local function not_json(o, i, status)
+  assert.are.equal(500, o[i].status)
+  assert.are.equal("json", o[i].kind)
+  assert.is_true(o[i].reached_server)
+  assert.matches("the " .. status .. " answer's Content%-Type says JSON, but its body is not JSON", o[i].message)
+end
+local function sound_after(o, applied) -- the next request, on a fresh connection, gets its own answer
+  assert.are.equal(200, o[2].status, o[2].message)
+  assert.are.equal(1, o[2].resources)
+  assert.are_not.equal(applied[1].connection, applied[2].connection)
+end
+expect["a 2xx that says JSON, with invalid UTF-8"] = function(o, applied)
+  not_json(o, 1, 200)
+  assert.matches("invalid bytes in UTF8 string", o[1].message)
+  sound_after(o, applied)
+end
+expect["a 2xx that says JSON, with a truncated JSON text"] = function(o) not_json(o, 1, 200) end
+expect["a 2xx that says JSON and is not, in Result mode"] = function(o)
+  assert.are.equal("falcon.APIError", o[1].raised)
+  assert.are.equal(500, o[1].status)
+  assert.are.equal("json", o[1].kind)
+end
+expect["a 2xx that says JSON and is not, through a service class"] = function(o) not_json(o, 1, 200) end
+expect["a 2xx that says JSON and is not, to a read, is not sent again"] = function(o, applied)
+  not_json(o, 1, 200)
+  assert.are.equal(1, count(applied, "GET"))
+end
+expect["a 2xx that says JSON and is not, to a write, is not sent again"] = function(o, applied)
+  not_json(o, 1, 201)
+  assert.are.equal(1, count(applied, "POST"))
+end
+expect["a 503 that says JSON and is not keeps its status"] = function(o, applied)
+  assert.are.equal(503, o[1].status)
+  assert.is_nil(o[1].kind)
+  assert.are.same({ 25, '{"res' }, { o[1].body_length, o[1].body_start })
+  assert.are.equal(200, o[2].status)
+  assert.are.equal(applied[1].connection, applied[2].connection) -- read to its end: the connection stays
+end
+expect["a 503 that says JSON and is not, past 64 KiB, keeps its status and its first 64 KiB"] = function(o)
+  assert.are.equal(503, o[1].status)
+  assert.are.same({ 65536, '["xxx' }, { o[1].body_length, o[1].body_start })
+end
+expect["a 503 that says JSON and is not, to a read, is retried"] = function(o, applied)
+  assert.are.equal(200, o[1].status)
+  assert.are.equal(2, count(applied, "GET"))
+end
+expect["a 503 that says JSON and is not, to a write, is not sent again"] = function(o, applied)
+  assert.are.equal(503, o[1].status)
+  assert.are.equal(1, count(applied, "POST"))
+end
+local function broken_length(o, i)
+  assert.are.equal(500, o[i].status)
+  assert.are.equal("connection", o[i].kind)
+  assert.is_true(o[i].reached_server)
+  assert.matches("length is ambiguous", o[i].message)
+end
+local function refused(o, applied)
+  broken_length(o, 1)
+  sound_after(o, applied)
+end
+expect["two different Content-Length fields cutting a JSON answer short"] = refused
+expect["two different Content-Length fields, the longer last"] = refused
+expect["two identical Content-Length fields"] = refused
+expect["a list of lengths in one Content-Length"] = refused
+expect["a Content-Length beside chunked framing"] = refused
+expect["a write answered with two Content-Length fields"] = function(o, applied)
+  broken_length(o, 1)
+  assert.are.equal(1, count(applied, "POST"))
+end
+
 local function run_case(case, run)
   local server = hostile.start(case.plan)
   for name, bytes in pairs(case.files or {}) do server:file(name, bytes) end

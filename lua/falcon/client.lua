@@ -140,8 +140,10 @@ local function is_json(headers)
   return ct ~= nil and (ct:find("json", 1, true) ~= nil or ct:lower():find("json", 1, true) ~= nil)
 end
 
--- JSON bodies become tables; a body that is not JSON (or not valid JSON) stays a string. (API answers are
--- decoded by the C core as they arrive, under the same rule: see Client:request.)
+-- Token and revoke answers: JSON bodies become tables; a body that is not JSON (or not valid JSON) stays a
+-- string (their status decides: a token failure is an error already, a revoke is confirmed by its 200).
+-- API answers are decoded by the C core as they arrive, where a 2xx that says JSON and is not is an error
+-- (csrc/json_body.h).
 local function decode_body(headers, body)
   if body == nil then return nil end
   if body ~= "" and is_json(headers) then
@@ -320,7 +322,7 @@ function Client:request(req)
     if not ok then return failure end
   end
   -- The request table goes to the driver as it is: the C core reads the fields it knows. With `json`,
-  -- a JSON answer is decoded as it arrives (a small invalid one stays bytes; a limit broken is an error).
+  -- a JSON answer is decoded as it arrives (a limit broken, or a 2xx that is not JSON, is an error).
   req.json = self.json_limits
   local status, headers, body, info, retries, duration = self:_send(d, req.method, req.route, d.exchange, "api", req)
   -- One renewal and one more try after a 401 (expired or revoked token), never a loop.

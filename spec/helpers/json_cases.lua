@@ -36,7 +36,7 @@ function M.show(v)
   return "{" .. table.concat(parts, ",") .. "}"
 end
 
-local BIG = '{"pad":"' .. ("x"):rep(70 * 1024) .. '"' -- past the 64 KiB kept for an invalid answer
+local BIG = '{"pad":"' .. ("x"):rep(70 * 1024) .. '"' -- longer than the 64 KiB a non-2xx keeps: still an error
 
 -- expect: the outcome's body (or, for a failure, the error kind and a word its message must hold);
 -- `jit` when LuaJIT's numbers read differently.
@@ -62,9 +62,9 @@ M.list = {
     jit = "{a=null,b=[null,n1,null]}" },
   { name = "unicode escapes", body = '["\\u00e9","\\ud83d\\ude00","a\\u0000b","\\"\\\\\\/\\n","caf\195\169"]',
     expect = "[s:\\xc3\\xa9,s:\\xf0\\x9f\\x98\\x80,s:a\\x00b,s:\"\\/\\x0a,s:caf\\xc3\\xa9]" },
-  -- Not JSON (RFC 8259 text is UTF-8): a small answer stays the bytes it was, as any invalid one does.
-  { name = "invalid UTF-8", body = '["ok","\255\254"]', expect = 's:["ok","\\xff\\xfe"]' },
-  { name = "a truncated JSON text stays bytes", body = '{"resources":[1,2', expect = 's:{"resources":[1,2' },
+  -- Not JSON (RFC 8259 text is UTF-8): a 2xx that says JSON and is not is an error, whatever its size.
+  { name = "invalid UTF-8", body = '["ok","\255\254"]', fails = "json", says = "invalid bytes in UTF8 string" },
+  { name = "a truncated JSON text is an error", body = '{"resources":[1,2', fails = "json", says = "premature EOF" },
   { name = "a large invalid answer is an error", body = BIG, fails = "json", says = "invalid JSON" },
   { name = "nesting at the default limit", body = nest(1000), expect = ("["):rep(1000) .. ("]"):rep(1000) },
   { name = "nesting past the default limit", body = nest(1001), fails = "json", says = "json_max_depth (1000" },
