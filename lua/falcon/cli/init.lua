@@ -106,6 +106,8 @@ local function watch(ctx, client)
     if ctx.debug then show(debug_lines.request_lines(self, req)) end
     local response = send(self, req)
     if ctx.debug then show(debug_lines.response_lines(response)) end
+    -- The transfer ended because of a signal: falcon.cli.session says so, not as a transport error.
+    if terminal.caught() then error("falcon: stopped by a signal", 0) end
     return response
   end
 end

@@ -61,10 +61,13 @@ function M.json(value, pretty)
   return table.concat(out)
 end
 
-local function cell(v)
+-- A value as the text of a cell: nested values as compact JSON; control characters (a line break, an
+-- escape sequence a server sent) become spaces, except in CSV, which quotes line breaks.
+local function cell(v, raw)
   if v == nil or v == json.null then return "" end
   if type(v) == "table" then return json.encode(v) end
   local s = type(v) == "number" and scalar(v) or tostring(v)
+  if raw then return s end
   return (s:gsub("[%c]", " "))
 end
 
@@ -119,13 +122,13 @@ function M.columns(rows, fields)
   return columns
 end
 
---- The cells of rows for columns: { {text, ...}, ... }.
-function M.cells(rows, columns)
+--- The cells of rows for columns: { {text, ...}, ... } (`raw`: control characters kept).
+function M.cells(rows, columns, raw)
   local plain = M.is_plain(rows)
   local out = {}
   for r, row in ipairs(rows) do
     out[r] = {}
-    for c, name in ipairs(columns) do out[r][c] = cell(plain and row or M.field(row, name)) end
+    for c, name in ipairs(columns) do out[r][c] = cell(plain and row or M.field(row, name), raw) end
   end
   return out
 end
@@ -204,7 +207,7 @@ function M.csv(rows, columns, header)
     for c, name in ipairs(columns) do names[c] = csv_field(name) end
     lines[1] = table.concat(names, ",")
   end
-  for _, r in ipairs(M.cells(rows, columns)) do
+  for _, r in ipairs(M.cells(rows, columns, true)) do
     for c, text in ipairs(r) do r[c] = csv_field(text) end
     lines[#lines + 1] = table.concat(r, ",")
   end

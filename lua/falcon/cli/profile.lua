@@ -151,11 +151,13 @@ local function ask(ctx, prompt, secret, current)
   io.stderr:write(prompt, current and current ~= "" and (secret and " [keep]" or (" [" .. current .. "]")) or "",
     ": ")
   io.stderr:flush()
+  ctx.line_open = true -- a message that ends the run starts on a line of its own (falcon.cli.session)
   local line = io.read("*l")
   if hidden then
     terminal.echo_restore()
     io.stderr:write("\n")
   end
+  ctx.line_open = false
   if terminal.caught() then error("falcon: interrupted", 0) end
   if line == nil then return current end
   line = line:match("^%s*(.-)%s*$")

@@ -80,6 +80,7 @@ local function classify(ctx, err)
 end
 
 local function say(ctx, line)
+  if ctx.line_open then io.stderr:write("\n") end -- a prompt's line (falcon configure)
   if ctx.screen then ctx.screen:message("falcon: " .. line) return end
   io.stderr:write("falcon: ", line, "\n")
 end
