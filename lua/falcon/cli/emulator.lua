@@ -53,7 +53,7 @@ function M.run(ctx, rest)
   pipe:close()
   local url = text:match("export FALCON_EMULATOR_URL='([^']*)'")
   if not url then
-    io.stderr:write("falcon emulator env: ", text, text:sub(-1) == "\n" and "" or "\n")
+    io.stderr:write("falcon emulator env: " .. text .. (text:sub(-1) == "\n" and "" or "\n"))
     return 1
   end
   ctx.screen:data(text .. (text:sub(-1) == "\n" and "" or "\n") .. "export FALCON_BASE_URL='" .. url .. "'\n")

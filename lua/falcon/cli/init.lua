@@ -173,10 +173,16 @@ local function rows_text(ctx, rows, format, columns, first)
   local width = ctx.stdout == "terminal" and
     (require("falcon.core").terminal.columns(1) or tonumber(os.getenv("COLUMNS")) or 80) or nil
   local text, hidden = output.table(rows, columns, width)
-  if hidden > 0 then
-    ctx.screen:message(string.format("falcon: %d columns left out to fit the terminal; --fields picks them", hidden))
-  end
+  if hidden > 0 then ctx.hidden_columns = hidden end -- said after the table
   return text, columns
+end
+
+local function say_hidden_columns(ctx)
+  if ctx.hidden_columns then
+    ctx.screen:flush()
+    ctx.screen:message(string.format("falcon: %d columns left out to fit the terminal; --fields picks them",
+      ctx.hidden_columns))
+  end
 end
 
 -- A whole answer's body in the chosen format.
@@ -197,6 +203,7 @@ local function write_body(ctx, body)
   end
   if not rows then usage("--output %s: the answer has no resources list; use --output json", format) end
   ctx.screen:data((rows_text(ctx, rows, format)))
+  say_hidden_columns(ctx)
 end
 
 --- Pages through every result: an item per line on stdout (or rows), the progress line on stderr.
@@ -204,8 +211,9 @@ local function run_all(ctx, obj, op, args)
   local output = require "falcon.cli.output"
   local opts, screen = ctx.opts, ctx.screen
   local format = opts.format or "json"
-  local gathered, columns = {}, nil
-  local function on_page(_, info) screen:progress(info.count, info.page, info.total) end
+  local gathered, columns, progress = {}, nil, nil
+  local function on_page(_, info) progress = info end
+  screen:start_progress()
   for page in require("falcon.paginate").pages(obj, op, op.id, args, { parallel = opts.parallel, on_page = on_page }) do
     if not is_success(page) then return report(ctx, page, op) end
     local rows = resources_of(page.body) or {}
@@ -222,9 +230,13 @@ local function run_all(ctx, obj, op, args)
       text, columns = rows_text(ctx, rows, format, columns, columns == nil)
       screen:data(text)
     end
-    screen:flush()
+    -- drawn after the page's data: it shows while the next page is awaited
+    if progress then screen:progress(progress.count, progress.page, progress.total) else screen:flush() end
   end
-  if format == "table" then screen:data((rows_text(ctx, gathered, "table"))) end
+  if format == "table" then
+    screen:data((rows_text(ctx, gathered, "table")))
+    say_hidden_columns(ctx)
+  end
   return M.EXIT.ok
 end
 

@@ -148,8 +148,8 @@ local function ask(ctx, prompt, secret, current)
   -- Echo goes off before the prompt shows: keys typed as soon as it appears are never echoed.
   local hidden = secret and ctx.stdin == "terminal"
   if hidden then assert(terminal.echo_off(0)) end
-  io.stderr:write(prompt, current and current ~= "" and (secret and " [keep]" or (" [" .. current .. "]")) or "",
-    ": ")
+  io.stderr:write(prompt .. (current and current ~= "" and (secret and " [keep]" or (" [" .. current .. "]")) or "")
+    .. ": ")
   io.stderr:flush()
   ctx.line_open = true -- a message that ends the run starts on a line of its own (falcon.cli.session)
   local line = io.read("*l")
@@ -200,7 +200,7 @@ function M.configure(ctx, name)
   local profiles, order = M.read(path)
   local p = profiles[name] or {}
   if not profiles[name] then order[#order + 1] = name end
-  io.stderr:write("falcon configure: profile '", name, "' in ", path, "\n")
+  io.stderr:write("falcon configure: profile '" .. name .. "' in " .. path .. "\n")
   local fresh = {}
   fresh.client_id = ask(ctx, "client_id", false, p.client_id)
   fresh.client_secret = ask(ctx, "client_secret (not echoed)", true, p.client_secret)
@@ -213,7 +213,7 @@ function M.configure(ctx, name)
   profiles[name] = fresh
   local ok, err = M.write(ctx, path, profiles, order)
   if not ok then return nil, err end
-  io.stderr:write("falcon configure: saved profile '", name, "' (mode 0600)\n")
+  io.stderr:write("falcon configure: saved profile '" .. name .. "' (mode 0600)\n")
   return true
 end
 

@@ -42,9 +42,9 @@ function M:update(items, pages, total)
   if self.mode == "lines" then
     if t - self.last < self.every then return end
     self.last = t
-    self.stream:write("falcon: ", text, "\n")
+    self.stream:write("falcon: " .. text .. "\n") -- one write: a reader's line cannot land inside it
   else
-    self.stream:write("\r\27[K", text:sub(1, self.width - 1))
+    self.stream:write("\r\27[K" .. text:sub(1, self.width - 1))
     self.drawn = true
   end
   self.stream:flush()

@@ -28,20 +28,27 @@ end
 --- One line on stderr (a message, never data).
 function M:message(line)
   if self.bar then self.bar:clear() end
-  io.stderr:write(line, "\n")
+  io.stderr:write(line .. "\n") -- one write: another writer's line cannot land inside it
   io.stderr:flush()
 end
 
---- The --all progress: drawn when stderr is a terminal (falcon.cli.progress says how, by what stdout is).
-function M:progress(items, pages, total)
+--- Prepares the --all progress line, before any data is written: drawn when stderr is a terminal
+--- (falcon.cli.progress says how, by what stdout is).
+function M:start_progress()
   local ctx = self.ctx
   if ctx.stderr ~= "terminal" then return end
-  if not self.bar then
-    local width = terminal.columns(2) or tonumber(os.getenv("COLUMNS")) or 80
-    self.bar = require("falcon.cli.progress").new(io.stderr, ctx.stdout == "pipe" and "lines" or "inplace", width)
-  end
+  local width = terminal.columns(2) or tonumber(os.getenv("COLUMNS")) or 80
+  local mode = ctx.stdout == "pipe" and "lines" or "inplace"
+  -- A pipe's reader (cat, jq) may print on this terminal: it must get whole lines, each in one write
+  -- (atomic up to PIPE_BUF), or a progress line could land after half of one.
+  if mode == "lines" then io.stdout:setvbuf("line") end
+  self.bar = require("falcon.cli.progress").new(io.stderr, mode, width)
+end
+
+--- Reports progress (after a page's data).
+function M:progress(items, pages, total)
   self:flush() -- the data before the line is out: nothing written earlier can land after it
-  self.bar:update(items, pages, total)
+  if self.bar then self.bar:update(items, pages, total) end
 end
 
 --- Erases the progress line (the run is ending).

@@ -82,7 +82,7 @@ end
 local function say(ctx, line)
   if ctx.line_open then io.stderr:write("\n") end -- a prompt's line (falcon configure)
   if ctx.screen then ctx.screen:message("falcon: " .. line) return end
-  io.stderr:write("falcon: ", line, "\n")
+  io.stderr:write("falcon: " .. line .. "\n")
 end
 
 -- The token this run fetched is revoked, whatever ended it (README: "revoked when the command ends").
@@ -110,6 +110,8 @@ function M.finish(ctx, ok, result)
   if signal then
     message = signal == 2 and "interrupted" or ("stopped by " .. SIGNAL_NAMES[signal])
     code = 128 + signal
+    -- the terminal echoed ^C where the cursor was: the message goes on a line of its own
+    if signal == 2 and ctx.stderr == "terminal" then ctx.line_open = true end
   end
   if message then say(ctx, message) end
   for path in pairs(ctx.temporary) do os.remove(path) end
