@@ -32,6 +32,7 @@ build = {
     ["falcon.cli.catalog"] = "lua/falcon/cli/catalog.lua",
     ["falcon.cli.complete"] = "lua/falcon/cli/complete.lua",
     ["falcon.cli.debug"] = "lua/falcon/cli/debug.lua",
+    ["falcon.cli.descriptions"] = "lua/falcon/cli/descriptions.lua",
     ["falcon.cli.emulator"] = "lua/falcon/cli/emulator.lua",
     ["falcon.cli.help"] = "lua/falcon/cli/help.lua",
     ["falcon.cli"] = "lua/falcon/cli/init.lua",
