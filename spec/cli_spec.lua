@@ -232,6 +232,20 @@ describe("the falcon command (installed with the rock)", function()
       assert.is_nil(err:find("file_path", 1, true), err) -- a name the user never typed
       assert.equals(1, #lines(err), err) -- said once
     end
+    -- half of the credentials: named as the user set them, once
+    local out, err, code = falcon("message-center query-cases", { FALCON_CLIENT_SECRET = false })
+    assert.equals(2, code)
+    assert.equals("", out)
+    assert.equals("falcon: the environment gives FALCON_CLIENT_ID but no FALCON_CLIENT_SECRET\n", err)
+    local config = tmp .. "/config-half"
+    assert(os.execute("mkdir -p " .. quote(config .. "/falcon")))
+    write(config .. "/falcon/credentials", "[half]\nclient_id = someone\n")
+    assert(os.execute("chmod 600 " .. quote(config .. "/falcon/credentials")))
+    out, err, code = falcon("--profile half message-center query-cases", { XDG_CONFIG_HOME = config })
+    assert.equals(2, code)
+    assert.equals("", out)
+    assert.equals("falcon: profile 'half' (" .. config .. "/falcon/credentials) gives client_id but no client_secret\n",
+      err)
     assert.same({}, e:requests()) -- not even a token request
   end)
 
