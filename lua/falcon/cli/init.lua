@@ -112,8 +112,11 @@ local function watch(ctx, client)
   end
 end
 
--- The run's API object (its token is revoked when the run ends, falcon.cli.session).
+--- The run's API object, from the settings `opts` name (profile, base-url, member-cid, as
+--- falcon.cli.options gives them): its token is revoked when the run ends (falcon.cli.session), its
+--- requests stop at a signal and show with --debug. Every command that calls the API connects here.
 local function connect(ctx, opts)
+  opts._typed = opts._typed or {}
   local creds, names = require("falcon.cli.profile").settings(opts)
   if ctx.debug then creds.debug = function(line) ctx.screen:message("falcon debug: " .. line) end end
   local ok, obj = pcall(require("falcon").APIHarnessV2, creds)
@@ -122,6 +125,8 @@ local function connect(ctx, opts)
   watch(ctx, obj._client)
   return obj
 end
+
+M.connect = connect
 
 local function is_success(response)
   local status = tonumber(response.status_code)
