@@ -470,10 +470,10 @@ describe("the falcon command (installed with the rock)", function()
     e:control("faults", { route = "/message-center/queries/cases/v1", kind = "rewrite",
                           set = { ["meta.access_token"] = "planted-secret-value" } })
     local plain = falcon("message-center query-cases --limit 2 --sort case.id.asc")
-    for _, how in ipairs { { "--debug", {} }, { "", { FALCON_DEBUG = "1" } } } do
+    for _, how in ipairs { { "", "--debug", {} }, { "--debug ", "", {} }, { "", "", { FALCON_DEBUG = "1" } } } do
       e:control("faults", { route = "/message-center/queries/cases/v1", kind = "rewrite",
                             set = { ["meta.access_token"] = "planted-secret-value" } })
-      local out, err, code = falcon("message-center query-cases --limit 2 --sort case.id.asc " .. how[1], how[2])
+      local out, err, code = falcon(how[1] .. "message-center query-cases --limit 2 --sort case.id.asc " .. how[2], how[3])
       assert.equals(0, code, err)
       assert.same(cjson.decode(plain).resources, cjson.decode(out).resources) -- stdout holds the data alone
       assert.matches("falcon debug: method=POST route=/oauth2/token status=201", err)

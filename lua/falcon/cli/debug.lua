@@ -52,7 +52,8 @@ local function body_text(body, content_type)
   elseif type(body) == "string" then text = ("(%d bytes)"):format(#body)
   else text = tostring(body) end
   if #text > M.BODY_SHOWN then text = text:sub(1, M.BODY_SHOWN) .. ("... (%d bytes)"):format(#text) end
-  return untrusted.printable(text, false)
+  -- JSON text keeps its backslashes; a control character or a byte past ASCII cannot drive the terminal
+  return (text:gsub("[%c\127-\255]", function(c) return ("\\x%02X"):format(c:byte()) end))
 end
 
 --- Lines for a request about to be sent by `client`.

@@ -408,6 +408,10 @@ local function dispatch(ctx, argv)
     return (command or ctx.opts.help) and M.EXIT.ok or M.EXIT.usage
   end
   if command == "--version" then command = "version" end
+  if command:find("^%-") then
+    usage("%s: only the command's own options go before the command (falcon --help lists them); an operation's "
+      .. "parameters go after it", command)
+  end
   local rest = { unpack(words, 2) }
   local run = M.COMMANDS[command]
   if run then return run(ctx, rest) end

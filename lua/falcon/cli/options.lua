@@ -50,7 +50,8 @@ function M.leading(words)
   local i = 1
   while words[i] and words[i] ~= "--help" and words[i] ~= "-h" do
     local name = option_name(words[i])
-    local takes = name and (OPTIONS[name] ~= nil and OPTIONS[name] or (SAME[name] and true))
+    local takes
+    if name and OPTIONS[name] ~= nil then takes = OPTIONS[name] elseif name and SAME[name] then takes = true end
     if takes == nil then break end
     local inline = words[i]:match("^%-%-[^=]+=(.*)$")
     if takes then
