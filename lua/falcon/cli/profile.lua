@@ -47,8 +47,24 @@ end
 -- Whether permission bit `value` (an octal power of two: 0020 group write = 16) is set in `mode`.
 local function has(mode, value) return math.floor(mode / value) % 2 == 1 end
 
+-- Refuses a credentials file whose directory another user could write to (they could put their own
+-- file in its place: as ssh, the directory is checked too, owner and write bits).
+local function check_directory(path)
+  local dir = path:match("^(.*)/[^/]*$") or "."
+  local d = io.open(dir, "r")
+  if not d then return end
+  local owner, mode, me = terminal.owner_mode(d)
+  d:close()
+  if not owner then return end
+  if (owner ~= me and owner ~= 0) or has(mode, 16) or has(mode, 2) then
+    usage("%s: its directory %s can be written by other users (owner uid %d, mode %04o): refusing the credentials "
+      .. "in it; chmod 700 %s", path, dir, owner, mode, dir)
+  end
+end
+
 -- Refuses a credentials file another user could have written; warns when others may read it.
 local function check_file(f, path)
+  check_directory(path)
   local owner, mode, me = terminal.owner_mode(f)
   if not owner then usage("%s: cannot check its owner (%s)", path, tostring(mode)) end
   if owner ~= me then
