@@ -458,8 +458,49 @@ function figures.stream()
   return rows
 end
 
+-- 8. The `falcon` command, start to exit: `falcon message-center query-cases --limit 2` against the emulator
+-- (start, token, query, printing, revoke, exit) beside curl doing the same token + query + revoke (three
+-- curl processes and a sed, from one bash script). Runs interleaved; medians. Before issue 26 the command
+-- took 0.76 times the curl script on the machine of bench/results.md (29.5 against 38.8 ms); the target is
+-- 1.2 times that ratio.
+local CLI_RUNS = tonumber(env("BENCH_CLI_RUNS")) or 21
+local CLI_BEFORE = 0.76
+function figures.cli()
+  local monotime = require("system").monotime
+  local e = { id = assert(env("FALCON_CLIENT_ID")), secret = assert(env("FALCON_CLIENT_SECRET")),
+              url = assert(env("FALCON_EMULATOR_URL")) }
+  local creds = table.concat({ "FALCON_CLIENT_ID=" .. quote(e.id), "FALCON_CLIENT_SECRET=" .. quote(e.secret),
+    "FALCON_BASE_URL=" .. quote(e.url) }, " ")
+  local commands = { curl = "env " .. creds .. " bash " .. quote(REPO .. "/bench/cli_curl.sh") }
+  for _, vm in ipairs(VMS) do
+    commands[vm.name] = table.concat({ "env", creds,
+      "LUA_PATH=" .. quote(REPO .. "/lua/?.lua;" .. REPO .. "/lua/?/init.lua;;"),
+      "LUA_CPATH=" .. quote(REPO .. "/build/" .. vm.build .. "/?.so;;"),
+      vm.bin, quote(REPO .. "/bin/falcon"), "message-center query-cases --limit 2" }, " ")
+  end
+  local times = {}
+  for _ = 1, CLI_RUNS do
+    for name, command in pairs(commands) do
+      local started = monotime()
+      local ok = os.execute(command .. " >/dev/null 2>" .. quote(DIR .. "/logs/cli.err"))
+      if not ok then error("bench: the cli figure's command failed: " .. command, 0) end
+      times[name] = times[name] or {}
+      table.insert(times[name], (monotime() - started) * 1000)
+    end
+  end
+  local curl = median(times.curl)
+  local rows = {}
+  for i, vm in ipairs(VMS) do
+    rows[i] = row("falcon message-center query-cases --limit 2, start to exit (" .. vm.name .. ")",
+      median(times[vm.name]), "ms", curl, "curl: token + query + revoke",
+      i == 1 and { max = 1.2 * CLI_BEFORE, text = ("<= %.2fx (1.2 x %.2fx before)"):format(1.2 * CLI_BEFORE, CLI_BEFORE) }
+      or nil)
+  end
+  return rows
+end
+
 local order = { "per_call", "instructions", "decode", "downloads", "uploads", "pagination", "entities", "clients",
-                "stream" }
+                "stream", "cli" }
 
 ---------------------------------------------------------------------------------------------
 -- Machine description, table, results.md

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "compat.h"
 #include "errors.h"
+#include "terminal.h"
 
 static int clock_now(lua_State *L) {
     struct timeval tv;
@@ -23,7 +24,8 @@ static int clock_sleep(lua_State *L) {
     struct timespec ts;
     ts.tv_sec = (time_t)seconds;
     ts.tv_nsec = (long)((seconds - (lua_Number)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    /* A signal the `falcon` command caught ends the sleep: it is on its way out (terminal.c). */
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !terminal_signal_caught()) {
     }
     return 0;
 }

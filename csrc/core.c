@@ -30,6 +30,7 @@
 #include "json_decode.h"
 #include "multi.h"
 #include "query.h"
+#include "terminal.h"
 #include "tokenseal.h"
 #include "tokenshare.h"
 
@@ -58,6 +59,7 @@ __attribute__((visibility("default"))) int luaopen_falcon_core(lua_State *L) {
     luaL_newlib(L, functions);
     clock_register(L, lua_gettop(L));
     json_register(L, lua_gettop(L));
+    terminal_register(L, lua_gettop(L));
     lua_pushliteral(L, FALCONLUA_VERSION);
     lua_setfield(L, -2, "version");
     lua_pushstring(L, curl_version());

@@ -1,6 +1,7 @@
 -- The `falcon` command on a real terminal (tmux, a private server): the --all progress line draws
--- on stderr while pages arrive and is erased at the end, JSON is indented for a reader, and
--- `falcon configure` does not echo the secret. Screen captures are what a user would see.
+-- on stderr while pages arrive, never on a line with data, and is erased at the end; JSON is indented
+-- for a reader; tables fit the terminal; `falcon configure` does not echo the secret, and Ctrl-C there
+-- or in a download stops it with the terminal as it was. Screen captures are what a user would see.
 local emulator = require "spec.helpers.emulator"
 local rock = require "spec.helpers.rock"
 
@@ -31,19 +32,33 @@ describe("the falcon command on a terminal (tmux)", function()
     return out
   end
 
-  -- A session running `words` (then a marker line with the exit status) in an 100x30 terminal.
-  local function session(name, words)
-    local env = table.concat({
-      "env -i PATH=" .. quote(os.getenv("PATH")), "HOME=" .. quote(tmp), "TERM=xterm",
-      "XDG_CONFIG_HOME=" .. quote(tmp .. "/config"), "COLUMNS=100",
+  local function environment()
+    return table.concat({
+      "env -i PATH=" .. quote(tree .. "/bin:" .. os.getenv("PATH")), "HOME=" .. quote(tmp), "TERM=xterm",
+      "XDG_CONFIG_HOME=" .. quote(tmp .. "/config"),
       "FALCON_CLIENT_ID=" .. quote(e.client_id), "FALCON_CLIENT_SECRET=" .. quote(e.client_secret),
       "FALCON_BASE_URL=" .. quote(e.url),
     }, " ")
-    local script = env .. " " .. quote(tree .. "/bin/falcon") .. " " .. words .. "; echo \"exit=$?\"; sleep 120"
-    tmux("-f /dev/null new-session -d -s " .. name .. " -x 100 -y 30 " .. quote(script))
+  end
+
+  -- A session running `words` (a shell command line after `falcon`; then a marker line with the exit
+  -- status) in an 100x30 terminal.
+  local function session(name, words)
+    local script = "falcon " .. words .. "; echo \"exit=$?\"; sleep 120"
+    tmux("-f /dev/null new-session -d -s " .. name .. " -x 100 -y 30 " .. quote(environment() .. " bash -c "
+      .. quote(script)))
   end
 
   local function screen(name) return tmux("capture-pane -p -t " .. name) end
+
+  -- The screen with its scrollback, wrapped lines joined (-J): what the user saw, line by line.
+  local function full_screen(name) return tmux("capture-pane -p -J -S - -t " .. name) end
+
+  local function lines_of(text)
+    local out = {}
+    for line in (text:gsub("%s+$", "") .. "\n"):gmatch("(.-)\n") do out[#out + 1] = line end
+    return out
+  end
 
   -- Captures until `test(screen)` holds (or ~20 s pass); returns the last capture and whether it held.
   local function wait_for(name, test)
@@ -129,5 +144,118 @@ describe("the falcon command on a terminal (tmux)", function()
     assert.truthy((read(path) or ""):find("client_secret = " .. e.client_secret, 1, true))
     local mode = emulator.run("stat -c %a " .. quote(path))
     assert.equals("600", (mode:gsub("%s+$", "")))
+  end)
+  -- Every line of a screen is one thing: data (an id), a progress line, the exit marker or nothing.
+  local function assert_apart(text)
+    for _, line in ipairs(lines_of(text)) do
+      local data = line:find('"%x+"') ~= nil
+      local bar = line:find("items", 1, true) ~= nil or line:find("[#", 1, true) ~= nil
+        or line:find("[-", 1, true) ~= nil
+      assert.is_false(data and bar, "a line holds both data and the progress line: " .. line .. "\n" .. text)
+      assert.is_true(line == "" or line:find('^"%x+"$') ~= nil or line:find("^exit=%d+$") ~= nil
+        or line:find("^%[[#%-]+%]%s+%d+%%") ~= nil or line:find("^falcon: %[[#%-]+%]") ~= nil, "stray line: " .. line)
+    end
+  end
+
+  it("never puts the progress line on a line with data when both share the terminal", function()
+    e:control("delays", { route = "/message-center/queries/cases/v1", delay = 0.4 })
+    session("shared", "message-center query-cases --all --limit 2")
+    local bar_seen, text = false, nil
+    for _ = 1, 300 do
+      text = full_screen("shared")
+      assert_apart(text)
+      if text:find("%[#*%-*%]%s+%d+%%") then bar_seen = true end
+      if text:find("exit=", 1, true) then break end
+      sleep(0.05)
+    end
+    e:control("delays", { clear = true })
+    assert.is_true(bar_seen, "no progress line on screen:\n" .. text)
+    local ids = 0
+    for _, line in ipairs(lines_of(text)) do if line:find('^"%x+"$') then ids = ids + 1 end end
+    assert.equals(24, ids, text)
+    assert.matches("\nexit=0$", text:gsub("%s+$", ""))
+  end)
+
+  it("reports progress in whole lines when stdout is a pipe whose reader prints on the same terminal", function()
+    -- 12 pages answered after 0.6 s each: a whole progress line after 5 s, between data lines
+    e:control("delays", { route = "/message-center/queries/cases/v1", delay = 0.6 })
+    session("piped", "message-center query-cases --all --limit 2 | cat")
+    local text, done = wait_for("piped", function(s) return s:find("exit=", 1, true) ~= nil end)
+    e:control("delays", { clear = true })
+    assert.is_true(done, text)
+    text = full_screen("piped")
+    assert_apart(text)
+    assert.matches("\nfalcon: %[[#%-]+%]%s+%d+%% %d+/24 items", text)
+    assert.matches("\nexit=0$", text:gsub("%s+$", ""))
+  end)
+
+  it("fits --format table to the terminal's width, and takes its columns from --fields", function()
+    local cases = e:all_cases(e:token())
+    session("wide", "message-center get-cases " .. cases[1].id .. " " .. cases[2].id .. " --output table")
+    local text, done = wait_for("wide", function(s) return s:find("exit=", 1, true) ~= nil end)
+    assert.is_true(done, text)
+    text = full_screen("wide")
+    for _, line in ipairs(lines_of(text)) do assert.is_true(#line <= 100, #line .. " columns: " .. line) end
+    assert.matches("^ID%s+", text)
+    assert.matches("\nfalcon: %d+ columns left out to fit the terminal; %-%-fields picks them\nexit=0", text)
+    session("fields", "message-center get-cases " .. cases[1].id .. " --output table --fields id,title,status")
+    text, done = wait_for("fields", function(s) return s:find("exit=", 1, true) ~= nil end)
+    assert.is_true(done, text)
+    assert.matches("^ID%s+TITLE%s+STATUS\n" .. cases[1].id .. "%s+", text)
+  end)
+
+  -- An interactive bash in a terminal, and a line typed into it.
+  local function shell_session(name)
+    tmux("-f /dev/null new-session -d -s " .. name .. " -x 100 -y 30 "
+      .. quote(environment() .. " PS1='$ ' bash --norc --noprofile"))
+  end
+  local function type_line(name, text)
+    tmux("send-keys -t " .. name .. " -l " .. quote(text))
+    tmux("send-keys -t " .. name .. " Enter")
+  end
+
+  it("stops at Ctrl-C at the secret prompt: echo back on, the next line typed goes to the shell", function()
+    shell_session("prompt")
+    type_line("prompt", "falcon configure --profile ctrlc")
+    local text, ok = wait_for("prompt", function(s) return s:find("client_id:", 1, true) ~= nil end)
+    assert.is_true(ok, text)
+    type_line("prompt", "typed-id")
+    text, ok = wait_for("prompt", function(s) return s:find("client_secret (not echoed):", 1, true) ~= nil end)
+    assert.is_true(ok, text)
+    tmux("send-keys -t prompt C-c")
+    text, ok = wait_for("prompt", function(s) return s:find("falcon: interrupted\n\n?%$") ~= nil end)
+    assert.is_true(ok, text)
+    -- the next line is the shell's, echoed as typed: it shows the status Ctrl-C left, and the echo flag
+    type_line("prompt", "echo exit=$?; stty -a | grep -o -- ' -*echo ' | head -1")
+    text, ok = wait_for("prompt", function(s) return s:find("\nexit=%d+\n%s*%-*echo") ~= nil end)
+    assert.is_true(ok, text)
+    -- (bash adds an empty line after a command that a SIGINT ended, as it ended here)
+    assert.matches("client_secret %(not echoed%):%s*\nfalcon: interrupted\n\n?%$ echo exit=%$%?; stty", text)
+    assert.matches("\nexit=130\n echo\n", text)
+    assert.is_nil(read(tmp .. "/config/falcon/credentials.new"))
+    assert.is_nil((read(tmp .. "/config/falcon/credentials") or ""):find("ctrlc", 1, true))
+  end)
+
+  it("stops a download at Ctrl-C on the terminal: exit 130, no file left", function()
+    local cases = e:all_cases(e:token())
+    local attachment = e:http { method = "POST", path = "/message-center/entities/case-attachment/v1", token = e:token(),
+      form = { { name = "case_id", value = cases[1].id }, { name = "user_uuid", value = "analyst" },
+               { name = "file", path = "/etc/hostname", filename = "host.txt" } } }
+    local id = attachment.json.resources[1].id
+    e:control("faults", { route = "/message-center/entities/case-attachment/v1", method = "GET", delay = 8 })
+    local target = tmp .. "/download/host.txt"
+    assert(os.execute("mkdir -p " .. quote(tmp .. "/download")))
+    shell_session("download")
+    type_line("download", "falcon message-center download-case-attachment " .. id .. " --output-file " .. quote(target))
+    sleep(1.5)
+    tmux("send-keys -t download C-c")
+    local text, done = wait_for("download", function(s) return s:find("falcon: interrupted\n\n?%$") ~= nil end)
+    assert.is_true(done, text)
+    type_line("download", "echo exit=$?")
+    text, done = wait_for("download", function(s) return s:find("\nexit=%d+\n") ~= nil end)
+    e:control("faults", { clear = true })
+    assert.is_true(done, text)
+    assert.matches("\n^C\nfalcon: interrupted\n\n?%$ echo exit=%$%?\nexit=130\n", text)
+    assert.equals("", emulator.run("ls -A " .. quote(tmp .. "/download")))
   end)
 end)

@@ -56,7 +56,7 @@ local function page(cname)
       add("")
       add("Upload: ", help.upload_limits(op), ".")
     end
-    if op.produces then add(""); add("Returns `", op.produces, "` (bytes; `save_to` / `--output` stream them to a file).") end
+    if op.produces then add(""); add("Returns `", op.produces, "` (bytes; `save_to` / `--output-file` stream them to a file).") end
     add("")
     local rows = help.parameter_rows(op)
     if #rows == 0 then

@@ -89,10 +89,10 @@ end
 
 --- Flags and key=value pairs -> keywords. `flags` is a list of { name, value, style } where style is
 -- "flag" (--name value) or "pair" (name=value); `positional` the bare words (ids for operations that
--- take them positionally).
+-- take them positionally). Returns the keywords and what the user typed for each ({ limit = "--limit" }).
 function M.keywords(op, flags, positional)
   local by_name, typed = keyword_table(op)
-  local args = {}
+  local args, words = {}, {}
   for _, f in ipairs(flags) do
     local kw = by_name[f.name] or by_name[(f.name:gsub("%-", "_"))] or by_name[squashed(f.name)]
     local what = f.style == "flag" and ("--" .. f.name) or f.name
@@ -101,6 +101,7 @@ function M.keywords(op, flags, positional)
       usage("%s: unknown parameter '%s'%s; `falcon help %s` lists them", op.id, what, hint, op.id)
     end
     add(args, kw, f.value, what)
+    words[kw.name] = what
   end
   if #positional > 0 then
     local key = op.positional
@@ -110,8 +111,9 @@ function M.keywords(op, flags, positional)
     local kw = by_name[key] or { name = key, type = "array" }
     for _, word in ipairs(positional) do add(args, kw, word, key) end
     if kw.type ~= "array" and type(args[key]) == "table" then args[key] = args[key][1] end
+    words[key] = words[key] or ("the " .. key .. " given")
   end
-  return args
+  return args, words
 end
 
 return M

@@ -26,20 +26,17 @@ compdef _falcon falcon
 ]],
 }
 
-function M.script(shell)
+function M.script(ctx, shell)
   local text = SCRIPTS[shell or ""]
   if not text then
     require("falcon.cli.args").usage("falcon completion: bash or zsh expected, got '%s'", tostring(shell))
   end
-  io.stdout:write(text)
+  ctx.screen:data(text)
   return 0
 end
 
 local function option_flags(list)
-  for name, takes in pairs(require("falcon.cli").OPTIONS) do
-    if name ~= "help" or takes then list[#list + 1] = "--" .. name end
-  end
-  list[#list + 1] = "--help"
+  for name in pairs(require("falcon.cli").OPTIONS) do list[#list + 1] = "--" .. name end
 end
 
 --- The candidates for the last of `words` (the words after `falcon`, the last one being typed).
@@ -48,7 +45,7 @@ function M.list(words)
   local out = {}
   local first = words[1]
   if #words <= 1 then
-    for _, c in ipairs(require("falcon.cli").COMMANDS) do out[#out + 1] = c end
+    for _, c in ipairs(require("falcon.cli").command_names()) do out[#out + 1] = c end
     for _, c in ipairs(catalog.typed_collections()) do out[#out + 1] = c end
   elseif first == "emulator" and #words == 2 then
     out = { "start", "stop", "env" }
@@ -89,8 +86,8 @@ function M.list(words)
   return matching
 end
 
-function M.candidates(words)
-  for _, c in ipairs(M.list(words)) do io.stdout:write(c, "\n") end
+function M.candidates(ctx, words)
+  for _, c in ipairs(M.list(words)) do ctx.screen:data(c .. "\n") end
   return 0
 end
 

@@ -41,8 +41,10 @@ function M.run(ctx, rest)
   if not f then usage("falcon emulator: %s not found (set FALCON_EMULATOR_SCRIPT)", script) end
   f:close()
   local base = quote(script) .. " " .. action .. " --dir " .. quote(M.dir())
+  -- The emulator's programs must not inherit an ignored SIGPIPE, and no token is at stake here.
+  require("falcon.core").terminal.release_signals()
   if action ~= "env" then
-    io.stdout:flush()
+    ctx.screen:flush()
     -- start prints its URLs on stdout; a newcomer reads them there
     return exit_code(os.execute(base)) == 0 and 0 or 1
   end
@@ -51,10 +53,10 @@ function M.run(ctx, rest)
   pipe:close()
   local url = text:match("export FALCON_EMULATOR_URL='([^']*)'")
   if not url then
-    io.stderr:write("falcon emulator env: ", text, text:sub(-1) == "\n" and "" or "\n")
+    io.stderr:write("falcon emulator env: " .. text .. (text:sub(-1) == "\n" and "" or "\n"))
     return 1
   end
-  io.stdout:write(text, text:sub(-1) == "\n" and "" or "\n", "export FALCON_BASE_URL='", url, "'\n")
+  ctx.screen:data(text .. (text:sub(-1) == "\n" and "" or "\n") .. "export FALCON_BASE_URL='" .. url .. "'\n")
   return 0
 end
 

@@ -1,5 +1,6 @@
---- `falcon help`: an operation's names, route, paging style, parameters (type, where it goes,
--- limits) and an example in each style, from the operation tables.
+--- `falcon help`: an operation's names, what it does, its route, paging style, parameters (type, where
+-- it goes, limits, what it is for) and an example in each style, from the operation tables and, for what
+-- they do, the docs (falcon.cli.descriptions).
 local catalog = require "falcon.cli.catalog"
 
 local M = {}
@@ -32,15 +33,40 @@ function M.parameter_rows(op)
     if limits then notes[#notes + 1] = limits end
     local where = kw.where == "formData" and "form" or kw.where == "file" and "form (file)" or kw.where
     rows[#rows + 1] = { flag = flag, name = kw.name, type = catalog.type_text(kw), where = where,
-                        notes = table.concat(notes, "; ") }
+                        notes = table.concat(notes, "; "), form_name = kw.form_name }
   end
   return rows
+end
+
+--- `text` in lines of at most `width` columns, each after `indent`.
+function M.wrap(text, indent, width)
+  local lines, line = {}, indent
+  for word in text:gmatch("%S+") do
+    if #line > #indent and #line + 1 + #word > width then
+      lines[#lines + 1] = line
+      line = indent
+    end
+    line = line .. (#line > #indent and " " or "") .. word
+  end
+  if #line > #indent then lines[#lines + 1] = line end
+  return lines
+end
+
+-- What the docs say an operation and its parameters do ({ text, params = { name = text } }), or nil:
+-- falcon.cli.descriptions, generated from the seed documents (the operation table has none).
+local function descriptions(op)
+  local ok, all = pcall(require, "falcon.cli.descriptions")
+  return ok and all[op.id] or nil
 end
 
 function M.text(op)
   local lines = {}
   local function add(...) lines[#lines + 1] = table.concat({ ... }) end
+  local described = descriptions(op)
   add(op.id, " - falcon ", catalog.kebab(op.collection), " ", catalog.command_name(op))
+  if described then
+    for _, l in ipairs(M.wrap(described.text, "  ", 100)) do add(l) end
+  end
   add("  ", op.method, " ", op.route)
   add("  method names: ", table.concat(catalog.names(op), ", "),
     catalog.class_name(op.collection) and (" (falcon." .. catalog.class_name(op.collection) .. ")") or " (Uber class only)")
@@ -60,10 +86,16 @@ function M.text(op)
     for _, r in ipairs(rows) do
       w1, w2, w3 = math.max(w1, #r.flag), math.max(w2, #r.type), math.max(w3, #r.where)
     end
+    local said = described and described.params or {}
     for _, r in ipairs(rows) do
       local line = string.format("  %-" .. w1 .. "s  %-" .. w2 .. "s  %-" .. w3 .. "s  %s", r.flag, r.type, r.where,
         r.notes)
       add((line:gsub("%s+$", "")))
+      -- the file part is FalconPy's file_data (the docs' name for it)
+      local text = said[r.name] or (r.form_name and (said.file_data or said[r.form_name]))
+      if text then
+        for _, l in ipairs(M.wrap(text, "      ", 100)) do add(l) end
+      end
     end
   end
   add("")

@@ -1,13 +1,18 @@
 --- The --all progress line on stderr: items, pages, rate and (when the API gives a total) a bar and
--- an ETA. Drawn in place with a carriage return and erased when paging ends, so the terminal is
--- left as it was; the caller only creates one when stderr is a terminal.
+-- an ETA. It never shares a line with data (falcon.cli.screen draws it):
+--   "inplace": drawn over itself with a carriage return, erased before any data reaches stdout and when
+--              paging ends (stdout is the terminal, a file or a device: the command writes all of it);
+--   "lines":   stdout is a pipe, whose reader may print on this same terminal at any moment: a line is
+--              never left open, so each report is a whole line, at most one every `every` seconds.
 local now = require("falcon.core").now
 
 local M = {}
 M.__index = M
 
-function M.new(stream, width)
-  return setmetatable({ stream = stream, width = width or 80, started = now(), drawn = false }, M)
+--- A progress reporter on `stream` (stderr) in `mode`, for a terminal `width` columns wide.
+function M.new(stream, mode, width, every)
+  return setmetatable({ stream = stream, mode = mode, width = width or 80, every = every or 5, started = now(),
+                        drawn = false, last = now() }, M)
 end
 
 local function duration(seconds)
@@ -30,16 +35,23 @@ function M.line(items, pages, total, elapsed, width)
     math.floor(fraction * 100), tail)
 end
 
---- Redraws after a page.
+--- Reports after a page.
 function M:update(items, pages, total)
-  local text = M.line(items, pages, total, now() - self.started, self.width)
-  self.stream:write("\r\27[K", text:sub(1, self.width - 1))
+  local t = now()
+  local text = M.line(items, pages, total, t - self.started, self.width)
+  if self.mode == "lines" then
+    if t - self.last < self.every then return end
+    self.last = t
+    self.stream:write("falcon: " .. text .. "\n") -- one write: a reader's line cannot land inside it
+  else
+    self.stream:write("\r\27[K" .. text:sub(1, self.width - 1))
+    self.drawn = true
+  end
   self.stream:flush()
-  self.drawn = true
 end
 
---- Erases the line.
-function M:finish()
+--- Erases the line (before data or a message takes the terminal, and at the end).
+function M:clear()
   if self.drawn then
     self.stream:write("\r\27[K")
     self.stream:flush()
