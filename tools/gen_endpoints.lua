@@ -15,12 +15,12 @@
 local cjson = require "cjson"
 
 local script_dir = (arg and arg[0] or ""):match("^(.*)/tools/[^/]*$") or "."
+package.path = script_dir .. "/lua/?.lua;" .. script_dir .. "/lua/?/init.lua;" .. package.path
 
 --- INDEX.md: every operation with the names a service object answers to, its collection, the service
 --- classes that carry it, and its route. The names are the ones falcon.endpoints computes (loaded from
 --- TABLES_DIR through the repository's own loader), so the index cannot say other than the code does.
 local function write_index(tables_dir, out_path)
-  package.path = script_dir .. "/lua/?.lua;" .. script_dir .. "/lua/?/init.lua;" .. package.path
   local function load_table(name)
     return assert(dofile(tables_dir .. "/" .. name .. ".lua"))
   end
@@ -88,6 +88,8 @@ end
 
 local ops_spec = read_json(spec_dir .. "/falcon-operations.json")
 local mc_spec = read_json(spec_dir .. "/message-center.json")
+local falconpy = dofile(script_dir .. "/tools/endpoints_falconpy.lua")
+local notes = { aliases = {}, shadowed = {}, other = {} } -- what the FalconPy layer left out, for the summary
 
 ---------------------------------------------------------------------------------------------
 -- Hand-maintained overlays. Every fact here comes from ../shared/spec/API.md, models.json or
@@ -228,6 +230,7 @@ for _, op in ipairs(mc_spec.operations) do mc_by_id[op.operation] = op end
 for _, op in ipairs(ops_spec.operations) do
   local params = {}
   for i, p in ipairs(op.parameters) do params[i] = build_param(p) end
+  falconpy.keyword_aliases(op.operation, params, notes.aliases)
   local rec = {
     id = op.operation, collection = op.collection, method = op.method,
     route = normalise_route(op.route, op.parameters), params = params,
@@ -271,6 +274,15 @@ for cname, by_op in pairs(overlays) do
     end
   end
 end
+
+-- FalconPy's layer: supplied values, media types, refusals; its service classes and method names (the
+-- spec names a class's collection where it knows the class; one class names a collection the operations
+-- spell differently, SensorUpdatePolicy: sensor_update_policies vs sensor_update_policy, and its module
+-- name matches then).
+falconpy.apply(collections)
+local class_info = falconpy.classes(collections, ops_spec.service_classes,
+  dofile(script_dir .. "/tools/falconpy_names.lua"), first_collection, notes)
+local classes = class_info.classes
 
 ---------------------------------------------------------------------------------------------
 -- Serialisation
@@ -347,17 +359,6 @@ for _, cname in ipairs(names) do
   write(out_dir .. "/" .. cname .. ".lua", table.concat(lines))
 end
 
--- Service classes: class name -> collection, PEP8 aliases per collection.
-local classes = {}
-for cname, info in pairs(ops_spec.service_classes) do
-  -- One class names a collection the operations spell differently (SensorUpdatePolicy:
-  -- sensor_update_policies vs sensor_update_policy); its module name matches then.
-  local coll = info.collection
-  if not collections[coll] and collections[info.module] then coll = info.module end
-  assert(collections[coll], "service class without operations: " .. cname)
-  classes[cname] = coll
-end
-
 local ids = {}
 for id in pairs(first_collection) do ids[#ids + 1] = id end
 table.sort(ids)
@@ -372,8 +373,21 @@ local M = {}
 --- Operation ID -> collection holding it (first occurrence wins, as in FalconPy's Uber class).
 M.operations = {]], table.concat(op_lines, ","), [[}
 
---- Service class name -> collection.
+--- Service class name -> collection (FalconPy's classes; their method names are the records' `pep8` and
+--- `names`).
 M.classes = ]], repr(classes), [[
+
+
+--- Classes made of several collections (FalconPy's NetworkScan): class -> collections.
+M.class_collections = ]], repr(class_info.class_collections), [[
+
+
+--- The package's other names for a class (FalconPy's PreventionPolicies = PreventionPolicy).
+M.class_aliases = ]], repr(class_info.class_aliases), [[
+
+
+--- Methods a class takes from another collection: class -> { name = { collection, Operation ID } }.
+M.class_methods = ]], repr(class_info.class_methods), [[
 
 --- PEP8 names the seed documents use that snake_case of the Operation ID does not give.
 M.aliases = ]], repr(seed_aliases), "\n\n",
@@ -386,5 +400,10 @@ write_index(out_dir, out_dir .. "/INDEX.md")
 
 local class_count = 0
 for _ in pairs(classes) do class_count = class_count + 1 end
+for _ in pairs(class_info.class_collections) do class_count = class_count + 1 end
 io.stderr:write(string.format("gen_endpoints: %d operations (%d distinct ids, %d added from message-center.json) "
   .. "in %d collections, %d service classes -> %s\n", op_count, #ids, mc_added, #names, class_count, out_dir))
+for kind, list in pairs(notes) do
+  table.sort(list)
+  for _, line in ipairs(list) do io.stderr:write("gen_endpoints: ", kind, ": ", line, "\n") end
+end
