@@ -5,8 +5,11 @@
 local falcon = require "falcon"
 local endpoints = require "falcon.endpoints"
 local emulator = require "spec.helpers.emulator"
+local openresty = require "spec.helpers.openresty"
 local wire = require "spec.helpers.wire"
 local rules = require "spec.helpers.wire_rules"
+
+local ROOT = emulator.script:match("^(.*)/emulator/falcon%-emulator$")
 
 local SHOWN = 12 -- failures listed in a message
 
@@ -17,6 +20,9 @@ local function checked(recorder, expected, call)
   if expected.refused then
     if ok then return { "not refused" } end
     if #got > 0 then return { "refused, but " .. #got .. " request(s) sent" } end
+    if not (tostring(err):find("login()", 1, true) or tostring(err):find("logout()", 1, true)) then
+      return { "refused without pointing to login()/logout(): " .. tostring(err) }
+    end
     return {}
   end
   if not ok then return { "raised: " .. tostring(err) } end
@@ -44,7 +50,8 @@ describe("the wire of every operation", function()
 
   -- One client for every object: one token, one kept-alive connection.
   local function object(class)
-    client = client or falcon.Client.new { access_token = rules.TOKEN, base_url = recorder.url, max_retries = 0 }
+    client = client or falcon.Client.new { access_token = rules.TOKEN, base_url = recorder.url, max_retries = 0,
+                                           debug = function() end } -- decommissioned operations warn here
     objects[class] = objects[class] or falcon[class] { auth_object = client }
     return objects[class]
   end
@@ -82,7 +89,7 @@ describe("the wire of every operation", function()
     local right, message = sweep(list, function(item) return item.id end, function(item)
       local values = rules.values(item.op, "all")
       return checked(recorder, rules.expect(item.op, values), function()
-        return uber:command(item.id, rules.uber_args(item.op, values))
+        return uber:command(item.id, rules.uber_args(values))
       end)
     end)
     assert.equal(#list, right, message)
@@ -98,5 +105,105 @@ describe("the wire of every operation", function()
       end)
     end)
     assert.equal(#list, right, message)
+  end)
+
+  it("refuses a keyword that is neither the swagger's nor FalconPy's spelling, and both spellings at once", function()
+    local list, refusals, swagger, falconpy = rules.operations(), 0, 0, 0
+    local right, message = sweep(list, function(item) return item.class .. "." .. item.method end, function(item)
+      if item.op.refused then return {} end
+      local obj, problems = object(item.class), {}
+      local args = rules.service_args(item.op, rules.values(item.op, "required"), file_path)
+      local all = rules.values(item.op, "all")
+      local tries = { { "not_a_parameter", { not_a_parameter = 1 } } } -- { keyword the error names, extra keywords }
+      for _, p in ipairs(item.op.params) do
+        if not p.engine and p["in"] ~= "body" and p.type ~= "file" then
+          swagger = swagger + 1
+          if p.alias then
+            falconpy = falconpy + 1
+            tries[#tries + 1] = { p.alias, { [p.name] = all[p], [p.alias] = all[p] } }
+          end
+        end
+      end
+      for _, try in ipairs(tries) do
+        local call = {}
+        for k, v in pairs(args) do call[k] = v end
+        for k, v in pairs(try[2]) do call[k] = v end
+        local ok, err = pcall(obj[item.method], obj, call)
+        local sent = #recorder:take()
+        if ok or sent > 0 or not tostring(err):find("bad argument '" .. try[1] .. "'", 1, true) then
+          problems[#problems + 1] = ("took %s (%s, %d sent)"):format(try[1], tostring(err), sent)
+        end
+        refusals = refusals + 1
+      end
+      return problems
+    end)
+    assert.equal(#list, right, message)
+    -- what the operation index lists (spec/endpoints_index_spec.lua): every parameter, and FalconPy's
+    -- spelling of the 91 whose name is not a Python keyword (account-ids, ID, X-File-Password, orderBy)
+    assert.is_true(swagger > 3000, "parameters: " .. swagger)
+    assert.equal(91, falconpy)
+    assert.is_true(refusals > #list)
+  end)
+
+  it("every class FalconPy 1.6.2 exports answers to every method name FalconPy gives it, with that operation", function()
+    local data = dofile(ROOT .. "/tools/falconpy_names.lua")
+    local classes, names, shadowed = 0, 0, 0
+    local pairs_list = {}
+    for class, info in pairs(data.classes) do
+      classes = classes + 1
+      for _, pair in ipairs(info.methods) do pairs_list[#pairs_list + 1] = { class, pair[1], pair[2] } end
+    end
+    for alias, class in pairs(data.aliases) do
+      assert.equal(falcon[class], falcon[alias], alias)
+      classes = classes + 1
+    end
+    table.sort(pairs_list, function(a, b) return a[1] .. "." .. a[2] < b[1] .. "." .. b[2] end)
+    local right, message = sweep(pairs_list, function(t) return t[1] .. "." .. t[2] end, function(t)
+      local class, name, id = t[1], t[2], t[3]
+      local view = endpoints.class_view(class)
+      if view.by_id[name] and name ~= id then -- an Operation ID names its own operation (README)
+        shadowed = shadowed + 1
+        return {}
+      end
+      names = names + 1
+      local op = view.by_id[id] or endpoints.get(id)
+      local values = rules.values(op, "required")
+      local obj = object(class)
+      if not op.refused and type(obj[name]) ~= "function" then return { "no method" } end
+      return checked(recorder, rules.expect(op, values, file_path), function()
+        return obj[name](obj, rules.service_args(op, values, file_path))
+      end)
+    end)
+    assert.equal(#pairs_list, right, message)
+    assert.equal(118, classes) -- 114 classes and 4 other names (PreventionPolicies, F4IT, ...)
+    assert.equal(22, shadowed) -- FalconPy's names that are another operation's ID (Hosts.GetDeviceDetails)
+    assert.is_true(names > 2700, "names: " .. names)
+  end)
+
+  describe("one request after another on one connection: nothing one request sets leaks into the next", function()
+    it("blocking libcurl (one reused easy handle)", function()
+      object("MessageCenter")
+      local raised, driver = rules.run_sequence(falcon, client, file_path)
+      assert.equal("blocking", driver)
+      assert.same({}, rules.check_sequence(file_path, raised, recorder:take()))
+    end)
+
+    it("curl multi, under falcon.parallel", function()
+      object("MessageCenter")
+      local results, errors = falcon.parallel({ function() return { rules.run_sequence(falcon, client, file_path) } end })
+      assert.is_nil(errors)
+      assert.equal("multi", results[1][2])
+      assert.same({}, rules.check_sequence(file_path, results[1][1], recorder:take()))
+    end)
+
+    it("ngx_lua cosockets, inside nginx", function()
+      local server = openresty.start { emu = { url = recorder.url, tls_url = recorder.url, client_id = "unused",
+        client_secret = "unused", ca = "/etc/ssl/certs/ca-certificates.crt" } }
+      local ok, result = pcall(server.get, server, "/wire?token=" .. rules.TOKEN .. "&file=" .. file_path)
+      server:stop()
+      assert(ok, result)
+      assert.equal("cosocket", result.driver)
+      assert.same({}, rules.check_sequence(file_path, result.raised, recorder:take()))
+    end)
   end)
 end)

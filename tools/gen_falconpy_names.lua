@@ -39,8 +39,7 @@ local function read_module(text)
     local was_in_string = in_string
     if select(2, line:gsub('"""', "")) % 2 == 1 then in_string = not in_string end
     line = line:gsub("%s+#[^\"]*$", "") -- a trailing comment (`alias = method  # Typo fix`)
-    if was_in_string or in_string then
-      -- docstring text: nothing structural
+    if was_in_string or in_string then -- luacheck: ignore 542 (docstring text: nothing structural)
     elseif pending_bases then
       pending_bases = pending_bases .. line
       if line:find("%)%s*:") then

@@ -76,19 +76,8 @@ local function keyword_body(ctx)
   return fields
 end
 
--- Media types that are not "bytes": a body of one of these is built from a table (JSON) or form parts.
-local STRUCTURED = { ["application/json"] = true, ["multipart/form-data"] = true,
-                     ["application/x-www-form-urlencoded"] = true }
-
---- The media type a body of bytes goes out as: the first type the operation consumes that is not JSON or a
---- form (application/octet-stream for PutObject and ArchiveUploadV1, application/yaml for a workflow); nil
---- for an operation whose body is JSON only.
-function M.bytes_type(op)
-  for _, media in ipairs(op.consumes or {}) do
-    if not STRUCTURED[media] then return media end
-  end
-  return nil
-end
+--- The media type a body of bytes goes out as (falcon.endpoints.bytes_type); nil for JSON only.
+M.bytes_type = require("falcon.endpoints").bytes_type
 
 local function takes_json(op)
   if not op.consumes then return true end

@@ -5,7 +5,7 @@
 -- Content-Type or Content-Length without a body; plus the values FalconPy supplies (`supplied`).
 --   rules.operations()                -> { {op =, class =, method =}... } every operation a service class has
 --   rules.values(op, "all"|"required") -> { [param] = value } (the body under the key "body")
---   rules.service_args(op, values, file_path) / rules.uber_args(op, values) -> keyword tables
+--   rules.service_args(op, values, file_path) / rules.uber_args(values) -> keyword tables
 --   rules.expect(op, values, file_path) -> the request; rules.check(expected, recorded) -> { problems }
 local cjson = require "cjson"
 local endpoints = require "falcon.endpoints"
@@ -121,7 +121,7 @@ end
 
 --- Uber style, as FalconPy's command() takes it: query in `parameters`, form fields in `data`, files in
 --- `files`, a body as `body` (bytes as `data`), path and header parameters as keywords under their names.
-function M.uber_args(op, values)
+function M.uber_args(values)
   local args, parameters, data = {}, {}, {}
   for p, v in pairs(values) do
     if p == "body" then
@@ -356,6 +356,59 @@ function M.uber_operations()
   local list = {}
   for i, id in ipairs(ids) do list[i] = { op = endpoints.get(id), id = id } end
   return list
+end
+
+-- One request of each shape, one after another on one connection, so that whatever one request sets on the
+-- reused handle (a form's reader, a body, a method) would show in the next: Operation ID, values, streamed.
+local SEQUENCE = {
+  { "CaseAddAttachment", "all" }, { "RegenerateAPIKey", "all" }, { "PutObject", "all" },
+  { "admission_control_delete_policies", "all" }, { "GetCaseEntitiesByIDs", "all" },
+  { "updatePolicyPrecedence", "all" }, { "HeadImageScanInventory", "all" }, { "ArchiveUploadV1", "required", true },
+  { "DescribeCollections", "all" }, { "UploadFileQuickScanPro", "all" }, { "refreshActiveStreamSession", "required" },
+  { "cloud_registration_aws_trigger_health_check", "all" }, { "ImageMatchesPolicy", "required" },
+  { "GetLatestIntelRuleFile", "all" }, { "UploadSampleV3", "required", true }, { "QueryCasesIdsByFilter", "all" },
+}
+
+--- That sequence: { {op, class, method, values, file_path} ... } (file_path for the streamed ones).
+function M.sequence(file_path)
+  local where = {}
+  for _, item in ipairs(M.operations()) do where[item.op.id] = where[item.op.id] or item end
+  local list = {}
+  for i, s in ipairs(SEQUENCE) do
+    local item = assert(where[s[1]], s[1])
+    list[i] = { op = item.op, class = item.class, method = item.method, values = M.values(item.op, s[2]),
+                file_path = s[3] and file_path or nil }
+  end
+  return list
+end
+
+--- Makes the sequence's calls through `falcon` service objects sharing `client`; returns what each raised
+--- (false when it did not) and the name of the driver that ran them.
+function M.run_sequence(falcon, client, file_path)
+  local raised, objects = {}, {}
+  for i, item in ipairs(M.sequence(file_path)) do
+    local obj = objects[item.class] or falcon[item.class] { auth_object = client }
+    objects[item.class] = obj
+    -- falcon.compat's pcall: under falcon.parallel a call yields, which Lua 5.1's own pcall cannot carry
+    local ok, err = require("falcon.compat").pcall(obj[item.method], obj,
+      M.service_args(item.op, item.values, item.file_path))
+    raised[i] = not ok and tostring(err) or false
+  end
+  return raised, require("falcon.driver").current().name
+end
+
+--- What is wrong with the requests a run of the sequence made (`got`, in order), given what it raised.
+function M.check_sequence(file_path, raised, got)
+  local problems = {}
+  local list = M.sequence(file_path)
+  if #got ~= #list then problems[1] = #got .. " requests for " .. #list .. " calls" end
+  for i, item in ipairs(list) do
+    if raised[i] then problems[#problems + 1] = item.op.id .. " raised " .. raised[i] end
+    for _, problem in ipairs(got[i] and M.check(M.expect(item.op, item.values, item.file_path), got[i]) or {}) do
+      problems[#problems + 1] = item.op.id .. ": " .. problem
+    end
+  end
+  return problems
 end
 
 M.body_param = body_param

@@ -78,6 +78,20 @@ function M.class_view(class)
   return view
 end
 
+-- Media types that are not "bytes": a body of one of these is built from a table (JSON) or form parts.
+local STRUCTURED = { ["application/json"] = true, ["multipart/form-data"] = true,
+                     ["application/x-www-form-urlencoded"] = true }
+
+--- The media type a body of bytes goes out as: the first type the operation consumes that is not JSON or a
+--- form (application/octet-stream for PutObject and ArchiveUploadV1, application/yaml for a workflow); nil
+--- for an operation whose body is JSON only.
+function M.bytes_type(op)
+  for _, media in ipairs(op.consumes or {}) do
+    if not STRUCTURED[media] then return media end
+  end
+  return nil
+end
+
 --- The record of an Operation ID, or nil.
 function M.get(id)
   local cname = M.operations[id]
