@@ -180,6 +180,59 @@ describe("the wire of every operation", function()
     assert.is_true(names > 2700, "names: " .. names)
   end)
 
+  describe("bodies of bytes and bodies that are not there", function()
+    -- A call that must be refused before anything is sent: the error names `argname`.
+    local function refused(argname, call)
+      local ok, err = pcall(call)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("bad argument '" .. argname .. "'", 1, true), tostring(err))
+      assert.same({}, recorder:take())
+    end
+
+    it("refuses what an operation's body cannot be, naming it, before anything is sent", function()
+      local samples, storage = object("SampleUploads"), object("CustomStorage")
+      refused("body", function() samples:upload_archive_v1 { name = "a.zip", body = { not_bytes = true } } end)
+      refused("body", function() samples:upload_archive_v1 { name = "a.zip" } end)
+      refused("file_path", function() samples:upload_archive_v1 { name = "a.zip", body = "PK", file_path = file_path } end)
+      refused("file_path", function()
+        storage:put_object { collection_name = "c", object_key = "k", file_path = dir .. "/no-such-file" }
+      end)
+      local uber = falcon.APIHarnessV2 { auth_object = object("MessageCenter") }
+      refused("content_type", function()
+        uber:command("admission_control_delete_policies", { ids = { "a" }, content_type = "application/json" })
+      end)
+      refused("data", function() object("Hosts"):query_devices_by_filter { data = "bytes" } end)
+    end)
+
+    it("a streamed body whose file shrinks while it is sent fails the call; no short request reaches the server", function()
+      local big = dir .. "/shrinking.zip"
+      local f = assert(io.open(big, "wb"))
+      f:write(("z"):rep(4 * 1024 * 1024))
+      f:close()
+      object("MessageCenter")
+      local shrunk = false
+      local response = client:request { method = "POST", route = "/archives/entities/archives/v1",
+        body_path = big, content_type = "application/octet-stream", progress = function(_, _, _, sent)
+          if sent > 0 and not shrunk then
+            shrunk = true
+            emulator.run("truncate -s 1000 " .. emulator.quote(big))
+          end
+        end }
+      assert.is_true(shrunk)
+      assert.is_table(response.transport_error, "a short body went out as a whole request")
+      assert.truthy(response.transport_error.message:find("shrinking.zip", 1, true), response.transport_error.message)
+      assert.same({}, recorder:take())
+    end)
+
+    it("the core refuses a body_path that is not a regular file, before anything is sent", function()
+      object("MessageCenter")
+      local ok, err = pcall(client.request, client, { method = "PUT", route = "/x", body_path = dir })
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find("body_path", 1, true), tostring(err))
+      assert.same({}, recorder:take())
+    end)
+  end)
+
   describe("one request after another on one connection: nothing one request sets leaks into the next", function()
     it("blocking libcurl (one reused easy handle)", function()
       object("MessageCenter")
