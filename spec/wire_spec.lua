@@ -189,6 +189,15 @@ describe("the wire of every operation", function()
       assert.same({}, recorder:take())
     end
 
+    it("takes bytes where the swagger's consumes has a type for them, and sends them as that type", function()
+      local bytes = {}
+      for _, item in ipairs(rules.uber_operations()) do
+        if rules.body_param(item.op) and rules.bytes_type(item.op) then bytes[item.id] = rules.bytes_type(item.op) end
+      end
+      assert.same({ PutObject = "application/octet-stream", PutObjectByVersion = "application/octet-stream",
+                    ArchiveUploadV1 = "application/octet-stream", WorkflowDefinitionsUpdate = "application/yaml" }, bytes)
+    end)
+
     it("refuses what an operation's body cannot be, naming it, before anything is sent", function()
       local samples, storage = object("SampleUploads"), object("CustomStorage")
       refused("body", function() samples:upload_archive_v1 { name = "a.zip", body = { not_bytes = true } } end)
