@@ -9,9 +9,12 @@
 --   how spec/endpoints_index_spec.lua checks the index is current without ../shared.
 --
 -- Inputs: falcon-operations.json (every operation, parameters, service classes) and
--- message-center.json (PEP8 names, produces, and the decommissioned CreateCase/UpdateCase).
--- Output: one data file per collection plus init.lua (index + loader). The output is
--- deterministic (sorted keys) so that regenerating produces no diff.
+-- message-center.json (PEP8 names, produces, and the decommissioned CreateCase/UpdateCase); FalconPy's
+-- facts: tools/endpoints_falconpy.lua (keyword spellings, supplied values, media types, refusals) and
+-- tools/falconpy_names.lua (its classes and method names, written by tools/gen_falconpy_names.lua).
+-- Output: one data file per collection, index.lua (read by the hand-written loader init.lua) and
+-- INDEX.md (tools/endpoints_index.lua). The output is deterministic (sorted keys) so that
+-- regenerating produces no diff; what FalconPy's layer leaves out is printed on stderr.
 local cjson = require "cjson"
 
 local script_dir = (arg and arg[0] or ""):match("^(.*)/tools/[^/]*$") or "."
@@ -340,6 +343,7 @@ M.class_aliases = ]], repr(class_info.class_aliases), [[
 
 --- Methods a class takes from another collection: class -> { name = { collection, Operation ID } }.
 M.class_methods = ]], repr(class_info.class_methods), [[
+
 
 --- PEP8 names the seed documents use that snake_case of the Operation ID does not give.
 M.aliases = ]], repr(seed_aliases), "\n\n",

@@ -17,6 +17,7 @@ M.class_aliases = {ComplianceAssessments="ContainerImageCompliance",F4IT="ITAuto
 
 --- Methods a class takes from another collection: class -> { name = { collection, Operation ID } }.
 M.class_methods = {IOC={DevicesCount={"iocs","DevicesCount"},DevicesRanOn={"iocs","DevicesRanOn"},ProcessesRanOn={"iocs","ProcessesRanOn"},devices_count_legacy={"iocs","DevicesCount"},devices_ran_on_legacy={"iocs","DevicesRanOn"},entities_processes={"iocs","entities_processes"},processes_ran_on_legacy={"iocs","ProcessesRanOn"}}}
+
 --- PEP8 names the seed documents use that snake_case of the Operation ID does not give.
 M.aliases = {identity_protection={graphql="api_preempt_proxy_post_graphql"},intel={query_indicator_entities="QueryIntelIndicatorEntities"},sample_uploads={get_sample="GetSampleV3"}}
 
