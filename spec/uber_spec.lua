@@ -134,9 +134,7 @@ describe("Uber class (against the emulator)", function()
       elseif p["in"] == "body" then
         args.body = op.body_shape == "list" and { { sample = true } } or { sample = true }
         -- an operation whose body is bytes only (no JSON in its consumes: ArchiveUploadV1) takes bytes
-        local json_too = not op.consumes
-        for _, media in ipairs(op.consumes or {}) do json_too = json_too or media == "application/json" end
-        if not json_too then args.body = "bytes" end
+        if not endpoints.takes_json(op) then args.body = "bytes" end
       elseif p.required or p["in"] == "query" then
         if p.enum then
           v = p.enum[1]

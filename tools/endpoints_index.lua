@@ -28,9 +28,8 @@ local function keywords_of(endpoints, op)
   for _, kw in ipairs(sorted(op.body_keywords or {})) do out[#out + 1] = "`" .. kw .. "`" end
   local bytes = body_param and endpoints.bytes_type(op)
   if bytes then
-    local json = false
-    for _, media in ipairs(op.consumes) do json = json or media == "application/json" end
-    out[#out + 1] = "`body` (" .. (json and "a table, or " or "") .. "bytes: " .. bytes .. "), `data`, `file_path`"
+    local json = endpoints.takes_json(op) and "a table, or " or ""
+    out[#out + 1] = "`body` (" .. json .. "bytes: " .. bytes .. "), `data`, `file_path`"
   elseif body_param or op.body_keywords then
     out[#out + 1] = "`body`"
   end

@@ -78,12 +78,7 @@ end
 
 --- The media type a body of bytes goes out as (falcon.endpoints.bytes_type); nil for JSON only.
 M.bytes_type = require("falcon.endpoints").bytes_type
-
-local function takes_json(op)
-  if not op.consumes then return true end
-  for _, media in ipairs(op.consumes) do if media == "application/json" then return true end end
-  return false
-end
+local takes_json = require("falcon.endpoints").takes_json
 
 -- A body of bytes: `body = bytes`, the Uber class's `data = bytes` (FalconPy's form), or `file_path`,
 -- which the engine streams from disk. Sets ctx.raw = { bytes, path, content_type } when one is given.

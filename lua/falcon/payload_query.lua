@@ -92,7 +92,7 @@ local function query_plan(op)
         break
       end
     end
-    plan = params ~= nil and not op.synthetic and not op.body_keywords and not op.refused
+    plan = params ~= nil and not op.synthetic and not op.body_keywords
       and { params = params, by_name = by_name, binary = op.produces and op.produces ~= "application/json" or nil }
     query_plans[op] = plan
   end

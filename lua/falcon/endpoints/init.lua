@@ -92,6 +92,15 @@ function M.bytes_type(op)
   return nil
 end
 
+--- Whether the operation's body may be JSON (the default, or application/json among its `consumes`).
+function M.takes_json(op)
+  if not op.consumes then return true end
+  for _, media in ipairs(op.consumes) do
+    if media == "application/json" then return true end
+  end
+  return false
+end
+
 --- The record of an Operation ID, or nil.
 function M.get(id)
   local cname = M.operations[id]
