@@ -45,7 +45,7 @@ deps:
 	@tools/install-deps $(PACKAGES)
 
 build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy \
-	$(BUILD)/spec/hostile_server \
+	$(BUILD)/spec/hostile_server $(BUILD)/spec/wire_recorder \
 	$(foreach v,$(OLD_LUAS),$(if $(wildcard /usr/include/$(v)/lua.h),$(BUILD)/$(v)/falcon/core.so))
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
@@ -71,6 +71,11 @@ $(BUILD)/spec/connect_proxy: spec/helpers/connect_proxy.c spec/helpers/announce.
 $(BUILD)/spec/hostile_server: spec/helpers/hostile_server.c spec/helpers/announce.h
 	@mkdir -p $(@D)
 	$(CC) -std=c99 $(WARN) -O2 -o $@ $< -lz
+
+# An HTTP/1.1 server that records every request as it arrived (spec/helpers/wire.lua, spec/wire_spec.lua).
+$(BUILD)/spec/wire_recorder: spec/helpers/wire_recorder.c spec/helpers/announce.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 $(WARN) -O2 -o $@ $<
 
 $(BUILD)/asan/falcon/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)

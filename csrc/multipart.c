@@ -1,6 +1,7 @@
 /* multipart.c: multipart/form-data as a byte stream with a length known up front. Parts:
  * {name=, value=} | {name=, data=, filename=, content_type=} | {name=, path=, filename=, content_type=}.
- * The layout is libcurl's (delimiter, Content-Disposition, Content-Type for files, CRLF framing). */
+ * The layout is libcurl's (delimiter, Content-Disposition, Content-Type for files, CRLF framing). A raw
+ * multipart (multipart_file_body) has no framing at all: one file's bytes are the body. */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -67,9 +68,11 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
         content_type = "application/octet-stream";
         type_len = strlen(content_type);
     }
-    if (!mime_name_valid(name, name_len) || (filename != NULL && !mime_name_valid(filename, filename_len)) ||
-        (content_type != NULL && !mime_name_valid(content_type, type_len)) || file_size < 0)
-        return 0;
+    /* Names go inside part headers; a raw body has none. */
+    int names_ok = m->raw || (mime_name_valid(name, name_len) &&
+                              (filename == NULL || mime_name_valid(filename, filename_len)) &&
+                              (content_type == NULL || mime_name_valid(content_type, type_len)));
+    if (!names_ok || file_size < 0) return 0;
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 4;
         multipart_part *grown = realloc(m->parts, cap * sizeof *grown);
@@ -83,24 +86,26 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
     multipart_part *p = &m->parts[m->count];
     memset(p, 0, sizeof *p);
     buffer_init(&p->head);
-    if (m->count > 0) buffer_append_str(&p->head, "\r\n");
-    buffer_append_str(&p->head, "--");
-    buffer_append_str(&p->head, m->boundary);
-    buffer_append_str(&p->head, "\r\nContent-Disposition: form-data; name=\"");
-    buffer_append(&p->head, name, name_len);
-    buffer_append_char(&p->head, '"');
-    if (filename != NULL) {
-        buffer_append_str(&p->head, "; filename=\"");
-        buffer_append(&p->head, filename, filename_len);
+    if (!m->raw) {
+        if (m->count > 0) buffer_append_str(&p->head, "\r\n");
+        buffer_append_str(&p->head, "--");
+        buffer_append_str(&p->head, m->boundary);
+        buffer_append_str(&p->head, "\r\nContent-Disposition: form-data; name=\"");
+        buffer_append(&p->head, name, name_len);
         buffer_append_char(&p->head, '"');
-    }
-    buffer_append_str(&p->head, "\r\n");
-    if (content_type != NULL) {
-        buffer_append_str(&p->head, "Content-Type: ");
-        buffer_append(&p->head, content_type, type_len);
+        if (filename != NULL) {
+            buffer_append_str(&p->head, "; filename=\"");
+            buffer_append(&p->head, filename, filename_len);
+            buffer_append_char(&p->head, '"');
+        }
+        buffer_append_str(&p->head, "\r\n");
+        if (content_type != NULL) {
+            buffer_append_str(&p->head, "Content-Type: ");
+            buffer_append(&p->head, content_type, type_len);
+            buffer_append_str(&p->head, "\r\n");
+        }
         buffer_append_str(&p->head, "\r\n");
     }
-    buffer_append_str(&p->head, "\r\n");
     if (path != NULL) {
         p->path = strdup(path);
         p->file_size = file_size;
@@ -120,10 +125,12 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
 
 int multipart_close(multipart *m) {
     buffer_reset(&m->tail);
-    if (m->count > 0) buffer_append_str(&m->tail, "\r\n");
-    buffer_append_str(&m->tail, "--");
-    buffer_append_str(&m->tail, m->boundary);
-    buffer_append_str(&m->tail, "--\r\n");
+    if (!m->raw) {
+        if (m->count > 0) buffer_append_str(&m->tail, "\r\n");
+        buffer_append_str(&m->tail, "--");
+        buffer_append_str(&m->tail, m->boundary);
+        buffer_append_str(&m->tail, "--\r\n");
+    }
     if (m->tail.failed) m->failed = 1;
     long long length = (long long)m->tail.len;
     for (size_t i = 0; i < m->count; i++)
@@ -272,6 +279,18 @@ multipart *multipart_from_lua(lua_State *L, int idx, int anchor) {
     }
     /* mime_check ran first: a refusal here is memory (or a file that vanished in between). */
     if (!ok || !multipart_close(m)) {
+        multipart_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+multipart *multipart_file_body(const char *path, long long file_size) {
+    multipart *m = malloc(sizeof *m);
+    if (m == NULL) return NULL;
+    multipart_init(m);
+    m->raw = 1;
+    if (!multipart_add(m, "body", 4, NULL, 0, NULL, 0, NULL, 0, path, file_size) || !multipart_close(m)) {
         multipart_destroy(m);
         return NULL;
     }

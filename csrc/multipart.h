@@ -31,6 +31,7 @@ typedef struct {
     long long file_done;
     char *detail;         /* why reading failed */
     int failed;           /* out of memory while building */
+    int raw;              /* no framing: the parts' contents are the whole body (multipart_file_body) */
 } multipart;
 
 #define MULTIPART_ERROR ((size_t)-1)
@@ -57,5 +58,9 @@ void multipart_free(multipart *m);
  * out of memory. */
 multipart *multipart_from_lua(lua_State *L, int idx, int anchor);
 void multipart_destroy(multipart *m);
+
+/* A body that is one file's bytes, streamed as the forms are (a raw multipart: no boundary, no part
+ * headers), for a body of bytes given by path (PutObject, ArchiveUploadV1). NULL when out of memory. */
+multipart *multipart_file_body(const char *path, long long file_size);
 
 #endif

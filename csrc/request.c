@@ -3,6 +3,7 @@
  * progress callback, another coroutine): every Lua string the request points into is put in an anchor
  * table of the request's own, referenced from the registry until request_free. */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "compat.h"
 #include "errors.h"
@@ -92,8 +93,21 @@ static void anchor_value(lua_State *L, int anchor, int req, const char *key) {
 
 /* Stack slots of the request table's optional fields (0 when absent). */
 typedef struct {
-    int query, headers, body, content_type, form, save_to, progress, on_data, auth, repeatable, json;
+    int query, headers, body, body_path, content_type, form, save_to, progress, on_data, auth, repeatable, json;
+    long long body_size; /* of the file at body_path, when the request was read */
 } request_fields;
+
+/* body_path: a regular file whose bytes are the body (streamed); its size is taken now, and a file that
+ * changes size before it is sent fails the send. */
+static void check_body_path(lua_State *L, request_fields *f) {
+    const char *path = lua_tostring(L, f->body_path);
+    struct stat st;
+    if (strlen(path) != falcon_rawlen(L, f->body_path)) errors_raise(L, "request", "bad field 'body_path' (contains a NUL byte)");
+    if (f->body || f->form) errors_raise(L, "request", "'body_path' cannot be given with 'body' or 'form'");
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        errors_raise(L, "request", "bad field 'body_path' (a readable regular file expected: %s)", path);
+    f->body_size = (long long)st.st_size;
+}
 
 /* Reads every field and runs every check that can raise; sets method, route and the flags of rq. */
 static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fields *f) {
@@ -102,6 +116,7 @@ static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fie
     f->query = optional_field(L, idx, "query", LUA_TTABLE, "array of {name, value}");
     f->headers = optional_field(L, idx, "headers", LUA_TTABLE, "table");
     f->body = optional_field(L, idx, "body", LUA_TSTRING, "string");
+    f->body_path = optional_field(L, idx, "body_path", LUA_TSTRING, "path string");
     f->content_type = optional_field(L, idx, "content_type", LUA_TSTRING, "string");
     f->form = optional_field(L, idx, "form", LUA_TTABLE, "array of parts");
     f->save_to = optional_field(L, idx, "save_to", LUA_TSTRING, "path string");
@@ -118,6 +133,7 @@ static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fie
     if (f->headers) check_headers(L, f->headers);
     if (f->form) mime_check(L, f->form, "request");
     if (f->body && f->form) errors_raise(L, "request", "'body' and 'form' cannot both be given");
+    if (f->body_path) check_body_path(L, f);
     if (f->content_type) {
         const char *ct = lua_tostring(L, f->content_type);
         if (strpbrk(ct, "\r\n") != NULL || strlen(ct) != falcon_rawlen(L, f->content_type))
@@ -200,7 +216,10 @@ int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query)
         rq->save_to = lua_tostring(L, f.save_to);
         anchor_value(L, anchor, idx, "save_to");
     }
-    int ok = !query->failed && build_headers(L, rq, &f, anchor);
+    int ok = !query->failed;
+    /* The file body is read through the form encoder, as an upload's file part is, under every driver. */
+    if (ok && f.body_path) ok = (rq->form = multipart_file_body(lua_tostring(L, f.body_path), f.body_size)) != NULL;
+    ok = ok && build_headers(L, rq, &f, anchor);
     rq->progress_ref = ref_of(L, f.progress);
     rq->on_data_ref = ref_of(L, f.on_data);
     rq->anchor_ref = ref_of(L, anchor);

@@ -245,15 +245,17 @@ static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) 
 }
 
 /* Every method-related option is set on every call: the handle is reused without curl_easy_reset, so
- * nothing a previous request set may linger. */
+ * nothing a previous request set may linger. A request without a body goes out as a GET does, under its own
+ * method: no Content-Type, no Content-Length (libcurl's POSTFIELDS of "" would add both). */
 static void set_method(CURL *easy, const transfer_request *rq) {
     int has_body = rq->body != NULL || rq->form != NULL;
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
-    if (strcmp(rq->method, "GET") == 0 && !has_body) {
-        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(rq->method, "HEAD") == 0) {
+    if (strcmp(rq->method, "HEAD") == 0) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (!has_body) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+        if (strcmp(rq->method, "GET") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
     } else {
         if (rq->form != NULL) {
             multipart_rewind(rq->form);
@@ -265,8 +267,8 @@ static void set_method(CURL *easy, const transfer_request *rq) {
             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->form->length);
         } else {
             /* Not copied: the body outlives the transfer (a Lua string on the stack, or ours). */
-            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body ? rq->body : "");
-            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(rq->body ? rq->body_len : 0));
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body);
+            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
         }
         if (strcmp(rq->method, "POST") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
     }

@@ -64,11 +64,10 @@ static int has_body(const transfer_request *rq) {
     return rq->body != NULL || rq->form != NULL;
 }
 
-/* libcurl sends a bodiless GET and HEAD without Content-Length; everything else goes as a POST-style
- * request with a (possibly empty) body. */
+/* As the libcurl path sends it (transfer.c, set_method): a request without a body, whatever its method,
+ * has no Content-Length and no Content-Type. */
 long long wire_content_length(const transfer_request *rq) {
-    if (strcmp(rq->method, "HEAD") == 0) return -1;
-    if (strcmp(rq->method, "GET") == 0 && !has_body(rq)) return -1;
+    if (strcmp(rq->method, "HEAD") == 0 || !has_body(rq)) return -1;
     if (rq->form != NULL) return rq->form->length;
     return rq->body != NULL ? (long long)rq->body_len : 0;
 }

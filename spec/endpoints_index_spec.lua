@@ -18,10 +18,11 @@ describe("lua/falcon/endpoints/INDEX.md", function()
     assert.is_true(fresh == emulator.read_file(INDEX), INDEX .. " is stale: run `lua5.4 tools/gen_endpoints.lua`")
   end)
 
-  it("lists every operation, each name resolving on its service classes to that operation", function()
+  it("lists every operation, each name resolving on its service classes to that operation, and its keywords", function()
     local rows, seen = 0, {}
     for line in emulator.read_file(INDEX):gmatch("[^\n]+") do
-      local id, names, cname, classes, route = line:match("^| ([^|]+) | ([^|]*) | ([%w_]+) | ([^|]+) | `([^`]+)` |$")
+      local id, names, keywords, cname, classes, route =
+        line:match("^| ([^|]+) | ([^|]*) | ([^|]*) | ([%w_]+) | ([^|]+) | `([^`]+)` |$")
       if id then
         rows = rows + 1
         seen[id] = true
@@ -30,10 +31,22 @@ describe("lua/falcon/endpoints/INDEX.md", function()
         assert.is_table(op, id)
         assert.equal(op.method .. " " .. op.route, route)
         if classes ~= "(Uber class only)" then
-          for class in classes:gmatch("[%w]+") do assert.equal(cname, service.class(class).collection, class) end
+          for class in classes:gmatch("[%w]+") do
+            assert.is_table(service.class(class), class)
+            assert.equal(op, endpoints.class_view(class).by_id[id], class .. " lacks " .. id)
+          end
         end
         for name in names:gmatch("`([^`]+)`") do
           assert.equal(op, coll.by_name[name], name .. " does not name " .. id)
+        end
+        -- every parameter under its name and FalconPy's spelling, nothing the builder would refuse
+        local listed = {}
+        for kw in keywords:gmatch("`([^`]+)`") do listed[kw] = true end
+        for _, p in ipairs(op.params) do
+          if not p.engine and p["in"] ~= "body" and p.type ~= "file" and not op.refused then
+            assert.is_true(listed[p.name], id .. ": " .. p.name)
+            if p.alias then assert.is_true(listed[p.alias], id .. ": " .. p.alias) end
+          end
         end
       end
     end
@@ -45,5 +58,7 @@ describe("lua/falcon/endpoints/INDEX.md", function()
     local row = emulator.read_file(INDEX):match("\n(| QueryCasesIdsByFilter |[^\n]+)")
     assert.truthy(row and row:find("`query_cases`", 1, true), row)
     assert.truthy(row:find("| message_center | MessageCenter |", 1, true), row)
+    local aws = emulator.read_file(INDEX):match("\n(| cloud_registration_aws_trigger_health_check |[^\n]+)")
+    assert.truthy(aws and aws:find("`account-ids` or `account_ids`", 1, true), aws)
   end)
 end)

@@ -59,7 +59,17 @@ local function assert_argument_error(op, err, argname)
 end
 
 describe("payload.build over every operation", function()
-  local ops = all_operations()
+  local ops, refused = {}, {}
+  for _, op in ipairs(all_operations()) do table.insert(op.refused and refused or ops, op) end
+
+  it("refuses the token operations, pointing to login() and logout()", function()
+    assert.equal(2, #refused)
+    for _, op in ipairs(refused) do
+      local request, err = outcome(op, {})
+      assert.is_nil(request)
+      assert.truthy(err:find("^falcon: " .. op.id .. ": ") and (err:find("login()", 1, true) or err:find("logout()", 1, true)), err)
+    end
+  end)
 
   it("covers every operation of the tables", function()
     assert.is_true(#ops >= 1500, "only " .. #ops .. " operations")

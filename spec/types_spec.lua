@@ -21,6 +21,7 @@ local FORMS = {
   "^%-%-%-@meta$",
   "^%-%-%-@class " .. NAME .. "$",
   "^%-%-%-@class " .. NAME .. ": " .. NAME .. "$",
+  "^%-%-%-@class " .. NAME .. ": " .. NAME .. ", [%w_%., ]+$", -- several bases (NetworkScan)
   "^%-%-%-@field [%a_][%w_]*%?? %S.*$",
   '^%-%-%-@field %["[^"]+"%]%?? %S.*$',
   "^%-%-%-@param [%a_][%w_]*%?? %S.*$",

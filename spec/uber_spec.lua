@@ -133,6 +133,8 @@ describe("Uber class (against the emulator)", function()
         args.file_data, args.file_name = "bytes", "upload.txt"
       elseif p["in"] == "body" then
         args.body = op.body_shape == "list" and { { sample = true } } or { sample = true }
+        -- an operation whose body is bytes only (no JSON in its consumes: ArchiveUploadV1) takes bytes
+        if not endpoints.takes_json(op) then args.body = "bytes" end
       elseif p.required or p["in"] == "query" then
         if p.enum then
           v = p.enum[1]
@@ -210,14 +212,18 @@ describe("Uber class (against the emulator)", function()
     for _, id in ipairs(ids) do
       local op = endpoints.get(id)
       local args = sample_args(op)
-      uber:command(id, args)
-      local class_name = class_of[op.collection]
-      if class_name then
-        services[class_name] = services[class_name] or falcon[class_name]{ auth_object = uber }
-        services[class_name][id](services[class_name], args)
+      if op.refused then -- the token operations: refused in both styles, nothing sent (spec/wire_spec.lua)
+        assert.has_error(function() uber:command(id, args) end)
+      else
+        uber:command(id, args)
+        local class_name = class_of[op.collection]
+        if class_name then
+          services[class_name] = services[class_name] or falcon[class_name]{ auth_object = uber }
+          services[class_name][id](services[class_name], args)
+        end
+        pending[#pending + 1] = { id = id, op = op, args = args, service = class_name ~= nil }
+        if #pending >= 200 then flush() end
       end
-      pending[#pending + 1] = { id = id, op = op, args = args, service = class_name ~= nil }
-      if #pending >= 200 then flush() end
     end
     flush()
     -- collections without a service class in the spec are reachable through the Uber class only

@@ -197,13 +197,26 @@ local function init_file()
   add("---@field graphql_pages fun(obj: falcon.Service, query: string, variables?: table, opts?: table): ",
     "fun(): table, table")
   add("---@field json { array: fun(t?: table): table, null: any, encode: fun(v: any): string, decode: fun(s: string): any }")
+  -- Every class: the one of each collection, the classes made of several (NetworkScan, declared below with
+  -- theirs as bases), and the other names of a class (PreventionPolicies).
+  local type_of = {}
+  for class, cname in pairs(endpoints.classes) do type_of[class] = catalog.class_name(cname) end
+  for class in pairs(endpoints.class_collections) do type_of[class] = class end
+  for alias, class in pairs(endpoints.class_aliases) do type_of[alias] = catalog.class_name(endpoints.classes[class]) end
   local names = {}
-  for class in pairs(endpoints.classes) do names[#names + 1] = class end
+  for class in pairs(type_of) do names[#names + 1] = class end
   table.sort(names)
-  for _, class in ipairs(names) do
-    add("---@field ", class, " fun(opts?: falcon.Options): falcon.", catalog.class_name(endpoints.classes[class]))
-  end
+  for _, class in ipairs(names) do add("---@field ", class, " fun(opts?: falcon.Options): falcon.", type_of[class]) end
   add("local falcon = {}")
+  for _, class in ipairs(names) do
+    local parts = endpoints.class_collections[class]
+    if parts then
+      local bases = {}
+      for i, cname in ipairs(parts) do bases[i] = "falcon." .. catalog.class_name(cname) end
+      add("--- FalconPy's ", class, ": the operations of ", #parts, " collections.")
+      add("---@class falcon.", class, ": ", table.concat(bases, ", "))
+    end
+  end
   out[#out + 1] = COMMON
   local ids = {}
   for id in pairs(endpoints.operations) do ids[#ids + 1] = string.format("%q", id) end

@@ -11,6 +11,7 @@
 --   5. here                 keywords no stage took (an error naming them), control keywords, the request.
 -- Every check runs before a request exists: bad input raises an error naming the argument
 -- (payload_check) and nothing is sent.
+local errors = require "falcon.errors"
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
 local query = require "falcon.payload_query"
@@ -43,7 +44,10 @@ end
 local function known_keywords(ctx)
   local op, known = ctx.op, {}
   for _, p in ipairs(op.params) do
-    if p["in"] ~= "body" and not p.engine and p.type ~= "file" then known[#known + 1] = p.name end
+    if p["in"] ~= "body" and not p.engine and p.type ~= "file" then
+      known[#known + 1] = p.name
+      if p.alias then known[#known + 1] = p.alias end
+    end
   end
   for kw in pairs(op.body_keywords or {}) do known[#known + 1] = kw end
   if ctx.has_body_param and not op.body_keywords then known[#known + 1] = "ids" end
@@ -52,6 +56,7 @@ local function known_keywords(ctx)
     if p["in"] == "query" then known[#known + 1] = "parameters"; break end
   end
   if ctx.file_param then known[#known + 1] = "file_data, file_name, file_path" end
+  if ctx.has_body_param and body.bytes_type(op) then known[#known + 1] = "data, file_path" end
   table.sort(known)
   return known
 end
@@ -81,7 +86,9 @@ local function check_leftovers(ctx)
   end
 end
 
--- The engine request from what the stages gathered (and the headers Uber's forms added).
+-- The engine request from what the stages gathered (and the headers Uber's forms added). A request carries a
+-- Content-Type only with a body: the body's own (JSON, multipart, or the bytes' media type), or Uber's
+-- `content_type` over it.
 local function request_of(ctx, extra)
   local op = ctx.op
   local request = { method = op.method, route = ctx.route, query = ctx.query, operation = op.id,
@@ -91,12 +98,17 @@ local function request_of(ctx, extra)
   if ctx.form and #ctx.form > 0 then
     if ctx.body ~= nil then fail(ctx.name, "body", "either a JSON body or multipart form data expected, not both") end
     request.form = ctx.form
+  elseif ctx.raw then
+    request.body, request.body_path, request.content_type = ctx.raw.bytes, ctx.raw.path, ctx.raw.content_type
   elseif ctx.body ~= nil then
     request.body = json.encode(ctx.body, ctx.schema)
     request.content_type = "application/json"
   end
   local content_type = extra and extra.content_type
   if content_type and not (content_type:lower():find("^multipart/") and request.form) then
+    if not (request.form or request.body or request.body_path) then
+      fail(ctx.name, "content_type", "not accepted: this request has no body")
+    end
     request.content_type = content_type
   end
   if op.produces and op.produces ~= "application/json" then request.binary = true end
@@ -114,6 +126,7 @@ end
 -- @treturn table request for `client:request`
 function M.build(op, args, name, forms)
   name = name or op.id
+  if op.refused then errors.raise(name, "%s", op.refused) end
   if type(args) ~= "table" then fail(name, "arguments", "table of keyword arguments expected, got " .. type(args)) end
   local request = query.quick(op, args, name)
   if request then return request end

@@ -1,8 +1,10 @@
---- The JSON body stage of the request builder: body keyword maps (`content` -> body key `body`,
---- aggregates as a one-element list, `ids` as a JSON list), `body=` passed through with explicit
---- keywords winning, and the `ids` convention of body-only entity lookups.
+--- The body stage of the request builder: body keyword maps (`content` -> body key `body`, aggregates as a
+--- one-element list, `ids` as a JSON list), `body=` passed through with explicit keywords winning, the `ids`
+--- convention of body-only entity lookups, and bodies of bytes for the operations whose body may be bytes
+--- (their `consumes`: PutObject, ArchiveUploadV1), given as a string or streamed from `file_path`.
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
+local upload = require "falcon.payload_upload"
 local util = require "falcon.util"
 
 local fail, copy = check.fail, util.copy
@@ -74,13 +76,47 @@ local function keyword_body(ctx)
   return fields
 end
 
---- Sets ctx.body (and ctx.schema) from the keywords; ctx.has_body_param says whether the operation
---- takes a JSON body at all.
+--- The media type a body of bytes goes out as (falcon.endpoints.bytes_type); nil for JSON only.
+M.bytes_type = require("falcon.endpoints").bytes_type
+local takes_json = require("falcon.endpoints").takes_json
+
+-- A body of bytes: `body = bytes`, the Uber class's `data = bytes` (FalconPy's form), or `file_path`,
+-- which the engine streams from disk. Sets ctx.raw = { bytes, path, content_type } when one is given.
+local function raw_body(ctx, media)
+  local args, name = ctx.args, ctx.name
+  local bytes, path = nil, args.file_path
+  for _, k in ipairs { "body", "data" } do
+    if type(args[k]) == "string" then
+      if bytes then fail(name, k, "one body expected: body, data (bytes) or file_path") end
+      bytes, ctx.used[k] = args[k], true
+    end
+  end
+  if path ~= nil then
+    if type(path) ~= "string" then fail(name, "file_path", "string expected, got " .. type(path)) end
+    if bytes then fail(name, "file_path", "either file_path or a body of bytes expected, not both") end
+    check.check_text(name, "file_path", path)
+    upload.file_size(name, "file_path", path) -- a readable regular file, before anything is sent
+    ctx.used.file_path = true
+  end
+  if bytes or path then ctx.raw = { bytes = bytes, path = path, content_type = media } end
+end
+
+--- Sets ctx.body (and ctx.schema) from the keywords, or ctx.raw for a body of bytes; ctx.has_body_param
+--- says whether the operation takes a body at all.
 function M.stage(ctx)
   local op, args, name = ctx.op, ctx.args, ctx.name
   local body_param
   for _, p in ipairs(op.params) do if p["in"] == "body" then body_param = p end end
   ctx.has_body_param = body_param ~= nil
+  local media = body_param and M.bytes_type(op)
+  if media then
+    raw_body(ctx, media)
+    if ctx.raw then return end
+    if not takes_json(op) then
+      fail(name, "body", "bytes (a string) or file_path expected: " .. op.id .. " takes "
+        .. table.concat(op.consumes, ", "))
+    end
+  end
   if op.body_keywords then
     ctx.body, ctx.schema = keyword_body(ctx), body_schema(op)
   elseif args.body ~= nil then

@@ -135,6 +135,18 @@ function M.as_list(name, argname, v, p, split)
   return list
 end
 
+--- The value a call gives parameter p, and the keyword it came under: the parameter's name, or FalconPy's
+--- spelling of it (p.alias: account_ids for account-ids, id for ID); both at once is refused. Marks it used.
+function M.given(name, args, p, used)
+  local v, key, alias = args[p.name], p.name, p.alias
+  if alias and args[alias] ~= nil then
+    if v ~= nil then fail(name, alias, "given twice: as '" .. p.name .. "' and as '" .. alias .. "'") end
+    v, key = args[alias], alias
+  end
+  if v ~= nil and used then used[key] = true end
+  return v, key
+end
+
 --- A scalar checked against its spec, as the text that goes on the wire.
 function M.wire_text(name, argname, v, p)
   check_scalar(name, argname, v, p)

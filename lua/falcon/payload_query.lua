@@ -34,18 +34,20 @@ local function check_query_scalar(name, key, v, p)
   return check_scalar(name, key, v, p)
 end
 
---- Appends `key=value` pair(s) for one query value to `query`.
-local function add_query(name, query, key, v, p)
+--- Appends `key=value` pair(s) for one query value to `query` (errors name `argname`, default `key`: the
+--- keyword the caller wrote, which may be FalconPy's spelling of the parameter).
+local function add_query(name, query, key, v, p, argname)
+  local arg = argname or key
   if type(v) == "table" and v ~= json.null then
     -- A list for a scalar parameter repeats the key (FalconPy); an empty one would silently vanish.
     if next(v) == nil and p.type and p.type ~= "array" and p.type ~= "any" then
-      fail(name, key, describe(p) .. " expected, got an empty table")
+      fail(name, arg, describe(p) .. " expected, got an empty table")
     end
-    local list = check.as_list(name, key, v, p)
+    local list = check.as_list(name, arg, v, p)
     local texts = {}
     for i, x in ipairs(list) do
       texts[i] = scalar_string(x)
-      check_text(name, key, texts[i])
+      check_text(name, arg, texts[i])
     end
     if p.collectionFormat == "csv" then
       query[#query + 1] = { key, table.concat(texts, ",") }
@@ -54,11 +56,11 @@ local function add_query(name, query, key, v, p)
     end
   elseif p.type == "array" then
     -- one scalar (or a comma-separated string) for an array parameter
-    return add_query(name, query, key, check.as_list(name, key, v, p, type(v) == "string"), p)
+    return add_query(name, query, key, check.as_list(name, arg, v, p, type(v) == "string"), p, arg)
   else
-    check_query_scalar(name, key, v, p)
+    check_query_scalar(name, arg, v, p)
     local s = scalar_string(v)
-    if type(v) == "string" then check_text(name, key, s) end -- a number or boolean prints safely
+    if type(v) == "string" then check_text(name, arg, s) end -- a number or boolean prints safely
     query[#query + 1] = { key, s }
   end
 end
@@ -84,6 +86,7 @@ local function query_plan(op)
     for _, p in ipairs(op.params) do
       if p["in"] == "query" then
         params[#params + 1], by_name[p.name] = p, p
+        if p.alias then by_name[p.alias] = p end
       elseif not (p["in"] == "header" and p.engine) then -- Authorization belongs to the engine
         params = nil
         break
@@ -106,9 +109,14 @@ function M.quick(op, args, name)
   end
   local query = {}
   for _, p in ipairs(plan.params) do
-    local v = args[p.name]
+    local v, argname = args[p.name], nil
+    if p.alias and args[p.alias] ~= nil then
+      if v ~= nil then return nil end -- both spellings: the general stages say so
+      v, argname = args[p.alias], p.alias
+    end
+    if v == nil then v = p.supplied end
     if v ~= nil then
-      add_query(name, query, p.name, v, p)
+      add_query(name, query, p.name, v, p, argname)
     elseif p.required then
       return nil -- the general stages name what is missing
     end
@@ -129,7 +137,7 @@ local function add_parameters(ctx, parameters)
   end
   for _, k in ipairs(sorted_keys(parameters)) do
     local p = ctx.by_name[k]
-    local explicit = p and p["in"] == "query" and args[k] ~= nil
+    local explicit = p and p["in"] == "query" and (args[k] ~= nil or (p.alias and args[p.alias] ~= nil))
     if not explicit then
       if p and p["in"] == "query" then add_query(name, query, k, parameters[k], p)
       else M.add_untyped(name, query, k, parameters[k]) end
@@ -142,30 +150,30 @@ local function substitute(route, key, s)
   return (route:gsub("{" .. key:gsub("%p", "%%%0") .. "}", (segment:gsub("%%", "%%%%"))))
 end
 
---- Query, path and header parameters of `ctx.args` into ctx.query, ctx.route and ctx.headers.
+--- Query, path and header parameters of `ctx.args` into ctx.query, ctx.route and ctx.headers. A parameter
+--- the call leaves out takes the value FalconPy supplies for it, if any (p.supplied; parameters= wins).
 function M.stage(ctx)
   local args, name, parameters = ctx.args, ctx.name, ctx.args.parameters
   if parameters ~= nil then add_parameters(ctx, parameters) end
   for _, p in ipairs(ctx.op.params) do
     local where, key = p["in"], p.name
-    local v = args[key]
+    local v, argname = check.given(name, args, p, ctx.used)
+    local in_parameters = parameters and parameters[key] ~= nil
+    if v == nil and not in_parameters then v = p.supplied end
     if where == "query" then
       if v ~= nil then
-        ctx.used[key] = true
-        add_query(name, ctx.query, key, v, p)
-      elseif p.required and not (parameters and parameters[key] ~= nil) then
+        add_query(name, ctx.query, key, v, p, argname)
+      elseif p.required and not in_parameters then
         fail(name, key, describe(p) .. " expected, got nil")
       end
     elseif where == "path" then
       if v == nil then fail(name, key, describe(p) .. " expected, got nil") end
-      ctx.used[key] = true
-      local s = check.wire_text(name, key, v, p)
-      if s == "" then fail(name, key, "non-empty " .. describe(p) .. " expected") end
+      local s = check.wire_text(name, argname, v, p)
+      if s == "" then fail(name, argname, "non-empty " .. describe(p) .. " expected") end
       ctx.route = substitute(ctx.route, key, s)
     elseif where == "header" and not p.engine then -- Authorization belongs to the engine
       if v ~= nil then
-        ctx.used[key] = true
-        ctx.headers[key] = check.wire_text(name, key, v, p)
+        ctx.headers[key] = check.wire_text(name, argname, v, p)
       elseif p.required then
         fail(name, key, describe(p) .. " expected, got nil")
       end

@@ -146,16 +146,19 @@ local function file_part(name, op, file_param, args, used)
            content_type = M.mime_type(filename) }
 end
 
--- One form-data keyword's value(s) as form fields.
-local function add_field(ctx, p, v)
+-- One form-data keyword's value(s) as form fields: a list repeats the field for collectionFormat `multi`, and
+-- is one comma-separated field otherwise (the swagger's default, csv).
+local function add_field(ctx, p, v, argname)
   local name, key = ctx.name, p.name
-  local values = p.type == "array" and check.as_list(name, key, v, p, type(v) == "string")
-    or { check.check_scalar(name, key, v, p) }
-  for _, x in ipairs(values) do
-    local s = check.scalar_string(x)
-    check_text(name, key, s)
-    ctx.form[#ctx.form + 1] = { name = key, value = s }
+  local values = p.type == "array" and check.as_list(name, argname, v, p, type(v) == "string")
+    or { check.check_scalar(name, argname, v, p) }
+  local texts = {}
+  for i, x in ipairs(values) do
+    texts[i] = check.scalar_string(x)
+    check_text(name, argname, texts[i])
   end
+  if p.type == "array" and p.collectionFormat ~= "multi" then texts = { table.concat(texts, ",") } end
+  for _, text in ipairs(texts) do ctx.form[#ctx.form + 1] = { name = key, value = text } end
 end
 
 local function append(ctx, part)
@@ -169,11 +172,11 @@ function M.stage(ctx, extra)
   for _, p in ipairs(op.params) do
     if p["in"] == "formData" then
       ctx.form = ctx.form or {}
+      local v, argname = check.given(name, args, p, p.type ~= "file" and ctx.used or nil)
       if p.type == "file" then
         ctx.file_param = p
-      elseif args[p.name] ~= nil then
-        ctx.used[p.name] = true
-        add_field(ctx, p, args[p.name])
+      elseif v ~= nil then
+        add_field(ctx, p, v, argname)
       elseif p.required and not (p.name == "file_name" and args.file_path) then
         fail(name, p.name, describe(p) .. " expected, got nil")
       end

@@ -1,7 +1,8 @@
---- Small table helpers shared by the request builder, batching and paging layers.
-local json = require "falcon.json"
-
+--- Small table and name helpers shared by the request builder, batching and paging layers, and the
+--- endpoint generator (which loads this module without the C core: falcon.json is required on first use).
 local M = {}
+
+local json_null
 
 --- A shallow copy of a keyword, body or response table (nil gives an empty table). Batching and
 --- paging send variations of one call, each on its own copy.
@@ -13,7 +14,8 @@ end
 
 --- True for a table whose keys are exactly 1..n (json.null is not a list).
 function M.is_list(t)
-  if type(t) ~= "table" or t == json.null then return false end
+  json_null = json_null or require("falcon.json").null
+  if type(t) ~= "table" or t == json_null then return false end
   local n = 0
   for _ in pairs(t) do n = n + 1 end
   return n == #t
@@ -25,6 +27,16 @@ function M.sorted_keys(t, compare)
   for k in pairs(t) do keys[#keys + 1] = k end
   table.sort(keys, compare)
   return keys
+end
+
+--- snake_case of a name: QueryCasesIdsByFilter -> query_cases_ids_by_filter, account-ids -> account_ids,
+--- X-File-Password -> x_file_password, ID -> id (Operation IDs as method names, FalconPy's keywords).
+function M.snake(name)
+  local s = name:gsub("[^%w]+", "_")
+  s = s:gsub("(%l)(%u)", "%1_%2"):gsub("(%d)(%u)", "%1_%2"):gsub("(%u)(%u%l)", "%1_%2")
+  s = s:gsub("(%l)(%d)", "%1_%2")
+  s = s:lower():gsub("_+", "_"):gsub("^_", ""):gsub("_$", "")
+  return s
 end
 
 return M

@@ -190,6 +190,15 @@ function scenarios.stream(args)
   return { last = counts, problems = problems, stats = stream.stats, driver = require("falcon.driver").current().name }
 end
 
+-- The wire spec's sequence of request shapes through the cosocket driver, to the recording server at
+-- config.url (spec/wire_spec.lua reads what arrived): what each call raised.
+function scenarios.wire(args)
+  local falcon = require "falcon"
+  local client = falcon.Client.new { access_token = args.token, base_url = config.url, max_retries = 0 }
+  return { raised = require("spec.helpers.wire_rules").run_sequence(falcon, client, args.file),
+           driver = require("falcon.driver").current().name }
+end
+
 function M.handle()
   local name = ngx.var.uri:match("^/([%w_]+)$")
   local scenario = name and scenarios[name]

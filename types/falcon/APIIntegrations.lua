@@ -15,6 +15,11 @@ local APIIntegrations = {}
 --- GetCombinedPluginConfigs: GET /plugins/combined/configs/v1 (paging: offset)
 ---@param args? falcon.APIIntegrations.GetCombinedPluginConfigs.args
 ---@return falcon.Response|falcon.Result|string response
+function APIIntegrations:get_plugin_configs(args) end
+
+--- GetCombinedPluginConfigs: GET /plugins/combined/configs/v1 (paging: offset)
+---@param args? falcon.APIIntegrations.GetCombinedPluginConfigs.args
+---@return falcon.Response|falcon.Result|string response
 function APIIntegrations:get_combined_plugin_configs(args) end
 
 --- GetCombinedPluginConfigs: GET /plugins/combined/configs/v1 (paging: offset)

@@ -87,6 +87,11 @@ function ASPM:ExecuteFunctionData(args) end
 --- ExecuteFunctionsOvertime: GET /application-security/combined/functions-overtime/v1 (paging: none)
 ---@param args? falcon.ASPM.ExecuteFunctionsOvertime.args
 ---@return falcon.Response|falcon.Result|string response
+function ASPM:execute_functions_over_time(args) end
+
+--- ExecuteFunctionsOvertime: GET /application-security/combined/functions-overtime/v1 (paging: none)
+---@param args? falcon.ASPM.ExecuteFunctionsOvertime.args
+---@return falcon.Response|falcon.Result|string response
 function ASPM:execute_functions_overtime(args) end
 
 --- ExecuteFunctionsOvertime: GET /application-security/combined/functions-overtime/v1 (paging: none)
@@ -122,6 +127,11 @@ function ASPM:ExecuteFunctionDataQuery(args) end
 
 ---@class falcon.ASPM.ExecuteFunctionsQueryOvertime.args: falcon.CallOptions
 ---@field field string query; required
+
+--- ExecuteFunctionsQueryOvertime: GET /application-security/combined/query-functions-overtime/v1 (paging: none)
+---@param args? falcon.ASPM.ExecuteFunctionsQueryOvertime.args
+---@return falcon.Response|falcon.Result|string response
+function ASPM:execute_functions_query_over_time(args) end
 
 --- ExecuteFunctionsQueryOvertime: GET /application-security/combined/query-functions-overtime/v1 (paging: none)
 ---@param args? falcon.ASPM.ExecuteFunctionsQueryOvertime.args
@@ -167,6 +177,11 @@ function ASPM:getServiceArtifacts(args) end
 
 ---@class falcon.ASPM.UpsertBusinessApplications.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpsertBusinessApplications: PUT /aspm-api-gateway/api/v1/business_applications (paging: none)
+---@param args? falcon.ASPM.UpsertBusinessApplications.args
+---@return falcon.Response|falcon.Result|string response
+function ASPM:update_business_applications(args) end
 
 --- UpsertBusinessApplications: PUT /aspm-api-gateway/api/v1/business_applications (paging: none)
 ---@param args? falcon.ASPM.UpsertBusinessApplications.args
@@ -269,6 +284,11 @@ function ASPM:GetExecutorNodesMetadata(args) end
 
 ---@class falcon.ASPM.DeleteExecutorNode.args: falcon.CallOptions
 ---@field ID integer path; required
+
+--- DeleteExecutorNode: DELETE /aspm-api-gateway/api/v1/executor_nodes/{ID} (paging: none)
+---@param args? falcon.ASPM.DeleteExecutorNode.args
+---@return falcon.Response|falcon.Result|string response
+function ASPM:delete_node(args) end
 
 --- DeleteExecutorNode: DELETE /aspm-api-gateway/api/v1/executor_nodes/{ID} (paging: none)
 ---@param args? falcon.ASPM.DeleteExecutorNode.args
@@ -652,6 +672,11 @@ function ASPM:ExecuteQuery(args) end
 --- ServiceNowGetDeployments: GET /aspm-api-gateway/api/v1/servicenow/deployments (paging: offset)
 ---@param args? falcon.ASPM.ServiceNowGetDeployments.args
 ---@return falcon.Response|falcon.Result|string response
+function ASPM:get_servicenow_deployments(args) end
+
+--- ServiceNowGetDeployments: GET /aspm-api-gateway/api/v1/servicenow/deployments (paging: offset)
+---@param args? falcon.ASPM.ServiceNowGetDeployments.args
+---@return falcon.Response|falcon.Result|string response
 function ASPM:service_now_get_deployments(args) end
 
 --- ServiceNowGetDeployments: GET /aspm-api-gateway/api/v1/servicenow/deployments (paging: offset)
@@ -666,6 +691,11 @@ function ASPM:ServiceNowGetDeployments(args) end
 ---@field offset? integer query
 ---@field orderBy? string query
 ---@field direction? string query
+
+--- ServiceNowGetServices: GET /aspm-api-gateway/api/v1/servicenow/services (paging: offset)
+---@param args? falcon.ASPM.ServiceNowGetServices.args
+---@return falcon.Response|falcon.Result|string response
+function ASPM:get_servicenow_services(args) end
 
 --- ServiceNowGetServices: GET /aspm-api-gateway/api/v1/servicenow/services (paging: offset)
 ---@param args? falcon.ASPM.ServiceNowGetServices.args
@@ -722,6 +752,11 @@ function ASPM:GetTags(args) end
 
 ---@class falcon.ASPM.UpsertTags.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpsertTags: PUT /aspm-api-gateway/api/v1/tags (paging: none)
+---@param args? falcon.ASPM.UpsertTags.args
+---@return falcon.Response|falcon.Result|string response
+function ASPM:update_tags(args) end
 
 --- UpsertTags: PUT /aspm-api-gateway/api/v1/tags (paging: none)
 ---@param args? falcon.ASPM.UpsertTags.args

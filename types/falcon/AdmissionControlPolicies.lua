@@ -12,10 +12,20 @@ local AdmissionControlPolicies = {}
 --- admission_control_get_policies: GET /admission-control-policies/entities/policies/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_get_policies.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:get_policies(args) end
+
+--- admission_control_get_policies: GET /admission-control-policies/entities/policies/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_get_policies.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_get_policies(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_create_policy.args: falcon.CallOptions
 ---@field body table body; required
+
+--- admission_control_create_policy: POST /admission-control-policies/entities/policies/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_create_policy.args
+---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:create_policy(args) end
 
 --- admission_control_create_policy: POST /admission-control-policies/entities/policies/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_create_policy.args
@@ -29,6 +39,11 @@ function AdmissionControlPolicies:admission_control_create_policy(args) end
 --- admission_control_update_policy: PATCH /admission-control-policies/entities/policies/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_update_policy.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:update_policy(args) end
+
+--- admission_control_update_policy: PATCH /admission-control-policies/entities/policies/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_update_policy.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_update_policy(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_delete_policies.args: falcon.CallOptions
@@ -37,10 +52,20 @@ function AdmissionControlPolicies:admission_control_update_policy(args) end
 --- admission_control_delete_policies: DELETE /admission-control-policies/entities/policies/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_delete_policies.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:delete_policies(args) end
+
+--- admission_control_delete_policies: DELETE /admission-control-policies/entities/policies/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_delete_policies.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_delete_policies(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_add_host_groups.args: falcon.CallOptions
 ---@field body table body; required
+
+--- admission_control_add_host_groups: POST /admission-control-policies/entities/policy-host-groups/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_add_host_groups.args
+---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:add_host_groups(args) end
 
 --- admission_control_add_host_groups: POST /admission-control-policies/entities/policy-host-groups/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_add_host_groups.args
@@ -54,6 +79,11 @@ function AdmissionControlPolicies:admission_control_add_host_groups(args) end
 --- admission_control_remove_host_groups: DELETE /admission-control-policies/entities/policy-host-groups/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_remove_host_groups.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:remove_host_groups(args) end
+
+--- admission_control_remove_host_groups: DELETE /admission-control-policies/entities/policy-host-groups/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_remove_host_groups.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_remove_host_groups(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_update_policy_precedence.args: falcon.CallOptions
@@ -62,10 +92,20 @@ function AdmissionControlPolicies:admission_control_remove_host_groups(args) end
 --- admission_control_update_policy_precedence: PATCH /admission-control-policies/entities/policy-precedence/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_update_policy_precedence.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:update_policy_precedence(args) end
+
+--- admission_control_update_policy_precedence: PATCH /admission-control-policies/entities/policy-precedence/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_update_policy_precedence.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_update_policy_precedence(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_add_rule_group_custom_rule.args: falcon.CallOptions
 ---@field body table body; required
+
+--- admission_control_add_rule_group_custom_rule: POST /admission-control-policies/entities/policy-rule-group-custom-rules/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_add_rule_group_custom_rule.args
+---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:add_custom_rules(args) end
 
 --- admission_control_add_rule_group_custom_rule: POST /admission-control-policies/entities/policy-rule-group-custom-rules/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_add_rule_group_custom_rule.args
@@ -79,10 +119,20 @@ function AdmissionControlPolicies:admission_control_add_rule_group_custom_rule(a
 --- admission_control_remove_rule_group_custom_rule: DELETE /admission-control-policies/entities/policy-rule-group-custom-rules/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_remove_rule_group_custom_rule.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:delete_custom_rules(args) end
+
+--- admission_control_remove_rule_group_custom_rule: DELETE /admission-control-policies/entities/policy-rule-group-custom-rules/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_remove_rule_group_custom_rule.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_remove_rule_group_custom_rule(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_set_rule_group_precedence.args: falcon.CallOptions
 ---@field body table body; required
+
+--- admission_control_set_rule_group_precedence: PUT /admission-control-policies/entities/policy-rule-group-precedence/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_set_rule_group_precedence.args
+---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:set_rule_group_precedence(args) end
 
 --- admission_control_set_rule_group_precedence: PUT /admission-control-policies/entities/policy-rule-group-precedence/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_set_rule_group_precedence.args
@@ -95,6 +145,11 @@ function AdmissionControlPolicies:admission_control_set_rule_group_precedence(ar
 --- admission_control_replace_rule_group_selectors: PUT /admission-control-policies/entities/policy-rule-group-selectors/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_replace_rule_group_selectors.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:replace_rule_group_selectors(args) end
+
+--- admission_control_replace_rule_group_selectors: PUT /admission-control-policies/entities/policy-rule-group-selectors/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_replace_rule_group_selectors.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_replace_rule_group_selectors(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_create_rule_groups.args: falcon.CallOptions
@@ -103,10 +158,20 @@ function AdmissionControlPolicies:admission_control_replace_rule_group_selectors
 --- admission_control_create_rule_groups: POST /admission-control-policies/entities/policy-rule-groups/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_create_rule_groups.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:create_rule_groups(args) end
+
+--- admission_control_create_rule_groups: POST /admission-control-policies/entities/policy-rule-groups/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_create_rule_groups.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_create_rule_groups(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_update_rule_groups.args: falcon.CallOptions
 ---@field body table body; required
+
+--- admission_control_update_rule_groups: PATCH /admission-control-policies/entities/policy-rule-groups/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_update_rule_groups.args
+---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:update_rule_groups(args) end
 
 --- admission_control_update_rule_groups: PATCH /admission-control-policies/entities/policy-rule-groups/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_update_rule_groups.args
@@ -120,6 +185,11 @@ function AdmissionControlPolicies:admission_control_update_rule_groups(args) end
 --- admission_control_delete_rule_groups: DELETE /admission-control-policies/entities/policy-rule-groups/v1 (paging: none)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_delete_rule_groups.args
 ---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:delete_rule_groups(args) end
+
+--- admission_control_delete_rule_groups: DELETE /admission-control-policies/entities/policy-rule-groups/v1 (paging: none)
+---@param args? falcon.AdmissionControlPolicies.admission_control_delete_rule_groups.args
+---@return falcon.Response|falcon.Result|string response
 function AdmissionControlPolicies:admission_control_delete_rule_groups(args) end
 
 ---@class falcon.AdmissionControlPolicies.admission_control_query_policies.args: falcon.CallOptions
@@ -127,6 +197,11 @@ function AdmissionControlPolicies:admission_control_delete_rule_groups(args) end
 ---@field limit? integer query
 ---@field offset? integer query
 ---@field sort? string query
+
+--- admission_control_query_policies: GET /admission-control-policies/queries/policies/v1 (paging: offset)
+---@param args? falcon.AdmissionControlPolicies.admission_control_query_policies.args
+---@return falcon.Response|falcon.Result|string response
+function AdmissionControlPolicies:query_policies(args) end
 
 --- admission_control_query_policies: GET /admission-control-policies/queries/policies/v1 (paging: offset)
 ---@param args? falcon.AdmissionControlPolicies.admission_control_query_policies.args

@@ -12,6 +12,11 @@ local Alerts = {}
 --- PostAggregatesAlertsV1: POST /alerts/aggregates/alerts/v1 (paging: none)
 ---@param args? falcon.Alerts.PostAggregatesAlertsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Alerts:get_aggregate_alerts_v1(args) end
+
+--- PostAggregatesAlertsV1: POST /alerts/aggregates/alerts/v1 (paging: none)
+---@param args? falcon.Alerts.PostAggregatesAlertsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Alerts:post_aggregates_alerts_v1(args) end
 
 --- PostAggregatesAlertsV1: POST /alerts/aggregates/alerts/v1 (paging: none)
@@ -22,6 +27,11 @@ function Alerts:PostAggregatesAlertsV1(args) end
 ---@class falcon.Alerts.PostAggregatesAlertsV2.args: falcon.CallOptions
 ---@field include_hidden? boolean query
 ---@field body table body; required
+
+--- PostAggregatesAlertsV2: POST /alerts/aggregates/alerts/v2 (paging: none)
+---@param args? falcon.Alerts.PostAggregatesAlertsV2.args
+---@return falcon.Response|falcon.Result|string response
+function Alerts:get_aggregate_alerts_v2(args) end
 
 --- PostAggregatesAlertsV2: POST /alerts/aggregates/alerts/v2 (paging: none)
 ---@param args? falcon.Alerts.PostAggregatesAlertsV2.args
@@ -39,6 +49,11 @@ function Alerts:PostAggregatesAlertsV2(args) end
 --- PostCombinedAlertsV1: POST /alerts/combined/alerts/v1 (paging: none)
 ---@param args? falcon.Alerts.PostCombinedAlertsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Alerts:get_alerts_combined(args) end
+
+--- PostCombinedAlertsV1: POST /alerts/combined/alerts/v1 (paging: none)
+---@param args? falcon.Alerts.PostCombinedAlertsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Alerts:post_combined_alerts_v1(args) end
 
 --- PostCombinedAlertsV1: POST /alerts/combined/alerts/v1 (paging: none)
@@ -48,6 +63,11 @@ function Alerts:PostCombinedAlertsV1(args) end
 
 ---@class falcon.Alerts.PostEntitiesAlertsV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- PostEntitiesAlertsV1: POST /alerts/entities/alerts/v1 (paging: none)
+---@param args? falcon.Alerts.PostEntitiesAlertsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Alerts:get_alerts_v1(args) end
 
 --- PostEntitiesAlertsV1: POST /alerts/entities/alerts/v1 (paging: none)
 ---@param args? falcon.Alerts.PostEntitiesAlertsV1.args
@@ -79,6 +99,11 @@ function Alerts:PatchEntitiesAlertsV1(args) end
 --- PostEntitiesAlertsV2: POST /alerts/entities/alerts/v2 (paging: none)
 ---@param args? falcon.Alerts.PostEntitiesAlertsV2.args
 ---@return falcon.Response|falcon.Result|string response
+function Alerts:get_alerts_v2(args) end
+
+--- PostEntitiesAlertsV2: POST /alerts/entities/alerts/v2 (paging: none)
+---@param args? falcon.Alerts.PostEntitiesAlertsV2.args
+---@return falcon.Response|falcon.Result|string response
 function Alerts:post_entities_alerts_v2(args) end
 
 --- PostEntitiesAlertsV2: POST /alerts/entities/alerts/v2 (paging: none)
@@ -88,6 +113,11 @@ function Alerts:PostEntitiesAlertsV2(args) end
 
 ---@class falcon.Alerts.PatchEntitiesAlertsV2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- PatchEntitiesAlertsV2: PATCH /alerts/entities/alerts/v2 (paging: none)
+---@param args? falcon.Alerts.PatchEntitiesAlertsV2.args
+---@return falcon.Response|falcon.Result|string response
+function Alerts:update_alerts_v2(args) end
 
 --- PatchEntitiesAlertsV2: PATCH /alerts/entities/alerts/v2 (paging: none)
 ---@param args? falcon.Alerts.PatchEntitiesAlertsV2.args
@@ -102,6 +132,11 @@ function Alerts:PatchEntitiesAlertsV2(args) end
 ---@class falcon.Alerts.PatchEntitiesAlertsV3.args: falcon.CallOptions
 ---@field include_hidden? boolean query
 ---@field body table body; required
+
+--- PatchEntitiesAlertsV3: PATCH /alerts/entities/alerts/v3 (paging: none)
+---@param args? falcon.Alerts.PatchEntitiesAlertsV3.args
+---@return falcon.Response|falcon.Result|string response
+function Alerts:update_alerts_v3(args) end
 
 --- PatchEntitiesAlertsV3: PATCH /alerts/entities/alerts/v3 (paging: none)
 ---@param args? falcon.Alerts.PatchEntitiesAlertsV3.args
@@ -123,6 +158,11 @@ function Alerts:PatchEntitiesAlertsV3(args) end
 --- GetQueriesAlertsV1: GET /alerts/queries/alerts/v1 (paging: offset)
 ---@param args? falcon.Alerts.GetQueriesAlertsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Alerts:query_alerts_v1(args) end
+
+--- GetQueriesAlertsV1: GET /alerts/queries/alerts/v1 (paging: offset)
+---@param args? falcon.Alerts.GetQueriesAlertsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Alerts:get_queries_alerts_v1(args) end
 
 --- GetQueriesAlertsV1: GET /alerts/queries/alerts/v1 (paging: offset)
@@ -137,6 +177,11 @@ function Alerts:GetQueriesAlertsV1(args) end
 ---@field sort? string query
 ---@field filter? string query
 ---@field q? string query
+
+--- GetQueriesAlertsV2: GET /alerts/queries/alerts/v2 (paging: offset)
+---@param args? falcon.Alerts.GetQueriesAlertsV2.args
+---@return falcon.Response|falcon.Result|string response
+function Alerts:query_alerts_v2(args) end
 
 --- GetQueriesAlertsV2: GET /alerts/queries/alerts/v2 (paging: offset)
 ---@param args? falcon.Alerts.GetQueriesAlertsV2.args

@@ -12,6 +12,11 @@ local CAOHunting = {}
 --- AggregateHuntingGuides: POST /hunting/aggregates/hunting-guides/v1 (paging: none)
 ---@param args? falcon.CAOHunting.AggregateHuntingGuides.args
 ---@return falcon.Response|falcon.Result|string response
+function CAOHunting:aggregate_guides(args) end
+
+--- AggregateHuntingGuides: POST /hunting/aggregates/hunting-guides/v1 (paging: none)
+---@param args? falcon.CAOHunting.AggregateHuntingGuides.args
+---@return falcon.Response|falcon.Result|string response
 function CAOHunting:aggregate_hunting_guides(args) end
 
 --- AggregateHuntingGuides: POST /hunting/aggregates/hunting-guides/v1 (paging: none)
@@ -21,6 +26,11 @@ function CAOHunting:AggregateHuntingGuides(args) end
 
 ---@class falcon.CAOHunting.AggregateIntelligenceQueries.args: falcon.CallOptions
 ---@field body table body; required
+
+--- AggregateIntelligenceQueries: POST /hunting/aggregates/intelligence-queries/v1 (paging: none)
+---@param args? falcon.CAOHunting.AggregateIntelligenceQueries.args
+---@return falcon.Response|falcon.Result|string response
+function CAOHunting:aggregate_queries(args) end
 
 --- AggregateIntelligenceQueries: POST /hunting/aggregates/intelligence-queries/v1 (paging: none)
 ---@param args? falcon.CAOHunting.AggregateIntelligenceQueries.args
@@ -40,6 +50,11 @@ function CAOHunting:AggregateIntelligenceQueries(args) end
 --- GetArchiveExport: GET /hunting/entities/archive-exports/v1 (paging: none)
 ---@param args? falcon.CAOHunting.GetArchiveExport.args
 ---@return falcon.Response|falcon.Result|string response
+function CAOHunting:create_export_archive(args) end
+
+--- GetArchiveExport: GET /hunting/entities/archive-exports/v1 (paging: none)
+---@param args? falcon.CAOHunting.GetArchiveExport.args
+---@return falcon.Response|falcon.Result|string response
 function CAOHunting:get_archive_export(args) end
 
 --- GetArchiveExport: GET /hunting/entities/archive-exports/v1 (paging: none)
@@ -49,6 +64,11 @@ function CAOHunting:GetArchiveExport(args) end
 
 ---@class falcon.CAOHunting.GetHuntingGuides.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetHuntingGuides: GET /hunting/entities/hunting-guides/v1 (paging: none)
+---@param args? falcon.CAOHunting.GetHuntingGuides.args
+---@return falcon.Response|falcon.Result|string response
+function CAOHunting:get_guides(args) end
 
 --- GetHuntingGuides: GET /hunting/entities/hunting-guides/v1 (paging: none)
 ---@param args? falcon.CAOHunting.GetHuntingGuides.args
@@ -63,6 +83,11 @@ function CAOHunting:GetHuntingGuides(args) end
 ---@class falcon.CAOHunting.GetIntelligenceQueries.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field include_translated_content? string|string[] query
+
+--- GetIntelligenceQueries: GET /hunting/entities/intelligence-queries/v1 (paging: none)
+---@param args? falcon.CAOHunting.GetIntelligenceQueries.args
+---@return falcon.Response|falcon.Result|string response
+function CAOHunting:get_queries(args) end
 
 --- GetIntelligenceQueries: GET /hunting/entities/intelligence-queries/v1 (paging: none)
 ---@param args? falcon.CAOHunting.GetIntelligenceQueries.args
@@ -84,6 +109,11 @@ function CAOHunting:GetIntelligenceQueries(args) end
 --- SearchHuntingGuides: GET /hunting/queries/hunting-guides/v1 (paging: token)
 ---@param args? falcon.CAOHunting.SearchHuntingGuides.args
 ---@return falcon.Response|falcon.Result|string response
+function CAOHunting:search_guides(args) end
+
+--- SearchHuntingGuides: GET /hunting/queries/hunting-guides/v1 (paging: token)
+---@param args? falcon.CAOHunting.SearchHuntingGuides.args
+---@return falcon.Response|falcon.Result|string response
 function CAOHunting:search_hunting_guides(args) end
 
 --- SearchHuntingGuides: GET /hunting/queries/hunting-guides/v1 (paging: token)
@@ -97,6 +127,11 @@ function CAOHunting:SearchHuntingGuides(args) end
 ---@field sort? string query
 ---@field filter? string query
 ---@field q? string query
+
+--- SearchIntelligenceQueries: GET /hunting/queries/intelligence-queries/v1 (paging: token)
+---@param args? falcon.CAOHunting.SearchIntelligenceQueries.args
+---@return falcon.Response|falcon.Result|string response
+function CAOHunting:search_queries(args) end
 
 --- SearchIntelligenceQueries: GET /hunting/queries/intelligence-queries/v1 (paging: token)
 ---@param args? falcon.CAOHunting.SearchIntelligenceQueries.args

@@ -21,6 +21,11 @@ local CSPMRegistration = {}
 --- GetCSPMAwsAccount: GET /cloud-connect-cspm-aws/entities/account/v1 (paging: offset)
 ---@param args? falcon.CSPMRegistration.GetCSPMAwsAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_aws_account(args) end
+
+--- GetCSPMAwsAccount: GET /cloud-connect-cspm-aws/entities/account/v1 (paging: offset)
+---@param args? falcon.CSPMRegistration.GetCSPMAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_aws_account(args) end
 
 --- GetCSPMAwsAccount: GET /cloud-connect-cspm-aws/entities/account/v1 (paging: offset)
@@ -30,6 +35,11 @@ function CSPMRegistration:GetCSPMAwsAccount(args) end
 
 ---@class falcon.CSPMRegistration.CreateCSPMAwsAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateCSPMAwsAccount: POST /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.CreateCSPMAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:create_aws_account(args) end
 
 --- CreateCSPMAwsAccount: POST /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.CreateCSPMAwsAccount.args
@@ -48,6 +58,11 @@ function CSPMRegistration:CreateCSPMAwsAccount(args) end
 --- DeleteCSPMAwsAccount: DELETE /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.DeleteCSPMAwsAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:delete_aws_account(args) end
+
+--- DeleteCSPMAwsAccount: DELETE /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.DeleteCSPMAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:delete_cspm_aws_account(args) end
 
 --- DeleteCSPMAwsAccount: DELETE /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
@@ -57,6 +72,11 @@ function CSPMRegistration:DeleteCSPMAwsAccount(args) end
 
 ---@class falcon.CSPMRegistration.PatchCSPMAwsAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- PatchCSPMAwsAccount: PATCH /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.PatchCSPMAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_aws_account(args) end
 
 --- PatchCSPMAwsAccount: PATCH /cloud-connect-cspm-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.PatchCSPMAwsAccount.args
@@ -74,6 +94,11 @@ function CSPMRegistration:PatchCSPMAwsAccount(args) end
 ---@field region? string query
 ---@field tags? string query
 ---@field template? "aws-url"|"aws-iom-url"|"aws-ioa-url"|"aws-sensor-management-url"|"aws-dspm-url"|"aws-idp-url"|"aws-modular-cft-url"|"aws-modular-cft-gov-commercial-url" query; one of aws-url, aws-iom-url, aws-ioa-url, aws-sensor-management-url, aws-dspm-url, aws-idp-url, aws-modular-cft-url, aws-modular-cft-gov-commercial-url
+
+--- GetCSPMAwsConsoleSetupURLs: GET /cloud-connect-cspm-aws/entities/console-setup-urls/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMAwsConsoleSetupURLs.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_aws_console_setup_urls(args) end
 
 --- GetCSPMAwsConsoleSetupURLs: GET /cloud-connect-cspm-aws/entities/console-setup-urls/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMAwsConsoleSetupURLs.args
@@ -103,6 +128,11 @@ function CSPMRegistration:GetCSPMAwsConsoleSetupURLs(args) end
 --- GetCSPMAwsAccountScriptsAttachment: GET /cloud-connect-cspm-aws/entities/user-scripts-download/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMAwsAccountScriptsAttachment.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_aws_account_scripts_attachment(args) end
+
+--- GetCSPMAwsAccountScriptsAttachment: GET /cloud-connect-cspm-aws/entities/user-scripts-download/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMAwsAccountScriptsAttachment.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_aws_account_scripts_attachment(args) end
 
 --- GetCSPMAwsAccountScriptsAttachment: GET /cloud-connect-cspm-aws/entities/user-scripts-download/v1 (paging: none)
@@ -122,6 +152,11 @@ function CSPMRegistration:GetCSPMAwsAccountScriptsAttachment(args) end
 --- GetCSPMAzureAccount: GET /cloud-connect-cspm-azure/entities/account/v1 (paging: offset)
 ---@param args? falcon.CSPMRegistration.GetCSPMAzureAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_azure_account(args) end
+
+--- GetCSPMAzureAccount: GET /cloud-connect-cspm-azure/entities/account/v1 (paging: offset)
+---@param args? falcon.CSPMRegistration.GetCSPMAzureAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_azure_account(args) end
 
 --- GetCSPMAzureAccount: GET /cloud-connect-cspm-azure/entities/account/v1 (paging: offset)
@@ -131,6 +166,11 @@ function CSPMRegistration:GetCSPMAzureAccount(args) end
 
 ---@class falcon.CSPMRegistration.CreateCSPMAzureAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateCSPMAzureAccount: POST /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.CreateCSPMAzureAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:create_azure_account(args) end
 
 --- CreateCSPMAzureAccount: POST /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.CreateCSPMAzureAccount.args
@@ -150,6 +190,11 @@ function CSPMRegistration:CreateCSPMAzureAccount(args) end
 --- DeleteCSPMAzureAccount: DELETE /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.DeleteCSPMAzureAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:delete_azure_account(args) end
+
+--- DeleteCSPMAzureAccount: DELETE /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.DeleteCSPMAzureAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:delete_cspm_azure_account(args) end
 
 --- DeleteCSPMAzureAccount: DELETE /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
@@ -159,6 +204,11 @@ function CSPMRegistration:DeleteCSPMAzureAccount(args) end
 
 ---@class falcon.CSPMRegistration.UpdateCSPMAzureAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateCSPMAzureAccount: PATCH /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMAzureAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_azure_account(args) end
 
 --- UpdateCSPMAzureAccount: PATCH /cloud-connect-cspm-azure/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMAzureAccount.args
@@ -177,6 +227,11 @@ function CSPMRegistration:UpdateCSPMAzureAccount(args) end
 --- UpdateCSPMAzureAccountClientID: PATCH /cloud-connect-cspm-azure/entities/client-id/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMAzureAccountClientID.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_azure_account_client_id(args) end
+
+--- UpdateCSPMAzureAccountClientID: PATCH /cloud-connect-cspm-azure/entities/client-id/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMAzureAccountClientID.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:update_cspm_azure_account_client_id(args) end
 
 --- UpdateCSPMAzureAccountClientID: PATCH /cloud-connect-cspm-azure/entities/client-id/v1 (paging: none)
@@ -187,6 +242,11 @@ function CSPMRegistration:UpdateCSPMAzureAccountClientID(args) end
 ---@class falcon.CSPMRegistration.UpdateCSPMAzureTenantDefaultSubscriptionID.args: falcon.CallOptions
 ---@field ["tenant-id"]? string query
 ---@field subscription_id string query; required
+
+--- UpdateCSPMAzureTenantDefaultSubscriptionID: PATCH /cloud-connect-cspm-azure/entities/default-subscription-id/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMAzureTenantDefaultSubscriptionID.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_azure_tenant_default_subscription_id(args) end
 
 --- UpdateCSPMAzureTenantDefaultSubscriptionID: PATCH /cloud-connect-cspm-azure/entities/default-subscription-id/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMAzureTenantDefaultSubscriptionID.args
@@ -219,6 +279,11 @@ function CSPMRegistration:AzureDownloadCertificate(args) end
 --- GetCSPMAzureManagementGroup: GET /cloud-connect-cspm-azure/entities/management-group/v1 (paging: offset)
 ---@param args? falcon.CSPMRegistration.GetCSPMAzureManagementGroup.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_azure_management_group(args) end
+
+--- GetCSPMAzureManagementGroup: GET /cloud-connect-cspm-azure/entities/management-group/v1 (paging: offset)
+---@param args? falcon.CSPMRegistration.GetCSPMAzureManagementGroup.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_azure_management_group(args) end
 
 --- GetCSPMAzureManagementGroup: GET /cloud-connect-cspm-azure/entities/management-group/v1 (paging: offset)
@@ -232,6 +297,11 @@ function CSPMRegistration:GetCSPMAzureManagementGroup(args) end
 --- CreateCSPMAzureManagementGroup: POST /cloud-connect-cspm-azure/entities/management-group/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.CreateCSPMAzureManagementGroup.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:create_azure_management_group(args) end
+
+--- CreateCSPMAzureManagementGroup: POST /cloud-connect-cspm-azure/entities/management-group/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.CreateCSPMAzureManagementGroup.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:create_cspm_azure_management_group(args) end
 
 --- CreateCSPMAzureManagementGroup: POST /cloud-connect-cspm-azure/entities/management-group/v1 (paging: none)
@@ -241,6 +311,11 @@ function CSPMRegistration:CreateCSPMAzureManagementGroup(args) end
 
 ---@class falcon.CSPMRegistration.DeleteCSPMAzureManagementGroup.args: falcon.CallOptions
 ---@field tenant_ids? string|string[] query
+
+--- DeleteCSPMAzureManagementGroup: DELETE /cloud-connect-cspm-azure/entities/management-group/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.DeleteCSPMAzureManagementGroup.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:delete_azure_management_group(args) end
 
 --- DeleteCSPMAzureManagementGroup: DELETE /cloud-connect-cspm-azure/entities/management-group/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.DeleteCSPMAzureManagementGroup.args
@@ -276,6 +351,11 @@ function CSPMRegistration:AzureRefreshCertificate(args) end
 --- GetCSPMAzureUserScriptsAttachment: GET /cloud-connect-cspm-azure/entities/user-scripts-download/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMAzureUserScriptsAttachment.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_azure_user_scripts_attachment(args) end
+
+--- GetCSPMAzureUserScriptsAttachment: GET /cloud-connect-cspm-azure/entities/user-scripts-download/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMAzureUserScriptsAttachment.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_azure_user_scripts_attachment(args) end
 
 --- GetCSPMAzureUserScriptsAttachment: GET /cloud-connect-cspm-azure/entities/user-scripts-download/v1 (paging: none)
@@ -295,6 +375,11 @@ function CSPMRegistration:GetCSPMAzureUserScriptsAttachment(args) end
 --- GetCSPMGCPAccount: GET /cloud-connect-cspm-gcp/entities/account/v1 (paging: offset)
 ---@param args? falcon.CSPMRegistration.GetCSPMGCPAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_gcp_account(args) end
+
+--- GetCSPMGCPAccount: GET /cloud-connect-cspm-gcp/entities/account/v1 (paging: offset)
+---@param args? falcon.CSPMRegistration.GetCSPMGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspmgcp_account(args) end
 
 --- GetCSPMGCPAccount: GET /cloud-connect-cspm-gcp/entities/account/v1 (paging: offset)
@@ -304,6 +389,11 @@ function CSPMRegistration:GetCSPMGCPAccount(args) end
 
 ---@class falcon.CSPMRegistration.CreateCSPMGCPAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateCSPMGCPAccount: POST /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.CreateCSPMGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:create_gcp_account(args) end
 
 --- CreateCSPMGCPAccount: POST /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.CreateCSPMGCPAccount.args
@@ -321,6 +411,11 @@ function CSPMRegistration:CreateCSPMGCPAccount(args) end
 --- DeleteCSPMGCPAccount: DELETE /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.DeleteCSPMGCPAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:delete_gcp_account(args) end
+
+--- DeleteCSPMGCPAccount: DELETE /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.DeleteCSPMGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:delete_cspmgcp_account(args) end
 
 --- DeleteCSPMGCPAccount: DELETE /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
@@ -330,6 +425,11 @@ function CSPMRegistration:DeleteCSPMGCPAccount(args) end
 
 ---@class falcon.CSPMRegistration.UpdateCSPMGCPAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateCSPMGCPAccount: PATCH /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_gcp_account(args) end
 
 --- UpdateCSPMGCPAccount: PATCH /cloud-connect-cspm-gcp/entities/account/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMGCPAccount.args
@@ -347,6 +447,11 @@ function CSPMRegistration:UpdateCSPMGCPAccount(args) end
 --- ConnectCSPMGCPAccount: POST /cloud-connect-cspm-gcp/entities/account/v2 (paging: none)
 ---@param args? falcon.CSPMRegistration.ConnectCSPMGCPAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:connect_gcp_account(args) end
+
+--- ConnectCSPMGCPAccount: POST /cloud-connect-cspm-gcp/entities/account/v2 (paging: none)
+---@param args? falcon.CSPMRegistration.ConnectCSPMGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:connect_cspmgcp_account(args) end
 
 --- ConnectCSPMGCPAccount: POST /cloud-connect-cspm-gcp/entities/account/v2 (paging: none)
@@ -356,6 +461,11 @@ function CSPMRegistration:ConnectCSPMGCPAccount(args) end
 
 ---@class falcon.CSPMRegistration.GetCSPMGCPValidateAccountsExt.args: falcon.CallOptions
 ---@field body table body; required
+
+--- GetCSPMGCPValidateAccountsExt: POST /cloud-connect-cspm-gcp/entities/account/validate/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMGCPValidateAccountsExt.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:validate_gcp_account(args) end
 
 --- GetCSPMGCPValidateAccountsExt: POST /cloud-connect-cspm-gcp/entities/account/validate/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMGCPValidateAccountsExt.args
@@ -373,6 +483,11 @@ function CSPMRegistration:GetCSPMGCPValidateAccountsExt(args) end
 --- GetCSPMGCPServiceAccountsExt: GET /cloud-connect-cspm-gcp/entities/service-accounts/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMGCPServiceAccountsExt.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_gcp_service_account(args) end
+
+--- GetCSPMGCPServiceAccountsExt: GET /cloud-connect-cspm-gcp/entities/service-accounts/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMGCPServiceAccountsExt.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspmgcp_service_accounts_ext(args) end
 
 --- GetCSPMGCPServiceAccountsExt: GET /cloud-connect-cspm-gcp/entities/service-accounts/v1 (paging: none)
@@ -382,6 +497,11 @@ function CSPMRegistration:GetCSPMGCPServiceAccountsExt(args) end
 
 ---@class falcon.CSPMRegistration.UpdateCSPMGCPServiceAccountsExt.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateCSPMGCPServiceAccountsExt: PATCH /cloud-connect-cspm-gcp/entities/service-accounts/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMGCPServiceAccountsExt.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_gcp_service_account(args) end
 
 --- UpdateCSPMGCPServiceAccountsExt: PATCH /cloud-connect-cspm-gcp/entities/service-accounts/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMGCPServiceAccountsExt.args
@@ -399,6 +519,11 @@ function CSPMRegistration:UpdateCSPMGCPServiceAccountsExt(args) end
 --- ValidateCSPMGCPServiceAccountExt: POST /cloud-connect-cspm-gcp/entities/service-accounts/validate/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.ValidateCSPMGCPServiceAccountExt.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:validate_gcp_service_account(args) end
+
+--- ValidateCSPMGCPServiceAccountExt: POST /cloud-connect-cspm-gcp/entities/service-accounts/validate/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.ValidateCSPMGCPServiceAccountExt.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:validate_cspmgcp_service_account_ext(args) end
 
 --- ValidateCSPMGCPServiceAccountExt: POST /cloud-connect-cspm-gcp/entities/service-accounts/validate/v1 (paging: none)
@@ -409,6 +534,11 @@ function CSPMRegistration:ValidateCSPMGCPServiceAccountExt(args) end
 ---@class falcon.CSPMRegistration.GetCSPMGCPUserScriptsAttachment.args: falcon.CallOptions
 ---@field parent_type? "Folder"|"Organization"|"Project" query; one of Folder, Organization, Project
 ---@field ids? string|string[] query
+
+--- GetCSPMGCPUserScriptsAttachment: GET /cloud-connect-cspm-gcp/entities/user-scripts-download/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMGCPUserScriptsAttachment.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_gcp_user_scripts_attachment(args) end
 
 --- GetCSPMGCPUserScriptsAttachment: GET /cloud-connect-cspm-gcp/entities/user-scripts-download/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMGCPUserScriptsAttachment.args
@@ -487,6 +617,11 @@ function CSPMRegistration:GetConfigurationDetectionEntities(args) end
 --- getCloudEventIDs: GET /detects/queries/cloud-events/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.getCloudEventIDs.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_cloud_event_ids(args) end
+
+--- getCloudEventIDs: GET /detects/queries/cloud-events/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.getCloudEventIDs.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cloud_event_i_ds(args) end
 
 --- getCloudEventIDs: GET /detects/queries/cloud-events/v1 (paging: none)
@@ -500,6 +635,11 @@ function CSPMRegistration:getCloudEventIDs(args) end
 ---@field limit? integer query; 0..1000
 ---@field offset? integer query; >= 0
 ---@field next_token? string query
+
+--- GetConfigurationDetectionIDsV2: GET /detects/queries/iom/v2 (paging: offset)
+---@param args? falcon.CSPMRegistration.GetConfigurationDetectionIDsV2.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_configuration_detection_ids_v2(args) end
 
 --- GetConfigurationDetectionIDsV2: GET /detects/queries/iom/v2 (paging: offset)
 ---@param args? falcon.CSPMRegistration.GetConfigurationDetectionIDsV2.args
@@ -558,6 +698,11 @@ function CSPMRegistration:GetIOAUsers(args) end
 --- GetCSPMPolicy: GET /settings/entities/policy-details/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMPolicy.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_policy(args) end
+
+--- GetCSPMPolicy: GET /settings/entities/policy-details/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMPolicy.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_policy(args) end
 
 --- GetCSPMPolicy: GET /settings/entities/policy-details/v1 (paging: none)
@@ -567,6 +712,11 @@ function CSPMRegistration:GetCSPMPolicy(args) end
 
 ---@class falcon.CSPMRegistration.GetCSPMPoliciesDetails.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetCSPMPoliciesDetails: GET /settings/entities/policy-details/v2 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMPoliciesDetails.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_policy_details(args) end
 
 --- GetCSPMPoliciesDetails: GET /settings/entities/policy-details/v2 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMPoliciesDetails.args
@@ -586,6 +736,11 @@ function CSPMRegistration:GetCSPMPoliciesDetails(args) end
 --- GetCSPMPolicySettings: GET /settings/entities/policy/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMPolicySettings.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_policy_settings(args) end
+
+--- GetCSPMPolicySettings: GET /settings/entities/policy/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMPolicySettings.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_policy_settings(args) end
 
 --- GetCSPMPolicySettings: GET /settings/entities/policy/v1 (paging: none)
@@ -595,6 +750,11 @@ function CSPMRegistration:GetCSPMPolicySettings(args) end
 
 ---@class falcon.CSPMRegistration.UpdateCSPMPolicySettings.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateCSPMPolicySettings: PATCH /settings/entities/policy/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMPolicySettings.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_policy_settings(args) end
 
 --- UpdateCSPMPolicySettings: PATCH /settings/entities/policy/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMPolicySettings.args
@@ -612,6 +772,11 @@ function CSPMRegistration:UpdateCSPMPolicySettings(args) end
 --- GetCSPMScanSchedule: GET /settings/scan-schedule/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.GetCSPMScanSchedule.args
 ---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:get_scan_schedule(args) end
+
+--- GetCSPMScanSchedule: GET /settings/scan-schedule/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.GetCSPMScanSchedule.args
+---@return falcon.Response|falcon.Result|string response
 function CSPMRegistration:get_cspm_scan_schedule(args) end
 
 --- GetCSPMScanSchedule: GET /settings/scan-schedule/v1 (paging: none)
@@ -621,6 +786,11 @@ function CSPMRegistration:GetCSPMScanSchedule(args) end
 
 ---@class falcon.CSPMRegistration.UpdateCSPMScanSchedule.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateCSPMScanSchedule: POST /settings/scan-schedule/v1 (paging: none)
+---@param args? falcon.CSPMRegistration.UpdateCSPMScanSchedule.args
+---@return falcon.Response|falcon.Result|string response
+function CSPMRegistration:update_scan_schedule(args) end
 
 --- UpdateCSPMScanSchedule: POST /settings/scan-schedule/v1 (paging: none)
 ---@param args? falcon.CSPMRegistration.UpdateCSPMScanSchedule.args

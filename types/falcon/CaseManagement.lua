@@ -29,6 +29,11 @@ function CaseManagement:aggregates_file_details_post_v1(args) end
 --- combined_file_details_get_v1: GET /case-files/combined/file-details/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.combined_file_details_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_file_details(args) end
+
+--- combined_file_details_get_v1: GET /case-files/combined/file-details/v1 (paging: offset)
+---@param args? falcon.CaseManagement.combined_file_details_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:combined_file_details_get_v_1(args) end
 
 --- combined_file_details_get_v1: GET /case-files/combined/file-details/v1 (paging: offset)
@@ -38,6 +43,11 @@ function CaseManagement:combined_file_details_get_v1(args) end
 
 ---@class falcon.CaseManagement.entities_file_details_get_v1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_file_details_get_v1: GET /case-files/entities/file-details/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_file_details_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_file_details(args) end
 
 --- entities_file_details_get_v1: GET /case-files/entities/file-details/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_file_details_get_v1.args
@@ -55,6 +65,11 @@ function CaseManagement:entities_file_details_get_v1(args) end
 --- entities_file_details_patch_v1: PATCH /case-files/entities/file-details/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_file_details_patch_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:update_file_details(args) end
+
+--- entities_file_details_patch_v1: PATCH /case-files/entities/file-details/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_file_details_patch_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_file_details_patch_v_1(args) end
 
 --- entities_file_details_patch_v1: PATCH /case-files/entities/file-details/v1 (paging: none)
@@ -68,6 +83,11 @@ function CaseManagement:entities_file_details_patch_v1(args) end
 --- entities_files_bulk_download_post_v1: POST /case-files/entities/files/bulk-download/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_files_bulk_download_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:bulk_download_files(args) end
+
+--- entities_files_bulk_download_post_v1: POST /case-files/entities/files/bulk-download/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_files_bulk_download_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_files_bulk_download_post_v_1(args) end
 
 --- entities_files_bulk_download_post_v1: POST /case-files/entities/files/bulk-download/v1 (paging: none)
@@ -77,6 +97,11 @@ function CaseManagement:entities_files_bulk_download_post_v1(args) end
 
 ---@class falcon.CaseManagement.entities_files_download_get_v1.args: falcon.CallOptions
 ---@field id string query; required
+
+--- entities_files_download_get_v1: GET /case-files/entities/files/download/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_files_download_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:download_existing_files(args) end
 
 --- entities_files_download_get_v1: GET /case-files/entities/files/download/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_files_download_get_v1.args
@@ -109,6 +134,11 @@ function CaseManagement:entities_files_download_post_v1(args) end
 --- entities_files_upload_post_v1: POST /case-files/entities/files/upload/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_files_upload_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:upload_file(args) end
+
+--- entities_files_upload_post_v1: POST /case-files/entities/files/upload/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_files_upload_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_files_upload_post_v_1(args) end
 
 --- entities_files_upload_post_v1: POST /case-files/entities/files/upload/v1 (paging: none)
@@ -118,6 +148,11 @@ function CaseManagement:entities_files_upload_post_v1(args) end
 
 ---@class falcon.CaseManagement.entities_files_delete_v1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_files_delete_v1: DELETE /case-files/entities/files/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_files_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:delete_file_details(args) end
 
 --- entities_files_delete_v1: DELETE /case-files/entities/files/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_files_delete_v1.args
@@ -135,6 +170,11 @@ function CaseManagement:entities_files_delete_v1(args) end
 --- entities_get_rtr_file_metadata_post_v1: POST /case-files/entities/get-rtr-file-metadata/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_get_rtr_file_metadata_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_rtr_file_metadata(args) end
+
+--- entities_get_rtr_file_metadata_post_v1: POST /case-files/entities/get-rtr-file-metadata/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_get_rtr_file_metadata_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_get_rtr_file_metadata_post_v_1(args) end
 
 --- entities_get_rtr_file_metadata_post_v1: POST /case-files/entities/get-rtr-file-metadata/v1 (paging: none)
@@ -148,6 +188,11 @@ function CaseManagement:entities_get_rtr_file_metadata_post_v1(args) end
 --- entities_retrieve_rtr_file_post_v1: POST /case-files/entities/retrieve-rtr-file/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_retrieve_rtr_file_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:retrieve_rtr_file(args) end
+
+--- entities_retrieve_rtr_file_post_v1: POST /case-files/entities/retrieve-rtr-file/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_retrieve_rtr_file_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_retrieve_rtr_file_post_v_1(args) end
 
 --- entities_retrieve_rtr_file_post_v1: POST /case-files/entities/retrieve-rtr-file/v1 (paging: none)
@@ -157,6 +202,11 @@ function CaseManagement:entities_retrieve_rtr_file_post_v1(args) end
 
 ---@class falcon.CaseManagement.entities_retrieve_rtr_recent_file_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_retrieve_rtr_recent_file_post_v1: POST /case-files/entities/retrieve-rtr-recent-file/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_retrieve_rtr_recent_file_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:retrieve_rtr_recent_file(args) end
 
 --- entities_retrieve_rtr_recent_file_post_v1: POST /case-files/entities/retrieve-rtr-recent-file/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_retrieve_rtr_recent_file_post_v1.args
@@ -176,6 +226,11 @@ function CaseManagement:entities_retrieve_rtr_recent_file_post_v1(args) end
 --- queries_file_details_get_v1: GET /case-files/queries/file-details/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_file_details_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_file_detail_ids(args) end
+
+--- queries_file_details_get_v1: GET /case-files/queries/file-details/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_file_details_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:queries_file_details_get_v_1(args) end
 
 --- queries_file_details_get_v1: GET /case-files/queries/file-details/v1 (paging: offset)
@@ -185,6 +240,11 @@ function CaseManagement:queries_file_details_get_v1(args) end
 
 ---@class falcon.CaseManagement.aggregates_access_tags_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- aggregates_access_tags_post_v1: POST /casemgmt/aggregates/access-tags/v1 (paging: none)
+---@param args? falcon.CaseManagement.aggregates_access_tags_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_access_tag_aggregations(args) end
 
 --- aggregates_access_tags_post_v1: POST /casemgmt/aggregates/access-tags/v1 (paging: none)
 ---@param args? falcon.CaseManagement.aggregates_access_tags_post_v1.args
@@ -202,6 +262,11 @@ function CaseManagement:aggregates_access_tags_post_v1(args) end
 --- aggregates_notification_groups_post_v1: POST /casemgmt/aggregates/notification-groups/v1 (paging: none)
 ---@param args? falcon.CaseManagement.aggregates_notification_groups_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_notification_groups_aggregation(args) end
+
+--- aggregates_notification_groups_post_v1: POST /casemgmt/aggregates/notification-groups/v1 (paging: none)
+---@param args? falcon.CaseManagement.aggregates_notification_groups_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:aggregates_notification_groups_post_v_1(args) end
 
 --- aggregates_notification_groups_post_v1: POST /casemgmt/aggregates/notification-groups/v1 (paging: none)
@@ -211,6 +276,11 @@ function CaseManagement:aggregates_notification_groups_post_v1(args) end
 
 ---@class falcon.CaseManagement.aggregates_notification_groups_post_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- aggregates_notification_groups_post_v2: POST /casemgmt/aggregates/notification-groups/v2 (paging: none)
+---@param args? falcon.CaseManagement.aggregates_notification_groups_post_v2.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_notification_groups_aggregation_v2(args) end
 
 --- aggregates_notification_groups_post_v2: POST /casemgmt/aggregates/notification-groups/v2 (paging: none)
 ---@param args? falcon.CaseManagement.aggregates_notification_groups_post_v2.args
@@ -228,6 +298,11 @@ function CaseManagement:aggregates_notification_groups_post_v2(args) end
 --- aggregates_slas_post_v1: POST /casemgmt/aggregates/slas/v1 (paging: none)
 ---@param args? falcon.CaseManagement.aggregates_slas_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_sla_aggregations(args) end
+
+--- aggregates_slas_post_v1: POST /casemgmt/aggregates/slas/v1 (paging: none)
+---@param args? falcon.CaseManagement.aggregates_slas_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:aggregates_slas_post_v_1(args) end
 
 --- aggregates_slas_post_v1: POST /casemgmt/aggregates/slas/v1 (paging: none)
@@ -237,6 +312,11 @@ function CaseManagement:aggregates_slas_post_v1(args) end
 
 ---@class falcon.CaseManagement.aggregates_templates_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- aggregates_templates_post_v1: POST /casemgmt/aggregates/templates/v1 (paging: none)
+---@param args? falcon.CaseManagement.aggregates_templates_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_template_aggregations(args) end
 
 --- aggregates_templates_post_v1: POST /casemgmt/aggregates/templates/v1 (paging: none)
 ---@param args? falcon.CaseManagement.aggregates_templates_post_v1.args
@@ -255,6 +335,11 @@ function CaseManagement:aggregates_templates_post_v1(args) end
 --- entities_access_tags_get_v1: GET /casemgmt/entities/access-tags/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_access_tags_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_access_tags(args) end
+
+--- entities_access_tags_get_v1: GET /casemgmt/entities/access-tags/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_access_tags_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_access_tags_get_v_1(args) end
 
 --- entities_access_tags_get_v1: GET /casemgmt/entities/access-tags/v1 (paging: none)
@@ -264,6 +349,11 @@ function CaseManagement:entities_access_tags_get_v1(args) end
 
 ---@class falcon.CaseManagement.entities_fields_get_v1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_fields_get_v1: GET /casemgmt/entities/fields/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_fields_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_fields(args) end
 
 --- entities_fields_get_v1: GET /casemgmt/entities/fields/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_fields_get_v1.args
@@ -281,6 +371,11 @@ function CaseManagement:entities_fields_get_v1(args) end
 --- entities_notification_groups_get_v1: GET /casemgmt/entities/notification-groups/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_notification_groups(args) end
+
+--- entities_notification_groups_get_v1: GET /casemgmt/entities/notification-groups/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_notification_groups_get_v_1(args) end
 
 --- entities_notification_groups_get_v1: GET /casemgmt/entities/notification-groups/v1 (paging: none)
@@ -290,6 +385,11 @@ function CaseManagement:entities_notification_groups_get_v1(args) end
 
 ---@class falcon.CaseManagement.entities_notification_groups_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_notification_groups_post_v1: POST /casemgmt/entities/notification-groups/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:create_notification_group(args) end
 
 --- entities_notification_groups_post_v1: POST /casemgmt/entities/notification-groups/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_post_v1.args
@@ -307,6 +407,11 @@ function CaseManagement:entities_notification_groups_post_v1(args) end
 --- entities_notification_groups_delete_v1: DELETE /casemgmt/entities/notification-groups/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_delete_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:delete_notification_group(args) end
+
+--- entities_notification_groups_delete_v1: DELETE /casemgmt/entities/notification-groups/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_notification_groups_delete_v_1(args) end
 
 --- entities_notification_groups_delete_v1: DELETE /casemgmt/entities/notification-groups/v1 (paging: none)
@@ -316,6 +421,11 @@ function CaseManagement:entities_notification_groups_delete_v1(args) end
 
 ---@class falcon.CaseManagement.entities_notification_groups_patch_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_notification_groups_patch_v1: PATCH /casemgmt/entities/notification-groups/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_patch_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:update_notification_group(args) end
 
 --- entities_notification_groups_patch_v1: PATCH /casemgmt/entities/notification-groups/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_patch_v1.args
@@ -333,6 +443,11 @@ function CaseManagement:entities_notification_groups_patch_v1(args) end
 --- entities_notification_groups_get_v2: GET /casemgmt/entities/notification-groups/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_notification_groups_v2(args) end
+
+--- entities_notification_groups_get_v2: GET /casemgmt/entities/notification-groups/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_notification_groups_get_v_2(args) end
 
 --- entities_notification_groups_get_v2: GET /casemgmt/entities/notification-groups/v2 (paging: none)
@@ -342,6 +457,11 @@ function CaseManagement:entities_notification_groups_get_v2(args) end
 
 ---@class falcon.CaseManagement.entities_notification_groups_post_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_notification_groups_post_v2: POST /casemgmt/entities/notification-groups/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_post_v2.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:create_notification_group_v2(args) end
 
 --- entities_notification_groups_post_v2: POST /casemgmt/entities/notification-groups/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_post_v2.args
@@ -359,6 +479,11 @@ function CaseManagement:entities_notification_groups_post_v2(args) end
 --- entities_notification_groups_delete_v2: DELETE /casemgmt/entities/notification-groups/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_delete_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:delete_notification_group_v2(args) end
+
+--- entities_notification_groups_delete_v2: DELETE /casemgmt/entities/notification-groups/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_notification_groups_delete_v_2(args) end
 
 --- entities_notification_groups_delete_v2: DELETE /casemgmt/entities/notification-groups/v2 (paging: none)
@@ -368,6 +493,11 @@ function CaseManagement:entities_notification_groups_delete_v2(args) end
 
 ---@class falcon.CaseManagement.entities_notification_groups_patch_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_notification_groups_patch_v2: PATCH /casemgmt/entities/notification-groups/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_notification_groups_patch_v2.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:update_notification_group_v2(args) end
 
 --- entities_notification_groups_patch_v2: PATCH /casemgmt/entities/notification-groups/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_notification_groups_patch_v2.args
@@ -385,6 +515,11 @@ function CaseManagement:entities_notification_groups_patch_v2(args) end
 --- entities_slas_get_v1: GET /casemgmt/entities/slas/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_slas_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_slas(args) end
+
+--- entities_slas_get_v1: GET /casemgmt/entities/slas/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_slas_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_slas_get_v_1(args) end
 
 --- entities_slas_get_v1: GET /casemgmt/entities/slas/v1 (paging: none)
@@ -394,6 +529,11 @@ function CaseManagement:entities_slas_get_v1(args) end
 
 ---@class falcon.CaseManagement.entities_slas_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_slas_post_v1: POST /casemgmt/entities/slas/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_slas_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:create_sla(args) end
 
 --- entities_slas_post_v1: POST /casemgmt/entities/slas/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_slas_post_v1.args
@@ -411,6 +551,11 @@ function CaseManagement:entities_slas_post_v1(args) end
 --- entities_slas_delete_v1: DELETE /casemgmt/entities/slas/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_slas_delete_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:delete_sla(args) end
+
+--- entities_slas_delete_v1: DELETE /casemgmt/entities/slas/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_slas_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_slas_delete_v_1(args) end
 
 --- entities_slas_delete_v1: DELETE /casemgmt/entities/slas/v1 (paging: none)
@@ -420,6 +565,11 @@ function CaseManagement:entities_slas_delete_v1(args) end
 
 ---@class falcon.CaseManagement.entities_slas_patch_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_slas_patch_v1: PATCH /casemgmt/entities/slas/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_slas_patch_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:update_sla(args) end
 
 --- entities_slas_patch_v1: PATCH /casemgmt/entities/slas/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_slas_patch_v1.args
@@ -439,6 +589,11 @@ function CaseManagement:entities_slas_patch_v1(args) end
 --- entities_template_snapshots_get_v1: GET /casemgmt/entities/template-snapshots/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_template_snapshots_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_template_snapshots(args) end
+
+--- entities_template_snapshots_get_v1: GET /casemgmt/entities/template-snapshots/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_template_snapshots_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_template_snapshots_get_v_1(args) end
 
 --- entities_template_snapshots_get_v1: GET /casemgmt/entities/template-snapshots/v1 (paging: none)
@@ -450,6 +605,11 @@ function CaseManagement:entities_template_snapshots_get_v1(args) end
 ---@field ids? string|string[] query
 ---@field filter? string query
 ---@field format? "yaml"|"json" query; one of yaml, json
+
+--- entities_templates_export_get_v1: GET /casemgmt/entities/templates/export/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_templates_export_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:export_templates(args) end
 
 --- entities_templates_export_get_v1: GET /casemgmt/entities/templates/export/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_templates_export_get_v1.args
@@ -468,6 +628,11 @@ function CaseManagement:entities_templates_export_get_v1(args) end
 --- entities_templates_import_post_v1: POST /casemgmt/entities/templates/import/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_templates_import_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:import_template(args) end
+
+--- entities_templates_import_post_v1: POST /casemgmt/entities/templates/import/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_templates_import_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_templates_import_post_v_1(args) end
 
 --- entities_templates_import_post_v1: POST /casemgmt/entities/templates/import/v1 (paging: none)
@@ -478,6 +643,11 @@ function CaseManagement:entities_templates_import_post_v1(args) end
 ---@class falcon.CaseManagement.entities_templates_get_v1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field with_has_access? boolean query
+
+--- entities_templates_get_v1: GET /casemgmt/entities/templates/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_templates_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_templates(args) end
 
 --- entities_templates_get_v1: GET /casemgmt/entities/templates/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_templates_get_v1.args
@@ -495,6 +665,11 @@ function CaseManagement:entities_templates_get_v1(args) end
 --- entities_templates_post_v1: POST /casemgmt/entities/templates/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_templates_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:create_template(args) end
+
+--- entities_templates_post_v1: POST /casemgmt/entities/templates/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_templates_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_templates_post_v_1(args) end
 
 --- entities_templates_post_v1: POST /casemgmt/entities/templates/v1 (paging: none)
@@ -508,6 +683,11 @@ function CaseManagement:entities_templates_post_v1(args) end
 --- entities_templates_delete_v1: DELETE /casemgmt/entities/templates/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_templates_delete_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:delete_templates(args) end
+
+--- entities_templates_delete_v1: DELETE /casemgmt/entities/templates/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_templates_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_templates_delete_v_1(args) end
 
 --- entities_templates_delete_v1: DELETE /casemgmt/entities/templates/v1 (paging: none)
@@ -517,6 +697,11 @@ function CaseManagement:entities_templates_delete_v1(args) end
 
 ---@class falcon.CaseManagement.entities_templates_patch_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_templates_patch_v1: PATCH /casemgmt/entities/templates/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_templates_patch_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:update_template(args) end
 
 --- entities_templates_patch_v1: PATCH /casemgmt/entities/templates/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_templates_patch_v1.args
@@ -537,6 +722,11 @@ function CaseManagement:entities_templates_patch_v1(args) end
 --- queries_access_tags_get_v1: GET /casemgmt/queries/access-tags/v1 (paging: after)
 ---@param args? falcon.CaseManagement.queries_access_tags_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_access_tags(args) end
+
+--- queries_access_tags_get_v1: GET /casemgmt/queries/access-tags/v1 (paging: after)
+---@param args? falcon.CaseManagement.queries_access_tags_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:queries_access_tags_get_v_1(args) end
 
 --- queries_access_tags_get_v1: GET /casemgmt/queries/access-tags/v1 (paging: after)
@@ -548,6 +738,11 @@ function CaseManagement:queries_access_tags_get_v1(args) end
 ---@field filter? string query
 ---@field limit? integer query; 1..200
 ---@field offset? integer query; >= 0
+
+--- queries_fields_get_v1: GET /casemgmt/queries/fields/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_fields_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_fields(args) end
 
 --- queries_fields_get_v1: GET /casemgmt/queries/fields/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_fields_get_v1.args
@@ -568,6 +763,11 @@ function CaseManagement:queries_fields_get_v1(args) end
 --- queries_notification_groups_get_v1: GET /casemgmt/queries/notification-groups/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_notification_groups_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_notification_groups(args) end
+
+--- queries_notification_groups_get_v1: GET /casemgmt/queries/notification-groups/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_notification_groups_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:queries_notification_groups_get_v_1(args) end
 
 --- queries_notification_groups_get_v1: GET /casemgmt/queries/notification-groups/v1 (paging: offset)
@@ -580,6 +780,11 @@ function CaseManagement:queries_notification_groups_get_v1(args) end
 ---@field sort? string query
 ---@field limit? integer query; 1..200
 ---@field offset? integer query; >= 0
+
+--- queries_notification_groups_get_v2: GET /casemgmt/queries/notification-groups/v2 (paging: offset)
+---@param args? falcon.CaseManagement.queries_notification_groups_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_notification_groups_v2(args) end
 
 --- queries_notification_groups_get_v2: GET /casemgmt/queries/notification-groups/v2 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_notification_groups_get_v2.args
@@ -600,6 +805,11 @@ function CaseManagement:queries_notification_groups_get_v2(args) end
 --- queries_slas_get_v1: GET /casemgmt/queries/slas/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_slas_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_slas(args) end
+
+--- queries_slas_get_v1: GET /casemgmt/queries/slas/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_slas_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:queries_slas_get_v_1(args) end
 
 --- queries_slas_get_v1: GET /casemgmt/queries/slas/v1 (paging: offset)
@@ -611,6 +821,11 @@ function CaseManagement:queries_slas_get_v1(args) end
 ---@field filter? string query
 ---@field limit? integer query; 1..200
 ---@field offset? integer query; >= 0
+
+--- queries_template_snapshots_get_v1: GET /casemgmt/queries/template-snapshots/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_template_snapshots_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_template_snapshots(args) end
 
 --- queries_template_snapshots_get_v1: GET /casemgmt/queries/template-snapshots/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_template_snapshots_get_v1.args
@@ -631,6 +846,11 @@ function CaseManagement:queries_template_snapshots_get_v1(args) end
 --- queries_templates_get_v1: GET /casemgmt/queries/templates/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_templates_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_templates(args) end
+
+--- queries_templates_get_v1: GET /casemgmt/queries/templates/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_templates_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:queries_templates_get_v_1(args) end
 
 --- queries_templates_get_v1: GET /casemgmt/queries/templates/v1 (paging: offset)
@@ -644,6 +864,11 @@ function CaseManagement:queries_templates_get_v1(args) end
 --- entities_alert_evidence_post_v1: POST /cases/entities/alert-evidence/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_alert_evidence_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:add_case_alert_evidence(args) end
+
+--- entities_alert_evidence_post_v1: POST /cases/entities/alert-evidence/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_alert_evidence_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_alert_evidence_post_v_1(args) end
 
 --- entities_alert_evidence_post_v1: POST /cases/entities/alert-evidence/v1 (paging: none)
@@ -653,6 +878,11 @@ function CaseManagement:entities_alert_evidence_post_v1(args) end
 
 ---@class falcon.CaseManagement.entities_case_tags_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_case_tags_post_v1: POST /cases/entities/case-tags/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_case_tags_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:add_case_tags(args) end
 
 --- entities_case_tags_post_v1: POST /cases/entities/case-tags/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_case_tags_post_v1.args
@@ -671,6 +901,11 @@ function CaseManagement:entities_case_tags_post_v1(args) end
 --- entities_case_tags_delete_v1: DELETE /cases/entities/case-tags/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_case_tags_delete_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:delete_case_tags(args) end
+
+--- entities_case_tags_delete_v1: DELETE /cases/entities/case-tags/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_case_tags_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_case_tags_delete_v_1(args) end
 
 --- entities_case_tags_delete_v1: DELETE /cases/entities/case-tags/v1 (paging: none)
@@ -680,6 +915,11 @@ function CaseManagement:entities_case_tags_delete_v1(args) end
 
 ---@class falcon.CaseManagement.entities_cases_put_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_cases_put_v2: PUT /cases/entities/cases/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_cases_put_v2.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:create_case(args) end
 
 --- entities_cases_put_v2: PUT /cases/entities/cases/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_cases_put_v2.args
@@ -697,6 +937,11 @@ function CaseManagement:entities_cases_put_v2(args) end
 --- entities_cases_post_v2: POST /cases/entities/cases/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_cases_post_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:get_cases(args) end
+
+--- entities_cases_post_v2: POST /cases/entities/cases/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_cases_post_v2.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_cases_post_v_2(args) end
 
 --- entities_cases_post_v2: POST /cases/entities/cases/v2 (paging: none)
@@ -706,6 +951,11 @@ function CaseManagement:entities_cases_post_v2(args) end
 
 ---@class falcon.CaseManagement.entities_cases_patch_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_cases_patch_v2: PATCH /cases/entities/cases/v2 (paging: none)
+---@param args? falcon.CaseManagement.entities_cases_patch_v2.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:update_case_fields(args) end
 
 --- entities_cases_patch_v2: PATCH /cases/entities/cases/v2 (paging: none)
 ---@param args? falcon.CaseManagement.entities_cases_patch_v2.args
@@ -723,6 +973,11 @@ function CaseManagement:entities_cases_patch_v2(args) end
 --- entities_event_evidence_post_v1: POST /cases/entities/event-evidence/v1 (paging: none)
 ---@param args? falcon.CaseManagement.entities_event_evidence_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CaseManagement:add_case_event_evidence(args) end
+
+--- entities_event_evidence_post_v1: POST /cases/entities/event-evidence/v1 (paging: none)
+---@param args? falcon.CaseManagement.entities_event_evidence_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CaseManagement:entities_event_evidence_post_v_1(args) end
 
 --- entities_event_evidence_post_v1: POST /cases/entities/event-evidence/v1 (paging: none)
@@ -736,6 +991,11 @@ function CaseManagement:entities_event_evidence_post_v1(args) end
 ---@field sort? string query
 ---@field filter? string query
 ---@field q? string query
+
+--- queries_cases_get_v1: GET /cases/queries/cases/v1 (paging: offset)
+---@param args? falcon.CaseManagement.queries_cases_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CaseManagement:query_case_ids(args) end
 
 --- queries_cases_get_v1: GET /cases/queries/cases/v1 (paging: offset)
 ---@param args? falcon.CaseManagement.queries_cases_get_v1.args

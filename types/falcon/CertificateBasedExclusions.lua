@@ -12,6 +12,11 @@ local CertificateBasedExclusions = {}
 --- cb_exclusions_get_v1: GET /exclusions/entities/cert-based-exclusions/v1 (paging: none)
 ---@param args? falcon.CertificateBasedExclusions.cb_exclusions_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CertificateBasedExclusions:get_exclusions(args) end
+
+--- cb_exclusions_get_v1: GET /exclusions/entities/cert-based-exclusions/v1 (paging: none)
+---@param args? falcon.CertificateBasedExclusions.cb_exclusions_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CertificateBasedExclusions:cb_exclusions_get_v_1(args) end
 
 --- cb_exclusions_get_v1: GET /exclusions/entities/cert-based-exclusions/v1 (paging: none)
@@ -25,6 +30,11 @@ function CertificateBasedExclusions:cb_exclusions_get_v1(args) end
 --- cb_exclusions_create_v1: POST /exclusions/entities/cert-based-exclusions/v1 (paging: none)
 ---@param args? falcon.CertificateBasedExclusions.cb_exclusions_create_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CertificateBasedExclusions:create_exclusions(args) end
+
+--- cb_exclusions_create_v1: POST /exclusions/entities/cert-based-exclusions/v1 (paging: none)
+---@param args? falcon.CertificateBasedExclusions.cb_exclusions_create_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CertificateBasedExclusions:cb_exclusions_create_v_1(args) end
 
 --- cb_exclusions_create_v1: POST /exclusions/entities/cert-based-exclusions/v1 (paging: none)
@@ -34,6 +44,11 @@ function CertificateBasedExclusions:cb_exclusions_create_v1(args) end
 
 ---@class falcon.CertificateBasedExclusions.cb_exclusions_update_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cb_exclusions_update_v1: PATCH /exclusions/entities/cert-based-exclusions/v1 (paging: none)
+---@param args? falcon.CertificateBasedExclusions.cb_exclusions_update_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CertificateBasedExclusions:update_exclusions(args) end
 
 --- cb_exclusions_update_v1: PATCH /exclusions/entities/cert-based-exclusions/v1 (paging: none)
 ---@param args? falcon.CertificateBasedExclusions.cb_exclusions_update_v1.args
@@ -52,6 +67,11 @@ function CertificateBasedExclusions:cb_exclusions_update_v1(args) end
 --- cb_exclusions_delete_v1: DELETE /exclusions/entities/cert-based-exclusions/v1 (paging: none)
 ---@param args? falcon.CertificateBasedExclusions.cb_exclusions_delete_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CertificateBasedExclusions:delete_exclusions(args) end
+
+--- cb_exclusions_delete_v1: DELETE /exclusions/entities/cert-based-exclusions/v1 (paging: none)
+---@param args? falcon.CertificateBasedExclusions.cb_exclusions_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CertificateBasedExclusions:cb_exclusions_delete_v_1(args) end
 
 --- cb_exclusions_delete_v1: DELETE /exclusions/entities/cert-based-exclusions/v1 (paging: none)
@@ -61,6 +81,11 @@ function CertificateBasedExclusions:cb_exclusions_delete_v1(args) end
 
 ---@class falcon.CertificateBasedExclusions.certificates_get_v1.args: falcon.CallOptions
 ---@field ids string query; required
+
+--- certificates_get_v1: GET /exclusions/entities/certificates/v1 (paging: none)
+---@param args? falcon.CertificateBasedExclusions.certificates_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CertificateBasedExclusions:get_certificates(args) end
 
 --- certificates_get_v1: GET /exclusions/entities/certificates/v1 (paging: none)
 ---@param args? falcon.CertificateBasedExclusions.certificates_get_v1.args
@@ -77,6 +102,11 @@ function CertificateBasedExclusions:certificates_get_v1(args) end
 ---@field offset? integer query
 ---@field limit? integer query; <= 100
 ---@field sort? "created_by"|"created_on"|"modified_by"|"modified_on"|"name" query; one of created_by, created_on, modified_by, modified_on, name
+
+--- cb_exclusions_query_v1: GET /exclusions/queries/cert-based-exclusions/v1 (paging: offset)
+---@param args? falcon.CertificateBasedExclusions.cb_exclusions_query_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CertificateBasedExclusions:query_certificates(args) end
 
 --- cb_exclusions_query_v1: GET /exclusions/queries/cert-based-exclusions/v1 (paging: offset)
 ---@param args? falcon.CertificateBasedExclusions.cb_exclusions_query_v1.args

@@ -13,11 +13,21 @@ local CloudAWSRegistration = {}
 --- cloud_registration_aws_trigger_health_check: POST /cloud-security-registration-aws/entities/account-scans/v1 (paging: none)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_trigger_health_check.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:trigger_health_check(args) end
+
+--- cloud_registration_aws_trigger_health_check: POST /cloud-security-registration-aws/entities/account-scans/v1 (paging: none)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_trigger_health_check.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAWSRegistration:cloud_registration_aws_trigger_health_check(args) end
 
 ---@class falcon.CloudAWSRegistration.cloud_registration_aws_get_accounts.args: falcon.CallOptions
 ---@field ids? string|string[] query
 ---@field ["organization-ids"]? string|string[] query
+
+--- cloud_registration_aws_get_accounts: GET /cloud-security-registration-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_get_accounts.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:get_accounts(args) end
 
 --- cloud_registration_aws_get_accounts: GET /cloud-security-registration-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_get_accounts.args
@@ -30,10 +40,20 @@ function CloudAWSRegistration:cloud_registration_aws_get_accounts(args) end
 --- cloud_registration_aws_create_account: POST /cloud-security-registration-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_create_account.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:create_account(args) end
+
+--- cloud_registration_aws_create_account: POST /cloud-security-registration-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_create_account.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAWSRegistration:cloud_registration_aws_create_account(args) end
 
 ---@class falcon.CloudAWSRegistration.cloud_registration_aws_update_account.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_registration_aws_update_account: PATCH /cloud-security-registration-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_update_account.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:update_account(args) end
 
 --- cloud_registration_aws_update_account: PATCH /cloud-security-registration-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_update_account.args
@@ -43,6 +63,11 @@ function CloudAWSRegistration:cloud_registration_aws_update_account(args) end
 ---@class falcon.CloudAWSRegistration.cloud_registration_aws_delete_account.args: falcon.CallOptions
 ---@field ids? string|string[] query
 ---@field ["organization-ids"]? string|string[] query
+
+--- cloud_registration_aws_delete_account: DELETE /cloud-security-registration-aws/entities/account/v1 (paging: none)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_delete_account.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:delete_account(args) end
 
 --- cloud_registration_aws_delete_account: DELETE /cloud-security-registration-aws/entities/account/v1 (paging: none)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_delete_account.args
@@ -57,6 +82,11 @@ function CloudAWSRegistration:cloud_registration_aws_delete_account(args) end
 --- cloud_registration_aws_validate_accounts: POST /cloud-security-registration-aws/entities/account/validate/v1 (paging: none)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_validate_accounts.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:validate_accounts(args) end
+
+--- cloud_registration_aws_validate_accounts: POST /cloud-security-registration-aws/entities/account/validate/v1 (paging: none)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_validate_accounts.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAWSRegistration:cloud_registration_aws_validate_accounts(args) end
 
 ---@class falcon.CloudAWSRegistration.cloud_registration_aws_query_accounts.args: falcon.CallOptions
@@ -67,6 +97,11 @@ function CloudAWSRegistration:cloud_registration_aws_validate_accounts(args) end
 ---@field limit? integer query; 0..500
 ---@field offset? integer query
 ---@field group_by? "organization" query; one of organization
+
+--- cloud_registration_aws_query_accounts: GET /cloud-security-registration-aws/queries/account/v1 (paging: offset)
+---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_query_accounts.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAWSRegistration:query_accounts(args) end
 
 --- cloud_registration_aws_query_accounts: GET /cloud-security-registration-aws/queries/account/v1 (paging: offset)
 ---@param args? falcon.CloudAWSRegistration.cloud_registration_aws_query_accounts.args

@@ -12,10 +12,20 @@ local CloudAzureRegistration = {}
 --- cloud_registration_azure_delete_legacy_subscription: DELETE /cloud-security-registration-azure/entities/accounts/legacy/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_delete_legacy_subscription.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:delete_legacy_subscription(args) end
+
+--- cloud_registration_azure_delete_legacy_subscription: DELETE /cloud-security-registration-azure/entities/accounts/legacy/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_delete_legacy_subscription.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAzureRegistration:cloud_registration_azure_delete_legacy_subscription(args) end
 
 ---@class falcon.CloudAzureRegistration.cloud_registration_azure_trigger_health_check.args: falcon.CallOptions
 ---@field tenant_ids? string|string[] query
+
+--- cloud_registration_azure_trigger_health_check: POST /cloud-security-registration-azure/entities/registrations/healthcheck/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_trigger_health_check.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:health_check(args) end
 
 --- cloud_registration_azure_trigger_health_check: POST /cloud-security-registration-azure/entities/registrations/healthcheck/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_trigger_health_check.args
@@ -28,10 +38,20 @@ function CloudAzureRegistration:cloud_registration_azure_trigger_health_check(ar
 --- cloud_registration_azure_get_registration: GET /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_get_registration.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:get_registration(args) end
+
+--- cloud_registration_azure_get_registration: GET /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_get_registration.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAzureRegistration:cloud_registration_azure_get_registration(args) end
 
 ---@class falcon.CloudAzureRegistration.cloud_registration_azure_create_registration.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_registration_azure_create_registration: POST /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_create_registration.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:create_registration(args) end
 
 --- cloud_registration_azure_create_registration: POST /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_create_registration.args
@@ -44,10 +64,20 @@ function CloudAzureRegistration:cloud_registration_azure_create_registration(arg
 --- cloud_registration_azure_update_registration: PATCH /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_update_registration.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:update_registration(args) end
+
+--- cloud_registration_azure_update_registration: PATCH /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_update_registration.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAzureRegistration:cloud_registration_azure_update_registration(args) end
 
 ---@class falcon.CloudAzureRegistration.cloud_registration_azure_delete_registration.args: falcon.CallOptions
 ---@field tenant_ids string|string[] query; required
+
+--- cloud_registration_azure_delete_registration: DELETE /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_delete_registration.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:delete_registration(args) end
 
 --- cloud_registration_azure_delete_registration: DELETE /cloud-security-registration-azure/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_delete_registration.args
@@ -61,6 +91,11 @@ function CloudAzureRegistration:cloud_registration_azure_delete_registration(arg
 --- cloud_registration_azure_validate_registration: POST /cloud-security-registration-azure/entities/registrations/validate/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_validate_registration.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:validate_registration(args) end
+
+--- cloud_registration_azure_validate_registration: POST /cloud-security-registration-azure/entities/registrations/validate/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_validate_registration.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAzureRegistration:cloud_registration_azure_validate_registration(args) end
 
 ---@class falcon.CloudAzureRegistration.download_azure_script.args: falcon.CallOptions
@@ -69,10 +104,20 @@ function CloudAzureRegistration:cloud_registration_azure_validate_registration(a
 --- download_azure_script: GET /cloud-security-registration-azure/entities/scripts/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.download_azure_script.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:deployment_script(args) end
+
+--- download_azure_script: GET /cloud-security-registration-azure/entities/scripts/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.download_azure_script.args
+---@return falcon.Response|falcon.Result|string response
 function CloudAzureRegistration:download_azure_script(args) end
 
 ---@class falcon.CloudAzureRegistration.cloud_registration_azure_download_script.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_registration_azure_download_script: POST /cloud-security-registration-azure/entities/scripts/v1 (paging: none)
+---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_download_script.args
+---@return falcon.Response|falcon.Result|string response
+function CloudAzureRegistration:download_script(args) end
 
 --- cloud_registration_azure_download_script: POST /cloud-security-registration-azure/entities/scripts/v1 (paging: none)
 ---@param args? falcon.CloudAzureRegistration.cloud_registration_azure_download_script.args

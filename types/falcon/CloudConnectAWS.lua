@@ -122,6 +122,11 @@ function CloudConnectAWS:VerifyAWSAccountAccess(args) end
 --- QueryAWSAccountsForIDs: GET /cloud-connect-aws/queries/accounts/v1 (paging: offset)
 ---@param args? falcon.CloudConnectAWS.QueryAWSAccountsForIDs.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudConnectAWS:query_aws_accounts_for_ids(args) end
+
+--- QueryAWSAccountsForIDs: GET /cloud-connect-aws/queries/accounts/v1 (paging: offset)
+---@param args? falcon.CloudConnectAWS.QueryAWSAccountsForIDs.args
+---@return falcon.Response|falcon.Result|string response
 function CloudConnectAWS:query_aws_accounts_for_i_ds(args) end
 
 --- QueryAWSAccountsForIDs: GET /cloud-connect-aws/queries/accounts/v1 (paging: offset)

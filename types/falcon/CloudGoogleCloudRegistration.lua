@@ -16,10 +16,20 @@ local CloudGoogleCloudRegistration = {}
 --- cloud_registration_gcp_get_entities: GET /cloud-security-registration-google-cloud/entities/accounts/v1 (paging: offset)
 ---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_get_entities.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudGoogleCloudRegistration:get_entities(args) end
+
+--- cloud_registration_gcp_get_entities: GET /cloud-security-registration-google-cloud/entities/accounts/v1 (paging: offset)
+---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_get_entities.args
+---@return falcon.Response|falcon.Result|string response
 function CloudGoogleCloudRegistration:cloud_registration_gcp_get_entities(args) end
 
 ---@class falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_trigger_health_check.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- cloud_registration_gcp_trigger_health_check: POST /cloud-security-registration-google-cloud/entities/registration-scans/v1 (paging: none)
+---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_trigger_health_check.args
+---@return falcon.Response|falcon.Result|string response
+function CloudGoogleCloudRegistration:trigger_health_check(args) end
 
 --- cloud_registration_gcp_trigger_health_check: POST /cloud-security-registration-google-cloud/entities/registration-scans/v1 (paging: none)
 ---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_trigger_health_check.args
@@ -32,10 +42,20 @@ function CloudGoogleCloudRegistration:cloud_registration_gcp_trigger_health_chec
 --- cloud_registration_gcp_get_registration: GET /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_get_registration.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudGoogleCloudRegistration:get_registration(args) end
+
+--- cloud_registration_gcp_get_registration: GET /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_get_registration.args
+---@return falcon.Response|falcon.Result|string response
 function CloudGoogleCloudRegistration:cloud_registration_gcp_get_registration(args) end
 
 ---@class falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_put_registration.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_registration_gcp_put_registration: PUT /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_put_registration.args
+---@return falcon.Response|falcon.Result|string response
+function CloudGoogleCloudRegistration:update_registration(args) end
 
 --- cloud_registration_gcp_put_registration: PUT /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_put_registration.args
@@ -48,10 +68,20 @@ function CloudGoogleCloudRegistration:cloud_registration_gcp_put_registration(ar
 --- cloud_registration_gcp_create_registration: POST /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_create_registration.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudGoogleCloudRegistration:create_registration(args) end
+
+--- cloud_registration_gcp_create_registration: POST /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_create_registration.args
+---@return falcon.Response|falcon.Result|string response
 function CloudGoogleCloudRegistration:cloud_registration_gcp_create_registration(args) end
 
 ---@class falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_delete_registration.args: falcon.CallOptions
 ---@field ids string query; required
+
+--- cloud_registration_gcp_delete_registration: DELETE /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
+---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_delete_registration.args
+---@return falcon.Response|falcon.Result|string response
+function CloudGoogleCloudRegistration:delete_registration(args) end
 
 --- cloud_registration_gcp_delete_registration: DELETE /cloud-security-registration-google-cloud/entities/registrations/v1 (paging: none)
 ---@param args? falcon.CloudGoogleCloudRegistration.cloud_registration_gcp_delete_registration.args

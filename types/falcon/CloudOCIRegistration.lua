@@ -16,10 +16,20 @@ local CloudOCIRegistration = {}
 --- cloud_security_registration_oci_get_account: GET /cloud-security-registration-oci/combined/accounts/v1 (paging: offset)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_get_account.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:get_account(args) end
+
+--- cloud_security_registration_oci_get_account: GET /cloud-security-registration-oci/combined/accounts/v1 (paging: offset)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_get_account.args
+---@return falcon.Response|falcon.Result|string response
 function CloudOCIRegistration:cloud_security_registration_oci_get_account(args) end
 
 ---@class falcon.CloudOCIRegistration.cloud_security_registration_oci_rotate_key.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_security_registration_oci_rotate_key: POST /cloud-security-registration-oci/entities/account-rotate-keys/v1 (paging: none)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_rotate_key.args
+---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:rotate_key(args) end
 
 --- cloud_security_registration_oci_rotate_key: POST /cloud-security-registration-oci/entities/account-rotate-keys/v1 (paging: none)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_rotate_key.args
@@ -32,10 +42,20 @@ function CloudOCIRegistration:cloud_security_registration_oci_rotate_key(args) e
 --- cloud_security_registration_oci_validate_tenancy: POST /cloud-security-registration-oci/entities/account-validate/v1 (paging: none)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_validate_tenancy.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:validate_tenancy(args) end
+
+--- cloud_security_registration_oci_validate_tenancy: POST /cloud-security-registration-oci/entities/account-validate/v1 (paging: none)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_validate_tenancy.args
+---@return falcon.Response|falcon.Result|string response
 function CloudOCIRegistration:cloud_security_registration_oci_validate_tenancy(args) end
 
 ---@class falcon.CloudOCIRegistration.cloud_security_registration_oci_create_account.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_security_registration_oci_create_account: POST /cloud-security-registration-oci/entities/accounts/v1 (paging: none)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_create_account.args
+---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:create_account(args) end
 
 --- cloud_security_registration_oci_create_account: POST /cloud-security-registration-oci/entities/accounts/v1 (paging: none)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_create_account.args
@@ -48,6 +68,11 @@ function CloudOCIRegistration:cloud_security_registration_oci_create_account(arg
 --- cloud_security_registration_oci_delete_account: DELETE /cloud-security-registration-oci/entities/accounts/v1 (paging: none)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_delete_account.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:delete_account(args) end
+
+--- cloud_security_registration_oci_delete_account: DELETE /cloud-security-registration-oci/entities/accounts/v1 (paging: none)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_delete_account.args
+---@return falcon.Response|falcon.Result|string response
 function CloudOCIRegistration:cloud_security_registration_oci_delete_account(args) end
 
 ---@class falcon.CloudOCIRegistration.cloud_security_registration_oci_update_account.args: falcon.CallOptions
@@ -56,10 +81,20 @@ function CloudOCIRegistration:cloud_security_registration_oci_delete_account(arg
 --- cloud_security_registration_oci_update_account: PATCH /cloud-security-registration-oci/entities/accounts/v1 (paging: none)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_update_account.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:update_account(args) end
+
+--- cloud_security_registration_oci_update_account: PATCH /cloud-security-registration-oci/entities/accounts/v1 (paging: none)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_update_account.args
+---@return falcon.Response|falcon.Result|string response
 function CloudOCIRegistration:cloud_security_registration_oci_update_account(args) end
 
 ---@class falcon.CloudOCIRegistration.cloud_security_registration_oci_download_script.args: falcon.CallOptions
 ---@field body table body; required
+
+--- cloud_security_registration_oci_download_script: POST /cloud-security-registration-oci/entities/scripts/v1 (paging: none)
+---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_download_script.args
+---@return falcon.Response|falcon.Result|string response
+function CloudOCIRegistration:download_script(args) end
 
 --- cloud_security_registration_oci_download_script: POST /cloud-security-registration-oci/entities/scripts/v1 (paging: none)
 ---@param args? falcon.CloudOCIRegistration.cloud_security_registration_oci_download_script.args

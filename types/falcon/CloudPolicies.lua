@@ -257,6 +257,11 @@ function CloudPolicies:GetRule(args) end
 --- CreateRuleMixin0: POST /cloud-policies/entities/rules/v1 (paging: none)
 ---@param args? falcon.CloudPolicies.CreateRuleMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudPolicies:create_rule(args) end
+
+--- CreateRuleMixin0: POST /cloud-policies/entities/rules/v1 (paging: none)
+---@param args? falcon.CloudPolicies.CreateRuleMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function CloudPolicies:create_rule_mixin_0(args) end
 
 --- CreateRuleMixin0: POST /cloud-policies/entities/rules/v1 (paging: none)
@@ -279,6 +284,11 @@ function CloudPolicies:UpdateRule(args) end
 
 ---@class falcon.CloudPolicies.DeleteRuleMixin0.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- DeleteRuleMixin0: DELETE /cloud-policies/entities/rules/v1 (paging: none)
+---@param args? falcon.CloudPolicies.DeleteRuleMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CloudPolicies:delete_rule(args) end
 
 --- DeleteRuleMixin0: DELETE /cloud-policies/entities/rules/v1 (paging: none)
 ---@param args? falcon.CloudPolicies.DeleteRuleMixin0.args

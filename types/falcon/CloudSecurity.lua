@@ -26,6 +26,11 @@ function CloudSecurity:combined_cloud_risks(args) end
 --- ListCloudGroupsExternal: GET /cloud-security/combined/cloud-groups/v1 (paging: token)
 ---@param args? falcon.CloudSecurity.ListCloudGroupsExternal.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurity:list_cloud_groups(args) end
+
+--- ListCloudGroupsExternal: GET /cloud-security/combined/cloud-groups/v1 (paging: token)
+---@param args? falcon.CloudSecurity.ListCloudGroupsExternal.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurity:list_cloud_groups_external(args) end
 
 --- ListCloudGroupsExternal: GET /cloud-security/combined/cloud-groups/v1 (paging: token)
@@ -35,6 +40,11 @@ function CloudSecurity:ListCloudGroupsExternal(args) end
 
 ---@class falcon.CloudSecurity.ListCloudGroupsByIDExternal.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- ListCloudGroupsByIDExternal: GET /cloud-security/entities/cloud-groups/v1 (paging: none)
+---@param args? falcon.CloudSecurity.ListCloudGroupsByIDExternal.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurity:list_cloud_groups_by_id(args) end
 
 --- ListCloudGroupsByIDExternal: GET /cloud-security/entities/cloud-groups/v1 (paging: none)
 ---@param args? falcon.CloudSecurity.ListCloudGroupsByIDExternal.args
@@ -52,6 +62,11 @@ function CloudSecurity:ListCloudGroupsByIDExternal(args) end
 --- CreateCloudGroupExternal: POST /cloud-security/entities/cloud-groups/v1 (paging: none)
 ---@param args? falcon.CloudSecurity.CreateCloudGroupExternal.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurity:create_cloud_group(args) end
+
+--- CreateCloudGroupExternal: POST /cloud-security/entities/cloud-groups/v1 (paging: none)
+---@param args? falcon.CloudSecurity.CreateCloudGroupExternal.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurity:create_cloud_group_external(args) end
 
 --- CreateCloudGroupExternal: POST /cloud-security/entities/cloud-groups/v1 (paging: none)
@@ -61,6 +76,11 @@ function CloudSecurity:CreateCloudGroupExternal(args) end
 
 ---@class falcon.CloudSecurity.UpdateCloudGroupExternal.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateCloudGroupExternal: PATCH /cloud-security/entities/cloud-groups/v1 (paging: none)
+---@param args? falcon.CloudSecurity.UpdateCloudGroupExternal.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurity:update_cloud_group(args) end
 
 --- UpdateCloudGroupExternal: PATCH /cloud-security/entities/cloud-groups/v1 (paging: none)
 ---@param args? falcon.CloudSecurity.UpdateCloudGroupExternal.args
@@ -78,6 +98,11 @@ function CloudSecurity:UpdateCloudGroupExternal(args) end
 --- DeleteCloudGroupsExternal: DELETE /cloud-security/entities/cloud-groups/v1 (paging: none)
 ---@param args? falcon.CloudSecurity.DeleteCloudGroupsExternal.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurity:delete_cloud_groups(args) end
+
+--- DeleteCloudGroupsExternal: DELETE /cloud-security/entities/cloud-groups/v1 (paging: none)
+---@param args? falcon.CloudSecurity.DeleteCloudGroupsExternal.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurity:delete_cloud_groups_external(args) end
 
 --- DeleteCloudGroupsExternal: DELETE /cloud-security/entities/cloud-groups/v1 (paging: none)
@@ -90,6 +115,11 @@ function CloudSecurity:DeleteCloudGroupsExternal(args) end
 ---@field sort? string query
 ---@field offset? string query
 ---@field limit? string query
+
+--- ListCloudGroupIDsExternal: GET /cloud-security/queries/cloud-groups/v1 (paging: token)
+---@param args? falcon.CloudSecurity.ListCloudGroupIDsExternal.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurity:list_group_ids(args) end
 
 --- ListCloudGroupIDsExternal: GET /cloud-security/queries/cloud-groups/v1 (paging: token)
 ---@param args? falcon.CloudSecurity.ListCloudGroupIDsExternal.args

@@ -17,6 +17,11 @@ local CloudSecurityAssets = {}
 --- cloud_security_assets_combined_application_findings: GET /cloud-security-assets/combined/application-findings/v1 (paging: offset)
 ---@param args? falcon.CloudSecurityAssets.cloud_security_assets_combined_application_findings.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurityAssets:combined_application_findings(args) end
+
+--- cloud_security_assets_combined_application_findings: GET /cloud-security-assets/combined/application-findings/v1 (paging: offset)
+---@param args? falcon.CloudSecurityAssets.cloud_security_assets_combined_application_findings.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurityAssets:cloud_security_assets_combined_application_findings(args) end
 
 ---@class falcon.CloudSecurityAssets.cloud_security_assets_combined_compliance_by_account.args: falcon.CallOptions
@@ -30,10 +35,20 @@ function CloudSecurityAssets:cloud_security_assets_combined_application_findings
 --- cloud_security_assets_combined_compliance_by_account: GET /cloud-security-assets/combined/compliance-controls/by-account-region-and-resource-type/v1 (paging: offset)
 ---@param args? falcon.CloudSecurityAssets.cloud_security_assets_combined_compliance_by_account.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurityAssets:get_combined_compliance_by_account(args) end
+
+--- cloud_security_assets_combined_compliance_by_account: GET /cloud-security-assets/combined/compliance-controls/by-account-region-and-resource-type/v1 (paging: offset)
+---@param args? falcon.CloudSecurityAssets.cloud_security_assets_combined_compliance_by_account.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurityAssets:cloud_security_assets_combined_compliance_by_account(args) end
 
 ---@class falcon.CloudSecurityAssets.cloud_security_assets_entities_get.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- cloud_security_assets_entities_get: GET /cloud-security-assets/entities/resources/v1 (paging: none)
+---@param args? falcon.CloudSecurityAssets.cloud_security_assets_entities_get.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurityAssets:get_assets(args) end
 
 --- cloud_security_assets_entities_get: GET /cloud-security-assets/entities/resources/v1 (paging: none)
 ---@param args? falcon.CloudSecurityAssets.cloud_security_assets_entities_get.args
@@ -46,6 +61,11 @@ function CloudSecurityAssets:cloud_security_assets_entities_get(args) end
 ---@field sort? string query
 ---@field limit? integer query; 0..1000
 ---@field offset? integer query; >= 0
+
+--- cloud_security_assets_queries: GET /cloud-security-assets/queries/resources/v1 (paging: offset)
+---@param args? falcon.CloudSecurityAssets.cloud_security_assets_queries.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurityAssets:query_assets(args) end
 
 --- cloud_security_assets_queries: GET /cloud-security-assets/queries/resources/v1 (paging: offset)
 ---@param args? falcon.CloudSecurityAssets.cloud_security_assets_queries.args

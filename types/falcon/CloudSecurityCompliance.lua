@@ -13,11 +13,21 @@ local CloudSecurityCompliance = {}
 --- cloud_compliance_framework_posture_summaries: GET /cloud-security-compliance/entities/framework-posture-summaries/v1 (paging: none)
 ---@param args? falcon.CloudSecurityCompliance.cloud_compliance_framework_posture_summaries.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurityCompliance:framework_posture_summaries(args) end
+
+--- cloud_compliance_framework_posture_summaries: GET /cloud-security-compliance/entities/framework-posture-summaries/v1 (paging: none)
+---@param args? falcon.CloudSecurityCompliance.cloud_compliance_framework_posture_summaries.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurityCompliance:cloud_compliance_framework_posture_summaries(args) end
 
 ---@class falcon.CloudSecurityCompliance.cloud_compliance_rule_posture_summaries.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field filter? string query
+
+--- cloud_compliance_rule_posture_summaries: GET /cloud-security-compliance/entities/rule-posture-summaries/v1 (paging: none)
+---@param args? falcon.CloudSecurityCompliance.cloud_compliance_rule_posture_summaries.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurityCompliance:rule_posture_summaries(args) end
 
 --- cloud_compliance_rule_posture_summaries: GET /cloud-security-compliance/entities/rule-posture-summaries/v1 (paging: none)
 ---@param args? falcon.CloudSecurityCompliance.cloud_compliance_rule_posture_summaries.args

@@ -15,10 +15,20 @@ local CloudSecurityDetections = {}
 --- cspm_evaluations_combined_iom_by_rule: GET /cloud-security-evaluations/combined/ioms-by-rule/v1 (paging: offset)
 ---@param args? falcon.CloudSecurityDetections.cspm_evaluations_combined_iom_by_rule.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSecurityDetections:get_combined_iom_by_rule(args) end
+
+--- cspm_evaluations_combined_iom_by_rule: GET /cloud-security-evaluations/combined/ioms-by-rule/v1 (paging: offset)
+---@param args? falcon.CloudSecurityDetections.cspm_evaluations_combined_iom_by_rule.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSecurityDetections:cspm_evaluations_combined_iom_by_rule(args) end
 
 ---@class falcon.CloudSecurityDetections.cspm_evaluations_iom_entities.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- cspm_evaluations_iom_entities: GET /cloud-security-evaluations/entities/ioms/v1 (paging: none)
+---@param args? falcon.CloudSecurityDetections.cspm_evaluations_iom_entities.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurityDetections:get_iom_entities(args) end
 
 --- cspm_evaluations_iom_entities: GET /cloud-security-evaluations/entities/ioms/v1 (paging: none)
 ---@param args? falcon.CloudSecurityDetections.cspm_evaluations_iom_entities.args
@@ -31,6 +41,11 @@ function CloudSecurityDetections:cspm_evaluations_iom_entities(args) end
 ---@field limit? integer query; 0..1000
 ---@field offset? integer query; >= 0
 ---@field after? string query
+
+--- cspm_evaluations_iom_queries: GET /cloud-security-evaluations/queries/ioms/v1 (paging: offset)
+---@param args? falcon.CloudSecurityDetections.cspm_evaluations_iom_queries.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSecurityDetections:query_iom_entities(args) end
 
 --- cspm_evaluations_iom_queries: GET /cloud-security-evaluations/queries/ioms/v1 (paging: offset)
 ---@param args? falcon.CloudSecurityDetections.cspm_evaluations_iom_queries.args

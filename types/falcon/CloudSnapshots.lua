@@ -15,6 +15,11 @@ local CloudSnapshots = {}
 --- CombinedDetections: GET /iac/combined/detections/v1 (paging: offset)
 ---@param args? falcon.CloudSnapshots.CombinedDetections.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:search_detections(args) end
+
+--- CombinedDetections: GET /iac/combined/detections/v1 (paging: offset)
+---@param args? falcon.CloudSnapshots.CombinedDetections.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSnapshots:combined_detections(args) end
 
 --- CombinedDetections: GET /iac/combined/detections/v1 (paging: offset)
@@ -23,6 +28,11 @@ function CloudSnapshots:combined_detections(args) end
 function CloudSnapshots:CombinedDetections(args) end
 
 ---@class falcon.CloudSnapshots.GetCredentialsIAC.args: falcon.CallOptions
+
+--- GetCredentialsIAC: GET /iac/entities/image-registry-credentials/v1 (paging: none)
+---@param args? falcon.CloudSnapshots.GetCredentialsIAC.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:get_iac_credentials(args) end
 
 --- GetCredentialsIAC: GET /iac/entities/image-registry-credentials/v1 (paging: none)
 ---@param args? falcon.CloudSnapshots.GetCredentialsIAC.args
@@ -43,6 +53,11 @@ function CloudSnapshots:GetCredentialsIAC(args) end
 --- ReadDeploymentsCombined: GET /snapshots/combined/deployments/v1 (paging: offset)
 ---@param args? falcon.CloudSnapshots.ReadDeploymentsCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:search_scan_jobs(args) end
+
+--- ReadDeploymentsCombined: GET /snapshots/combined/deployments/v1 (paging: offset)
+---@param args? falcon.CloudSnapshots.ReadDeploymentsCombined.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSnapshots:read_deployments_combined(args) end
 
 --- ReadDeploymentsCombined: GET /snapshots/combined/deployments/v1 (paging: offset)
@@ -52,6 +67,11 @@ function CloudSnapshots:ReadDeploymentsCombined(args) end
 
 ---@class falcon.CloudSnapshots.RegisterCspmSnapshotAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- RegisterCspmSnapshotAccount: POST /snapshots/entities/accounts/v1 (paging: none)
+---@param args? falcon.CloudSnapshots.RegisterCspmSnapshotAccount.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:register_account(args) end
 
 --- RegisterCspmSnapshotAccount: POST /snapshots/entities/accounts/v1 (paging: none)
 ---@param args? falcon.CloudSnapshots.RegisterCspmSnapshotAccount.args
@@ -69,6 +89,11 @@ function CloudSnapshots:RegisterCspmSnapshotAccount(args) end
 --- ReadDeploymentsEntities: GET /snapshots/entities/deployments/v1 (paging: none)
 ---@param args? falcon.CloudSnapshots.ReadDeploymentsEntities.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:get_scan_jobs(args) end
+
+--- ReadDeploymentsEntities: GET /snapshots/entities/deployments/v1 (paging: none)
+---@param args? falcon.CloudSnapshots.ReadDeploymentsEntities.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSnapshots:read_deployments_entities(args) end
 
 --- ReadDeploymentsEntities: GET /snapshots/entities/deployments/v1 (paging: none)
@@ -78,6 +103,11 @@ function CloudSnapshots:ReadDeploymentsEntities(args) end
 
 ---@class falcon.CloudSnapshots.CreateDeploymentEntity.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateDeploymentEntity: POST /snapshots/entities/deployments/v1 (paging: none)
+---@param args? falcon.CloudSnapshots.CreateDeploymentEntity.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:launch_scan_job(args) end
 
 --- CreateDeploymentEntity: POST /snapshots/entities/deployments/v1 (paging: none)
 ---@param args? falcon.CloudSnapshots.CreateDeploymentEntity.args
@@ -94,6 +124,11 @@ function CloudSnapshots:CreateDeploymentEntity(args) end
 --- GetCredentialsMixin0: GET /snapshots/entities/image-registry-credentials/v1 (paging: none)
 ---@param args? falcon.CloudSnapshots.GetCredentialsMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:get_credentials(args) end
+
+--- GetCredentialsMixin0: GET /snapshots/entities/image-registry-credentials/v1 (paging: none)
+---@param args? falcon.CloudSnapshots.GetCredentialsMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function CloudSnapshots:get_credentials_mixin_0(args) end
 
 --- GetCredentialsMixin0: GET /snapshots/entities/image-registry-credentials/v1 (paging: none)
@@ -103,6 +138,11 @@ function CloudSnapshots:GetCredentialsMixin0(args) end
 
 ---@class falcon.CloudSnapshots.GetScanReport.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetScanReport: GET /snapshots/entities/scanreports/v1 (paging: none)
+---@param args? falcon.CloudSnapshots.GetScanReport.args
+---@return falcon.Response|falcon.Result|string response
+function CloudSnapshots:get_scan_reports(args) end
 
 --- GetScanReport: GET /snapshots/entities/scanreports/v1 (paging: none)
 ---@param args? falcon.CloudSnapshots.GetScanReport.args

@@ -158,7 +158,7 @@ function CompleteDashboard:AggregateTotalDeviceCounts(args) end
 --- QueryAlertIdsByFilter: GET /falcon-complete-dashboards/queries/alerts/v1 (paging: token)
 ---@param args? falcon.CompleteDashboard.QueryAlertIdsByFilter.args
 ---@return falcon.Response|falcon.Result|string response
-function CompleteDashboard:query_alert_ids_by_filter(args) end
+function CompleteDashboard:query_alert_ids_by_filter_v1(args) end
 
 --- QueryAlertIdsByFilter: GET /falcon-complete-dashboards/queries/alerts/v1 (paging: token)
 ---@param args? falcon.CompleteDashboard.QueryAlertIdsByFilter.args
@@ -170,6 +170,11 @@ function CompleteDashboard:QueryAlertIdsByFilter(args) end
 ---@field sort? string query
 ---@field filter? string query
 ---@field offset? string query
+
+--- QueryAlertIdsByFilterV2: GET /falcon-complete-dashboards/queries/alerts/v2 (paging: token)
+---@param args? falcon.CompleteDashboard.QueryAlertIdsByFilterV2.args
+---@return falcon.Response|falcon.Result|string response
+function CompleteDashboard:query_alert_ids_by_filter(args) end
 
 --- QueryAlertIdsByFilterV2: GET /falcon-complete-dashboards/queries/alerts/v2 (paging: token)
 ---@param args? falcon.CompleteDashboard.QueryAlertIdsByFilterV2.args

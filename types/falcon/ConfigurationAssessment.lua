@@ -16,6 +16,11 @@ local ConfigurationAssessment = {}
 --- getCombinedAssessmentsQuery: GET /configuration-assessment/combined/assessments/v1 (paging: after)
 ---@param args? falcon.ConfigurationAssessment.getCombinedAssessmentsQuery.args
 ---@return falcon.Response|falcon.Result|string response
+function ConfigurationAssessment:query_combined_assessments(args) end
+
+--- getCombinedAssessmentsQuery: GET /configuration-assessment/combined/assessments/v1 (paging: after)
+---@param args? falcon.ConfigurationAssessment.getCombinedAssessmentsQuery.args
+---@return falcon.Response|falcon.Result|string response
 function ConfigurationAssessment:get_combined_assessments_query(args) end
 
 --- getCombinedAssessmentsQuery: GET /configuration-assessment/combined/assessments/v1 (paging: after)

@@ -12,6 +12,11 @@ local ContainerAlerts = {}
 --- ReadContainerAlertsCountBySeverity: GET /container-security/aggregates/container-alerts/count-by-severity/v1 (paging: none)
 ---@param args? falcon.ContainerAlerts.ReadContainerAlertsCountBySeverity.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerAlerts:read_counts_by_severity(args) end
+
+--- ReadContainerAlertsCountBySeverity: GET /container-security/aggregates/container-alerts/count-by-severity/v1 (paging: none)
+---@param args? falcon.ContainerAlerts.ReadContainerAlertsCountBySeverity.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerAlerts:read_container_alerts_count_by_severity(args) end
 
 --- ReadContainerAlertsCountBySeverity: GET /container-security/aggregates/container-alerts/count-by-severity/v1 (paging: none)
@@ -21,6 +26,11 @@ function ContainerAlerts:ReadContainerAlertsCountBySeverity(args) end
 
 ---@class falcon.ContainerAlerts.ReadContainerAlertsCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadContainerAlertsCount: GET /container-security/aggregates/container-alerts/count/v1 (paging: none)
+---@param args? falcon.ContainerAlerts.ReadContainerAlertsCount.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerAlerts:read_counts(args) end
 
 --- ReadContainerAlertsCount: GET /container-security/aggregates/container-alerts/count/v1 (paging: none)
 ---@param args? falcon.ContainerAlerts.ReadContainerAlertsCount.args
@@ -37,6 +47,11 @@ function ContainerAlerts:ReadContainerAlertsCount(args) end
 ---@field limit? integer query
 ---@field offset? integer query
 ---@field sort? string query
+
+--- SearchAndReadContainerAlerts: GET /container-security/combined/container-alerts/v1 (paging: offset)
+---@param args? falcon.ContainerAlerts.SearchAndReadContainerAlerts.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerAlerts:search_and_read(args) end
 
 --- SearchAndReadContainerAlerts: GET /container-security/combined/container-alerts/v1 (paging: offset)
 ---@param args? falcon.ContainerAlerts.SearchAndReadContainerAlerts.args

@@ -12,6 +12,11 @@ local ContainerDetections = {}
 --- ReadDetectionsCountBySeverity: GET /container-security/aggregates/detections/count-by-severity/v1 (paging: none)
 ---@param args? falcon.ContainerDetections.ReadDetectionsCountBySeverity.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerDetections:read_detection_counts_by_severity(args) end
+
+--- ReadDetectionsCountBySeverity: GET /container-security/aggregates/detections/count-by-severity/v1 (paging: none)
+---@param args? falcon.ContainerDetections.ReadDetectionsCountBySeverity.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerDetections:read_detections_count_by_severity(args) end
 
 --- ReadDetectionsCountBySeverity: GET /container-security/aggregates/detections/count-by-severity/v1 (paging: none)
@@ -66,6 +71,11 @@ function ContainerDetections:ReadCombinedDetections(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- GetRuntimeDetectionsCombinedV2: GET /container-security/combined/runtime-detections/v2 (paging: offset)
+---@param args? falcon.ContainerDetections.GetRuntimeDetectionsCombinedV2.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerDetections:search_runtime_detections(args) end
 
 --- GetRuntimeDetectionsCombinedV2: GET /container-security/combined/runtime-detections/v2 (paging: offset)
 ---@param args? falcon.ContainerDetections.GetRuntimeDetectionsCombinedV2.args

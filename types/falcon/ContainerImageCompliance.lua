@@ -12,6 +12,11 @@ local ContainerImageCompliance = {}
 --- extAggregateClusterAssessments: GET /container-compliance/aggregates/compliance-by-clusters/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateClusterAssessments.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_cluster_assessments(args) end
+
+--- extAggregateClusterAssessments: GET /container-compliance/aggregates/compliance-by-clusters/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateClusterAssessments.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImageCompliance:ext_aggregate_cluster_assessments(args) end
 
 --- extAggregateClusterAssessments: GET /container-compliance/aggregates/compliance-by-clusters/v2 (paging: none)
@@ -23,6 +28,11 @@ function ContainerImageCompliance:extAggregateClusterAssessments(args) end
 ---@field filter? string query
 ---@field after? string query
 ---@field limit? string query
+
+--- extAggregateImageAssessments: GET /container-compliance/aggregates/compliance-by-images/v2 (paging: after)
+---@param args? falcon.ContainerImageCompliance.extAggregateImageAssessments.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_image_assessments(args) end
 
 --- extAggregateImageAssessments: GET /container-compliance/aggregates/compliance-by-images/v2 (paging: after)
 ---@param args? falcon.ContainerImageCompliance.extAggregateImageAssessments.args
@@ -40,6 +50,11 @@ function ContainerImageCompliance:extAggregateImageAssessments(args) end
 --- extAggregateRulesAssessments: GET /container-compliance/aggregates/compliance-by-rules/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateRulesAssessments.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_rules_assessments(args) end
+
+--- extAggregateRulesAssessments: GET /container-compliance/aggregates/compliance-by-rules/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateRulesAssessments.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImageCompliance:ext_aggregate_rules_assessments(args) end
 
 --- extAggregateRulesAssessments: GET /container-compliance/aggregates/compliance-by-rules/v2 (paging: none)
@@ -49,6 +64,11 @@ function ContainerImageCompliance:extAggregateRulesAssessments(args) end
 
 ---@class falcon.ContainerImageCompliance.extAggregateFailedContainersByRulesPath.args: falcon.CallOptions
 ---@field filter? string query
+
+--- extAggregateFailedContainersByRulesPath: GET /container-compliance/aggregates/failed-containers-by-rules/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedContainersByRulesPath.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_containers_by_rules(args) end
 
 --- extAggregateFailedContainersByRulesPath: GET /container-compliance/aggregates/failed-containers-by-rules/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedContainersByRulesPath.args
@@ -66,6 +86,11 @@ function ContainerImageCompliance:extAggregateFailedContainersByRulesPath(args) 
 --- extAggregateFailedContainersCountBySeverity: GET /container-compliance/aggregates/failed-containers-count-by-severity/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedContainersCountBySeverity.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_containers_count_by_severity(args) end
+
+--- extAggregateFailedContainersCountBySeverity: GET /container-compliance/aggregates/failed-containers-count-by-severity/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedContainersCountBySeverity.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImageCompliance:ext_aggregate_failed_containers_count_by_severity(args) end
 
 --- extAggregateFailedContainersCountBySeverity: GET /container-compliance/aggregates/failed-containers-count-by-severity/v2 (paging: none)
@@ -75,6 +100,11 @@ function ContainerImageCompliance:extAggregateFailedContainersCountBySeverity(ar
 
 ---@class falcon.ContainerImageCompliance.extAggregateFailedImagesByRulesPath.args: falcon.CallOptions
 ---@field filter? string query
+
+--- extAggregateFailedImagesByRulesPath: GET /container-compliance/aggregates/failed-images-by-rules/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedImagesByRulesPath.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_images_by_rules(args) end
 
 --- extAggregateFailedImagesByRulesPath: GET /container-compliance/aggregates/failed-images-by-rules/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedImagesByRulesPath.args
@@ -92,6 +122,11 @@ function ContainerImageCompliance:extAggregateFailedImagesByRulesPath(args) end
 --- extAggregateFailedImagesCountBySeverity: GET /container-compliance/aggregates/failed-images-count-by-severity/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedImagesCountBySeverity.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_images_count_by_severity(args) end
+
+--- extAggregateFailedImagesCountBySeverity: GET /container-compliance/aggregates/failed-images-count-by-severity/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedImagesCountBySeverity.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImageCompliance:ext_aggregate_failed_images_count_by_severity(args) end
 
 --- extAggregateFailedImagesCountBySeverity: GET /container-compliance/aggregates/failed-images-count-by-severity/v2 (paging: none)
@@ -101,6 +136,11 @@ function ContainerImageCompliance:extAggregateFailedImagesCountBySeverity(args) 
 
 ---@class falcon.ContainerImageCompliance.extAggregateFailedRulesByClusters.args: falcon.CallOptions
 ---@field filter? string query
+
+--- extAggregateFailedRulesByClusters: GET /container-compliance/aggregates/failed-rules-by-clusters/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedRulesByClusters.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_rules_by_clusters(args) end
 
 --- extAggregateFailedRulesByClusters: GET /container-compliance/aggregates/failed-rules-by-clusters/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedRulesByClusters.args
@@ -118,6 +158,11 @@ function ContainerImageCompliance:extAggregateFailedRulesByClusters(args) end
 --- extAggregateFailedRulesByImages: GET /container-compliance/aggregates/failed-rules-by-images/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedRulesByImages.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_rules_by_image(args) end
+
+--- extAggregateFailedRulesByImages: GET /container-compliance/aggregates/failed-rules-by-images/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedRulesByImages.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImageCompliance:ext_aggregate_failed_rules_by_images(args) end
 
 --- extAggregateFailedRulesByImages: GET /container-compliance/aggregates/failed-rules-by-images/v2 (paging: none)
@@ -131,6 +176,11 @@ function ContainerImageCompliance:extAggregateFailedRulesByImages(args) end
 --- extAggregateFailedRulesCountBySeverity: GET /container-compliance/aggregates/failed-rules-count-by-severity/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateFailedRulesCountBySeverity.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_failed_rules_count_by_severity(args) end
+
+--- extAggregateFailedRulesCountBySeverity: GET /container-compliance/aggregates/failed-rules-count-by-severity/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateFailedRulesCountBySeverity.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImageCompliance:ext_aggregate_failed_rules_count_by_severity(args) end
 
 --- extAggregateFailedRulesCountBySeverity: GET /container-compliance/aggregates/failed-rules-count-by-severity/v2 (paging: none)
@@ -140,6 +190,11 @@ function ContainerImageCompliance:extAggregateFailedRulesCountBySeverity(args) e
 
 ---@class falcon.ContainerImageCompliance.extAggregateRulesByStatus.args: falcon.CallOptions
 ---@field filter? string query
+
+--- extAggregateRulesByStatus: GET /container-compliance/aggregates/rules-by-status/v2 (paging: none)
+---@param args? falcon.ContainerImageCompliance.extAggregateRulesByStatus.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImageCompliance:aggregate_rules_by_status(args) end
 
 --- extAggregateRulesByStatus: GET /container-compliance/aggregates/rules-by-status/v2 (paging: none)
 ---@param args? falcon.ContainerImageCompliance.extAggregateRulesByStatus.args

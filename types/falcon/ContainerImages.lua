@@ -12,6 +12,11 @@ local ContainerImages = {}
 --- AggregateImageAssessmentHistory: GET /container-security/aggregates/images/assessment-history/v1 (paging: none)
 ---@param args? falcon.ContainerImages.AggregateImageAssessmentHistory.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImages:aggregate_assessment_history(args) end
+
+--- AggregateImageAssessmentHistory: GET /container-security/aggregates/images/assessment-history/v1 (paging: none)
+---@param args? falcon.ContainerImages.AggregateImageAssessmentHistory.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImages:aggregate_image_assessment_history(args) end
 
 --- AggregateImageAssessmentHistory: GET /container-security/aggregates/images/assessment-history/v1 (paging: none)
@@ -21,6 +26,11 @@ function ContainerImages:AggregateImageAssessmentHistory(args) end
 
 ---@class falcon.ContainerImages.AggregateImageCountByBaseOS.args: falcon.CallOptions
 ---@field filter? string query
+
+--- AggregateImageCountByBaseOS: GET /container-security/aggregates/images/count-by-os-distribution/v1 (paging: none)
+---@param args? falcon.ContainerImages.AggregateImageCountByBaseOS.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImages:aggregate_count_by_base_os(args) end
 
 --- AggregateImageCountByBaseOS: GET /container-security/aggregates/images/count-by-os-distribution/v1 (paging: none)
 ---@param args? falcon.ContainerImages.AggregateImageCountByBaseOS.args
@@ -38,6 +48,11 @@ function ContainerImages:AggregateImageCountByBaseOS(args) end
 --- AggregateImageCountByState: GET /container-security/aggregates/images/count-by-state/v1 (paging: none)
 ---@param args? falcon.ContainerImages.AggregateImageCountByState.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImages:aggregate_count_by_state(args) end
+
+--- AggregateImageCountByState: GET /container-security/aggregates/images/count-by-state/v1 (paging: none)
+---@param args? falcon.ContainerImages.AggregateImageCountByState.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImages:aggregate_image_count_by_state(args) end
 
 --- AggregateImageCountByState: GET /container-security/aggregates/images/count-by-state/v1 (paging: none)
@@ -51,6 +66,11 @@ function ContainerImages:AggregateImageCountByState(args) end
 --- AggregateImageCount: GET /container-security/aggregates/images/count/v1 (paging: none)
 ---@param args? falcon.ContainerImages.AggregateImageCount.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImages:aggregate_count(args) end
+
+--- AggregateImageCount: GET /container-security/aggregates/images/count/v1 (paging: none)
+---@param args? falcon.ContainerImages.AggregateImageCount.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImages:aggregate_image_count(args) end
 
 --- AggregateImageCount: GET /container-security/aggregates/images/count/v1 (paging: none)
@@ -60,6 +80,11 @@ function ContainerImages:AggregateImageCount(args) end
 
 ---@class falcon.ContainerImages.CombinedBaseImages.args: falcon.CallOptions
 ---@field filter? string query
+
+--- CombinedBaseImages: GET /container-security/combined/base-images/v1 (paging: none)
+---@param args? falcon.ContainerImages.CombinedBaseImages.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImages:get_combined_base_images(args) end
 
 --- CombinedBaseImages: GET /container-security/combined/base-images/v1 (paging: none)
 ---@param args? falcon.ContainerImages.CombinedBaseImages.args
@@ -95,6 +120,11 @@ function ContainerImages:GetCombinedImages(args) end
 --- CombinedImageByVulnerabilityCount: GET /container-security/combined/images/by-vulnerability-count/v1 (paging: offset)
 ---@param args? falcon.ContainerImages.CombinedImageByVulnerabilityCount.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImages:get_combined_images_by_vulnerability_count(args) end
+
+--- CombinedImageByVulnerabilityCount: GET /container-security/combined/images/by-vulnerability-count/v1 (paging: offset)
+---@param args? falcon.ContainerImages.CombinedImageByVulnerabilityCount.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImages:combined_image_by_vulnerability_count(args) end
 
 --- CombinedImageByVulnerabilityCount: GET /container-security/combined/images/by-vulnerability-count/v1 (paging: offset)
@@ -108,6 +138,11 @@ function ContainerImages:CombinedImageByVulnerabilityCount(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- CombinedImageDetail: GET /container-security/combined/images/detail/v1 (paging: offset)
+---@param args? falcon.ContainerImages.CombinedImageDetail.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImages:get_combined_detail(args) end
 
 --- CombinedImageDetail: GET /container-security/combined/images/detail/v1 (paging: offset)
 ---@param args? falcon.ContainerImages.CombinedImageDetail.args
@@ -130,6 +165,11 @@ function ContainerImages:CombinedImageDetail(args) end
 --- ReadCombinedImagesExport: GET /container-security/combined/images/export/v1 (paging: offset)
 ---@param args? falcon.ContainerImages.ReadCombinedImagesExport.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImages:read_combined_export(args) end
+
+--- ReadCombinedImagesExport: GET /container-security/combined/images/export/v1 (paging: offset)
+---@param args? falcon.ContainerImages.ReadCombinedImagesExport.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImages:read_combined_images_export(args) end
 
 --- ReadCombinedImagesExport: GET /container-security/combined/images/export/v1 (paging: offset)
@@ -144,6 +184,11 @@ function ContainerImages:ReadCombinedImagesExport(args) end
 ---@field tag string query; required
 ---@field image_digest? string query
 ---@field include_base_image_vuln? boolean query
+
+--- CombinedImageIssuesSummary: GET /container-security/combined/images/issues-summary/v1 (paging: none)
+---@param args? falcon.ContainerImages.CombinedImageIssuesSummary.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImages:get_combined_issues_summary(args) end
 
 --- CombinedImageIssuesSummary: GET /container-security/combined/images/issues-summary/v1 (paging: none)
 ---@param args? falcon.ContainerImages.CombinedImageIssuesSummary.args
@@ -166,6 +211,11 @@ function ContainerImages:CombinedImageIssuesSummary(args) end
 --- CombinedImageVulnerabilitySummary: GET /container-security/combined/images/vulnerabilities-summary/v1 (paging: none)
 ---@param args? falcon.ContainerImages.CombinedImageVulnerabilitySummary.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerImages:get_combined_vulnerabilities_summary(args) end
+
+--- CombinedImageVulnerabilitySummary: GET /container-security/combined/images/vulnerabilities-summary/v1 (paging: none)
+---@param args? falcon.ContainerImages.CombinedImageVulnerabilitySummary.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerImages:combined_image_vulnerability_summary(args) end
 
 --- CombinedImageVulnerabilitySummary: GET /container-security/combined/images/vulnerabilities-summary/v1 (paging: none)
@@ -175,6 +225,11 @@ function ContainerImages:CombinedImageVulnerabilitySummary(args) end
 
 ---@class falcon.ContainerImages.CreateBaseImagesEntities.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateBaseImagesEntities: POST /container-security/entities/base-images/v1 (paging: none)
+---@param args? falcon.ContainerImages.CreateBaseImagesEntities.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerImages:create_base_images(args) end
 
 --- CreateBaseImagesEntities: POST /container-security/entities/base-images/v1 (paging: none)
 ---@param args? falcon.ContainerImages.CreateBaseImagesEntities.args

@@ -26,6 +26,11 @@ function ContainerPackages:ReadPackagesByImageCount(args) end
 --- ReadPackagesCountByZeroDay: GET /container-security/aggregates/packages/count-by-zero-day/v1 (paging: none)
 ---@param args? falcon.ContainerPackages.ReadPackagesCountByZeroDay.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerPackages:read_zero_day_counts(args) end
+
+--- ReadPackagesCountByZeroDay: GET /container-security/aggregates/packages/count-by-zero-day/v1 (paging: none)
+---@param args? falcon.ContainerPackages.ReadPackagesCountByZeroDay.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerPackages:read_packages_count_by_zero_day(args) end
 
 --- ReadPackagesCountByZeroDay: GET /container-security/aggregates/packages/count-by-zero-day/v1 (paging: none)
@@ -41,6 +46,11 @@ function ContainerPackages:ReadPackagesCountByZeroDay(args) end
 --- ReadPackagesByFixableVulnCount: GET /container-security/combined/packages/app-by-fixable-vulnerability-count/v1 (paging: offset)
 ---@param args? falcon.ContainerPackages.ReadPackagesByFixableVulnCount.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerPackages:read_fixable_vuln_count(args) end
+
+--- ReadPackagesByFixableVulnCount: GET /container-security/combined/packages/app-by-fixable-vulnerability-count/v1 (paging: offset)
+---@param args? falcon.ContainerPackages.ReadPackagesByFixableVulnCount.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerPackages:read_packages_by_fixable_vuln_count(args) end
 
 --- ReadPackagesByFixableVulnCount: GET /container-security/combined/packages/app-by-fixable-vulnerability-count/v1 (paging: offset)
@@ -52,6 +62,11 @@ function ContainerPackages:ReadPackagesByFixableVulnCount(args) end
 ---@field filter? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadPackagesByVulnCount: GET /container-security/combined/packages/by-vulnerability-count/v1 (paging: offset)
+---@param args? falcon.ContainerPackages.ReadPackagesByVulnCount.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerPackages:read_vuln_count(args) end
 
 --- ReadPackagesByVulnCount: GET /container-security/combined/packages/by-vulnerability-count/v1 (paging: offset)
 ---@param args? falcon.ContainerPackages.ReadPackagesByVulnCount.args
@@ -73,6 +88,11 @@ function ContainerPackages:ReadPackagesByVulnCount(args) end
 --- ReadPackagesCombinedExport: GET /container-security/combined/packages/export/v1 (paging: offset)
 ---@param args? falcon.ContainerPackages.ReadPackagesCombinedExport.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerPackages:read_combined_export(args) end
+
+--- ReadPackagesCombinedExport: GET /container-security/combined/packages/export/v1 (paging: offset)
+---@param args? falcon.ContainerPackages.ReadPackagesCombinedExport.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerPackages:read_packages_combined_export(args) end
 
 --- ReadPackagesCombinedExport: GET /container-security/combined/packages/export/v1 (paging: offset)
@@ -90,6 +110,11 @@ function ContainerPackages:ReadPackagesCombinedExport(args) end
 --- ReadPackagesCombined: GET /container-security/combined/packages/v1 (paging: offset)
 ---@param args? falcon.ContainerPackages.ReadPackagesCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerPackages:read_combined(args) end
+
+--- ReadPackagesCombined: GET /container-security/combined/packages/v1 (paging: offset)
+---@param args? falcon.ContainerPackages.ReadPackagesCombined.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerPackages:read_packages_combined(args) end
 
 --- ReadPackagesCombined: GET /container-security/combined/packages/v1 (paging: offset)
@@ -103,6 +128,11 @@ function ContainerPackages:ReadPackagesCombined(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadPackagesCombinedV2: GET /container-security/combined/packages/v2 (paging: offset)
+---@param args? falcon.ContainerPackages.ReadPackagesCombinedV2.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerPackages:read_packages(args) end
 
 --- ReadPackagesCombinedV2: GET /container-security/combined/packages/v2 (paging: offset)
 ---@param args? falcon.ContainerPackages.ReadPackagesCombinedV2.args

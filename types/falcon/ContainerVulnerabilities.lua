@@ -14,6 +14,11 @@ local ContainerVulnerabilities = {}
 --- ReadVulnerabilityCountByActivelyExploited: GET /container-security/aggregates/vulnerabilities/count-by-actively-exploited/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountByActivelyExploited.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_vulnerability_counts_by_active_exploited(args) end
+
+--- ReadVulnerabilityCountByActivelyExploited: GET /container-security/aggregates/vulnerabilities/count-by-actively-exploited/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountByActivelyExploited.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerVulnerabilities:read_vulnerability_count_by_actively_exploited(args) end
 
 --- ReadVulnerabilityCountByActivelyExploited: GET /container-security/aggregates/vulnerabilities/count-by-actively-exploited/v1 (paging: offset)
@@ -25,6 +30,11 @@ function ContainerVulnerabilities:ReadVulnerabilityCountByActivelyExploited(args
 ---@field filter? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadVulnerabilityCountByCPSRating: GET /container-security/aggregates/vulnerabilities/count-by-cps-rating/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountByCPSRating.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_vulnerability_counts_by_cps_rating(args) end
 
 --- ReadVulnerabilityCountByCPSRating: GET /container-security/aggregates/vulnerabilities/count-by-cps-rating/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountByCPSRating.args
@@ -44,6 +54,11 @@ function ContainerVulnerabilities:ReadVulnerabilityCountByCPSRating(args) end
 --- ReadVulnerabilityCountByCVSSScore: GET /container-security/aggregates/vulnerabilities/count-by-cvss-score/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountByCVSSScore.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_vulnerability_counts_by_cvss_score(args) end
+
+--- ReadVulnerabilityCountByCVSSScore: GET /container-security/aggregates/vulnerabilities/count-by-cvss-score/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountByCVSSScore.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerVulnerabilities:read_vulnerability_count_by_cvss_score(args) end
 
 --- ReadVulnerabilityCountByCVSSScore: GET /container-security/aggregates/vulnerabilities/count-by-cvss-score/v1 (paging: offset)
@@ -55,6 +70,11 @@ function ContainerVulnerabilities:ReadVulnerabilityCountByCVSSScore(args) end
 ---@field filter? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadVulnerabilityCountBySeverity: GET /container-security/aggregates/vulnerabilities/count-by-severity/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountBySeverity.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_vulnerability_counts_by_severity(args) end
 
 --- ReadVulnerabilityCountBySeverity: GET /container-security/aggregates/vulnerabilities/count-by-severity/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilityCountBySeverity.args
@@ -89,6 +109,11 @@ function ContainerVulnerabilities:ReadVulnerabilityCount(args) end
 --- ReadVulnerabilitiesByImageCount: GET /container-security/combined/vulnerabilities/by-image-count/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilitiesByImageCount.args
 ---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_vulnerabilities_by_count(args) end
+
+--- ReadVulnerabilitiesByImageCount: GET /container-security/combined/vulnerabilities/by-image-count/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilitiesByImageCount.args
+---@return falcon.Response|falcon.Result|string response
 function ContainerVulnerabilities:read_vulnerabilities_by_image_count(args) end
 
 --- ReadVulnerabilitiesByImageCount: GET /container-security/combined/vulnerabilities/by-image-count/v1 (paging: offset)
@@ -100,6 +125,11 @@ function ContainerVulnerabilities:ReadVulnerabilitiesByImageCount(args) end
 ---@field filter? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadVulnerabilitiesPublicationDate: GET /container-security/combined/vulnerabilities/by-published-date/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilitiesPublicationDate.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_vulnerabilities_by_pub_date(args) end
 
 --- ReadVulnerabilitiesPublicationDate: GET /container-security/combined/vulnerabilities/by-published-date/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadVulnerabilitiesPublicationDate.args
@@ -116,6 +146,11 @@ function ContainerVulnerabilities:ReadVulnerabilitiesPublicationDate(args) end
 ---@field filter? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadCombinedVulnerabilitiesDetails: GET /container-security/combined/vulnerabilities/details/v1 (paging: offset)
+---@param args? falcon.ContainerVulnerabilities.ReadCombinedVulnerabilitiesDetails.args
+---@return falcon.Response|falcon.Result|string response
+function ContainerVulnerabilities:read_combined_vulnerability_detail(args) end
 
 --- ReadCombinedVulnerabilitiesDetails: GET /container-security/combined/vulnerabilities/details/v1 (paging: offset)
 ---@param args? falcon.ContainerVulnerabilities.ReadCombinedVulnerabilitiesDetails.args

@@ -16,6 +16,11 @@ local ContentUpdatePolicies = {}
 --- queryCombinedContentUpdatePolicyMembers: GET /policy/combined/content-update-members/v1 (paging: offset)
 ---@param args? falcon.ContentUpdatePolicies.queryCombinedContentUpdatePolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:query_policy_members_combined(args) end
+
+--- queryCombinedContentUpdatePolicyMembers: GET /policy/combined/content-update-members/v1 (paging: offset)
+---@param args? falcon.ContentUpdatePolicies.queryCombinedContentUpdatePolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function ContentUpdatePolicies:query_combined_content_update_policy_members(args) end
 
 --- queryCombinedContentUpdatePolicyMembers: GET /policy/combined/content-update-members/v1 (paging: offset)
@@ -28,6 +33,11 @@ function ContentUpdatePolicies:queryCombinedContentUpdatePolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryCombinedContentUpdatePolicies: GET /policy/combined/content-update/v1 (paging: offset)
+---@param args? falcon.ContentUpdatePolicies.queryCombinedContentUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:query_policies_combined(args) end
 
 --- queryCombinedContentUpdatePolicies: GET /policy/combined/content-update/v1 (paging: offset)
 ---@param args? falcon.ContentUpdatePolicies.queryCombinedContentUpdatePolicies.args
@@ -46,6 +56,11 @@ function ContentUpdatePolicies:queryCombinedContentUpdatePolicies(args) end
 --- performContentUpdatePoliciesAction: POST /policy/entities/content-update-actions/v1 (paging: none)
 ---@param args? falcon.ContentUpdatePolicies.performContentUpdatePoliciesAction.args
 ---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:perform_action(args) end
+
+--- performContentUpdatePoliciesAction: POST /policy/entities/content-update-actions/v1 (paging: none)
+---@param args? falcon.ContentUpdatePolicies.performContentUpdatePoliciesAction.args
+---@return falcon.Response|falcon.Result|string response
 function ContentUpdatePolicies:perform_content_update_policies_action(args) end
 
 --- performContentUpdatePoliciesAction: POST /policy/entities/content-update-actions/v1 (paging: none)
@@ -55,6 +70,11 @@ function ContentUpdatePolicies:performContentUpdatePoliciesAction(args) end
 
 ---@class falcon.ContentUpdatePolicies.setContentUpdatePoliciesPrecedence.args: falcon.CallOptions
 ---@field body table body; required
+
+--- setContentUpdatePoliciesPrecedence: POST /policy/entities/content-update-precedence/v1 (paging: none)
+---@param args? falcon.ContentUpdatePolicies.setContentUpdatePoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:set_precedence(args) end
 
 --- setContentUpdatePoliciesPrecedence: POST /policy/entities/content-update-precedence/v1 (paging: none)
 ---@param args? falcon.ContentUpdatePolicies.setContentUpdatePoliciesPrecedence.args
@@ -72,6 +92,11 @@ function ContentUpdatePolicies:setContentUpdatePoliciesPrecedence(args) end
 --- getContentUpdatePolicies: GET /policy/entities/content-update/v1 (paging: none)
 ---@param args? falcon.ContentUpdatePolicies.getContentUpdatePolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:get_policies(args) end
+
+--- getContentUpdatePolicies: GET /policy/entities/content-update/v1 (paging: none)
+---@param args? falcon.ContentUpdatePolicies.getContentUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
 function ContentUpdatePolicies:get_content_update_policies(args) end
 
 --- getContentUpdatePolicies: GET /policy/entities/content-update/v1 (paging: none)
@@ -81,6 +106,11 @@ function ContentUpdatePolicies:getContentUpdatePolicies(args) end
 
 ---@class falcon.ContentUpdatePolicies.createContentUpdatePolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- createContentUpdatePolicies: POST /policy/entities/content-update/v1 (paging: none)
+---@param args? falcon.ContentUpdatePolicies.createContentUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:create_policies(args) end
 
 --- createContentUpdatePolicies: POST /policy/entities/content-update/v1 (paging: none)
 ---@param args? falcon.ContentUpdatePolicies.createContentUpdatePolicies.args
@@ -98,6 +128,11 @@ function ContentUpdatePolicies:createContentUpdatePolicies(args) end
 --- updateContentUpdatePolicies: PATCH /policy/entities/content-update/v1 (paging: none)
 ---@param args? falcon.ContentUpdatePolicies.updateContentUpdatePolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:update_policies(args) end
+
+--- updateContentUpdatePolicies: PATCH /policy/entities/content-update/v1 (paging: none)
+---@param args? falcon.ContentUpdatePolicies.updateContentUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
 function ContentUpdatePolicies:update_content_update_policies(args) end
 
 --- updateContentUpdatePolicies: PATCH /policy/entities/content-update/v1 (paging: none)
@@ -107,6 +142,11 @@ function ContentUpdatePolicies:updateContentUpdatePolicies(args) end
 
 ---@class falcon.ContentUpdatePolicies.deleteContentUpdatePolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- deleteContentUpdatePolicies: DELETE /policy/entities/content-update/v1 (paging: none)
+---@param args? falcon.ContentUpdatePolicies.deleteContentUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:delete_policies(args) end
 
 --- deleteContentUpdatePolicies: DELETE /policy/entities/content-update/v1 (paging: none)
 ---@param args? falcon.ContentUpdatePolicies.deleteContentUpdatePolicies.args
@@ -124,6 +164,11 @@ function ContentUpdatePolicies:deleteContentUpdatePolicies(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? string query
+
+--- queryContentUpdatePolicyMembers: GET /policy/queries/content-update-members/v1 (paging: offset)
+---@param args? falcon.ContentUpdatePolicies.queryContentUpdatePolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:query_policy_members(args) end
 
 --- queryContentUpdatePolicyMembers: GET /policy/queries/content-update-members/v1 (paging: offset)
 ---@param args? falcon.ContentUpdatePolicies.queryContentUpdatePolicyMembers.args
@@ -154,6 +199,11 @@ function ContentUpdatePolicies:queryPinnableContentVersions(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryContentUpdatePolicies: GET /policy/queries/content-update/v1 (paging: offset)
+---@param args? falcon.ContentUpdatePolicies.queryContentUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ContentUpdatePolicies:query_policies(args) end
 
 --- queryContentUpdatePolicies: GET /policy/queries/content-update/v1 (paging: offset)
 ---@param args? falcon.ContentUpdatePolicies.queryContentUpdatePolicies.args

@@ -14,6 +14,11 @@ local CorrelationRules = {}
 --- aggregates_rule_versions_post_v1: POST /correlation-rules/aggregates/rule-versions/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.aggregates_rule_versions_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:aggregate_rule_versions(args) end
+
+--- aggregates_rule_versions_post_v1: POST /correlation-rules/aggregates/rule-versions/v1 (paging: none)
+---@param args? falcon.CorrelationRules.aggregates_rule_versions_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:aggregates_rule_versions_post_v_1(args) end
 
 --- aggregates_rule_versions_post_v1: POST /correlation-rules/aggregates/rule-versions/v1 (paging: none)
@@ -27,6 +32,11 @@ function CorrelationRules:aggregates_rule_versions_post_v1(args) end
 ---@field sort? "created_on"|"created_on|desc"|"last_updated_on"|"last_updated_on|desc" query; one of created_on, created_on|desc, last_updated_on, last_updated_on|desc
 ---@field offset? integer query
 ---@field limit? integer query
+
+--- combined_rules_get_v1: GET /correlation-rules/combined/rules/v1 (paging: offset)
+---@param args? falcon.CorrelationRules.combined_rules_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:get_rules_combined(args) end
 
 --- combined_rules_get_v1: GET /correlation-rules/combined/rules/v1 (paging: offset)
 ---@param args? falcon.CorrelationRules.combined_rules_get_v1.args
@@ -48,6 +58,11 @@ function CorrelationRules:combined_rules_get_v1(args) end
 --- combined_rules_get_v2: GET /correlation-rules/combined/rules/v2 (paging: offset)
 ---@param args? falcon.CorrelationRules.combined_rules_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:get_rules_combined_v2(args) end
+
+--- combined_rules_get_v2: GET /correlation-rules/combined/rules/v2 (paging: offset)
+---@param args? falcon.CorrelationRules.combined_rules_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:combined_rules_get_v_2(args) end
 
 --- combined_rules_get_v2: GET /correlation-rules/combined/rules/v2 (paging: offset)
@@ -57,6 +72,11 @@ function CorrelationRules:combined_rules_get_v2(args) end
 
 ---@class falcon.CorrelationRules.entities_latest_rules_get_v1.args: falcon.CallOptions
 ---@field rule_ids string|string[] query; required
+
+--- entities_latest_rules_get_v1: GET /correlation-rules/entities/latest-rules/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_latest_rules_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:get_latest_rule_versions(args) end
 
 --- entities_latest_rules_get_v1: GET /correlation-rules/entities/latest-rules/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_latest_rules_get_v1.args
@@ -74,6 +94,11 @@ function CorrelationRules:entities_latest_rules_get_v1(args) end
 --- entities_rule_versions_export_post_v1: POST /correlation-rules/entities/rule-versions/export/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rule_versions_export_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:export_rule(args) end
+
+--- entities_rule_versions_export_post_v1: POST /correlation-rules/entities/rule-versions/export/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rule_versions_export_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:entities_rule_versions_export_post_v_1(args) end
 
 --- entities_rule_versions_export_post_v1: POST /correlation-rules/entities/rule-versions/export/v1 (paging: none)
@@ -82,6 +107,11 @@ function CorrelationRules:entities_rule_versions_export_post_v_1(args) end
 function CorrelationRules:entities_rule_versions_export_post_v1(args) end
 
 ---@class falcon.CorrelationRules.entities_rule_versions_import_post_v1.args: falcon.CallOptions
+
+--- entities_rule_versions_import_post_v1: POST /correlation-rules/entities/rule-versions/import/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rule_versions_import_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:import_rule(args) end
 
 --- entities_rule_versions_import_post_v1: POST /correlation-rules/entities/rule-versions/import/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rule_versions_import_post_v1.args
@@ -99,6 +129,11 @@ function CorrelationRules:entities_rule_versions_import_post_v1(args) end
 --- entities_rule_versions_publish_patch_v1: PATCH /correlation-rules/entities/rule-versions/publish/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rule_versions_publish_patch_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:publish_rule_version(args) end
+
+--- entities_rule_versions_publish_patch_v1: PATCH /correlation-rules/entities/rule-versions/publish/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rule_versions_publish_patch_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:entities_rule_versions_publish_patch_v_1(args) end
 
 --- entities_rule_versions_publish_patch_v1: PATCH /correlation-rules/entities/rule-versions/publish/v1 (paging: none)
@@ -108,6 +143,11 @@ function CorrelationRules:entities_rule_versions_publish_patch_v1(args) end
 
 ---@class falcon.CorrelationRules.entities_rule_versions_delete_v1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_rule_versions_delete_v1: DELETE /correlation-rules/entities/rule-versions/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rule_versions_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:delete_rule_versions(args) end
 
 --- entities_rule_versions_delete_v1: DELETE /correlation-rules/entities/rule-versions/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rule_versions_delete_v1.args
@@ -125,6 +165,11 @@ function CorrelationRules:entities_rule_versions_delete_v1(args) end
 --- entities_rules_get_v1: GET /correlation-rules/entities/rules/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rules_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:get_rules(args) end
+
+--- entities_rules_get_v1: GET /correlation-rules/entities/rules/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rules_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:entities_rules_get_v_1(args) end
 
 --- entities_rules_get_v1: GET /correlation-rules/entities/rules/v1 (paging: none)
@@ -134,6 +179,11 @@ function CorrelationRules:entities_rules_get_v1(args) end
 
 ---@class falcon.CorrelationRules.entities_rules_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_rules_post_v1: POST /correlation-rules/entities/rules/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rules_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:create_rule(args) end
 
 --- entities_rules_post_v1: POST /correlation-rules/entities/rules/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rules_post_v1.args
@@ -151,6 +201,11 @@ function CorrelationRules:entities_rules_post_v1(args) end
 --- entities_rules_patch_v1: PATCH /correlation-rules/entities/rules/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rules_patch_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:update_rule(args) end
+
+--- entities_rules_patch_v1: PATCH /correlation-rules/entities/rules/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rules_patch_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:entities_rules_patch_v_1(args) end
 
 --- entities_rules_patch_v1: PATCH /correlation-rules/entities/rules/v1 (paging: none)
@@ -160,6 +215,11 @@ function CorrelationRules:entities_rules_patch_v1(args) end
 
 ---@class falcon.CorrelationRules.entities_rules_delete_v1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_rules_delete_v1: DELETE /correlation-rules/entities/rules/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rules_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:delete_rules(args) end
 
 --- entities_rules_delete_v1: DELETE /correlation-rules/entities/rules/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rules_delete_v1.args
@@ -177,6 +237,11 @@ function CorrelationRules:entities_rules_delete_v1(args) end
 --- entities_rules_get_v2: GET /correlation-rules/entities/rules/v2 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_rules_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:get_rules_v2(args) end
+
+--- entities_rules_get_v2: GET /correlation-rules/entities/rules/v2 (paging: none)
+---@param args? falcon.CorrelationRules.entities_rules_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:entities_rules_get_v_2(args) end
 
 --- entities_rules_get_v2: GET /correlation-rules/entities/rules/v2 (paging: none)
@@ -190,6 +255,11 @@ function CorrelationRules:entities_rules_get_v2(args) end
 --- entities_templates_rules_post_v1: POST /correlation-rules/entities/templates/rules/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_templates_rules_post_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:create_rule_from_template(args) end
+
+--- entities_templates_rules_post_v1: POST /correlation-rules/entities/templates/rules/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_templates_rules_post_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:entities_templates_rules_post_v_1(args) end
 
 --- entities_templates_rules_post_v1: POST /correlation-rules/entities/templates/rules/v1 (paging: none)
@@ -199,6 +269,11 @@ function CorrelationRules:entities_templates_rules_post_v1(args) end
 
 ---@class falcon.CorrelationRules.entities_templates_get_v1Mixin0.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_templates_get_v1Mixin0: GET /correlation-rules/entities/templates/v1 (paging: none)
+---@param args? falcon.CorrelationRules.entities_templates_get_v1Mixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:get_rule_templates_by_id(args) end
 
 --- entities_templates_get_v1Mixin0: GET /correlation-rules/entities/templates/v1 (paging: none)
 ---@param args? falcon.CorrelationRules.entities_templates_get_v1Mixin0.args
@@ -220,6 +295,11 @@ function CorrelationRules:entities_templates_get_v1Mixin0(args) end
 --- queries_rules_get_v1: GET /correlation-rules/queries/rules/v1 (paging: offset)
 ---@param args? falcon.CorrelationRules.queries_rules_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:query_rules(args) end
+
+--- queries_rules_get_v1: GET /correlation-rules/queries/rules/v1 (paging: offset)
+---@param args? falcon.CorrelationRules.queries_rules_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:queries_rules_get_v_1(args) end
 
 --- queries_rules_get_v1: GET /correlation-rules/queries/rules/v1 (paging: offset)
@@ -237,6 +317,11 @@ function CorrelationRules:queries_rules_get_v1(args) end
 --- queries_rules_get_v2: GET /correlation-rules/queries/rules/v2 (paging: offset)
 ---@param args? falcon.CorrelationRules.queries_rules_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:query_rules_v2(args) end
+
+--- queries_rules_get_v2: GET /correlation-rules/queries/rules/v2 (paging: offset)
+---@param args? falcon.CorrelationRules.queries_rules_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRules:queries_rules_get_v_2(args) end
 
 --- queries_rules_get_v2: GET /correlation-rules/queries/rules/v2 (paging: offset)
@@ -249,6 +334,11 @@ function CorrelationRules:queries_rules_get_v2(args) end
 ---@field sort? "created_on"|"created_on|desc"|"last_updated_on"|"last_updated_on|desc" query; one of created_on, created_on|desc, last_updated_on, last_updated_on|desc
 ---@field offset? integer query
 ---@field limit? integer query
+
+--- queries_templates_get_v1Mixin0: GET /correlation-rules/queries/templates/v1 (paging: offset)
+---@param args? falcon.CorrelationRules.queries_templates_get_v1Mixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CorrelationRules:search_rule_template_ids(args) end
 
 --- queries_templates_get_v1Mixin0: GET /correlation-rules/queries/templates/v1 (paging: offset)
 ---@param args? falcon.CorrelationRules.queries_templates_get_v1Mixin0.args

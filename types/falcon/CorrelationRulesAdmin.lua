@@ -12,6 +12,11 @@ local CorrelationRulesAdmin = {}
 --- entities_rules_ownership_put_v1: PUT /correlation-rules/entities/rules/ownership/v1 (paging: none)
 ---@param args? falcon.CorrelationRulesAdmin.entities_rules_ownership_put_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function CorrelationRulesAdmin:change_correlation_rule_owner(args) end
+
+--- entities_rules_ownership_put_v1: PUT /correlation-rules/entities/rules/ownership/v1 (paging: none)
+---@param args? falcon.CorrelationRulesAdmin.entities_rules_ownership_put_v1.args
+---@return falcon.Response|falcon.Result|string response
 function CorrelationRulesAdmin:entities_rules_ownership_put_v_1(args) end
 
 --- entities_rules_ownership_put_v1: PUT /correlation-rules/entities/rules/ownership/v1 (paging: none)

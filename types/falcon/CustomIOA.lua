@@ -20,6 +20,11 @@ function CustomIOA:get_patterns(args) end
 --- get_platformsMixin0: GET /ioarules/entities/platforms/v1 (paging: none)
 ---@param args? falcon.CustomIOA.get_platformsMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomIOA:get_platforms(args) end
+
+--- get_platformsMixin0: GET /ioarules/entities/platforms/v1 (paging: none)
+---@param args? falcon.CustomIOA.get_platformsMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function CustomIOA:get_platforms_mixin_0(args) end
 
 --- get_platformsMixin0: GET /ioarules/entities/platforms/v1 (paging: none)
@@ -29,6 +34,11 @@ function CustomIOA:get_platformsMixin0(args) end
 
 ---@class falcon.CustomIOA.get_rule_groupsMixin0.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- get_rule_groupsMixin0: GET /ioarules/entities/rule-groups/v1 (paging: none)
+---@param args? falcon.CustomIOA.get_rule_groupsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CustomIOA:get_rule_groups(args) end
 
 --- get_rule_groupsMixin0: GET /ioarules/entities/rule-groups/v1 (paging: none)
 ---@param args? falcon.CustomIOA.get_rule_groupsMixin0.args
@@ -46,6 +56,11 @@ function CustomIOA:get_rule_groupsMixin0(args) end
 --- create_rule_groupMixin0: POST /ioarules/entities/rule-groups/v1 (paging: none)
 ---@param args? falcon.CustomIOA.create_rule_groupMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomIOA:create_rule_group(args) end
+
+--- create_rule_groupMixin0: POST /ioarules/entities/rule-groups/v1 (paging: none)
+---@param args? falcon.CustomIOA.create_rule_groupMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function CustomIOA:create_rule_group_mixin_0(args) end
 
 --- create_rule_groupMixin0: POST /ioarules/entities/rule-groups/v1 (paging: none)
@@ -55,6 +70,11 @@ function CustomIOA:create_rule_groupMixin0(args) end
 
 ---@class falcon.CustomIOA.update_rule_groupMixin0.args: falcon.CallOptions
 ---@field body table body; required
+
+--- update_rule_groupMixin0: PATCH /ioarules/entities/rule-groups/v1 (paging: none)
+---@param args? falcon.CustomIOA.update_rule_groupMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CustomIOA:update_rule_group(args) end
 
 --- update_rule_groupMixin0: PATCH /ioarules/entities/rule-groups/v1 (paging: none)
 ---@param args? falcon.CustomIOA.update_rule_groupMixin0.args
@@ -69,6 +89,11 @@ function CustomIOA:update_rule_groupMixin0(args) end
 ---@class falcon.CustomIOA.delete_rule_groupsMixin0.args: falcon.CallOptions
 ---@field comment? string query
 ---@field ids string|string[] query; required
+
+--- delete_rule_groupsMixin0: DELETE /ioarules/entities/rule-groups/v1 (paging: none)
+---@param args? falcon.CustomIOA.delete_rule_groupsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CustomIOA:delete_rule_groups(args) end
 
 --- delete_rule_groupsMixin0: DELETE /ioarules/entities/rule-groups/v1 (paging: none)
 ---@param args? falcon.CustomIOA.delete_rule_groupsMixin0.args
@@ -98,6 +123,11 @@ function CustomIOA:get_rules_get(args) end
 
 ---@class falcon.CustomIOA.get_rulesMixin0.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- get_rulesMixin0: GET /ioarules/entities/rules/v1 (paging: none)
+---@param args? falcon.CustomIOA.get_rulesMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CustomIOA:get_rules(args) end
 
 --- get_rulesMixin0: GET /ioarules/entities/rules/v1 (paging: none)
 ---@param args? falcon.CustomIOA.get_rulesMixin0.args
@@ -172,6 +202,11 @@ function CustomIOA:query_patterns(args) end
 --- query_platformsMixin0: GET /ioarules/queries/platforms/v1 (paging: token)
 ---@param args? falcon.CustomIOA.query_platformsMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomIOA:query_platforms(args) end
+
+--- query_platformsMixin0: GET /ioarules/queries/platforms/v1 (paging: token)
+---@param args? falcon.CustomIOA.query_platformsMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function CustomIOA:query_platforms_mixin_0(args) end
 
 --- query_platformsMixin0: GET /ioarules/queries/platforms/v1 (paging: token)
@@ -201,6 +236,11 @@ function CustomIOA:query_rule_groups_full(args) end
 --- query_rule_groupsMixin0: GET /ioarules/queries/rule-groups/v1 (paging: token)
 ---@param args? falcon.CustomIOA.query_rule_groupsMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomIOA:query_rule_groups(args) end
+
+--- query_rule_groupsMixin0: GET /ioarules/queries/rule-groups/v1 (paging: token)
+---@param args? falcon.CustomIOA.query_rule_groupsMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function CustomIOA:query_rule_groups_mixin_0(args) end
 
 --- query_rule_groupsMixin0: GET /ioarules/queries/rule-groups/v1 (paging: token)
@@ -223,6 +263,11 @@ function CustomIOA:query_rule_types(args) end
 ---@field q? string query
 ---@field offset? string query
 ---@field limit? integer query
+
+--- query_rulesMixin0: GET /ioarules/queries/rules/v1 (paging: token)
+---@param args? falcon.CustomIOA.query_rulesMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function CustomIOA:query_rules(args) end
 
 --- query_rulesMixin0: GET /ioarules/queries/rules/v1 (paging: token)
 ---@param args? falcon.CustomIOA.query_rulesMixin0.args

@@ -56,6 +56,11 @@ function CustomStorage:DescribeCollection(args) end
 --- ListObjects: GET /customobjects/v1/collections/{collection_name}/objects (paging: none)
 ---@param args? falcon.CustomStorage.ListObjects.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:list(args) end
+
+--- ListObjects: GET /customobjects/v1/collections/{collection_name}/objects (paging: none)
+---@param args? falcon.CustomStorage.ListObjects.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:list_objects(args) end
 
 --- ListObjects: GET /customobjects/v1/collections/{collection_name}/objects (paging: none)
@@ -73,6 +78,11 @@ function CustomStorage:ListObjects(args) end
 --- SearchObjects: POST /customobjects/v1/collections/{collection_name}/objects (paging: offset)
 ---@param args? falcon.CustomStorage.SearchObjects.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:search(args) end
+
+--- SearchObjects: POST /customobjects/v1/collections/{collection_name}/objects (paging: offset)
+---@param args? falcon.CustomStorage.SearchObjects.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:search_objects(args) end
 
 --- SearchObjects: POST /customobjects/v1/collections/{collection_name}/objects (paging: offset)
@@ -83,6 +93,11 @@ function CustomStorage:SearchObjects(args) end
 ---@class falcon.CustomStorage.GetObject.args: falcon.CallOptions
 ---@field collection_name string path; required
 ---@field object_key string path; required
+
+--- GetObject: GET /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
+---@param args? falcon.CustomStorage.GetObject.args
+---@return falcon.Response|falcon.Result|string response
+function CustomStorage:get(args) end
 
 --- GetObject: GET /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
 ---@param args? falcon.CustomStorage.GetObject.args
@@ -104,6 +119,11 @@ function CustomStorage:GetObject(args) end
 --- PutObject: PUT /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
 ---@param args? falcon.CustomStorage.PutObject.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:upload(args) end
+
+--- PutObject: PUT /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
+---@param args? falcon.CustomStorage.PutObject.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:put_object(args) end
 
 --- PutObject: PUT /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
@@ -119,6 +139,11 @@ function CustomStorage:PutObject(args) end
 --- DeleteObject: DELETE /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
 ---@param args? falcon.CustomStorage.DeleteObject.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:delete(args) end
+
+--- DeleteObject: DELETE /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
+---@param args? falcon.CustomStorage.DeleteObject.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:delete_object(args) end
 
 --- DeleteObject: DELETE /customobjects/v1/collections/{collection_name}/objects/{object_key} (paging: none)
@@ -129,6 +154,11 @@ function CustomStorage:DeleteObject(args) end
 ---@class falcon.CustomStorage.GetObjectMetadata.args: falcon.CallOptions
 ---@field collection_name string path; required
 ---@field object_key string path; required
+
+--- GetObjectMetadata: GET /customobjects/v1/collections/{collection_name}/objects/{object_key}/metadata (paging: none)
+---@param args? falcon.CustomStorage.GetObjectMetadata.args
+---@return falcon.Response|falcon.Result|string response
+function CustomStorage:metadata(args) end
 
 --- GetObjectMetadata: GET /customobjects/v1/collections/{collection_name}/objects/{object_key}/metadata (paging: none)
 ---@param args? falcon.CustomStorage.GetObjectMetadata.args
@@ -177,6 +207,11 @@ function CustomStorage:GetSchema(args) end
 --- GetSchemaMetadata: GET /customobjects/v1/collections/{collection_name}/schemas/{schema_version}/metadata (paging: none)
 ---@param args? falcon.CustomStorage.GetSchemaMetadata.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:schema_metadata(args) end
+
+--- GetSchemaMetadata: GET /customobjects/v1/collections/{collection_name}/schemas/{schema_version}/metadata (paging: none)
+---@param args? falcon.CustomStorage.GetSchemaMetadata.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:get_schema_metadata(args) end
 
 --- GetSchemaMetadata: GET /customobjects/v1/collections/{collection_name}/schemas/{schema_version}/metadata (paging: none)
@@ -190,6 +225,11 @@ function CustomStorage:GetSchemaMetadata(args) end
 ---@field ["end"]? string query
 ---@field limit? integer query
 ---@field start? string query
+
+--- ListObjectsByVersion: GET /customobjects/v1/collections/{collection_name}/{collection_version}/objects (paging: none)
+---@param args? falcon.CustomStorage.ListObjectsByVersion.args
+---@return falcon.Response|falcon.Result|string response
+function CustomStorage:list_by_version(args) end
 
 --- ListObjectsByVersion: GET /customobjects/v1/collections/{collection_name}/{collection_version}/objects (paging: none)
 ---@param args? falcon.CustomStorage.ListObjectsByVersion.args
@@ -212,6 +252,11 @@ function CustomStorage:ListObjectsByVersion(args) end
 --- SearchObjectsByVersion: POST /customobjects/v1/collections/{collection_name}/{collection_version}/objects (paging: offset)
 ---@param args? falcon.CustomStorage.SearchObjectsByVersion.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:search_by_version(args) end
+
+--- SearchObjectsByVersion: POST /customobjects/v1/collections/{collection_name}/{collection_version}/objects (paging: offset)
+---@param args? falcon.CustomStorage.SearchObjectsByVersion.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:search_objects_by_version(args) end
 
 --- SearchObjectsByVersion: POST /customobjects/v1/collections/{collection_name}/{collection_version}/objects (paging: offset)
@@ -223,6 +268,11 @@ function CustomStorage:SearchObjectsByVersion(args) end
 ---@field collection_name string path; required
 ---@field collection_version string path; required
 ---@field object_key string path; required
+
+--- GetVersionedObject: GET /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
+---@param args? falcon.CustomStorage.GetVersionedObject.args
+---@return falcon.Response|falcon.Result|string response
+function CustomStorage:get_version(args) end
 
 --- GetVersionedObject: GET /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
 ---@param args? falcon.CustomStorage.GetVersionedObject.args
@@ -244,6 +294,11 @@ function CustomStorage:GetVersionedObject(args) end
 --- PutObjectByVersion: PUT /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
 ---@param args? falcon.CustomStorage.PutObjectByVersion.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:upload_version(args) end
+
+--- PutObjectByVersion: PUT /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
+---@param args? falcon.CustomStorage.PutObjectByVersion.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:put_object_by_version(args) end
 
 --- PutObjectByVersion: PUT /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
@@ -260,6 +315,11 @@ function CustomStorage:PutObjectByVersion(args) end
 --- DeleteVersionedObject: DELETE /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
 ---@param args? falcon.CustomStorage.DeleteVersionedObject.args
 ---@return falcon.Response|falcon.Result|string response
+function CustomStorage:delete_version(args) end
+
+--- DeleteVersionedObject: DELETE /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
+---@param args? falcon.CustomStorage.DeleteVersionedObject.args
+---@return falcon.Response|falcon.Result|string response
 function CustomStorage:delete_versioned_object(args) end
 
 --- DeleteVersionedObject: DELETE /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key} (paging: none)
@@ -271,6 +331,11 @@ function CustomStorage:DeleteVersionedObject(args) end
 ---@field collection_name string path; required
 ---@field collection_version string path; required
 ---@field object_key string path; required
+
+--- GetVersionedObjectMetadata: GET /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key}/metadata (paging: none)
+---@param args? falcon.CustomStorage.GetVersionedObjectMetadata.args
+---@return falcon.Response|falcon.Result|string response
+function CustomStorage:version_metadata(args) end
 
 --- GetVersionedObjectMetadata: GET /customobjects/v1/collections/{collection_name}/{collection_version}/objects/{object_key}/metadata (paging: none)
 ---@param args? falcon.CustomStorage.GetVersionedObjectMetadata.args

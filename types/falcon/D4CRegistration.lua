@@ -18,6 +18,11 @@ local D4CRegistration = {}
 --- GetD4CAwsAccount: GET /cloud-connect-aws/entities/account/v2 (paging: offset)
 ---@param args? falcon.D4CRegistration.GetD4CAwsAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_aws_account(args) end
+
+--- GetD4CAwsAccount: GET /cloud-connect-aws/entities/account/v2 (paging: offset)
+---@param args? falcon.D4CRegistration.GetD4CAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_d4_c_aws_account(args) end
 
 --- GetD4CAwsAccount: GET /cloud-connect-aws/entities/account/v2 (paging: offset)
@@ -27,6 +32,11 @@ function D4CRegistration:GetD4CAwsAccount(args) end
 
 ---@class falcon.D4CRegistration.CreateD4CAwsAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateD4CAwsAccount: POST /cloud-connect-aws/entities/account/v2 (paging: none)
+---@param args? falcon.D4CRegistration.CreateD4CAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:create_aws_account(args) end
 
 --- CreateD4CAwsAccount: POST /cloud-connect-aws/entities/account/v2 (paging: none)
 ---@param args? falcon.D4CRegistration.CreateD4CAwsAccount.args
@@ -45,6 +55,11 @@ function D4CRegistration:CreateD4CAwsAccount(args) end
 --- DeleteD4CAwsAccount: DELETE /cloud-connect-aws/entities/account/v2 (paging: none)
 ---@param args? falcon.D4CRegistration.DeleteD4CAwsAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:delete_aws_account(args) end
+
+--- DeleteD4CAwsAccount: DELETE /cloud-connect-aws/entities/account/v2 (paging: none)
+---@param args? falcon.D4CRegistration.DeleteD4CAwsAccount.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:delete_d4_c_aws_account(args) end
 
 --- DeleteD4CAwsAccount: DELETE /cloud-connect-aws/entities/account/v2 (paging: none)
@@ -54,6 +69,11 @@ function D4CRegistration:DeleteD4CAwsAccount(args) end
 
 ---@class falcon.D4CRegistration.GetD4CAwsConsoleSetupURLs.args: falcon.CallOptions
 ---@field region? string query
+
+--- GetD4CAwsConsoleSetupURLs: GET /cloud-connect-aws/entities/console-setup-urls/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetD4CAwsConsoleSetupURLs.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_aws_console_setup(args) end
 
 --- GetD4CAwsConsoleSetupURLs: GET /cloud-connect-aws/entities/console-setup-urls/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetD4CAwsConsoleSetupURLs.args
@@ -96,6 +116,11 @@ function D4CRegistration:GetD4CAwsConsoleSetupURLs(args) end
 --- GetD4CAWSAccountScriptsAttachment: GET /cloud-connect-aws/entities/user-scripts-download/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetD4CAWSAccountScriptsAttachment.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_aws_account_scripts(args) end
+
+--- GetD4CAWSAccountScriptsAttachment: GET /cloud-connect-aws/entities/user-scripts-download/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetD4CAWSAccountScriptsAttachment.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_d4_caws_account_scripts_attachment(args) end
 
 --- GetD4CAWSAccountScriptsAttachment: GET /cloud-connect-aws/entities/user-scripts-download/v1 (paging: none)
@@ -114,6 +139,11 @@ function D4CRegistration:GetD4CAWSAccountScriptsAttachment(args) end
 --- GetDiscoverCloudAzureAccount: GET /cloud-connect-azure/entities/account/v1 (paging: offset)
 ---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_azure_account(args) end
+
+--- GetDiscoverCloudAzureAccount: GET /cloud-connect-azure/entities/account/v1 (paging: offset)
+---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureAccount.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_discover_cloud_azure_account(args) end
 
 --- GetDiscoverCloudAzureAccount: GET /cloud-connect-azure/entities/account/v1 (paging: offset)
@@ -123,6 +153,11 @@ function D4CRegistration:GetDiscoverCloudAzureAccount(args) end
 
 ---@class falcon.D4CRegistration.CreateDiscoverCloudAzureAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateDiscoverCloudAzureAccount: POST /cloud-connect-azure/entities/account/v1 (paging: none)
+---@param args? falcon.D4CRegistration.CreateDiscoverCloudAzureAccount.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:create_azure_account(args) end
 
 --- CreateDiscoverCloudAzureAccount: POST /cloud-connect-azure/entities/account/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.CreateDiscoverCloudAzureAccount.args
@@ -142,6 +177,11 @@ function D4CRegistration:CreateDiscoverCloudAzureAccount(args) end
 --- UpdateDiscoverCloudAzureAccountClientID: PATCH /cloud-connect-azure/entities/client-id/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.UpdateDiscoverCloudAzureAccountClientID.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:update_azure_account_client_id(args) end
+
+--- UpdateDiscoverCloudAzureAccountClientID: PATCH /cloud-connect-azure/entities/client-id/v1 (paging: none)
+---@param args? falcon.D4CRegistration.UpdateDiscoverCloudAzureAccountClientID.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:update_discover_cloud_azure_account_client_id(args) end
 
 --- UpdateDiscoverCloudAzureAccountClientID: PATCH /cloud-connect-azure/entities/client-id/v1 (paging: none)
@@ -157,6 +197,11 @@ function D4CRegistration:UpdateDiscoverCloudAzureAccountClientID(args) end
 --- DiscoverCloudAzureDownloadCertificate: GET /cloud-connect-azure/entities/download-certificate/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.DiscoverCloudAzureDownloadCertificate.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:azure_download_certificate(args) end
+
+--- DiscoverCloudAzureDownloadCertificate: GET /cloud-connect-azure/entities/download-certificate/v1 (paging: none)
+---@param args? falcon.D4CRegistration.DiscoverCloudAzureDownloadCertificate.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:discover_cloud_azure_download_certificate(args) end
 
 --- DiscoverCloudAzureDownloadCertificate: GET /cloud-connect-azure/entities/download-certificate/v1 (paging: none)
@@ -165,6 +210,11 @@ function D4CRegistration:discover_cloud_azure_download_certificate(args) end
 function D4CRegistration:DiscoverCloudAzureDownloadCertificate(args) end
 
 ---@class falcon.D4CRegistration.GetDiscoverCloudAzureTenantIDs.args: falcon.CallOptions
+
+--- GetDiscoverCloudAzureTenantIDs: GET /cloud-connect-azure/entities/tenant-id/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureTenantIDs.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_azure_tenant_ids(args) end
 
 --- GetDiscoverCloudAzureTenantIDs: GET /cloud-connect-azure/entities/tenant-id/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureTenantIDs.args
@@ -185,6 +235,11 @@ function D4CRegistration:GetDiscoverCloudAzureTenantIDs(args) end
 --- GetDiscoverCloudAzureUserScriptsAttachment: GET /cloud-connect-azure/entities/user-scripts-download/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureUserScriptsAttachment.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_azure_user_scripts_attachment(args) end
+
+--- GetDiscoverCloudAzureUserScriptsAttachment: GET /cloud-connect-azure/entities/user-scripts-download/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureUserScriptsAttachment.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_discover_cloud_azure_user_scripts_attachment(args) end
 
 --- GetDiscoverCloudAzureUserScriptsAttachment: GET /cloud-connect-azure/entities/user-scripts-download/v1 (paging: none)
@@ -193,6 +248,11 @@ function D4CRegistration:get_discover_cloud_azure_user_scripts_attachment(args) 
 function D4CRegistration:GetDiscoverCloudAzureUserScriptsAttachment(args) end
 
 ---@class falcon.D4CRegistration.GetDiscoverCloudAzureUserScripts.args: falcon.CallOptions
+
+--- GetDiscoverCloudAzureUserScripts: GET /cloud-connect-azure/entities/user-scripts/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureUserScripts.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_azure_user_scripts(args) end
 
 --- GetDiscoverCloudAzureUserScripts: GET /cloud-connect-azure/entities/user-scripts/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetDiscoverCloudAzureUserScripts.args
@@ -216,6 +276,11 @@ function D4CRegistration:GetDiscoverCloudAzureUserScripts(args) end
 --- GetD4CCGPAccount: GET /cloud-connect-gcp/entities/account/v1 (paging: offset)
 ---@param args? falcon.D4CRegistration.GetD4CCGPAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_gcp_account(args) end
+
+--- GetD4CCGPAccount: GET /cloud-connect-gcp/entities/account/v1 (paging: offset)
+---@param args? falcon.D4CRegistration.GetD4CCGPAccount.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_d4_ccgp_account(args) end
 
 --- GetD4CCGPAccount: GET /cloud-connect-gcp/entities/account/v1 (paging: offset)
@@ -225,6 +290,11 @@ function D4CRegistration:GetD4CCGPAccount(args) end
 
 ---@class falcon.D4CRegistration.CreateD4CGCPAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateD4CGCPAccount: POST /cloud-connect-gcp/entities/account/v1 (paging: none)
+---@param args? falcon.D4CRegistration.CreateD4CGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:create_gcp_account(args) end
 
 --- CreateD4CGCPAccount: POST /cloud-connect-gcp/entities/account/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.CreateD4CGCPAccount.args
@@ -242,6 +312,11 @@ function D4CRegistration:CreateD4CGCPAccount(args) end
 --- DeleteD4CGCPAccount: DELETE /cloud-connect-gcp/entities/account/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.DeleteD4CGCPAccount.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:delete_gcp_account(args) end
+
+--- DeleteD4CGCPAccount: DELETE /cloud-connect-gcp/entities/account/v1 (paging: none)
+---@param args? falcon.D4CRegistration.DeleteD4CGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:delete_d4_cgcp_account(args) end
 
 --- DeleteD4CGCPAccount: DELETE /cloud-connect-gcp/entities/account/v1 (paging: none)
@@ -251,6 +326,11 @@ function D4CRegistration:DeleteD4CGCPAccount(args) end
 
 ---@class falcon.D4CRegistration.ConnectD4CGCPAccount.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ConnectD4CGCPAccount: POST /cloud-connect-gcp/entities/account/v2 (paging: none)
+---@param args? falcon.D4CRegistration.ConnectD4CGCPAccount.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:connect_gcp_account(args) end
 
 --- ConnectD4CGCPAccount: POST /cloud-connect-gcp/entities/account/v2 (paging: none)
 ---@param args? falcon.D4CRegistration.ConnectD4CGCPAccount.args
@@ -268,6 +348,11 @@ function D4CRegistration:ConnectD4CGCPAccount(args) end
 --- GetD4CGCPServiceAccountsExt: GET /cloud-connect-gcp/entities/service-accounts/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetD4CGCPServiceAccountsExt.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_gcp_service_account(args) end
+
+--- GetD4CGCPServiceAccountsExt: GET /cloud-connect-gcp/entities/service-accounts/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetD4CGCPServiceAccountsExt.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_d4_cgcp_service_accounts_ext(args) end
 
 --- GetD4CGCPServiceAccountsExt: GET /cloud-connect-gcp/entities/service-accounts/v1 (paging: none)
@@ -277,6 +362,11 @@ function D4CRegistration:GetD4CGCPServiceAccountsExt(args) end
 
 ---@class falcon.D4CRegistration.UpdateD4CGCPServiceAccountsExt.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateD4CGCPServiceAccountsExt: PATCH /cloud-connect-gcp/entities/service-accounts/v1 (paging: none)
+---@param args? falcon.D4CRegistration.UpdateD4CGCPServiceAccountsExt.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:update_gcp_service_account(args) end
 
 --- UpdateD4CGCPServiceAccountsExt: PATCH /cloud-connect-gcp/entities/service-accounts/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.UpdateD4CGCPServiceAccountsExt.args
@@ -296,6 +386,11 @@ function D4CRegistration:UpdateD4CGCPServiceAccountsExt(args) end
 --- GetD4CGCPUserScriptsAttachment: GET /cloud-connect-gcp/entities/user-scripts-download/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetD4CGCPUserScriptsAttachment.args
 ---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_gcp_user_scripts_attachment_v2(args) end
+
+--- GetD4CGCPUserScriptsAttachment: GET /cloud-connect-gcp/entities/user-scripts-download/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetD4CGCPUserScriptsAttachment.args
+---@return falcon.Response|falcon.Result|string response
 function D4CRegistration:get_d4_cgcp_user_scripts_attachment(args) end
 
 --- GetD4CGCPUserScriptsAttachment: GET /cloud-connect-gcp/entities/user-scripts-download/v1 (paging: none)
@@ -305,6 +400,11 @@ function D4CRegistration:GetD4CGCPUserScriptsAttachment(args) end
 
 ---@class falcon.D4CRegistration.GetD4CGCPUserScripts.args: falcon.CallOptions
 ---@field parent_type? "Folder"|"Organization"|"Project" query; one of Folder, Organization, Project
+
+--- GetD4CGCPUserScripts: GET /cloud-connect-gcp/entities/user-scripts/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetD4CGCPUserScripts.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_gcp_user_scripts(args) end
 
 --- GetD4CGCPUserScripts: GET /cloud-connect-gcp/entities/user-scripts/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetD4CGCPUserScripts.args
@@ -321,6 +421,11 @@ function D4CRegistration:GetD4CGCPUserScripts(args) end
 ---@field ["organization-id"]? string query
 ---@field delete? "false"|"true" query; one of false, true
 ---@field account_type? "commercial"|"gov" query; one of commercial, gov
+
+--- GetHorizonD4CScripts: GET /settings-discover/entities/gen/scripts/v1 (paging: none)
+---@param args? falcon.D4CRegistration.GetHorizonD4CScripts.args
+---@return falcon.Response|falcon.Result|string response
+function D4CRegistration:get_aws_horizon_scripts(args) end
 
 --- GetHorizonD4CScripts: GET /settings-discover/entities/gen/scripts/v1 (paging: none)
 ---@param args? falcon.D4CRegistration.GetHorizonD4CScripts.args

@@ -12,6 +12,11 @@ local DataProtectionConfiguration = {}
 --- entities_classification_get_v2: GET /data-protection/entities/classifications/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_classification_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_classification(args) end
+
+--- entities_classification_get_v2: GET /data-protection/entities/classifications/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_classification_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_classification_get_v_2(args) end
 
 --- entities_classification_get_v2: GET /data-protection/entities/classifications/v2 (paging: none)
@@ -21,6 +26,11 @@ function DataProtectionConfiguration:entities_classification_get_v2(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_classification_post_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_classification_post_v2: POST /data-protection/entities/classifications/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_classification_post_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_classification(args) end
 
 --- entities_classification_post_v2: POST /data-protection/entities/classifications/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_classification_post_v2.args
@@ -38,6 +48,11 @@ function DataProtectionConfiguration:entities_classification_post_v2(args) end
 --- entities_classification_delete_v2: DELETE /data-protection/entities/classifications/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_classification_delete_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_classification(args) end
+
+--- entities_classification_delete_v2: DELETE /data-protection/entities/classifications/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_classification_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_classification_delete_v_2(args) end
 
 --- entities_classification_delete_v2: DELETE /data-protection/entities/classifications/v2 (paging: none)
@@ -47,6 +62,11 @@ function DataProtectionConfiguration:entities_classification_delete_v2(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_classification_patch_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_classification_patch_v2: PATCH /data-protection/entities/classifications/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_classification_patch_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_classifications(args) end
 
 --- entities_classification_patch_v2: PATCH /data-protection/entities/classifications/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_classification_patch_v2.args
@@ -64,6 +84,11 @@ function DataProtectionConfiguration:entities_classification_patch_v2(args) end
 --- entities_cloud_application_get: GET /data-protection/entities/cloud-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_get.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_cloud_application(args) end
+
+--- entities_cloud_application_get: GET /data-protection/entities/cloud-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_get.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_cloud_application_get(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_cloud_application_create.args: falcon.CallOptions
@@ -72,10 +97,20 @@ function DataProtectionConfiguration:entities_cloud_application_get(args) end
 --- entities_cloud_application_create: POST /data-protection/entities/cloud-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_create.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_cloud_application(args) end
+
+--- entities_cloud_application_create: POST /data-protection/entities/cloud-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_create.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_cloud_application_create(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_cloud_application_delete.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_cloud_application_delete: DELETE /data-protection/entities/cloud-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_delete.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_cloud_application(args) end
 
 --- entities_cloud_application_delete: DELETE /data-protection/entities/cloud-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_delete.args
@@ -89,10 +124,20 @@ function DataProtectionConfiguration:entities_cloud_application_delete(args) end
 --- entities_cloud_application_patch: PATCH /data-protection/entities/cloud-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_patch.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_cloud_application(args) end
+
+--- entities_cloud_application_patch: PATCH /data-protection/entities/cloud-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_cloud_application_patch.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_cloud_application_patch(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_content_pattern_get.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_content_pattern_get: GET /data-protection/entities/content-patterns/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_get.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_content_pattern(args) end
 
 --- entities_content_pattern_get: GET /data-protection/entities/content-patterns/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_get.args
@@ -105,10 +150,20 @@ function DataProtectionConfiguration:entities_content_pattern_get(args) end
 --- entities_content_pattern_create: POST /data-protection/entities/content-patterns/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_create.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_content_pattern(args) end
+
+--- entities_content_pattern_create: POST /data-protection/entities/content-patterns/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_create.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_content_pattern_create(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_content_pattern_delete.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_content_pattern_delete: DELETE /data-protection/entities/content-patterns/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_delete.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_content_pattern(args) end
 
 --- entities_content_pattern_delete: DELETE /data-protection/entities/content-patterns/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_delete.args
@@ -122,10 +177,20 @@ function DataProtectionConfiguration:entities_content_pattern_delete(args) end
 --- entities_content_pattern_patch: PATCH /data-protection/entities/content-patterns/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_patch.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_content_pattern(args) end
+
+--- entities_content_pattern_patch: PATCH /data-protection/entities/content-patterns/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_content_pattern_patch.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_content_pattern_patch(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_policy_precedence_post_v1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- entities_policy_precedence_post_v1: POST /data-protection/entities/data-protection-precedence/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_policy_precedence_post_v1.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_policy_precedence(args) end
 
 --- entities_policy_precedence_post_v1: POST /data-protection/entities/data-protection-precedence/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_policy_precedence_post_v1.args
@@ -143,6 +208,11 @@ function DataProtectionConfiguration:entities_policy_precedence_post_v1(args) en
 --- entities_enterprise_account_get: GET /data-protection/entities/enterprise-accounts/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_get.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_enterprise_account(args) end
+
+--- entities_enterprise_account_get: GET /data-protection/entities/enterprise-accounts/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_get.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_enterprise_account_get(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_enterprise_account_create.args: falcon.CallOptions
@@ -151,10 +221,20 @@ function DataProtectionConfiguration:entities_enterprise_account_get(args) end
 --- entities_enterprise_account_create: POST /data-protection/entities/enterprise-accounts/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_create.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_enterprise_account(args) end
+
+--- entities_enterprise_account_create: POST /data-protection/entities/enterprise-accounts/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_create.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_enterprise_account_create(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_enterprise_account_delete.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_enterprise_account_delete: DELETE /data-protection/entities/enterprise-accounts/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_delete.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_enterprise_account(args) end
 
 --- entities_enterprise_account_delete: DELETE /data-protection/entities/enterprise-accounts/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_delete.args
@@ -168,6 +248,11 @@ function DataProtectionConfiguration:entities_enterprise_account_delete(args) en
 --- entities_enterprise_account_patch: PATCH /data-protection/entities/enterprise-accounts/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_patch.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_enterprise_account(args) end
+
+--- entities_enterprise_account_patch: PATCH /data-protection/entities/enterprise-accounts/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_enterprise_account_patch.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_enterprise_account_patch(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_file_type_get.args: falcon.CallOptions
@@ -176,10 +261,20 @@ function DataProtectionConfiguration:entities_enterprise_account_patch(args) end
 --- entities_file_type_get: GET /data-protection/entities/file-types/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_file_type_get.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_file_type(args) end
+
+--- entities_file_type_get: GET /data-protection/entities/file-types/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_file_type_get.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_file_type_get(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_sensitivity_label_get_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_sensitivity_label_get_v2: GET /data-protection/entities/labels/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_sensitivity_label_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_sensitivity_label(args) end
 
 --- entities_sensitivity_label_get_v2: GET /data-protection/entities/labels/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_sensitivity_label_get_v2.args
@@ -197,6 +292,11 @@ function DataProtectionConfiguration:entities_sensitivity_label_get_v2(args) end
 --- entities_sensitivity_label_create_v2: POST /data-protection/entities/labels/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_sensitivity_label_create_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_sensitivity_label(args) end
+
+--- entities_sensitivity_label_create_v2: POST /data-protection/entities/labels/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_sensitivity_label_create_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_sensitivity_label_create_v_2(args) end
 
 --- entities_sensitivity_label_create_v2: POST /data-protection/entities/labels/v2 (paging: none)
@@ -206,6 +306,11 @@ function DataProtectionConfiguration:entities_sensitivity_label_create_v2(args) 
 
 ---@class falcon.DataProtectionConfiguration.entities_sensitivity_label_delete_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_sensitivity_label_delete_v2: DELETE /data-protection/entities/labels/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_sensitivity_label_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_sensitivity_label(args) end
 
 --- entities_sensitivity_label_delete_v2: DELETE /data-protection/entities/labels/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_sensitivity_label_delete_v2.args
@@ -223,6 +328,11 @@ function DataProtectionConfiguration:entities_sensitivity_label_delete_v2(args) 
 --- entities_local_application_group_get: GET /data-protection/entities/local-application-groups/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_get.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_local_application_group(args) end
+
+--- entities_local_application_group_get: GET /data-protection/entities/local-application-groups/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_get.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_local_application_group_get(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_local_application_group_create.args: falcon.CallOptions
@@ -231,10 +341,20 @@ function DataProtectionConfiguration:entities_local_application_group_get(args) 
 --- entities_local_application_group_create: POST /data-protection/entities/local-application-groups/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_create.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_local_application_group(args) end
+
+--- entities_local_application_group_create: POST /data-protection/entities/local-application-groups/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_create.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_local_application_group_create(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_local_application_group_delete.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_local_application_group_delete: DELETE /data-protection/entities/local-application-groups/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_delete.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_local_application_group(args) end
 
 --- entities_local_application_group_delete: DELETE /data-protection/entities/local-application-groups/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_delete.args
@@ -248,10 +368,20 @@ function DataProtectionConfiguration:entities_local_application_group_delete(arg
 --- entities_local_application_group_patch: PATCH /data-protection/entities/local-application-groups/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_patch.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_local_application_group(args) end
+
+--- entities_local_application_group_patch: PATCH /data-protection/entities/local-application-groups/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_group_patch.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_local_application_group_patch(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_local_application_get.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_local_application_get: GET /data-protection/entities/local-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_get.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_local_application(args) end
 
 --- entities_local_application_get: GET /data-protection/entities/local-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_get.args
@@ -264,10 +394,20 @@ function DataProtectionConfiguration:entities_local_application_get(args) end
 --- entities_local_application_create: POST /data-protection/entities/local-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_create.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_local_application(args) end
+
+--- entities_local_application_create: POST /data-protection/entities/local-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_create.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_local_application_create(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_local_application_delete.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_local_application_delete: DELETE /data-protection/entities/local-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_delete.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_local_application(args) end
 
 --- entities_local_application_delete: DELETE /data-protection/entities/local-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_delete.args
@@ -281,10 +421,20 @@ function DataProtectionConfiguration:entities_local_application_delete(args) end
 --- entities_local_application_patch: PATCH /data-protection/entities/local-applications/v1 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_local_application_patch.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_local_application(args) end
+
+--- entities_local_application_patch: PATCH /data-protection/entities/local-applications/v1 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_local_application_patch.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_local_application_patch(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_policy_get_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_policy_get_v2: GET /data-protection/entities/policies/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_policy_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_policies(args) end
 
 --- entities_policy_get_v2: GET /data-protection/entities/policies/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_policy_get_v2.args
@@ -303,6 +453,11 @@ function DataProtectionConfiguration:entities_policy_get_v2(args) end
 --- entities_policy_post_v2: POST /data-protection/entities/policies/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_policy_post_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_policy(args) end
+
+--- entities_policy_post_v2: POST /data-protection/entities/policies/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_policy_post_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_policy_post_v_2(args) end
 
 --- entities_policy_post_v2: POST /data-protection/entities/policies/v2 (paging: none)
@@ -313,6 +468,11 @@ function DataProtectionConfiguration:entities_policy_post_v2(args) end
 ---@class falcon.DataProtectionConfiguration.entities_policy_delete_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field platform_name string query; required
+
+--- entities_policy_delete_v2: DELETE /data-protection/entities/policies/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_policy_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_policies(args) end
 
 --- entities_policy_delete_v2: DELETE /data-protection/entities/policies/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_policy_delete_v2.args
@@ -331,6 +491,11 @@ function DataProtectionConfiguration:entities_policy_delete_v2(args) end
 --- entities_policy_patch_v2: PATCH /data-protection/entities/policies/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_policy_patch_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_policies(args) end
+
+--- entities_policy_patch_v2: PATCH /data-protection/entities/policies/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_policy_patch_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_policy_patch_v_2(args) end
 
 --- entities_policy_patch_v2: PATCH /data-protection/entities/policies/v2 (paging: none)
@@ -340,6 +505,11 @@ function DataProtectionConfiguration:entities_policy_patch_v2(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_web_location_get_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_web_location_get_v2: GET /data-protection/entities/web-locations/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_web_location_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:get_web_location(args) end
 
 --- entities_web_location_get_v2: GET /data-protection/entities/web-locations/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_web_location_get_v2.args
@@ -357,6 +527,11 @@ function DataProtectionConfiguration:entities_web_location_get_v2(args) end
 --- entities_web_location_create_v2: POST /data-protection/entities/web-locations/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_web_location_create_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:create_web_location(args) end
+
+--- entities_web_location_create_v2: POST /data-protection/entities/web-locations/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_web_location_create_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:entities_web_location_create_v_2(args) end
 
 --- entities_web_location_create_v2: POST /data-protection/entities/web-locations/v2 (paging: none)
@@ -366,6 +541,11 @@ function DataProtectionConfiguration:entities_web_location_create_v2(args) end
 
 ---@class falcon.DataProtectionConfiguration.entities_web_location_delete_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- entities_web_location_delete_v2: DELETE /data-protection/entities/web-locations/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_web_location_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:delete_web_location(args) end
 
 --- entities_web_location_delete_v2: DELETE /data-protection/entities/web-locations/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_web_location_delete_v2.args
@@ -380,6 +560,11 @@ function DataProtectionConfiguration:entities_web_location_delete_v2(args) end
 ---@class falcon.DataProtectionConfiguration.entities_web_location_patch_v2.args: falcon.CallOptions
 ---@field id string query; required
 ---@field body table body; required
+
+--- entities_web_location_patch_v2: PATCH /data-protection/entities/web-locations/v2 (paging: none)
+---@param args? falcon.DataProtectionConfiguration.entities_web_location_patch_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:update_web_location(args) end
 
 --- entities_web_location_patch_v2: PATCH /data-protection/entities/web-locations/v2 (paging: none)
 ---@param args? falcon.DataProtectionConfiguration.entities_web_location_patch_v2.args
@@ -400,6 +585,11 @@ function DataProtectionConfiguration:entities_web_location_patch_v2(args) end
 --- queries_classification_get_v2: GET /data-protection/queries/classifications/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_classification_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_classifications(args) end
+
+--- queries_classification_get_v2: GET /data-protection/queries/classifications/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_classification_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:queries_classification_get_v_2(args) end
 
 --- queries_classification_get_v2: GET /data-protection/queries/classifications/v2 (paging: offset)
@@ -412,6 +602,11 @@ function DataProtectionConfiguration:queries_classification_get_v2(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- queries_cloud_application_get_v2: GET /data-protection/queries/cloud-applications/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_cloud_application_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_cloud_applications(args) end
 
 --- queries_cloud_application_get_v2: GET /data-protection/queries/cloud-applications/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_cloud_application_get_v2.args
@@ -432,6 +627,11 @@ function DataProtectionConfiguration:queries_cloud_application_get_v2(args) end
 --- queries_content_pattern_get_v2: GET /data-protection/queries/content-patterns/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_content_pattern_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_content_patterns(args) end
+
+--- queries_content_pattern_get_v2: GET /data-protection/queries/content-patterns/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_content_pattern_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:queries_content_pattern_get_v_2(args) end
 
 --- queries_content_pattern_get_v2: GET /data-protection/queries/content-patterns/v2 (paging: offset)
@@ -444,6 +644,11 @@ function DataProtectionConfiguration:queries_content_pattern_get_v2(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- queries_enterprise_account_get_v2: GET /data-protection/queries/enterprise-accounts/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_enterprise_account_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_enterprise_accounts(args) end
 
 --- queries_enterprise_account_get_v2: GET /data-protection/queries/enterprise-accounts/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_enterprise_account_get_v2.args
@@ -464,6 +669,11 @@ function DataProtectionConfiguration:queries_enterprise_account_get_v2(args) end
 --- queries_file_type_get_v2: GET /data-protection/queries/file-types/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_file_type_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_file_type(args) end
+
+--- queries_file_type_get_v2: GET /data-protection/queries/file-types/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_file_type_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:queries_file_type_get_v_2(args) end
 
 --- queries_file_type_get_v2: GET /data-protection/queries/file-types/v2 (paging: offset)
@@ -476,6 +686,11 @@ function DataProtectionConfiguration:queries_file_type_get_v2(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- queries_sensitivity_label_get_v2: GET /data-protection/queries/labels/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_sensitivity_label_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_sensitivity_label(args) end
 
 --- queries_sensitivity_label_get_v2: GET /data-protection/queries/labels/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_sensitivity_label_get_v2.args
@@ -495,12 +710,22 @@ function DataProtectionConfiguration:queries_sensitivity_label_get_v2(args) end
 --- queries_local_application_group_get: GET /data-protection/queries/local-application-groups/v1 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_local_application_group_get.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_local_application_groups(args) end
+
+--- queries_local_application_group_get: GET /data-protection/queries/local-application-groups/v1 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_local_application_group_get.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:queries_local_application_group_get(args) end
 
 ---@class falcon.DataProtectionConfiguration.queries_local_application_get.args: falcon.CallOptions
 ---@field filter? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- queries_local_application_get: GET /data-protection/queries/local-applications/v1 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_local_application_get.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_local_applications(args) end
 
 --- queries_local_application_get: GET /data-protection/queries/local-applications/v1 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_local_application_get.args
@@ -517,6 +742,11 @@ function DataProtectionConfiguration:queries_local_application_get(args) end
 --- queries_policy_get_v2: GET /data-protection/queries/policies/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_policy_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_policies(args) end
+
+--- queries_policy_get_v2: GET /data-protection/queries/policies/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_policy_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function DataProtectionConfiguration:queries_policy_get_v_2(args) end
 
 --- queries_policy_get_v2: GET /data-protection/queries/policies/v2 (paging: offset)
@@ -529,6 +759,11 @@ function DataProtectionConfiguration:queries_policy_get_v2(args) end
 ---@field type? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- queries_web_location_get_v2: GET /data-protection/queries/web-locations/v2 (paging: offset)
+---@param args? falcon.DataProtectionConfiguration.queries_web_location_get_v2.args
+---@return falcon.Response|falcon.Result|string response
+function DataProtectionConfiguration:query_web_locations(args) end
 
 --- queries_web_location_get_v2: GET /data-protection/queries/web-locations/v2 (paging: offset)
 ---@param args? falcon.DataProtectionConfiguration.queries_web_location_get_v2.args

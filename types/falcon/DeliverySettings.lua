@@ -24,6 +24,11 @@ function DeliverySettings:GetDeliverySettings(args) end
 --- PostDeliverySettings: POST /delivery-settings/entities/delivery-settings/v1 (paging: none)
 ---@param args? falcon.DeliverySettings.PostDeliverySettings.args
 ---@return falcon.Response|falcon.Result|string response
+function DeliverySettings:create_delivery_settings(args) end
+
+--- PostDeliverySettings: POST /delivery-settings/entities/delivery-settings/v1 (paging: none)
+---@param args? falcon.DeliverySettings.PostDeliverySettings.args
+---@return falcon.Response|falcon.Result|string response
 function DeliverySettings:post_delivery_settings(args) end
 
 --- PostDeliverySettings: POST /delivery-settings/entities/delivery-settings/v1 (paging: none)

@@ -15,6 +15,11 @@ local Deployments = {}
 --- CombinedReleaseNotesV1: GET /deployment-coordinator/combined/release-notes/v1 (paging: token)
 ---@param args? falcon.Deployments.CombinedReleaseNotesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Deployments:query_release_notes(args) end
+
+--- CombinedReleaseNotesV1: GET /deployment-coordinator/combined/release-notes/v1 (paging: token)
+---@param args? falcon.Deployments.CombinedReleaseNotesV1.args
+---@return falcon.Response|falcon.Result|string response
 function Deployments:combined_release_notes_v1(args) end
 
 --- CombinedReleaseNotesV1: GET /deployment-coordinator/combined/release-notes/v1 (paging: token)
@@ -27,6 +32,11 @@ function Deployments:CombinedReleaseNotesV1(args) end
 ---@field limit? integer query; <= 500
 ---@field offset? string query; >= 0
 ---@field sort? string query
+
+--- CombinedReleasesV1Mixin0: GET /deployment-coordinator/combined/releases/v1 (paging: token)
+---@param args? falcon.Deployments.CombinedReleasesV1Mixin0.args
+---@return falcon.Response|falcon.Result|string response
+function Deployments:query_releases(args) end
 
 --- CombinedReleasesV1Mixin0: GET /deployment-coordinator/combined/releases/v1 (paging: token)
 ---@param args? falcon.Deployments.CombinedReleasesV1Mixin0.args
@@ -44,6 +54,11 @@ function Deployments:CombinedReleasesV1Mixin0(args) end
 --- GetDeploymentsExternalV1: GET /deployment-coordinator/entities/deployments/external/v1 (paging: none)
 ---@param args? falcon.Deployments.GetDeploymentsExternalV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Deployments:get_deployments(args) end
+
+--- GetDeploymentsExternalV1: GET /deployment-coordinator/entities/deployments/external/v1 (paging: none)
+---@param args? falcon.Deployments.GetDeploymentsExternalV1.args
+---@return falcon.Response|falcon.Result|string response
 function Deployments:get_deployments_external_v1(args) end
 
 --- GetDeploymentsExternalV1: GET /deployment-coordinator/entities/deployments/external/v1 (paging: none)
@@ -53,6 +68,11 @@ function Deployments:GetDeploymentsExternalV1(args) end
 
 ---@class falcon.Deployments.GetEntityIDsByQueryPOST.args: falcon.CallOptions
 ---@field body table body; required
+
+--- GetEntityIDsByQueryPOST: POST /deployment-coordinator/entities/release-notes/GET/v1 (paging: none)
+---@param args? falcon.Deployments.GetEntityIDsByQueryPOST.args
+---@return falcon.Response|falcon.Result|string response
+function Deployments:get_release_notes_v1(args) end
 
 --- GetEntityIDsByQueryPOST: POST /deployment-coordinator/entities/release-notes/GET/v1 (paging: none)
 ---@param args? falcon.Deployments.GetEntityIDsByQueryPOST.args
@@ -70,6 +90,11 @@ function Deployments:GetEntityIDsByQueryPOST(args) end
 --- GetEntityIDsByQueryPOSTV2: POST /deployment-coordinator/entities/release-notes/GET/v2 (paging: none)
 ---@param args? falcon.Deployments.GetEntityIDsByQueryPOSTV2.args
 ---@return falcon.Response|falcon.Result|string response
+function Deployments:get_release_notes(args) end
+
+--- GetEntityIDsByQueryPOSTV2: POST /deployment-coordinator/entities/release-notes/GET/v2 (paging: none)
+---@param args? falcon.Deployments.GetEntityIDsByQueryPOSTV2.args
+---@return falcon.Response|falcon.Result|string response
 function Deployments:get_entity_i_ds_by_query_postv2(args) end
 
 --- GetEntityIDsByQueryPOSTV2: POST /deployment-coordinator/entities/release-notes/GET/v2 (paging: none)
@@ -82,6 +107,11 @@ function Deployments:GetEntityIDsByQueryPOSTV2(args) end
 ---@field limit? integer query; <= 500
 ---@field offset? string query; >= 0
 ---@field sort? string query
+
+--- QueryReleaseNotesV1: GET /deployment-coordinator/queries/release-notes/v1 (paging: token)
+---@param args? falcon.Deployments.QueryReleaseNotesV1.args
+---@return falcon.Response|falcon.Result|string response
+function Deployments:query_release_note_ids(args) end
 
 --- QueryReleaseNotesV1: GET /deployment-coordinator/queries/release-notes/v1 (paging: token)
 ---@param args? falcon.Deployments.QueryReleaseNotesV1.args

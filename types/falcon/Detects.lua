@@ -25,6 +25,11 @@ function Detects:GetAggregateDetects(args) end
 --- UpdateDetectsByIdsV2: PATCH /detects/entities/detects/v2 (paging: none)
 ---@param args? falcon.Detects.UpdateDetectsByIdsV2.args
 ---@return falcon.Response|falcon.Result|string response
+function Detects:update_detects_by_ids(args) end
+
+--- UpdateDetectsByIdsV2: PATCH /detects/entities/detects/v2 (paging: none)
+---@param args? falcon.Detects.UpdateDetectsByIdsV2.args
+---@return falcon.Response|falcon.Result|string response
 function Detects:update_detects_by_ids_v2(args) end
 
 --- UpdateDetectsByIdsV2: PATCH /detects/entities/detects/v2 (paging: none)

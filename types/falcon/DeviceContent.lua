@@ -12,6 +12,11 @@ local DeviceContent = {}
 --- entities_states_v1: GET /device-content/entities/states/v1 (paging: none)
 ---@param args? falcon.DeviceContent.entities_states_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceContent:get_states(args) end
+
+--- entities_states_v1: GET /device-content/entities/states/v1 (paging: none)
+---@param args? falcon.DeviceContent.entities_states_v1.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceContent:entities_states_v_1(args) end
 
 --- entities_states_v1: GET /device-content/entities/states/v1 (paging: none)
@@ -24,6 +29,11 @@ function DeviceContent:entities_states_v1(args) end
 ---@field sort? string query
 ---@field offset? integer query
 ---@field filter? string query
+
+--- queries_states_v1: GET /device-content/queries/states/v1 (paging: offset)
+---@param args? falcon.DeviceContent.queries_states_v1.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceContent:query_states(args) end
 
 --- queries_states_v1: GET /device-content/queries/states/v1 (paging: offset)
 ---@param args? falcon.DeviceContent.queries_states_v1.args

@@ -16,6 +16,11 @@ local DeviceControlPolicies = {}
 --- queryCombinedDeviceControlPolicyMembers: GET /policy/combined/device-control-members/v1 (paging: offset)
 ---@param args? falcon.DeviceControlPolicies.queryCombinedDeviceControlPolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:query_combined_policy_members(args) end
+
+--- queryCombinedDeviceControlPolicyMembers: GET /policy/combined/device-control-members/v1 (paging: offset)
+---@param args? falcon.DeviceControlPolicies.queryCombinedDeviceControlPolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:query_combined_device_control_policy_members(args) end
 
 --- queryCombinedDeviceControlPolicyMembers: GET /policy/combined/device-control-members/v1 (paging: offset)
@@ -32,6 +37,11 @@ function DeviceControlPolicies:queryCombinedDeviceControlPolicyMembers(args) end
 --- queryCombinedDeviceControlPolicies: GET /policy/combined/device-control/v1 (paging: offset)
 ---@param args? falcon.DeviceControlPolicies.queryCombinedDeviceControlPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:query_combined_policies(args) end
+
+--- queryCombinedDeviceControlPolicies: GET /policy/combined/device-control/v1 (paging: offset)
+---@param args? falcon.DeviceControlPolicies.queryCombinedDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:query_combined_device_control_policies(args) end
 
 --- queryCombinedDeviceControlPolicies: GET /policy/combined/device-control/v1 (paging: offset)
@@ -40,6 +50,11 @@ function DeviceControlPolicies:query_combined_device_control_policies(args) end
 function DeviceControlPolicies:queryCombinedDeviceControlPolicies(args) end
 
 ---@class falcon.DeviceControlPolicies.getDefaultDeviceControlPolicies.args: falcon.CallOptions
+
+--- getDefaultDeviceControlPolicies: GET /policy/entities/default-device-control/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.getDefaultDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:get_default_policies(args) end
 
 --- getDefaultDeviceControlPolicies: GET /policy/entities/default-device-control/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.getDefaultDeviceControlPolicies.args
@@ -53,6 +68,11 @@ function DeviceControlPolicies:getDefaultDeviceControlPolicies(args) end
 
 ---@class falcon.DeviceControlPolicies.updateDefaultDeviceControlPolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- updateDefaultDeviceControlPolicies: PATCH /policy/entities/default-device-control/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.updateDefaultDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:update_default_policies(args) end
 
 --- updateDefaultDeviceControlPolicies: PATCH /policy/entities/default-device-control/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.updateDefaultDeviceControlPolicies.args
@@ -71,6 +91,11 @@ function DeviceControlPolicies:updateDefaultDeviceControlPolicies(args) end
 --- performDeviceControlPoliciesAction: POST /policy/entities/device-control-actions/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.performDeviceControlPoliciesAction.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:perform_action(args) end
+
+--- performDeviceControlPoliciesAction: POST /policy/entities/device-control-actions/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.performDeviceControlPoliciesAction.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:perform_device_control_policies_action(args) end
 
 --- performDeviceControlPoliciesAction: POST /policy/entities/device-control-actions/v1 (paging: none)
@@ -84,6 +109,11 @@ function DeviceControlPolicies:performDeviceControlPoliciesAction(args) end
 --- patchDeviceControlPoliciesClassesV1: PATCH /policy/entities/device-control-classes/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.patchDeviceControlPoliciesClassesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:update_policy_classes(args) end
+
+--- patchDeviceControlPoliciesClassesV1: PATCH /policy/entities/device-control-classes/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.patchDeviceControlPoliciesClassesV1.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:patch_device_control_policies_classes_v1(args) end
 
 --- patchDeviceControlPoliciesClassesV1: PATCH /policy/entities/device-control-classes/v1 (paging: none)
@@ -92,6 +122,11 @@ function DeviceControlPolicies:patch_device_control_policies_classes_v1(args) en
 function DeviceControlPolicies:patchDeviceControlPoliciesClassesV1(args) end
 
 ---@class falcon.DeviceControlPolicies.getDefaultDeviceControlSettings.args: falcon.CallOptions
+
+--- getDefaultDeviceControlSettings: GET /policy/entities/device-control-default-settings/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.getDefaultDeviceControlSettings.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:get_default_settings(args) end
 
 --- getDefaultDeviceControlSettings: GET /policy/entities/device-control-default-settings/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.getDefaultDeviceControlSettings.args
@@ -109,6 +144,11 @@ function DeviceControlPolicies:getDefaultDeviceControlSettings(args) end
 --- updateDefaultDeviceControlSettings: PATCH /policy/entities/device-control-default-settings/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.updateDefaultDeviceControlSettings.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:update_default_settings(args) end
+
+--- updateDefaultDeviceControlSettings: PATCH /policy/entities/device-control-default-settings/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.updateDefaultDeviceControlSettings.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:update_default_device_control_settings(args) end
 
 --- updateDefaultDeviceControlSettings: PATCH /policy/entities/device-control-default-settings/v1 (paging: none)
@@ -118,6 +158,11 @@ function DeviceControlPolicies:updateDefaultDeviceControlSettings(args) end
 
 ---@class falcon.DeviceControlPolicies.setDeviceControlPoliciesPrecedence.args: falcon.CallOptions
 ---@field body table body; required
+
+--- setDeviceControlPoliciesPrecedence: POST /policy/entities/device-control-precedence/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.setDeviceControlPoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:set_precedence(args) end
 
 --- setDeviceControlPoliciesPrecedence: POST /policy/entities/device-control-precedence/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.setDeviceControlPoliciesPrecedence.args
@@ -135,6 +180,11 @@ function DeviceControlPolicies:setDeviceControlPoliciesPrecedence(args) end
 --- getDeviceControlPolicies: GET /policy/entities/device-control/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.getDeviceControlPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:get_policies(args) end
+
+--- getDeviceControlPolicies: GET /policy/entities/device-control/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.getDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:get_device_control_policies(args) end
 
 --- getDeviceControlPolicies: GET /policy/entities/device-control/v1 (paging: none)
@@ -144,6 +194,11 @@ function DeviceControlPolicies:getDeviceControlPolicies(args) end
 
 ---@class falcon.DeviceControlPolicies.createDeviceControlPolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- createDeviceControlPolicies: POST /policy/entities/device-control/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.createDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:create_policies(args) end
 
 --- createDeviceControlPolicies: POST /policy/entities/device-control/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.createDeviceControlPolicies.args
@@ -161,6 +216,11 @@ function DeviceControlPolicies:createDeviceControlPolicies(args) end
 --- updateDeviceControlPolicies: PATCH /policy/entities/device-control/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.updateDeviceControlPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:update_policies(args) end
+
+--- updateDeviceControlPolicies: PATCH /policy/entities/device-control/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.updateDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:update_device_control_policies(args) end
 
 --- updateDeviceControlPolicies: PATCH /policy/entities/device-control/v1 (paging: none)
@@ -170,6 +230,11 @@ function DeviceControlPolicies:updateDeviceControlPolicies(args) end
 
 ---@class falcon.DeviceControlPolicies.deleteDeviceControlPolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- deleteDeviceControlPolicies: DELETE /policy/entities/device-control/v1 (paging: none)
+---@param args? falcon.DeviceControlPolicies.deleteDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:delete_policies(args) end
 
 --- deleteDeviceControlPolicies: DELETE /policy/entities/device-control/v1 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.deleteDeviceControlPolicies.args
@@ -187,6 +252,11 @@ function DeviceControlPolicies:deleteDeviceControlPolicies(args) end
 --- getDeviceControlPoliciesV2: GET /policy/entities/device-control/v2 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.getDeviceControlPoliciesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:get_policies_v2(args) end
+
+--- getDeviceControlPoliciesV2: GET /policy/entities/device-control/v2 (paging: none)
+---@param args? falcon.DeviceControlPolicies.getDeviceControlPoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:get_device_control_policies_v2(args) end
 
 --- getDeviceControlPoliciesV2: GET /policy/entities/device-control/v2 (paging: none)
@@ -200,6 +270,11 @@ function DeviceControlPolicies:getDeviceControlPoliciesV2(args) end
 --- postDeviceControlPoliciesV2: POST /policy/entities/device-control/v2 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.postDeviceControlPoliciesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:create_policies_v2(args) end
+
+--- postDeviceControlPoliciesV2: POST /policy/entities/device-control/v2 (paging: none)
+---@param args? falcon.DeviceControlPolicies.postDeviceControlPoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:post_device_control_policies_v2(args) end
 
 --- postDeviceControlPoliciesV2: POST /policy/entities/device-control/v2 (paging: none)
@@ -209,6 +284,11 @@ function DeviceControlPolicies:postDeviceControlPoliciesV2(args) end
 
 ---@class falcon.DeviceControlPolicies.patchDeviceControlPoliciesV2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- patchDeviceControlPoliciesV2: PATCH /policy/entities/device-control/v2 (paging: none)
+---@param args? falcon.DeviceControlPolicies.patchDeviceControlPoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:update_policies_v2(args) end
 
 --- patchDeviceControlPoliciesV2: PATCH /policy/entities/device-control/v2 (paging: none)
 ---@param args? falcon.DeviceControlPolicies.patchDeviceControlPoliciesV2.args
@@ -230,6 +310,11 @@ function DeviceControlPolicies:patchDeviceControlPoliciesV2(args) end
 --- queryDeviceControlPolicyMembers: GET /policy/queries/device-control-members/v1 (paging: offset)
 ---@param args? falcon.DeviceControlPolicies.queryDeviceControlPolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:query_policy_members(args) end
+
+--- queryDeviceControlPolicyMembers: GET /policy/queries/device-control-members/v1 (paging: offset)
+---@param args? falcon.DeviceControlPolicies.queryDeviceControlPolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function DeviceControlPolicies:query_device_control_policy_members(args) end
 
 --- queryDeviceControlPolicyMembers: GET /policy/queries/device-control-members/v1 (paging: offset)
@@ -242,6 +327,11 @@ function DeviceControlPolicies:queryDeviceControlPolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryDeviceControlPolicies: GET /policy/queries/device-control/v1 (paging: offset)
+---@param args? falcon.DeviceControlPolicies.queryDeviceControlPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function DeviceControlPolicies:query_policies(args) end
 
 --- queryDeviceControlPolicies: GET /policy/queries/device-control/v1 (paging: offset)
 ---@param args? falcon.DeviceControlPolicies.queryDeviceControlPolicies.args

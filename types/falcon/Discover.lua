@@ -16,6 +16,11 @@ local Discover = {}
 --- combined_applications: GET /discover/combined/applications/v1 (paging: after)
 ---@param args? falcon.Discover.combined_applications.args
 ---@return falcon.Response|falcon.Result|string response
+function Discover:query_combined_applications(args) end
+
+--- combined_applications: GET /discover/combined/applications/v1 (paging: after)
+---@param args? falcon.Discover.combined_applications.args
+---@return falcon.Response|falcon.Result|string response
 function Discover:combined_applications(args) end
 
 ---@class falcon.Discover.combined_hosts.args: falcon.CallOptions
@@ -24,6 +29,11 @@ function Discover:combined_applications(args) end
 ---@field sort? string query
 ---@field filter string query; required
 ---@field facet? string|string[] query
+
+--- combined_hosts: GET /discover/combined/hosts/v1 (paging: after)
+---@param args? falcon.Discover.combined_hosts.args
+---@return falcon.Response|falcon.Result|string response
+function Discover:query_combined_hosts(args) end
 
 --- combined_hosts: GET /discover/combined/hosts/v1 (paging: after)
 ---@param args? falcon.Discover.combined_hosts.args

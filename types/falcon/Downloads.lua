@@ -13,6 +13,11 @@ local Downloads = {}
 --- FetchFilesDownloadInfo: GET /csdownloads/combined/files-download/v1 (paging: none)
 ---@param args? falcon.Downloads.FetchFilesDownloadInfo.args
 ---@return falcon.Response|falcon.Result|string response
+function Downloads:fetch_download_info(args) end
+
+--- FetchFilesDownloadInfo: GET /csdownloads/combined/files-download/v1 (paging: none)
+---@param args? falcon.Downloads.FetchFilesDownloadInfo.args
+---@return falcon.Response|falcon.Result|string response
 function Downloads:fetch_files_download_info(args) end
 
 --- FetchFilesDownloadInfo: GET /csdownloads/combined/files-download/v1 (paging: none)
@@ -25,6 +30,11 @@ function Downloads:FetchFilesDownloadInfo(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- FetchFilesDownloadInfoV2: GET /csdownloads/combined/files-download/v2 (paging: offset)
+---@param args? falcon.Downloads.FetchFilesDownloadInfoV2.args
+---@return falcon.Response|falcon.Result|string response
+function Downloads:fetch_download_info_v2(args) end
 
 --- FetchFilesDownloadInfoV2: GET /csdownloads/combined/files-download/v2 (paging: offset)
 ---@param args? falcon.Downloads.FetchFilesDownloadInfoV2.args
@@ -43,6 +53,11 @@ function Downloads:FetchFilesDownloadInfoV2(args) end
 --- DownloadFile: GET /csdownloads/entities/files/download/v1 (paging: none)
 ---@param args? falcon.Downloads.DownloadFile.args
 ---@return falcon.Response|falcon.Result|string response
+function Downloads:download(args) end
+
+--- DownloadFile: GET /csdownloads/entities/files/download/v1 (paging: none)
+---@param args? falcon.Downloads.DownloadFile.args
+---@return falcon.Response|falcon.Result|string response
 function Downloads:download_file(args) end
 
 --- DownloadFile: GET /csdownloads/entities/files/download/v1 (paging: none)
@@ -57,6 +72,11 @@ function Downloads:DownloadFile(args) end
 ---@field os? string query
 ---@field arch? string query
 ---@field category? string query
+
+--- EnumerateFile: GET /csdownloads/entities/files/enumerate/v1 (paging: none)
+---@param args? falcon.Downloads.EnumerateFile.args
+---@return falcon.Response|falcon.Result|string response
+function Downloads:enumerate(args) end
 
 --- EnumerateFile: GET /csdownloads/entities/files/enumerate/v1 (paging: none)
 ---@param args? falcon.Downloads.EnumerateFile.args

@@ -13,6 +13,11 @@ local DriftIndicators = {}
 --- GetDriftIndicatorsValuesByDate: GET /container-security/aggregates/drift-indicators/count-by-date/v1 (paging: none)
 ---@param args? falcon.DriftIndicators.GetDriftIndicatorsValuesByDate.args
 ---@return falcon.Response|falcon.Result|string response
+function DriftIndicators:get_drift_indicators_by_date(args) end
+
+--- GetDriftIndicatorsValuesByDate: GET /container-security/aggregates/drift-indicators/count-by-date/v1 (paging: none)
+---@param args? falcon.DriftIndicators.GetDriftIndicatorsValuesByDate.args
+---@return falcon.Response|falcon.Result|string response
 function DriftIndicators:get_drift_indicators_values_by_date(args) end
 
 --- GetDriftIndicatorsValuesByDate: GET /container-security/aggregates/drift-indicators/count-by-date/v1 (paging: none)
@@ -22,6 +27,11 @@ function DriftIndicators:GetDriftIndicatorsValuesByDate(args) end
 
 ---@class falcon.DriftIndicators.ReadDriftIndicatorsCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadDriftIndicatorsCount: GET /container-security/aggregates/drift-indicators/count/v1 (paging: none)
+---@param args? falcon.DriftIndicators.ReadDriftIndicatorsCount.args
+---@return falcon.Response|falcon.Result|string response
+function DriftIndicators:read_drift_indicator_counts(args) end
 
 --- ReadDriftIndicatorsCount: GET /container-security/aggregates/drift-indicators/count/v1 (paging: none)
 ---@param args? falcon.DriftIndicators.ReadDriftIndicatorsCount.args
@@ -38,6 +48,11 @@ function DriftIndicators:ReadDriftIndicatorsCount(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- SearchAndReadDriftIndicatorEntities: GET /container-security/combined/drift-indicators/v1 (paging: offset)
+---@param args? falcon.DriftIndicators.SearchAndReadDriftIndicatorEntities.args
+---@return falcon.Response|falcon.Result|string response
+function DriftIndicators:search_and_read_drift_indicators(args) end
 
 --- SearchAndReadDriftIndicatorEntities: GET /container-security/combined/drift-indicators/v1 (paging: offset)
 ---@param args? falcon.DriftIndicators.SearchAndReadDriftIndicatorEntities.args

@@ -14,6 +14,11 @@ local EventStreams = {}
 --- refreshActiveStreamSession: POST /sensors/entities/datafeed-actions/v1/{partition} (paging: none)
 ---@param args? falcon.EventStreams.refreshActiveStreamSession.args
 ---@return falcon.Response|falcon.Result|string response
+function EventStreams:refresh_active_stream(args) end
+
+--- refreshActiveStreamSession: POST /sensors/entities/datafeed-actions/v1/{partition} (paging: none)
+---@param args? falcon.EventStreams.refreshActiveStreamSession.args
+---@return falcon.Response|falcon.Result|string response
 function EventStreams:refresh_active_stream_session(args) end
 
 --- refreshActiveStreamSession: POST /sensors/entities/datafeed-actions/v1/{partition} (paging: none)
@@ -24,6 +29,11 @@ function EventStreams:refreshActiveStreamSession(args) end
 ---@class falcon.EventStreams.listAvailableStreamsOAuth2.args: falcon.CallOptions
 ---@field appId string query; required
 ---@field format? string query
+
+--- listAvailableStreamsOAuth2: GET /sensors/entities/datafeed/v2 (paging: none)
+---@param args? falcon.EventStreams.listAvailableStreamsOAuth2.args
+---@return falcon.Response|falcon.Result|string response
+function EventStreams:list_available_streams(args) end
 
 --- listAvailableStreamsOAuth2: GET /sensors/entities/datafeed/v2 (paging: none)
 ---@param args? falcon.EventStreams.listAvailableStreamsOAuth2.args

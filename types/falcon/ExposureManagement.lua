@@ -12,6 +12,11 @@ local ExposureManagement = {}
 --- aggregate_external_assets: POST /fem/aggregates/external-assets/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.aggregate_external_assets.args
 ---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:aggregate_assets(args) end
+
+--- aggregate_external_assets: POST /fem/aggregates/external-assets/v1 (paging: none)
+---@param args? falcon.ExposureManagement.aggregate_external_assets.args
+---@return falcon.Response|falcon.Result|string response
 function ExposureManagement:aggregate_external_assets(args) end
 
 ---@class falcon.ExposureManagement.combined_ecosystem_subsidiaries.args: falcon.CallOptions
@@ -20,6 +25,11 @@ function ExposureManagement:aggregate_external_assets(args) end
 ---@field filter? string query
 ---@field sort? string query
 ---@field version_id? string query
+
+--- combined_ecosystem_subsidiaries: GET /fem/combined/ecosystem-subsidiaries/v1 (paging: offset)
+---@param args? falcon.ExposureManagement.combined_ecosystem_subsidiaries.args
+---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:query_combined_ecosystem_subsidiaries(args) end
 
 --- combined_ecosystem_subsidiaries: GET /fem/combined/ecosystem-subsidiaries/v1 (paging: offset)
 ---@param args? falcon.ExposureManagement.combined_ecosystem_subsidiaries.args
@@ -33,11 +43,21 @@ function ExposureManagement:combined_ecosystem_subsidiaries(args) end
 --- blob_download_external_assets: GET /fem/entities/blobs-download/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.blob_download_external_assets.args
 ---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:download_assets(args) end
+
+--- blob_download_external_assets: GET /fem/entities/blobs-download/v1 (paging: none)
+---@param args? falcon.ExposureManagement.blob_download_external_assets.args
+---@return falcon.Response|falcon.Result|string response
 function ExposureManagement:blob_download_external_assets(args) end
 
 ---@class falcon.ExposureManagement.blob_preview_external_assets.args: falcon.CallOptions
 ---@field assetId string query; required
 ---@field hash string query; required
+
+--- blob_preview_external_assets: GET /fem/entities/blobs-preview/v1 (paging: none)
+---@param args? falcon.ExposureManagement.blob_preview_external_assets.args
+---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:preview_assets(args) end
 
 --- blob_preview_external_assets: GET /fem/entities/blobs-preview/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.blob_preview_external_assets.args
@@ -59,6 +79,11 @@ function ExposureManagement:get_ecosystem_subsidiaries(args) end
 --- post_external_assets_inventory_v1: POST /fem/entities/external-asset-inventory/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.post_external_assets_inventory_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:add_assets(args) end
+
+--- post_external_assets_inventory_v1: POST /fem/entities/external-asset-inventory/v1 (paging: none)
+---@param args? falcon.ExposureManagement.post_external_assets_inventory_v1.args
+---@return falcon.Response|falcon.Result|string response
 function ExposureManagement:post_external_assets_inventory_v_1(args) end
 
 --- post_external_assets_inventory_v1: POST /fem/entities/external-asset-inventory/v1 (paging: none)
@@ -72,10 +97,20 @@ function ExposureManagement:post_external_assets_inventory_v1(args) end
 --- get_external_assets: GET /fem/entities/external-assets/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.get_external_assets.args
 ---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:get_assets(args) end
+
+--- get_external_assets: GET /fem/entities/external-assets/v1 (paging: none)
+---@param args? falcon.ExposureManagement.get_external_assets.args
+---@return falcon.Response|falcon.Result|string response
 function ExposureManagement:get_external_assets(args) end
 
 ---@class falcon.ExposureManagement.patch_external_assets.args: falcon.CallOptions
 ---@field body table body; required
+
+--- patch_external_assets: PATCH /fem/entities/external-assets/v1 (paging: none)
+---@param args? falcon.ExposureManagement.patch_external_assets.args
+---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:update_assets(args) end
 
 --- patch_external_assets: PATCH /fem/entities/external-assets/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.patch_external_assets.args
@@ -85,6 +120,11 @@ function ExposureManagement:patch_external_assets(args) end
 ---@class falcon.ExposureManagement.delete_external_assets.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field body table body; required
+
+--- delete_external_assets: DELETE /fem/entities/external-assets/v1 (paging: none)
+---@param args? falcon.ExposureManagement.delete_external_assets.args
+---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:delete_assets(args) end
 
 --- delete_external_assets: DELETE /fem/entities/external-assets/v1 (paging: none)
 ---@param args? falcon.ExposureManagement.delete_external_assets.args
@@ -112,6 +152,11 @@ function ExposureManagement:query_ecosystem_subsidiaries(args) end
 --- query_external_assets: GET /fem/queries/external-assets/v1 (paging: token)
 ---@param args? falcon.ExposureManagement.query_external_assets.args
 ---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:query_assets_v1(args) end
+
+--- query_external_assets: GET /fem/queries/external-assets/v1 (paging: token)
+---@param args? falcon.ExposureManagement.query_external_assets.args
+---@return falcon.Response|falcon.Result|string response
 function ExposureManagement:query_external_assets(args) end
 
 ---@class falcon.ExposureManagement.query_external_assets_v2.args: falcon.CallOptions
@@ -119,6 +164,11 @@ function ExposureManagement:query_external_assets(args) end
 ---@field limit? integer query
 ---@field sort? string query
 ---@field filter? string query
+
+--- query_external_assets_v2: GET /fem/queries/external-assets/v2 (paging: after)
+---@param args? falcon.ExposureManagement.query_external_assets_v2.args
+---@return falcon.Response|falcon.Result|string response
+function ExposureManagement:query_assets(args) end
 
 --- query_external_assets_v2: GET /fem/queries/external-assets/v2 (paging: after)
 ---@param args? falcon.ExposureManagement.query_external_assets_v2.args

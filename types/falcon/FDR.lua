@@ -11,6 +11,11 @@ local FDR = {}
 --- fdrschema_combined_event_get: GET /fdr/combined/schema-members/v1 (paging: none)
 ---@param args? falcon.FDR.fdrschema_combined_event_get.args
 ---@return falcon.Response|falcon.Result|string response
+function FDR:get_event_combined(args) end
+
+--- fdrschema_combined_event_get: GET /fdr/combined/schema-members/v1 (paging: none)
+---@param args? falcon.FDR.fdrschema_combined_event_get.args
+---@return falcon.Response|falcon.Result|string response
 function FDR:fdrschema_combined_event_get(args) end
 
 ---@class falcon.FDR.fdrschema_entities_event_get.args: falcon.CallOptions
@@ -19,10 +24,20 @@ function FDR:fdrschema_combined_event_get(args) end
 --- fdrschema_entities_event_get: GET /fdr/entities/schema-events/v1 (paging: none)
 ---@param args? falcon.FDR.fdrschema_entities_event_get.args
 ---@return falcon.Response|falcon.Result|string response
+function FDR:get_event_entities(args) end
+
+--- fdrschema_entities_event_get: GET /fdr/entities/schema-events/v1 (paging: none)
+---@param args? falcon.FDR.fdrschema_entities_event_get.args
+---@return falcon.Response|falcon.Result|string response
 function FDR:fdrschema_entities_event_get(args) end
 
 ---@class falcon.FDR.fdrschema_entities_field_get.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- fdrschema_entities_field_get: GET /fdr/entities/schema-fields/v1 (paging: none)
+---@param args? falcon.FDR.fdrschema_entities_field_get.args
+---@return falcon.Response|falcon.Result|string response
+function FDR:get_field_entities(args) end
 
 --- fdrschema_entities_field_get: GET /fdr/entities/schema-fields/v1 (paging: none)
 ---@param args? falcon.FDR.fdrschema_entities_field_get.args
@@ -38,6 +53,11 @@ function FDR:fdrschema_entities_field_get(args) end
 --- fdrschema_queries_event_get: GET /fdr/queries/schema-events/v1 (paging: offset)
 ---@param args? falcon.FDR.fdrschema_queries_event_get.args
 ---@return falcon.Response|falcon.Result|string response
+function FDR:query_event_entities(args) end
+
+--- fdrschema_queries_event_get: GET /fdr/queries/schema-events/v1 (paging: offset)
+---@param args? falcon.FDR.fdrschema_queries_event_get.args
+---@return falcon.Response|falcon.Result|string response
 function FDR:fdrschema_queries_event_get(args) end
 
 ---@class falcon.FDR.fdrschema_queries_field_get.args: falcon.CallOptions
@@ -45,6 +65,11 @@ function FDR:fdrschema_queries_event_get(args) end
 ---@field offset? integer query
 ---@field filter? string query
 ---@field sort? string query
+
+--- fdrschema_queries_field_get: GET /fdr/queries/schema-fields/v1 (paging: offset)
+---@param args? falcon.FDR.fdrschema_queries_field_get.args
+---@return falcon.Response|falcon.Result|string response
+function FDR:query_field_entities(args) end
 
 --- fdrschema_queries_field_get: GET /fdr/queries/schema-fields/v1 (paging: offset)
 ---@param args? falcon.FDR.fdrschema_queries_field_get.args

@@ -160,6 +160,11 @@ function FalconContainer:ReadImageVulnerabilities(args) end
 --- GetImageAssessmentReport: GET /reports (paging: none)
 ---@param args? falcon.FalconContainer.GetImageAssessmentReport.args
 ---@return falcon.Response|falcon.Result|string response
+function FalconContainer:get_assessment(args) end
+
+--- GetImageAssessmentReport: GET /reports (paging: none)
+---@param args? falcon.FalconContainer.GetImageAssessmentReport.args
+---@return falcon.Response|falcon.Result|string response
 function FalconContainer:get_image_assessment_report(args) end
 
 --- GetImageAssessmentReport: GET /reports (paging: none)
@@ -183,6 +188,7 @@ function FalconContainer:DeleteImageDetails(args) end
 ---@class falcon.FalconContainer.ImageMatchesPolicy.args: falcon.CallOptions
 ---@field repository string query; required
 ---@field tag string query; required
+---@field policy_type? "image-prevention-policy" query; one of image-prevention-policy
 
 --- ImageMatchesPolicy: GET /policy-checks (paging: none)
 ---@param args? falcon.FalconContainer.ImageMatchesPolicy.args
@@ -200,6 +206,11 @@ function FalconContainer:ImageMatchesPolicy(args) end
 --- PostImageScanInventory: POST /image-assessment/entities/image-inventory/v1 (paging: none)
 ---@param args? falcon.FalconContainer.PostImageScanInventory.args
 ---@return falcon.Response|falcon.Result|string response
+function FalconContainer:scan_inventory(args) end
+
+--- PostImageScanInventory: POST /image-assessment/entities/image-inventory/v1 (paging: none)
+---@param args? falcon.FalconContainer.PostImageScanInventory.args
+---@return falcon.Response|falcon.Result|string response
 function FalconContainer:post_image_scan_inventory(args) end
 
 --- PostImageScanInventory: POST /image-assessment/entities/image-inventory/v1 (paging: none)
@@ -208,6 +219,11 @@ function FalconContainer:post_image_scan_inventory(args) end
 function FalconContainer:PostImageScanInventory(args) end
 
 ---@class falcon.FalconContainer.HeadImageScanInventory.args: falcon.CallOptions
+
+--- HeadImageScanInventory: HEAD /image-assessment/entities/image-inventory/v1 (paging: none)
+---@param args? falcon.FalconContainer.HeadImageScanInventory.args
+---@return falcon.Response|falcon.Result|string response
+function FalconContainer:get_scan_headers(args) end
 
 --- HeadImageScanInventory: HEAD /image-assessment/entities/image-inventory/v1 (paging: none)
 ---@param args? falcon.FalconContainer.HeadImageScanInventory.args
@@ -223,6 +239,11 @@ function FalconContainer:HeadImageScanInventory(args) end
 ---@field registry? string query
 ---@field repository string query; required
 ---@field tag string query; required
+
+--- PolicyChecks: GET /image-assessment/entities/policy-checks/v2 (paging: none)
+---@param args? falcon.FalconContainer.PolicyChecks.args
+---@return falcon.Response|falcon.Result|string response
+function FalconContainer:check_prevention_policies(args) end
 
 --- PolicyChecks: GET /image-assessment/entities/policy-checks/v2 (paging: none)
 ---@param args? falcon.FalconContainer.PolicyChecks.args
@@ -255,6 +276,11 @@ function FalconContainer:GetReportByReference(args) end
 ---@class falcon.FalconContainer.GetReportByScanID.args: falcon.CallOptions
 ---@field uuid string path; required
 ---@field report_format? string query
+
+--- GetReportByScanID: GET /image-assessment/entities/reports/v2/{uuid} (paging: none)
+---@param args? falcon.FalconContainer.GetReportByScanID.args
+---@return falcon.Response|falcon.Result|string response
+function FalconContainer:get_report_by_id(args) end
 
 --- GetReportByScanID: GET /image-assessment/entities/reports/v2/{uuid} (paging: none)
 ---@param args? falcon.FalconContainer.GetReportByScanID.args

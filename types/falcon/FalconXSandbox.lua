@@ -29,6 +29,11 @@ function FalconXSandbox:GetArtifacts(args) end
 --- GetMemoryDumpExtractedStrings: GET /falconx/entities/memory-dump/extracted-strings/v1 (paging: none)
 ---@param args? falcon.FalconXSandbox.GetMemoryDumpExtractedStrings.args
 ---@return falcon.Response|falcon.Result|string response
+function FalconXSandbox:get_dump_extracted_strings(args) end
+
+--- GetMemoryDumpExtractedStrings: GET /falconx/entities/memory-dump/extracted-strings/v1 (paging: none)
+---@param args? falcon.FalconXSandbox.GetMemoryDumpExtractedStrings.args
+---@return falcon.Response|falcon.Result|string response
 function FalconXSandbox:get_memory_dump_extracted_strings(args) end
 
 --- GetMemoryDumpExtractedStrings: GET /falconx/entities/memory-dump/extracted-strings/v1 (paging: none)
@@ -40,6 +45,11 @@ function FalconXSandbox:GetMemoryDumpExtractedStrings(args) end
 ---@field id string query; required
 ---@field name? string query
 ---@field ["Accept-Encoding"]? string header
+
+--- GetMemoryDumpHexDump: GET /falconx/entities/memory-dump/hex-dump/v1 (paging: none)
+---@param args? falcon.FalconXSandbox.GetMemoryDumpHexDump.args
+---@return falcon.Response|falcon.Result|string response
+function FalconXSandbox:get_hex_dump(args) end
 
 --- GetMemoryDumpHexDump: GET /falconx/entities/memory-dump/hex-dump/v1 (paging: none)
 ---@param args? falcon.FalconXSandbox.GetMemoryDumpHexDump.args
@@ -171,6 +181,11 @@ function FalconXSandbox:QuerySubmissions(args) end
 --- GetSampleV2: GET /samples/entities/samples/v2 (paging: none)
 ---@param args? falcon.FalconXSandbox.GetSampleV2.args
 ---@return falcon.Response|falcon.Result|string response
+function FalconXSandbox:get_sample(args) end
+
+--- GetSampleV2: GET /samples/entities/samples/v2 (paging: none)
+---@param args? falcon.FalconXSandbox.GetSampleV2.args
+---@return falcon.Response|falcon.Result|string response
 function FalconXSandbox:get_sample_v2(args) end
 
 --- GetSampleV2: GET /samples/entities/samples/v2 (paging: none)
@@ -183,6 +198,11 @@ function FalconXSandbox:GetSampleV2(args) end
 ---@field file_name string formData; required
 ---@field comment? string formData
 ---@field is_confidential? boolean formData
+
+--- UploadSampleV2: POST /samples/entities/samples/v2 (paging: none)
+---@param args? falcon.FalconXSandbox.UploadSampleV2.args
+---@return falcon.Response|falcon.Result|string response
+function FalconXSandbox:upload_sample(args) end
 
 --- UploadSampleV2: POST /samples/entities/samples/v2 (paging: none)
 ---@param args? falcon.FalconXSandbox.UploadSampleV2.args
@@ -200,6 +220,11 @@ function FalconXSandbox:UploadSampleV2(args) end
 --- DeleteSampleV2: DELETE /samples/entities/samples/v2 (paging: none)
 ---@param args? falcon.FalconXSandbox.DeleteSampleV2.args
 ---@return falcon.Response|falcon.Result|string response
+function FalconXSandbox:delete_sample(args) end
+
+--- DeleteSampleV2: DELETE /samples/entities/samples/v2 (paging: none)
+---@param args? falcon.FalconXSandbox.DeleteSampleV2.args
+---@return falcon.Response|falcon.Result|string response
 function FalconXSandbox:delete_sample_v2(args) end
 
 --- DeleteSampleV2: DELETE /samples/entities/samples/v2 (paging: none)
@@ -209,6 +234,11 @@ function FalconXSandbox:DeleteSampleV2(args) end
 
 ---@class falcon.FalconXSandbox.QuerySampleV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- QuerySampleV1: POST /samples/queries/samples/GET/v1 (paging: none)
+---@param args? falcon.FalconXSandbox.QuerySampleV1.args
+---@return falcon.Response|falcon.Result|string response
+function FalconXSandbox:query_sample(args) end
 
 --- QuerySampleV1: POST /samples/queries/samples/GET/v1 (paging: none)
 ---@param args? falcon.FalconXSandbox.QuerySampleV1.args

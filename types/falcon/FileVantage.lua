@@ -12,6 +12,11 @@ local FileVantage = {}
 --- getActionsMixin0: GET /filevantage/entities/actions/v1 (paging: none)
 ---@param args? falcon.FileVantage.getActionsMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function FileVantage:get_actions(args) end
+
+--- getActionsMixin0: GET /filevantage/entities/actions/v1 (paging: none)
+---@param args? falcon.FileVantage.getActionsMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function FileVantage:get_actions_mixin_0(args) end
 
 --- getActionsMixin0: GET /filevantage/entities/actions/v1 (paging: none)
@@ -118,6 +123,11 @@ function FileVantage:getPolicies(args) end
 
 ---@class falcon.FileVantage.createPolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- createPolicies: POST /filevantage/entities/policies/v1 (paging: none)
+---@param args? falcon.FileVantage.createPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function FileVantage:create_policy(args) end
 
 --- createPolicies: POST /filevantage/entities/policies/v1 (paging: none)
 ---@param args? falcon.FileVantage.createPolicies.args
@@ -243,6 +253,11 @@ function FileVantage:getRules(args) end
 --- createRules: POST /filevantage/entities/rule-groups-rules/v1 (paging: none)
 ---@param args? falcon.FileVantage.createRules.args
 ---@return falcon.Response|falcon.Result|string response
+function FileVantage:create_rule(args) end
+
+--- createRules: POST /filevantage/entities/rule-groups-rules/v1 (paging: none)
+---@param args? falcon.FileVantage.createRules.args
+---@return falcon.Response|falcon.Result|string response
 function FileVantage:create_rules(args) end
 
 --- createRules: POST /filevantage/entities/rule-groups-rules/v1 (paging: none)
@@ -266,6 +281,11 @@ function FileVantage:deleteRules(args) end
 
 ---@class falcon.FileVantage.updateRules.args: falcon.CallOptions
 ---@field body table body; required
+
+--- updateRules: PATCH /filevantage/entities/rule-groups-rules/v1 (paging: none)
+---@param args? falcon.FileVantage.updateRules.args
+---@return falcon.Response|falcon.Result|string response
+function FileVantage:update_rule(args) end
 
 --- updateRules: PATCH /filevantage/entities/rule-groups-rules/v1 (paging: none)
 ---@param args? falcon.FileVantage.updateRules.args
@@ -296,6 +316,11 @@ function FileVantage:getRuleGroups(args) end
 --- createRuleGroups: POST /filevantage/entities/rule-groups/v1 (paging: none)
 ---@param args? falcon.FileVantage.createRuleGroups.args
 ---@return falcon.Response|falcon.Result|string response
+function FileVantage:create_rule_group(args) end
+
+--- createRuleGroups: POST /filevantage/entities/rule-groups/v1 (paging: none)
+---@param args? falcon.FileVantage.createRuleGroups.args
+---@return falcon.Response|falcon.Result|string response
 function FileVantage:create_rule_groups(args) end
 
 --- createRuleGroups: POST /filevantage/entities/rule-groups/v1 (paging: none)
@@ -322,6 +347,11 @@ function FileVantage:deleteRuleGroups(args) end
 --- updateRuleGroups: PATCH /filevantage/entities/rule-groups/v1 (paging: none)
 ---@param args? falcon.FileVantage.updateRuleGroups.args
 ---@return falcon.Response|falcon.Result|string response
+function FileVantage:update_rule_group(args) end
+
+--- updateRuleGroups: PATCH /filevantage/entities/rule-groups/v1 (paging: none)
+---@param args? falcon.FileVantage.updateRuleGroups.args
+---@return falcon.Response|falcon.Result|string response
 function FileVantage:update_rule_groups(args) end
 
 --- updateRuleGroups: PATCH /filevantage/entities/rule-groups/v1 (paging: none)
@@ -331,6 +361,11 @@ function FileVantage:updateRuleGroups(args) end
 
 ---@class falcon.FileVantage.signalChangesExternal.args: falcon.CallOptions
 ---@field body table body; required
+
+--- signalChangesExternal: POST /filevantage/entities/workflow/v1 (paging: none)
+---@param args? falcon.FileVantage.signalChangesExternal.args
+---@return falcon.Response|falcon.Result|string response
+function FileVantage:signal_changes(args) end
 
 --- signalChangesExternal: POST /filevantage/entities/workflow/v1 (paging: none)
 ---@param args? falcon.FileVantage.signalChangesExternal.args
@@ -347,6 +382,11 @@ function FileVantage:signalChangesExternal(args) end
 ---@field limit? integer query
 ---@field sort? string query
 ---@field filter? string query
+
+--- queryActionsMixin0: GET /filevantage/queries/actions/v1 (paging: offset)
+---@param args? falcon.FileVantage.queryActionsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function FileVantage:query_actions(args) end
 
 --- queryActionsMixin0: GET /filevantage/queries/actions/v1 (paging: offset)
 ---@param args? falcon.FileVantage.queryActionsMixin0.args
@@ -379,6 +419,11 @@ function FileVantage:queryChanges(args) end
 ---@field limit? integer query; <= 5000
 ---@field sort? string query
 ---@field filter? string query
+
+--- highVolumeQueryChanges: GET /filevantage/queries/changes/v3 (paging: after)
+---@param args? falcon.FileVantage.highVolumeQueryChanges.args
+---@return falcon.Response|falcon.Result|string response
+function FileVantage:query_changes_scroll(args) end
 
 --- highVolumeQueryChanges: GET /filevantage/queries/changes/v3 (paging: after)
 ---@param args? falcon.FileVantage.highVolumeQueryChanges.args

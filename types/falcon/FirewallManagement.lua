@@ -160,6 +160,11 @@ function FirewallManagement:update_policy_container_v1(args) end
 --- update_policy_container: PUT /fwmgr/entities/policies/v2 (paging: none)
 ---@param args? falcon.FirewallManagement.update_policy_container.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallManagement:update_policy_container_v2(args) end
+
+--- update_policy_container: PUT /fwmgr/entities/policies/v2 (paging: none)
+---@param args? falcon.FirewallManagement.update_policy_container.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallManagement:update_policy_container(args) end
 
 ---@class falcon.FirewallManagement.get_rule_groups.args: falcon.CallOptions

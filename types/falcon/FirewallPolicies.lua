@@ -16,6 +16,11 @@ local FirewallPolicies = {}
 --- queryCombinedFirewallPolicyMembers: GET /policy/combined/firewall-members/v1 (paging: offset)
 ---@param args? falcon.FirewallPolicies.queryCombinedFirewallPolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:query_combined_policy_members(args) end
+
+--- queryCombinedFirewallPolicyMembers: GET /policy/combined/firewall-members/v1 (paging: offset)
+---@param args? falcon.FirewallPolicies.queryCombinedFirewallPolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallPolicies:query_combined_firewall_policy_members(args) end
 
 --- queryCombinedFirewallPolicyMembers: GET /policy/combined/firewall-members/v1 (paging: offset)
@@ -28,6 +33,11 @@ function FirewallPolicies:queryCombinedFirewallPolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryCombinedFirewallPolicies: GET /policy/combined/firewall/v1 (paging: offset)
+---@param args? falcon.FirewallPolicies.queryCombinedFirewallPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:query_combined_policies(args) end
 
 --- queryCombinedFirewallPolicies: GET /policy/combined/firewall/v1 (paging: offset)
 ---@param args? falcon.FirewallPolicies.queryCombinedFirewallPolicies.args
@@ -46,6 +56,11 @@ function FirewallPolicies:queryCombinedFirewallPolicies(args) end
 --- performFirewallPoliciesAction: POST /policy/entities/firewall-actions/v1 (paging: none)
 ---@param args? falcon.FirewallPolicies.performFirewallPoliciesAction.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:perform_action(args) end
+
+--- performFirewallPoliciesAction: POST /policy/entities/firewall-actions/v1 (paging: none)
+---@param args? falcon.FirewallPolicies.performFirewallPoliciesAction.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallPolicies:perform_firewall_policies_action(args) end
 
 --- performFirewallPoliciesAction: POST /policy/entities/firewall-actions/v1 (paging: none)
@@ -59,6 +74,11 @@ function FirewallPolicies:performFirewallPoliciesAction(args) end
 --- setFirewallPoliciesPrecedence: POST /policy/entities/firewall-precedence/v1 (paging: none)
 ---@param args? falcon.FirewallPolicies.setFirewallPoliciesPrecedence.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:set_policies(args) end
+
+--- setFirewallPoliciesPrecedence: POST /policy/entities/firewall-precedence/v1 (paging: none)
+---@param args? falcon.FirewallPolicies.setFirewallPoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallPolicies:set_firewall_policies_precedence(args) end
 
 --- setFirewallPoliciesPrecedence: POST /policy/entities/firewall-precedence/v1 (paging: none)
@@ -68,6 +88,11 @@ function FirewallPolicies:setFirewallPoliciesPrecedence(args) end
 
 ---@class falcon.FirewallPolicies.getFirewallPolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- getFirewallPolicies: GET /policy/entities/firewall/v1 (paging: none)
+---@param args? falcon.FirewallPolicies.getFirewallPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:get_policies(args) end
 
 --- getFirewallPolicies: GET /policy/entities/firewall/v1 (paging: none)
 ---@param args? falcon.FirewallPolicies.getFirewallPolicies.args
@@ -86,6 +111,11 @@ function FirewallPolicies:getFirewallPolicies(args) end
 --- createFirewallPolicies: POST /policy/entities/firewall/v1 (paging: none)
 ---@param args? falcon.FirewallPolicies.createFirewallPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:create_policies(args) end
+
+--- createFirewallPolicies: POST /policy/entities/firewall/v1 (paging: none)
+---@param args? falcon.FirewallPolicies.createFirewallPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallPolicies:create_firewall_policies(args) end
 
 --- createFirewallPolicies: POST /policy/entities/firewall/v1 (paging: none)
@@ -99,6 +129,11 @@ function FirewallPolicies:createFirewallPolicies(args) end
 --- updateFirewallPolicies: PATCH /policy/entities/firewall/v1 (paging: none)
 ---@param args? falcon.FirewallPolicies.updateFirewallPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:update_policies(args) end
+
+--- updateFirewallPolicies: PATCH /policy/entities/firewall/v1 (paging: none)
+---@param args? falcon.FirewallPolicies.updateFirewallPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallPolicies:update_firewall_policies(args) end
 
 --- updateFirewallPolicies: PATCH /policy/entities/firewall/v1 (paging: none)
@@ -108,6 +143,11 @@ function FirewallPolicies:updateFirewallPolicies(args) end
 
 ---@class falcon.FirewallPolicies.deleteFirewallPolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- deleteFirewallPolicies: DELETE /policy/entities/firewall/v1 (paging: none)
+---@param args? falcon.FirewallPolicies.deleteFirewallPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:delete_policies(args) end
 
 --- deleteFirewallPolicies: DELETE /policy/entities/firewall/v1 (paging: none)
 ---@param args? falcon.FirewallPolicies.deleteFirewallPolicies.args
@@ -129,6 +169,11 @@ function FirewallPolicies:deleteFirewallPolicies(args) end
 --- queryFirewallPolicyMembers: GET /policy/queries/firewall-members/v1 (paging: offset)
 ---@param args? falcon.FirewallPolicies.queryFirewallPolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:query_policy_members(args) end
+
+--- queryFirewallPolicyMembers: GET /policy/queries/firewall-members/v1 (paging: offset)
+---@param args? falcon.FirewallPolicies.queryFirewallPolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function FirewallPolicies:query_firewall_policy_members(args) end
 
 --- queryFirewallPolicyMembers: GET /policy/queries/firewall-members/v1 (paging: offset)
@@ -141,6 +186,11 @@ function FirewallPolicies:queryFirewallPolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryFirewallPolicies: GET /policy/queries/firewall/v1 (paging: offset)
+---@param args? falcon.FirewallPolicies.queryFirewallPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function FirewallPolicies:query_policies(args) end
 
 --- queryFirewallPolicies: GET /policy/queries/firewall/v1 (paging: offset)
 ---@param args? falcon.FirewallPolicies.queryFirewallPolicies.args

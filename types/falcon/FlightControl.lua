@@ -64,11 +64,6 @@ function FlightControl:addCIDGroupMembers(args) end
 --- deleteCIDGroupMembersV1: DELETE /mssp/entities/cid-group-members/v1 (paging: none)
 ---@param args? falcon.FlightControl.deleteCIDGroupMembersV1.args
 ---@return falcon.Response|falcon.Result|string response
-function FlightControl:delete_cid_group_members_v1(args) end
-
---- deleteCIDGroupMembersV1: DELETE /mssp/entities/cid-group-members/v1 (paging: none)
----@param args? falcon.FlightControl.deleteCIDGroupMembersV1.args
----@return falcon.Response|falcon.Result|string response
 function FlightControl:deleteCIDGroupMembersV1(args) end
 
 ---@class falcon.FlightControl.getCIDGroupMembersBy.args: falcon.CallOptions
@@ -90,7 +85,7 @@ function FlightControl:getCIDGroupMembersBy(args) end
 --- deleteCIDGroupMembers: DELETE /mssp/entities/cid-group-members/v1 (paging: none)
 ---@param args? falcon.FlightControl.deleteCIDGroupMembers.args
 ---@return falcon.Response|falcon.Result|string response
-function FlightControl:delete_cid_group_members(args) end
+function FlightControl:delete_cid_group_members_v1(args) end
 
 --- deleteCIDGroupMembers: DELETE /mssp/entities/cid-group-members/v1 (paging: none)
 ---@param args? falcon.FlightControl.deleteCIDGroupMembers.args
@@ -112,6 +107,11 @@ function FlightControl:getCIDGroupMembersByV2(args) end
 
 ---@class falcon.FlightControl.deleteCIDGroupMembersV2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- deleteCIDGroupMembersV2: DELETE /mssp/entities/cid-group-members/v2 (paging: none)
+---@param args? falcon.FlightControl.deleteCIDGroupMembersV2.args
+---@return falcon.Response|falcon.Result|string response
+function FlightControl:delete_cid_group_members(args) end
 
 --- deleteCIDGroupMembersV2: DELETE /mssp/entities/cid-group-members/v2 (paging: none)
 ---@param args? falcon.FlightControl.deleteCIDGroupMembersV2.args
@@ -233,6 +233,11 @@ function FlightControl:addRole(args) end
 --- deletedRoles: DELETE /mssp/entities/mssp-roles/v1 (paging: none)
 ---@param args? falcon.FlightControl.deletedRoles.args
 ---@return falcon.Response|falcon.Result|string response
+function FlightControl:delete_roles(args) end
+
+--- deletedRoles: DELETE /mssp/entities/mssp-roles/v1 (paging: none)
+---@param args? falcon.FlightControl.deletedRoles.args
+---@return falcon.Response|falcon.Result|string response
 function FlightControl:deleted_roles(args) end
 
 --- deletedRoles: DELETE /mssp/entities/mssp-roles/v1 (paging: none)
@@ -242,6 +247,11 @@ function FlightControl:deletedRoles(args) end
 
 ---@class falcon.FlightControl.getUserGroupMembersByIDV1.args: falcon.CallOptions
 ---@field user_group_ids string|string[] query; required
+
+--- getUserGroupMembersByIDV1: GET /mssp/entities/user-group-members/v1 (paging: none)
+---@param args? falcon.FlightControl.getUserGroupMembersByIDV1.args
+---@return falcon.Response|falcon.Result|string response
+function FlightControl:get_user_group_members_by_id_v1(args) end
 
 --- getUserGroupMembersByIDV1: GET /mssp/entities/user-group-members/v1 (paging: none)
 ---@param args? falcon.FlightControl.getUserGroupMembersByIDV1.args
@@ -307,6 +317,11 @@ function FlightControl:getUserGroupMembersByIDV2(args) end
 
 ---@class falcon.FlightControl.getUserGroupsByIDV1.args: falcon.CallOptions
 ---@field user_group_ids string|string[] query; required
+
+--- getUserGroupsByIDV1: GET /mssp/entities/user-groups/v1 (paging: none)
+---@param args? falcon.FlightControl.getUserGroupsByIDV1.args
+---@return falcon.Response|falcon.Result|string response
+function FlightControl:get_user_groups_by_id_v1(args) end
 
 --- getUserGroupsByIDV1: GET /mssp/entities/user-groups/v1 (paging: none)
 ---@param args? falcon.FlightControl.getUserGroupsByIDV1.args

@@ -12,6 +12,11 @@ local FoundryLogScale = {}
 --- ListReposV1: GET /loggingapi/combined/repos/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.ListReposV1.args
 ---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:list_repos(args) end
+
+--- ListReposV1: GET /loggingapi/combined/repos/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.ListReposV1.args
+---@return falcon.Response|falcon.Result|string response
 function FoundryLogScale:list_repos_v1(args) end
 
 --- ListReposV1: GET /loggingapi/combined/repos/v1 (paging: none)
@@ -26,6 +31,11 @@ function FoundryLogScale:ListReposV1(args) end
 ---@field tag? string|string[] formData
 ---@field tag_source? string formData
 ---@field test_data? boolean formData
+
+--- IngestDataAsyncV1: POST /loggingapi/entities/data-ingestion/ingest-async/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.IngestDataAsyncV1.args
+---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:ingest_data_async(args) end
 
 --- IngestDataAsyncV1: POST /loggingapi/entities/data-ingestion/ingest-async/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.IngestDataAsyncV1.args
@@ -47,6 +57,11 @@ function FoundryLogScale:IngestDataAsyncV1(args) end
 --- IngestDataV1: POST /loggingapi/entities/data-ingestion/ingest/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.IngestDataV1.args
 ---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:ingest_data(args) end
+
+--- IngestDataV1: POST /loggingapi/entities/data-ingestion/ingest/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.IngestDataV1.args
+---@return falcon.Response|falcon.Result|string response
 function FoundryLogScale:ingest_data_v1(args) end
 
 --- IngestDataV1: POST /loggingapi/entities/data-ingestion/ingest/v1 (paging: none)
@@ -64,6 +79,11 @@ function FoundryLogScale:IngestDataV1(args) end
 --- CreateFileV1: POST /loggingapi/entities/lookup-files/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.CreateFileV1.args
 ---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:create_file(args) end
+
+--- CreateFileV1: POST /loggingapi/entities/lookup-files/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.CreateFileV1.args
+---@return falcon.Response|falcon.Result|string response
 function FoundryLogScale:create_file_v1(args) end
 
 --- CreateFileV1: POST /loggingapi/entities/lookup-files/v1 (paging: none)
@@ -75,6 +95,11 @@ function FoundryLogScale:CreateFileV1(args) end
 ---@field id string formData; required
 ---@field description? string formData
 ---@field file_path? string file
+
+--- UpdateFileV1: PATCH /loggingapi/entities/lookup-files/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.UpdateFileV1.args
+---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:update_file(args) end
 
 --- UpdateFileV1: PATCH /loggingapi/entities/lookup-files/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.UpdateFileV1.args
@@ -99,6 +124,11 @@ function FoundryLogScale:UpdateFileV1(args) end
 --- CreateSavedSearchesDynamicExecuteV1: POST /loggingapi/entities/saved-searches/execute-dynamic/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.CreateSavedSearchesDynamicExecuteV1.args
 ---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:execute_dynamic(args) end
+
+--- CreateSavedSearchesDynamicExecuteV1: POST /loggingapi/entities/saved-searches/execute-dynamic/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.CreateSavedSearchesDynamicExecuteV1.args
+---@return falcon.Response|falcon.Result|string response
 function FoundryLogScale:create_saved_searches_dynamic_execute_v1(args) end
 
 --- CreateSavedSearchesDynamicExecuteV1: POST /loggingapi/entities/saved-searches/execute-dynamic/v1 (paging: none)
@@ -115,6 +145,11 @@ function FoundryLogScale:CreateSavedSearchesDynamicExecuteV1(args) end
 ---@field match_response_schema? boolean query
 ---@field metadata? boolean query
 ---@field offset? string query; >= 0
+
+--- GetSavedSearchesExecuteV1: GET /loggingapi/entities/saved-searches/execute/v1 (paging: token)
+---@param args? falcon.FoundryLogScale.GetSavedSearchesExecuteV1.args
+---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:get_search_results(args) end
 
 --- GetSavedSearchesExecuteV1: GET /loggingapi/entities/saved-searches/execute/v1 (paging: token)
 ---@param args? falcon.FoundryLogScale.GetSavedSearchesExecuteV1.args
@@ -138,6 +173,11 @@ function FoundryLogScale:GetSavedSearchesExecuteV1(args) end
 --- CreateSavedSearchesExecuteV1: POST /loggingapi/entities/saved-searches/execute/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.CreateSavedSearchesExecuteV1.args
 ---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:execute(args) end
+
+--- CreateSavedSearchesExecuteV1: POST /loggingapi/entities/saved-searches/execute/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.CreateSavedSearchesExecuteV1.args
+---@return falcon.Response|falcon.Result|string response
 function FoundryLogScale:create_saved_searches_execute_v1(args) end
 
 --- CreateSavedSearchesExecuteV1: POST /loggingapi/entities/saved-searches/execute/v1 (paging: none)
@@ -147,6 +187,11 @@ function FoundryLogScale:CreateSavedSearchesExecuteV1(args) end
 
 ---@class falcon.FoundryLogScale.CreateSavedSearchesIngestV1.args: falcon.CallOptions
 ---@field app_id? string query
+
+--- CreateSavedSearchesIngestV1: POST /loggingapi/entities/saved-searches/ingest/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.CreateSavedSearchesIngestV1.args
+---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:populate(args) end
 
 --- CreateSavedSearchesIngestV1: POST /loggingapi/entities/saved-searches/ingest/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.CreateSavedSearchesIngestV1.args
@@ -166,6 +211,11 @@ function FoundryLogScale:CreateSavedSearchesIngestV1(args) end
 --- GetSavedSearchesJobResultsDownloadV1: GET /loggingapi/entities/saved-searches/job-results-download/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.GetSavedSearchesJobResultsDownloadV1.args
 ---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:download_results(args) end
+
+--- GetSavedSearchesJobResultsDownloadV1: GET /loggingapi/entities/saved-searches/job-results-download/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.GetSavedSearchesJobResultsDownloadV1.args
+---@return falcon.Response|falcon.Result|string response
 function FoundryLogScale:get_saved_searches_job_results_download_v1(args) end
 
 --- GetSavedSearchesJobResultsDownloadV1: GET /loggingapi/entities/saved-searches/job-results-download/v1 (paging: none)
@@ -175,6 +225,11 @@ function FoundryLogScale:GetSavedSearchesJobResultsDownloadV1(args) end
 
 ---@class falcon.FoundryLogScale.ListViewV1.args: falcon.CallOptions
 ---@field check_test_data? boolean query
+
+--- ListViewV1: GET /loggingapi/entities/views/v1 (paging: none)
+---@param args? falcon.FoundryLogScale.ListViewV1.args
+---@return falcon.Response|falcon.Result|string response
+function FoundryLogScale:list_views(args) end
 
 --- ListViewV1: GET /loggingapi/entities/views/v1 (paging: none)
 ---@param args? falcon.FoundryLogScale.ListViewV1.args

@@ -12,6 +12,11 @@ local HostMigration = {}
 --- HostMigrationAggregatesV1: POST /host-migration/aggregates/host-migrations/v1 (paging: none)
 ---@param args? falcon.HostMigration.HostMigrationAggregatesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function HostMigration:aggregate_host_migration(args) end
+
+--- HostMigrationAggregatesV1: POST /host-migration/aggregates/host-migrations/v1 (paging: none)
+---@param args? falcon.HostMigration.HostMigrationAggregatesV1.args
+---@return falcon.Response|falcon.Result|string response
 function HostMigration:host_migration_aggregates_v1(args) end
 
 --- HostMigrationAggregatesV1: POST /host-migration/aggregates/host-migrations/v1 (paging: none)
@@ -21,6 +26,11 @@ function HostMigration:HostMigrationAggregatesV1(args) end
 
 ---@class falcon.HostMigration.MigrationAggregatesV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- MigrationAggregatesV1: POST /host-migration/aggregates/migrations/v1 (paging: none)
+---@param args? falcon.HostMigration.MigrationAggregatesV1.args
+---@return falcon.Response|falcon.Result|string response
+function HostMigration:aggregate_migration(args) end
 
 --- MigrationAggregatesV1: POST /host-migration/aggregates/migrations/v1 (paging: none)
 ---@param args? falcon.HostMigration.MigrationAggregatesV1.args
@@ -40,6 +50,11 @@ function HostMigration:MigrationAggregatesV1(args) end
 --- HostMigrationsActionsV1: POST /host-migration/entities/host-migrations-actions/v1 (paging: none)
 ---@param args? falcon.HostMigration.HostMigrationsActionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function HostMigration:perform_host_migration_action(args) end
+
+--- HostMigrationsActionsV1: POST /host-migration/entities/host-migrations-actions/v1 (paging: none)
+---@param args? falcon.HostMigration.HostMigrationsActionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function HostMigration:host_migrations_actions_v1(args) end
 
 --- HostMigrationsActionsV1: POST /host-migration/entities/host-migrations-actions/v1 (paging: none)
@@ -53,6 +68,11 @@ function HostMigration:HostMigrationsActionsV1(args) end
 --- GetHostMigrationsV1: POST /host-migration/entities/host-migrations/GET/v1 (paging: none)
 ---@param args? falcon.HostMigration.GetHostMigrationsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function HostMigration:get_host_migration_details(args) end
+
+--- GetHostMigrationsV1: POST /host-migration/entities/host-migrations/GET/v1 (paging: none)
+---@param args? falcon.HostMigration.GetHostMigrationsV1.args
+---@return falcon.Response|falcon.Result|string response
 function HostMigration:get_host_migrations_v1(args) end
 
 --- GetHostMigrationsV1: POST /host-migration/entities/host-migrations/GET/v1 (paging: none)
@@ -62,6 +82,11 @@ function HostMigration:GetHostMigrationsV1(args) end
 
 ---@class falcon.HostMigration.GetMigrationDestinationsV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- GetMigrationDestinationsV1: POST /host-migration/entities/migration-destinations/GET/v1 (paging: none)
+---@param args? falcon.HostMigration.GetMigrationDestinationsV1.args
+---@return falcon.Response|falcon.Result|string response
+function HostMigration:get_migration_destination(args) end
 
 --- GetMigrationDestinationsV1: POST /host-migration/entities/migration-destinations/GET/v1 (paging: none)
 ---@param args? falcon.HostMigration.GetMigrationDestinationsV1.args
@@ -80,6 +105,11 @@ function HostMigration:GetMigrationDestinationsV1(args) end
 --- MigrationsActionsV1: POST /host-migration/entities/migrations-actions/v1 (paging: none)
 ---@param args? falcon.HostMigration.MigrationsActionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function HostMigration:perform_migration_job_action(args) end
+
+--- MigrationsActionsV1: POST /host-migration/entities/migrations-actions/v1 (paging: none)
+---@param args? falcon.HostMigration.MigrationsActionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function HostMigration:migrations_actions_v1(args) end
 
 --- MigrationsActionsV1: POST /host-migration/entities/migrations-actions/v1 (paging: none)
@@ -93,6 +123,11 @@ function HostMigration:MigrationsActionsV1(args) end
 --- GetMigrationsV1: GET /host-migration/entities/migrations/v1 (paging: none)
 ---@param args? falcon.HostMigration.GetMigrationsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function HostMigration:get_migration_job_details(args) end
+
+--- GetMigrationsV1: GET /host-migration/entities/migrations/v1 (paging: none)
+---@param args? falcon.HostMigration.GetMigrationsV1.args
+---@return falcon.Response|falcon.Result|string response
 function HostMigration:get_migrations_v1(args) end
 
 --- GetMigrationsV1: GET /host-migration/entities/migrations/v1 (paging: none)
@@ -102,6 +137,11 @@ function HostMigration:GetMigrationsV1(args) end
 
 ---@class falcon.HostMigration.CreateMigrationV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateMigrationV1: POST /host-migration/entities/migrations/v1 (paging: none)
+---@param args? falcon.HostMigration.CreateMigrationV1.args
+---@return falcon.Response|falcon.Result|string response
+function HostMigration:create_migration(args) end
 
 --- CreateMigrationV1: POST /host-migration/entities/migrations/v1 (paging: none)
 ---@param args? falcon.HostMigration.CreateMigrationV1.args
@@ -123,6 +163,11 @@ function HostMigration:CreateMigrationV1(args) end
 --- GetHostMigrationIDsV1: GET /host-migration/queries/host-migrations/v1 (paging: offset)
 ---@param args? falcon.HostMigration.GetHostMigrationIDsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function HostMigration:query_host_migration_ids(args) end
+
+--- GetHostMigrationIDsV1: GET /host-migration/queries/host-migrations/v1 (paging: offset)
+---@param args? falcon.HostMigration.GetHostMigrationIDsV1.args
+---@return falcon.Response|falcon.Result|string response
 function HostMigration:get_host_migration_i_ds_v1(args) end
 
 --- GetHostMigrationIDsV1: GET /host-migration/queries/host-migrations/v1 (paging: offset)
@@ -135,6 +180,11 @@ function HostMigration:GetHostMigrationIDsV1(args) end
 ---@field limit? integer query
 ---@field sort? "created_time|asc"|"created_time|desc"|"created_time"|"name|asc"|"name|desc"|"name"|"id|asc"|"id|desc"|"id"|"migration_id|asc"|"migration_id|desc"|"migration_id"|"target_cid|asc"|"target_cid|desc"|"target_cid"|"status|asc"|"status|desc"|"status"|"migration_status|asc"|"migration_status|desc"|"migration_status"|"created_by|asc"|"created_by|desc"|"created_by" query; one of created_time|asc, created_time|desc, created_time, name|asc, name|desc, name, id|asc, id|desc, id, migration_id|asc, migration_id|desc, migration_id, target_cid|asc, target_cid|desc, target_cid, status|asc, status|desc, status, migration_status|asc, migration_status|desc, migration_status, created_by|asc, created_by|desc, created_by
 ---@field filter? string query
+
+--- GetMigrationIDsV1: GET /host-migration/queries/migrations/v1 (paging: offset)
+---@param args? falcon.HostMigration.GetMigrationIDsV1.args
+---@return falcon.Response|falcon.Result|string response
+function HostMigration:query_migration_jobs(args) end
 
 --- GetMigrationIDsV1: GET /host-migration/queries/migrations/v1 (paging: offset)
 ---@param args? falcon.HostMigration.GetMigrationIDsV1.args

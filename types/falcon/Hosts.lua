@@ -16,6 +16,11 @@ local Hosts = {}
 --- CombinedHiddenDevicesByFilter: GET /devices/combined/devices-hidden/v1 (paging: token)
 ---@param args? falcon.Hosts.CombinedHiddenDevicesByFilter.args
 ---@return falcon.Response|falcon.Result|string response
+function Hosts:query_hidden_devices_combined(args) end
+
+--- CombinedHiddenDevicesByFilter: GET /devices/combined/devices-hidden/v1 (paging: token)
+---@param args? falcon.Hosts.CombinedHiddenDevicesByFilter.args
+---@return falcon.Response|falcon.Result|string response
 function Hosts:combined_hidden_devices_by_filter(args) end
 
 --- CombinedHiddenDevicesByFilter: GET /devices/combined/devices-hidden/v1 (paging: token)
@@ -25,6 +30,11 @@ function Hosts:CombinedHiddenDevicesByFilter(args) end
 
 ---@class falcon.Hosts.QueryDeviceLoginHistory.args: falcon.CallOptions
 ---@field body table body; required
+
+--- QueryDeviceLoginHistory: POST /devices/combined/devices/login-history/v1 (paging: none)
+---@param args? falcon.Hosts.QueryDeviceLoginHistory.args
+---@return falcon.Response|falcon.Result|string response
+function Hosts:query_device_login_history_v1(args) end
 
 --- QueryDeviceLoginHistory: POST /devices/combined/devices/login-history/v1 (paging: none)
 ---@param args? falcon.Hosts.QueryDeviceLoginHistory.args
@@ -58,6 +68,11 @@ function Hosts:QueryDeviceLoginHistoryV2(args) end
 --- QueryGetNetworkAddressHistoryV1: POST /devices/combined/devices/network-address-history/v1 (paging: none)
 ---@param args? falcon.Hosts.QueryGetNetworkAddressHistoryV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Hosts:query_network_address_history(args) end
+
+--- QueryGetNetworkAddressHistoryV1: POST /devices/combined/devices/network-address-history/v1 (paging: none)
+---@param args? falcon.Hosts.QueryGetNetworkAddressHistoryV1.args
+---@return falcon.Response|falcon.Result|string response
 function Hosts:query_get_network_address_history_v1(args) end
 
 --- QueryGetNetworkAddressHistoryV1: POST /devices/combined/devices/network-address-history/v1 (paging: none)
@@ -75,6 +90,11 @@ function Hosts:QueryGetNetworkAddressHistoryV1(args) end
 --- CombinedDevicesByFilter: GET /devices/combined/devices/v1 (paging: token)
 ---@param args? falcon.Hosts.CombinedDevicesByFilter.args
 ---@return falcon.Response|falcon.Result|string response
+function Hosts:query_devices_by_filter_combined(args) end
+
+--- CombinedDevicesByFilter: GET /devices/combined/devices/v1 (paging: token)
+---@param args? falcon.Hosts.CombinedDevicesByFilter.args
+---@return falcon.Response|falcon.Result|string response
 function Hosts:combined_devices_by_filter(args) end
 
 --- CombinedDevicesByFilter: GET /devices/combined/devices/v1 (paging: token)
@@ -85,6 +105,11 @@ function Hosts:CombinedDevicesByFilter(args) end
 ---@class falcon.Hosts.PerformActionV2.args: falcon.CallOptions
 ---@field action_name string query; required
 ---@field body table body; required
+
+--- PerformActionV2: POST /devices/entities/devices-actions/v2 (paging: none)
+---@param args? falcon.Hosts.PerformActionV2.args
+---@return falcon.Response|falcon.Result|string response
+function Hosts:perform_action(args) end
 
 --- PerformActionV2: POST /devices/entities/devices-actions/v2 (paging: none)
 ---@param args? falcon.Hosts.PerformActionV2.args
@@ -111,11 +136,6 @@ function Hosts:UpdateDeviceTags(args) end
 
 ---@class falcon.Hosts.GetDeviceDetails.args: falcon.CallOptions
 ---@field body table body; required
-
---- GetDeviceDetails: POST /devices/entities/devices/v2 (paging: none)
----@param args? falcon.Hosts.GetDeviceDetails.args
----@return falcon.Response|falcon.Result|string response
-function Hosts:get_device_details(args) end
 
 --- GetDeviceDetails: POST /devices/entities/devices/v2 (paging: none)
 ---@param args? falcon.Hosts.GetDeviceDetails.args
@@ -154,6 +174,11 @@ function Hosts:GetDeviceDetailsV2(args) end
 --- PostDeviceDetailsV2: POST /devices/entities/devices/v2 (paging: none)
 ---@param args? falcon.Hosts.PostDeviceDetailsV2.args
 ---@return falcon.Response|falcon.Result|string response
+function Hosts:get_device_details(args) end
+
+--- PostDeviceDetailsV2: POST /devices/entities/devices/v2 (paging: none)
+---@param args? falcon.Hosts.PostDeviceDetailsV2.args
+---@return falcon.Response|falcon.Result|string response
 function Hosts:post_device_details_v2(args) end
 
 --- PostDeviceDetailsV2: POST /devices/entities/devices/v2 (paging: none)
@@ -170,10 +195,20 @@ function Hosts:PostDeviceDetailsV2(args) end
 --- entities_perform_action: POST /devices/entities/group-actions/v1 (paging: none)
 ---@param args? falcon.Hosts.entities_perform_action.args
 ---@return falcon.Response|falcon.Result|string response
+function Hosts:perform_group_action(args) end
+
+--- entities_perform_action: POST /devices/entities/group-actions/v1 (paging: none)
+---@param args? falcon.Hosts.entities_perform_action.args
+---@return falcon.Response|falcon.Result|string response
 function Hosts:entities_perform_action(args) end
 
 ---@class falcon.Hosts.GetOnlineState_V1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetOnlineState_V1: GET /devices/entities/online-state/v1 (paging: none)
+---@param args? falcon.Hosts.GetOnlineState_V1.args
+---@return falcon.Response|falcon.Result|string response
+function Hosts:get_online_state(args) end
 
 --- GetOnlineState_V1: GET /devices/entities/online-state/v1 (paging: none)
 ---@param args? falcon.Hosts.GetOnlineState_V1.args

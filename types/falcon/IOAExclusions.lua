@@ -18,6 +18,11 @@ local IOAExclusions = {}
 --- ss_ioa_exclusions_aggregates_v2: POST /exclusions/aggregates/ss-ioa-exclusions/GET/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_aggregates_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:get_ss_exclusion_aggregates(args) end
+
+--- ss_ioa_exclusions_aggregates_v2: POST /exclusions/aggregates/ss-ioa-exclusions/GET/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_aggregates_v2.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:ss_ioa_exclusions_aggregates_v_2(args) end
 
 --- ss_ioa_exclusions_aggregates_v2: POST /exclusions/aggregates/ss-ioa-exclusions/GET/v2 (paging: none)
@@ -27,6 +32,11 @@ function IOAExclusions:ss_ioa_exclusions_aggregates_v2(args) end
 
 ---@class falcon.IOAExclusions.ss_ioa_exclusions_get_reports_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ss_ioa_exclusions_get_reports_v2: POST /exclusions/entities/ss-ioa-exclusions/reports/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_get_reports_v2.args
+---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:get_ss_exclusion_reports_v2(args) end
 
 --- ss_ioa_exclusions_get_reports_v2: POST /exclusions/entities/ss-ioa-exclusions/reports/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_get_reports_v2.args
@@ -44,6 +54,11 @@ function IOAExclusions:ss_ioa_exclusions_get_reports_v2(args) end
 --- ss_ioa_exclusions_get_v2: GET /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:get_ss_exclusion_rules_v2(args) end
+
+--- ss_ioa_exclusions_get_v2: GET /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:ss_ioa_exclusions_get_v_2(args) end
 
 --- ss_ioa_exclusions_get_v2: GET /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
@@ -57,6 +72,11 @@ function IOAExclusions:ss_ioa_exclusions_get_v2(args) end
 --- ss_ioa_exclusions_create_v2: POST /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_create_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:create_ss_exclusions(args) end
+
+--- ss_ioa_exclusions_create_v2: POST /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_create_v2.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:ss_ioa_exclusions_create_v_2(args) end
 
 --- ss_ioa_exclusions_create_v2: POST /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
@@ -66,6 +86,11 @@ function IOAExclusions:ss_ioa_exclusions_create_v2(args) end
 
 ---@class falcon.IOAExclusions.ss_ioa_exclusions_update_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ss_ioa_exclusions_update_v2: PATCH /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_update_v2.args
+---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:update_ss_exclusions(args) end
 
 --- ss_ioa_exclusions_update_v2: PATCH /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_update_v2.args
@@ -84,6 +109,11 @@ function IOAExclusions:ss_ioa_exclusions_update_v2(args) end
 --- ss_ioa_exclusions_delete_v2: DELETE /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_delete_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:delete_ss_exclusions(args) end
+
+--- ss_ioa_exclusions_delete_v2: DELETE /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:ss_ioa_exclusions_delete_v_2(args) end
 
 --- ss_ioa_exclusions_delete_v2: DELETE /exclusions/entities/ss-ioa-exclusions/v2 (paging: none)
@@ -97,6 +127,11 @@ function IOAExclusions:ss_ioa_exclusions_delete_v2(args) end
 --- ss_ioa_exclusions_matched_rule_v2: POST /exclusions/entities/ss-ioa-matched-rules/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_matched_rule_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:get_ss_exclusion_matched_rules(args) end
+
+--- ss_ioa_exclusions_matched_rule_v2: POST /exclusions/entities/ss-ioa-matched-rules/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_matched_rule_v2.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:ss_ioa_exclusions_matched_rule_v_2(args) end
 
 --- ss_ioa_exclusions_matched_rule_v2: POST /exclusions/entities/ss-ioa-matched-rules/v2 (paging: none)
@@ -106,6 +141,11 @@ function IOAExclusions:ss_ioa_exclusions_matched_rule_v2(args) end
 
 ---@class falcon.IOAExclusions.ss_ioa_exclusions_new_rules_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ss_ioa_exclusions_new_rules_v2: POST /exclusions/entities/ss-ioa-new-rules/v2 (paging: none)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_new_rules_v2.args
+---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:get_default_ss_exclusions(args) end
 
 --- ss_ioa_exclusions_new_rules_v2: POST /exclusions/entities/ss-ioa-new-rules/v2 (paging: none)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_new_rules_v2.args
@@ -132,6 +172,11 @@ function IOAExclusions:ss_ioa_exclusions_new_rules_v2(args) end
 --- ss_ioa_exclusions_search_v2: GET /exclusions/queries/ss-ioa-exclusions/v2 (paging: offset)
 ---@param args? falcon.IOAExclusions.ss_ioa_exclusions_search_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:query_ss_exclusions(args) end
+
+--- ss_ioa_exclusions_search_v2: GET /exclusions/queries/ss-ioa-exclusions/v2 (paging: offset)
+---@param args? falcon.IOAExclusions.ss_ioa_exclusions_search_v2.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:ss_ioa_exclusions_search_v_2(args) end
 
 --- ss_ioa_exclusions_search_v2: GET /exclusions/queries/ss-ioa-exclusions/v2 (paging: offset)
@@ -141,6 +186,11 @@ function IOAExclusions:ss_ioa_exclusions_search_v2(args) end
 
 ---@class falcon.IOAExclusions.getIOAExclusionsV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- getIOAExclusionsV1: GET /policy/entities/ioa-exclusions/v1 (paging: none)
+---@param args? falcon.IOAExclusions.getIOAExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:get_exclusions(args) end
 
 --- getIOAExclusionsV1: GET /policy/entities/ioa-exclusions/v1 (paging: none)
 ---@param args? falcon.IOAExclusions.getIOAExclusionsV1.args
@@ -158,6 +208,11 @@ function IOAExclusions:getIOAExclusionsV1(args) end
 --- createIOAExclusionsV1: POST /policy/entities/ioa-exclusions/v1 (paging: none)
 ---@param args? falcon.IOAExclusions.createIOAExclusionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:create_exclusions(args) end
+
+--- createIOAExclusionsV1: POST /policy/entities/ioa-exclusions/v1 (paging: none)
+---@param args? falcon.IOAExclusions.createIOAExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:create_ioa_exclusions_v1(args) end
 
 --- createIOAExclusionsV1: POST /policy/entities/ioa-exclusions/v1 (paging: none)
@@ -167,6 +222,11 @@ function IOAExclusions:createIOAExclusionsV1(args) end
 
 ---@class falcon.IOAExclusions.updateIOAExclusionsV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- updateIOAExclusionsV1: PATCH /policy/entities/ioa-exclusions/v1 (paging: none)
+---@param args? falcon.IOAExclusions.updateIOAExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:update_exclusions(args) end
 
 --- updateIOAExclusionsV1: PATCH /policy/entities/ioa-exclusions/v1 (paging: none)
 ---@param args? falcon.IOAExclusions.updateIOAExclusionsV1.args
@@ -185,6 +245,11 @@ function IOAExclusions:updateIOAExclusionsV1(args) end
 --- deleteIOAExclusionsV1: DELETE /policy/entities/ioa-exclusions/v1 (paging: none)
 ---@param args? falcon.IOAExclusions.deleteIOAExclusionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:delete_exclusions(args) end
+
+--- deleteIOAExclusionsV1: DELETE /policy/entities/ioa-exclusions/v1 (paging: none)
+---@param args? falcon.IOAExclusions.deleteIOAExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function IOAExclusions:delete_ioa_exclusions_v1(args) end
 
 --- deleteIOAExclusionsV1: DELETE /policy/entities/ioa-exclusions/v1 (paging: none)
@@ -199,6 +264,11 @@ function IOAExclusions:deleteIOAExclusionsV1(args) end
 ---@field offset? integer query
 ---@field limit? integer query
 ---@field sort? "applied_globally.asc"|"applied_globally.desc"|"created_by.asc"|"created_by.desc"|"created_on.asc"|"created_on.desc"|"last_modified.asc"|"last_modified.desc"|"modified_by.asc"|"modified_by.desc"|"name.asc"|"name.desc"|"pattern_id.asc"|"pattern_id.desc"|"pattern_name.asc"|"pattern_name.desc" query; one of applied_globally.asc, applied_globally.desc, created_by.asc, created_by.desc, created_on.asc, created_on.desc, last_modified.asc, last_modified.desc, modified_by.asc, modified_by.desc, name.asc, name.desc, pattern_id.asc, pattern_id.desc, pattern_name.asc, pattern_name.desc
+
+--- queryIOAExclusionsV1: GET /policy/queries/ioa-exclusions/v1 (paging: offset)
+---@param args? falcon.IOAExclusions.queryIOAExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function IOAExclusions:query_exclusions(args) end
 
 --- queryIOAExclusionsV1: GET /policy/queries/ioa-exclusions/v1 (paging: offset)
 ---@param args? falcon.IOAExclusions.queryIOAExclusionsV1.args

@@ -13,6 +13,11 @@ local IOC = {}
 --- indicator_get_device_count_v1: GET /iocs/aggregates/indicators/device-count/v1 (paging: none)
 ---@param args? falcon.IOC.indicator_get_device_count_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:devices_count(args) end
+
+--- indicator_get_device_count_v1: GET /iocs/aggregates/indicators/device-count/v1 (paging: none)
+---@param args? falcon.IOC.indicator_get_device_count_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_get_device_count_v_1(args) end
 
 --- indicator_get_device_count_v1: GET /iocs/aggregates/indicators/device-count/v1 (paging: none)
@@ -24,6 +29,11 @@ function IOC:indicator_get_device_count_v1(args) end
 ---@field filter? string query
 ---@field from_parent? boolean query
 ---@field body table body; required
+
+--- indicator_aggregate_v1: POST /iocs/aggregates/indicators/v1 (paging: none)
+---@param args? falcon.IOC.indicator_aggregate_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_aggregate(args) end
 
 --- indicator_aggregate_v1: POST /iocs/aggregates/indicators/v1 (paging: none)
 ---@param args? falcon.IOC.indicator_aggregate_v1.args
@@ -46,6 +56,11 @@ function IOC:indicator_aggregate_v1(args) end
 --- indicator_combined_v1: GET /iocs/combined/indicator/v1 (paging: offset)
 ---@param args? falcon.IOC.indicator_combined_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_combined(args) end
+
+--- indicator_combined_v1: GET /iocs/combined/indicator/v1 (paging: offset)
+---@param args? falcon.IOC.indicator_combined_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_combined_v_1(args) end
 
 --- indicator_combined_v1: GET /iocs/combined/indicator/v1 (paging: offset)
@@ -55,6 +70,11 @@ function IOC:indicator_combined_v1(args) end
 
 ---@class falcon.IOC.action_get_v1.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- action_get_v1: GET /iocs/entities/actions/v1 (paging: none)
+---@param args? falcon.IOC.action_get_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:action_get(args) end
 
 --- action_get_v1: GET /iocs/entities/actions/v1 (paging: none)
 ---@param args? falcon.IOC.action_get_v1.args
@@ -85,6 +105,11 @@ function IOC:GetIndicatorsReport(args) end
 --- indicator_get_v1: GET /iocs/entities/indicators/v1 (paging: none)
 ---@param args? falcon.IOC.indicator_get_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_get(args) end
+
+--- indicator_get_v1: GET /iocs/entities/indicators/v1 (paging: none)
+---@param args? falcon.IOC.indicator_get_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_get_v_1(args) end
 
 --- indicator_get_v1: GET /iocs/entities/indicators/v1 (paging: none)
@@ -100,6 +125,11 @@ function IOC:indicator_get_v1(args) end
 --- indicator_create_v1: POST /iocs/entities/indicators/v1 (paging: none)
 ---@param args? falcon.IOC.indicator_create_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_create(args) end
+
+--- indicator_create_v1: POST /iocs/entities/indicators/v1 (paging: none)
+---@param args? falcon.IOC.indicator_create_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_create_v_1(args) end
 
 --- indicator_create_v1: POST /iocs/entities/indicators/v1 (paging: none)
@@ -111,6 +141,11 @@ function IOC:indicator_create_v1(args) end
 ---@field retrodetects? boolean query
 ---@field ignore_warnings? boolean query
 ---@field body table body; required
+
+--- indicator_update_v1: PATCH /iocs/entities/indicators/v1 (paging: none)
+---@param args? falcon.IOC.indicator_update_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_update(args) end
 
 --- indicator_update_v1: PATCH /iocs/entities/indicators/v1 (paging: none)
 ---@param args? falcon.IOC.indicator_update_v1.args
@@ -131,6 +166,11 @@ function IOC:indicator_update_v1(args) end
 --- indicator_delete_v1: DELETE /iocs/entities/indicators/v1 (paging: none)
 ---@param args? falcon.IOC.indicator_delete_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_delete(args) end
+
+--- indicator_delete_v1: DELETE /iocs/entities/indicators/v1 (paging: none)
+---@param args? falcon.IOC.indicator_delete_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_delete_v_1(args) end
 
 --- indicator_delete_v1: DELETE /iocs/entities/indicators/v1 (paging: none)
@@ -141,6 +181,11 @@ function IOC:indicator_delete_v1(args) end
 ---@class falcon.IOC.action_query_v1.args: falcon.CallOptions
 ---@field offset? string query
 ---@field limit? integer query
+
+--- action_query_v1: GET /iocs/queries/actions/v1 (paging: token)
+---@param args? falcon.IOC.action_query_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:action_query(args) end
 
 --- action_query_v1: GET /iocs/queries/actions/v1 (paging: token)
 ---@param args? falcon.IOC.action_query_v1.args
@@ -161,6 +206,11 @@ function IOC:action_query_v1(args) end
 --- indicator_get_devices_ran_on_v1: GET /iocs/queries/indicators/devices/v1 (paging: token)
 ---@param args? falcon.IOC.indicator_get_devices_ran_on_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:devices_ran_on(args) end
+
+--- indicator_get_devices_ran_on_v1: GET /iocs/queries/indicators/devices/v1 (paging: token)
+---@param args? falcon.IOC.indicator_get_devices_ran_on_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_get_devices_ran_on_v_1(args) end
 
 --- indicator_get_devices_ran_on_v1: GET /iocs/queries/indicators/devices/v1 (paging: token)
@@ -174,6 +224,11 @@ function IOC:indicator_get_devices_ran_on_v1(args) end
 ---@field device_id string query; required
 ---@field limit? string query
 ---@field offset? string query
+
+--- indicator_get_processes_ran_on_v1: GET /iocs/queries/indicators/processes/v1 (paging: token)
+---@param args? falcon.IOC.indicator_get_processes_ran_on_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:processes_ran_on(args) end
 
 --- indicator_get_processes_ran_on_v1: GET /iocs/queries/indicators/processes/v1 (paging: token)
 ---@param args? falcon.IOC.indicator_get_processes_ran_on_v1.args
@@ -196,6 +251,11 @@ function IOC:indicator_get_processes_ran_on_v1(args) end
 --- indicator_search_v1: GET /iocs/queries/indicators/v1 (paging: offset)
 ---@param args? falcon.IOC.indicator_search_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:indicator_search(args) end
+
+--- indicator_search_v1: GET /iocs/queries/indicators/v1 (paging: offset)
+---@param args? falcon.IOC.indicator_search_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:indicator_search_v_1(args) end
 
 --- indicator_search_v1: GET /iocs/queries/indicators/v1 (paging: offset)
@@ -206,6 +266,11 @@ function IOC:indicator_search_v1(args) end
 ---@class falcon.IOC.ioc_type_query_v1.args: falcon.CallOptions
 ---@field offset? string query
 ---@field limit? integer query
+
+--- ioc_type_query_v1: GET /iocs/queries/ioc-types/v1 (paging: token)
+---@param args? falcon.IOC.ioc_type_query_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:ioc_type_query(args) end
 
 --- ioc_type_query_v1: GET /iocs/queries/ioc-types/v1 (paging: token)
 ---@param args? falcon.IOC.ioc_type_query_v1.args
@@ -224,6 +289,11 @@ function IOC:ioc_type_query_v1(args) end
 --- platform_query_v1: GET /iocs/queries/platforms/v1 (paging: token)
 ---@param args? falcon.IOC.platform_query_v1.args
 ---@return falcon.Response|falcon.Result|string response
+function IOC:platform_query(args) end
+
+--- platform_query_v1: GET /iocs/queries/platforms/v1 (paging: token)
+---@param args? falcon.IOC.platform_query_v1.args
+---@return falcon.Response|falcon.Result|string response
 function IOC:platform_query_v_1(args) end
 
 --- platform_query_v1: GET /iocs/queries/platforms/v1 (paging: token)
@@ -234,6 +304,11 @@ function IOC:platform_query_v1(args) end
 ---@class falcon.IOC.severity_query_v1.args: falcon.CallOptions
 ---@field offset? string query
 ---@field limit? integer query
+
+--- severity_query_v1: GET /iocs/queries/severities/v1 (paging: token)
+---@param args? falcon.IOC.severity_query_v1.args
+---@return falcon.Response|falcon.Result|string response
+function IOC:severity_query(args) end
 
 --- severity_query_v1: GET /iocs/queries/severities/v1 (paging: token)
 ---@param args? falcon.IOC.severity_query_v1.args

@@ -16,6 +16,11 @@ local ITAutomation = {}
 --- ITAutomationGetAssociatedTasks: GET /it-automation/combined/associated-tasks/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationGetAssociatedTasks.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_associated_tasks(args) end
+
+--- ITAutomationGetAssociatedTasks: GET /it-automation/combined/associated-tasks/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationGetAssociatedTasks.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_associated_tasks(args) end
 
 --- ITAutomationGetAssociatedTasks: GET /it-automation/combined/associated-tasks/v1 (paging: offset)
@@ -28,6 +33,11 @@ function ITAutomation:ITAutomationGetAssociatedTasks(args) end
 ---@field sort? string query
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..1000
+
+--- ITAutomationCombinedScheduledTasks: GET /it-automation/combined/scheduled-tasks/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationCombinedScheduledTasks.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:scheduled_task_details(args) end
 
 --- ITAutomationCombinedScheduledTasks: GET /it-automation/combined/scheduled-tasks/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationCombinedScheduledTasks.args
@@ -48,6 +58,11 @@ function ITAutomation:ITAutomationCombinedScheduledTasks(args) end
 --- ITAutomationGetTaskExecutionsByQuery: GET /it-automation/combined/task-executions/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationGetTaskExecutionsByQuery.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_executions_by_query(args) end
+
+--- ITAutomationGetTaskExecutionsByQuery: GET /it-automation/combined/task-executions/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationGetTaskExecutionsByQuery.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_task_executions_by_query(args) end
 
 --- ITAutomationGetTaskExecutionsByQuery: GET /it-automation/combined/task-executions/v1 (paging: offset)
@@ -60,6 +75,11 @@ function ITAutomation:ITAutomationGetTaskExecutionsByQuery(args) end
 ---@field sort? string query
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..1000
+
+--- ITAutomationGetTaskGroupsByQuery: GET /it-automation/combined/task-groups/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationGetTaskGroupsByQuery.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_task_groups_by_query(args) end
 
 --- ITAutomationGetTaskGroupsByQuery: GET /it-automation/combined/task-groups/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationGetTaskGroupsByQuery.args
@@ -80,6 +100,11 @@ function ITAutomation:ITAutomationGetTaskGroupsByQuery(args) end
 --- ITAutomationGetTasksByQuery: GET /it-automation/combined/tasks/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationGetTasksByQuery.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_tasks_by_query(args) end
+
+--- ITAutomationGetTasksByQuery: GET /it-automation/combined/tasks/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationGetTasksByQuery.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_tasks_by_query(args) end
 
 --- ITAutomationGetTasksByQuery: GET /it-automation/combined/tasks/v1 (paging: offset)
@@ -93,6 +118,11 @@ function ITAutomation:ITAutomationGetTasksByQuery(args) end
 --- ITAutomationGetUserGroup: GET /it-automation/entities/it-user-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetUserGroup.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_user_group(args) end
+
+--- ITAutomationGetUserGroup: GET /it-automation/entities/it-user-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetUserGroup.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_user_group(args) end
 
 --- ITAutomationGetUserGroup: GET /it-automation/entities/it-user-groups/v1 (paging: none)
@@ -102,6 +132,11 @@ function ITAutomation:ITAutomationGetUserGroup(args) end
 
 ---@class falcon.ITAutomation.ITAutomationCreateUserGroup.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationCreateUserGroup: POST /it-automation/entities/it-user-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationCreateUserGroup.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:create_user_group(args) end
 
 --- ITAutomationCreateUserGroup: POST /it-automation/entities/it-user-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationCreateUserGroup.args
@@ -120,6 +155,11 @@ function ITAutomation:ITAutomationCreateUserGroup(args) end
 --- ITAutomationUpdateUserGroup: PATCH /it-automation/entities/it-user-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdateUserGroup.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_user_group(args) end
+
+--- ITAutomationUpdateUserGroup: PATCH /it-automation/entities/it-user-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdateUserGroup.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_update_user_group(args) end
 
 --- ITAutomationUpdateUserGroup: PATCH /it-automation/entities/it-user-groups/v1 (paging: none)
@@ -129,6 +169,11 @@ function ITAutomation:ITAutomationUpdateUserGroup(args) end
 
 ---@class falcon.ITAutomation.ITAutomationDeleteUserGroup.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ITAutomationDeleteUserGroup: DELETE /it-automation/entities/it-user-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationDeleteUserGroup.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:delete_user_groups(args) end
 
 --- ITAutomationDeleteUserGroup: DELETE /it-automation/entities/it-user-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationDeleteUserGroup.args
@@ -146,6 +191,11 @@ function ITAutomation:ITAutomationDeleteUserGroup(args) end
 --- ITAutomationRunLiveQuery: POST /it-automation/entities/live-query-execution/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationRunLiveQuery.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:run_live_query(args) end
+
+--- ITAutomationRunLiveQuery: POST /it-automation/entities/live-query-execution/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationRunLiveQuery.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_run_live_query(args) end
 
 --- ITAutomationRunLiveQuery: POST /it-automation/entities/live-query-execution/v1 (paging: none)
@@ -155,6 +205,11 @@ function ITAutomation:ITAutomationRunLiveQuery(args) end
 
 ---@class falcon.ITAutomation.ITAutomationUpdatePolicyHostGroups.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationUpdatePolicyHostGroups: PATCH /it-automation/entities/policies-host-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdatePolicyHostGroups.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_policy_host_groups(args) end
 
 --- ITAutomationUpdatePolicyHostGroups: PATCH /it-automation/entities/policies-host-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdatePolicyHostGroups.args
@@ -173,6 +228,11 @@ function ITAutomation:ITAutomationUpdatePolicyHostGroups(args) end
 --- ITAutomationUpdatePoliciesPrecedence: PATCH /it-automation/entities/policies-precedence/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdatePoliciesPrecedence.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_policies_precedence(args) end
+
+--- ITAutomationUpdatePoliciesPrecedence: PATCH /it-automation/entities/policies-precedence/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdatePoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_update_policies_precedence(args) end
 
 --- ITAutomationUpdatePoliciesPrecedence: PATCH /it-automation/entities/policies-precedence/v1 (paging: none)
@@ -182,6 +242,11 @@ function ITAutomation:ITAutomationUpdatePoliciesPrecedence(args) end
 
 ---@class falcon.ITAutomation.ITAutomationGetPolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ITAutomationGetPolicies: GET /it-automation/entities/policies/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_policies(args) end
 
 --- ITAutomationGetPolicies: GET /it-automation/entities/policies/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetPolicies.args
@@ -199,6 +264,11 @@ function ITAutomation:ITAutomationGetPolicies(args) end
 --- ITAutomationCreatePolicy: POST /it-automation/entities/policies/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationCreatePolicy.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:create_policy(args) end
+
+--- ITAutomationCreatePolicy: POST /it-automation/entities/policies/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationCreatePolicy.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_create_policy(args) end
 
 --- ITAutomationCreatePolicy: POST /it-automation/entities/policies/v1 (paging: none)
@@ -208,6 +278,11 @@ function ITAutomation:ITAutomationCreatePolicy(args) end
 
 ---@class falcon.ITAutomation.ITAutomationUpdatePolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationUpdatePolicies: PATCH /it-automation/entities/policies/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_policy(args) end
 
 --- ITAutomationUpdatePolicies: PATCH /it-automation/entities/policies/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdatePolicies.args
@@ -225,6 +300,11 @@ function ITAutomation:ITAutomationUpdatePolicies(args) end
 --- ITAutomationDeletePolicy: DELETE /it-automation/entities/policies/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationDeletePolicy.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:delete_policy(args) end
+
+--- ITAutomationDeletePolicy: DELETE /it-automation/entities/policies/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationDeletePolicy.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_delete_policy(args) end
 
 --- ITAutomationDeletePolicy: DELETE /it-automation/entities/policies/v1 (paging: none)
@@ -238,6 +318,11 @@ function ITAutomation:ITAutomationDeletePolicy(args) end
 --- ITAutomationGetScheduledTasks: GET /it-automation/entities/scheduled-tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetScheduledTasks.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_scheduled_task(args) end
+
+--- ITAutomationGetScheduledTasks: GET /it-automation/entities/scheduled-tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetScheduledTasks.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_scheduled_tasks(args) end
 
 --- ITAutomationGetScheduledTasks: GET /it-automation/entities/scheduled-tasks/v1 (paging: none)
@@ -247,6 +332,11 @@ function ITAutomation:ITAutomationGetScheduledTasks(args) end
 
 ---@class falcon.ITAutomation.ITAutomationCreateScheduledTask.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationCreateScheduledTask: POST /it-automation/entities/scheduled-tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationCreateScheduledTask.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:create_scheduled_task(args) end
 
 --- ITAutomationCreateScheduledTask: POST /it-automation/entities/scheduled-tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationCreateScheduledTask.args
@@ -265,6 +355,11 @@ function ITAutomation:ITAutomationCreateScheduledTask(args) end
 --- ITAutomationUpdateScheduledTask: PATCH /it-automation/entities/scheduled-tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdateScheduledTask.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_scheduled_task(args) end
+
+--- ITAutomationUpdateScheduledTask: PATCH /it-automation/entities/scheduled-tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdateScheduledTask.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_update_scheduled_task(args) end
 
 --- ITAutomationUpdateScheduledTask: PATCH /it-automation/entities/scheduled-tasks/v1 (paging: none)
@@ -278,6 +373,11 @@ function ITAutomation:ITAutomationUpdateScheduledTask(args) end
 --- ITAutomationDeleteScheduledTasks: DELETE /it-automation/entities/scheduled-tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationDeleteScheduledTasks.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:delete_scheduled_task(args) end
+
+--- ITAutomationDeleteScheduledTasks: DELETE /it-automation/entities/scheduled-tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationDeleteScheduledTasks.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_delete_scheduled_tasks(args) end
 
 --- ITAutomationDeleteScheduledTasks: DELETE /it-automation/entities/scheduled-tasks/v1 (paging: none)
@@ -287,6 +387,11 @@ function ITAutomation:ITAutomationDeleteScheduledTasks(args) end
 
 ---@class falcon.ITAutomation.ITAutomationCancelTaskExecution.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationCancelTaskExecution: POST /it-automation/entities/task-execution-cancel/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationCancelTaskExecution.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:cancel_execution(args) end
 
 --- ITAutomationCancelTaskExecution: POST /it-automation/entities/task-execution-cancel/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationCancelTaskExecution.args
@@ -308,6 +413,11 @@ function ITAutomation:ITAutomationCancelTaskExecution(args) end
 --- ITAutomationGetTaskExecutionHostStatus: GET /it-automation/entities/task-execution-host-status/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationGetTaskExecutionHostStatus.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_execution_host_status(args) end
+
+--- ITAutomationGetTaskExecutionHostStatus: GET /it-automation/entities/task-execution-host-status/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationGetTaskExecutionHostStatus.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_task_execution_host_status(args) end
 
 --- ITAutomationGetTaskExecutionHostStatus: GET /it-automation/entities/task-execution-host-status/v1 (paging: offset)
@@ -317,6 +427,11 @@ function ITAutomation:ITAutomationGetTaskExecutionHostStatus(args) end
 
 ---@class falcon.ITAutomation.ITAutomationRerunTaskExecution.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationRerunTaskExecution: POST /it-automation/entities/task-execution-rerun/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationRerunTaskExecution.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:rerun_execution(args) end
 
 --- ITAutomationRerunTaskExecution: POST /it-automation/entities/task-execution-rerun/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationRerunTaskExecution.args
@@ -334,6 +449,11 @@ function ITAutomation:ITAutomationRerunTaskExecution(args) end
 --- ITAutomationGetExecutionResultsSearchStatus: GET /it-automation/entities/task-execution-results-search/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetExecutionResultsSearchStatus.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_execution_results_search_status(args) end
+
+--- ITAutomationGetExecutionResultsSearchStatus: GET /it-automation/entities/task-execution-results-search/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetExecutionResultsSearchStatus.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_execution_results_search_status(args) end
 
 --- ITAutomationGetExecutionResultsSearchStatus: GET /it-automation/entities/task-execution-results-search/v1 (paging: none)
@@ -343,6 +463,11 @@ function ITAutomation:ITAutomationGetExecutionResultsSearchStatus(args) end
 
 ---@class falcon.ITAutomation.ITAutomationStartExecutionResultsSearch.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationStartExecutionResultsSearch: POST /it-automation/entities/task-execution-results-search/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationStartExecutionResultsSearch.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:execution_results_search(args) end
 
 --- ITAutomationStartExecutionResultsSearch: POST /it-automation/entities/task-execution-results-search/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationStartExecutionResultsSearch.args
@@ -363,6 +488,11 @@ function ITAutomation:ITAutomationStartExecutionResultsSearch(args) end
 --- ITAutomationGetExecutionResults: GET /it-automation/entities/task-execution-results/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationGetExecutionResults.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_execution_results(args) end
+
+--- ITAutomationGetExecutionResults: GET /it-automation/entities/task-execution-results/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationGetExecutionResults.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_execution_results(args) end
 
 --- ITAutomationGetExecutionResults: GET /it-automation/entities/task-execution-results/v1 (paging: offset)
@@ -372,6 +502,11 @@ function ITAutomation:ITAutomationGetExecutionResults(args) end
 
 ---@class falcon.ITAutomation.ITAutomationGetTaskExecution.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ITAutomationGetTaskExecution: GET /it-automation/entities/task-executions/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetTaskExecution.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_execution(args) end
 
 --- ITAutomationGetTaskExecution: GET /it-automation/entities/task-executions/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetTaskExecution.args
@@ -389,6 +524,11 @@ function ITAutomation:ITAutomationGetTaskExecution(args) end
 --- ITAutomationStartTaskExecution: POST /it-automation/entities/task-executions/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationStartTaskExecution.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:start_execution(args) end
+
+--- ITAutomationStartTaskExecution: POST /it-automation/entities/task-executions/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationStartTaskExecution.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_start_task_execution(args) end
 
 --- ITAutomationStartTaskExecution: POST /it-automation/entities/task-executions/v1 (paging: none)
@@ -402,6 +542,11 @@ function ITAutomation:ITAutomationStartTaskExecution(args) end
 --- ITAutomationGetTaskGroups: GET /it-automation/entities/task-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetTaskGroups.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_task_group(args) end
+
+--- ITAutomationGetTaskGroups: GET /it-automation/entities/task-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetTaskGroups.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_task_groups(args) end
 
 --- ITAutomationGetTaskGroups: GET /it-automation/entities/task-groups/v1 (paging: none)
@@ -411,6 +556,11 @@ function ITAutomation:ITAutomationGetTaskGroups(args) end
 
 ---@class falcon.ITAutomation.ITAutomationCreateTaskGroup.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationCreateTaskGroup: POST /it-automation/entities/task-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationCreateTaskGroup.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:create_task_group(args) end
 
 --- ITAutomationCreateTaskGroup: POST /it-automation/entities/task-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationCreateTaskGroup.args
@@ -429,6 +579,11 @@ function ITAutomation:ITAutomationCreateTaskGroup(args) end
 --- ITAutomationUpdateTaskGroup: PATCH /it-automation/entities/task-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdateTaskGroup.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_task_group(args) end
+
+--- ITAutomationUpdateTaskGroup: PATCH /it-automation/entities/task-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdateTaskGroup.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_update_task_group(args) end
 
 --- ITAutomationUpdateTaskGroup: PATCH /it-automation/entities/task-groups/v1 (paging: none)
@@ -438,6 +593,11 @@ function ITAutomation:ITAutomationUpdateTaskGroup(args) end
 
 ---@class falcon.ITAutomation.ITAutomationDeleteTaskGroups.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ITAutomationDeleteTaskGroups: DELETE /it-automation/entities/task-groups/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationDeleteTaskGroups.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:delete_task_groups(args) end
 
 --- ITAutomationDeleteTaskGroups: DELETE /it-automation/entities/task-groups/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationDeleteTaskGroups.args
@@ -455,6 +615,11 @@ function ITAutomation:ITAutomationDeleteTaskGroups(args) end
 --- ITAutomationGetTasks: GET /it-automation/entities/tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationGetTasks.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:get_tasks(args) end
+
+--- ITAutomationGetTasks: GET /it-automation/entities/tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationGetTasks.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_get_tasks(args) end
 
 --- ITAutomationGetTasks: GET /it-automation/entities/tasks/v1 (paging: none)
@@ -464,6 +629,11 @@ function ITAutomation:ITAutomationGetTasks(args) end
 
 ---@class falcon.ITAutomation.ITAutomationCreateTask.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ITAutomationCreateTask: POST /it-automation/entities/tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationCreateTask.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:create_task(args) end
 
 --- ITAutomationCreateTask: POST /it-automation/entities/tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationCreateTask.args
@@ -482,6 +652,11 @@ function ITAutomation:ITAutomationCreateTask(args) end
 --- ITAutomationUpdateTask: PATCH /it-automation/entities/tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationUpdateTask.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:update_task(args) end
+
+--- ITAutomationUpdateTask: PATCH /it-automation/entities/tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationUpdateTask.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_update_task(args) end
 
 --- ITAutomationUpdateTask: PATCH /it-automation/entities/tasks/v1 (paging: none)
@@ -491,6 +666,11 @@ function ITAutomation:ITAutomationUpdateTask(args) end
 
 ---@class falcon.ITAutomation.ITAutomationDeleteTask.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ITAutomationDeleteTask: DELETE /it-automation/entities/tasks/v1 (paging: none)
+---@param args? falcon.ITAutomation.ITAutomationDeleteTask.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:delete_task(args) end
 
 --- ITAutomationDeleteTask: DELETE /it-automation/entities/tasks/v1 (paging: none)
 ---@param args? falcon.ITAutomation.ITAutomationDeleteTask.args
@@ -511,6 +691,11 @@ function ITAutomation:ITAutomationDeleteTask(args) end
 --- ITAutomationSearchUserGroup: GET /it-automation/queries/it-user-groups/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationSearchUserGroup.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:search_user_groups(args) end
+
+--- ITAutomationSearchUserGroup: GET /it-automation/queries/it-user-groups/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationSearchUserGroup.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_search_user_group(args) end
 
 --- ITAutomationSearchUserGroup: GET /it-automation/queries/it-user-groups/v1 (paging: offset)
@@ -523,6 +708,11 @@ function ITAutomation:ITAutomationSearchUserGroup(args) end
 ---@field limit? integer query
 ---@field sort? string query
 ---@field platform "Windows"|"Mac"|"Linux" query; required; one of Windows, Mac, Linux
+
+--- ITAutomationQueryPolicies: GET /it-automation/queries/policies/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationQueryPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:query_policies(args) end
 
 --- ITAutomationQueryPolicies: GET /it-automation/queries/policies/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationQueryPolicies.args
@@ -543,6 +733,11 @@ function ITAutomation:ITAutomationQueryPolicies(args) end
 --- ITAutomationSearchScheduledTasks: GET /it-automation/queries/scheduled-tasks/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationSearchScheduledTasks.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:search_scheduled_tasks(args) end
+
+--- ITAutomationSearchScheduledTasks: GET /it-automation/queries/scheduled-tasks/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationSearchScheduledTasks.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_search_scheduled_tasks(args) end
 
 --- ITAutomationSearchScheduledTasks: GET /it-automation/queries/scheduled-tasks/v1 (paging: offset)
@@ -555,6 +750,11 @@ function ITAutomation:ITAutomationSearchScheduledTasks(args) end
 ---@field sort? string query
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..1000
+
+--- ITAutomationSearchTaskExecutions: GET /it-automation/queries/task-executions/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationSearchTaskExecutions.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:search_task_executions(args) end
 
 --- ITAutomationSearchTaskExecutions: GET /it-automation/queries/task-executions/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationSearchTaskExecutions.args
@@ -575,6 +775,11 @@ function ITAutomation:ITAutomationSearchTaskExecutions(args) end
 --- ITAutomationSearchTaskGroups: GET /it-automation/queries/task-groups/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationSearchTaskGroups.args
 ---@return falcon.Response|falcon.Result|string response
+function ITAutomation:search_task_groups(args) end
+
+--- ITAutomationSearchTaskGroups: GET /it-automation/queries/task-groups/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationSearchTaskGroups.args
+---@return falcon.Response|falcon.Result|string response
 function ITAutomation:it_automation_search_task_groups(args) end
 
 --- ITAutomationSearchTaskGroups: GET /it-automation/queries/task-groups/v1 (paging: offset)
@@ -587,6 +792,11 @@ function ITAutomation:ITAutomationSearchTaskGroups(args) end
 ---@field sort? string query
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..1000
+
+--- ITAutomationSearchTasks: GET /it-automation/queries/tasks/v1 (paging: offset)
+---@param args? falcon.ITAutomation.ITAutomationSearchTasks.args
+---@return falcon.Response|falcon.Result|string response
+function ITAutomation:search_tasks(args) end
 
 --- ITAutomationSearchTasks: GET /it-automation/queries/tasks/v1 (paging: offset)
 ---@param args? falcon.ITAutomation.ITAutomationSearchTasks.args

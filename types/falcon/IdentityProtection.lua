@@ -54,6 +54,11 @@ function IdentityProtection:get_policy_rules(args) end
 --- post_policy_rules: POST /identity-protection/entities/policy-rules/v1 (paging: none)
 ---@param args? falcon.IdentityProtection.post_policy_rules.args
 ---@return falcon.Response|falcon.Result|string response
+function IdentityProtection:create_policy_rule(args) end
+
+--- post_policy_rules: POST /identity-protection/entities/policy-rules/v1 (paging: none)
+---@param args? falcon.IdentityProtection.post_policy_rules.args
+---@return falcon.Response|falcon.Result|string response
 function IdentityProtection:post_policy_rules(args) end
 
 ---@class falcon.IdentityProtection.delete_policy_rules.args: falcon.CallOptions
@@ -73,6 +78,11 @@ function IdentityProtection:delete_policy_rules(args) end
 --- QuerySensorsByFilter: GET /identity-protection/queries/devices/v1 (paging: offset)
 ---@param args? falcon.IdentityProtection.QuerySensorsByFilter.args
 ---@return falcon.Response|falcon.Result|string response
+function IdentityProtection:query_sensors(args) end
+
+--- QuerySensorsByFilter: GET /identity-protection/queries/devices/v1 (paging: offset)
+---@param args? falcon.IdentityProtection.QuerySensorsByFilter.args
+---@return falcon.Response|falcon.Result|string response
 function IdentityProtection:query_sensors_by_filter(args) end
 
 --- QuerySensorsByFilter: GET /identity-protection/queries/devices/v1 (paging: offset)
@@ -84,6 +94,11 @@ function IdentityProtection:QuerySensorsByFilter(args) end
 ---@field enabled? boolean query
 ---@field simulation_mode? boolean query
 ---@field name? string query
+
+--- get_policy_rules_query: GET /identity-protection/queries/policy-rules/v1 (paging: none)
+---@param args? falcon.IdentityProtection.get_policy_rules_query.args
+---@return falcon.Response|falcon.Result|string response
+function IdentityProtection:query_policy_rules(args) end
 
 --- get_policy_rules_query: GET /identity-protection/queries/policy-rules/v1 (paging: none)
 ---@param args? falcon.IdentityProtection.get_policy_rules_query.args

@@ -15,6 +15,11 @@ local Incidents = {}
 --- CrowdScore: GET /incidents/combined/crowdscores/v1 (paging: offset)
 ---@param args? falcon.Incidents.CrowdScore.args
 ---@return falcon.Response|falcon.Result|string response
+function Incidents:crowdscore(args) end
+
+--- CrowdScore: GET /incidents/combined/crowdscores/v1 (paging: offset)
+---@param args? falcon.Incidents.CrowdScore.args
+---@return falcon.Response|falcon.Result|string response
 function Incidents:crowd_score(args) end
 
 --- CrowdScore: GET /incidents/combined/crowdscores/v1 (paging: offset)

@@ -17,6 +17,11 @@ local Intel = {}
 --- QueryIntelActorEntities: GET /intel/combined/actors/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelActorEntities.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:query_actor_entities(args) end
+
+--- QueryIntelActorEntities: GET /intel/combined/actors/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelActorEntities.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:query_intel_actor_entities(args) end
 
 --- QueryIntelActorEntities: GET /intel/combined/actors/v1 (paging: offset)
@@ -32,6 +37,11 @@ function Intel:QueryIntelActorEntities(args) end
 ---@field q? string query
 ---@field include_deleted? boolean query
 ---@field include_relations? boolean query
+
+--- QueryIntelIndicatorEntities: GET /intel/combined/indicators/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelIndicatorEntities.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:query_indicator_entities(args) end
 
 --- QueryIntelIndicatorEntities: GET /intel/combined/indicators/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelIndicatorEntities.args
@@ -72,6 +82,11 @@ function Intel:QueryMalwareEntities(args) end
 --- QueryIntelReportEntities: GET /intel/combined/reports/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelReportEntities.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:query_report_entities(args) end
+
+--- QueryIntelReportEntities: GET /intel/combined/reports/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelReportEntities.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:query_intel_report_entities(args) end
 
 --- QueryIntelReportEntities: GET /intel/combined/reports/v1 (paging: offset)
@@ -82,6 +97,11 @@ function Intel:QueryIntelReportEntities(args) end
 ---@class falcon.Intel.GetIntelActorEntities.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field fields? string|string[] query
+
+--- GetIntelActorEntities: GET /intel/entities/actors/v1 (paging: none)
+---@param args? falcon.Intel.GetIntelActorEntities.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:get_actor_entities(args) end
 
 --- GetIntelActorEntities: GET /intel/entities/actors/v1 (paging: none)
 ---@param args? falcon.Intel.GetIntelActorEntities.args
@@ -99,6 +119,11 @@ function Intel:GetIntelActorEntities(args) end
 --- GetIntelIndicatorEntities: POST /intel/entities/indicators/GET/v1 (paging: none)
 ---@param args? falcon.Intel.GetIntelIndicatorEntities.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:get_indicator_entities(args) end
+
+--- GetIntelIndicatorEntities: POST /intel/entities/indicators/GET/v1 (paging: none)
+---@param args? falcon.Intel.GetIntelIndicatorEntities.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:get_intel_indicator_entities(args) end
 
 --- GetIntelIndicatorEntities: POST /intel/entities/indicators/GET/v1 (paging: none)
@@ -109,6 +134,11 @@ function Intel:GetIntelIndicatorEntities(args) end
 ---@class falcon.Intel.GetMalwareMitreReport.args: falcon.CallOptions
 ---@field id string query; required
 ---@field format string query; required
+
+--- GetMalwareMitreReport: GET /intel/entities/malware-mitre-reports/v1 (paging: none)
+---@param args? falcon.Intel.GetMalwareMitreReport.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:get_malware_report(args) end
 
 --- GetMalwareMitreReport: GET /intel/entities/malware-mitre-reports/v1 (paging: none)
 ---@param args? falcon.Intel.GetMalwareMitreReport.args
@@ -153,6 +183,11 @@ function Intel:GetMitreReport(args) end
 --- PostMitreAttacks: POST /intel/entities/mitre/v1 (paging: none)
 ---@param args? falcon.Intel.PostMitreAttacks.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:mitre_attacks(args) end
+
+--- PostMitreAttacks: POST /intel/entities/mitre/v1 (paging: none)
+---@param args? falcon.Intel.PostMitreAttacks.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:post_mitre_attacks(args) end
 
 --- PostMitreAttacks: POST /intel/entities/mitre/v1 (paging: none)
@@ -163,6 +198,11 @@ function Intel:PostMitreAttacks(args) end
 ---@class falcon.Intel.GetIntelReportPDF.args: falcon.CallOptions
 ---@field id? string query
 ---@field ids? string query
+
+--- GetIntelReportPDF: GET /intel/entities/report-files/v1 (paging: none)
+---@param args? falcon.Intel.GetIntelReportPDF.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:get_report_pdf(args) end
 
 --- GetIntelReportPDF: GET /intel/entities/report-files/v1 (paging: none)
 ---@param args? falcon.Intel.GetIntelReportPDF.args
@@ -181,6 +221,11 @@ function Intel:GetIntelReportPDF(args) end
 --- GetIntelReportEntities: GET /intel/entities/reports/v1 (paging: none)
 ---@param args? falcon.Intel.GetIntelReportEntities.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:get_report_entities(args) end
+
+--- GetIntelReportEntities: GET /intel/entities/reports/v1 (paging: none)
+---@param args? falcon.Intel.GetIntelReportEntities.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:get_intel_report_entities(args) end
 
 --- GetIntelReportEntities: GET /intel/entities/reports/v1 (paging: none)
@@ -192,6 +237,11 @@ function Intel:GetIntelReportEntities(args) end
 ---@field Accept? string header
 ---@field id integer query; required
 ---@field format? string query
+
+--- GetIntelRuleFile: GET /intel/entities/rules-files/v1 (paging: none)
+---@param args? falcon.Intel.GetIntelRuleFile.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:get_rule_file(args) end
 
 --- GetIntelRuleFile: GET /intel/entities/rules-files/v1 (paging: none)
 ---@param args? falcon.Intel.GetIntelRuleFile.args
@@ -213,6 +263,11 @@ function Intel:GetIntelRuleFile(args) end
 --- GetLatestIntelRuleFile: GET /intel/entities/rules-latest-files/v1 (paging: none)
 ---@param args? falcon.Intel.GetLatestIntelRuleFile.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:get_latest_rule_file(args) end
+
+--- GetLatestIntelRuleFile: GET /intel/entities/rules-latest-files/v1 (paging: none)
+---@param args? falcon.Intel.GetLatestIntelRuleFile.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:get_latest_intel_rule_file(args) end
 
 --- GetLatestIntelRuleFile: GET /intel/entities/rules-latest-files/v1 (paging: none)
@@ -222,6 +277,11 @@ function Intel:GetLatestIntelRuleFile(args) end
 
 ---@class falcon.Intel.GetIntelRuleEntities.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetIntelRuleEntities: GET /intel/entities/rules/v1 (paging: none)
+---@param args? falcon.Intel.GetIntelRuleEntities.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:get_rule_entities(args) end
 
 --- GetIntelRuleEntities: GET /intel/entities/rules/v1 (paging: none)
 ---@param args? falcon.Intel.GetIntelRuleEntities.args
@@ -256,6 +316,11 @@ function Intel:GetVulnerabilities(args) end
 --- QueryIntelActorIds: GET /intel/queries/actors/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelActorIds.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:query_actor_ids(args) end
+
+--- QueryIntelActorIds: GET /intel/queries/actors/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelActorIds.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:query_intel_actor_ids(args) end
 
 --- QueryIntelActorIds: GET /intel/queries/actors/v1 (paging: offset)
@@ -271,6 +336,11 @@ function Intel:QueryIntelActorIds(args) end
 ---@field q? string query
 ---@field include_deleted? boolean query
 ---@field include_relations? boolean query
+
+--- QueryIntelIndicatorIds: GET /intel/queries/indicators/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelIndicatorIds.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:query_indicator_ids(args) end
 
 --- QueryIntelIndicatorIds: GET /intel/queries/indicators/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelIndicatorIds.args
@@ -336,6 +406,11 @@ function Intel:QueryMitreAttacks(args) end
 --- QueryIntelReportIds: GET /intel/queries/reports/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelReportIds.args
 ---@return falcon.Response|falcon.Result|string response
+function Intel:query_report_ids(args) end
+
+--- QueryIntelReportIds: GET /intel/queries/reports/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelReportIds.args
+---@return falcon.Response|falcon.Result|string response
 function Intel:query_intel_report_ids(args) end
 
 --- QueryIntelReportIds: GET /intel/queries/reports/v1 (paging: offset)
@@ -354,6 +429,11 @@ function Intel:QueryIntelReportIds(args) end
 ---@field min_created_date? integer query
 ---@field max_created_date? string query
 ---@field q? string query
+
+--- QueryIntelRuleIds: GET /intel/queries/rules/v1 (paging: offset)
+---@param args? falcon.Intel.QueryIntelRuleIds.args
+---@return falcon.Response|falcon.Result|string response
+function Intel:query_rule_ids(args) end
 
 --- QueryIntelRuleIds: GET /intel/queries/rules/v1 (paging: offset)
 ---@param args? falcon.Intel.QueryIntelRuleIds.args

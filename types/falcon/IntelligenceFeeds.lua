@@ -12,6 +12,11 @@ local IntelligenceFeeds = {}
 --- DownloadFeedArchive: GET /indicator-feed/entities/feed-download/v1 (paging: none)
 ---@param args? falcon.IntelligenceFeeds.DownloadFeedArchive.args
 ---@return falcon.Response|falcon.Result|string response
+function IntelligenceFeeds:download_feed(args) end
+
+--- DownloadFeedArchive: GET /indicator-feed/entities/feed-download/v1 (paging: none)
+---@param args? falcon.IntelligenceFeeds.DownloadFeedArchive.args
+---@return falcon.Response|falcon.Result|string response
 function IntelligenceFeeds:download_feed_archive(args) end
 
 --- DownloadFeedArchive: GET /indicator-feed/entities/feed-download/v1 (paging: none)
@@ -20,6 +25,11 @@ function IntelligenceFeeds:download_feed_archive(args) end
 function IntelligenceFeeds:DownloadFeedArchive(args) end
 
 ---@class falcon.IntelligenceFeeds.ListFeedTypes.args: falcon.CallOptions
+
+--- ListFeedTypes: GET /indicator-feed/entities/feed/v1 (paging: none)
+---@param args? falcon.IntelligenceFeeds.ListFeedTypes.args
+---@return falcon.Response|falcon.Result|string response
+function IntelligenceFeeds:list_feeds(args) end
 
 --- ListFeedTypes: GET /indicator-feed/entities/feed/v1 (paging: none)
 ---@param args? falcon.IntelligenceFeeds.ListFeedTypes.args
@@ -35,6 +45,11 @@ function IntelligenceFeeds:ListFeedTypes(args) end
 ---@field feed_name string query; required
 ---@field feed_interval? string query
 ---@field since? string query
+
+--- QueryFeedArchives: GET /indicator-feed/queries/feed/v1 (paging: none)
+---@param args? falcon.IntelligenceFeeds.QueryFeedArchives.args
+---@return falcon.Response|falcon.Result|string response
+function IntelligenceFeeds:query_feeds(args) end
 
 --- QueryFeedArchives: GET /indicator-feed/queries/feed/v1 (paging: none)
 ---@param args? falcon.IntelligenceFeeds.QueryFeedArchives.args

@@ -16,6 +16,11 @@ local IntelligenceIndicatorGraph = {}
 --- SearchIndicators: POST /intelligence/combined/indicators/v1 (paging: token)
 ---@param args? falcon.IntelligenceIndicatorGraph.SearchIndicators.args
 ---@return falcon.Response|falcon.Result|string response
+function IntelligenceIndicatorGraph:search(args) end
+
+--- SearchIndicators: POST /intelligence/combined/indicators/v1 (paging: token)
+---@param args? falcon.IntelligenceIndicatorGraph.SearchIndicators.args
+---@return falcon.Response|falcon.Result|string response
 function IntelligenceIndicatorGraph:search_indicators(args) end
 
 --- SearchIndicators: POST /intelligence/combined/indicators/v1 (paging: token)
@@ -25,6 +30,11 @@ function IntelligenceIndicatorGraph:SearchIndicators(args) end
 
 ---@class falcon.IntelligenceIndicatorGraph.LookupIndicators.args: falcon.CallOptions
 ---@field body table body; required
+
+--- LookupIndicators: POST /intelligence/combined/lookup-indicators/v1 (paging: none)
+---@param args? falcon.IntelligenceIndicatorGraph.LookupIndicators.args
+---@return falcon.Response|falcon.Result|string response
+function IntelligenceIndicatorGraph:lookup(args) end
 
 --- LookupIndicators: POST /intelligence/combined/lookup-indicators/v1 (paging: none)
 ---@param args? falcon.IntelligenceIndicatorGraph.LookupIndicators.args

@@ -14,6 +14,11 @@ local KubernetesContainerCompliance = {}
 --- AggregateAssessmentsGroupedByClustersV2: GET /container-compliance/aggregates/clusters/v2 (paging: offset)
 ---@param args? falcon.KubernetesContainerCompliance.AggregateAssessmentsGroupedByClustersV2.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesContainerCompliance:aggregate_assessments_by_cluster(args) end
+
+--- AggregateAssessmentsGroupedByClustersV2: GET /container-compliance/aggregates/clusters/v2 (paging: offset)
+---@param args? falcon.KubernetesContainerCompliance.AggregateAssessmentsGroupedByClustersV2.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesContainerCompliance:aggregate_assessments_grouped_by_clusters_v2(args) end
 
 --- AggregateAssessmentsGroupedByClustersV2: GET /container-compliance/aggregates/clusters/v2 (paging: offset)
@@ -67,6 +72,11 @@ function KubernetesContainerCompliance:AggregateComplianceByFramework(args) end
 --- AggregateFailedRulesByClustersV3: GET /container-compliance/aggregates/failed-rules-by-clusters/v3 (paging: none)
 ---@param args? falcon.KubernetesContainerCompliance.AggregateFailedRulesByClustersV3.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesContainerCompliance:aggregate_failed_rules_by_clusters(args) end
+
+--- AggregateFailedRulesByClustersV3: GET /container-compliance/aggregates/failed-rules-by-clusters/v3 (paging: none)
+---@param args? falcon.KubernetesContainerCompliance.AggregateFailedRulesByClustersV3.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesContainerCompliance:aggregate_failed_rules_by_clusters_v3(args) end
 
 --- AggregateFailedRulesByClustersV3: GET /container-compliance/aggregates/failed-rules-by-clusters/v3 (paging: none)
@@ -78,6 +88,11 @@ function KubernetesContainerCompliance:AggregateFailedRulesByClustersV3(args) en
 ---@field offset? integer query
 ---@field limit? integer query
 ---@field filter? string query
+
+--- AggregateAssessmentsGroupedByRulesV2: GET /container-compliance/aggregates/rules/v2 (paging: offset)
+---@param args? falcon.KubernetesContainerCompliance.AggregateAssessmentsGroupedByRulesV2.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesContainerCompliance:aggregate_assessments_by_rules(args) end
 
 --- AggregateAssessmentsGroupedByRulesV2: GET /container-compliance/aggregates/rules/v2 (paging: offset)
 ---@param args? falcon.KubernetesContainerCompliance.AggregateAssessmentsGroupedByRulesV2.args
@@ -111,6 +126,11 @@ function KubernetesContainerCompliance:AggregateTopFailedImages(args) end
 --- CombinedImagesFindings: GET /container-compliance/combined/findings-by-images/v2 (paging: after)
 ---@param args? falcon.KubernetesContainerCompliance.CombinedImagesFindings.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesContainerCompliance:image_findings(args) end
+
+--- CombinedImagesFindings: GET /container-compliance/combined/findings-by-images/v2 (paging: after)
+---@param args? falcon.KubernetesContainerCompliance.CombinedImagesFindings.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesContainerCompliance:combined_images_findings(args) end
 
 --- CombinedImagesFindings: GET /container-compliance/combined/findings-by-images/v2 (paging: after)
@@ -126,6 +146,11 @@ function KubernetesContainerCompliance:CombinedImagesFindings(args) end
 --- CombinedNodesFindings: GET /container-compliance/combined/findings-by-nodes/v2 (paging: after)
 ---@param args? falcon.KubernetesContainerCompliance.CombinedNodesFindings.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesContainerCompliance:node_findings(args) end
+
+--- CombinedNodesFindings: GET /container-compliance/combined/findings-by-nodes/v2 (paging: after)
+---@param args? falcon.KubernetesContainerCompliance.CombinedNodesFindings.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesContainerCompliance:combined_nodes_findings(args) end
 
 --- CombinedNodesFindings: GET /container-compliance/combined/findings-by-nodes/v2 (paging: after)
@@ -135,6 +160,11 @@ function KubernetesContainerCompliance:CombinedNodesFindings(args) end
 
 ---@class falcon.KubernetesContainerCompliance.getRulesMetadataByID.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- getRulesMetadataByID: GET /container-compliance/combined/rule-details-by-rule-ids/v1 (paging: none)
+---@param args? falcon.KubernetesContainerCompliance.getRulesMetadataByID.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesContainerCompliance:get_rules_metadata(args) end
 
 --- getRulesMetadataByID: GET /container-compliance/combined/rule-details-by-rule-ids/v1 (paging: none)
 ---@param args? falcon.KubernetesContainerCompliance.getRulesMetadataByID.args

@@ -11,6 +11,11 @@ local KubernetesProtection = {}
 --- ReadClustersByDateRangeCount: GET /container-security/aggregates/clusters/count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadClustersByDateRangeCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_clusters_by_date_range(args) end
+
+--- ReadClustersByDateRangeCount: GET /container-security/aggregates/clusters/count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadClustersByDateRangeCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_clusters_by_date_range_count(args) end
 
 --- ReadClustersByDateRangeCount: GET /container-security/aggregates/clusters/count-by-date/v1 (paging: none)
@@ -24,6 +29,11 @@ function KubernetesProtection:ReadClustersByDateRangeCount(args) end
 --- ReadClustersByKubernetesVersionCount: GET /container-security/aggregates/clusters/count-by-kubernetes-version/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadClustersByKubernetesVersionCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_clusters_by_version(args) end
+
+--- ReadClustersByKubernetesVersionCount: GET /container-security/aggregates/clusters/count-by-kubernetes-version/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadClustersByKubernetesVersionCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_clusters_by_kubernetes_version_count(args) end
 
 --- ReadClustersByKubernetesVersionCount: GET /container-security/aggregates/clusters/count-by-kubernetes-version/v1 (paging: none)
@@ -33,6 +43,11 @@ function KubernetesProtection:ReadClustersByKubernetesVersionCount(args) end
 
 ---@class falcon.KubernetesProtection.ReadClustersByStatusCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadClustersByStatusCount: GET /container-security/aggregates/clusters/count-by-status/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadClustersByStatusCount.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_clusters_by_status(args) end
 
 --- ReadClustersByStatusCount: GET /container-security/aggregates/clusters/count-by-status/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadClustersByStatusCount.args
@@ -63,6 +78,11 @@ function KubernetesProtection:ReadClusterCount(args) end
 --- ReadContainersByDateRangeCount: GET /container-security/aggregates/containers/count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainersByDateRangeCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_containers_by_date_range(args) end
+
+--- ReadContainersByDateRangeCount: GET /container-security/aggregates/containers/count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainersByDateRangeCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_containers_by_date_range_count(args) end
 
 --- ReadContainersByDateRangeCount: GET /container-security/aggregates/containers/count-by-date/v1 (paging: none)
@@ -78,6 +98,11 @@ function KubernetesProtection:ReadContainersByDateRangeCount(args) end
 --- ReadContainerCountByRegistry: GET /container-security/aggregates/containers/count-by-registry/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainerCountByRegistry.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_containers_by_registry(args) end
+
+--- ReadContainerCountByRegistry: GET /container-security/aggregates/containers/count-by-registry/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainerCountByRegistry.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_container_count_by_registry(args) end
 
 --- ReadContainerCountByRegistry: GET /container-security/aggregates/containers/count-by-registry/v1 (paging: none)
@@ -86,6 +111,11 @@ function KubernetesProtection:read_container_count_by_registry(args) end
 function KubernetesProtection:ReadContainerCountByRegistry(args) end
 
 ---@class falcon.KubernetesProtection.FindContainersCountAffectedByZeroDayVulnerabilities.args: falcon.CallOptions
+
+--- FindContainersCountAffectedByZeroDayVulnerabilities: GET /container-security/aggregates/containers/count-by-zero-day/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.FindContainersCountAffectedByZeroDayVulnerabilities.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_zero_day_affected_counts(args) end
 
 --- FindContainersCountAffectedByZeroDayVulnerabilities: GET /container-security/aggregates/containers/count-by-zero-day/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.FindContainersCountAffectedByZeroDayVulnerabilities.args
@@ -103,6 +133,11 @@ function KubernetesProtection:FindContainersCountAffectedByZeroDayVulnerabilitie
 --- ReadVulnerableContainerImageCount: GET /container-security/aggregates/containers/count-vulnerable-images/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadVulnerableContainerImageCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_vulnerable_container_count(args) end
+
+--- ReadVulnerableContainerImageCount: GET /container-security/aggregates/containers/count-vulnerable-images/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadVulnerableContainerImageCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_vulnerable_container_image_count(args) end
 
 --- ReadVulnerableContainerImageCount: GET /container-security/aggregates/containers/count-vulnerable-images/v1 (paging: none)
@@ -112,6 +147,11 @@ function KubernetesProtection:ReadVulnerableContainerImageCount(args) end
 
 ---@class falcon.KubernetesProtection.ReadContainerCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadContainerCount: GET /container-security/aggregates/containers/count/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainerCount.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_container_counts(args) end
 
 --- ReadContainerCount: GET /container-security/aggregates/containers/count/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainerCount.args
@@ -132,6 +172,11 @@ function KubernetesProtection:ReadContainerCount(args) end
 --- FindContainersByContainerRunTimeVersion: GET /container-security/aggregates/containers/find-by-runtimeversion/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.FindContainersByContainerRunTimeVersion.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:find_containers_by_runtime_version(args) end
+
+--- FindContainersByContainerRunTimeVersion: GET /container-security/aggregates/containers/find-by-runtimeversion/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.FindContainersByContainerRunTimeVersion.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:find_containers_by_container_run_time_version(args) end
 
 --- FindContainersByContainerRunTimeVersion: GET /container-security/aggregates/containers/find-by-runtimeversion/v1 (paging: offset)
@@ -141,6 +186,11 @@ function KubernetesProtection:FindContainersByContainerRunTimeVersion(args) end
 
 ---@class falcon.KubernetesProtection.GroupContainersByManaged.args: falcon.CallOptions
 ---@field filter? string query
+
+--- GroupContainersByManaged: GET /container-security/aggregates/containers/group-by-managed/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.GroupContainersByManaged.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:group_managed_containers(args) end
 
 --- GroupContainersByManaged: GET /container-security/aggregates/containers/group-by-managed/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.GroupContainersByManaged.args
@@ -158,6 +208,11 @@ function KubernetesProtection:GroupContainersByManaged(args) end
 --- ReadContainerImageDetectionsCountByDate: GET /container-security/aggregates/containers/image-detections-count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainerImageDetectionsCountByDate.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_detections_count_by_date(args) end
+
+--- ReadContainerImageDetectionsCountByDate: GET /container-security/aggregates/containers/image-detections-count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainerImageDetectionsCountByDate.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_container_image_detections_count_by_date(args) end
 
 --- ReadContainerImageDetectionsCountByDate: GET /container-security/aggregates/containers/image-detections-count-by-date/v1 (paging: none)
@@ -167,6 +222,11 @@ function KubernetesProtection:ReadContainerImageDetectionsCountByDate(args) end
 
 ---@class falcon.KubernetesProtection.ReadContainerImagesByState.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadContainerImagesByState: GET /container-security/aggregates/containers/images-by-state/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainerImagesByState.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_images_by_state(args) end
 
 --- ReadContainerImagesByState: GET /container-security/aggregates/containers/images-by-state/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainerImagesByState.args
@@ -184,6 +244,11 @@ function KubernetesProtection:ReadContainerImagesByState(args) end
 --- ReadContainersSensorCoverage: GET /container-security/aggregates/containers/sensor-coverage/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainersSensorCoverage.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_sensor_coverage(args) end
+
+--- ReadContainersSensorCoverage: GET /container-security/aggregates/containers/sensor-coverage/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainersSensorCoverage.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_containers_sensor_coverage(args) end
 
 --- ReadContainersSensorCoverage: GET /container-security/aggregates/containers/sensor-coverage/v1 (paging: none)
@@ -197,6 +262,11 @@ function KubernetesProtection:ReadContainersSensorCoverage(args) end
 --- ReadContainerVulnerabilitiesBySeverityCount: GET /container-security/aggregates/containers/vulnerability-count-by-severity/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainerVulnerabilitiesBySeverityCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_vulnerability_counts_by_severity(args) end
+
+--- ReadContainerVulnerabilitiesBySeverityCount: GET /container-security/aggregates/containers/vulnerability-count-by-severity/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainerVulnerabilitiesBySeverityCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_container_vulnerabilities_by_severity_count(args) end
 
 --- ReadContainerVulnerabilitiesBySeverityCount: GET /container-security/aggregates/containers/vulnerability-count-by-severity/v1 (paging: none)
@@ -205,6 +275,11 @@ function KubernetesProtection:read_container_vulnerabilities_by_severity_count(a
 function KubernetesProtection:ReadContainerVulnerabilitiesBySeverityCount(args) end
 
 ---@class falcon.KubernetesProtection.ReadDeploymentsByDateRangeCount.args: falcon.CallOptions
+
+--- ReadDeploymentsByDateRangeCount: GET /container-security/aggregates/deployments/count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadDeploymentsByDateRangeCount.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_deployment_counts_by_date_range(args) end
 
 --- ReadDeploymentsByDateRangeCount: GET /container-security/aggregates/deployments/count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadDeploymentsByDateRangeCount.args
@@ -305,6 +380,11 @@ function KubernetesProtection:ReadPodEnrichment(args) end
 --- ReadDistinctContainerImageCount: GET /container-security/aggregates/images/count-by-distinct/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadDistinctContainerImageCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_distinct_image_count(args) end
+
+--- ReadDistinctContainerImageCount: GET /container-security/aggregates/images/count-by-distinct/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadDistinctContainerImageCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_distinct_container_image_count(args) end
 
 --- ReadDistinctContainerImageCount: GET /container-security/aggregates/images/count-by-distinct/v1 (paging: none)
@@ -314,6 +394,11 @@ function KubernetesProtection:ReadDistinctContainerImageCount(args) end
 
 ---@class falcon.KubernetesProtection.ReadContainerImagesByMostUsed.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadContainerImagesByMostUsed: GET /container-security/aggregates/images/most-used/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadContainerImagesByMostUsed.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_images_by_most_used(args) end
 
 --- ReadContainerImagesByMostUsed: GET /container-security/aggregates/images/most-used/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadContainerImagesByMostUsed.args
@@ -331,6 +416,11 @@ function KubernetesProtection:ReadContainerImagesByMostUsed(args) end
 --- ReadKubernetesIomByDateRange: GET /container-security/aggregates/kubernetes-ioms/count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadKubernetesIomByDateRange.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_iom_count_by_date_range(args) end
+
+--- ReadKubernetesIomByDateRange: GET /container-security/aggregates/kubernetes-ioms/count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadKubernetesIomByDateRange.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_kubernetes_iom_by_date_range(args) end
 
 --- ReadKubernetesIomByDateRange: GET /container-security/aggregates/kubernetes-ioms/count-by-date/v1 (paging: none)
@@ -340,6 +430,11 @@ function KubernetesProtection:ReadKubernetesIomByDateRange(args) end
 
 ---@class falcon.KubernetesProtection.ReadKubernetesIomCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadKubernetesIomCount: GET /container-security/aggregates/kubernetes-ioms/count/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadKubernetesIomCount.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_iom_count(args) end
 
 --- ReadKubernetesIomCount: GET /container-security/aggregates/kubernetes-ioms/count/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadKubernetesIomCount.args
@@ -382,6 +477,11 @@ function KubernetesProtection:ReadNamespaceCount(args) end
 --- ReadNodesByCloudCount: GET /container-security/aggregates/nodes/count-by-cloud/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadNodesByCloudCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_node_counts_by_cloud(args) end
+
+--- ReadNodesByCloudCount: GET /container-security/aggregates/nodes/count-by-cloud/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadNodesByCloudCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_nodes_by_cloud_count(args) end
 
 --- ReadNodesByCloudCount: GET /container-security/aggregates/nodes/count-by-cloud/v1 (paging: none)
@@ -395,6 +495,11 @@ function KubernetesProtection:ReadNodesByCloudCount(args) end
 --- ReadNodesByContainerEngineVersionCount: GET /container-security/aggregates/nodes/count-by-container-engine-version/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadNodesByContainerEngineVersionCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_nodes_by_container_engine_version(args) end
+
+--- ReadNodesByContainerEngineVersionCount: GET /container-security/aggregates/nodes/count-by-container-engine-version/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadNodesByContainerEngineVersionCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_nodes_by_container_engine_version_count(args) end
 
 --- ReadNodesByContainerEngineVersionCount: GET /container-security/aggregates/nodes/count-by-container-engine-version/v1 (paging: none)
@@ -404,6 +509,11 @@ function KubernetesProtection:ReadNodesByContainerEngineVersionCount(args) end
 
 ---@class falcon.KubernetesProtection.ReadNodesByDateRangeCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadNodesByDateRangeCount: GET /container-security/aggregates/nodes/count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadNodesByDateRangeCount.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_node_counts_by_date_range(args) end
 
 --- ReadNodesByDateRangeCount: GET /container-security/aggregates/nodes/count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadNodesByDateRangeCount.args
@@ -433,6 +543,11 @@ function KubernetesProtection:ReadNodeCount(args) end
 --- ReadPodsByDateRangeCount: GET /container-security/aggregates/pods/count-by-date/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadPodsByDateRangeCount.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_pod_counts_by_date_range(args) end
+
+--- ReadPodsByDateRangeCount: GET /container-security/aggregates/pods/count-by-date/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadPodsByDateRangeCount.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_pods_by_date_range_count(args) end
 
 --- ReadPodsByDateRangeCount: GET /container-security/aggregates/pods/count-by-date/v1 (paging: none)
@@ -442,6 +557,11 @@ function KubernetesProtection:ReadPodsByDateRangeCount(args) end
 
 ---@class falcon.KubernetesProtection.ReadPodCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadPodCount: GET /container-security/aggregates/pods/count/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadPodCount.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_pod_counts(args) end
 
 --- ReadPodCount: GET /container-security/aggregates/pods/count/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadPodCount.args
@@ -458,6 +578,11 @@ function KubernetesProtection:ReadPodCount(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadClusterCombined: GET /container-security/combined/clusters/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadClusterCombined.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_clusters_combined(args) end
 
 --- ReadClusterCombined: GET /container-security/combined/clusters/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadClusterCombined.args
@@ -479,6 +604,11 @@ function KubernetesProtection:ReadClusterCombined(args) end
 --- ReadClusterCombinedV2: GET /container-security/combined/clusters/v2 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadClusterCombinedV2.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_clusters_combined_v2(args) end
+
+--- ReadClusterCombinedV2: GET /container-security/combined/clusters/v2 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadClusterCombinedV2.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_cluster_combined_v2(args) end
 
 --- ReadClusterCombinedV2: GET /container-security/combined/clusters/v2 (paging: offset)
@@ -491,6 +621,11 @@ function KubernetesProtection:ReadClusterCombinedV2(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadRunningContainerImages: GET /container-security/combined/container-images/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadRunningContainerImages.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_running_images(args) end
 
 --- ReadRunningContainerImages: GET /container-security/combined/container-images/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadRunningContainerImages.args
@@ -511,6 +646,11 @@ function KubernetesProtection:ReadRunningContainerImages(args) end
 --- ReadContainerCombined: GET /container-security/combined/containers/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadContainerCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_containers_combined(args) end
+
+--- ReadContainerCombined: GET /container-security/combined/containers/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadContainerCombined.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_container_combined(args) end
 
 --- ReadContainerCombined: GET /container-security/combined/containers/v1 (paging: offset)
@@ -523,6 +663,11 @@ function KubernetesProtection:ReadContainerCombined(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- ReadDeploymentCombined: GET /container-security/combined/deployments/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadDeploymentCombined.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_deployments_combined(args) end
 
 --- ReadDeploymentCombined: GET /container-security/combined/deployments/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadDeploymentCombined.args
@@ -543,6 +688,11 @@ function KubernetesProtection:ReadDeploymentCombined(args) end
 --- PostSearchKubernetesIOMEntities: POST /container-security/combined/kubernetes-ioms/search/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.PostSearchKubernetesIOMEntities.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:search_kubernetes_ioms(args) end
+
+--- PostSearchKubernetesIOMEntities: POST /container-security/combined/kubernetes-ioms/search/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.PostSearchKubernetesIOMEntities.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:post_search_kubernetes_iom_entities(args) end
 
 --- PostSearchKubernetesIOMEntities: POST /container-security/combined/kubernetes-ioms/search/v1 (paging: none)
@@ -555,6 +705,11 @@ function KubernetesProtection:PostSearchKubernetesIOMEntities(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- SearchAndReadKubernetesIomEntities: GET /container-security/combined/kubernetes-ioms/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.SearchAndReadKubernetesIomEntities.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:search_and_read_ioms(args) end
 
 --- SearchAndReadKubernetesIomEntities: GET /container-security/combined/kubernetes-ioms/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.SearchAndReadKubernetesIomEntities.args
@@ -575,6 +730,11 @@ function KubernetesProtection:SearchAndReadKubernetesIomEntities(args) end
 --- ReadNodeCombined: GET /container-security/combined/nodes/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadNodeCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_nodes_combined(args) end
+
+--- ReadNodeCombined: GET /container-security/combined/nodes/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadNodeCombined.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_node_combined(args) end
 
 --- ReadNodeCombined: GET /container-security/combined/nodes/v1 (paging: offset)
@@ -591,6 +751,11 @@ function KubernetesProtection:ReadNodeCombined(args) end
 --- ReadPodCombined: GET /container-security/combined/pods/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.ReadPodCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_pods_combined(args) end
+
+--- ReadPodCombined: GET /container-security/combined/pods/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.ReadPodCombined.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:read_pod_combined(args) end
 
 --- ReadPodCombined: GET /container-security/combined/pods/v1 (paging: offset)
@@ -600,6 +765,11 @@ function KubernetesProtection:ReadPodCombined(args) end
 
 ---@class falcon.KubernetesProtection.ReadKubernetesIomEntities.args: falcon.CallOptions
 ---@field ids? string|string[] query
+
+--- ReadKubernetesIomEntities: GET /container-security/entities/kubernetes-ioms/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.ReadKubernetesIomEntities.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:read_iom_entities(args) end
 
 --- ReadKubernetesIomEntities: GET /container-security/entities/kubernetes-ioms/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.ReadKubernetesIomEntities.args
@@ -620,7 +790,7 @@ function KubernetesProtection:ReadKubernetesIomEntities(args) end
 --- SearchKubernetesIoms: GET /container-security/queries/kubernetes-ioms/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.SearchKubernetesIoms.args
 ---@return falcon.Response|falcon.Result|string response
-function KubernetesProtection:search_kubernetes_ioms(args) end
+function KubernetesProtection:search_ioms(args) end
 
 --- SearchKubernetesIoms: GET /container-security/queries/kubernetes-ioms/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.SearchKubernetesIoms.args
@@ -633,6 +803,11 @@ function KubernetesProtection:SearchKubernetesIoms(args) end
 ---@field status? "operational"|"provisioned" query; one of operational, provisioned
 ---@field limit? integer query; 0..1000
 ---@field offset? integer query; >= 0
+
+--- GetAWSAccountsMixin0: GET /kubernetes-protection/entities/accounts/aws/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.GetAWSAccountsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:get_aws_accounts(args) end
 
 --- GetAWSAccountsMixin0: GET /kubernetes-protection/entities/accounts/aws/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.GetAWSAccountsMixin0.args
@@ -673,6 +848,11 @@ function KubernetesProtection:UpdateAWSAccount(args) end
 
 ---@class falcon.KubernetesProtection.DeleteAWSAccountsMixin0.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- DeleteAWSAccountsMixin0: DELETE /kubernetes-protection/entities/accounts/aws/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.DeleteAWSAccountsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:delete_aws_accounts(args) end
 
 --- DeleteAWSAccountsMixin0: DELETE /kubernetes-protection/entities/accounts/aws/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.DeleteAWSAccountsMixin0.args
@@ -752,6 +932,11 @@ function KubernetesProtection:GetLocations(args) end
 --- GetCombinedCloudClusters: GET /kubernetes-protection/entities/cloud_cluster/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.GetCombinedCloudClusters.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:get_cloud_clusters(args) end
+
+--- GetCombinedCloudClusters: GET /kubernetes-protection/entities/cloud_cluster/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.GetCombinedCloudClusters.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:get_combined_cloud_clusters(args) end
 
 --- GetCombinedCloudClusters: GET /kubernetes-protection/entities/cloud_cluster/v1 (paging: offset)
@@ -805,6 +990,11 @@ function KubernetesProtection:GetHelmValuesYaml(args) end
 --- RegenerateAPIKey: POST /kubernetes-protection/entities/integration/api-key/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.RegenerateAPIKey.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:regenerate(args) end
+
+--- RegenerateAPIKey: POST /kubernetes-protection/entities/integration/api-key/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.RegenerateAPIKey.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:regenerate_api_key(args) end
 
 --- RegenerateAPIKey: POST /kubernetes-protection/entities/integration/api-key/v1 (paging: none)
@@ -851,6 +1041,11 @@ function KubernetesProtection:TriggerScan(args) end
 --- PatchAzureServicePrincipal: PATCH /kubernetes-protection/entities/service-principal/azure/v1 (paging: none)
 ---@param args? falcon.KubernetesProtection.PatchAzureServicePrincipal.args
 ---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:update_azure_service_principal(args) end
+
+--- PatchAzureServicePrincipal: PATCH /kubernetes-protection/entities/service-principal/azure/v1 (paging: none)
+---@param args? falcon.KubernetesProtection.PatchAzureServicePrincipal.args
+---@return falcon.Response|falcon.Result|string response
 function KubernetesProtection:patch_azure_service_principal(args) end
 
 --- PatchAzureServicePrincipal: PATCH /kubernetes-protection/entities/service-principal/azure/v1 (paging: none)
@@ -863,6 +1058,11 @@ function KubernetesProtection:PatchAzureServicePrincipal(args) end
 ---@field status? "Not Installed"|"Running"|"Stopped" query; one of Not Installed, Running, Stopped
 ---@field limit? integer query; 0..1000
 ---@field offset? integer query; >= 0
+
+--- GetAzureTenantIDs: GET /kubernetes-protection/entities/tenants/azure/v1 (paging: offset)
+---@param args? falcon.KubernetesProtection.GetAzureTenantIDs.args
+---@return falcon.Response|falcon.Result|string response
+function KubernetesProtection:get_azure_tenant_ids(args) end
 
 --- GetAzureTenantIDs: GET /kubernetes-protection/entities/tenants/azure/v1 (paging: offset)
 ---@param args? falcon.KubernetesProtection.GetAzureTenantIDs.args

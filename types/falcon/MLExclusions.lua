@@ -12,6 +12,11 @@ local MLExclusions = {}
 --- exclusions_aggregates_v2: POST /exclusions/aggregates/exclusions/GET/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_aggregates_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:aggregate_exclusions(args) end
+
+--- exclusions_aggregates_v2: POST /exclusions/aggregates/exclusions/GET/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_aggregates_v2.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:exclusions_aggregates_v_2(args) end
 
 --- exclusions_aggregates_v2: POST /exclusions/aggregates/exclusions/GET/v2 (paging: none)
@@ -20,6 +25,11 @@ function MLExclusions:exclusions_aggregates_v_2(args) end
 function MLExclusions:exclusions_aggregates_v2(args) end
 
 ---@class falcon.MLExclusions.exclusions_get_all_v2.args: falcon.CallOptions
+
+--- exclusions_get_all_v2: GET /exclusions/entities/all-exclusions/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_get_all_v2.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:get_all_exclusions(args) end
 
 --- exclusions_get_all_v2: GET /exclusions/entities/all-exclusions/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_get_all_v2.args
@@ -38,6 +48,11 @@ function MLExclusions:exclusions_get_all_v2(args) end
 --- exclusions_perform_action_v2: POST /exclusions/entities/exclusion-actions/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_perform_action_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:perform_actions(args) end
+
+--- exclusions_perform_action_v2: POST /exclusions/entities/exclusion-actions/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_perform_action_v2.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:exclusions_perform_action_v_2(args) end
 
 --- exclusions_perform_action_v2: POST /exclusions/entities/exclusion-actions/v2 (paging: none)
@@ -47,6 +62,11 @@ function MLExclusions:exclusions_perform_action_v2(args) end
 
 ---@class falcon.MLExclusions.exclusions_get_reports_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- exclusions_get_reports_v2: POST /exclusions/entities/exclusions/reports/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_get_reports_v2.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:get_reports(args) end
 
 --- exclusions_get_reports_v2: POST /exclusions/entities/exclusions/reports/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_get_reports_v2.args
@@ -64,6 +84,11 @@ function MLExclusions:exclusions_get_reports_v2(args) end
 --- exclusions_get_v2: GET /exclusions/entities/exclusions/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_get_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:get_exclusions_by_id(args) end
+
+--- exclusions_get_v2: GET /exclusions/entities/exclusions/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_get_v2.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:exclusions_get_v_2(args) end
 
 --- exclusions_get_v2: GET /exclusions/entities/exclusions/v2 (paging: none)
@@ -73,6 +98,11 @@ function MLExclusions:exclusions_get_v2(args) end
 
 ---@class falcon.MLExclusions.exclusions_create_v2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- exclusions_create_v2: POST /exclusions/entities/exclusions/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_create_v2.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:create_exclusions_v2(args) end
 
 --- exclusions_create_v2: POST /exclusions/entities/exclusions/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_create_v2.args
@@ -90,6 +120,11 @@ function MLExclusions:exclusions_create_v2(args) end
 --- exclusions_update_v2: PATCH /exclusions/entities/exclusions/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_update_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:update_exclusions_v2(args) end
+
+--- exclusions_update_v2: PATCH /exclusions/entities/exclusions/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_update_v2.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:exclusions_update_v_2(args) end
 
 --- exclusions_update_v2: PATCH /exclusions/entities/exclusions/v2 (paging: none)
@@ -100,6 +135,11 @@ function MLExclusions:exclusions_update_v2(args) end
 ---@class falcon.MLExclusions.exclusions_delete_v2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field comment? string query
+
+--- exclusions_delete_v2: DELETE /exclusions/entities/exclusions/v2 (paging: none)
+---@param args? falcon.MLExclusions.exclusions_delete_v2.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:delete_exclusions_v2(args) end
 
 --- exclusions_delete_v2: DELETE /exclusions/entities/exclusions/v2 (paging: none)
 ---@param args? falcon.MLExclusions.exclusions_delete_v2.args
@@ -120,6 +160,11 @@ function MLExclusions:exclusions_delete_v2(args) end
 --- exclusions_search_v2: GET /exclusions/queries/exclusions/v2 (paging: offset)
 ---@param args? falcon.MLExclusions.exclusions_search_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:search_exclusions_v2(args) end
+
+--- exclusions_search_v2: GET /exclusions/queries/exclusions/v2 (paging: offset)
+---@param args? falcon.MLExclusions.exclusions_search_v2.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:exclusions_search_v_2(args) end
 
 --- exclusions_search_v2: GET /exclusions/queries/exclusions/v2 (paging: offset)
@@ -129,6 +174,11 @@ function MLExclusions:exclusions_search_v2(args) end
 
 ---@class falcon.MLExclusions.getMLExclusionsV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- getMLExclusionsV1: GET /policy/entities/ml-exclusions/v1 (paging: none)
+---@param args? falcon.MLExclusions.getMLExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:get_ml_exclusion_sets(args) end
 
 --- getMLExclusionsV1: GET /policy/entities/ml-exclusions/v1 (paging: none)
 ---@param args? falcon.MLExclusions.getMLExclusionsV1.args
@@ -146,6 +196,11 @@ function MLExclusions:getMLExclusionsV1(args) end
 --- createMLExclusionsV1: POST /policy/entities/ml-exclusions/v1 (paging: none)
 ---@param args? falcon.MLExclusions.createMLExclusionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:create_ml_exclusions_v2(args) end
+
+--- createMLExclusionsV1: POST /policy/entities/ml-exclusions/v1 (paging: none)
+---@param args? falcon.MLExclusions.createMLExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:create_ml_exclusions_v1(args) end
 
 --- createMLExclusionsV1: POST /policy/entities/ml-exclusions/v1 (paging: none)
@@ -155,6 +210,11 @@ function MLExclusions:createMLExclusionsV1(args) end
 
 ---@class falcon.MLExclusions.updateMLExclusionsV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- updateMLExclusionsV1: PATCH /policy/entities/ml-exclusions/v1 (paging: none)
+---@param args? falcon.MLExclusions.updateMLExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:update_ml_exclusions(args) end
 
 --- updateMLExclusionsV1: PATCH /policy/entities/ml-exclusions/v1 (paging: none)
 ---@param args? falcon.MLExclusions.updateMLExclusionsV1.args
@@ -173,6 +233,11 @@ function MLExclusions:updateMLExclusionsV1(args) end
 --- deleteMLExclusionsV1: DELETE /policy/entities/ml-exclusions/v1 (paging: none)
 ---@param args? falcon.MLExclusions.deleteMLExclusionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MLExclusions:delete_exclusions(args) end
+
+--- deleteMLExclusionsV1: DELETE /policy/entities/ml-exclusions/v1 (paging: none)
+---@param args? falcon.MLExclusions.deleteMLExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function MLExclusions:delete_ml_exclusions_v1(args) end
 
 --- deleteMLExclusionsV1: DELETE /policy/entities/ml-exclusions/v1 (paging: none)
@@ -185,6 +250,11 @@ function MLExclusions:deleteMLExclusionsV1(args) end
 ---@field offset? integer query
 ---@field limit? integer query
 ---@field sort? "applied_globally.asc"|"applied_globally.desc"|"created_by.asc"|"created_by.desc"|"created_on.asc"|"created_on.desc"|"last_modified.asc"|"last_modified.desc"|"modified_by.asc"|"modified_by.desc"|"value.asc"|"value.desc" query; one of applied_globally.asc, applied_globally.desc, created_by.asc, created_by.desc, created_on.asc, created_on.desc, last_modified.asc, last_modified.desc, modified_by.asc, modified_by.desc, value.asc, value.desc
+
+--- queryMLExclusionsV1: GET /policy/queries/ml-exclusions/v1 (paging: offset)
+---@param args? falcon.MLExclusions.queryMLExclusionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function MLExclusions:query_exclusions(args) end
 
 --- queryMLExclusionsV1: GET /policy/queries/ml-exclusions/v1 (paging: offset)
 ---@param args? falcon.MLExclusions.queryMLExclusionsV1.args

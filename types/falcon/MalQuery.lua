@@ -11,6 +11,11 @@ local MalQuery = {}
 --- GetMalQueryQuotasV1: GET /malquery/aggregates/quotas/v1 (paging: none)
 ---@param args? falcon.MalQuery.GetMalQueryQuotasV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MalQuery:get_quotas(args) end
+
+--- GetMalQueryQuotasV1: GET /malquery/aggregates/quotas/v1 (paging: none)
+---@param args? falcon.MalQuery.GetMalQueryQuotasV1.args
+---@return falcon.Response|falcon.Result|string response
 function MalQuery:get_mal_query_quotas_v1(args) end
 
 --- GetMalQueryQuotasV1: GET /malquery/aggregates/quotas/v1 (paging: none)
@@ -20,6 +25,11 @@ function MalQuery:GetMalQueryQuotasV1(args) end
 
 ---@class falcon.MalQuery.PostMalQueryFuzzySearchV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- PostMalQueryFuzzySearchV1: POST /malquery/combined/fuzzy-search/v1 (paging: none)
+---@param args? falcon.MalQuery.PostMalQueryFuzzySearchV1.args
+---@return falcon.Response|falcon.Result|string response
+function MalQuery:fuzzy_search(args) end
 
 --- PostMalQueryFuzzySearchV1: POST /malquery/combined/fuzzy-search/v1 (paging: none)
 ---@param args? falcon.MalQuery.PostMalQueryFuzzySearchV1.args
@@ -37,6 +47,11 @@ function MalQuery:PostMalQueryFuzzySearchV1(args) end
 --- GetMalQueryDownloadV1: GET /malquery/entities/download-files/v1 (paging: none)
 ---@param args? falcon.MalQuery.GetMalQueryDownloadV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MalQuery:get_download(args) end
+
+--- GetMalQueryDownloadV1: GET /malquery/entities/download-files/v1 (paging: none)
+---@param args? falcon.MalQuery.GetMalQueryDownloadV1.args
+---@return falcon.Response|falcon.Result|string response
 function MalQuery:get_mal_query_download_v1(args) end
 
 --- GetMalQueryDownloadV1: GET /malquery/entities/download-files/v1 (paging: none)
@@ -46,6 +61,11 @@ function MalQuery:GetMalQueryDownloadV1(args) end
 
 ---@class falcon.MalQuery.GetMalQueryMetadataV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetMalQueryMetadataV1: GET /malquery/entities/metadata/v1 (paging: none)
+---@param args? falcon.MalQuery.GetMalQueryMetadataV1.args
+---@return falcon.Response|falcon.Result|string response
+function MalQuery:get_metadata(args) end
 
 --- GetMalQueryMetadataV1: GET /malquery/entities/metadata/v1 (paging: none)
 ---@param args? falcon.MalQuery.GetMalQueryMetadataV1.args
@@ -63,6 +83,11 @@ function MalQuery:GetMalQueryMetadataV1(args) end
 --- GetMalQueryRequestV1: GET /malquery/entities/requests/v1 (paging: none)
 ---@param args? falcon.MalQuery.GetMalQueryRequestV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MalQuery:get_request(args) end
+
+--- GetMalQueryRequestV1: GET /malquery/entities/requests/v1 (paging: none)
+---@param args? falcon.MalQuery.GetMalQueryRequestV1.args
+---@return falcon.Response|falcon.Result|string response
 function MalQuery:get_mal_query_request_v1(args) end
 
 --- GetMalQueryRequestV1: GET /malquery/entities/requests/v1 (paging: none)
@@ -72,6 +97,11 @@ function MalQuery:GetMalQueryRequestV1(args) end
 
 ---@class falcon.MalQuery.GetMalQueryEntitiesSamplesFetchV1.args: falcon.CallOptions
 ---@field ids string query; required
+
+--- GetMalQueryEntitiesSamplesFetchV1: GET /malquery/entities/samples-fetch/v1 (paging: none)
+---@param args? falcon.MalQuery.GetMalQueryEntitiesSamplesFetchV1.args
+---@return falcon.Response|falcon.Result|string response
+function MalQuery:get_samples(args) end
 
 --- GetMalQueryEntitiesSamplesFetchV1: GET /malquery/entities/samples-fetch/v1 (paging: none)
 ---@param args? falcon.MalQuery.GetMalQueryEntitiesSamplesFetchV1.args
@@ -89,6 +119,11 @@ function MalQuery:GetMalQueryEntitiesSamplesFetchV1(args) end
 --- PostMalQueryEntitiesSamplesMultidownloadV1: POST /malquery/entities/samples-multidownload/v1 (paging: none)
 ---@param args? falcon.MalQuery.PostMalQueryEntitiesSamplesMultidownloadV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MalQuery:samples_multidownload(args) end
+
+--- PostMalQueryEntitiesSamplesMultidownloadV1: POST /malquery/entities/samples-multidownload/v1 (paging: none)
+---@param args? falcon.MalQuery.PostMalQueryEntitiesSamplesMultidownloadV1.args
+---@return falcon.Response|falcon.Result|string response
 function MalQuery:post_mal_query_entities_samples_multidownload_v1(args) end
 
 --- PostMalQueryEntitiesSamplesMultidownloadV1: POST /malquery/entities/samples-multidownload/v1 (paging: none)
@@ -102,6 +137,11 @@ function MalQuery:PostMalQueryEntitiesSamplesMultidownloadV1(args) end
 --- PostMalQueryExactSearchV1: POST /malquery/queries/exact-search/v1 (paging: none)
 ---@param args? falcon.MalQuery.PostMalQueryExactSearchV1.args
 ---@return falcon.Response|falcon.Result|string response
+function MalQuery:exact_search(args) end
+
+--- PostMalQueryExactSearchV1: POST /malquery/queries/exact-search/v1 (paging: none)
+---@param args? falcon.MalQuery.PostMalQueryExactSearchV1.args
+---@return falcon.Response|falcon.Result|string response
 function MalQuery:post_mal_query_exact_search_v1(args) end
 
 --- PostMalQueryExactSearchV1: POST /malquery/queries/exact-search/v1 (paging: none)
@@ -111,6 +151,11 @@ function MalQuery:PostMalQueryExactSearchV1(args) end
 
 ---@class falcon.MalQuery.PostMalQueryHuntV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- PostMalQueryHuntV1: POST /malquery/queries/hunt/v1 (paging: none)
+---@param args? falcon.MalQuery.PostMalQueryHuntV1.args
+---@return falcon.Response|falcon.Result|string response
+function MalQuery:hunt(args) end
 
 --- PostMalQueryHuntV1: POST /malquery/queries/hunt/v1 (paging: none)
 ---@param args? falcon.MalQuery.PostMalQueryHuntV1.args

@@ -14,6 +14,11 @@ local MobileEnrollment = {}
 --- RequestDeviceEnrollmentV3: POST /enrollments/entities/details/v3 (paging: none)
 ---@param args? falcon.MobileEnrollment.RequestDeviceEnrollmentV3.args
 ---@return falcon.Response|falcon.Result|string response
+function MobileEnrollment:device_enroll(args) end
+
+--- RequestDeviceEnrollmentV3: POST /enrollments/entities/details/v3 (paging: none)
+---@param args? falcon.MobileEnrollment.RequestDeviceEnrollmentV3.args
+---@return falcon.Response|falcon.Result|string response
 function MobileEnrollment:request_device_enrollment_v3(args) end
 
 --- RequestDeviceEnrollmentV3: POST /enrollments/entities/details/v3 (paging: none)
@@ -25,6 +30,11 @@ function MobileEnrollment:RequestDeviceEnrollmentV3(args) end
 ---@field action_name? "enroll"|"re-enroll" query; one of enroll, re-enroll
 ---@field filter? string query
 ---@field body table body; required
+
+--- RequestDeviceEnrollmentV4: POST /enrollments/entities/details/v4 (paging: none)
+---@param args? falcon.MobileEnrollment.RequestDeviceEnrollmentV4.args
+---@return falcon.Response|falcon.Result|string response
+function MobileEnrollment:device_enroll_v4(args) end
 
 --- RequestDeviceEnrollmentV4: POST /enrollments/entities/details/v4 (paging: none)
 ---@param args? falcon.MobileEnrollment.RequestDeviceEnrollmentV4.args

@@ -13,6 +13,11 @@ local NGSIEM = {}
 --- UploadLookupV1: POST /humio/api/v1/repositories/{repository}/files (paging: none)
 ---@param args? falcon.NGSIEM.UploadLookupV1.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:upload_file(args) end
+
+--- UploadLookupV1: POST /humio/api/v1/repositories/{repository}/files (paging: none)
+---@param args? falcon.NGSIEM.UploadLookupV1.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:upload_lookup_v1(args) end
 
 --- UploadLookupV1: POST /humio/api/v1/repositories/{repository}/files (paging: none)
@@ -23,6 +28,11 @@ function NGSIEM:UploadLookupV1(args) end
 ---@class falcon.NGSIEM.GetLookupV1.args: falcon.CallOptions
 ---@field repository string path; required
 ---@field filename string path; required
+
+--- GetLookupV1: GET /humio/api/v1/repositories/{repository}/files/{filename} (paging: none)
+---@param args? falcon.NGSIEM.GetLookupV1.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_file(args) end
 
 --- GetLookupV1: GET /humio/api/v1/repositories/{repository}/files/{filename} (paging: none)
 ---@param args? falcon.NGSIEM.GetLookupV1.args
@@ -43,6 +53,11 @@ function NGSIEM:GetLookupV1(args) end
 --- GetLookupFromPackageWithNamespaceV1: GET /humio/api/v1/repositories/{repository}/files/{namespace}/{package}/{filename} (paging: none)
 ---@param args? falcon.NGSIEM.GetLookupFromPackageWithNamespaceV1.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_file_from_package_with_namespace(args) end
+
+--- GetLookupFromPackageWithNamespaceV1: GET /humio/api/v1/repositories/{repository}/files/{namespace}/{package}/{filename} (paging: none)
+---@param args? falcon.NGSIEM.GetLookupFromPackageWithNamespaceV1.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:get_lookup_from_package_with_namespace_v1(args) end
 
 --- GetLookupFromPackageWithNamespaceV1: GET /humio/api/v1/repositories/{repository}/files/{namespace}/{package}/{filename} (paging: none)
@@ -54,6 +69,11 @@ function NGSIEM:GetLookupFromPackageWithNamespaceV1(args) end
 ---@field repository string path; required
 ---@field package string path; required
 ---@field filename string path; required
+
+--- GetLookupFromPackageV1: GET /humio/api/v1/repositories/{repository}/files/{package}/{filename} (paging: none)
+---@param args? falcon.NGSIEM.GetLookupFromPackageV1.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_file_from_package(args) end
 
 --- GetLookupFromPackageV1: GET /humio/api/v1/repositories/{repository}/files/{package}/{filename} (paging: none)
 ---@param args? falcon.NGSIEM.GetLookupFromPackageV1.args
@@ -72,6 +92,11 @@ function NGSIEM:GetLookupFromPackageV1(args) end
 --- StartSearchV1: POST /humio/api/v1/repositories/{repository}/queryjobs (paging: none)
 ---@param args? falcon.NGSIEM.StartSearchV1.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:start_search(args) end
+
+--- StartSearchV1: POST /humio/api/v1/repositories/{repository}/queryjobs (paging: none)
+---@param args? falcon.NGSIEM.StartSearchV1.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:start_search_v1(args) end
 
 --- StartSearchV1: POST /humio/api/v1/repositories/{repository}/queryjobs (paging: none)
@@ -86,6 +111,11 @@ function NGSIEM:StartSearchV1(args) end
 --- GetSearchStatusV1: GET /humio/api/v1/repositories/{repository}/queryjobs/{id} (paging: none)
 ---@param args? falcon.NGSIEM.GetSearchStatusV1.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_search_status(args) end
+
+--- GetSearchStatusV1: GET /humio/api/v1/repositories/{repository}/queryjobs/{id} (paging: none)
+---@param args? falcon.NGSIEM.GetSearchStatusV1.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:get_search_status_v1(args) end
 
 --- GetSearchStatusV1: GET /humio/api/v1/repositories/{repository}/queryjobs/{id} (paging: none)
@@ -96,6 +126,11 @@ function NGSIEM:GetSearchStatusV1(args) end
 ---@class falcon.NGSIEM.StopSearchV1.args: falcon.CallOptions
 ---@field repository string path; required
 ---@field id string path; required
+
+--- StopSearchV1: DELETE /humio/api/v1/repositories/{repository}/queryjobs/{id} (paging: none)
+---@param args? falcon.NGSIEM.StopSearchV1.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:stop_search(args) end
 
 --- StopSearchV1: DELETE /humio/api/v1/repositories/{repository}/queryjobs/{id} (paging: none)
 ---@param args? falcon.NGSIEM.StopSearchV1.args
@@ -535,6 +570,11 @@ function NGSIEM:ListSavedQueries(args) end
 --- ExternalListDataConnections: GET /ngsiem/combined/connections/v1 (paging: offset)
 ---@param args? falcon.NGSIEM.ExternalListDataConnections.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:list_data_connections(args) end
+
+--- ExternalListDataConnections: GET /ngsiem/combined/connections/v1 (paging: offset)
+---@param args? falcon.NGSIEM.ExternalListDataConnections.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_list_data_connections(args) end
 
 --- ExternalListDataConnections: GET /ngsiem/combined/connections/v1 (paging: offset)
@@ -551,6 +591,11 @@ function NGSIEM:ExternalListDataConnections(args) end
 --- ExternalListDataConnectors: GET /ngsiem/combined/connectors/v1 (paging: offset)
 ---@param args? falcon.NGSIEM.ExternalListDataConnectors.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:list_data_connectors(args) end
+
+--- ExternalListDataConnectors: GET /ngsiem/combined/connectors/v1 (paging: offset)
+---@param args? falcon.NGSIEM.ExternalListDataConnectors.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_list_data_connectors(args) end
 
 --- ExternalListDataConnectors: GET /ngsiem/combined/connectors/v1 (paging: offset)
@@ -560,6 +605,11 @@ function NGSIEM:ExternalListDataConnectors(args) end
 
 ---@class falcon.NGSIEM.ExternalGetDataConnectionStatus.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ExternalGetDataConnectionStatus: GET /ngsiem/entities/connections/status/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalGetDataConnectionStatus.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_provisioning_status(args) end
 
 --- ExternalGetDataConnectionStatus: GET /ngsiem/entities/connections/status/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalGetDataConnectionStatus.args
@@ -578,6 +628,11 @@ function NGSIEM:ExternalGetDataConnectionStatus(args) end
 --- ExternalUpdateDataConnectionStatus: PATCH /ngsiem/entities/connections/status/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalUpdateDataConnectionStatus.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:update_connection_status(args) end
+
+--- ExternalUpdateDataConnectionStatus: PATCH /ngsiem/entities/connections/status/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalUpdateDataConnectionStatus.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_update_data_connection_status(args) end
 
 --- ExternalUpdateDataConnectionStatus: PATCH /ngsiem/entities/connections/status/v1 (paging: none)
@@ -587,6 +642,11 @@ function NGSIEM:ExternalUpdateDataConnectionStatus(args) end
 
 ---@class falcon.NGSIEM.ExternalGetDataConnectionToken.args: falcon.CallOptions
 ---@field ids string query; required
+
+--- ExternalGetDataConnectionToken: GET /ngsiem/entities/connections/token/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalGetDataConnectionToken.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_ingest_token(args) end
 
 --- ExternalGetDataConnectionToken: GET /ngsiem/entities/connections/token/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalGetDataConnectionToken.args
@@ -604,6 +664,11 @@ function NGSIEM:ExternalGetDataConnectionToken(args) end
 --- ExternalRegenerateDataConnectionToken: POST /ngsiem/entities/connections/token/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalRegenerateDataConnectionToken.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:regenerate_ingest_token(args) end
+
+--- ExternalRegenerateDataConnectionToken: POST /ngsiem/entities/connections/token/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalRegenerateDataConnectionToken.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_regenerate_data_connection_token(args) end
 
 --- ExternalRegenerateDataConnectionToken: POST /ngsiem/entities/connections/token/v1 (paging: none)
@@ -613,6 +678,11 @@ function NGSIEM:ExternalRegenerateDataConnectionToken(args) end
 
 ---@class falcon.NGSIEM.ExternalGetDataConnectionByID.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ExternalGetDataConnectionByID: GET /ngsiem/entities/connections/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalGetDataConnectionByID.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:get_connection_by_id(args) end
 
 --- ExternalGetDataConnectionByID: GET /ngsiem/entities/connections/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalGetDataConnectionByID.args
@@ -630,6 +700,11 @@ function NGSIEM:ExternalGetDataConnectionByID(args) end
 --- ExternalCreateDataConnection: POST /ngsiem/entities/connections/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalCreateDataConnection.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:create_data_connection(args) end
+
+--- ExternalCreateDataConnection: POST /ngsiem/entities/connections/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalCreateDataConnection.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_create_data_connection(args) end
 
 --- ExternalCreateDataConnection: POST /ngsiem/entities/connections/v1 (paging: none)
@@ -639,6 +714,11 @@ function NGSIEM:ExternalCreateDataConnection(args) end
 
 ---@class falcon.NGSIEM.ExternalDeleteDataConnection.args: falcon.CallOptions
 ---@field ids string query; required
+
+--- ExternalDeleteDataConnection: DELETE /ngsiem/entities/connections/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalDeleteDataConnection.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:delete_data_connection(args) end
 
 --- ExternalDeleteDataConnection: DELETE /ngsiem/entities/connections/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalDeleteDataConnection.args
@@ -657,6 +737,11 @@ function NGSIEM:ExternalDeleteDataConnection(args) end
 --- ExternalUpdateDataConnection: PATCH /ngsiem/entities/connections/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalUpdateDataConnection.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:update_data_connection(args) end
+
+--- ExternalUpdateDataConnection: PATCH /ngsiem/entities/connections/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalUpdateDataConnection.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_update_data_connection(args) end
 
 --- ExternalUpdateDataConnection: PATCH /ngsiem/entities/connections/v1 (paging: none)
@@ -670,6 +755,11 @@ function NGSIEM:ExternalUpdateDataConnection(args) end
 --- ExternalListConnectorConfigs: GET /ngsiem/entities/connectors/configs/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalListConnectorConfigs.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:list_connector_configs(args) end
+
+--- ExternalListConnectorConfigs: GET /ngsiem/entities/connectors/configs/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalListConnectorConfigs.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_list_connector_configs(args) end
 
 --- ExternalListConnectorConfigs: GET /ngsiem/entities/connectors/configs/v1 (paging: none)
@@ -679,6 +769,11 @@ function NGSIEM:ExternalListConnectorConfigs(args) end
 
 ---@class falcon.NGSIEM.ExternalCreateConnectorConfig.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ExternalCreateConnectorConfig: POST /ngsiem/entities/connectors/configs/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalCreateConnectorConfig.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:create_connector_config(args) end
 
 --- ExternalCreateConnectorConfig: POST /ngsiem/entities/connectors/configs/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalCreateConnectorConfig.args
@@ -697,6 +792,11 @@ function NGSIEM:ExternalCreateConnectorConfig(args) end
 --- ExternalDeleteConnectorConfigs: DELETE /ngsiem/entities/connectors/configs/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalDeleteConnectorConfigs.args
 ---@return falcon.Response|falcon.Result|string response
+function NGSIEM:delete_connector_configs(args) end
+
+--- ExternalDeleteConnectorConfigs: DELETE /ngsiem/entities/connectors/configs/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalDeleteConnectorConfigs.args
+---@return falcon.Response|falcon.Result|string response
 function NGSIEM:external_delete_connector_configs(args) end
 
 --- ExternalDeleteConnectorConfigs: DELETE /ngsiem/entities/connectors/configs/v1 (paging: none)
@@ -707,6 +807,11 @@ function NGSIEM:ExternalDeleteConnectorConfigs(args) end
 ---@class falcon.NGSIEM.ExternalPatchConnectorConfig.args: falcon.CallOptions
 ---@field ids string query; required
 ---@field body table body; required
+
+--- ExternalPatchConnectorConfig: PATCH /ngsiem/entities/connectors/configs/v1 (paging: none)
+---@param args? falcon.NGSIEM.ExternalPatchConnectorConfig.args
+---@return falcon.Response|falcon.Result|string response
+function NGSIEM:patch_connector_config(args) end
 
 --- ExternalPatchConnectorConfig: PATCH /ngsiem/entities/connectors/configs/v1 (paging: none)
 ---@param args? falcon.NGSIEM.ExternalPatchConnectorConfig.args

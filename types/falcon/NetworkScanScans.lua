@@ -12,6 +12,11 @@ local NetworkScanScans = {}
 --- aggregate_scansMixin0: POST /netscan/aggregates/scans/GET/v1 (paging: none)
 ---@param args? falcon.NetworkScanScans.aggregate_scansMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function NetworkScanScans:aggregate_scans(args) end
+
+--- aggregate_scansMixin0: POST /netscan/aggregates/scans/GET/v1 (paging: none)
+---@param args? falcon.NetworkScanScans.aggregate_scansMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function NetworkScanScans:aggregate_scans_mixin_0(args) end
 
 --- aggregate_scansMixin0: POST /netscan/aggregates/scans/GET/v1 (paging: none)
@@ -56,6 +61,11 @@ function NetworkScanScans:update_scans(args) end
 ---@field limit? integer query; 1..100
 ---@field sort? string query
 ---@field filter? string query
+
+--- query_scansMixin0: GET /netscan/queries/scans/v1 (paging: offset)
+---@param args? falcon.NetworkScanScans.query_scansMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function NetworkScanScans:query_scans(args) end
 
 --- query_scansMixin0: GET /netscan/queries/scans/v1 (paging: offset)
 ---@param args? falcon.NetworkScanScans.query_scansMixin0.args

@@ -12,6 +12,11 @@ local ODS = {}
 --- aggregate_query_scan_host_metadata: POST /ods/aggregates/scan-hosts/v1 (paging: none)
 ---@param args? falcon.ODS.aggregate_query_scan_host_metadata.args
 ---@return falcon.Response|falcon.Result|string response
+function ODS:aggregate_scan_hosts(args) end
+
+--- aggregate_query_scan_host_metadata: POST /ods/aggregates/scan-hosts/v1 (paging: none)
+---@param args? falcon.ODS.aggregate_query_scan_host_metadata.args
+---@return falcon.Response|falcon.Result|string response
 function ODS:aggregate_query_scan_host_metadata(args) end
 
 ---@class falcon.ODS.aggregate_scans.args: falcon.CallOptions
@@ -36,6 +41,11 @@ function ODS:aggregate_scheduled_scans(args) end
 --- get_malicious_files_by_ids: GET /ods/entities/malicious-files/v1 (paging: none)
 ---@param args? falcon.ODS.get_malicious_files_by_ids.args
 ---@return falcon.Response|falcon.Result|string response
+function ODS:get_malicious_files(args) end
+
+--- get_malicious_files_by_ids: GET /ods/entities/malicious-files/v1 (paging: none)
+---@param args? falcon.ODS.get_malicious_files_by_ids.args
+---@return falcon.Response|falcon.Result|string response
 function ODS:get_malicious_files_by_ids(args) end
 
 ---@class falcon.ODS.cancel_scans.args: falcon.CallOptions
@@ -48,6 +58,11 @@ function ODS:cancel_scans(args) end
 
 ---@class falcon.ODS.get_scan_host_metadata_by_ids.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- get_scan_host_metadata_by_ids: GET /ods/entities/scan-hosts/v1 (paging: none)
+---@param args? falcon.ODS.get_scan_host_metadata_by_ids.args
+---@return falcon.Response|falcon.Result|string response
+function ODS:get_scan_hosts(args) end
 
 --- get_scan_host_metadata_by_ids: GET /ods/entities/scan-hosts/v1 (paging: none)
 ---@param args? falcon.ODS.get_scan_host_metadata_by_ids.args
@@ -73,6 +88,11 @@ ODS["scans-report"] = function(self, args) end
 --- get_scans_by_scan_ids: GET /ods/entities/scans/v1 (paging: none)
 ---@param args? falcon.ODS.get_scans_by_scan_ids.args
 ---@return falcon.Response|falcon.Result|string response
+function ODS:get_scans_v1(args) end
+
+--- get_scans_by_scan_ids: GET /ods/entities/scans/v1 (paging: none)
+---@param args? falcon.ODS.get_scans_by_scan_ids.args
+---@return falcon.Response|falcon.Result|string response
 function ODS:get_scans_by_scan_ids(args) end
 
 ---@class falcon.ODS.create_scan.args: falcon.CallOptions
@@ -89,6 +109,11 @@ function ODS:create_scan(args) end
 --- get_scans_by_scan_ids_v2: GET /ods/entities/scans/v2 (paging: none)
 ---@param args? falcon.ODS.get_scans_by_scan_ids_v2.args
 ---@return falcon.Response|falcon.Result|string response
+function ODS:get_scans(args) end
+
+--- get_scans_by_scan_ids_v2: GET /ods/entities/scans/v2 (paging: none)
+---@param args? falcon.ODS.get_scans_by_scan_ids_v2.args
+---@return falcon.Response|falcon.Result|string response
 function ODS:get_scans_by_scan_ids_v_2(args) end
 
 --- get_scans_by_scan_ids_v2: GET /ods/entities/scans/v2 (paging: none)
@@ -98,6 +123,11 @@ function ODS:get_scans_by_scan_ids_v2(args) end
 
 ---@class falcon.ODS.get_scheduled_scans_by_scan_ids.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- get_scheduled_scans_by_scan_ids: GET /ods/entities/scheduled-scans/v1 (paging: none)
+---@param args? falcon.ODS.get_scheduled_scans_by_scan_ids.args
+---@return falcon.Response|falcon.Result|string response
+function ODS:get_scheduled_scans(args) end
 
 --- get_scheduled_scans_by_scan_ids: GET /ods/entities/scheduled-scans/v1 (paging: none)
 ---@param args? falcon.ODS.get_scheduled_scans_by_scan_ids.args
@@ -137,6 +167,11 @@ function ODS:query_malicious_files(args) end
 ---@field offset? integer query
 ---@field limit? integer query
 ---@field sort? "id|asc"|"id|desc"|"scan_id|asc"|"scan_id|desc"|"host_id|asc"|"host_id|desc"|"filecount.scanned|asc"|"filecount.scanned|desc"|"filecount.malicious|asc"|"filecount.malicious|desc"|"filecount.quarantined|asc"|"filecount.quarantined|desc"|"filecount.skipped|asc"|"filecount.skipped|desc"|"status|asc"|"status|desc"|"severity|asc"|"severity|desc"|"started_on|asc"|"started_on|desc"|"completed_on|asc"|"completed_on|desc"|"last_updated|asc"|"last_updated|desc"|"scan_control_reason.keyword|asc"|"scan_control_reason.keyword|desc" query; one of id|asc, id|desc, scan_id|asc, scan_id|desc, host_id|asc, host_id|desc, filecount.scanned|asc, filecount.scanned|desc, filecount.malicious|asc, filecount.malicious|desc, filecount.quarantined|asc, filecount.quarantined|desc, filecount.skipped|asc, filecount.skipped|desc, status|asc, status|desc, severity|asc, severity|desc, started_on|asc, started_on|desc, completed_on|asc, completed_on|desc, last_updated|asc, last_updated|desc, scan_control_reason.keyword|asc, scan_control_reason.keyword|desc
+
+--- query_scan_host_metadata: GET /ods/queries/scan-hosts/v1 (paging: offset)
+---@param args? falcon.ODS.query_scan_host_metadata.args
+---@return falcon.Response|falcon.Result|string response
+function ODS:query_scan_hosts(args) end
 
 --- query_scan_host_metadata: GET /ods/queries/scan-hosts/v1 (paging: offset)
 ---@param args? falcon.ODS.query_scan_host_metadata.args

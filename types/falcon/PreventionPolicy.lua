@@ -16,6 +16,11 @@ local PreventionPolicy = {}
 --- queryCombinedPreventionPolicyMembers: GET /policy/combined/prevention-members/v1 (paging: offset)
 ---@param args? falcon.PreventionPolicy.queryCombinedPreventionPolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:query_combined_policy_members(args) end
+
+--- queryCombinedPreventionPolicyMembers: GET /policy/combined/prevention-members/v1 (paging: offset)
+---@param args? falcon.PreventionPolicy.queryCombinedPreventionPolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function PreventionPolicy:query_combined_prevention_policy_members(args) end
 
 --- queryCombinedPreventionPolicyMembers: GET /policy/combined/prevention-members/v1 (paging: offset)
@@ -28,6 +33,11 @@ function PreventionPolicy:queryCombinedPreventionPolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryCombinedPreventionPolicies: GET /policy/combined/prevention/v1 (paging: offset)
+---@param args? falcon.PreventionPolicy.queryCombinedPreventionPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:query_combined_policies(args) end
 
 --- queryCombinedPreventionPolicies: GET /policy/combined/prevention/v1 (paging: offset)
 ---@param args? falcon.PreventionPolicy.queryCombinedPreventionPolicies.args
@@ -46,6 +56,11 @@ function PreventionPolicy:queryCombinedPreventionPolicies(args) end
 --- performPreventionPoliciesAction: POST /policy/entities/prevention-actions/v1 (paging: none)
 ---@param args? falcon.PreventionPolicy.performPreventionPoliciesAction.args
 ---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:perform_policies_action(args) end
+
+--- performPreventionPoliciesAction: POST /policy/entities/prevention-actions/v1 (paging: none)
+---@param args? falcon.PreventionPolicy.performPreventionPoliciesAction.args
+---@return falcon.Response|falcon.Result|string response
 function PreventionPolicy:perform_prevention_policies_action(args) end
 
 --- performPreventionPoliciesAction: POST /policy/entities/prevention-actions/v1 (paging: none)
@@ -55,6 +70,11 @@ function PreventionPolicy:performPreventionPoliciesAction(args) end
 
 ---@class falcon.PreventionPolicy.setPreventionPoliciesPrecedence.args: falcon.CallOptions
 ---@field body table body; required
+
+--- setPreventionPoliciesPrecedence: POST /policy/entities/prevention-precedence/v1 (paging: none)
+---@param args? falcon.PreventionPolicy.setPreventionPoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:set_policies_precedence(args) end
 
 --- setPreventionPoliciesPrecedence: POST /policy/entities/prevention-precedence/v1 (paging: none)
 ---@param args? falcon.PreventionPolicy.setPreventionPoliciesPrecedence.args
@@ -72,6 +92,11 @@ function PreventionPolicy:setPreventionPoliciesPrecedence(args) end
 --- getPreventionPolicies: GET /policy/entities/prevention/v1 (paging: none)
 ---@param args? falcon.PreventionPolicy.getPreventionPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:get_policies(args) end
+
+--- getPreventionPolicies: GET /policy/entities/prevention/v1 (paging: none)
+---@param args? falcon.PreventionPolicy.getPreventionPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function PreventionPolicy:get_prevention_policies(args) end
 
 --- getPreventionPolicies: GET /policy/entities/prevention/v1 (paging: none)
@@ -81,6 +106,11 @@ function PreventionPolicy:getPreventionPolicies(args) end
 
 ---@class falcon.PreventionPolicy.createPreventionPolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- createPreventionPolicies: POST /policy/entities/prevention/v1 (paging: none)
+---@param args? falcon.PreventionPolicy.createPreventionPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:create_policies(args) end
 
 --- createPreventionPolicies: POST /policy/entities/prevention/v1 (paging: none)
 ---@param args? falcon.PreventionPolicy.createPreventionPolicies.args
@@ -98,6 +128,11 @@ function PreventionPolicy:createPreventionPolicies(args) end
 --- updatePreventionPolicies: PATCH /policy/entities/prevention/v1 (paging: none)
 ---@param args? falcon.PreventionPolicy.updatePreventionPolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:update_policies(args) end
+
+--- updatePreventionPolicies: PATCH /policy/entities/prevention/v1 (paging: none)
+---@param args? falcon.PreventionPolicy.updatePreventionPolicies.args
+---@return falcon.Response|falcon.Result|string response
 function PreventionPolicy:update_prevention_policies(args) end
 
 --- updatePreventionPolicies: PATCH /policy/entities/prevention/v1 (paging: none)
@@ -107,6 +142,11 @@ function PreventionPolicy:updatePreventionPolicies(args) end
 
 ---@class falcon.PreventionPolicy.deletePreventionPolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- deletePreventionPolicies: DELETE /policy/entities/prevention/v1 (paging: none)
+---@param args? falcon.PreventionPolicy.deletePreventionPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:delete_policies(args) end
 
 --- deletePreventionPolicies: DELETE /policy/entities/prevention/v1 (paging: none)
 ---@param args? falcon.PreventionPolicy.deletePreventionPolicies.args
@@ -128,6 +168,11 @@ function PreventionPolicy:deletePreventionPolicies(args) end
 --- queryPreventionPolicyMembers: GET /policy/queries/prevention-members/v1 (paging: offset)
 ---@param args? falcon.PreventionPolicy.queryPreventionPolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:query_policy_members(args) end
+
+--- queryPreventionPolicyMembers: GET /policy/queries/prevention-members/v1 (paging: offset)
+---@param args? falcon.PreventionPolicy.queryPreventionPolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function PreventionPolicy:query_prevention_policy_members(args) end
 
 --- queryPreventionPolicyMembers: GET /policy/queries/prevention-members/v1 (paging: offset)
@@ -140,6 +185,11 @@ function PreventionPolicy:queryPreventionPolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryPreventionPolicies: GET /policy/queries/prevention/v1 (paging: offset)
+---@param args? falcon.PreventionPolicy.queryPreventionPolicies.args
+---@return falcon.Response|falcon.Result|string response
+function PreventionPolicy:query_policies(args) end
 
 --- queryPreventionPolicies: GET /policy/queries/prevention/v1 (paging: offset)
 ---@param args? falcon.PreventionPolicy.queryPreventionPolicies.args

@@ -51,6 +51,11 @@ function Quarantine:GetQuarantineFiles(args) end
 --- UpdateQuarantinedDetectsByIds: PATCH /quarantine/entities/quarantined-files/v1 (paging: none)
 ---@param args? falcon.Quarantine.UpdateQuarantinedDetectsByIds.args
 ---@return falcon.Response|falcon.Result|string response
+function Quarantine:update_quarantined_detects_by_id(args) end
+
+--- UpdateQuarantinedDetectsByIds: PATCH /quarantine/entities/quarantined-files/v1 (paging: none)
+---@param args? falcon.Quarantine.UpdateQuarantinedDetectsByIds.args
+---@return falcon.Response|falcon.Result|string response
 function Quarantine:update_quarantined_detects_by_ids(args) end
 
 --- UpdateQuarantinedDetectsByIds: PATCH /quarantine/entities/quarantined-files/v1 (paging: none)
@@ -77,6 +82,11 @@ function Quarantine:QueryQuarantineFiles(args) end
 
 ---@class falcon.Quarantine.UpdateQfByQuery.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateQfByQuery: PATCH /quarantine/queries/quarantined-files/v1 (paging: none)
+---@param args? falcon.Quarantine.UpdateQfByQuery.args
+---@return falcon.Response|falcon.Result|string response
+function Quarantine:update_quarantined_detects_by_query(args) end
 
 --- UpdateQfByQuery: PATCH /quarantine/queries/quarantined-files/v1 (paging: none)
 ---@param args? falcon.Quarantine.UpdateQfByQuery.args

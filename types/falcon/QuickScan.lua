@@ -54,6 +54,11 @@ function QuickScan:ScanSamples(args) end
 --- QuerySubmissionsMixin0: GET /scanner/queries/scans/v1 (paging: token)
 ---@param args? falcon.QuickScan.QuerySubmissionsMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function QuickScan:query_submissions(args) end
+
+--- QuerySubmissionsMixin0: GET /scanner/queries/scans/v1 (paging: token)
+---@param args? falcon.QuickScan.QuerySubmissionsMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function QuickScan:query_submissions_mixin_0(args) end
 
 --- QuerySubmissionsMixin0: GET /scanner/queries/scans/v1 (paging: token)

@@ -16,6 +16,11 @@ local QuickScanPro = {}
 --- UploadFileQuickScanPro: POST /quickscanpro/entities/files/v1 (paging: none)
 ---@param args? falcon.QuickScanPro.UploadFileQuickScanPro.args
 ---@return falcon.Response|falcon.Result|string response
+function QuickScanPro:upload_file(args) end
+
+--- UploadFileQuickScanPro: POST /quickscanpro/entities/files/v1 (paging: none)
+---@param args? falcon.QuickScanPro.UploadFileQuickScanPro.args
+---@return falcon.Response|falcon.Result|string response
 function QuickScanPro:upload_file_quick_scan_pro(args) end
 
 --- UploadFileQuickScanPro: POST /quickscanpro/entities/files/v1 (paging: none)

@@ -12,6 +12,11 @@ local RealTimeResponse = {}
 --- RTR_AggregateSessions: POST /real-time-response/aggregates/sessions/GET/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_AggregateSessions.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:aggregate_sessions(args) end
+
+--- RTR_AggregateSessions: POST /real-time-response/aggregates/sessions/GET/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_AggregateSessions.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_aggregate_sessions(args) end
 
 --- RTR_AggregateSessions: POST /real-time-response/aggregates/sessions/GET/v1 (paging: none)
@@ -24,6 +29,11 @@ function RealTimeResponse:RTR_AggregateSessions(args) end
 ---@field timeout_duration? string query
 ---@field host_timeout_duration? string query
 ---@field body table body; required
+
+--- BatchActiveResponderCmd: POST /real-time-response/combined/batch-active-responder-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.BatchActiveResponderCmd.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:batch_active_responder_command(args) end
 
 --- BatchActiveResponderCmd: POST /real-time-response/combined/batch-active-responder-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.BatchActiveResponderCmd.args
@@ -44,6 +54,11 @@ function RealTimeResponse:BatchActiveResponderCmd(args) end
 --- BatchCmd: POST /real-time-response/combined/batch-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.BatchCmd.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:batch_command(args) end
+
+--- BatchCmd: POST /real-time-response/combined/batch-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.BatchCmd.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:batch_cmd(args) end
 
 --- BatchCmd: POST /real-time-response/combined/batch-command/v1 (paging: none)
@@ -55,6 +70,11 @@ function RealTimeResponse:BatchCmd(args) end
 ---@field timeout? integer query
 ---@field timeout_duration? string query
 ---@field batch_get_cmd_req_id string query; required
+
+--- BatchGetCmdStatus: GET /real-time-response/combined/batch-get-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.BatchGetCmdStatus.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:batch_get_command_status(args) end
 
 --- BatchGetCmdStatus: GET /real-time-response/combined/batch-get-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.BatchGetCmdStatus.args
@@ -71,6 +91,11 @@ function RealTimeResponse:BatchGetCmdStatus(args) end
 ---@field timeout_duration? string query
 ---@field host_timeout_duration? string query
 ---@field body table body; required
+
+--- BatchGetCmd: POST /real-time-response/combined/batch-get-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.BatchGetCmd.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:batch_get_command(args) end
 
 --- BatchGetCmd: POST /real-time-response/combined/batch-get-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.BatchGetCmd.args
@@ -120,6 +145,11 @@ function RealTimeResponse:BatchRefreshSessions(args) end
 --- RTR_CheckActiveResponderCommandStatus: GET /real-time-response/entities/active-responder-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_CheckActiveResponderCommandStatus.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:check_active_responder_command_status(args) end
+
+--- RTR_CheckActiveResponderCommandStatus: GET /real-time-response/entities/active-responder-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_CheckActiveResponderCommandStatus.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_check_active_responder_command_status(args) end
 
 --- RTR_CheckActiveResponderCommandStatus: GET /real-time-response/entities/active-responder-command/v1 (paging: none)
@@ -129,6 +159,11 @@ function RealTimeResponse:RTR_CheckActiveResponderCommandStatus(args) end
 
 ---@class falcon.RealTimeResponse.RTR_ExecuteActiveResponderCommand.args: falcon.CallOptions
 ---@field body table body; required
+
+--- RTR_ExecuteActiveResponderCommand: POST /real-time-response/entities/active-responder-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_ExecuteActiveResponderCommand.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:execute_active_responder_command(args) end
 
 --- RTR_ExecuteActiveResponderCommand: POST /real-time-response/entities/active-responder-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_ExecuteActiveResponderCommand.args
@@ -147,6 +182,11 @@ function RealTimeResponse:RTR_ExecuteActiveResponderCommand(args) end
 --- RTR_CheckCommandStatus: GET /real-time-response/entities/command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_CheckCommandStatus.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:check_command_status(args) end
+
+--- RTR_CheckCommandStatus: GET /real-time-response/entities/command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_CheckCommandStatus.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_check_command_status(args) end
 
 --- RTR_CheckCommandStatus: GET /real-time-response/entities/command/v1 (paging: none)
@@ -156,6 +196,11 @@ function RealTimeResponse:RTR_CheckCommandStatus(args) end
 
 ---@class falcon.RealTimeResponse.RTR_ExecuteCommand.args: falcon.CallOptions
 ---@field body table body; required
+
+--- RTR_ExecuteCommand: POST /real-time-response/entities/command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_ExecuteCommand.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:execute_command(args) end
 
 --- RTR_ExecuteCommand: POST /real-time-response/entities/command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_ExecuteCommand.args
@@ -175,6 +220,11 @@ function RealTimeResponse:RTR_ExecuteCommand(args) end
 --- RTR_GetExtractedFileContents: GET /real-time-response/entities/extracted-file-contents/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_GetExtractedFileContents.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:get_extracted_file_contents(args) end
+
+--- RTR_GetExtractedFileContents: GET /real-time-response/entities/extracted-file-contents/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_GetExtractedFileContents.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_get_extracted_file_contents(args) end
 
 --- RTR_GetExtractedFileContents: GET /real-time-response/entities/extracted-file-contents/v1 (paging: none)
@@ -184,6 +234,11 @@ function RealTimeResponse:RTR_GetExtractedFileContents(args) end
 
 ---@class falcon.RealTimeResponse.RTR_ListFiles.args: falcon.CallOptions
 ---@field session_id string query; required
+
+--- RTR_ListFiles: GET /real-time-response/entities/file/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_ListFiles.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:list_files(args) end
 
 --- RTR_ListFiles: GET /real-time-response/entities/file/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_ListFiles.args
@@ -202,6 +257,11 @@ function RealTimeResponse:RTR_ListFiles(args) end
 --- RTR_DeleteFile: DELETE /real-time-response/entities/file/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_DeleteFile.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:delete_file(args) end
+
+--- RTR_DeleteFile: DELETE /real-time-response/entities/file/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_DeleteFile.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_delete_file(args) end
 
 --- RTR_DeleteFile: DELETE /real-time-response/entities/file/v1 (paging: none)
@@ -211,6 +271,11 @@ function RealTimeResponse:RTR_DeleteFile(args) end
 
 ---@class falcon.RealTimeResponse.RTR_ListFilesV2.args: falcon.CallOptions
 ---@field session_id string query; required
+
+--- RTR_ListFilesV2: GET /real-time-response/entities/file/v2 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_ListFilesV2.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:list_files_v2(args) end
 
 --- RTR_ListFilesV2: GET /real-time-response/entities/file/v2 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_ListFilesV2.args
@@ -229,6 +294,11 @@ function RealTimeResponse:RTR_ListFilesV2(args) end
 --- RTR_DeleteFileV2: DELETE /real-time-response/entities/file/v2 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_DeleteFileV2.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:delete_file_v2(args) end
+
+--- RTR_DeleteFileV2: DELETE /real-time-response/entities/file/v2 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_DeleteFileV2.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_delete_file_v2(args) end
 
 --- RTR_DeleteFileV2: DELETE /real-time-response/entities/file/v2 (paging: none)
@@ -238,6 +308,11 @@ function RealTimeResponse:RTR_DeleteFileV2(args) end
 
 ---@class falcon.RealTimeResponse.RTR_ListQueuedSessions.args: falcon.CallOptions
 ---@field body table body; required
+
+--- RTR_ListQueuedSessions: POST /real-time-response/entities/queued-sessions/GET/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_ListQueuedSessions.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:list_queued_sessions(args) end
 
 --- RTR_ListQueuedSessions: POST /real-time-response/entities/queued-sessions/GET/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_ListQueuedSessions.args
@@ -256,6 +331,11 @@ function RealTimeResponse:RTR_ListQueuedSessions(args) end
 --- RTR_DeleteQueuedSession: DELETE /real-time-response/entities/queued-sessions/command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_DeleteQueuedSession.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:delete_queued_session(args) end
+
+--- RTR_DeleteQueuedSession: DELETE /real-time-response/entities/queued-sessions/command/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_DeleteQueuedSession.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_delete_queued_session(args) end
 
 --- RTR_DeleteQueuedSession: DELETE /real-time-response/entities/queued-sessions/command/v1 (paging: none)
@@ -269,6 +349,11 @@ function RealTimeResponse:RTR_DeleteQueuedSession(args) end
 --- RTR_PulseSession: POST /real-time-response/entities/refresh-session/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_PulseSession.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:pulse_session(args) end
+
+--- RTR_PulseSession: POST /real-time-response/entities/refresh-session/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_PulseSession.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_pulse_session(args) end
 
 --- RTR_PulseSession: POST /real-time-response/entities/refresh-session/v1 (paging: none)
@@ -278,6 +363,11 @@ function RealTimeResponse:RTR_PulseSession(args) end
 
 ---@class falcon.RealTimeResponse.RTR_ListSessions.args: falcon.CallOptions
 ---@field body table body; required
+
+--- RTR_ListSessions: POST /real-time-response/entities/sessions/GET/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_ListSessions.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:list_sessions(args) end
 
 --- RTR_ListSessions: POST /real-time-response/entities/sessions/GET/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_ListSessions.args
@@ -297,6 +387,11 @@ function RealTimeResponse:RTR_ListSessions(args) end
 --- RTR_InitSession: POST /real-time-response/entities/sessions/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_InitSession.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:init_session(args) end
+
+--- RTR_InitSession: POST /real-time-response/entities/sessions/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_InitSession.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponse:rtr_init_session(args) end
 
 --- RTR_InitSession: POST /real-time-response/entities/sessions/v1 (paging: none)
@@ -306,6 +401,11 @@ function RealTimeResponse:RTR_InitSession(args) end
 
 ---@class falcon.RealTimeResponse.RTR_DeleteSession.args: falcon.CallOptions
 ---@field session_id string query; required
+
+--- RTR_DeleteSession: DELETE /real-time-response/entities/sessions/v1 (paging: none)
+---@param args? falcon.RealTimeResponse.RTR_DeleteSession.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:delete_session(args) end
 
 --- RTR_DeleteSession: DELETE /real-time-response/entities/sessions/v1 (paging: none)
 ---@param args? falcon.RealTimeResponse.RTR_DeleteSession.args
@@ -322,6 +422,11 @@ function RealTimeResponse:RTR_DeleteSession(args) end
 ---@field limit? integer query
 ---@field sort? string query
 ---@field filter? string query
+
+--- RTR_ListAllSessions: GET /real-time-response/queries/sessions/v1 (paging: token)
+---@param args? falcon.RealTimeResponse.RTR_ListAllSessions.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponse:list_all_sessions(args) end
 
 --- RTR_ListAllSessions: GET /real-time-response/queries/sessions/v1 (paging: token)
 ---@param args? falcon.RealTimeResponse.RTR_ListAllSessions.args

@@ -15,6 +15,11 @@ local RealTimeResponseAdmin = {}
 --- BatchAdminCmd: POST /real-time-response/combined/batch-admin-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.BatchAdminCmd.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:batch_admin_command(args) end
+
+--- BatchAdminCmd: POST /real-time-response/combined/batch-admin-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.BatchAdminCmd.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:batch_admin_cmd(args) end
 
 --- BatchAdminCmd: POST /real-time-response/combined/batch-admin-command/v1 (paging: none)
@@ -25,6 +30,11 @@ function RealTimeResponseAdmin:BatchAdminCmd(args) end
 ---@class falcon.RealTimeResponseAdmin.RTR_CheckAdminCommandStatus.args: falcon.CallOptions
 ---@field cloud_request_id string query; required
 ---@field sequence_id integer query; required
+
+--- RTR_CheckAdminCommandStatus: GET /real-time-response/entities/admin-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_CheckAdminCommandStatus.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:check_admin_command_status(args) end
 
 --- RTR_CheckAdminCommandStatus: GET /real-time-response/entities/admin-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_CheckAdminCommandStatus.args
@@ -42,6 +52,11 @@ function RealTimeResponseAdmin:RTR_CheckAdminCommandStatus(args) end
 --- RTR_ExecuteAdminCommand: POST /real-time-response/entities/admin-command/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_ExecuteAdminCommand.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:execute_admin_command(args) end
+
+--- RTR_ExecuteAdminCommand: POST /real-time-response/entities/admin-command/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_ExecuteAdminCommand.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_execute_admin_command(args) end
 
 --- RTR_ExecuteAdminCommand: POST /real-time-response/entities/admin-command/v1 (paging: none)
@@ -51,6 +66,11 @@ function RealTimeResponseAdmin:RTR_ExecuteAdminCommand(args) end
 
 ---@class falcon.RealTimeResponseAdmin.RTR_GetFalconScripts.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- RTR_GetFalconScripts: GET /real-time-response/entities/falcon-scripts/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_GetFalconScripts.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:get_falcon_scripts(args) end
 
 --- RTR_GetFalconScripts: GET /real-time-response/entities/falcon-scripts/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_GetFalconScripts.args
@@ -68,6 +88,11 @@ function RealTimeResponseAdmin:RTR_GetFalconScripts(args) end
 --- RTR_GetPutFileContents: GET /real-time-response/entities/put-file-contents/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_GetPutFileContents.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:get_put_file_contents(args) end
+
+--- RTR_GetPutFileContents: GET /real-time-response/entities/put-file-contents/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_GetPutFileContents.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_get_put_file_contents(args) end
 
 --- RTR_GetPutFileContents: GET /real-time-response/entities/put-file-contents/v1 (paging: none)
@@ -77,6 +102,11 @@ function RealTimeResponseAdmin:RTR_GetPutFileContents(args) end
 
 ---@class falcon.RealTimeResponseAdmin.RTR_GetPut_Files.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- RTR_GetPut_Files: GET /real-time-response/entities/put-files/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_GetPut_Files.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:get_put_files(args) end
 
 --- RTR_GetPut_Files: GET /real-time-response/entities/put-files/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_GetPut_Files.args
@@ -97,6 +127,11 @@ function RealTimeResponseAdmin:RTR_GetPut_Files(args) end
 --- RTR_CreatePut_Files: POST /real-time-response/entities/put-files/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_CreatePut_Files.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:create_put_files(args) end
+
+--- RTR_CreatePut_Files: POST /real-time-response/entities/put-files/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_CreatePut_Files.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_create_put_files(args) end
 
 --- RTR_CreatePut_Files: POST /real-time-response/entities/put-files/v1 (paging: none)
@@ -110,6 +145,11 @@ function RealTimeResponseAdmin:RTR_CreatePut_Files(args) end
 --- RTR_DeletePut_Files: DELETE /real-time-response/entities/put-files/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_DeletePut_Files.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:delete_put_files(args) end
+
+--- RTR_DeletePut_Files: DELETE /real-time-response/entities/put-files/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_DeletePut_Files.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_delete_put_files(args) end
 
 --- RTR_DeletePut_Files: DELETE /real-time-response/entities/put-files/v1 (paging: none)
@@ -119,6 +159,11 @@ function RealTimeResponseAdmin:RTR_DeletePut_Files(args) end
 
 ---@class falcon.RealTimeResponseAdmin.RTR_GetPut_FilesV2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- RTR_GetPut_FilesV2: GET /real-time-response/entities/put-files/v2 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_GetPut_FilesV2.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:get_put_files_v2(args) end
 
 --- RTR_GetPut_FilesV2: GET /real-time-response/entities/put-files/v2 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_GetPut_FilesV2.args
@@ -139,6 +184,11 @@ function RealTimeResponseAdmin:RTR_GetPut_FilesV2(args) end
 --- RTR_CreatePut_FilesV2: POST /real-time-response/entities/put-files/v2 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_CreatePut_FilesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:create_put_files_v2(args) end
+
+--- RTR_CreatePut_FilesV2: POST /real-time-response/entities/put-files/v2 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_CreatePut_FilesV2.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_create_put_files_v2(args) end
 
 --- RTR_CreatePut_FilesV2: POST /real-time-response/entities/put-files/v2 (paging: none)
@@ -148,6 +198,11 @@ function RealTimeResponseAdmin:RTR_CreatePut_FilesV2(args) end
 
 ---@class falcon.RealTimeResponseAdmin.RTR_GetScripts.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- RTR_GetScripts: GET /real-time-response/entities/scripts/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_GetScripts.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:get_scripts(args) end
 
 --- RTR_GetScripts: GET /real-time-response/entities/scripts/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_GetScripts.args
@@ -167,6 +222,11 @@ function RealTimeResponseAdmin:RTR_GetScripts(args) end
 ---@field permission_type string formData; required
 ---@field content? string formData
 ---@field platform? string|string[] formData
+
+--- RTR_CreateScripts: POST /real-time-response/entities/scripts/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_CreateScripts.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:create_scripts(args) end
 
 --- RTR_CreateScripts: POST /real-time-response/entities/scripts/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_CreateScripts.args
@@ -191,6 +251,11 @@ function RealTimeResponseAdmin:RTR_CreateScripts(args) end
 --- RTR_UpdateScripts: PATCH /real-time-response/entities/scripts/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_UpdateScripts.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:update_scripts(args) end
+
+--- RTR_UpdateScripts: PATCH /real-time-response/entities/scripts/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_UpdateScripts.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_update_scripts(args) end
 
 --- RTR_UpdateScripts: PATCH /real-time-response/entities/scripts/v1 (paging: none)
@@ -204,6 +269,11 @@ function RealTimeResponseAdmin:RTR_UpdateScripts(args) end
 --- RTR_DeleteScripts: DELETE /real-time-response/entities/scripts/v1 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_DeleteScripts.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:delete_scripts(args) end
+
+--- RTR_DeleteScripts: DELETE /real-time-response/entities/scripts/v1 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_DeleteScripts.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_delete_scripts(args) end
 
 --- RTR_DeleteScripts: DELETE /real-time-response/entities/scripts/v1 (paging: none)
@@ -213,6 +283,11 @@ function RealTimeResponseAdmin:RTR_DeleteScripts(args) end
 
 ---@class falcon.RealTimeResponseAdmin.RTR_GetScriptsV2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- RTR_GetScriptsV2: GET /real-time-response/entities/scripts/v2 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_GetScriptsV2.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:get_scripts_v2(args) end
 
 --- RTR_GetScriptsV2: GET /real-time-response/entities/scripts/v2 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_GetScriptsV2.args
@@ -232,6 +307,11 @@ function RealTimeResponseAdmin:RTR_GetScriptsV2(args) end
 ---@field permission_type string formData; required
 ---@field content? string formData
 ---@field platform? string|string[] formData
+
+--- RTR_CreateScriptsV2: POST /real-time-response/entities/scripts/v2 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_CreateScriptsV2.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:create_scripts_v2(args) end
 
 --- RTR_CreateScriptsV2: POST /real-time-response/entities/scripts/v2 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_CreateScriptsV2.args
@@ -256,6 +336,11 @@ function RealTimeResponseAdmin:RTR_CreateScriptsV2(args) end
 --- RTR_UpdateScriptsV2: PATCH /real-time-response/entities/scripts/v2 (paging: none)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_UpdateScriptsV2.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:update_scripts_v2(args) end
+
+--- RTR_UpdateScriptsV2: PATCH /real-time-response/entities/scripts/v2 (paging: none)
+---@param args? falcon.RealTimeResponseAdmin.RTR_UpdateScriptsV2.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_update_scripts_v2(args) end
 
 --- RTR_UpdateScriptsV2: PATCH /real-time-response/entities/scripts/v2 (paging: none)
@@ -268,6 +353,11 @@ function RealTimeResponseAdmin:RTR_UpdateScriptsV2(args) end
 ---@field offset? integer query
 ---@field limit? integer query; <= 100
 ---@field sort? "created_timestamp"|"modified_timestamp"|"name" query; one of created_timestamp, modified_timestamp, name
+
+--- RTR_ListFalconScripts: GET /real-time-response/queries/falcon-scripts/v1 (paging: offset)
+---@param args? falcon.RealTimeResponseAdmin.RTR_ListFalconScripts.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:list_falcon_scripts(args) end
 
 --- RTR_ListFalconScripts: GET /real-time-response/queries/falcon-scripts/v1 (paging: offset)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_ListFalconScripts.args
@@ -288,6 +378,11 @@ function RealTimeResponseAdmin:RTR_ListFalconScripts(args) end
 --- RTR_ListPut_Files: GET /real-time-response/queries/put-files/v1 (paging: token)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_ListPut_Files.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:list_put_files(args) end
+
+--- RTR_ListPut_Files: GET /real-time-response/queries/put-files/v1 (paging: token)
+---@param args? falcon.RealTimeResponseAdmin.RTR_ListPut_Files.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAdmin:rtr_list_put_files(args) end
 
 --- RTR_ListPut_Files: GET /real-time-response/queries/put-files/v1 (paging: token)
@@ -300,6 +395,11 @@ function RealTimeResponseAdmin:RTR_ListPut_Files(args) end
 ---@field offset? string query
 ---@field limit? integer query
 ---@field sort? string query
+
+--- RTR_ListScripts: GET /real-time-response/queries/scripts/v1 (paging: token)
+---@param args? falcon.RealTimeResponseAdmin.RTR_ListScripts.args
+---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAdmin:list_scripts(args) end
 
 --- RTR_ListScripts: GET /real-time-response/queries/scripts/v1 (paging: token)
 ---@param args? falcon.RealTimeResponseAdmin.RTR_ListScripts.args

@@ -16,6 +16,11 @@ local RealTimeResponseAudit = {}
 --- RTRAuditSessions: GET /real-time-response-audit/combined/sessions/v1 (paging: token)
 ---@param args? falcon.RealTimeResponseAudit.RTRAuditSessions.args
 ---@return falcon.Response|falcon.Result|string response
+function RealTimeResponseAudit:audit_sessions(args) end
+
+--- RTRAuditSessions: GET /real-time-response-audit/combined/sessions/v1 (paging: token)
+---@param args? falcon.RealTimeResponseAudit.RTRAuditSessions.args
+---@return falcon.Response|falcon.Result|string response
 function RealTimeResponseAudit:rtr_audit_sessions(args) end
 
 --- RTRAuditSessions: GET /real-time-response-audit/combined/sessions/v1 (paging: token)

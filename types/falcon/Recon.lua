@@ -12,6 +12,11 @@ local Recon = {}
 --- AggregateNotificationsExposedDataRecordsV1: POST /recon/aggregates/notifications-exposed-data-records/GET/v1 (paging: none)
 ---@param args? falcon.Recon.AggregateNotificationsExposedDataRecordsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:aggregate_notifications_exposed_data_records(args) end
+
+--- AggregateNotificationsExposedDataRecordsV1: POST /recon/aggregates/notifications-exposed-data-records/GET/v1 (paging: none)
+---@param args? falcon.Recon.AggregateNotificationsExposedDataRecordsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:aggregate_notifications_exposed_data_records_v1(args) end
 
 --- AggregateNotificationsExposedDataRecordsV1: POST /recon/aggregates/notifications-exposed-data-records/GET/v1 (paging: none)
@@ -21,6 +26,11 @@ function Recon:AggregateNotificationsExposedDataRecordsV1(args) end
 
 ---@class falcon.Recon.AggregateNotificationsV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- AggregateNotificationsV1: POST /recon/aggregates/notifications/GET/v1 (paging: none)
+---@param args? falcon.Recon.AggregateNotificationsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:aggregate_notifications(args) end
 
 --- AggregateNotificationsV1: POST /recon/aggregates/notifications/GET/v1 (paging: none)
 ---@param args? falcon.Recon.AggregateNotificationsV1.args
@@ -38,6 +48,11 @@ function Recon:AggregateNotificationsV1(args) end
 --- PreviewRuleV1: POST /recon/aggregates/rules-preview/GET/v1 (paging: none)
 ---@param args? falcon.Recon.PreviewRuleV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:preview_rule(args) end
+
+--- PreviewRuleV1: POST /recon/aggregates/rules-preview/GET/v1 (paging: none)
+---@param args? falcon.Recon.PreviewRuleV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:preview_rule_v1(args) end
 
 --- PreviewRuleV1: POST /recon/aggregates/rules-preview/GET/v1 (paging: none)
@@ -47,6 +62,11 @@ function Recon:PreviewRuleV1(args) end
 
 ---@class falcon.Recon.GetActionsV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetActionsV1: GET /recon/entities/actions/v1 (paging: none)
+---@param args? falcon.Recon.GetActionsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:get_actions(args) end
 
 --- GetActionsV1: GET /recon/entities/actions/v1 (paging: none)
 ---@param args? falcon.Recon.GetActionsV1.args
@@ -64,6 +84,11 @@ function Recon:GetActionsV1(args) end
 --- CreateActionsV1: POST /recon/entities/actions/v1 (paging: none)
 ---@param args? falcon.Recon.CreateActionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:create_actions(args) end
+
+--- CreateActionsV1: POST /recon/entities/actions/v1 (paging: none)
+---@param args? falcon.Recon.CreateActionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:create_actions_v1(args) end
 
 --- CreateActionsV1: POST /recon/entities/actions/v1 (paging: none)
@@ -73,6 +98,11 @@ function Recon:CreateActionsV1(args) end
 
 ---@class falcon.Recon.UpdateActionV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- UpdateActionV1: PATCH /recon/entities/actions/v1 (paging: none)
+---@param args? falcon.Recon.UpdateActionV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:update_action(args) end
 
 --- UpdateActionV1: PATCH /recon/entities/actions/v1 (paging: none)
 ---@param args? falcon.Recon.UpdateActionV1.args
@@ -90,6 +120,11 @@ function Recon:UpdateActionV1(args) end
 --- DeleteActionV1: DELETE /recon/entities/actions/v1 (paging: none)
 ---@param args? falcon.Recon.DeleteActionV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:delete_action(args) end
+
+--- DeleteActionV1: DELETE /recon/entities/actions/v1 (paging: none)
+---@param args? falcon.Recon.DeleteActionV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:delete_action_v1(args) end
 
 --- DeleteActionV1: DELETE /recon/entities/actions/v1 (paging: none)
@@ -99,6 +134,11 @@ function Recon:DeleteActionV1(args) end
 
 ---@class falcon.Recon.GetFileContentForExportJobsV1.args: falcon.CallOptions
 ---@field id string query; required
+
+--- GetFileContentForExportJobsV1: GET /recon/entities/export-files/v1 (paging: none)
+---@param args? falcon.Recon.GetFileContentForExportJobsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:get_export_job_file_contents(args) end
 
 --- GetFileContentForExportJobsV1: GET /recon/entities/export-files/v1 (paging: none)
 ---@param args? falcon.Recon.GetFileContentForExportJobsV1.args
@@ -116,6 +156,11 @@ function Recon:GetFileContentForExportJobsV1(args) end
 --- GetExportJobsV1: GET /recon/entities/exports/v1 (paging: none)
 ---@param args? falcon.Recon.GetExportJobsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:get_export_jobs(args) end
+
+--- GetExportJobsV1: GET /recon/entities/exports/v1 (paging: none)
+---@param args? falcon.Recon.GetExportJobsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:get_export_jobs_v1(args) end
 
 --- GetExportJobsV1: GET /recon/entities/exports/v1 (paging: none)
@@ -125,6 +170,11 @@ function Recon:GetExportJobsV1(args) end
 
 ---@class falcon.Recon.CreateExportJobsV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateExportJobsV1: POST /recon/entities/exports/v1 (paging: none)
+---@param args? falcon.Recon.CreateExportJobsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:create_export_jobs(args) end
 
 --- CreateExportJobsV1: POST /recon/entities/exports/v1 (paging: none)
 ---@param args? falcon.Recon.CreateExportJobsV1.args
@@ -142,6 +192,11 @@ function Recon:CreateExportJobsV1(args) end
 --- DeleteExportJobsV1: DELETE /recon/entities/exports/v1 (paging: none)
 ---@param args? falcon.Recon.DeleteExportJobsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:delete_export_jobs(args) end
+
+--- DeleteExportJobsV1: DELETE /recon/entities/exports/v1 (paging: none)
+---@param args? falcon.Recon.DeleteExportJobsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:delete_export_jobs_v1(args) end
 
 --- DeleteExportJobsV1: DELETE /recon/entities/exports/v1 (paging: none)
@@ -151,6 +206,11 @@ function Recon:DeleteExportJobsV1(args) end
 
 ---@class falcon.Recon.GetNotificationsDetailedTranslatedV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetNotificationsDetailedTranslatedV1: GET /recon/entities/notifications-detailed-translated/v1 (paging: none)
+---@param args? falcon.Recon.GetNotificationsDetailedTranslatedV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:get_notifications_detailed_translated(args) end
 
 --- GetNotificationsDetailedTranslatedV1: GET /recon/entities/notifications-detailed-translated/v1 (paging: none)
 ---@param args? falcon.Recon.GetNotificationsDetailedTranslatedV1.args
@@ -168,6 +228,11 @@ function Recon:GetNotificationsDetailedTranslatedV1(args) end
 --- GetNotificationsDetailedV1: GET /recon/entities/notifications-detailed/v1 (paging: none)
 ---@param args? falcon.Recon.GetNotificationsDetailedV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:get_notifications_detailed(args) end
+
+--- GetNotificationsDetailedV1: GET /recon/entities/notifications-detailed/v1 (paging: none)
+---@param args? falcon.Recon.GetNotificationsDetailedV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:get_notifications_detailed_v1(args) end
 
 --- GetNotificationsDetailedV1: GET /recon/entities/notifications-detailed/v1 (paging: none)
@@ -177,6 +242,11 @@ function Recon:GetNotificationsDetailedV1(args) end
 
 ---@class falcon.Recon.GetNotificationsExposedDataRecordsV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetNotificationsExposedDataRecordsV1: GET /recon/entities/notifications-exposed-data-records/v1 (paging: none)
+---@param args? falcon.Recon.GetNotificationsExposedDataRecordsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:get_notifications_exposed_data_records(args) end
 
 --- GetNotificationsExposedDataRecordsV1: GET /recon/entities/notifications-exposed-data-records/v1 (paging: none)
 ---@param args? falcon.Recon.GetNotificationsExposedDataRecordsV1.args
@@ -194,6 +264,11 @@ function Recon:GetNotificationsExposedDataRecordsV1(args) end
 --- GetNotificationsTranslatedV1: GET /recon/entities/notifications-translated/v1 (paging: none)
 ---@param args? falcon.Recon.GetNotificationsTranslatedV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:get_notifications_translated(args) end
+
+--- GetNotificationsTranslatedV1: GET /recon/entities/notifications-translated/v1 (paging: none)
+---@param args? falcon.Recon.GetNotificationsTranslatedV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:get_notifications_translated_v1(args) end
 
 --- GetNotificationsTranslatedV1: GET /recon/entities/notifications-translated/v1 (paging: none)
@@ -203,6 +278,11 @@ function Recon:GetNotificationsTranslatedV1(args) end
 
 ---@class falcon.Recon.GetNotificationsV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetNotificationsV1: GET /recon/entities/notifications/v1 (paging: none)
+---@param args? falcon.Recon.GetNotificationsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:get_notifications(args) end
 
 --- GetNotificationsV1: GET /recon/entities/notifications/v1 (paging: none)
 ---@param args? falcon.Recon.GetNotificationsV1.args
@@ -220,6 +300,11 @@ function Recon:GetNotificationsV1(args) end
 --- UpdateNotificationsV1: PATCH /recon/entities/notifications/v1 (paging: none)
 ---@param args? falcon.Recon.UpdateNotificationsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:update_notifications(args) end
+
+--- UpdateNotificationsV1: PATCH /recon/entities/notifications/v1 (paging: none)
+---@param args? falcon.Recon.UpdateNotificationsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:update_notifications_v1(args) end
 
 --- UpdateNotificationsV1: PATCH /recon/entities/notifications/v1 (paging: none)
@@ -229,6 +314,11 @@ function Recon:UpdateNotificationsV1(args) end
 
 ---@class falcon.Recon.DeleteNotificationsV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- DeleteNotificationsV1: DELETE /recon/entities/notifications/v1 (paging: none)
+---@param args? falcon.Recon.DeleteNotificationsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:delete_notifications(args) end
 
 --- DeleteNotificationsV1: DELETE /recon/entities/notifications/v1 (paging: none)
 ---@param args? falcon.Recon.DeleteNotificationsV1.args
@@ -246,6 +336,11 @@ function Recon:DeleteNotificationsV1(args) end
 --- GetRulesV1: GET /recon/entities/rules/v1 (paging: none)
 ---@param args? falcon.Recon.GetRulesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:get_rules(args) end
+
+--- GetRulesV1: GET /recon/entities/rules/v1 (paging: none)
+---@param args? falcon.Recon.GetRulesV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:get_rules_v1(args) end
 
 --- GetRulesV1: GET /recon/entities/rules/v1 (paging: none)
@@ -255,6 +350,11 @@ function Recon:GetRulesV1(args) end
 
 ---@class falcon.Recon.CreateRulesV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- CreateRulesV1: POST /recon/entities/rules/v1 (paging: none)
+---@param args? falcon.Recon.CreateRulesV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:create_rules(args) end
 
 --- CreateRulesV1: POST /recon/entities/rules/v1 (paging: none)
 ---@param args? falcon.Recon.CreateRulesV1.args
@@ -272,6 +372,11 @@ function Recon:CreateRulesV1(args) end
 --- UpdateRulesV1: PATCH /recon/entities/rules/v1 (paging: none)
 ---@param args? falcon.Recon.UpdateRulesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:update_rules(args) end
+
+--- UpdateRulesV1: PATCH /recon/entities/rules/v1 (paging: none)
+---@param args? falcon.Recon.UpdateRulesV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:update_rules_v1(args) end
 
 --- UpdateRulesV1: PATCH /recon/entities/rules/v1 (paging: none)
@@ -282,6 +387,11 @@ function Recon:UpdateRulesV1(args) end
 ---@class falcon.Recon.DeleteRulesV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
 ---@field notificationsDeletionRequested? boolean query
+
+--- DeleteRulesV1: DELETE /recon/entities/rules/v1 (paging: none)
+---@param args? falcon.Recon.DeleteRulesV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:delete_rules(args) end
 
 --- DeleteRulesV1: DELETE /recon/entities/rules/v1 (paging: none)
 ---@param args? falcon.Recon.DeleteRulesV1.args
@@ -303,6 +413,11 @@ function Recon:DeleteRulesV1(args) end
 --- QueryActionsV1: GET /recon/queries/actions/v1 (paging: offset)
 ---@param args? falcon.Recon.QueryActionsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:query_actions(args) end
+
+--- QueryActionsV1: GET /recon/queries/actions/v1 (paging: offset)
+---@param args? falcon.Recon.QueryActionsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:query_actions_v1(args) end
 
 --- QueryActionsV1: GET /recon/queries/actions/v1 (paging: offset)
@@ -316,6 +431,11 @@ function Recon:QueryActionsV1(args) end
 ---@field sort? string query
 ---@field filter? string query
 ---@field q? string query
+
+--- QueryNotificationsExposedDataRecordsV1: GET /recon/queries/notifications-exposed-data-records/v1 (paging: offset)
+---@param args? falcon.Recon.QueryNotificationsExposedDataRecordsV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:query_notifications_exposed_data_records(args) end
 
 --- QueryNotificationsExposedDataRecordsV1: GET /recon/queries/notifications-exposed-data-records/v1 (paging: offset)
 ---@param args? falcon.Recon.QueryNotificationsExposedDataRecordsV1.args
@@ -337,6 +457,11 @@ function Recon:QueryNotificationsExposedDataRecordsV1(args) end
 --- QueryNotificationsV1: GET /recon/queries/notifications/v1 (paging: offset)
 ---@param args? falcon.Recon.QueryNotificationsV1.args
 ---@return falcon.Response|falcon.Result|string response
+function Recon:query_notifications(args) end
+
+--- QueryNotificationsV1: GET /recon/queries/notifications/v1 (paging: offset)
+---@param args? falcon.Recon.QueryNotificationsV1.args
+---@return falcon.Response|falcon.Result|string response
 function Recon:query_notifications_v1(args) end
 
 --- QueryNotificationsV1: GET /recon/queries/notifications/v1 (paging: offset)
@@ -351,6 +476,11 @@ function Recon:QueryNotificationsV1(args) end
 ---@field filter? string query
 ---@field q? string query
 ---@field secondarySort? string query
+
+--- QueryRulesV1: GET /recon/queries/rules/v1 (paging: offset)
+---@param args? falcon.Recon.QueryRulesV1.args
+---@return falcon.Response|falcon.Result|string response
+function Recon:query_rules(args) end
 
 --- QueryRulesV1: GET /recon/queries/rules/v1 (paging: offset)
 ---@param args? falcon.Recon.QueryRulesV1.args

@@ -12,10 +12,20 @@ local ReportExecutions = {}
 --- report_executions_download_get: GET /reports/entities/report-executions-download/v1 (paging: none)
 ---@param args? falcon.ReportExecutions.report_executions_download_get.args
 ---@return falcon.Response|falcon.Result|string response
+function ReportExecutions:get_download(args) end
+
+--- report_executions_download_get: GET /reports/entities/report-executions-download/v1 (paging: none)
+---@param args? falcon.ReportExecutions.report_executions_download_get.args
+---@return falcon.Response|falcon.Result|string response
 function ReportExecutions:report_executions_download_get(args) end
 
 ---@class falcon.ReportExecutions.report_executions_retry.args: falcon.CallOptions
 ---@field body table body; required
+
+--- report_executions_retry: POST /reports/entities/report-executions-retry/v1 (paging: none)
+---@param args? falcon.ReportExecutions.report_executions_retry.args
+---@return falcon.Response|falcon.Result|string response
+function ReportExecutions:retry_reports(args) end
 
 --- report_executions_retry: POST /reports/entities/report-executions-retry/v1 (paging: none)
 ---@param args? falcon.ReportExecutions.report_executions_retry.args
@@ -28,6 +38,11 @@ function ReportExecutions:report_executions_retry(args) end
 --- report_executions_get: GET /reports/entities/report-executions/v1 (paging: none)
 ---@param args? falcon.ReportExecutions.report_executions_get.args
 ---@return falcon.Response|falcon.Result|string response
+function ReportExecutions:get_reports(args) end
+
+--- report_executions_get: GET /reports/entities/report-executions/v1 (paging: none)
+---@param args? falcon.ReportExecutions.report_executions_get.args
+---@return falcon.Response|falcon.Result|string response
 function ReportExecutions:report_executions_get(args) end
 
 ---@class falcon.ReportExecutions.report_executions_query.args: falcon.CallOptions
@@ -36,6 +51,11 @@ function ReportExecutions:report_executions_get(args) end
 ---@field q? string query
 ---@field offset? string query
 ---@field limit? integer query
+
+--- report_executions_query: GET /reports/queries/report-executions/v1 (paging: token)
+---@param args? falcon.ReportExecutions.report_executions_query.args
+---@return falcon.Response|falcon.Result|string response
+function ReportExecutions:query_reports(args) end
 
 --- report_executions_query: GET /reports/queries/report-executions/v1 (paging: token)
 ---@param args? falcon.ReportExecutions.report_executions_query.args

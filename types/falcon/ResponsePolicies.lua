@@ -16,6 +16,11 @@ local ResponsePolicies = {}
 --- queryCombinedRTResponsePolicyMembers: GET /policy/combined/response-members/v1 (paging: offset)
 ---@param args? falcon.ResponsePolicies.queryCombinedRTResponsePolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:query_combined_policy_members(args) end
+
+--- queryCombinedRTResponsePolicyMembers: GET /policy/combined/response-members/v1 (paging: offset)
+---@param args? falcon.ResponsePolicies.queryCombinedRTResponsePolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function ResponsePolicies:query_combined_rt_response_policy_members(args) end
 
 --- queryCombinedRTResponsePolicyMembers: GET /policy/combined/response-members/v1 (paging: offset)
@@ -28,6 +33,11 @@ function ResponsePolicies:queryCombinedRTResponsePolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryCombinedRTResponsePolicies: GET /policy/combined/response/v1 (paging: offset)
+---@param args? falcon.ResponsePolicies.queryCombinedRTResponsePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:query_combined_policies(args) end
 
 --- queryCombinedRTResponsePolicies: GET /policy/combined/response/v1 (paging: offset)
 ---@param args? falcon.ResponsePolicies.queryCombinedRTResponsePolicies.args
@@ -46,6 +56,11 @@ function ResponsePolicies:queryCombinedRTResponsePolicies(args) end
 --- performRTResponsePoliciesAction: POST /policy/entities/response-actions/v1 (paging: none)
 ---@param args? falcon.ResponsePolicies.performRTResponsePoliciesAction.args
 ---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:perform_policies_action(args) end
+
+--- performRTResponsePoliciesAction: POST /policy/entities/response-actions/v1 (paging: none)
+---@param args? falcon.ResponsePolicies.performRTResponsePoliciesAction.args
+---@return falcon.Response|falcon.Result|string response
 function ResponsePolicies:perform_rt_response_policies_action(args) end
 
 --- performRTResponsePoliciesAction: POST /policy/entities/response-actions/v1 (paging: none)
@@ -55,6 +70,11 @@ function ResponsePolicies:performRTResponsePoliciesAction(args) end
 
 ---@class falcon.ResponsePolicies.setRTResponsePoliciesPrecedence.args: falcon.CallOptions
 ---@field body table body; required
+
+--- setRTResponsePoliciesPrecedence: POST /policy/entities/response-precedence/v1 (paging: none)
+---@param args? falcon.ResponsePolicies.setRTResponsePoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:set_policies_precedence(args) end
 
 --- setRTResponsePoliciesPrecedence: POST /policy/entities/response-precedence/v1 (paging: none)
 ---@param args? falcon.ResponsePolicies.setRTResponsePoliciesPrecedence.args
@@ -72,6 +92,11 @@ function ResponsePolicies:setRTResponsePoliciesPrecedence(args) end
 --- getRTResponsePolicies: GET /policy/entities/response/v1 (paging: none)
 ---@param args? falcon.ResponsePolicies.getRTResponsePolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:get_policies(args) end
+
+--- getRTResponsePolicies: GET /policy/entities/response/v1 (paging: none)
+---@param args? falcon.ResponsePolicies.getRTResponsePolicies.args
+---@return falcon.Response|falcon.Result|string response
 function ResponsePolicies:get_rt_response_policies(args) end
 
 --- getRTResponsePolicies: GET /policy/entities/response/v1 (paging: none)
@@ -81,6 +106,11 @@ function ResponsePolicies:getRTResponsePolicies(args) end
 
 ---@class falcon.ResponsePolicies.createRTResponsePolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- createRTResponsePolicies: POST /policy/entities/response/v1 (paging: none)
+---@param args? falcon.ResponsePolicies.createRTResponsePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:create_policies(args) end
 
 --- createRTResponsePolicies: POST /policy/entities/response/v1 (paging: none)
 ---@param args? falcon.ResponsePolicies.createRTResponsePolicies.args
@@ -98,6 +128,11 @@ function ResponsePolicies:createRTResponsePolicies(args) end
 --- updateRTResponsePolicies: PATCH /policy/entities/response/v1 (paging: none)
 ---@param args? falcon.ResponsePolicies.updateRTResponsePolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:update_policies(args) end
+
+--- updateRTResponsePolicies: PATCH /policy/entities/response/v1 (paging: none)
+---@param args? falcon.ResponsePolicies.updateRTResponsePolicies.args
+---@return falcon.Response|falcon.Result|string response
 function ResponsePolicies:update_rt_response_policies(args) end
 
 --- updateRTResponsePolicies: PATCH /policy/entities/response/v1 (paging: none)
@@ -107,6 +142,11 @@ function ResponsePolicies:updateRTResponsePolicies(args) end
 
 ---@class falcon.ResponsePolicies.deleteRTResponsePolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- deleteRTResponsePolicies: DELETE /policy/entities/response/v1 (paging: none)
+---@param args? falcon.ResponsePolicies.deleteRTResponsePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:delete_policies(args) end
 
 --- deleteRTResponsePolicies: DELETE /policy/entities/response/v1 (paging: none)
 ---@param args? falcon.ResponsePolicies.deleteRTResponsePolicies.args
@@ -128,6 +168,11 @@ function ResponsePolicies:deleteRTResponsePolicies(args) end
 --- queryRTResponsePolicyMembers: GET /policy/queries/response-members/v1 (paging: offset)
 ---@param args? falcon.ResponsePolicies.queryRTResponsePolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:query_policy_members(args) end
+
+--- queryRTResponsePolicyMembers: GET /policy/queries/response-members/v1 (paging: offset)
+---@param args? falcon.ResponsePolicies.queryRTResponsePolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function ResponsePolicies:query_rt_response_policy_members(args) end
 
 --- queryRTResponsePolicyMembers: GET /policy/queries/response-members/v1 (paging: offset)
@@ -140,6 +185,11 @@ function ResponsePolicies:queryRTResponsePolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryRTResponsePolicies: GET /policy/queries/response/v1 (paging: offset)
+---@param args? falcon.ResponsePolicies.queryRTResponsePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function ResponsePolicies:query_policies(args) end
 
 --- queryRTResponsePolicies: GET /policy/queries/response/v1 (paging: offset)
 ---@param args? falcon.ResponsePolicies.queryRTResponsePolicies.args

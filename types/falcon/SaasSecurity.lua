@@ -18,6 +18,11 @@ local SaasSecurity = {}
 --- GetMetricsV3: GET /saas-security/aggregates/check-metrics/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetMetricsV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_metrics(args) end
+
+--- GetMetricsV3: GET /saas-security/aggregates/check-metrics/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetMetricsV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_metrics_v3(args) end
 
 --- GetMetricsV3: GET /saas-security/aggregates/check-metrics/v3 (paging: offset)
@@ -39,6 +44,11 @@ function SaasSecurity:GetMetricsV3(args) end
 --- GetAlertsV3: GET /saas-security/entities/alerts/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetAlertsV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_alerts(args) end
+
+--- GetAlertsV3: GET /saas-security/entities/alerts/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetAlertsV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_alerts_v3(args) end
 
 --- GetAlertsV3: GET /saas-security/entities/alerts/v3 (paging: offset)
@@ -48,6 +58,11 @@ function SaasSecurity:GetAlertsV3(args) end
 
 ---@class falcon.SaasSecurity.GetAppInventoryUsers.args: falcon.CallOptions
 ---@field item_id string query; required
+
+--- GetAppInventoryUsers: GET /saas-security/entities/app-users/v3 (paging: none)
+---@param args? falcon.SaasSecurity.GetAppInventoryUsers.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_application_users(args) end
 
 --- GetAppInventoryUsers: GET /saas-security/entities/app-users/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.GetAppInventoryUsers.args
@@ -74,6 +89,11 @@ function SaasSecurity:GetAppInventoryUsers(args) end
 --- GetAppInventory: GET /saas-security/entities/apps/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetAppInventory.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_application_inventory(args) end
+
+--- GetAppInventory: GET /saas-security/entities/apps/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetAppInventory.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_app_inventory(args) end
 
 --- GetAppInventory: GET /saas-security/entities/apps/v3 (paging: offset)
@@ -85,6 +105,11 @@ function SaasSecurity:GetAppInventory(args) end
 ---@field id string query; required
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- GetSecurityCheckAffectedV3: GET /saas-security/entities/check-affected/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetSecurityCheckAffectedV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_security_check(args) end
 
 --- GetSecurityCheckAffectedV3: GET /saas-security/entities/check-affected/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetSecurityCheckAffectedV3.args
@@ -103,6 +128,11 @@ function SaasSecurity:GetSecurityCheckAffectedV3(args) end
 --- DismissAffectedEntityV3: POST /saas-security/entities/check-dismiss-affected/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.DismissAffectedEntityV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:dismiss_affected_entity(args) end
+
+--- DismissAffectedEntityV3: POST /saas-security/entities/check-dismiss-affected/v3 (paging: none)
+---@param args? falcon.SaasSecurity.DismissAffectedEntityV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:dismiss_affected_entity_v3(args) end
 
 --- DismissAffectedEntityV3: POST /saas-security/entities/check-dismiss-affected/v3 (paging: none)
@@ -113,6 +143,11 @@ function SaasSecurity:DismissAffectedEntityV3(args) end
 ---@class falcon.SaasSecurity.DismissSecurityCheckV3.args: falcon.CallOptions
 ---@field id string query; required
 ---@field body table body; required
+
+--- DismissSecurityCheckV3: POST /saas-security/entities/check-dismiss/v3 (paging: none)
+---@param args? falcon.SaasSecurity.DismissSecurityCheckV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:dismiss_security_check(args) end
 
 --- DismissSecurityCheckV3: POST /saas-security/entities/check-dismiss/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.DismissSecurityCheckV3.args
@@ -138,6 +173,11 @@ function SaasSecurity:DismissSecurityCheckV3(args) end
 --- GetSecurityChecksV3: GET /saas-security/entities/checks/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetSecurityChecksV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_security_checks(args) end
+
+--- GetSecurityChecksV3: GET /saas-security/entities/checks/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetSecurityChecksV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_security_checks_v3(args) end
 
 --- GetSecurityChecksV3: GET /saas-security/entities/checks/v3 (paging: offset)
@@ -147,6 +187,11 @@ function SaasSecurity:GetSecurityChecksV3(args) end
 
 ---@class falcon.SaasSecurity.GetSecurityCheckComplianceV3.args: falcon.CallOptions
 ---@field id string query; required
+
+--- GetSecurityCheckComplianceV3: GET /saas-security/entities/compliance/v3 (paging: none)
+---@param args? falcon.SaasSecurity.GetSecurityCheckComplianceV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_security_check_compliance(args) end
 
 --- GetSecurityCheckComplianceV3: GET /saas-security/entities/compliance/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.GetSecurityCheckComplianceV3.args
@@ -164,6 +209,11 @@ function SaasSecurity:GetSecurityCheckComplianceV3(args) end
 --- IntegrationBuilderEndTransactionV3: POST /saas-security/entities/custom-integration-close/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.IntegrationBuilderEndTransactionV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:complete_integration_upload(args) end
+
+--- IntegrationBuilderEndTransactionV3: POST /saas-security/entities/custom-integration-close/v3 (paging: none)
+---@param args? falcon.SaasSecurity.IntegrationBuilderEndTransactionV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:integration_builder_end_transaction_v3(args) end
 
 --- IntegrationBuilderEndTransactionV3: POST /saas-security/entities/custom-integration-close/v3 (paging: none)
@@ -173,6 +223,11 @@ function SaasSecurity:IntegrationBuilderEndTransactionV3(args) end
 
 ---@class falcon.SaasSecurity.IntegrationBuilderResetV3.args: falcon.CallOptions
 ---@field id string query; required
+
+--- IntegrationBuilderResetV3: POST /saas-security/entities/custom-integration-reset/v3 (paging: none)
+---@param args? falcon.SaasSecurity.IntegrationBuilderResetV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:reset_integration_builder(args) end
 
 --- IntegrationBuilderResetV3: POST /saas-security/entities/custom-integration-reset/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.IntegrationBuilderResetV3.args
@@ -190,6 +245,11 @@ function SaasSecurity:IntegrationBuilderResetV3(args) end
 --- IntegrationBuilderGetStatusV3: GET /saas-security/entities/custom-integration-status/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.IntegrationBuilderGetStatusV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_integration_builder_status(args) end
+
+--- IntegrationBuilderGetStatusV3: GET /saas-security/entities/custom-integration-status/v3 (paging: none)
+---@param args? falcon.SaasSecurity.IntegrationBuilderGetStatusV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:integration_builder_get_status_v3(args) end
 
 --- IntegrationBuilderGetStatusV3: GET /saas-security/entities/custom-integration-status/v3 (paging: none)
@@ -201,6 +261,11 @@ function SaasSecurity:IntegrationBuilderGetStatusV3(args) end
 ---@field id string query; required
 ---@field source_id string query; required
 ---@field body table body; required
+
+--- IntegrationBuilderUploadV3: POST /saas-security/entities/custom-integration-upload/v3 (paging: none)
+---@param args? falcon.SaasSecurity.IntegrationBuilderUploadV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:upload_integration_builder(args) end
 
 --- IntegrationBuilderUploadV3: POST /saas-security/entities/custom-integration-upload/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.IntegrationBuilderUploadV3.args
@@ -229,6 +294,11 @@ function SaasSecurity:IntegrationBuilderUploadV3(args) end
 --- GetAssetInventoryV3: GET /saas-security/entities/data/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetAssetInventoryV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_asset_inventory(args) end
+
+--- GetAssetInventoryV3: GET /saas-security/entities/data/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetAssetInventoryV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_asset_inventory_v3(args) end
 
 --- GetAssetInventoryV3: GET /saas-security/entities/data/v3 (paging: offset)
@@ -247,6 +317,11 @@ function SaasSecurity:GetAssetInventoryV3(args) end
 --- GetDeviceInventoryV3: GET /saas-security/entities/devices/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetDeviceInventoryV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_device_inventory(args) end
+
+--- GetDeviceInventoryV3: GET /saas-security/entities/devices/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetDeviceInventoryV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_device_inventory_v3(args) end
 
 --- GetDeviceInventoryV3: GET /saas-security/entities/devices/v3 (paging: offset)
@@ -256,6 +331,11 @@ function SaasSecurity:GetDeviceInventoryV3(args) end
 
 ---@class falcon.SaasSecurity.GetIntegrationsV3.args: falcon.CallOptions
 ---@field saas_id? string query
+
+--- GetIntegrationsV3: GET /saas-security/entities/integrations/v3 (paging: none)
+---@param args? falcon.SaasSecurity.GetIntegrationsV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_integrations(args) end
 
 --- GetIntegrationsV3: GET /saas-security/entities/integrations/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.GetIntegrationsV3.args
@@ -280,6 +360,11 @@ function SaasSecurity:GetIntegrationsV3(args) end
 --- GetActivityMonitorV3: GET /saas-security/entities/monitor/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.GetActivityMonitorV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_activity_monitor(args) end
+
+--- GetActivityMonitorV3: GET /saas-security/entities/monitor/v3 (paging: none)
+---@param args? falcon.SaasSecurity.GetActivityMonitorV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_activity_monitor_v3(args) end
 
 --- GetActivityMonitorV3: GET /saas-security/entities/monitor/v3 (paging: none)
@@ -288,6 +373,11 @@ function SaasSecurity:get_activity_monitor_v3(args) end
 function SaasSecurity:GetActivityMonitorV3(args) end
 
 ---@class falcon.SaasSecurity.GetSupportedSaasV3.args: falcon.CallOptions
+
+--- GetSupportedSaasV3: GET /saas-security/entities/supported-saas/v3 (paging: none)
+---@param args? falcon.SaasSecurity.GetSupportedSaasV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_supported_saas(args) end
 
 --- GetSupportedSaasV3: GET /saas-security/entities/supported-saas/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.GetSupportedSaasV3.args
@@ -309,6 +399,11 @@ function SaasSecurity:GetSupportedSaasV3(args) end
 --- GetSystemLogsV3: GET /saas-security/entities/system-logs/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetSystemLogsV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_system_logs(args) end
+
+--- GetSystemLogsV3: GET /saas-security/entities/system-logs/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetSystemLogsV3.args
+---@return falcon.Response|falcon.Result|string response
 function SaasSecurity:get_system_logs_v3(args) end
 
 --- GetSystemLogsV3: GET /saas-security/entities/system-logs/v3 (paging: offset)
@@ -317,6 +412,11 @@ function SaasSecurity:get_system_logs_v3(args) end
 function SaasSecurity:GetSystemLogsV3(args) end
 
 ---@class falcon.SaasSecurity.GetSystemUsersV3.args: falcon.CallOptions
+
+--- GetSystemUsersV3: GET /saas-security/entities/system-users/v3 (paging: none)
+---@param args? falcon.SaasSecurity.GetSystemUsersV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_system_users(args) end
 
 --- GetSystemUsersV3: GET /saas-security/entities/system-users/v3 (paging: none)
 ---@param args? falcon.SaasSecurity.GetSystemUsersV3.args
@@ -334,6 +434,11 @@ function SaasSecurity:GetSystemUsersV3(args) end
 ---@field offset? integer query
 ---@field email? string query
 ---@field privileged_only? boolean query
+
+--- GetUserInventoryV3: GET /saas-security/entities/users/v3 (paging: offset)
+---@param args? falcon.SaasSecurity.GetUserInventoryV3.args
+---@return falcon.Response|falcon.Result|string response
+function SaasSecurity:get_user_inventory(args) end
 
 --- GetUserInventoryV3: GET /saas-security/entities/users/v3 (paging: offset)
 ---@param args? falcon.SaasSecurity.GetUserInventoryV3.args

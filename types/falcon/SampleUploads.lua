@@ -14,6 +14,11 @@ local SampleUploads = {}
 --- ArchiveListV1: GET /archives/entities/archive-files/v1 (paging: token)
 ---@param args? falcon.SampleUploads.ArchiveListV1.args
 ---@return falcon.Response|falcon.Result|string response
+function SampleUploads:list_archive(args) end
+
+--- ArchiveListV1: GET /archives/entities/archive-files/v1 (paging: token)
+---@param args? falcon.SampleUploads.ArchiveListV1.args
+---@return falcon.Response|falcon.Result|string response
 function SampleUploads:archive_list_v1(args) end
 
 --- ArchiveListV1: GET /archives/entities/archive-files/v1 (paging: token)
@@ -24,6 +29,11 @@ function SampleUploads:ArchiveListV1(args) end
 ---@class falcon.SampleUploads.ArchiveGetV1.args: falcon.CallOptions
 ---@field id string query; required
 ---@field include_files? boolean query
+
+--- ArchiveGetV1: GET /archives/entities/archives/v1 (paging: none)
+---@param args? falcon.SampleUploads.ArchiveGetV1.args
+---@return falcon.Response|falcon.Result|string response
+function SampleUploads:get_archive(args) end
 
 --- ArchiveGetV1: GET /archives/entities/archives/v1 (paging: none)
 ---@param args? falcon.SampleUploads.ArchiveGetV1.args
@@ -45,6 +55,11 @@ function SampleUploads:ArchiveGetV1(args) end
 --- ArchiveUploadV1: POST /archives/entities/archives/v1 (paging: none)
 ---@param args? falcon.SampleUploads.ArchiveUploadV1.args
 ---@return falcon.Response|falcon.Result|string response
+function SampleUploads:upload_archive_v1(args) end
+
+--- ArchiveUploadV1: POST /archives/entities/archives/v1 (paging: none)
+---@param args? falcon.SampleUploads.ArchiveUploadV1.args
+---@return falcon.Response|falcon.Result|string response
 function SampleUploads:archive_upload_v1(args) end
 
 --- ArchiveUploadV1: POST /archives/entities/archives/v1 (paging: none)
@@ -54,6 +69,11 @@ function SampleUploads:ArchiveUploadV1(args) end
 
 ---@class falcon.SampleUploads.ArchiveDeleteV1.args: falcon.CallOptions
 ---@field id string query; required
+
+--- ArchiveDeleteV1: DELETE /archives/entities/archives/v1 (paging: none)
+---@param args? falcon.SampleUploads.ArchiveDeleteV1.args
+---@return falcon.Response|falcon.Result|string response
+function SampleUploads:delete_archive(args) end
 
 --- ArchiveDeleteV1: DELETE /archives/entities/archives/v1 (paging: none)
 ---@param args? falcon.SampleUploads.ArchiveDeleteV1.args
@@ -75,6 +95,11 @@ function SampleUploads:ArchiveDeleteV1(args) end
 --- ArchiveUploadV2: POST /archives/entities/archives/v2 (paging: none)
 ---@param args? falcon.SampleUploads.ArchiveUploadV2.args
 ---@return falcon.Response|falcon.Result|string response
+function SampleUploads:upload_archive(args) end
+
+--- ArchiveUploadV2: POST /archives/entities/archives/v2 (paging: none)
+---@param args? falcon.SampleUploads.ArchiveUploadV2.args
+---@return falcon.Response|falcon.Result|string response
 function SampleUploads:archive_upload_v2(args) end
 
 --- ArchiveUploadV2: POST /archives/entities/archives/v2 (paging: none)
@@ -86,6 +111,11 @@ function SampleUploads:ArchiveUploadV2(args) end
 ---@field id string query; required
 ---@field limit? integer query
 ---@field offset? string query
+
+--- ExtractionListV1: GET /archives/entities/extraction-files/v1 (paging: token)
+---@param args? falcon.SampleUploads.ExtractionListV1.args
+---@return falcon.Response|falcon.Result|string response
+function SampleUploads:list_extraction(args) end
 
 --- ExtractionListV1: GET /archives/entities/extraction-files/v1 (paging: token)
 ---@param args? falcon.SampleUploads.ExtractionListV1.args
@@ -104,6 +134,11 @@ function SampleUploads:ExtractionListV1(args) end
 --- ExtractionGetV1: GET /archives/entities/extractions/v1 (paging: none)
 ---@param args? falcon.SampleUploads.ExtractionGetV1.args
 ---@return falcon.Response|falcon.Result|string response
+function SampleUploads:get_extraction(args) end
+
+--- ExtractionGetV1: GET /archives/entities/extractions/v1 (paging: none)
+---@param args? falcon.SampleUploads.ExtractionGetV1.args
+---@return falcon.Response|falcon.Result|string response
 function SampleUploads:extraction_get_v1(args) end
 
 --- ExtractionGetV1: GET /archives/entities/extractions/v1 (paging: none)
@@ -113,6 +148,11 @@ function SampleUploads:ExtractionGetV1(args) end
 
 ---@class falcon.SampleUploads.ExtractionCreateV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- ExtractionCreateV1: POST /archives/entities/extractions/v1 (paging: none)
+---@param args? falcon.SampleUploads.ExtractionCreateV1.args
+---@return falcon.Response|falcon.Result|string response
+function SampleUploads:create_extraction(args) end
 
 --- ExtractionCreateV1: POST /archives/entities/extractions/v1 (paging: none)
 ---@param args? falcon.SampleUploads.ExtractionCreateV1.args
@@ -127,6 +167,11 @@ function SampleUploads:ExtractionCreateV1(args) end
 ---@class falcon.SampleUploads.GetSampleV3.args: falcon.CallOptions
 ---@field ids string query; required
 ---@field password_protected? boolean query
+
+--- GetSampleV3: GET /samples/entities/samples/v3 (paging: none)
+---@param args? falcon.SampleUploads.GetSampleV3.args
+---@return falcon.Response|falcon.Result|string response
+function SampleUploads:get_sample(args) end
 
 --- GetSampleV3: GET /samples/entities/samples/v3 (paging: none)
 ---@param args? falcon.SampleUploads.GetSampleV3.args
@@ -147,6 +192,11 @@ function SampleUploads:GetSampleV3(args) end
 --- UploadSampleV3: POST /samples/entities/samples/v3 (paging: none)
 ---@param args? falcon.SampleUploads.UploadSampleV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SampleUploads:upload_sample(args) end
+
+--- UploadSampleV3: POST /samples/entities/samples/v3 (paging: none)
+---@param args? falcon.SampleUploads.UploadSampleV3.args
+---@return falcon.Response|falcon.Result|string response
 function SampleUploads:upload_sample_v3(args) end
 
 --- UploadSampleV3: POST /samples/entities/samples/v3 (paging: none)
@@ -156,6 +206,11 @@ function SampleUploads:UploadSampleV3(args) end
 
 ---@class falcon.SampleUploads.DeleteSampleV3.args: falcon.CallOptions
 ---@field ids string query; required
+
+--- DeleteSampleV3: DELETE /samples/entities/samples/v3 (paging: none)
+---@param args? falcon.SampleUploads.DeleteSampleV3.args
+---@return falcon.Response|falcon.Result|string response
+function SampleUploads:delete_sample(args) end
 
 --- DeleteSampleV3: DELETE /samples/entities/samples/v3 (paging: none)
 ---@param args? falcon.SampleUploads.DeleteSampleV3.args

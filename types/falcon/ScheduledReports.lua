@@ -12,10 +12,20 @@ local ScheduledReports = {}
 --- scheduled_reports_launch: POST /reports/entities/scheduled-reports/execution/v1 (paging: none)
 ---@param args? falcon.ScheduledReports.scheduled_reports_launch.args
 ---@return falcon.Response|falcon.Result|string response
+function ScheduledReports:launch(args) end
+
+--- scheduled_reports_launch: POST /reports/entities/scheduled-reports/execution/v1 (paging: none)
+---@param args? falcon.ScheduledReports.scheduled_reports_launch.args
+---@return falcon.Response|falcon.Result|string response
 function ScheduledReports:scheduled_reports_launch(args) end
 
 ---@class falcon.ScheduledReports.scheduled_reports_get.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- scheduled_reports_get: GET /reports/entities/scheduled-reports/v1 (paging: none)
+---@param args? falcon.ScheduledReports.scheduled_reports_get.args
+---@return falcon.Response|falcon.Result|string response
+function ScheduledReports:get_reports(args) end
 
 --- scheduled_reports_get: GET /reports/entities/scheduled-reports/v1 (paging: none)
 ---@param args? falcon.ScheduledReports.scheduled_reports_get.args
@@ -28,6 +38,11 @@ function ScheduledReports:scheduled_reports_get(args) end
 ---@field q? string query
 ---@field offset? string query
 ---@field limit? integer query
+
+--- scheduled_reports_query: GET /reports/queries/scheduled-reports/v1 (paging: token)
+---@param args? falcon.ScheduledReports.scheduled_reports_query.args
+---@return falcon.Response|falcon.Result|string response
+function ScheduledReports:query_reports(args) end
 
 --- scheduled_reports_query: GET /reports/queries/scheduled-reports/v1 (paging: token)
 ---@param args? falcon.ScheduledReports.scheduled_reports_query.args

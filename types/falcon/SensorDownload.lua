@@ -60,6 +60,11 @@ function SensorDownload:GetCombinedSensorInstallersByQueryV3(args) end
 --- DownloadSensorInstallerById: GET /sensors/entities/download-installer/v1 (paging: none)
 ---@param args? falcon.SensorDownload.DownloadSensorInstallerById.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorDownload:download_sensor_installer(args) end
+
+--- DownloadSensorInstallerById: GET /sensors/entities/download-installer/v1 (paging: none)
+---@param args? falcon.SensorDownload.DownloadSensorInstallerById.args
+---@return falcon.Response|falcon.Result|string response
 function SensorDownload:download_sensor_installer_by_id(args) end
 
 --- DownloadSensorInstallerById: GET /sensors/entities/download-installer/v1 (paging: none)
@@ -69,6 +74,11 @@ function SensorDownload:DownloadSensorInstallerById(args) end
 
 ---@class falcon.SensorDownload.DownloadSensorInstallerByIdV2.args: falcon.CallOptions
 ---@field id string query; required
+
+--- DownloadSensorInstallerByIdV2: GET /sensors/entities/download-installer/v2 (paging: none)
+---@param args? falcon.SensorDownload.DownloadSensorInstallerByIdV2.args
+---@return falcon.Response|falcon.Result|string response
+function SensorDownload:download_sensor_installer_v2(args) end
 
 --- DownloadSensorInstallerByIdV2: GET /sensors/entities/download-installer/v2 (paging: none)
 ---@param args? falcon.SensorDownload.DownloadSensorInstallerByIdV2.args
@@ -86,6 +96,11 @@ function SensorDownload:DownloadSensorInstallerByIdV2(args) end
 --- DownloadSensorInstallerByIdV3: GET /sensors/entities/download-installer/v3 (paging: none)
 ---@param args? falcon.SensorDownload.DownloadSensorInstallerByIdV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorDownload:download_sensor_installer_v3(args) end
+
+--- DownloadSensorInstallerByIdV3: GET /sensors/entities/download-installer/v3 (paging: none)
+---@param args? falcon.SensorDownload.DownloadSensorInstallerByIdV3.args
+---@return falcon.Response|falcon.Result|string response
 function SensorDownload:download_sensor_installer_by_id_v3(args) end
 
 --- DownloadSensorInstallerByIdV3: GET /sensors/entities/download-installer/v3 (paging: none)
@@ -95,6 +110,11 @@ function SensorDownload:DownloadSensorInstallerByIdV3(args) end
 
 ---@class falcon.SensorDownload.GetSensorInstallersEntities.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- GetSensorInstallersEntities: GET /sensors/entities/installers/v1 (paging: none)
+---@param args? falcon.SensorDownload.GetSensorInstallersEntities.args
+---@return falcon.Response|falcon.Result|string response
+function SensorDownload:get_sensor_installer_entities(args) end
 
 --- GetSensorInstallersEntities: GET /sensors/entities/installers/v1 (paging: none)
 ---@param args? falcon.SensorDownload.GetSensorInstallersEntities.args
@@ -112,6 +132,11 @@ function SensorDownload:GetSensorInstallersEntities(args) end
 --- GetSensorInstallersEntitiesV2: GET /sensors/entities/installers/v2 (paging: none)
 ---@param args? falcon.SensorDownload.GetSensorInstallersEntitiesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorDownload:get_sensor_installer_entities_v2(args) end
+
+--- GetSensorInstallersEntitiesV2: GET /sensors/entities/installers/v2 (paging: none)
+---@param args? falcon.SensorDownload.GetSensorInstallersEntitiesV2.args
+---@return falcon.Response|falcon.Result|string response
 function SensorDownload:get_sensor_installers_entities_v2(args) end
 
 --- GetSensorInstallersEntitiesV2: GET /sensors/entities/installers/v2 (paging: none)
@@ -125,6 +150,11 @@ function SensorDownload:GetSensorInstallersEntitiesV2(args) end
 --- GetSensorInstallersEntitiesV3: GET /sensors/entities/installers/v3 (paging: none)
 ---@param args? falcon.SensorDownload.GetSensorInstallersEntitiesV3.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorDownload:get_sensor_installer_entities_v3(args) end
+
+--- GetSensorInstallersEntitiesV3: GET /sensors/entities/installers/v3 (paging: none)
+---@param args? falcon.SensorDownload.GetSensorInstallersEntitiesV3.args
+---@return falcon.Response|falcon.Result|string response
 function SensorDownload:get_sensor_installers_entities_v3(args) end
 
 --- GetSensorInstallersEntitiesV3: GET /sensors/entities/installers/v3 (paging: none)
@@ -133,6 +163,11 @@ function SensorDownload:get_sensor_installers_entities_v3(args) end
 function SensorDownload:GetSensorInstallersEntitiesV3(args) end
 
 ---@class falcon.SensorDownload.GetSensorInstallersCCIDByQuery.args: falcon.CallOptions
+
+--- GetSensorInstallersCCIDByQuery: GET /sensors/queries/installers/ccid/v1 (paging: none)
+---@param args? falcon.SensorDownload.GetSensorInstallersCCIDByQuery.args
+---@return falcon.Response|falcon.Result|string response
+function SensorDownload:get_sensor_installer_ccid(args) end
 
 --- GetSensorInstallersCCIDByQuery: GET /sensors/queries/installers/ccid/v1 (paging: none)
 ---@param args? falcon.SensorDownload.GetSensorInstallersCCIDByQuery.args

@@ -39,6 +39,11 @@ function SensorUpdatePolicy:revealUninstallToken(args) end
 --- queryCombinedSensorUpdateBuilds: GET /policy/combined/sensor-update-builds/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdateBuilds.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_combined_builds(args) end
+
+--- queryCombinedSensorUpdateBuilds: GET /policy/combined/sensor-update-builds/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdateBuilds.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:query_combined_sensor_update_builds(args) end
 
 --- queryCombinedSensorUpdateBuilds: GET /policy/combined/sensor-update-builds/v1 (paging: none)
@@ -50,6 +55,11 @@ function SensorUpdatePolicy:queryCombinedSensorUpdateBuilds(args) end
 ---@field filter? string query
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..500
+
+--- queryCombinedSensorUpdateKernels: GET /policy/combined/sensor-update-kernels/v1 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdateKernels.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_combined_kernels(args) end
 
 --- queryCombinedSensorUpdateKernels: GET /policy/combined/sensor-update-kernels/v1 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdateKernels.args
@@ -71,6 +81,11 @@ function SensorUpdatePolicy:queryCombinedSensorUpdateKernels(args) end
 --- queryCombinedSensorUpdatePolicyMembers: GET /policy/combined/sensor-update-members/v1 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdatePolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_combined_policy_members(args) end
+
+--- queryCombinedSensorUpdatePolicyMembers: GET /policy/combined/sensor-update-members/v1 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdatePolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:query_combined_sensor_update_policy_members(args) end
 
 --- queryCombinedSensorUpdatePolicyMembers: GET /policy/combined/sensor-update-members/v1 (paging: offset)
@@ -83,6 +98,11 @@ function SensorUpdatePolicy:queryCombinedSensorUpdatePolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- queryCombinedSensorUpdatePolicies: GET /policy/combined/sensor-update/v1 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_combined_policies(args) end
 
 --- queryCombinedSensorUpdatePolicies: GET /policy/combined/sensor-update/v1 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdatePolicies.args
@@ -103,6 +123,11 @@ function SensorUpdatePolicy:queryCombinedSensorUpdatePolicies(args) end
 --- queryCombinedSensorUpdatePoliciesV2: GET /policy/combined/sensor-update/v2 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdatePoliciesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_combined_policies_v2(args) end
+
+--- queryCombinedSensorUpdatePoliciesV2: GET /policy/combined/sensor-update/v2 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.queryCombinedSensorUpdatePoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:query_combined_sensor_update_policies_v2(args) end
 
 --- queryCombinedSensorUpdatePoliciesV2: GET /policy/combined/sensor-update/v2 (paging: offset)
@@ -113,6 +138,11 @@ function SensorUpdatePolicy:queryCombinedSensorUpdatePoliciesV2(args) end
 ---@class falcon.SensorUpdatePolicy.performSensorUpdatePoliciesAction.args: falcon.CallOptions
 ---@field action_name "add-host-group"|"add-rule-group"|"disable"|"enable"|"remove-host-group"|"remove-rule-group" query; required; one of add-host-group, add-rule-group, disable, enable, remove-host-group, remove-rule-group
 ---@field body table body; required
+
+--- performSensorUpdatePoliciesAction: POST /policy/entities/sensor-update-actions/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.performSensorUpdatePoliciesAction.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:perform_policies_action(args) end
 
 --- performSensorUpdatePoliciesAction: POST /policy/entities/sensor-update-actions/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.performSensorUpdatePoliciesAction.args
@@ -130,6 +160,11 @@ function SensorUpdatePolicy:performSensorUpdatePoliciesAction(args) end
 --- setSensorUpdatePoliciesPrecedence: POST /policy/entities/sensor-update-precedence/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.setSensorUpdatePoliciesPrecedence.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:set_policies_precedence(args) end
+
+--- setSensorUpdatePoliciesPrecedence: POST /policy/entities/sensor-update-precedence/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.setSensorUpdatePoliciesPrecedence.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:set_sensor_update_policies_precedence(args) end
 
 --- setSensorUpdatePoliciesPrecedence: POST /policy/entities/sensor-update-precedence/v1 (paging: none)
@@ -139,6 +174,11 @@ function SensorUpdatePolicy:setSensorUpdatePoliciesPrecedence(args) end
 
 ---@class falcon.SensorUpdatePolicy.getSensorUpdatePolicies.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- getSensorUpdatePolicies: GET /policy/entities/sensor-update/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.getSensorUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:get_policies(args) end
 
 --- getSensorUpdatePolicies: GET /policy/entities/sensor-update/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.getSensorUpdatePolicies.args
@@ -156,6 +196,11 @@ function SensorUpdatePolicy:getSensorUpdatePolicies(args) end
 --- createSensorUpdatePolicies: POST /policy/entities/sensor-update/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.createSensorUpdatePolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:create_policies(args) end
+
+--- createSensorUpdatePolicies: POST /policy/entities/sensor-update/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.createSensorUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:create_sensor_update_policies(args) end
 
 --- createSensorUpdatePolicies: POST /policy/entities/sensor-update/v1 (paging: none)
@@ -165,6 +210,11 @@ function SensorUpdatePolicy:createSensorUpdatePolicies(args) end
 
 ---@class falcon.SensorUpdatePolicy.updateSensorUpdatePolicies.args: falcon.CallOptions
 ---@field body table body; required
+
+--- updateSensorUpdatePolicies: PATCH /policy/entities/sensor-update/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.updateSensorUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:update_policies(args) end
 
 --- updateSensorUpdatePolicies: PATCH /policy/entities/sensor-update/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.updateSensorUpdatePolicies.args
@@ -182,6 +232,11 @@ function SensorUpdatePolicy:updateSensorUpdatePolicies(args) end
 --- deleteSensorUpdatePolicies: DELETE /policy/entities/sensor-update/v1 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.deleteSensorUpdatePolicies.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:delete_policies(args) end
+
+--- deleteSensorUpdatePolicies: DELETE /policy/entities/sensor-update/v1 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.deleteSensorUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:delete_sensor_update_policies(args) end
 
 --- deleteSensorUpdatePolicies: DELETE /policy/entities/sensor-update/v1 (paging: none)
@@ -191,6 +246,11 @@ function SensorUpdatePolicy:deleteSensorUpdatePolicies(args) end
 
 ---@class falcon.SensorUpdatePolicy.getSensorUpdatePoliciesV2.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- getSensorUpdatePoliciesV2: GET /policy/entities/sensor-update/v2 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.getSensorUpdatePoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:get_policies_v2(args) end
 
 --- getSensorUpdatePoliciesV2: GET /policy/entities/sensor-update/v2 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.getSensorUpdatePoliciesV2.args
@@ -208,6 +268,11 @@ function SensorUpdatePolicy:getSensorUpdatePoliciesV2(args) end
 --- createSensorUpdatePoliciesV2: POST /policy/entities/sensor-update/v2 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.createSensorUpdatePoliciesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:create_policies_v2(args) end
+
+--- createSensorUpdatePoliciesV2: POST /policy/entities/sensor-update/v2 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.createSensorUpdatePoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:create_sensor_update_policies_v2(args) end
 
 --- createSensorUpdatePoliciesV2: POST /policy/entities/sensor-update/v2 (paging: none)
@@ -217,6 +282,11 @@ function SensorUpdatePolicy:createSensorUpdatePoliciesV2(args) end
 
 ---@class falcon.SensorUpdatePolicy.updateSensorUpdatePoliciesV2.args: falcon.CallOptions
 ---@field body table body; required
+
+--- updateSensorUpdatePoliciesV2: PATCH /policy/entities/sensor-update/v2 (paging: none)
+---@param args? falcon.SensorUpdatePolicy.updateSensorUpdatePoliciesV2.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:update_policies_v2(args) end
 
 --- updateSensorUpdatePoliciesV2: PATCH /policy/entities/sensor-update/v2 (paging: none)
 ---@param args? falcon.SensorUpdatePolicy.updateSensorUpdatePoliciesV2.args
@@ -233,6 +303,11 @@ function SensorUpdatePolicy:updateSensorUpdatePoliciesV2(args) end
 ---@field filter? string query
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..500
+
+--- querySensorUpdateKernelsDistinct: GET /policy/queries/sensor-update-kernels/{distinct-field}/v1 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.querySensorUpdateKernelsDistinct.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_kernels(args) end
 
 --- querySensorUpdateKernelsDistinct: GET /policy/queries/sensor-update-kernels/{distinct-field}/v1 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.querySensorUpdateKernelsDistinct.args
@@ -254,6 +329,11 @@ function SensorUpdatePolicy:querySensorUpdateKernelsDistinct(args) end
 --- querySensorUpdatePolicyMembers: GET /policy/queries/sensor-update-members/v1 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.querySensorUpdatePolicyMembers.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_policy_members(args) end
+
+--- querySensorUpdatePolicyMembers: GET /policy/queries/sensor-update-members/v1 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.querySensorUpdatePolicyMembers.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUpdatePolicy:query_sensor_update_policy_members(args) end
 
 --- querySensorUpdatePolicyMembers: GET /policy/queries/sensor-update-members/v1 (paging: offset)
@@ -266,6 +346,11 @@ function SensorUpdatePolicy:querySensorUpdatePolicyMembers(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..5000
 ---@field sort? "created_by.asc"|"created_by.desc"|"created_timestamp.asc"|"created_timestamp.desc"|"enabled.asc"|"enabled.desc"|"modified_by.asc"|"modified_by.desc"|"modified_timestamp.asc"|"modified_timestamp.desc"|"name.asc"|"name.desc"|"platform_name.asc"|"platform_name.desc"|"precedence.asc"|"precedence.desc" query; one of created_by.asc, created_by.desc, created_timestamp.asc, created_timestamp.desc, enabled.asc, enabled.desc, modified_by.asc, modified_by.desc, modified_timestamp.asc, modified_timestamp.desc, name.asc, name.desc, platform_name.asc, platform_name.desc, precedence.asc, precedence.desc
+
+--- querySensorUpdatePolicies: GET /policy/queries/sensor-update/v1 (paging: offset)
+---@param args? falcon.SensorUpdatePolicy.querySensorUpdatePolicies.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUpdatePolicy:query_policies(args) end
 
 --- querySensorUpdatePolicies: GET /policy/queries/sensor-update/v1 (paging: offset)
 ---@param args? falcon.SensorUpdatePolicy.querySensorUpdatePolicies.args

@@ -12,6 +12,11 @@ local SensorUsage = {}
 --- GetSensorUsageHourly: GET /billing-dashboards-usage/aggregates/hourly-average/v1 (paging: none)
 ---@param args? falcon.SensorUsage.GetSensorUsageHourly.args
 ---@return falcon.Response|falcon.Result|string response
+function SensorUsage:get_hourly_usage(args) end
+
+--- GetSensorUsageHourly: GET /billing-dashboards-usage/aggregates/hourly-average/v1 (paging: none)
+---@param args? falcon.SensorUsage.GetSensorUsageHourly.args
+---@return falcon.Response|falcon.Result|string response
 function SensorUsage:get_sensor_usage_hourly(args) end
 
 --- GetSensorUsageHourly: GET /billing-dashboards-usage/aggregates/hourly-average/v1 (paging: none)
@@ -21,6 +26,11 @@ function SensorUsage:GetSensorUsageHourly(args) end
 
 ---@class falcon.SensorUsage.GetSensorUsageWeekly.args: falcon.CallOptions
 ---@field filter? string query
+
+--- GetSensorUsageWeekly: GET /billing-dashboards-usage/aggregates/weekly-average/v1 (paging: none)
+---@param args? falcon.SensorUsage.GetSensorUsageWeekly.args
+---@return falcon.Response|falcon.Result|string response
+function SensorUsage:get_weekly_usage(args) end
 
 --- GetSensorUsageWeekly: GET /billing-dashboards-usage/aggregates/weekly-average/v1 (paging: none)
 ---@param args? falcon.SensorUsage.GetSensorUsageWeekly.args

@@ -12,6 +12,11 @@ local ServerlessExports = {}
 --- DownloadExportFileMixin0: GET /lambdas/entities/exports/files/v1 (paging: none)
 ---@param args? falcon.ServerlessExports.DownloadExportFileMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function ServerlessExports:download_export_file(args) end
+
+--- DownloadExportFileMixin0: GET /lambdas/entities/exports/files/v1 (paging: none)
+---@param args? falcon.ServerlessExports.DownloadExportFileMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function ServerlessExports:download_export_file_mixin_0(args) end
 
 --- DownloadExportFileMixin0: GET /lambdas/entities/exports/files/v1 (paging: none)
@@ -21,6 +26,11 @@ function ServerlessExports:DownloadExportFileMixin0(args) end
 
 ---@class falcon.ServerlessExports.ReadExportJobsMixin0.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- ReadExportJobsMixin0: GET /lambdas/entities/exports/v1 (paging: none)
+---@param args? falcon.ServerlessExports.ReadExportJobsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function ServerlessExports:read_export_jobs(args) end
 
 --- ReadExportJobsMixin0: GET /lambdas/entities/exports/v1 (paging: none)
 ---@param args? falcon.ServerlessExports.ReadExportJobsMixin0.args
@@ -38,6 +48,11 @@ function ServerlessExports:ReadExportJobsMixin0(args) end
 --- LaunchExportJobMixin0: POST /lambdas/entities/exports/v1 (paging: none)
 ---@param args? falcon.ServerlessExports.LaunchExportJobMixin0.args
 ---@return falcon.Response|falcon.Result|string response
+function ServerlessExports:launch_export_job(args) end
+
+--- LaunchExportJobMixin0: POST /lambdas/entities/exports/v1 (paging: none)
+---@param args? falcon.ServerlessExports.LaunchExportJobMixin0.args
+---@return falcon.Response|falcon.Result|string response
 function ServerlessExports:launch_export_job_mixin_0(args) end
 
 --- LaunchExportJobMixin0: POST /lambdas/entities/exports/v1 (paging: none)
@@ -47,6 +62,11 @@ function ServerlessExports:LaunchExportJobMixin0(args) end
 
 ---@class falcon.ServerlessExports.QueryExportJobsMixin0.args: falcon.CallOptions
 ---@field filter? string query
+
+--- QueryExportJobsMixin0: GET /lambdas/queries/exports/v1 (paging: none)
+---@param args? falcon.ServerlessExports.QueryExportJobsMixin0.args
+---@return falcon.Response|falcon.Result|string response
+function ServerlessExports:query_export_jobs(args) end
 
 --- QueryExportJobsMixin0: GET /lambdas/queries/exports/v1 (paging: none)
 ---@param args? falcon.ServerlessExports.QueryExportJobsMixin0.args

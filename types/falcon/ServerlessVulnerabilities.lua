@@ -15,6 +15,11 @@ local ServerlessVulnerabilities = {}
 --- GetCombinedVulnerabilitiesSARIF: GET /lambdas/combined/vulnerabilities/sarif/v1 (paging: offset)
 ---@param args? falcon.ServerlessVulnerabilities.GetCombinedVulnerabilitiesSARIF.args
 ---@return falcon.Response|falcon.Result|string response
+function ServerlessVulnerabilities:get_vulnerabilities(args) end
+
+--- GetCombinedVulnerabilitiesSARIF: GET /lambdas/combined/vulnerabilities/sarif/v1 (paging: offset)
+---@param args? falcon.ServerlessVulnerabilities.GetCombinedVulnerabilitiesSARIF.args
+---@return falcon.Response|falcon.Result|string response
 function ServerlessVulnerabilities:get_combined_vulnerabilities_sarif(args) end
 
 --- GetCombinedVulnerabilitiesSARIF: GET /lambdas/combined/vulnerabilities/sarif/v1 (paging: offset)

@@ -15,6 +15,11 @@ local SpotlightEvaluationLogic = {}
 --- combinedQueryEvaluationLogic: GET /spotlight/combined/evaluation-logic/v1 (paging: after)
 ---@param args? falcon.SpotlightEvaluationLogic.combinedQueryEvaluationLogic.args
 ---@return falcon.Response|falcon.Result|string response
+function SpotlightEvaluationLogic:query_evaluation_logic_combined(args) end
+
+--- combinedQueryEvaluationLogic: GET /spotlight/combined/evaluation-logic/v1 (paging: after)
+---@param args? falcon.SpotlightEvaluationLogic.combinedQueryEvaluationLogic.args
+---@return falcon.Response|falcon.Result|string response
 function SpotlightEvaluationLogic:combined_query_evaluation_logic(args) end
 
 --- combinedQueryEvaluationLogic: GET /spotlight/combined/evaluation-logic/v1 (paging: after)
@@ -29,6 +34,11 @@ function SpotlightEvaluationLogic:combinedQueryEvaluationLogic(args) end
 ---@field sort? string query
 ---@field filter string query; required
 ---@field risk_provider? string|string[] query
+
+--- combinedSupportedEvaluationExt: GET /spotlight/combined/supported-evaluation-external/v1 (paging: token)
+---@param args? falcon.SpotlightEvaluationLogic.combinedSupportedEvaluationExt.args
+---@return falcon.Response|falcon.Result|string response
+function SpotlightEvaluationLogic:get_supported_evaluations(args) end
 
 --- combinedSupportedEvaluationExt: GET /spotlight/combined/supported-evaluation-external/v1 (paging: token)
 ---@param args? falcon.SpotlightEvaluationLogic.combinedSupportedEvaluationExt.args

@@ -16,6 +16,11 @@ local SpotlightVulnerabilities = {}
 --- combinedQueryVulnerabilities: GET /spotlight/combined/vulnerabilities/v1 (paging: after)
 ---@param args? falcon.SpotlightVulnerabilities.combinedQueryVulnerabilities.args
 ---@return falcon.Response|falcon.Result|string response
+function SpotlightVulnerabilities:query_vulnerabilities_combined(args) end
+
+--- combinedQueryVulnerabilities: GET /spotlight/combined/vulnerabilities/v1 (paging: after)
+---@param args? falcon.SpotlightVulnerabilities.combinedQueryVulnerabilities.args
+---@return falcon.Response|falcon.Result|string response
 function SpotlightVulnerabilities:combined_query_vulnerabilities(args) end
 
 --- combinedQueryVulnerabilities: GET /spotlight/combined/vulnerabilities/v1 (paging: after)
@@ -28,6 +33,11 @@ function SpotlightVulnerabilities:combinedQueryVulnerabilities(args) end
 ---@field limit? integer query
 ---@field sort? string query
 ---@field filter string query; required
+
+--- combinedQueryInstalledPatches: GET /spotlight/combined/installed-patches/v1 (paging: after)
+---@param args? falcon.SpotlightVulnerabilities.combinedQueryInstalledPatches.args
+---@return falcon.Response|falcon.Result|string response
+function SpotlightVulnerabilities:query_installed_patches_combined(args) end
 
 --- combinedQueryInstalledPatches: GET /spotlight/combined/installed-patches/v1 (paging: after)
 ---@param args? falcon.SpotlightVulnerabilities.combinedQueryInstalledPatches.args

@@ -12,6 +12,11 @@ local TailoredIntelligence = {}
 --- GetEventsBody: GET /ti/events/entities/events-full-body/v2 (paging: none)
 ---@param args? falcon.TailoredIntelligence.GetEventsBody.args
 ---@return falcon.Response|falcon.Result|string response
+function TailoredIntelligence:get_event_body(args) end
+
+--- GetEventsBody: GET /ti/events/entities/events-full-body/v2 (paging: none)
+---@param args? falcon.TailoredIntelligence.GetEventsBody.args
+---@return falcon.Response|falcon.Result|string response
 function TailoredIntelligence:get_events_body(args) end
 
 --- GetEventsBody: GET /ti/events/entities/events-full-body/v2 (paging: none)
@@ -21,6 +26,11 @@ function TailoredIntelligence:GetEventsBody(args) end
 
 ---@class falcon.TailoredIntelligence.GetEventsEntities.args: falcon.CallOptions
 ---@field body table body; required
+
+--- GetEventsEntities: POST /ti/events/entities/events/GET/v2 (paging: none)
+---@param args? falcon.TailoredIntelligence.GetEventsEntities.args
+---@return falcon.Response|falcon.Result|string response
+function TailoredIntelligence:get_event_entities(args) end
 
 --- GetEventsEntities: POST /ti/events/entities/events/GET/v2 (paging: none)
 ---@param args? falcon.TailoredIntelligence.GetEventsEntities.args
@@ -51,6 +61,11 @@ function TailoredIntelligence:QueryEvents(args) end
 
 ---@class falcon.TailoredIntelligence.GetRulesEntities.args: falcon.CallOptions
 ---@field body table body; required
+
+--- GetRulesEntities: POST /ti/rules/entities/rules/GET/v2 (paging: none)
+---@param args? falcon.TailoredIntelligence.GetRulesEntities.args
+---@return falcon.Response|falcon.Result|string response
+function TailoredIntelligence:get_rule_entities(args) end
 
 --- GetRulesEntities: POST /ti/rules/entities/rules/GET/v2 (paging: none)
 ---@param args? falcon.TailoredIntelligence.GetRulesEntities.args

@@ -18,6 +18,11 @@ local ThreatGraph = {}
 --- combined_edges_get: GET /threatgraph/combined/edges/v1 (paging: token)
 ---@param args? falcon.ThreatGraph.combined_edges_get.args
 ---@return falcon.Response|falcon.Result|string response
+function ThreatGraph:get_edges(args) end
+
+--- combined_edges_get: GET /threatgraph/combined/edges/v1 (paging: token)
+---@param args? falcon.ThreatGraph.combined_edges_get.args
+---@return falcon.Response|falcon.Result|string response
 function ThreatGraph:combined_edges_get(args) end
 
 ---@class falcon.ThreatGraph.combined_ran_on_get.args: falcon.CallOptions
@@ -26,6 +31,11 @@ function ThreatGraph:combined_edges_get(args) end
 ---@field limit? integer query; <= 100
 ---@field offset? string query
 ---@field nano? boolean query
+
+--- combined_ran_on_get: GET /threatgraph/combined/ran-on/v1 (paging: token)
+---@param args? falcon.ThreatGraph.combined_ran_on_get.args
+---@return falcon.Response|falcon.Result|string response
+function ThreatGraph:get_ran_on(args) end
 
 --- combined_ran_on_get: GET /threatgraph/combined/ran-on/v1 (paging: token)
 ---@param args? falcon.ThreatGraph.combined_ran_on_get.args
@@ -41,6 +51,11 @@ function ThreatGraph:combined_ran_on_get(args) end
 --- combined_summary_get: GET /threatgraph/combined/{vertex_type}/summary/v1 (paging: none)
 ---@param args? falcon.ThreatGraph.combined_summary_get.args
 ---@return falcon.Response|falcon.Result|string response
+function ThreatGraph:get_summary(args) end
+
+--- combined_summary_get: GET /threatgraph/combined/{vertex_type}/summary/v1 (paging: none)
+---@param args? falcon.ThreatGraph.combined_summary_get.args
+---@return falcon.Response|falcon.Result|string response
 function ThreatGraph:combined_summary_get(args) end
 
 ---@class falcon.ThreatGraph.entities_vertices_get.args: falcon.CallOptions
@@ -48,6 +63,11 @@ function ThreatGraph:combined_summary_get(args) end
 ---@field ids string|string[] query; required
 ---@field scope? "device"|"customer" query; one of device, customer
 ---@field nano? boolean query
+
+--- entities_vertices_get: GET /threatgraph/entities/{vertex_type}/v1 (paging: none)
+---@param args? falcon.ThreatGraph.entities_vertices_get.args
+---@return falcon.Response|falcon.Result|string response
+function ThreatGraph:get_vertices_v1(args) end
 
 --- entities_vertices_get: GET /threatgraph/entities/{vertex_type}/v1 (paging: none)
 ---@param args? falcon.ThreatGraph.entities_vertices_get.args
@@ -63,6 +83,11 @@ function ThreatGraph:entities_vertices_get(args) end
 --- entities_vertices_getv2: GET /threatgraph/entities/{vertex_type}/v2 (paging: none)
 ---@param args? falcon.ThreatGraph.entities_vertices_getv2.args
 ---@return falcon.Response|falcon.Result|string response
+function ThreatGraph:get_vertices(args) end
+
+--- entities_vertices_getv2: GET /threatgraph/entities/{vertex_type}/v2 (paging: none)
+---@param args? falcon.ThreatGraph.entities_vertices_getv2.args
+---@return falcon.Response|falcon.Result|string response
 function ThreatGraph:entities_vertices_getv_2(args) end
 
 --- entities_vertices_getv2: GET /threatgraph/entities/{vertex_type}/v2 (paging: none)
@@ -71,6 +96,11 @@ function ThreatGraph:entities_vertices_getv_2(args) end
 function ThreatGraph:entities_vertices_getv2(args) end
 
 ---@class falcon.ThreatGraph.queries_edgetypes_get.args: falcon.CallOptions
+
+--- queries_edgetypes_get: GET /threatgraph/queries/edge-types/v1 (paging: none)
+---@param args? falcon.ThreatGraph.queries_edgetypes_get.args
+---@return falcon.Response|falcon.Result|string response
+function ThreatGraph:get_edge_types(args) end
 
 --- queries_edgetypes_get: GET /threatgraph/queries/edge-types/v1 (paging: none)
 ---@param args? falcon.ThreatGraph.queries_edgetypes_get.args

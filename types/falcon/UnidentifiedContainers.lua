@@ -12,6 +12,11 @@ local UnidentifiedContainers = {}
 --- ReadUnidentifiedContainersByDateRangeCount: GET /container-security/aggregates/unidentified-containers/count-by-date/v1 (paging: none)
 ---@param args? falcon.UnidentifiedContainers.ReadUnidentifiedContainersByDateRangeCount.args
 ---@return falcon.Response|falcon.Result|string response
+function UnidentifiedContainers:read_count_by_date_range(args) end
+
+--- ReadUnidentifiedContainersByDateRangeCount: GET /container-security/aggregates/unidentified-containers/count-by-date/v1 (paging: none)
+---@param args? falcon.UnidentifiedContainers.ReadUnidentifiedContainersByDateRangeCount.args
+---@return falcon.Response|falcon.Result|string response
 function UnidentifiedContainers:read_unidentified_containers_by_date_range_count(args) end
 
 --- ReadUnidentifiedContainersByDateRangeCount: GET /container-security/aggregates/unidentified-containers/count-by-date/v1 (paging: none)
@@ -21,6 +26,11 @@ function UnidentifiedContainers:ReadUnidentifiedContainersByDateRangeCount(args)
 
 ---@class falcon.UnidentifiedContainers.ReadUnidentifiedContainersCount.args: falcon.CallOptions
 ---@field filter? string query
+
+--- ReadUnidentifiedContainersCount: GET /container-security/aggregates/unidentified-containers/count/v1 (paging: none)
+---@param args? falcon.UnidentifiedContainers.ReadUnidentifiedContainersCount.args
+---@return falcon.Response|falcon.Result|string response
+function UnidentifiedContainers:read_count(args) end
 
 --- ReadUnidentifiedContainersCount: GET /container-security/aggregates/unidentified-containers/count/v1 (paging: none)
 ---@param args? falcon.UnidentifiedContainers.ReadUnidentifiedContainersCount.args
@@ -37,6 +47,11 @@ function UnidentifiedContainers:ReadUnidentifiedContainersCount(args) end
 ---@field sort? string query
 ---@field limit? integer query
 ---@field offset? integer query
+
+--- SearchAndReadUnidentifiedContainers: GET /container-security/combined/unidentified-containers/v1 (paging: offset)
+---@param args? falcon.UnidentifiedContainers.SearchAndReadUnidentifiedContainers.args
+---@return falcon.Response|falcon.Result|string response
+function UnidentifiedContainers:search_and_read(args) end
 
 --- SearchAndReadUnidentifiedContainers: GET /container-security/combined/unidentified-containers/v1 (paging: offset)
 ---@param args? falcon.UnidentifiedContainers.SearchAndReadUnidentifiedContainers.args

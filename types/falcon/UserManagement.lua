@@ -12,6 +12,11 @@ local UserManagement = {}
 --- aggregateUsersV1: POST /user-management/aggregates/users/v1 (paging: none)
 ---@param args? falcon.UserManagement.aggregateUsersV1.args
 ---@return falcon.Response|falcon.Result|string response
+function UserManagement:aggregate_users(args) end
+
+--- aggregateUsersV1: POST /user-management/aggregates/users/v1 (paging: none)
+---@param args? falcon.UserManagement.aggregateUsersV1.args
+---@return falcon.Response|falcon.Result|string response
 function UserManagement:aggregate_users_v1(args) end
 
 --- aggregateUsersV1: POST /user-management/aggregates/users/v1 (paging: none)
@@ -27,6 +32,11 @@ function UserManagement:aggregateUsersV1(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..500
 ---@field sort? "cid"|"cid|asc"|"cid|desc"|"expires_at"|"expires_at|asc"|"expires_at|desc"|"role_name"|"role_name|asc"|"role_name|desc"|"type"|"type|asc"|"type|desc"|"user_uuid"|"user_uuid|asc"|"user_uuid|desc" query; one of cid, cid|asc, cid|desc, expires_at, expires_at|asc, expires_at|desc, role_name, role_name|asc, role_name|desc, type, type|asc, type|desc, user_uuid, user_uuid|asc, user_uuid|desc
+
+--- combinedUserRolesV1: GET /user-management/combined/user-roles/v1 (paging: offset)
+---@param args? falcon.UserManagement.combinedUserRolesV1.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:get_user_grants_v1(args) end
 
 --- combinedUserRolesV1: GET /user-management/combined/user-roles/v1 (paging: offset)
 ---@param args? falcon.UserManagement.combinedUserRolesV1.args
@@ -50,6 +60,11 @@ function UserManagement:combinedUserRolesV1(args) end
 --- CombinedUserRolesV2: GET /user-management/combined/user-roles/v2 (paging: offset)
 ---@param args? falcon.UserManagement.CombinedUserRolesV2.args
 ---@return falcon.Response|falcon.Result|string response
+function UserManagement:get_user_grants(args) end
+
+--- CombinedUserRolesV2: GET /user-management/combined/user-roles/v2 (paging: offset)
+---@param args? falcon.UserManagement.CombinedUserRolesV2.args
+---@return falcon.Response|falcon.Result|string response
 function UserManagement:combined_user_roles_v2(args) end
 
 --- CombinedUserRolesV2: GET /user-management/combined/user-roles/v2 (paging: offset)
@@ -60,6 +75,11 @@ function UserManagement:CombinedUserRolesV2(args) end
 ---@class falcon.UserManagement.entitiesRolesGETV2.args: falcon.CallOptions
 ---@field cid? string query
 ---@field body table body; required
+
+--- entitiesRolesGETV2: POST /user-management/entities/roles/GET/v2 (paging: none)
+---@param args? falcon.UserManagement.entitiesRolesGETV2.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:get_roles_mssp(args) end
 
 --- entitiesRolesGETV2: POST /user-management/entities/roles/GET/v2 (paging: none)
 ---@param args? falcon.UserManagement.entitiesRolesGETV2.args
@@ -78,6 +98,11 @@ function UserManagement:entitiesRolesGETV2(args) end
 --- entitiesRolesV1: GET /user-management/entities/roles/v1 (paging: none)
 ---@param args? falcon.UserManagement.entitiesRolesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function UserManagement:get_roles_mssp_v1(args) end
+
+--- entitiesRolesV1: GET /user-management/entities/roles/v1 (paging: none)
+---@param args? falcon.UserManagement.entitiesRolesV1.args
+---@return falcon.Response|falcon.Result|string response
 function UserManagement:entities_roles_v1(args) end
 
 --- entitiesRolesV1: GET /user-management/entities/roles/v1 (paging: none)
@@ -87,6 +112,11 @@ function UserManagement:entitiesRolesV1(args) end
 
 ---@class falcon.UserManagement.userActionV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- userActionV1: POST /user-management/entities/user-actions/v1 (paging: none)
+---@param args? falcon.UserManagement.userActionV1.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:user_action(args) end
 
 --- userActionV1: POST /user-management/entities/user-actions/v1 (paging: none)
 ---@param args? falcon.UserManagement.userActionV1.args
@@ -104,6 +134,11 @@ function UserManagement:userActionV1(args) end
 --- userRolesActionV1: POST /user-management/entities/user-role-actions/v1 (paging: none)
 ---@param args? falcon.UserManagement.userRolesActionV1.args
 ---@return falcon.Response|falcon.Result|string response
+function UserManagement:user_roles_action(args) end
+
+--- userRolesActionV1: POST /user-management/entities/user-role-actions/v1 (paging: none)
+---@param args? falcon.UserManagement.userRolesActionV1.args
+---@return falcon.Response|falcon.Result|string response
 function UserManagement:user_roles_action_v1(args) end
 
 --- userRolesActionV1: POST /user-management/entities/user-role-actions/v1 (paging: none)
@@ -113,6 +148,11 @@ function UserManagement:userRolesActionV1(args) end
 
 ---@class falcon.UserManagement.retrieveUsersGETV1.args: falcon.CallOptions
 ---@field body table body; required
+
+--- retrieveUsersGETV1: POST /user-management/entities/users/GET/v1 (paging: none)
+---@param args? falcon.UserManagement.retrieveUsersGETV1.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:retrieve_users(args) end
 
 --- retrieveUsersGETV1: POST /user-management/entities/users/GET/v1 (paging: none)
 ---@param args? falcon.UserManagement.retrieveUsersGETV1.args
@@ -131,6 +171,11 @@ function UserManagement:retrieveUsersGETV1(args) end
 --- createUserV1: POST /user-management/entities/users/v1 (paging: none)
 ---@param args? falcon.UserManagement.createUserV1.args
 ---@return falcon.Response|falcon.Result|string response
+function UserManagement:create_user_mssp(args) end
+
+--- createUserV1: POST /user-management/entities/users/v1 (paging: none)
+---@param args? falcon.UserManagement.createUserV1.args
+---@return falcon.Response|falcon.Result|string response
 function UserManagement:create_user_v1(args) end
 
 --- createUserV1: POST /user-management/entities/users/v1 (paging: none)
@@ -140,6 +185,11 @@ function UserManagement:createUserV1(args) end
 
 ---@class falcon.UserManagement.deleteUserV1.args: falcon.CallOptions
 ---@field user_uuid string query; required
+
+--- deleteUserV1: DELETE /user-management/entities/users/v1 (paging: none)
+---@param args? falcon.UserManagement.deleteUserV1.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:delete_user_mssp(args) end
 
 --- deleteUserV1: DELETE /user-management/entities/users/v1 (paging: none)
 ---@param args? falcon.UserManagement.deleteUserV1.args
@@ -154,6 +204,11 @@ function UserManagement:deleteUserV1(args) end
 ---@class falcon.UserManagement.updateUserV1.args: falcon.CallOptions
 ---@field user_uuid string query; required
 ---@field body table body; required
+
+--- updateUserV1: PATCH /user-management/entities/users/v1 (paging: none)
+---@param args? falcon.UserManagement.updateUserV1.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:update_user_mssp(args) end
 
 --- updateUserV1: PATCH /user-management/entities/users/v1 (paging: none)
 ---@param args? falcon.UserManagement.updateUserV1.args
@@ -173,6 +228,11 @@ function UserManagement:updateUserV1(args) end
 --- queriesRolesV1: GET /user-management/queries/roles/v1 (paging: none)
 ---@param args? falcon.UserManagement.queriesRolesV1.args
 ---@return falcon.Response|falcon.Result|string response
+function UserManagement:query_roles(args) end
+
+--- queriesRolesV1: GET /user-management/queries/roles/v1 (paging: none)
+---@param args? falcon.UserManagement.queriesRolesV1.args
+---@return falcon.Response|falcon.Result|string response
 function UserManagement:queries_roles_v1(args) end
 
 --- queriesRolesV1: GET /user-management/queries/roles/v1 (paging: none)
@@ -185,6 +245,11 @@ function UserManagement:queriesRolesV1(args) end
 ---@field offset? integer query; >= 0
 ---@field limit? integer query; 1..500
 ---@field sort? "cid_name"|"cid_name|asc"|"cid_name|desc"|"created_at"|"created_at|asc"|"created_at|desc"|"first_name"|"first_name|asc"|"first_name|desc"|"has_temporary_roles"|"has_temporary_roles|asc"|"has_temporary_roles|desc"|"last_login_at"|"last_login_at|asc"|"last_login_at|desc"|"last_name"|"last_name|asc"|"last_name|desc"|"name"|"name|asc"|"name|desc"|"status"|"status|asc"|"status|desc"|"temporarily_assigned_cids"|"temporarily_assigned_cids|asc"|"temporarily_assigned_cids|desc"|"uid"|"uid|asc"|"uid|desc" query; one of cid_name, cid_name|asc, cid_name|desc, created_at, created_at|asc, created_at|desc, first_name, first_name|asc, first_name|desc, has_temporary_roles, has_temporary_roles|asc, has_temporary_roles|desc, last_login_at, last_login_at|asc, last_login_at|desc, last_name, last_name|asc, last_name|desc, name, name|asc, name|desc, status, status|asc, status|desc, temporarily_assigned_cids, temporarily_assigned_cids|asc, temporarily_assigned_cids|desc, uid, uid|asc, uid|desc
+
+--- queryUserV1: GET /user-management/queries/users/v1 (paging: offset)
+---@param args? falcon.UserManagement.queryUserV1.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:query_users(args) end
 
 --- queryUserV1: GET /user-management/queries/users/v1 (paging: offset)
 ---@param args? falcon.UserManagement.queryUserV1.args
@@ -268,15 +333,15 @@ function UserManagement:GetUserRoleIds(args) end
 --- RetrieveUser: GET /users/entities/users/v1 (paging: none)
 ---@param args? falcon.UserManagement.RetrieveUser.args
 ---@return falcon.Response|falcon.Result|string response
-function UserManagement:retrieve_user(args) end
-
---- RetrieveUser: GET /users/entities/users/v1 (paging: none)
----@param args? falcon.UserManagement.RetrieveUser.args
----@return falcon.Response|falcon.Result|string response
 function UserManagement:RetrieveUser(args) end
 
 ---@class falcon.UserManagement.retrieveUser.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- retrieveUser: GET /users/entities/users/v1 (paging: none)
+---@param args? falcon.UserManagement.retrieveUser.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:retrieve_user(args) end
 
 --- retrieveUser: GET /users/entities/users/v1 (paging: none)
 ---@param args? falcon.UserManagement.retrieveUser.args
@@ -336,6 +401,11 @@ function UserManagement:retrieve_emails_by_cid(args) end
 function UserManagement:RetrieveEmailsByCID(args) end
 
 ---@class falcon.UserManagement.RetrieveUserUUIDsByCID.args: falcon.CallOptions
+
+--- RetrieveUserUUIDsByCID: GET /users/queries/user-uuids-by-cid/v1 (paging: none)
+---@param args? falcon.UserManagement.RetrieveUserUUIDsByCID.args
+---@return falcon.Response|falcon.Result|string response
+function UserManagement:retrieve_user_uuids_by_cid(args) end
 
 --- RetrieveUserUUIDsByCID: GET /users/queries/user-uuids-by-cid/v1 (paging: none)
 ---@param args? falcon.UserManagement.RetrieveUserUUIDsByCID.args

@@ -15,6 +15,11 @@ local Workflows = {}
 --- WorkflowActivitiesCombined: GET /workflows/combined/activities/v1 (paging: token)
 ---@param args? falcon.Workflows.WorkflowActivitiesCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:search_activities(args) end
+
+--- WorkflowActivitiesCombined: GET /workflows/combined/activities/v1 (paging: token)
+---@param args? falcon.Workflows.WorkflowActivitiesCombined.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_activities_combined(args) end
 
 --- WorkflowActivitiesCombined: GET /workflows/combined/activities/v1 (paging: token)
@@ -27,6 +32,11 @@ function Workflows:WorkflowActivitiesCombined(args) end
 ---@field offset? string query
 ---@field limit? integer query
 ---@field sort? string query
+
+--- WorkflowActivitiesContentCombined: GET /workflows/combined/activity-content/v1 (paging: token)
+---@param args? falcon.Workflows.WorkflowActivitiesContentCombined.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:search_activities_content(args) end
 
 --- WorkflowActivitiesContentCombined: GET /workflows/combined/activity-content/v1 (paging: token)
 ---@param args? falcon.Workflows.WorkflowActivitiesContentCombined.args
@@ -47,6 +57,11 @@ function Workflows:WorkflowActivitiesContentCombined(args) end
 --- WorkflowDefinitionsCombined: GET /workflows/combined/definitions/v1 (paging: token)
 ---@param args? falcon.Workflows.WorkflowDefinitionsCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:search_definitions(args) end
+
+--- WorkflowDefinitionsCombined: GET /workflows/combined/definitions/v1 (paging: token)
+---@param args? falcon.Workflows.WorkflowDefinitionsCombined.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_definitions_combined(args) end
 
 --- WorkflowDefinitionsCombined: GET /workflows/combined/definitions/v1 (paging: token)
@@ -59,6 +74,11 @@ function Workflows:WorkflowDefinitionsCombined(args) end
 ---@field offset? string query
 ---@field limit? integer query
 ---@field sort? string query
+
+--- WorkflowExecutionsCombined: GET /workflows/combined/executions/v1 (paging: token)
+---@param args? falcon.Workflows.WorkflowExecutionsCombined.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:search_executions(args) end
 
 --- WorkflowExecutionsCombined: GET /workflows/combined/executions/v1 (paging: token)
 ---@param args? falcon.Workflows.WorkflowExecutionsCombined.args
@@ -78,6 +98,11 @@ function Workflows:WorkflowExecutionsCombined(args) end
 --- WorkflowTriggersCombined: GET /workflows/combined/triggers/v1 (paging: token)
 ---@param args? falcon.Workflows.WorkflowTriggersCombined.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:search_triggers(args) end
+
+--- WorkflowTriggersCombined: GET /workflows/combined/triggers/v1 (paging: token)
+---@param args? falcon.Workflows.WorkflowTriggersCombined.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_triggers_combined(args) end
 
 --- WorkflowTriggersCombined: GET /workflows/combined/triggers/v1 (paging: token)
@@ -92,6 +117,11 @@ function Workflows:WorkflowTriggersCombined(args) end
 --- WorkflowDefinitionsAction: POST /workflows/entities/definition-actions/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowDefinitionsAction.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:workflow_definition_action(args) end
+
+--- WorkflowDefinitionsAction: POST /workflows/entities/definition-actions/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowDefinitionsAction.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_definitions_action(args) end
 
 --- WorkflowDefinitionsAction: POST /workflows/entities/definition-actions/v1 (paging: none)
@@ -102,6 +132,11 @@ function Workflows:WorkflowDefinitionsAction(args) end
 ---@class falcon.Workflows.WorkflowDefinitionsExport.args: falcon.CallOptions
 ---@field id string query; required
 ---@field sanitize? boolean query
+
+--- WorkflowDefinitionsExport: GET /workflows/entities/definitions/export/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowDefinitionsExport.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:export_definition(args) end
 
 --- WorkflowDefinitionsExport: GET /workflows/entities/definitions/export/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowDefinitionsExport.args
@@ -121,6 +156,11 @@ function Workflows:WorkflowDefinitionsExport(args) end
 --- WorkflowDefinitionsImport: POST /workflows/entities/definitions/import/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowDefinitionsImport.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:import_definition(args) end
+
+--- WorkflowDefinitionsImport: POST /workflows/entities/definitions/import/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowDefinitionsImport.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_definitions_import(args) end
 
 --- WorkflowDefinitionsImport: POST /workflows/entities/definitions/import/v1 (paging: none)
@@ -131,6 +171,11 @@ function Workflows:WorkflowDefinitionsImport(args) end
 ---@class falcon.Workflows.WorkflowDefinitionsUpdate.args: falcon.CallOptions
 ---@field validate_only? boolean query
 ---@field body table body; required
+
+--- WorkflowDefinitionsUpdate: PUT /workflows/entities/definitions/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowDefinitionsUpdate.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:update_definition(args) end
 
 --- WorkflowDefinitionsUpdate: PUT /workflows/entities/definitions/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowDefinitionsUpdate.args
@@ -155,6 +200,11 @@ function Workflows:WorkflowDefinitionsUpdate(args) end
 --- WorkflowExecuteInternal: POST /workflows/entities/execute/internal/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowExecuteInternal.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:execute_internal(args) end
+
+--- WorkflowExecuteInternal: POST /workflows/entities/execute/internal/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowExecuteInternal.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_execute_internal(args) end
 
 --- WorkflowExecuteInternal: POST /workflows/entities/execute/internal/v1 (paging: none)
@@ -174,6 +224,11 @@ function Workflows:WorkflowExecuteInternal(args) end
 --- WorkflowExecute: POST /workflows/entities/execute/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowExecute.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:execute(args) end
+
+--- WorkflowExecute: POST /workflows/entities/execute/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowExecute.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_execute(args) end
 
 --- WorkflowExecute: POST /workflows/entities/execute/v1 (paging: none)
@@ -184,6 +239,11 @@ function Workflows:WorkflowExecute(args) end
 ---@class falcon.Workflows.WorkflowExecutionsAction.args: falcon.CallOptions
 ---@field action_name "resume"|"cancel" query; required; one of resume, cancel
 ---@field body table body; required
+
+--- WorkflowExecutionsAction: POST /workflows/entities/execution-actions/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowExecutionsAction.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:execution_action(args) end
 
 --- WorkflowExecutionsAction: POST /workflows/entities/execution-actions/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowExecutionsAction.args
@@ -201,6 +261,11 @@ function Workflows:WorkflowExecutionsAction(args) end
 --- WorkflowExecutionResults: GET /workflows/entities/execution-results/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowExecutionResults.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:execution_results(args) end
+
+--- WorkflowExecutionResults: GET /workflows/entities/execution-results/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowExecutionResults.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_execution_results(args) end
 
 --- WorkflowExecutionResults: GET /workflows/entities/execution-results/v1 (paging: none)
@@ -210,6 +275,11 @@ function Workflows:WorkflowExecutionResults(args) end
 
 ---@class falcon.Workflows.WorkflowGetHumanInputV1.args: falcon.CallOptions
 ---@field ids string|string[] query; required
+
+--- WorkflowGetHumanInputV1: GET /workflows/entities/human-inputs/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowGetHumanInputV1.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:get_human_input(args) end
 
 --- WorkflowGetHumanInputV1: GET /workflows/entities/human-inputs/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowGetHumanInputV1.args
@@ -224,6 +294,11 @@ function Workflows:WorkflowGetHumanInputV1(args) end
 ---@class falcon.Workflows.WorkflowUpdateHumanInputV1.args: falcon.CallOptions
 ---@field id string query; required
 ---@field body table body; required
+
+--- WorkflowUpdateHumanInputV1: PATCH /workflows/entities/human-inputs/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowUpdateHumanInputV1.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:update_human_input(args) end
 
 --- WorkflowUpdateHumanInputV1: PATCH /workflows/entities/human-inputs/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowUpdateHumanInputV1.args
@@ -250,6 +325,11 @@ function Workflows:WorkflowUpdateHumanInputV1(args) end
 --- WorkflowMockExecute: POST /workflows/entities/mock-executions/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowMockExecute.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:mock_execute(args) end
+
+--- WorkflowMockExecute: POST /workflows/entities/mock-executions/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowMockExecute.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_mock_execute(args) end
 
 --- WorkflowMockExecute: POST /workflows/entities/mock-executions/v1 (paging: none)
@@ -264,6 +344,11 @@ function Workflows:WorkflowMockExecute(args) end
 ---@field key? string query
 ---@field depth? integer query
 ---@field body table body; required
+
+--- WorkflowExecuteSingleNodeV1: POST /workflows/entities/single-node-executions/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowExecuteSingleNodeV1.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:execute_single_activity_node(args) end
 
 --- WorkflowExecuteSingleNodeV1: POST /workflows/entities/single-node-executions/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowExecuteSingleNodeV1.args
@@ -284,6 +369,11 @@ function Workflows:WorkflowExecuteSingleNodeV1(args) end
 --- v1_child_executions_query: GET /workflows/queries/child-executions/v1 (paging: token)
 ---@param args? falcon.Workflows.v1_child_executions_query.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:query_child_executions(args) end
+
+--- v1_child_executions_query: GET /workflows/queries/child-executions/v1 (paging: token)
+---@param args? falcon.Workflows.v1_child_executions_query.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:v_1_child_executions_query(args) end
 
 --- v1_child_executions_query: GET /workflows/queries/child-executions/v1 (paging: token)
@@ -293,6 +383,11 @@ function Workflows:v1_child_executions_query(args) end
 
 ---@class falcon.Workflows.WorkflowSystemDefinitionsDeProvision.args: falcon.CallOptions
 ---@field body table body; required
+
+--- WorkflowSystemDefinitionsDeProvision: POST /workflows/system-definitions/deprovision/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowSystemDefinitionsDeProvision.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:deprovision(args) end
 
 --- WorkflowSystemDefinitionsDeProvision: POST /workflows/system-definitions/deprovision/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowSystemDefinitionsDeProvision.args
@@ -310,6 +405,11 @@ function Workflows:WorkflowSystemDefinitionsDeProvision(args) end
 --- WorkflowSystemDefinitionsPromote: POST /workflows/system-definitions/promote/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowSystemDefinitionsPromote.args
 ---@return falcon.Response|falcon.Result|string response
+function Workflows:promote(args) end
+
+--- WorkflowSystemDefinitionsPromote: POST /workflows/system-definitions/promote/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowSystemDefinitionsPromote.args
+---@return falcon.Response|falcon.Result|string response
 function Workflows:workflow_system_definitions_promote(args) end
 
 --- WorkflowSystemDefinitionsPromote: POST /workflows/system-definitions/promote/v1 (paging: none)
@@ -319,6 +419,11 @@ function Workflows:WorkflowSystemDefinitionsPromote(args) end
 
 ---@class falcon.Workflows.WorkflowSystemDefinitionsProvision.args: falcon.CallOptions
 ---@field body table body; required
+
+--- WorkflowSystemDefinitionsProvision: POST /workflows/system-definitions/provision/v1 (paging: none)
+---@param args? falcon.Workflows.WorkflowSystemDefinitionsProvision.args
+---@return falcon.Response|falcon.Result|string response
+function Workflows:provision(args) end
 
 --- WorkflowSystemDefinitionsProvision: POST /workflows/system-definitions/provision/v1 (paging: none)
 ---@param args? falcon.Workflows.WorkflowSystemDefinitionsProvision.args

@@ -12,6 +12,11 @@ local ZeroTrustAssessment = {}
 --- getAssessmentV1: GET /zero-trust-assessment/entities/assessments/v1 (paging: none)
 ---@param args? falcon.ZeroTrustAssessment.getAssessmentV1.args
 ---@return falcon.Response|falcon.Result|string response
+function ZeroTrustAssessment:get_assessment(args) end
+
+--- getAssessmentV1: GET /zero-trust-assessment/entities/assessments/v1 (paging: none)
+---@param args? falcon.ZeroTrustAssessment.getAssessmentV1.args
+---@return falcon.Response|falcon.Result|string response
 function ZeroTrustAssessment:get_assessment_v1(args) end
 
 --- getAssessmentV1: GET /zero-trust-assessment/entities/assessments/v1 (paging: none)
@@ -20,6 +25,11 @@ function ZeroTrustAssessment:get_assessment_v1(args) end
 function ZeroTrustAssessment:getAssessmentV1(args) end
 
 ---@class falcon.ZeroTrustAssessment.getAuditV1.args: falcon.CallOptions
+
+--- getAuditV1: GET /zero-trust-assessment/entities/audit/v1 (paging: none)
+---@param args? falcon.ZeroTrustAssessment.getAuditV1.args
+---@return falcon.Response|falcon.Result|string response
+function ZeroTrustAssessment:get_audit(args) end
 
 --- getAuditV1: GET /zero-trust-assessment/entities/audit/v1 (paging: none)
 ---@param args? falcon.ZeroTrustAssessment.getAuditV1.args
@@ -36,6 +46,11 @@ function ZeroTrustAssessment:getAuditV1(args) end
 ---@field limit? integer query
 ---@field after? string query
 ---@field sort? string query
+
+--- getAssessmentsByScoreV1: GET /zero-trust-assessment/queries/assessments/v1 (paging: after)
+---@param args? falcon.ZeroTrustAssessment.getAssessmentsByScoreV1.args
+---@return falcon.Response|falcon.Result|string response
+function ZeroTrustAssessment:get_assessments_by_score(args) end
 
 --- getAssessmentsByScoreV1: GET /zero-trust-assessment/queries/assessments/v1 (paging: after)
 ---@param args? falcon.ZeroTrustAssessment.getAssessmentsByScoreV1.args

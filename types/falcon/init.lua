@@ -31,7 +31,9 @@
 ---@field CloudSecurityDetections fun(opts?: falcon.Options): falcon.CloudSecurityDetections
 ---@field CloudSnapshots fun(opts?: falcon.Options): falcon.CloudSnapshots
 ---@field CompleteDashboard fun(opts?: falcon.Options): falcon.CompleteDashboard
+---@field ComplianceAssessments fun(opts?: falcon.Options): falcon.ContainerImageCompliance
 ---@field ConfigurationAssessment fun(opts?: falcon.Options): falcon.ConfigurationAssessment
+---@field ConfigurationAssessmentEvaluationLogic fun(opts?: falcon.Options): falcon.ConfigurationAssessmentEvaluationLogic
 ---@field ContainerAlerts fun(opts?: falcon.Options): falcon.ContainerAlerts
 ---@field ContainerDetections fun(opts?: falcon.Options): falcon.ContainerDetections
 ---@field ContainerImageCompliance fun(opts?: falcon.Options): falcon.ContainerImageCompliance
@@ -55,6 +57,7 @@
 ---@field DriftIndicators fun(opts?: falcon.Options): falcon.DriftIndicators
 ---@field EventStreams fun(opts?: falcon.Options): falcon.EventStreams
 ---@field ExposureManagement fun(opts?: falcon.Options): falcon.ExposureManagement
+---@field F4IT fun(opts?: falcon.Options): falcon.ITAutomation
 ---@field FDR fun(opts?: falcon.Options): falcon.FDR
 ---@field FaaSExecution fun(opts?: falcon.Options): falcon.FaaSExecution
 ---@field FalconContainer fun(opts?: falcon.Options): falcon.FalconContainer
@@ -85,6 +88,7 @@
 ---@field MessageCenter fun(opts?: falcon.Options): falcon.MessageCenter
 ---@field MobileEnrollment fun(opts?: falcon.Options): falcon.MobileEnrollment
 ---@field NGSIEM fun(opts?: falcon.Options): falcon.NGSIEM
+---@field NetworkScan fun(opts?: falcon.Options): falcon.NetworkScan
 ---@field NetworkScanGlobalConfigs fun(opts?: falcon.Options): falcon.NetworkScanGlobalConfigs
 ---@field NetworkScanNetworks fun(opts?: falcon.Options): falcon.NetworkScanNetworks
 ---@field NetworkScanScanRunReports fun(opts?: falcon.Options): falcon.NetworkScanScanRunReports
@@ -93,7 +97,9 @@
 ---@field NetworkScanScans fun(opts?: falcon.Options): falcon.NetworkScanScans
 ---@field NetworkScanTemplates fun(opts?: falcon.Options): falcon.NetworkScanTemplates
 ---@field NetworkScanZones fun(opts?: falcon.Options): falcon.NetworkScanZones
+---@field OAuth2 fun(opts?: falcon.Options): falcon.OAuth2
 ---@field ODS fun(opts?: falcon.Options): falcon.ODS
+---@field PreventionPolicies fun(opts?: falcon.Options): falcon.PreventionPolicy
 ---@field PreventionPolicy fun(opts?: falcon.Options): falcon.PreventionPolicy
 ---@field Quarantine fun(opts?: falcon.Options): falcon.Quarantine
 ---@field QuickScan fun(opts?: falcon.Options): falcon.QuickScan
@@ -108,8 +114,10 @@
 ---@field SampleUploads fun(opts?: falcon.Options): falcon.SampleUploads
 ---@field ScheduledReports fun(opts?: falcon.Options): falcon.ScheduledReports
 ---@field SensorDownload fun(opts?: falcon.Options): falcon.SensorDownload
+---@field SensorUpdatePolicies fun(opts?: falcon.Options): falcon.SensorUpdatePolicy
 ---@field SensorUpdatePolicy fun(opts?: falcon.Options): falcon.SensorUpdatePolicy
 ---@field SensorUsage fun(opts?: falcon.Options): falcon.SensorUsage
+---@field SensorVisibilityExclusions fun(opts?: falcon.Options): falcon.SensorVisibilityExclusions
 ---@field ServerlessExports fun(opts?: falcon.Options): falcon.ServerlessExports
 ---@field ServerlessVulnerabilities fun(opts?: falcon.Options): falcon.ServerlessVulnerabilities
 ---@field SpotlightEvaluationLogic fun(opts?: falcon.Options): falcon.SpotlightEvaluationLogic
@@ -122,6 +130,8 @@
 ---@field Workflows fun(opts?: falcon.Options): falcon.Workflows
 ---@field ZeroTrustAssessment fun(opts?: falcon.Options): falcon.ZeroTrustAssessment
 local falcon = {}
+--- FalconPy's NetworkScan: the operations of 8 collections.
+---@class falcon.NetworkScan: falcon.NetworkScanGlobalConfigs, falcon.NetworkScanScanRunReports, falcon.NetworkScanScanRuns, falcon.NetworkScanScanners, falcon.NetworkScanTemplates, falcon.NetworkScanNetworks, falcon.NetworkScanScans, falcon.NetworkScanZones
 
 ---@class falcon.Options
 ---@field client_id? string API client id (else FALCON_CLIENT_ID)

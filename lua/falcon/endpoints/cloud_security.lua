@@ -2,11 +2,11 @@
 -- Collection cloud_security: 8 operations (duplicated Operation IDs keep FalconPy's order; the first one wins).
 return {
 {id="combined_cloud_risks",method="GET",route="/cloud-security-risks/combined/cloud-risks/v1",params={{name="filter",["in"]="query",type="string"},{name="sort",["in"]="query",type="string"},{name="limit",["in"]="query",type="integer",min=0,max=1000},{name="offset",["in"]="query",type="integer",min=0}}},
-{id="ListCloudGroupsExternal",method="GET",route="/cloud-security/combined/cloud-groups/v1",params={{name="filter",["in"]="query",type="string"},{name="sort",["in"]="query",type="string"},{name="offset",["in"]="query",type="string"},{name="limit",["in"]="query",type="string"}}},
-{id="ListCloudGroupsByIDExternal",method="GET",route="/cloud-security/entities/cloud-groups/v1",params={{name="ids",["in"]="query",type="array",items="string",collectionFormat="multi"}}},
-{id="CreateCloudGroupExternal",method="POST",route="/cloud-security/entities/cloud-groups/v1",params={{name="body",["in"]="body",required=true}}},
-{id="UpdateCloudGroupExternal",method="PATCH",route="/cloud-security/entities/cloud-groups/v1",params={{name="group",["in"]="body",required=true}}},
-{id="DeleteCloudGroupsExternal",method="DELETE",route="/cloud-security/entities/cloud-groups/v1",params={{name="ids",["in"]="query",type="array",items="string",collectionFormat="multi"}}},
-{id="ListCloudGroupIDsExternal",method="GET",route="/cloud-security/queries/cloud-groups/v1",params={{name="filter",["in"]="query",type="string"},{name="sort",["in"]="query",type="string"},{name="offset",["in"]="query",type="string"},{name="limit",["in"]="query",type="string"}}},
+{id="ListCloudGroupsExternal",method="GET",route="/cloud-security/combined/cloud-groups/v1",params={{name="filter",["in"]="query",type="string"},{name="sort",["in"]="query",type="string"},{name="offset",["in"]="query",type="string"},{name="limit",["in"]="query",type="string"}},pep8="list_cloud_groups"},
+{id="ListCloudGroupsByIDExternal",method="GET",route="/cloud-security/entities/cloud-groups/v1",params={{name="ids",["in"]="query",type="array",items="string",collectionFormat="multi"}},pep8="list_cloud_groups_by_id"},
+{id="CreateCloudGroupExternal",method="POST",route="/cloud-security/entities/cloud-groups/v1",params={{name="body",["in"]="body",required=true}},pep8="create_cloud_group"},
+{id="UpdateCloudGroupExternal",method="PATCH",route="/cloud-security/entities/cloud-groups/v1",params={{name="group",["in"]="body",required=true}},pep8="update_cloud_group"},
+{id="DeleteCloudGroupsExternal",method="DELETE",route="/cloud-security/entities/cloud-groups/v1",params={{name="ids",["in"]="query",type="array",items="string",collectionFormat="multi"}},pep8="delete_cloud_groups"},
+{id="ListCloudGroupIDsExternal",method="GET",route="/cloud-security/queries/cloud-groups/v1",params={{name="filter",["in"]="query",type="string"},{name="sort",["in"]="query",type="string"},{name="offset",["in"]="query",type="string"},{name="limit",["in"]="query",type="string"}},pep8="list_group_ids"},
 {id="combined-cloud-risks",method="GET",route="/cloud-security-risks/combined/cloud-risks/v1",params={{name="filter",["in"]="query",type="string"},{name="sort",["in"]="query",type="string"},{name="limit",["in"]="query",type="integer",min=0,max=1000},{name="offset",["in"]="query",type="integer",min=0}}},
 }

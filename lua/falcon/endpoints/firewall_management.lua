@@ -18,7 +18,7 @@ return {
 {id="get_platforms",method="GET",route="/fwmgr/entities/platforms/v1",params={{name="ids",["in"]="query",type="array",items="string",required=true,collectionFormat="multi"}}},
 {id="get_policy_containers",method="GET",route="/fwmgr/entities/policies/v1",params={{name="ids",["in"]="query",type="array",items="string",required=true,collectionFormat="multi"}}},
 {id="update_policy_container_v1",method="PUT",route="/fwmgr/entities/policies/v1",params={{name="body",["in"]="body",required=true}}},
-{id="update_policy_container",method="PUT",route="/fwmgr/entities/policies/v2",params={{name="body",["in"]="body",required=true}}},
+{id="update_policy_container",method="PUT",route="/fwmgr/entities/policies/v2",params={{name="body",["in"]="body",required=true}},pep8="update_policy_container_v2"},
 {id="get_rule_groups",method="GET",route="/fwmgr/entities/rule-groups/v1",params={{name="ids",["in"]="query",type="array",items="string",required=true,collectionFormat="multi"}}},
 {id="create_rule_group",method="POST",route="/fwmgr/entities/rule-groups/v1",params={{name="clone_id",["in"]="query",type="string"},{name="library",["in"]="query",type="string"},{name="comment",["in"]="query",type="string"},{name="body",["in"]="body",required=true}}},
 {id="update_rule_group",method="PATCH",route="/fwmgr/entities/rule-groups/v1",params={{name="comment",["in"]="query",type="string"},{name="body",["in"]="body",required=true}}},
