@@ -130,9 +130,10 @@ function CaseWatch.new(opts)
   timing(self, opts, engine)
   storage(self, opts, engine)
   --- Counters: polls, sweeps, requests, changes handed out, acknowledged, failures (polls that failed),
-  --- paged (polls past one page), unsaved (acknowledgements Redis did not take).
+  --- paged (polls past one page), relisted (pages read again: a case left the filter meanwhile),
+  --- unsaved (acknowledgements Redis did not take).
   self.stats = { polls = 0, sweeps = 0, requests = 0, changes = 0, acknowledged = 0, failures = 0, paged = 0,
-                 unsaved = 0 }
+                 relisted = 0, unsaved = 0 }
   return self
 end
 

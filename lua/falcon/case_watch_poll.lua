@@ -97,6 +97,7 @@ local function window(watch, state, ids, seen, upto)
       upto = state.w + math.floor((upto - state.w) / 2)
     else
       passes = passes + 1
+      watch.stats.relisted = watch.stats.relisted + 1
     end
   end
   return nil
@@ -112,9 +113,12 @@ function Poll.changed_ids(watch, state)
   local got = ids_of(first)
   add(ids, seen, got)
   if total_of(first, #got) <= #got then return ids, math.max(settled, state.w) end
-  if settled <= state.w then return ids, nil end -- nothing settled yet: these now, the rest next time
   watch.stats.paged = watch.stats.paged + 1
-  return ids, window(watch, state, ids, seen, settled)
+  if settled > state.w then return ids, window(watch, state, ids, seen, settled) end
+  -- Nothing settled yet: every page now, as it stands; the watermark stays, so a case these pages miss
+  -- (one left the filter meanwhile) is listed again next time.
+  add(ids, seen, pass(watch, state, nil) or {})
+  return ids, nil
 end
 
 --- Every case id the filter matches (for a sweep; best effort: one missed now is seen at the next).
