@@ -261,7 +261,7 @@ describe("falcon.CaseWatch", function()
     } })
     e:control("casework", { after = 0.2, actions = { reply(ids[1], "one"), reply(ids[2], "two") } })
     local w = watch { backoff = { initial = 0.05, max = 0.5 }, idle_timeout = 2.5 }
-    local got, outage = {}, nil
+    local got = {}
     for change in w:changes() do
       got[#got + 1] = change
       if #got == 2 then
@@ -275,7 +275,7 @@ describe("falcon.CaseWatch", function()
           .. " >/dev/null) >/dev/null 2>&1 & :")
       end
     end
-    outage = 0
+    local outage = 0
     for _, r in ipairs(e:requests()) do if r.uri == QUERY and r.status == 500 then outage = outage + 1 end end
     once_each(got)
     local bodies = {}
@@ -284,5 +284,75 @@ describe("falcon.CaseWatch", function()
     -- Polls every 50 ms would send 60 listings in the outage (a retry each); the backoff sends a few.
     assert.is_true(w.stats.failures >= 3, w.stats.failures .. " failed polls")
     assert.is_true(outage >= 3 and outage < 30, outage .. " listings in the outage")
+  end)
+
+  it("finds a reply that does not move its case's last_modified_time with a sweep, and only then", function()
+    local ids = fresh()
+    e:control("config", { activity_moves_case = false })
+    e:control("casework", { after = 0.3, actions = { reply(ids[6], "quiet") } })
+    local blind = watch { idle_timeout = 1.5 }
+    local unseen = 0
+    for _ in blind:changes() do unseen = unseen + 1 end
+    assert.are.equal(0, unseen) -- no sweep: the listing never shows that case
+    local w = watch { interval = 0.1, sweep = 0.5, since = iso(server_now() - 5), idle_timeout = 1.5 }
+    local got = {}
+    for change in w:changes() do got[#got + 1] = change end
+    once_each(got)
+    assert.are.equal(1, #got) -- the reply alone (a sweep reports what moves no case: activities)
+    assert.are.equal("activity_added", got[1].kind)
+    assert.are.equal("quiet", got[1].activity.body)
+    assert.is_true(w.stats.sweeps >= 2)
+  end)
+
+  it("is the same from the Uber class, and from `falcon watch` as NDJSON", function()
+    local ids = fresh()
+    local uber = falcon.APIHarnessV2 { client_id = e.client_id, client_secret = e.client_secret, base_url = e.url }
+    e:control("casework", { after = 0.3, actions = { reply(ids[2], "to uber") } })
+    local w = uber:watch_cases { interval = 0.05, settle = 1, idle_timeout = 1, sweep = false }
+    local kinds = {}
+    w:run(function(change) kinds[#kinds + 1] = change.kind end)
+    assert.are.same({ "case_seen", "activity_added" }, kinds)
+    e:control("casework", { after = 1, actions = { reply(ids[3], "to the shell") } })
+    local out, code = emulator.run("FALCON_CLIENT_ID=" .. e.client_id .. " FALCON_CLIENT_SECRET=" .. e.client_secret
+      .. " FALCON_BASE_URL=" .. emulator.quote(e.url) .. " timeout 30 " .. require("spec.helpers.vm")
+      .. " bin/falcon watch --interval 0.05 --idle-timeout 2 --sweep off 2>&1")
+    assert.are.equal(0, code, out)
+    local lines = {}
+    for l in out:gmatch("[^\n]+") do lines[#lines + 1] = require("cjson").decode(l) end
+    assert.are.equal(2, #lines, out)
+    assert.are.equal("activity_added", lines[2].kind)
+    assert.are.equal("to the shell", lines[2].activity.body)
+    assert.are.equal(ids[3], lines[2].case_id)
+  end)
+
+  it("refuses bad options, and a checkpoint that is not this watch's, before anything is sent", function()
+    fresh()
+    assert.has_error(function() mc:watch { interval = "fast" } end,
+      "falcon: CaseWatch: bad option 'interval' (seconds >= 0.05 expected, got fast)")
+    assert.has_error(function() mc:watch { intervall = 1 } end)
+    assert.has_error(function() mc:watch { since = "yesterday" } end)
+    assert.has_error(function() mc:watch { batch = 501 } end)
+    assert.has_error(function() mc:watch { checkpoint = 5 } end)
+    assert.has_error(function() mc.watch { } end)
+    local cloud = falcon.MessageCenter { client_id = e.client_id, client_secret = e.client_secret, base_url = "us-2" }
+    assert.has_error(function() cloud:watch { interval = 1 } end,
+      "falcon: CaseWatch: bad option 'interval' (seconds >= 5 expected, got 1)")
+    local stored
+    local checkpoint = { load = function() return stored end, save = function(text) stored = text return true end }
+    local first = watch { checkpoint = checkpoint, filter = "case.status:'open'", idle_timeout = 0.2 }
+    for _ in first:changes() do end
+    assert.is_string(stored)
+    local other = watch { checkpoint = checkpoint, filter = "case.status:'closed'", idle_timeout = 0.2 }
+    local ok, err = pcall(function() for _ in other:changes() do end end)
+    assert.is_false(ok)
+    assert.matches("checkpoint belongs to a watch of another filter", err)
+    stored = "{not json"
+    ok, err = pcall(function() for _ in watch { checkpoint = checkpoint, filter = "case.status:'open'" }:changes() do end end)
+    assert.is_false(ok)
+    assert.matches("not a case watch's", err)
+    -- A filter the API refuses ends the loop with the API's reason.
+    ok, err = pcall(function() for _ in watch { filter = "case.nope:'x'" }:changes() do end end)
+    assert.is_false(ok)
+    assert.matches("refused the query", err)
   end)
 end)

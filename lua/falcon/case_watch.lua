@@ -226,10 +226,11 @@ function CaseWatch:_backoff(failures)
   return wait * (0.5 + 0.5 * self.random()) -- jitter: watchers failed at once do not come back at once
 end
 
--- The first poll of a new watch: "now" is the server's settled second.
+-- The first poll of a new watch: "now" is the second before the server's (a change made from now on is
+-- stamped later than it; one stamped earlier was made before the watch began).
 function CaseWatch:_begin()
   local probe = self:_call("query_cases", { filter = self.filter, limit = 1 })
-  local now = Poll.settled(self, probe)
+  local now = Poll.server_time(probe) - 1
   self.state.w, self.state.w0 = now, now
   return { changes = {} }
 end
@@ -347,8 +348,8 @@ function CaseWatch:ack()
   local change = self.pending
   if not change then return end
   self.pending = nil
-  if not self.state then return end -- the lease was lost since: its next holder hands it over again
-  self.state:apply(change)
+  -- Not this memory's (the lease was lost since): its next holder hands it over again.
+  if not self.state or not self.state:apply(change) then return end
   local ok, err = self:_save()
   if ok then
     self.stats.acknowledged = self.stats.acknowledged + 1

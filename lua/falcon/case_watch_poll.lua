@@ -43,14 +43,19 @@ local function total_of(response, got)
   return total
 end
 
---- The last settled second as of an answer (its Date header, the server's clock, minus `settle`).
-function Poll.settled(watch, response)
+--- The server's time of an answer: its Date header (whole seconds).
+function Poll.server_time(response)
   local date = untrusted.http_date(response.headers["Date"])
   if not date then
     bad("without a Date header (" .. untrusted.printable(tostring(response.headers["Date"])) ..
       "): the watch reads the server's clock from it")
   end
-  return date - watch.settle
+  return date
+end
+
+--- The last settled second as of an answer: the server's time minus `settle`.
+function Poll.settled(watch, response)
+  return Poll.server_time(response) - watch.settle
 end
 
 local function case_filter(filter, after, upto)
@@ -203,7 +208,7 @@ function Poll.changes(watch, state, ids, sweep)
   table.sort(order, by_change_time)
   local changes = {}
   for _, item in ipairs(order) do
-    for _, change in ipairs(state:changes_for(item.case, item.activities)) do changes[#changes + 1] = change end
+    for _, change in ipairs(state:changes_for(item.case, item.activities, sweep)) do changes[#changes + 1] = change end
   end
   return changes, settled
 end

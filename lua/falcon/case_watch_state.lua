@@ -11,8 +11,9 @@
 --   t  items handed over since `a`: id -> {version, digest}, so that one stamped in the same second as
 --      another, or edited twice in one second, is neither lost nor handed over twice
 --   l  the case's last_modified_time when last handed over (the least recent are forgotten past max_cases)
--- A change carries its effect (`_effect`), applied when the application acknowledges it; a poll's
--- watermarks move only once every change of the poll is acknowledged (`commit`). Nothing here is I/O.
+-- Each change has its effect on this memory (kept beside it, not in it: a change is the application's),
+-- applied when the application acknowledges it; a poll's watermarks move only once every change of the
+-- poll is acknowledged (`commit`). Nothing here is I/O.
 local errors = require "falcon.errors"
 local json = require "falcon.json"
 local untrusted = require "falcon.untrusted"
@@ -85,8 +86,8 @@ end
 --- A new memory for `filter`; `since` (epoch seconds) is where the watch starts, or nil until the first
 --- poll has read the server's clock.
 function State.new(filter, since, max_cases)
-  return setmetatable({ filter = filter, w = since, w0 = since, cases = {}, count = 0, max_cases = max_cases },
-                      State)
+  return setmetatable({ filter = filter, w = since, w0 = since, cases = {}, count = 0, max_cases = max_cases,
+                        effects = setmetatable({}, { __mode = "k" }) }, State)
 end
 
 function State:encode()
@@ -99,10 +100,10 @@ local function number_or_nil(value) return value == nil or (type(value) == "numb
 -- A case's memory as read from a checkpoint: checked field by field (a checkpoint is input too).
 local function check_case(id, c)
   if type(id) ~= "string" or type(c) ~= "table" or type(c.a) ~= "number" or type(c.l) ~= "number"
-      or type(c.f) ~= "table" or (c.t ~= nil and type(c.t) ~= "table") then
+      or (c.f ~= nil and type(c.f) ~= "table") or (c.t ~= nil and type(c.t) ~= "table") then
     return false
   end
-  for _, v in pairs(c.f) do if type(v) ~= "string" then return false end end
+  for _, v in pairs(c.f or {}) do if type(v) ~= "string" then return false end end
   for item, v in pairs(c.t or {}) do
     if type(item) ~= "string" or type(v) ~= "table" or type(v[1]) ~= "number" or type(v[2]) ~= "string" then
       return false
@@ -149,22 +150,23 @@ end
 -- The case-level change of `case` against memory `entry`, or nil when no watched field changed.
 local function case_change(self, case, entry, lmt)
   local fields, changed, any = {}, {}, false
+  local known = entry and entry.f ~= nil
   for _, name in ipairs(State.FIELDS) do
     local value = field_value(case, name)
     fields[name] = kept(value)
-    if entry and entry.f[name] ~= fields[name] then
+    if known and entry.f[name] ~= fields[name] then
       local before = entry.f[name]
       local from = before and before:sub(1, 1) ~= "#" and json.decode(before) or nil
       changed[name], any = { from = from, to = value }, true
     end
   end
   local effect = { case_id = case.id, f = fields, l = lmt }
-  if entry then
+  if known then
     if not any then return nil end
-    return { kind = "case_updated", changed = changed, _effect = effect }
+    return { kind = "case_updated", changed = changed }, effect
   end
   local created = State.time_of(case.created_time, "a case's created_time")
-  return { kind = created > (self.w0 or 0) and "case_created" or "case_seen", _effect = effect }
+  return { kind = created > (self.w0 or 0) and "case_created" or "case_seen" }, effect
 end
 
 -- An activity or attachment as an item: {id, version (epoch), at (its timestamp), key (digest)}.
@@ -204,20 +206,23 @@ local ITEM_KIND = { activity = { "activity_added", "activity_edited" }, attachme
 --- The changes `case` (as GetCaseEntitiesByIDs answers it) and its `activities` make against memory, in
 --- the order they are handed over: the case's own change first, then its items oldest first. Each
 --- carries kind, case_id, at (the server's timestamp), case, and changed / activity / attachment.
-function State:changes_for(case, activities)
+--- `items_only` (a sweep): activities and attachments only (a field change moves the case, and is listed).
+function State:changes_for(case, activities, items_only)
   local entry = self.cases[case.id]
   local lmt = State.time_of(case.last_modified_time, "a case's last_modified_time")
   local out = {}
-  local head = case_change(self, case, entry, lmt)
+  local head, effect
+  if not items_only then head, effect = case_change(self, case, entry, lmt) end
   if head then
     head.at = case.last_modified_time
-    out[1] = head
+    out[1], self.effects[head] = head, effect
   end
   local attachments = type(case.attachments) == "table" and case.attachments or {}
   for _, item in ipairs(new_items(entry, entry and entry.a or self:_default_a(), activities, attachments)) do
     local kinds = ITEM_KIND[item.kind]
-    out[#out + 1] = { kind = item.known and kinds[2] or kinds[1], at = item.at, [item.kind] = item.value,
-                      _effect = { case_id = case.id, item = item.id, version = item.version, key = item.key, l = lmt } }
+    local change = { kind = item.known and kinds[2] or kinds[1], at = item.at, [item.kind] = item.value }
+    out[#out + 1] = change
+    self.effects[change] = { case_id = case.id, item = item.id, version = item.version, key = item.key, l = lmt }
   end
   for _, change in ipairs(out) do change.case_id, change.case = case.id, case end
   return out
@@ -226,20 +231,24 @@ end
 function State:_entry(case_id)
   local entry = self.cases[case_id]
   if not entry then
-    entry = { f = {}, a = self:_default_a(), t = {}, l = 0 }
+    entry = { a = self:_default_a(), t = {}, l = 0 } -- fields unknown until its case is handed over
     self.cases[case_id] = entry
     self.count = self.count + 1
   end
   return entry
 end
 
---- Applies an acknowledged change to memory.
+--- Applies an acknowledged change to memory; false for a change this memory did not make (it was read
+--- again from the store since: the change's effect is in it, or the change comes again).
 function State:apply(change)
-  local effect = change._effect
+  local effect = self.effects[change]
+  if not effect then return false end
+  self.effects[change] = nil
   local entry = self:_entry(effect.case_id)
   if effect.f then entry.f = effect.f end
   if effect.item then entry.t[effect.item] = { effect.version, effect.key } end
   entry.l = math.max(entry.l, effect.l)
+  return true
 end
 
 --- A poll's changes are all acknowledged: the watermark moves to `w` (nil: it stays), and each case

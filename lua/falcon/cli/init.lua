@@ -26,6 +26,7 @@ usage: falcon <collection> <operation> [--parameter value ...] [options]
        falcon help [<collection>] <operation>
        falcon configure [--profile NAME] store credentials in a profile (mode 0600)
        falcon emulator start|stop|env    a local Falcon API emulator to try everything offline
+       falcon watch [--filter FQL] ...   Message Center changes as they happen, as NDJSON
        falcon completion bash|zsh        a completion script: source <(falcon completion bash)
 
 options:
@@ -42,7 +43,7 @@ options:
 exit codes: 0 success, 1 API error, 2 usage error, 3 transport error, 130 interrupted
 ]]
 
-local COMMANDS = { "call", "ops", "help", "configure", "emulator", "completion", "version" }
+local COMMANDS = { "call", "ops", "help", "configure", "emulator", "watch", "completion", "version" }
 M.COMMANDS = COMMANDS
 
 -- Options every operation takes; the value says whether a value follows.
@@ -373,6 +374,7 @@ function M.run(argv)
     elseif command == "call" then return run_call(ctx, rest)
     elseif command == "configure" then return run_configure(rest)
     elseif command == "emulator" then return require("falcon.cli.emulator").run(ctx, rest)
+    elseif command == "watch" then return require("falcon.cli.watch").run(ctx, rest)
     elseif command == "completion" then return require("falcon.cli.complete").script(rest[1])
     elseif command == "__complete" then return require("falcon.cli.complete").candidates(rest)
     end
