@@ -356,3 +356,89 @@ describe("falcon.CaseWatch", function()
     assert.matches("refused the query", err)
   end)
 end)
+
+describe("falcon.CaseWatch with coordination (a lease on Redis)", function()
+  local redis_server = require "spec.helpers.redis"
+  local e, redis, dir
+  local pids = {}
+
+  -- A watcher: writes "<owner> <change line>" per change, until killed or idle.
+  local WATCHER = [[
+    local v = ...
+    local falcon = require "falcon"
+    local mc = falcon.MessageCenter { client_id = v.id, client_secret = v.secret, base_url = v.url,
+      coordination = { redis = v.redis, timeout = 0.2, retry_interval = 0.2, prefix = "casewatch-spec" } }
+    local watch = mc:watch { interval = 0.05, settle = 1, sweep = false, since = v.since, idle_timeout = v.idle,
+                             lease = { ttl = 1, owner = v.owner } }
+    local out = assert(io.open(v.out, "a"))
+    for change in watch:changes() do
+      local item = change.activity or change.attachment
+      out:write(v.owner, " ", change.kind, " ", change.case_id, " ", item and item.id or "-", "\n")
+      out:flush()
+    end
+  ]]
+
+  setup(function()
+    e = emulator.start { seed = { cases = 6, max_activities = 1 } }
+    redis = redis_server.start()
+    dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-watch-fleet.XXXXXX\""):gsub("%s+$", "")
+  end)
+  teardown(function()
+    for _, pid in ipairs(pids) do emulator.run("kill -KILL " .. pid .. " 2>/dev/null") end
+    if redis then redis:stop() end
+    if e then e:stop() end
+    if dir then emulator.run("rm -rf " .. emulator.quote(dir)) end
+  end)
+
+  it("has one watcher polling; another takes over within seconds of its death, losing nothing", function()
+    local mc = falcon.MessageCenter { client_id = e.client_id, client_secret = e.client_secret, base_url = e.url }
+    local ids = mc:query_cases { limit = 6, sort = "case.id.asc" }.body.resources
+    local since = iso(e:control("clock", {}).now - 1)
+    local function start(owner, idle)
+      local pid = child.spawn(WATCHER, { id = e.client_id, secret = e.client_secret, url = e.url, redis = redis.url,
+                                         since = since, owner = owner, idle = idle or 600, out = dir .. "/fleet.out" })
+      pids[#pids + 1] = pid
+      return pid
+    end
+    local first = start("a")
+    core.sleep(0.5) -- a holds the lease
+    start("b")
+    local expected = {}
+    local function replies(from, to)
+      for i = from, to do
+        expected[e:control("casework", { actions = { { action = "reply", case_id = ids[i % 6 + 1], body = "r" .. i } } })
+          .applied[1].id] = true
+        core.sleep(0.05)
+      end
+    end
+    replies(1, 12)
+    core.sleep(1.5)
+    emulator.run("kill -KILL " .. first)
+    local killed_at = core.now()
+    replies(13, 24)
+    -- b takes over within the lease's ttl (1 s) and some; wait until every reply is handed over.
+    local text
+    for _ = 1, 200 do
+      text = emulator.read_file(dir .. "/fleet.out") or ""
+      local done = true
+      for id in pairs(expected) do if not text:find(id, 1, true) then done = false break end end
+      if done then break end
+      core.sleep(0.05)
+    end
+    local by_owner, count, repeats = { a = 0, b = 0 }, {}, 0
+    local before_kill = true
+    for owner, kind, item in text:gmatch("(%a) (%S+) %x+ (%S+)\n") do
+      by_owner[owner] = by_owner[owner] + 1
+      if owner == "b" then before_kill = false end
+      assert.is_true(owner == "b" or before_kill, "a wrote after b took over")
+      if kind == "activity_added" then
+        if count[item] then repeats = repeats + 1 end
+        count[item] = (count[item] or 0) + 1
+      end
+    end
+    for id in pairs(expected) do assert.is_truthy(count[id], "reply " .. id .. " lost") end
+    assert.is_true(by_owner.a > 0 and by_owner.b > 0)
+    assert.is_true(repeats <= 1, repeats .. " repeated")
+    assert.is_true(core.now() - killed_at < 10)
+  end)
+end)
