@@ -314,6 +314,20 @@ function CaseWatch:_pause(now)
   return math.max(0, at - now)
 end
 
+-- Sleeps on the driver until the next step. Inside nginx, stop() from another light thread (the
+-- runner's lease renewer, a worker told to exit) ends the sleep at once, through an ngx.semaphore.
+function CaseWatch:_sleep(d, seconds)
+  if d.name == "cosocket" and self.wake == nil then
+    local ok, semaphore = pcall(require, "ngx.semaphore")
+    self.wake = ok and semaphore.new(0) or false
+  end
+  if d.name == "cosocket" and self.wake then
+    self.wake:wait(seconds)
+  else
+    d.sleep(seconds)
+  end
+end
+
 -- The next change, waiting for one; nil once stopped or past the deadline or idle timeout.
 function CaseWatch:_take()
   local d = driver.current()
@@ -336,7 +350,7 @@ function CaseWatch:_take()
     local now = d.now()
     local wait = self:_pause(now)
     if wait == nil then return nil end
-    if wait > 0 then d.sleep(wait) else self:_turn(now) end
+    if wait > 0 then self:_sleep(d, wait) else self:_turn(now) end
   end
   return nil
 end
@@ -388,6 +402,7 @@ end
 function CaseWatch:stop()
   if self.stopped then return end
   self.stopped = true
+  if self.wake then self.wake:post(1) end
   if self.lease then self.lease:release() end
 end
 
