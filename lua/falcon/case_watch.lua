@@ -316,15 +316,15 @@ end
 
 -- Sleeps on the driver until the next step. Inside nginx, stop() from another light thread (the
 -- runner's lease renewer, a worker told to exit) ends the sleep at once, through an ngx.semaphore.
-function CaseWatch:_sleep(d, seconds)
+function CaseWatch:_sleep(d, wait)
   if d.name == "cosocket" and self.wake == nil then
     local ok, semaphore = pcall(require, "ngx.semaphore")
     self.wake = ok and semaphore.new(0) or false
   end
   if d.name == "cosocket" and self.wake then
-    self.wake:wait(seconds)
+    self.wake:wait(wait)
   else
-    d.sleep(seconds)
+    d.sleep(wait)
   end
 end
 
