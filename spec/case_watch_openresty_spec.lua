@@ -57,7 +57,7 @@ describe("falcon.CaseWatch in nginx", function()
     local ngx_server = openresty.start { emu = e, workers = 4, extra = [[
       lua_shared_dict falcon_watch 1m;
       init_worker_by_lua_block {
-        require("spec.helpers.ngx_watch_app").start("@DIR@/config.json", "@DIR@/changes.out")
+        require("spec.helpers.ngx_stream_app").start_watch("@DIR@/config.json", "@DIR@/changes.out")
       }
     ]] }
     local out = ngx_server.dir .. "/changes.out"

@@ -9,10 +9,8 @@
 -- (falcon.lease), and only the holder of the lease, with its fence, can write it.
 local checkpoint = require "falcon.checkpoint"
 local compat = require "falcon.compat"
-local core = require "falcon.core"
 local errors = require "falcon.errors"
 local lease = require "falcon.lease"
-local options = require "falcon.options"
 
 local M = {}
 
@@ -63,14 +61,7 @@ Leased.__index = Leased
 
 --- The memory of watch `name` in Redis, under its lease; `opts`: {ttl = seconds (5), owner = name}.
 function M.leased(coordination, name, opts)
-  if opts ~= nil and type(opts) ~= "table" then bad("lease", "{ttl = seconds, owner = name}", type(opts)) end
-  opts = options.check_keys("CaseWatch", opts, { ttl = true, owner = true }, "lease.")
-  local ttl = opts.ttl or 5
-  if type(ttl) ~= "number" or ttl ~= ttl or ttl < 0.2 or ttl > 300 then bad("lease.ttl", "seconds in [0.2, 300]", ttl) end
-  local owner = opts.owner or ("%x-%x"):format(math.random(0, 0x3fffffff), math.floor(core.now() * 1e6) % 0x7fffffff)
-  if type(owner) ~= "string" or owner == "" or #owner > 200 or owner:find("%c") then
-    bad("lease.owner", "a name without control characters", owner)
-  end
+  local ttl, owner = require("falcon.stream_leases").options("CaseWatch", opts)
   local self = setmetatable({ leases = lease.new(coordination, name, "casewatch"), ttl = ttl, owner = owner,
                               next_at = 0, stats = { acquired = 0, lost = 0 } }, Leased)
   self.load = function() return self:_load() end
