@@ -197,7 +197,8 @@ end
 function CaseWatch:_load()
   local text, err = self.store.load()
   if text == nil and err then return nil, err end
-  if text == nil then return State.new(self.filter, self.since, self.max_cases) end
+  -- None yet (an empty file is not one a watch wrote: it writes whole texts, by rename).
+  if text == nil or text == "" then return State.new(self.filter, self.since, self.max_cases) end
   if type(text) ~= "string" then return nil, "the checkpoint store's load() gave a " .. type(text) end
   return State.decode(text, self.filter, self.max_cases)
 end
