@@ -355,6 +355,37 @@ describe("falcon.CaseWatch", function()
     assert.is_false(ok)
     assert.matches("refused the query", err)
   end)
+
+  it("ends with a clear error, handing nothing over, when the API's answer is not one", function()
+    local ids = fresh()
+    local cases_route = "/message-center/entities/cases/GET/v1"
+    local broken = {
+      { { route = QUERY, kind = "headers", headers = { Date = "yesterday" } }, "without a Date header" },
+      { { route = QUERY, kind = "rewrite", set = { ["meta.pagination.total"] = "lots" } }, "total is not a count" },
+      { { route = QUERY, kind = "rewrite", set = { ["resources.1"] = 42 } }, "id that is not one" },
+      { { route = cases_route, kind = "rewrite", set = { ["resources.1.last_modified_time"] = "soon" } },
+        "last_modified_time \"soon\", which is not a timestamp" },
+      { { route = cases_route, kind = "rewrite", set = { resources = "none" } }, "without a resources list" },
+    }
+    for _, case in ipairs(broken) do
+      e:control("faults", { clear = true })
+      casework { reply(ids[1], "x") }
+      local w = watch { since = iso(server_now() - 2) }
+      e:control("faults", { faults = { case[1] } })
+      local handed = 0
+      local ok, err = pcall(function() for _ in w:changes() do handed = handed + 1 end end)
+      assert.is_false(ok, case[2])
+      assert.matches(case[2], tostring(err), 1, true)
+      assert.matches("^falcon: CaseWatch: ", tostring(err))
+      assert.are.equal(0, handed)
+    end
+    e:control("faults", { clear = true })
+    local damaged = '{"v":1,"filter":"","w":1,"cases":{"x":{"a":"no","l":1,"t":{}}}}'
+    local w = watch { checkpoint = { load = function() return damaged end, save = function() return true end } }
+    local ok, err = pcall(function() for _ in w:changes() do end end)
+    assert.is_false(ok)
+    assert.matches("entry for case x is damaged", err, 1, true)
+  end)
 end)
 
 describe("falcon.CaseWatch with coordination (a lease on Redis)", function()

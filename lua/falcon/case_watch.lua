@@ -295,7 +295,7 @@ function CaseWatch:_turn(now)
     local state, err = self:_load()
     if not state then
       if not self.lease then errors.raise("CaseWatch", "%s", tostring(err)) end
-      return self.lease:drop() -- Redis failing: the lease is tried again
+      return self.lease:drop(now + self.lease.ttl / 3) -- Redis failing: the lease is tried again soon
     end
     self.state = state
   end

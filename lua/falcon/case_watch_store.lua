@@ -97,10 +97,11 @@ function Leased:hold(now)
   return true, true
 end
 
---- Forgets the lease held (it expires in Redis by itself; a successor then takes it).
-function Leased:drop()
+--- Forgets the lease held (it expires in Redis by itself; a successor then takes it). It is tried again
+--- at once, or `retry_at` (after a Redis failure).
+function Leased:drop(retry_at)
   if self.held then self.stats.lost = self.stats.lost + 1 end
-  self.held, self.next_at = nil, 0
+  self.held, self.next_at = nil, retry_at or 0
 end
 
 function Leased:_load()
