@@ -356,6 +356,29 @@ describe("falcon.CaseWatch", function()
     assert.matches("refused the query", err)
   end)
 
+  it("runs as a task of falcon.parallel (the curl multi driver), sleeping without holding the others", function()
+    local ids = fresh()
+    local driver = require "falcon.driver"
+    local seen, drivers = {}, {}
+    local _, errs = falcon.parallel({
+      function()
+        local w = watch { idle_timeout = 1.5 }
+        for change in w:changes() do
+          seen[#seen + 1] = change.kind
+          drivers[#drivers + 1] = driver.current().name
+        end
+      end,
+      function() -- meanwhile, another task of the same scheduler: a request, a pause, a reply to watch
+        mc:query_cases { limit = 1 }
+        driver.current().sleep(0.4)
+        casework { reply(ids[2], "while you wait") }
+      end,
+    })
+    assert.is_nil(errs)
+    assert.are.same({ "case_seen", "activity_added" }, seen)
+    assert.are.same({ "multi", "multi" }, drivers)
+  end)
+
   it("ends with a clear error, handing nothing over, when the API's answer is not one", function()
     local ids = fresh()
     local cases_route = "/message-center/entities/cases/GET/v1"
