@@ -388,7 +388,12 @@ end
 --- error in fn stops the watch (that change is not acknowledged) and is raised again.
 function CaseWatch:run(fn)
   if type(fn) ~= "function" then errors.bad_argument("CaseWatch:run", "fn", "function expected, got " .. type(fn)) end
-  for change in self:changes() do
+  -- A plain call, not a generic `for`: Lua 5.1 cannot yield from a for's iterator, and under
+  -- falcon.parallel the watch yields while it waits.
+  local next_change = self:changes()
+  while true do
+    local change = next_change()
+    if change == nil then return end
     local ok, err = compat.pcall(fn, change)
     if not ok then
       self.pending = nil
