@@ -325,6 +325,27 @@ describe("falcon.CaseWatch", function()
     assert.are.equal(ids[3], lines[2].case_id)
   end)
 
+  it("does not acknowledge a change whose handler failed: the next watch hands it over again", function()
+    local ids = fresh()
+    local stored
+    local checkpoint = { load = function() return stored end, save = function(text) stored = text return true end }
+    e:control("casework", { after = 0.3, actions = { reply(ids[5], "handled twice") } })
+    local w = watch { checkpoint = checkpoint }
+    local calls = 0
+    local ok, err = pcall(w.run, w, function(change)
+      calls = calls + 1
+      if change.activity then error("ticket system down") end
+    end)
+    assert.is_false(ok)
+    assert.matches("ticket system down", err)
+    assert.is_true(w.stopped)
+    assert.are.equal(2, calls) -- case_seen acknowledged, the reply not
+    local again = {}
+    watch({ checkpoint = checkpoint, idle_timeout = 1 }):run(function(change) again[#again + 1] = change end)
+    assert.are.equal(1, #again)
+    assert.are.equal("handled twice", again[1].activity.body)
+  end)
+
   it("refuses bad options, and a checkpoint that is not this watch's, before anything is sent", function()
     fresh()
     assert.has_error(function() mc:watch { interval = "fast" } end,
