@@ -135,10 +135,15 @@ $(BENCH_FLOOR): bench/floor.c
 FLEET_BENCH = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
 	LUA_CPATH="$(CURDIR)/$(BUILD)/lua5.4/?.so;;" lua5.4 bench/fleet.lua
 
+# The case watch figures (issue 28): requests a falcon.CaseWatch spends, idle and per change.
+WATCH_BENCH = LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/?.lua;;" \
+	LUA_CPATH="$(CURDIR)/$(BUILD)/lua5.4/?.so;;" lua5.4 bench/watch.lua
+
 .PHONY: bench bench-fleet
 bench: deps build $(BENCH_FLOOR)
 	@bench/run
 	@$(FLEET_BENCH)
+	@$(WATCH_BENCH)
 
 bench-fleet: deps build
 	@$(FLEET_BENCH)

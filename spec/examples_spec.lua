@@ -30,7 +30,7 @@ describe("examples (against the emulator)", function()
       "FALCON_CLIENT_ID=" .. shell_quote(e.client_id),
       "FALCON_CLIENT_SECRET=" .. shell_quote(e.client_secret),
       "FALCON_BASE_URL=" .. shell_quote(e.url),
-      "TMPDIR=" .. shell_quote(tmp),
+      "TMPDIR=" .. shell_quote(tmp), "FALCON_WATCH_INTERVAL=0.2",
       "LUA_PATH=" .. shell_quote(package.path),
       "LUA_CPATH=" .. shell_quote(package.cpath),
     }
@@ -186,6 +186,21 @@ describe("examples (against the emulator)", function()
       last[p], seen[#seen + 1] = offset, d
     end
     assert.are.equal(12, #seen)
+  end)
+
+  it("case_watch.lua syncs CrowdStrike's replies to a file once each, and a second run goes on after them", function()
+    local id = e:control("casework", { actions = { { action = "open", title = "Sync me", type = "mdr", body = "b" } } })
+      .applied[1].id
+    e:control("casework", { after = 1, actions = { { action = "reply", case_id = id, body = "looking" } } })
+    local out, ok = run("case_watch.lua", "2")
+    assert.is_true(ok, out)
+    e:control("casework", { actions = { { action = "update", case_id = id, set = { status = "awaiting_customer" } } } })
+    local again, again_ok = run("case_watch.lua", "2")
+    assert.is_true(again_ok, again)
+    local tickets = api.read(tmp .. "/tickets.txt")
+    local _, replies = tickets:gsub("reply from CrowdStrike Support: looking\n", "")
+    assert.are.equal(1, replies, tickets)
+    assert.truthy(tickets:find("status open -> awaiting_customer", 1, true), tickets)
   end)
 
   it("case_workflow.lua runs the whole workflow", function()

@@ -39,33 +39,47 @@ end
 --- process killed mid-save, sees the old offsets or the new, never half of them).
 function checkpoint.file(path)
   if type(path) ~= "string" or path == "" then fail("path", "file path string", type(path)) end
-  local temp = path .. ".tmp"
   return {
     path = path,
     load = function()
-      local file, err, code = io.open(path, "rb")
-      if not file then
-        if code == 2 then return {} end -- ENOENT: a first start
-        return nil, "cannot read checkpoint file: " .. tostring(err)
+      local text, err = checkpoint.read_file(path)
+      if not text then
+        if err then return nil, err end
+        return {} -- a first start
       end
-      local text = file:read("*a")
-      file:close()
-      return parse(text or "", path)
+      return parse(text, path)
     end,
-    save = function(_, _, all)
-      local file, err = io.open(temp, "wb")
-      if not file then return nil, "cannot write checkpoint file: " .. tostring(err) end
-      local ok, werr = file:write(format(all))
-      local closed, cerr = file:close()
-      if not ok or not closed then
-        os.remove(temp)
-        return nil, "cannot write checkpoint file " .. temp .. ": " .. tostring(werr or cerr)
-      end
-      local renamed, rerr = os.rename(temp, path)
-      if not renamed then return nil, "cannot replace checkpoint file: " .. tostring(rerr) end
-      return true
-    end,
+    save = function(_, _, all) return checkpoint.replace_file(path, format(all)) end,
   }
+end
+
+--- The whole text of a checkpoint file; nil when there is none yet, nil and a message when it cannot be read.
+function checkpoint.read_file(path)
+  local file, err, code = io.open(path, "rb")
+  if not file then
+    if code == 2 then return nil end -- ENOENT: a first start
+    return nil, "cannot read checkpoint file: " .. tostring(err)
+  end
+  local text = file:read("*a")
+  file:close()
+  return text or ""
+end
+
+--- Replaces a checkpoint file with `text`: written beside it, then renamed over it (a reader, or a process
+--- killed mid-save, sees the old text or the new, never a mix). true, or nil and a message.
+function checkpoint.replace_file(path, text)
+  local temp = path .. ".tmp"
+  local file, err = io.open(temp, "wb")
+  if not file then return nil, "cannot write checkpoint file: " .. tostring(err) end
+  local ok, werr = file:write(text)
+  local closed, cerr = file:close()
+  if not ok or not closed then
+    os.remove(temp)
+    return nil, "cannot write checkpoint file " .. temp .. ": " .. tostring(werr or cerr)
+  end
+  local renamed, rerr = os.rename(temp, path)
+  if not renamed then return nil, "cannot replace checkpoint file: " .. tostring(rerr) end
+  return true
 end
 
 --- An ngx.shared dict: key prefix .. partition -> offset (seen by every worker, lost with nginx).

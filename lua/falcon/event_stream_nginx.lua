@@ -21,8 +21,8 @@ local EventStream = require "falcon.event_stream"
 
 local M = {}
 
-local function bad(name, expected, got)
-  errors.bad_option("event_stream_nginx", name, ("%s expected, got %s"):format(expected, tostring(got)))
+local function bad(where, name, expected, got)
+  errors.bad_option(where, name, ("%s expected, got %s"):format(expected, tostring(got)))
 end
 
 --- A lease in an ngx.shared dict: key -> the owner's id, expiring after ttl seconds unless renewed.
@@ -54,13 +54,15 @@ local function nap(seconds)
   return not ngx.worker.exiting()
 end
 
--- Runs the stream while this worker holds the lease; returns when the lease is lost, the worker exits or
--- the stream fails (logged; the lease is given up so that any worker may try again).
+-- Runs the stream (or another consumer: `opts.kind`) while this worker holds the lease; returns when the
+-- lease is lost, the worker exits or the stream fails (logged; the lease is given up so that any worker
+-- may try again).
 local function run_owned(opts, lease, owner)
-  local options = opts.stream()
-  if type(options) ~= "table" then errors.raise("event_stream_nginx", "'stream' must return EventStream options") end
+  local kind = opts.kind
+  local options = opts[kind.key]()
+  if type(options) ~= "table" then errors.raise(kind.where, "'%s' must return %s options", kind.key, kind.class) end
   options.checkpoint = options.checkpoint or opts.checkpoint
-  local stream = EventStream.new(options)
+  local stream = kind.new(options)
   local lost = false
   local renewer = ngx.thread.spawn(function()
     while not stream.stopped do
@@ -74,31 +76,44 @@ local function run_owned(opts, lease, owner)
   stream:stop()
   ngx.thread.kill(renewer)
   lease.release(owner)
-  if not ok then ngx.log(ngx.ERR, "falcon: event stream ", options.app_id, " failed: ", tostring(err)) end
+  if not ok then ngx.log(ngx.ERR, "falcon: ", kind.class, " ", tostring(options.app_id or options.name or ""),
+    " failed: ", tostring(err)) end
   return ok and not lost
 end
+
+local EVENT_STREAM = {
+  where = "event_stream_nginx", key = "stream", class = "EventStream", new = EventStream.new, name = "falcon:stream",
+  handler = "function(event, partition)",
+  checkpoint = function(dict, name) return checkpoint.shared_dict(dict, name .. ":checkpoint:") end,
+}
 
 --- Starts the worker's timer. Options: shared_dict (name), stream (function returning EventStream
 --- options), handler(event, partition), lease_ttl (seconds, default 10), lease (a lease provider),
 --- checkpoint (a store; default: the shared dict), name (the lease's key, default "falcon:stream").
-function M.start(opts)
-  if type(opts) ~= "table" then bad("options", "table", type(opts)) end
-  require("falcon.options").check_keys("event_stream_nginx", opts, { shared_dict = true, stream = true, handler = true,
+function M.start(opts) return M.start_consumer(opts, EVENT_STREAM) end
+
+--- The same for another consumer with new(options), run(handler), stop() and `stopped`, as `kind` says:
+--- {where, key (the option naming the function that returns its options), class, new, handler (what it
+--- is called with), name (default key prefix), checkpoint(dict, name) (its default store)}.
+--- falcon.case_watch_nginx runs a CaseWatch so.
+function M.start_consumer(opts, kind)
+  local where = kind.where
+  if type(opts) ~= "table" then bad(where, "options", "table", type(opts)) end
+  require("falcon.options").check_keys(where, opts, { shared_dict = true, [kind.key] = true, handler = true,
     lease_ttl = true, lease = true, checkpoint = true, name = true })
-  if type(opts.stream) ~= "function" then bad("stream", "function returning EventStream options", type(opts.stream)) end
-  if type(opts.handler) ~= "function" then bad("handler", "function(event, partition)", type(opts.handler)) end
+  local make = opts[kind.key]
+  if type(make) ~= "function" then bad(where, kind.key, "function returning " .. kind.class .. " options", type(make)) end
+  if type(opts.handler) ~= "function" then bad(where, "handler", kind.handler, type(opts.handler)) end
   local dict = opts.shared_dict and ngx.shared[opts.shared_dict]
   if not dict and not (opts.lease and opts.checkpoint) then
-    bad("shared_dict", "the name of a lua_shared_dict (or both lease and checkpoint)", opts.shared_dict)
+    bad(where, "shared_dict", "the name of a lua_shared_dict (or both lease and checkpoint)", opts.shared_dict)
   end
-  local settings = {
-    stream = opts.stream, handler = opts.handler, lease_ttl = opts.lease_ttl or 10,
-  }
+  local settings = { kind = kind, [kind.key] = make, handler = opts.handler, lease_ttl = opts.lease_ttl or 10 }
   if type(settings.lease_ttl) ~= "number" or settings.lease_ttl < 0.1 then
-    bad("lease_ttl", "seconds >= 0.1", opts.lease_ttl)
+    bad(where, "lease_ttl", "seconds >= 0.1", opts.lease_ttl)
   end
-  local name = opts.name or "falcon:stream"
-  settings.checkpoint = opts.checkpoint or checkpoint.shared_dict(dict, name .. ":checkpoint:")
+  local name = opts.name or kind.name
+  settings.checkpoint = opts.checkpoint or kind.checkpoint(dict, name)
   local lease = opts.lease or M.shared_dict_lease(dict, name .. ":lease")
   local owner = tostring(ngx.worker.pid())
 
@@ -113,7 +128,7 @@ function M.start(opts)
     end
   end
   local ok, err = ngx.timer.at(0, loop)
-  if not ok then errors.raise("event_stream_nginx", "cannot start the timer: %s", tostring(err)) end
+  if not ok then errors.raise(where, "cannot start the timer: %s", tostring(err)) end
   return true
 end
 

@@ -19,6 +19,7 @@ local lazy = {
   map = function() return require("falcon.parallel").map end,
   EventStream = function() return require("falcon.event_stream").new end,
   checkpoint = function() return require "falcon.checkpoint" end,
+  CaseWatch = function() return require("falcon.case_watch").new end,
 }
 
 return setmetatable(falcon, {

@@ -73,14 +73,16 @@ local function check_fence(fence)
   end
 end
 
---- Leases of app `app_id` on the Redis a coordination table names (see falcon.fleet).
-function lease.new(coordination, app_id)
+--- Leases of app `app_id` on the Redis a coordination table names (see falcon.fleet). `kind` names what
+--- is leased, in the keys (default "stream"; falcon.CaseWatch's are "casewatch").
+function lease.new(coordination, app_id, kind)
   if type(coordination) ~= "table" then
     errors.bad_argument("lease", "coordination", "table expected, got " .. type(coordination))
   end
   check_name("app_id", app_id)
   local settings, own = fleet.check(coordination)
-  return setmetatable({ link = redis.link(settings), base = own.prefix .. ":{stream:" .. app_id .. "}:" }, lease)
+  return setmetatable({ link = redis.link(settings),
+                        base = own.prefix .. ":{" .. (kind or "stream") .. ":" .. app_id .. "}:" }, lease)
 end
 
 function lease:_keys(partition, ...)

@@ -337,6 +337,11 @@ function M.class(class_name)
     return require("falcon.paginate").each(self, op, opname, args, opts)
   end
 
+  if class_name == "MessageCenter" then
+    --- A watch on this object's cases (falcon.CaseWatch): mc:watch { filter = ..., checkpoint = ... }
+    function methods.watch(self, opts) return require("falcon.case_watch").with_client(self, opts, "watch") end
+  end
+
   mt.__index, mt.__newindex = M.accessors(methods, function(key)
     if type(key) ~= "string" then return nil end
     local op = coll.by_id[key] or coll.by_name[key]

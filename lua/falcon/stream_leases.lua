@@ -16,20 +16,26 @@ local options = require "falcon.options"
 local StreamLeases = {}
 StreamLeases.__index = StreamLeases
 
-local function bad(name, expected, got)
-  errors.bad_option("EventStream", name, ("%s expected, got %s"):format(expected, tostring(got)))
-end
-
---- Leases of app `app_id` on the Redis `coordination` names; `opts`: {ttl = seconds (5), owner = name}.
-function StreamLeases.new(coordination, app_id, opts)
+--- The `lease` option of a consumer (`where` names it in errors): {ttl = seconds (5), owner = name (a
+--- random one)}. Returns ttl, owner. (falcon.CaseWatch takes the same option.)
+function StreamLeases.options(where, opts)
+  local function bad(name, expected, got)
+    errors.bad_option(where, name, ("%s expected, got %s"):format(expected, tostring(got)))
+  end
   if opts ~= nil and type(opts) ~= "table" then bad("lease", "{ttl = seconds, owner = name}", type(opts)) end
-  opts = options.check_keys("EventStream", opts, { ttl = true, owner = true }, "lease.")
+  opts = options.check_keys(where, opts, { ttl = true, owner = true }, "lease.")
   local ttl = opts.ttl or 5
   if type(ttl) ~= "number" or ttl ~= ttl or ttl < 0.2 or ttl > 300 then bad("lease.ttl", "seconds in [0.2, 300]", ttl) end
   local owner = opts.owner or ("%x-%x"):format(math.random(0, 0x3fffffff), math.floor(core.now() * 1e6) % 0x7fffffff)
   if type(owner) ~= "string" or owner == "" or #owner > 200 or owner:find("%c") then
     bad("lease.owner", "a name without control characters", owner)
   end
+  return ttl, owner
+end
+
+--- Leases of app `app_id` on the Redis `coordination` names; `opts`: {ttl = seconds (5), owner = name}.
+function StreamLeases.new(coordination, app_id, opts)
+  local ttl, owner = StreamLeases.options("EventStream", opts)
   return setmetatable({
     leases = lease.new(coordination, app_id), ttl = ttl, owner = owner,
     held = {}, -- partition -> {fence, valid_until, renew_at}: replaced (never reused) on every acquisition

@@ -247,6 +247,11 @@ function methods.each(self, action, args, opts)
   return require("falcon.paginate").each(self, resolve_pages(action), action, args, opts, M.keywords)
 end
 
+--- A watch on Message Center cases (falcon.CaseWatch), as MessageCenter's watch: uber:watch_cases { ... }
+function methods.watch_cases(self, opts)
+  return require("falcon.case_watch").with_client(self, opts, "watch_cases")
+end
+
 --- Creates an Uber object.
 -- @tparam table opts engine options plus `pythonic`, `auth_object`
 function M.new(opts)

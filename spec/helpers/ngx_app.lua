@@ -199,6 +199,19 @@ function scenarios.wire(args)
            driver = require("falcon.driver").current().name }
 end
 
+-- A case watch (spec/case_watch_openresty_spec.lua) until it is idle for `idle` seconds: the changes it
+-- handed over ("kind case item"), its counters and the driver it ran on.
+function scenarios.watch(args)
+  local watch = service("http"):watch { interval = 0.05, settle = 1, sweep = false, since = args.since,
+    idle_timeout = tonumber(args.idle) or 1.5, backoff = { initial = 0.05, max = 0.3 } }
+  local lines = {}
+  for change in watch:changes() do
+    local item = change.activity or change.attachment
+    lines[#lines + 1] = change.kind .. " " .. change.case_id .. " " .. (item and item.id or "-")
+  end
+  return { lines = lines, stats = watch.stats, driver = require("falcon.driver").current().name }
+end
+
 function M.handle()
   local name = ngx.var.uri:match("^/([%w_]+)$")
   local scenario = name and scenarios[name]

@@ -1,11 +1,11 @@
 -- Message Center case activities: QueryActivityByCaseID, GetCaseActivityByIds, CaseAddActivity.
 local cases = require "emulator.cases"
+local clock = require "emulator.clock"
 local envelope = require "emulator.envelope"
 local ids = require "emulator.ids"
 local json = require "emulator.json"
 local query = require "emulator.query"
 local store = require "emulator.store"
-local timeutil = require "emulator.timeutil"
 
 local M = {}
 
@@ -38,6 +38,19 @@ function M.send_lookup(list)
     return cases.send_lookup(list, store.data.activity_by_id, function(a) return a end, "activity")
 end
 
+--- Adds a comment to `case` by `author`, stamped by the server's clock. The case's last_modified_time
+--- moves with it unless the configuration says otherwise (activity_moves_case).
+function M.append(case, text, author)
+    local now = clock.stamp()
+    local activity = {
+        id = ids.hex(32), case_id = case.id, cid = case.cid, type = "comment", body = text,
+        created_by = author, created_time = now, last_modified_time = now, modified_by = "",
+    }
+    store.add_activity(activity)
+    if store.conf.activity_moves_case then case.last_modified_time = now end
+    return activity
+end
+
 function M.add(req)
     local body = req.json
     if type(body) ~= "table" or body[1] ~= nil then
@@ -56,20 +69,7 @@ function M.add(req)
     if not case then
         return envelope.error(404, nil, { errors = { { code = 404, message = "case not found", id = body.case_id } } })
     end
-    local now = timeutil.format(ngx.now())
-    local activity = {
-        id = ids.hex(32),
-        case_id = case.id,
-        cid = case.cid,
-        type = "comment",
-        body = body.body,
-        created_by = cases.author_for(req, body.user_uuid),
-        created_time = now,
-        last_modified_time = now,
-        modified_by = "",
-    }
-    store.add_activity(activity)
-    case.last_modified_time = now
+    local activity = M.append(case, body.body, cases.author_for(req, body.user_uuid))
     return envelope.send_json(200, envelope.envelope(array({ { id = activity.id, path = "" } }), {
         writes = { resources_affected = 1 },
     }))

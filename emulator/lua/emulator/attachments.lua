@@ -1,12 +1,12 @@
 -- Message Center attachments: CaseAddAttachment (multipart upload) and CaseDownloadAttachment.
 -- Bytes go straight from the request body to <dir>/attachments/<id> and back, byte-exact.
+local clock = require "emulator.clock"
 local envelope = require "emulator.envelope"
 local ids = require "emulator.ids"
 local json = require "emulator.json"
 local multipart = require "emulator.multipart"
 local query = require "emulator.query"
 local store = require "emulator.store"
-local timeutil = require "emulator.timeutil"
 
 local M = {}
 
@@ -52,6 +52,22 @@ local function view(a)
         id = a.id, name = a.name, size = a.size, mime_type = a.mime_type,
         created_by = a.created_by, created_time = a.created_time,
     }
+end
+
+--- Records an attachment of `case` whose bytes are in the file at `path` (moved into place), stamped by
+--- the server's clock; the case's last_modified_time moves with it. Returns it, or nil and a message.
+function M.record(case, name, size, created_by, path)
+    local attachment = {
+        id = ids.hex(32), case_id = case.id, name = name, size = size,
+        mime_type = M.MIME_TYPES[(name:match("%.([^.]+)$") or ""):lower()], created_by = created_by,
+        created_time = clock.stamp(),
+    }
+    local renamed, err = os.rename(path, store.attachment_path(attachment.id))
+    if not renamed then return nil, "cannot store attachment: " .. tostring(err) end
+    store.data.attachment_by_id[attachment.id] = attachment
+    case.attachments[#case.attachments + 1] = view(attachment)
+    case.last_modified_time = attachment.created_time
+    return attachment
 end
 
 function M.upload(req)
@@ -131,22 +147,10 @@ function M.upload(req)
         return refuse(404, nil, { errors = { { code = 404, message = "case not found", id = case_id } } })
     end
 
-    local attachment = {
-        id = ids.hex(32),
-        case_id = case_id,
-        name = file.name,
-        size = file.size,
-        mime_type = M.MIME_TYPES[ext],
-        created_by = user_uuid,
-        created_time = timeutil.format(ngx.now()),
-    }
-    local renamed, rename_err = os.rename(tmp_path, store.attachment_path(attachment.id))
-    if not renamed then
-        return refuse(500, "cannot store attachment: " .. tostring(rename_err))
+    local attachment, store_err = M.record(case, file.name, file.size, user_uuid, tmp_path)
+    if not attachment then
+        return refuse(500, store_err)
     end
-    store.data.attachment_by_id[attachment.id] = attachment
-    case.attachments[#case.attachments + 1] = view(attachment)
-    case.last_modified_time = attachment.created_time
     return envelope.send_json(200, envelope.envelope(json.array({ view(attachment) }), {
         writes = { resources_affected = 1 },
     }))

@@ -1,11 +1,11 @@
 -- Message Center cases: QueryCasesIdsByFilter, GetCaseEntitiesByIDs, CreateCase (v1, decommissioned),
 -- CreateCaseV2 and UpdateCase (decommissioned). Also the case fields FQL and aggregates work on.
+local clock = require "emulator.clock"
 local envelope = require "emulator.envelope"
 local ids = require "emulator.ids"
 local json = require "emulator.json"
 local query = require "emulator.query"
 local store = require "emulator.store"
-local timeutil = require "emulator.timeutil"
 
 local M = {}
 
@@ -197,7 +197,7 @@ local function create(req, version)
     if not incidents then return envelope.error(400, err) end
     local user_uuid = type(body.user_uuid) == "string" and body.user_uuid or nil
 
-    local now = timeutil.format(ngx.now())
+    local now = clock.stamp()
     local case = {
         id = ids.hex(32),
         key = store.next_case_key(),
@@ -265,7 +265,7 @@ function M.update(req)
             end
         end
     end
-    case.last_modified_time = timeutil.format(ngx.now())
+    case.last_modified_time = clock.stamp()
     return envelope.send_json(200, envelope.envelope(array({ { id = case.id, path = "" } }), {
         writes = { resources_affected = 1 },
     }))

@@ -37,6 +37,9 @@ local function defaults()
         rate_limit = { limit = 6000, window = 60 },
         -- A token is only accepted by the region its client lives in (as in the cloud).
         strict_regions = true,
+        -- Whether a new activity moves its case's last_modified_time. The API's documentation does not
+        -- say; adding an attachment or changing a field does (both change the case record itself).
+        activity_moves_case = true,
         log_limit = 5000,
         log_body_cap = 65536,
         attachment_max_bytes = 15 * 1024 * 1024,
@@ -110,7 +113,7 @@ function M.merge(conf, changes)
                 return nil, key .. " must be a non-negative number"
             end
             conf[key] = value
-        elseif key == "strict_regions" then
+        elseif key == "strict_regions" or key == "activity_moves_case" then
             conf[key] = value and true or false
         else
             return nil, "unknown config key '" .. tostring(key) .. "'"

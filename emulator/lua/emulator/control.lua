@@ -1,5 +1,6 @@
 -- The test-only control API under /_emulator/: reset, seed, faults, delays, config, tokens, the
--- request log and a state summary. Control requests bypass rate limits, faults and the log.
+-- request log, a state summary, CrowdStrike's casework and the server's clock. Control requests bypass
+-- rate limits, faults and the log.
 -- Answers are plain JSON objects; a bad request gets 400 {"error": "..."}.
 local config = require "emulator.config"
 local faults = require "emulator.faults"
@@ -182,6 +183,21 @@ function handlers.streams(body)
     if body.reset then streams.reset() end
     if body.expire then streams.expire_all() end
     return reply(200, streams.view())
+end
+
+-- CrowdStrike's side of Message Center: replies, edits, field changes, attachments, new cases, at once
+-- or on a schedule (emulator.casework).
+function handlers.casework(body)
+    local result, err = require("emulator.casework").control(body)
+    if not result then return bad(err) end
+    return reply(200, result)
+end
+
+-- The server's clock (emulator.clock): {"offset": s}, {"freeze": bool}, {"advance": s}, {"set": iso}.
+function handlers.clock(body)
+    local result, err = require("emulator.clock").control(body)
+    if not result then return bad(err) end
+    return reply(200, result)
 end
 
 function handlers.state()

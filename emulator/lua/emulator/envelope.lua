@@ -1,6 +1,7 @@
 -- Response envelopes ({meta, errors, resources}) and the one place responses are written, so the
 -- common headers (X-Cs-Region, X-Cs-Traceid, X-Ratelimit-*) and the faults that change an answer
 -- (truncate, malformed JSON, rewritten fields, extra headers) apply to every response alike.
+local clock = require "emulator.clock"
 local faults = require "emulator.faults"
 local json = require "emulator.json"
 
@@ -35,6 +36,7 @@ function M.common_headers()
     local ctx = ngx.ctx
     ngx.header["X-Cs-Region"] = ctx.region_header or ctx.region or "us-1"
     ngx.header["X-Cs-Traceid"] = ctx.trace_id
+    ngx.header["Date"] = clock.http_date() -- the server's clock, which stamps the data too
     local rate = ctx.rate
     if rate then
         ngx.header["X-Ratelimit-Limit"] = tostring(rate.limit)

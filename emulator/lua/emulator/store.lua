@@ -34,13 +34,16 @@ function M.init(dir)
     M.data = empty_data()
 end
 
--- Tokens, faults, delays and rate-limit windows; the configuration goes back to start-time.
+-- Tokens, faults, delays, rate-limit windows and the server's clock; the configuration goes back to
+-- start-time. Casework scheduled before a reset is dropped (its generation is gone).
 function M.reset_runtime()
     M.conf = config.copy(M.start_config)
     M.tokens = {}
     M.faults = {}
     M.delays = {}
     M.buckets = {}
+    M.clock = { offset = 0 }
+    M.generation = (M.generation or 0) + 1
 end
 
 function M.reset_data()

@@ -28,6 +28,7 @@ usage: falcon <collection> <operation> [--parameter value ...] [options]
        falcon help [<collection>] <operation>   what it does, its parameters, limits, paging, examples
        falcon configure [--profile NAME] store credentials in a profile (mode 0600)
        falcon emulator start|stop|env    a local Falcon API emulator to try everything offline
+       falcon watch [--filter FQL] ...   Message Center changes as they happen, as NDJSON
        falcon completion bash|zsh        a completion script: source <(falcon completion bash)
 
 options:
@@ -380,6 +381,7 @@ M.COMMANDS = {
   help = run_help,
   configure = run_configure,
   emulator = function(ctx, rest) return require("falcon.cli.emulator").run(ctx, rest) end,
+  watch = function(ctx, rest) return require("falcon.cli.watch").run(ctx, rest) end,
   completion = function(ctx, rest) return require("falcon.cli.complete").script(ctx, rest[1]) end,
   version = run_version,
   __complete = function(ctx, rest) return require("falcon.cli.complete").candidates(ctx, rest) end,
