@@ -205,10 +205,10 @@ describe("a fleet on Redis", function()
     local link = require("falcon.redis").link(require("falcon.redis").settings { redis = redis.url })
     local blocking = require("falcon.driver").blocking
     local key = redis:cli("KEYS", "falcon:*:token")
-    local stored = assert(link:call(blocking, "GET", key))
+    local stored = assert(link:call(blocking, require("falcon.redis").shape.string, "GET", key))
     local expires_at, generation, sealed = stored:match("^([^\n]+)\n(%d+)\n(.+)$")
     -- Another expiry makes the seal fail (the expiry is authenticated), like a flipped byte would.
-    assert(link:call(blocking, "SET", key, ("%.3f\n%d\n"):format(tonumber(expires_at) + 3600, generation) .. sealed))
+    assert(link:call(blocking, require("falcon.redis").shape.ok, "SET", key, ("%.3f\n%d\n"):format(tonumber(expires_at) + 3600, generation) .. sealed))
     link:close()
     local second = client()
     assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
@@ -286,7 +286,7 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
   it("fetches one token for every worker of both, and keeps serving through a Redis restart", function()
     local workers = {}
     for _, a in ipairs(burst(12)) do
-      assert.same({ 200, "cosocket" }, { a.status, a.driver })
+      assert.same({ 200, "cosocket" }, { a.status, a.driver }, cjson.encode(a))
       workers[a.pid] = true
     end
     local answered = 0

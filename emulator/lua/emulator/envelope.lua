@@ -37,8 +37,10 @@ function M.common_headers()
     ngx.header["X-Cs-Traceid"] = ctx.trace_id
     local rate = ctx.rate
     if rate then
-        ngx.header["X-Ratelimit-Limit"] = tostring(rate.limit)
-        ngx.header["X-Ratelimit-Remaining"] = tostring(rate.remaining)
+        if rate.reported then
+            ngx.header["X-Ratelimit-Limit"] = tostring(rate.limit)
+            ngx.header["X-Ratelimit-Remaining"] = tostring(rate.remaining)
+        end
         if rate.limited then
             ngx.header["X-Ratelimit-Retryafter"] = tostring(rate.reset)
             ngx.header["Retry-After"] = tostring(math.max(1, math.ceil(rate.reset - ngx.now())))

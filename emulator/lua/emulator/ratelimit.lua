@@ -1,6 +1,7 @@
 -- Rate limits: a fixed window per API client (`rate_limit = {limit, window}` in the config).
--- Every API response reports X-Ratelimit-Limit/Remaining; a spent budget answers 429 with
--- X-Ratelimit-Retryafter (epoch seconds when the window refills) and Retry-After.
+-- Every API response reports X-Ratelimit-Limit/Remaining; the token endpoint's answers do not, as the
+-- API's do not (a token request still counts). A spent budget answers 429 with X-Ratelimit-Retryafter
+-- (epoch seconds when the window refills) and Retry-After, on every route.
 local store = require "emulator.store"
 
 local M = {}
@@ -25,6 +26,7 @@ function M.consume(key)
         remaining = math.max(limit - bucket.used, 0),
         reset = bucket.reset,
         limited = not allowed,
+        reported = ngx.var.uri ~= "/oauth2/token", -- X-Ratelimit-Limit/Remaining on this answer
     }
     return allowed
 end
