@@ -115,7 +115,7 @@ local function push(conn, now)
     action.at = action.at + 1
     if action.at > #action.drip then action.drip = nil end
   end
-  if action.bytes == "" and action.fill then action.bytes = action.fill:rep(math.ceil(65536 / #action.fill)) end
+  if action.bytes == "" and action.fill then action.bytes = action.fill:rep(math.ceil(1048576 / #action.fill)) end
   if action.bytes ~= "" then
     local sent, err, last = conn.sock:send(action.bytes)
     if err == "closed" then return false end
@@ -144,9 +144,14 @@ local function serve(dir, owner)
       checked = now
       if not io.open("/proc/" .. owner .. "/stat") then os.exit(0) end
     end
-    local watched = { server }
-    for _, conn in ipairs(conns) do watched[#watched + 1] = conn.sock end
-    local readable = socket.select(watched, nil, 0.002)
+    local watched, busy = { server }, false
+    for _, conn in ipairs(conns) do
+      watched[#watched + 1] = conn.sock
+      local action = conn.actions[1]
+      busy = busy or (action ~= nil and (action.fill ~= nil or (action.bytes or "") ~= ""))
+    end
+    -- A flood or a drip under way is not held up waiting for what clients send.
+    local readable = socket.select(watched, nil, busy and 0 or 0.002)
     for _, sock in ipairs(readable) do
       if sock == server then
         local client = server:accept()
