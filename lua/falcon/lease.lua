@@ -7,11 +7,12 @@
 --   leases:checkpoint_of(partition)                         -- offset, fence | nil (none) | nil, message
 --   leases:release(partition, owner, held.fence)
 -- Every acquisition draws a new fencing value, above every one drawn before: one more than the last, and
--- never below Redis's clock in microseconds, so a Redis that lost its data (and the last fence with it)
+-- never below Redis's clock in milliseconds, so a Redis that lost its data (and the last fence with it)
 -- still draws fences above those its owners hold (as long as its clock does not go back by more than the
--- time it was away). A checkpoint is written only while the lease still names this owner and this fence,
--- checked and written in one Redis script: an owner that paused past its lease (and was replaced) cannot
--- write over its successor's progress.
+-- time it was away). Thirteen digits: tostring() writes them whole under every VM. A checkpoint is
+-- written only while the lease still names this owner and this fence, checked and written in one Redis
+-- script: an owner that paused past its lease (and was replaced) cannot write over its successor's
+-- progress.
 -- `valid_until` is local time, counted from before the request was sent: past it, the owner cannot prove
 -- it holds the lease and must stop reading the partition. A Redis failure, or an answer not of the shape
 -- asked, is (nil, message, "network"), never a lease.
@@ -39,7 +40,8 @@ if held then
   return {tonumber(fence), tonumber(ARGV[2])}
 end
 local t = redis.call('TIME')
-local fence = math.max((tonumber(redis.call('GET', KEYS[2]) or '0') or 0) + 1, tonumber(t[1]) * 1000000 + tonumber(t[2]))
+local fence = math.max((tonumber(redis.call('GET', KEYS[2]) or '0') or 0) + 1,
+                       tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
 fence = string.format('%.0f', fence)
 redis.call('SET', KEYS[2], fence)
 redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. fence, 'PX', ARGV[2])
