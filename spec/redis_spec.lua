@@ -193,6 +193,19 @@ describe("falcon.redis and the fleet inside nginx (cosockets) against a hostile 
     end)
   end
 
+  it("never takes a stream lease without a fence, whatever the lease script gets", function()
+    for _, answer in ipairs({ "+OK\r\n", ":1\r\n", "*1\r\n:5\r\n", "*2\r\n:5\r\n:0\r\n" }) do
+      local server = hostile_redis.start { EVALSHA = answer }
+      local ok, err = pcall(function()
+        local result = get("/lease", server.url)
+        assert.same({ "none", "network" }, { result.fence, result.kind })
+        assert.truthy(result.err:find("unexpected shape", 1, true), result.err)
+      end)
+      server:stop()
+      assert(ok, err)
+    end
+  end)
+
   it("answers API calls as a lone process, never raising, whatever the budget script gets", function()
     for _, answer in ipairs({ "+OK\r\n", ":1\r\n", { flood = "*2000000000\r\n", fill = ":1\r\n" }, drip(30) }) do
       local server = hostile_redis.start { GET = "$-1\r\n", SET = "+OK\r\n", EVALSHA = answer }

@@ -29,6 +29,14 @@ function scenarios.get(args, _)
            driver = require("falcon.driver").current().name }
 end
 
+-- A stream lease taken on the Redis args.url: the lease's fence, or why none.
+function scenarios.lease(args, _)
+  local leases = require("falcon.lease").new({ redis = args.url }, "ngxapp")
+  local held, err, kind = leases:acquire(0, "worker", 5)
+  leases:close()
+  return { fence = held and held.fence or "none", err = err, kind = kind }
+end
+
 -- `n` API calls of a fleet member whose Redis is args.url, a little apart: statuses, counters, warnings.
 function scenarios.fleet(args, config)
   local falcon = require "falcon"
