@@ -168,7 +168,8 @@ function fleet.new(client, conf)
     owner = ("%x-%x"):format(math.random(0, 0x3fffffff), math.floor(core.now() * 1e6) % 0x7fffffff),
     generation = nil,   -- of the shared token this process holds
     slots = {},         -- reserved budget slots (local times), oldest first
-    paused_until = 0,   -- until when the fleet is paused, as far as this process knows
+    paused_until = 0,   -- until when the fleet is paused, as Redis last said
+    paused_here = 0,    -- until when a 429 this process saw pauses the fleet
     checked_at = -math.huge, -- when Redis last told this process whether the fleet is paused
     members = 1,        -- processes sharing the budget, as Redis last counted them
     interval = nil,     -- seconds between the fleet's slots, as Redis last said
@@ -234,18 +235,24 @@ end
 --- not the API's budget) takes no slot; it only waits out a pause. Returns the time after the wait, or
 --- nil and the error of a call that cannot get a slot in time (kind "rate_limit").
 function fleet:take(d, ratelimit, longest, token)
-  local deadline = d.now() + longest
+  local deadline, rechecked = d.now() + longest, false
   while true do
     local now = d.now()
     -- A limit read for the first time (or changed) is told to Redis at once, by this task: the slots
     -- reserved, and when to ask again, were reckoned for another.
     local news = ratelimit.limit and ratelimit.limit ~= self.told
     if news then self.slots, self.ask_at = {}, 0 end
-    local paused = math.max(self.paused_until, ratelimit.paused_until or 0)
+    local paused = self:_paused(ratelimit)
     local slot = paused <= now and not token and self:_slot(now)
     if paused > now then
-      if paused > deadline then return nil, refusal(self, "the fleet is paused (a 429) until", paused - now) end
-      d.sleep(paused - now)
+      if paused <= deadline then
+        d.sleep(paused - now)
+      elseif paused > self.paused_here and paused > (ratelimit.paused_until or 0) and not rechecked
+             and self:_shared(d) then
+        rechecked = self:_read_pause(d) -- a pause heard from Redis may have been lifted since
+      else
+        return nil, refusal(self, "the fleet is paused (a 429) until", paused - now)
+      end
     elseif token then
       return now
     elseif slot then
@@ -267,23 +274,34 @@ function fleet:_slot(now)
   return table.remove(slots, 1)
 end
 
-function fleet:_pause_for(now, seconds)
-  self.paused_until = math.max(self.paused_until, now + seconds)
-  self.slots = {}
+-- Until when the fleet is paused, as far as this process knows: by a 429 here, by one the client saw (its
+-- own pause), or as Redis last said.
+function fleet:_paused(ratelimit)
+  return math.max(self.paused_until, self.paused_here, ratelimit.paused_until or 0)
+end
+
+-- Redis says the fleet is paused for `seconds` from `now` (0: not paused); reserved slots are void.
+function fleet:_heard_pause(now, seconds)
+  self.paused_until = now + math.max(0, seconds)
+  if seconds > 0 then self.slots = {} end
+end
+
+-- Asks Redis how long the fleet stays paused; false when Redis failed.
+function fleet:_read_pause(d)
+  local left = self:_call(d, nil, shape.integer, "PTTL", self.keys.pause)
+  if not left then return false end
+  self.checked_at = d.now()
+  self:_heard_pause(self.checked_at, left / 1000)
+  return true
 end
 
 -- True when the fleet was paused while this task slept on its slot: by a 429 here, or by another process
 -- (asked of Redis before sending, unless this process heard from Redis within FRESH seconds).
 function fleet:_paused_since(d, ratelimit)
   local now = d.now()
-  if math.max(self.paused_until, ratelimit.paused_until or 0) > now then return true end
+  if self:_paused(ratelimit) > now then return true end
   if now - self.checked_at <= fleet.FRESH or not self:_shared(d) then return false end
-  local left = self:_call(d, nil, shape.integer, "PTTL", self.keys.pause)
-  if not left then return false end
-  self.checked_at = d.now()
-  if left <= 0 then return false end
-  self:_pause_for(self.checked_at, left / 1000)
-  return true
+  return self:_read_pause(d) and self:_paused(ratelimit) > d.now()
 end
 
 -- This task asks for slots while the other tasks of the process wait for it: one round trip serves
@@ -305,7 +323,8 @@ end
 function fleet:_reserve_until(d, limit, deadline)
   while true do
     local now = d.now()
-    if self.ask_at > now then d.sleep(math.min(self.ask_at, deadline) - now) end
+    -- (A next slot past the deadline, as last heard, is asked about again at once: it may have moved.)
+    if self.ask_at > now and self.ask_at <= deadline then d.sleep(self.ask_at - now) end
     local reply = self:_reserve(d, limit)
     now = d.now()
     local next_slot = reply[5] / 1000
@@ -335,7 +354,7 @@ function fleet:_take(d, permits, limit)
   self.shared_before, self.alone, self.checked_at, self.told = true, nil, d.now(), limit or self.told
   self.members = math.max(1, math.min(reply[1], fleet.MAX_MEMBERS))
   self.interval = math.max(1, math.min(reply[3], fleet.WINDOW * 1000)) / 1000
-  if reply[2] > 0 then self:_pause_for(self.checked_at, reply[2] / 1000) end
+  self:_heard_pause(self.checked_at, reply[2] / 1000)
   return reply
 end
 
@@ -356,7 +375,7 @@ end
 --- A 429 seen by this process pauses the fleet for `seconds`: its own tasks at once, the others through
 --- Redis.
 function fleet:pause(d, seconds)
-  self:_pause_for(d.now(), seconds)
+  self.paused_here, self.slots = math.max(self.paused_here, d.now() + seconds), {}
   if self:_shared(d) then self:_call(d, PAUSE, { self.keys.pause }, math.max(1, math.ceil(seconds * 1000))) end
 end
 

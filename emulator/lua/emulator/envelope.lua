@@ -37,7 +37,8 @@ function M.common_headers()
     ngx.header["X-Cs-Traceid"] = ctx.trace_id
     local rate = ctx.rate
     if rate then
-        if rate.reported then
+        -- The API names its budget on API answers, not on the token endpoint's.
+        if ngx.var.uri ~= "/oauth2/token" then
             ngx.header["X-Ratelimit-Limit"] = tostring(rate.limit)
             ngx.header["X-Ratelimit-Remaining"] = tostring(rate.remaining)
         end

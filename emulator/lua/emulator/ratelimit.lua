@@ -1,7 +1,8 @@
 -- Rate limits: a fixed window per API client (`rate_limit = {limit, window}` in the config).
 -- Every API response reports X-Ratelimit-Limit/Remaining; the token endpoint's answers do not, as the
--- API's do not (a token request still counts). A spent budget answers 429 with X-Ratelimit-Retryafter
--- (epoch seconds when the window refills) and Retry-After, on every route.
+-- API's do not (a token request still counts; envelope.common_headers writes them). A spent budget
+-- answers 429 with X-Ratelimit-Retryafter (epoch seconds when the window refills) and Retry-After, on
+-- every route.
 local store = require "emulator.store"
 
 local M = {}
@@ -26,7 +27,6 @@ function M.consume(key)
         remaining = math.max(limit - bucket.used, 0),
         reset = bucket.reset,
         limited = not allowed,
-        reported = ngx.var.uri ~= "/oauth2/token", -- X-Ratelimit-Limit/Remaining on this answer
     }
     return allowed
 end
