@@ -392,7 +392,10 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
     e = emu.start {}
     redis = redis_server.start()
     servers = {}
-    for i = 1, 2 do servers[i] = openresty.start { emu = e, workers = 2, redis = redis.url } end
+    for i = 1, 2 do
+      servers[i] = openresty.start { emu = e, workers = 2, redis = redis.url,
+                                     extra = require("spec.helpers.ngx_redis_app").SERVER }
+    end
   end)
   teardown(function()
     for _, s in ipairs(servers or {}) do s:stop() end
@@ -449,6 +452,22 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
     local log = servers[1]:errors() .. servers[2]:errors()
     assert.truthy(log:find("going on alone", 1, true), log)
     assert.truthy(log:find("answers again", 1, true), log)
+  end)
+
+  it("returns the rate_limit error at once, sending nothing, when the fleet is paused past max_retry_wait", function()
+    local keys = Client.new { base_url = e.url, client_id = e.client_id, client_secret = e.client_secret,
+                              coordination = { redis = redis.url } }.fleet.keys
+    redis:cli("SET", keys.pause, "1", "PX", "3600000")
+    local seen = #e:requests()
+    local out = emu.run("curl -sS --max-time 30 -H 'Host: redis-spec' "
+      .. emu.quote(servers[1].url .. "/bounded?url=" .. redis.url))
+    redis:cli("DEL", keys.pause)
+    local answer = cjson.decode(out)
+    assert.same({ "cosocket", 500, "rate_limit" }, { answer.driver, answer.status, answer.kind }, out)
+    assert.is_true(answer.seconds < 1, "took " .. answer.seconds)
+    -- Nothing went to the API but the token request (a token is not the API's budget).
+    local log = e:requests()
+    for i = seen + 1, #log do assert.equal("/oauth2/token", log[i].uri) end
   end)
 end)
 

@@ -55,6 +55,18 @@ function scenarios.fleet(args, config)
            driver = require("falcon.driver").current().name }
 end
 
+-- One API call of a fleet member with max_retry_wait = 1 whose Redis is args.url: what it returned, how fast.
+function scenarios.bounded(args, config)
+  local falcon = require "falcon"
+  local mc = falcon.MessageCenter { client_id = config.client_id, client_secret = config.client_secret,
+    base_url = config.url, max_retry_wait = 1, coordination = { redis = args.url } }
+  local started = ngx.now()
+  local r = mc:query_cases { limit = 1 }
+  ngx.update_time()
+  return { status = r.status_code, kind = r.transport_error and r.transport_error.kind or "none",
+           seconds = ngx.now() - started, driver = require("falcon.driver").current().name }
+end
+
 function M.handle(config_path)
   local f = assert(io.open(config_path, "rb"))
   local config = cjson.decode(f:read("*a"))
