@@ -34,8 +34,8 @@ PACKAGES += haproxy
 OLD_LUAS := lua5.1 lua5.2 lua5.3
 PACKAGES += lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
 # A fleet on Redis (lua/falcon/fleet.lua): libcrypto's headers, the server the specs start, luasocket (+
-# luasec for TLS) for plain Lua, lua-resty-redis inside nginx.
-PACKAGES += libssl-dev redis-server lua-socket lua-sec lua-nginx-redis
+# luasec for TLS) for plain Lua (inside nginx, cosockets: lua/falcon/redis.lua says why not lua-resty-redis).
+PACKAGES += libssl-dev redis-server lua-socket lua-sec
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 

@@ -4,9 +4,14 @@
 --   AES-256-GCM under a key derived from the client secret), adopted by the others; while one renews, the
 --   others go on with the token they hold until it is replaced;
 -- * one rate budget: a generic cell rate algorithm run by Redis (TAKE below), sized from X-Ratelimit-Limit,
---   from which every request reserves its slot; a 429 seen anywhere pauses the whole fleet.
--- Redis down, slow or refusing is not an API failure: the process warns once, goes on alone (its own token,
--- its own pacing), tries Redis again every `retry_interval` seconds and says when it is back.
+--   from which every request reserves its slot, never more than HORIZON ahead of the present (so a limit
+--   learnt applies at once); a 429 seen anywhere pauses every task of every process, those holding a slot
+--   too (the pause is looked at again before sending).
+-- fleet:take is the one place every request's wait goes through: a slot or a pause past the caller's
+-- bound (max_retry_wait and its timeout) is refused (kind "rate_limit"), never slept on.
+-- Redis down, slow, refusing or answering what it should not is not an API failure: the process warns
+-- once, goes on alone (its own token, its fair share of the budget last known, with spread wake-ups),
+-- tries Redis again every `retry_interval` seconds and says when it is back.
 local compat = require "falcon.compat"
 local core = require "falcon.core"
 local errors = require "falcon.errors"
