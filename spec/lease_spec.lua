@@ -145,8 +145,7 @@ describe("falcon.lease against a Redis that answers the wrong thing", function()
                     "*2\r\n:-5\r\n:5000\r\n", "*3\r\n:5\r\n:5000\r\n:1\r\n", "$-1\r\n", "*-1\r\n" }
   for _, answer in ipairs(ANSWERS) do
     it("answers nil, a message and \"network\", never a lease, for " .. answer:gsub("\r\n", " "), function()
-      local server = hostile_redis.start { EVALSHA = answer, HMGET = answer }
-      local ok, err = pcall(function()
+      hostile_redis.serving({ EVALSHA = answer, HMGET = answer }, function(server)
         local leases = lease.new({ redis = server.url }, "app-1")
         local held, message, kind = leases:acquire(0, "a", 5)
         assert.same({ nil, "network" }, { held, kind })
@@ -155,8 +154,6 @@ describe("falcon.lease against a Redis that answers the wrong thing", function()
         assert.same({ nil, "network" }, { offset, read_kind })
         leases:close()
       end)
-      server:stop()
-      assert(ok, err)
     end)
   end
 end)

@@ -62,8 +62,7 @@ describe("falcon.redis against a hostile Redis", function()
   for _, case in ipairs(ANSWERS) do
     local name, answer, says = case[1], case[2], case[3]
     it("fails the call within its timeout, with the reason, for " .. name, function()
-      local server = hostile_redis.start { GET = answer }
-      local ok, err = pcall(function()
+      hostile_redis.serving({ GET = answer }, function(server)
         local link = redis.link(redis.settings { redis = server.url, timeout = 0.25 })
         for _ = 1, 2 do -- and again on a new connection: the first one was dropped
           local began = core.now()
@@ -77,22 +76,21 @@ describe("falcon.redis against a hostile Redis", function()
         link:close()
         assert.same({ "GET", "GET" }, server:commands())
       end)
-      server:stop()
-      assert(ok, err)
     end)
   end
 
   for _, case in ipairs({ ANSWERS[1], ANSWERS[2], ANSWERS[3] }) do
     it("keeps the process's memory bounded against " .. case[1], function()
-      local server = hostile_redis.start { GET = case[2] }
-      local out = child(([[
+      local out
+      hostile_redis.serving({ GET = case[2] }, function(server)
+        out = child(([[
 local redis = require "falcon.redis"
 local link = redis.link(redis.settings { redis = %q, timeout = 5 })
 link:call(require("falcon.driver").blocking, redis.shape.string_or_null, "GET", "warm")
 baseline()
 for _ = 1, 3 do assert(link:call(require("falcon.driver").blocking, redis.shape.string_or_null, "GET", "key") == nil) end
 ]]):format(server.url))
-      server:stop()
+      end)
       local grown = tonumber(out:match("PEAK_GROWTH_KIB=(%-?%d+)"))
       assert.truthy(grown, out)
       assert.is_true(grown < 32 * 1024, "grew " .. tostring(grown) .. " KiB")
@@ -131,8 +129,7 @@ describe("a fleet member whose Redis answers the wrong thing", function()
 
   for _, plan in ipairs(PLANS) do
     it("answers API calls as a lone process, never raising, for " .. plan[1] .. " (plain, curl multi)", function()
-      local server = hostile_redis.start(plan[2])
-      local ok, err = pcall(function()
+      hostile_redis.serving(plan[2], function(server)
         local warnings = {}
         local c = member(server.url, warnings)
         local began = core.now()
@@ -150,8 +147,6 @@ describe("a fleet member whose Redis answers the wrong thing", function()
         assert.truthy(warnings[1] and warnings[1]:find("going on alone", 1, true), tostring(warnings[1]))
         c:close()
       end)
-      server:stop()
-      assert(ok, err)
     end)
   end
 end)
@@ -180,43 +175,34 @@ describe("falcon.redis and the fleet inside nginx (cosockets) against a hostile 
 
   for _, case in ipairs(ANSWERS) do
     it("fails the call within its timeout, with the reason, for " .. case[1], function()
-      local server = hostile_redis.start { GET = case[2] }
-      local ok, err = pcall(function()
+      hostile_redis.serving({ GET = case[2] }, function(server)
         local answer = get("/get", server.url)
         assert.same({ "cosocket", "nil", "network" }, { answer.driver, answer.value, answer.kind })
         assert.truthy(answer.err:find(case[3], 1, true), answer.err)
         assert.is_true(answer.seconds < 1.5, case[1] .. " held the call " .. answer.seconds .. " s")
         assert.is_true(answer.grown_kib < 32 * 1024, "the worker grew " .. answer.grown_kib .. " KiB")
       end)
-      server:stop()
-      assert(ok, err)
     end)
   end
 
   it("never takes a stream lease without a fence, whatever the lease script gets", function()
     for _, answer in ipairs({ "+OK\r\n", ":1\r\n", "*1\r\n:5\r\n", "*2\r\n:5\r\n:0\r\n" }) do
-      local server = hostile_redis.start { EVALSHA = answer }
-      local ok, err = pcall(function()
+      hostile_redis.serving({ EVALSHA = answer }, function(server)
         local result = get("/lease", server.url)
         assert.same({ "none", "network" }, { result.fence, result.kind })
         assert.truthy(result.err:find("unexpected shape", 1, true), result.err)
       end)
-      server:stop()
-      assert(ok, err)
     end
   end)
 
   it("answers API calls as a lone process, never raising, whatever the budget script gets", function()
     for _, answer in ipairs({ "+OK\r\n", ":1\r\n", { flood = "*2000000000\r\n", fill = ":1\r\n" }, drip(30) }) do
-      local server = hostile_redis.start { GET = "$-1\r\n", SET = "+OK\r\n", EVALSHA = answer }
-      local ok, err = pcall(function()
+      hostile_redis.serving({ GET = "$-1\r\n", SET = "+OK\r\n", EVALSHA = answer }, function(server)
         local result = get("/fleet", server.url)
         assert.same({ "cosocket", { 200, 200, 200 } }, { result.driver, result.statuses })
         assert.is_true(result.lost >= 1)
         assert.is_true(result.seconds < 8, "took " .. result.seconds)
       end)
-      server:stop()
-      assert(ok, err)
     end
   end)
 end)

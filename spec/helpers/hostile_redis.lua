@@ -4,27 +4,18 @@
 -- from one select loop; it ends by itself once the test process is gone, and stop() ends it at once.
 --   local r = hostile_redis.start { EVALSHA = "+OK\r\n", GET = { flood = "$9999999999\r\n", fill = "x" } }
 --   r.url ("redis://127.0.0.1:PORT/0"), r.port, r:commands() -> { "SCRIPT", "EVALSHA", ... }, r:stop()
+--   hostile_redis.serving(plan, function(r) ... end)   -- started, and stopped whatever happens
 -- Each command is answered by what its name (upper case) is given:
 --   "raw bytes"                         sent as they are (anything at all: "+OK\r\n", ":1\r\n", "*2000000000\r\n")
 --   { flood = PREFIX, fill = BYTES }    PREFIX, then BYTES over and over until the client closes
 --   { drip = { PART, ... }, every = S } one PART every S seconds
 --   { silent = true }                   nothing at all
 -- SCRIPT (LOAD) is answered with a SHA-1 unless given; any other command not given gets an error reply.
+local emulator = require "spec.helpers.emulator"
+local spawn = require "spec.helpers.spawn"
+
 local M = {}
-
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("*a")
-  f:close()
-  return data
-end
-
--- The specs' helpers, when this file is a module (the server process has no need of them).
-local function helpers()
-  local emulator = require "spec.helpers.emulator"
-  return emulator.quote, emulator.run, require "spec.helpers.spawn"
-end
+local quote, run, read_file = emulator.quote, emulator.run, emulator.read_file
 
 local SHA = ("5a"):rep(20)
 
@@ -34,7 +25,6 @@ Server.__index = Server
 --- Starts a server answering as `plan` says.
 function M.start(plan)
   local cjson = require "cjson"
-  local quote, run, spawn = helpers()
   local dir = spawn.folder("hostile-redis")
   local f = assert(io.open(dir .. "/plan.json", "wb"))
   f:write(cjson.encode(plan or {}))
@@ -56,6 +46,14 @@ function M.start(plan)
   error("hostile redis did not start: " .. err, 2)
 end
 
+--- Runs `fn(server)` with a server answering as `plan` says, and stops it whatever happens.
+function M.serving(plan, fn)
+  local server = M.start(plan)
+  local ok, err = pcall(fn, server)
+  server:stop()
+  if not ok then error(err, 0) end
+end
+
 --- The names of the commands received so far, in order.
 function Server:commands()
   local list = {}
@@ -65,7 +63,6 @@ end
 
 --- Stops the server and removes its folder; safe to call twice.
 function Server:stop()
-  local quote, run = helpers()
   if self.pid then run("kill -TERM " .. self.pid .. " 2>/dev/null") end
   self.pid = nil
   if self.dir then run("rm -rf " .. quote(self.dir)) end
