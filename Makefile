@@ -34,8 +34,8 @@ PACKAGES += haproxy
 OLD_LUAS := lua5.1 lua5.2 lua5.3
 PACKAGES += lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
 # A fleet on Redis (lua/falcon/fleet.lua): libcrypto's headers, the server the specs start, luasocket (+
-# luasec for TLS) for plain Lua, lua-resty-redis inside nginx.
-PACKAGES += libssl-dev redis-server lua-socket lua-sec lua-nginx-redis
+# luasec for TLS) for plain Lua (inside nginx, cosockets: lua/falcon/redis.lua says why not lua-resty-redis).
+PACKAGES += libssl-dev redis-server lua-socket lua-sec
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
@@ -94,14 +94,15 @@ check-asan: deps build $(BUILD)/asan/falcon/core.so
 	@spec/run --asan
 
 # libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.
-FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode seal
+FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode seal resp_lua
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
 	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c csrc/json_decode.c \
 	csrc/json_body.c csrc/seal.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -o $@ $< $(FUZZ_SRC) -llua5.4 -lcurl -lhttp_parser -lyajl -lz -lcrypto
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -DFALCON_LUA_DIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_SRC) \
+		-llua5.4 -lcurl -lhttp_parser -lyajl -lz -lcrypto
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZERS))
 	@tools/fuzz $(FUZZ_SECONDS) $(FUZZERS)

@@ -186,6 +186,7 @@ build = {
     ["falcon.policy"] = "lua/falcon/policy.lua",
     ["falcon.redis"] = "lua/falcon/redis.lua",
     ["falcon.regions"] = "lua/falcon/regions.lua",
+    ["falcon.resp"] = "lua/falcon/resp.lua",
     ["falcon.result"] = "lua/falcon/result.lua",
     ["falcon.service"] = "lua/falcon/service.lua",
     ["falcon.stream_leases"] = "lua/falcon/stream_leases.lua",

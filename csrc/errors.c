@@ -78,7 +78,7 @@ int errors_push_curl(lua_State *L, CURLcode code, const char *detail, const char
  * failure the engine finds itself (no credentials): the same metatable and fields as the core's own. */
 int errors_lua_transport_error(lua_State *L) {
     static const char *const kinds[] = {"auth", "dns", "connect", "timeout", "tls", "connection", "aborted",
-                                        "too_large", "file", "proxy", "transport", NULL};
+                                        "too_large", "file", "proxy", "transport", "rate_limit", NULL};
     const char *kind = kinds[errors_check_option(L, 1, kinds, "core.transport_error", "kind")];
     const char *message = errors_check_string(L, 2, "core.transport_error", "message", NULL);
     errors_push(L, kind, message, lua_toboolean(L, 3));

@@ -45,6 +45,25 @@ local function requests_to(e, uri)
   return list
 end
 
+-- Arrival times (epoch seconds) of the API calls the emulator answered, and how many were 429s.
+local function api_calls(e)
+  local times, too_many = {}, 0
+  for _, entry in ipairs(e:requests()) do
+    if entry.uri == ROUTE then
+      times[#times + 1] = entry.time
+      if entry.status == 429 then too_many = too_many + 1 end
+    end
+  end
+  table.sort(times)
+  return times, too_many
+end
+
+local function between(times, from, to)
+  local n = 0
+  for _, t in ipairs(times) do if t >= from and t < to then n = n + 1 end end
+  return n
+end
+
 describe("a fleet on Redis", function()
   local e, redis
   setup(function()
@@ -97,6 +116,117 @@ describe("a fleet on Redis", function()
     assert.is_true(sent <= 2 + 1 + 120 * 0.96 / 60 * elapsed, "sent " .. sent .. " in " .. elapsed .. " s")
     assert.is_true(sent >= 4, "sent " .. sent)
     for _, entry in ipairs(e:requests()) do assert.equal(200 + (entry.uri == "/oauth2/token" and 1 or 0), entry.status) end
+  end)
+
+  it("uses the limit as soon as an API answer names it (the token answer names none)", function()
+    -- 600 a minute: a burst of 12, then 9.6 a second; before any answer, 5 a second.
+    e:control("config", { rate_limit = { limit = 600, window = 60 } })
+    local reports = run_fleet(e, redis.url, 3, 8, 4, 1000)
+    local times, too_many = api_calls(e)
+    for _, r in ipairs(reports) do assert.same({ 0, 0 }, { r.too_many, r.other }) end
+    assert.equal(0, too_many)
+    local first = times[1]
+    -- Never ahead of the budget (burst, then the rate, from the first call)...
+    for i, t in ipairs(times) do
+      assert.is_true(i <= 13 + 9.6 * (t - first) + 1, ("call %d at %.2f s"):format(i, t - first))
+    end
+    -- ...and using it: slots spaced for 5 a second were not kept once the limit was known.
+    local early = between(times, first, first + 3)
+    assert.is_true(early >= 30, "calls in the first 3 s: " .. early)
+  end)
+
+  it("pauses every task of every process after a 429, those holding a reserved slot too", function()
+    e:control("config", { rate_limit = { limit = 600, window = 60 } })
+    local faulted
+    run_fleet(e, redis.url, 3, 8, 5, 1000, function(start)
+      core.sleep(start + 2 - core.now())
+      e:control("faults", { route = ROUTE, status = 429, retry_after = 2, count = 1 })
+      faulted = core.now()
+    end)
+    local answered
+    for _, entry in ipairs(e:requests()) do
+      if entry.status == 429 then answered = answered or entry.time end
+    end
+    assert.truthy(answered, "no 429 was answered")
+    assert.is_true(answered - faulted < 1, "the 429 came " .. (answered - faulted) .. " s after the fault was set")
+    local times = api_calls(e)
+    -- The API named a time 2 s (at least) away: after the requests already on their way, none arrives
+    -- until then, from any task of any process.
+    local inside = between(times, answered + 0.25, answered + 1.9)
+    assert.equal(0, inside, "requests inside the pause")
+    assert.is_true(between(times, answered + 1.9, answered + 3.5) > 0, "the fleet did not resume")
+  end)
+
+  it("stays inside the fleet's budget while Redis is down, and starts with no burst when it is back empty", function()
+    -- 120 a minute: the fleet sends 1.92 a second; 24 tasks alone would send hundreds.
+    e:control("config", { rate_limit = { limit = 120, window = 60 } })
+    local down, back
+    local reports = run_fleet(e, redis.url, 3, 8, 10, 1000, function(start)
+      core.sleep(start + 2.5 - core.now())
+      redis:kill()
+      down = core.now()
+      core.sleep(5)
+      redis:restart()
+      back = core.now()
+    end, 0.2)
+    local times, too_many = api_calls(e)
+    assert.equal(0, too_many)
+    for _, r in ipairs(reports) do assert.same({ 1, 1, 0 }, { r.stats.lost, r.stats.back, r.too_many }) end
+    local during = between(times, down, back)
+    assert.is_true(during <= 1.92 * 5 * 1.5 + 3, "calls while Redis was down: " .. during)
+    assert.is_true(during >= 3, "calls while Redis was down: " .. during)
+    local after = between(times, back, back + 1.5)
+    assert.is_true(after <= 1.92 * 1.5 + 3, "calls in the 1.5 s after Redis came back empty: " .. after)
+  end)
+
+  it("returns the rate_limit error, sending nothing, when the fleet's slot or pause is past max_retry_wait", function()
+    local one = client { max_retry_wait = 2 }
+    assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code)
+    local seen = #e:requests()
+    local redis_now = redis:cli("TIME"):match("^(%d+)")
+    -- A budget whose next slot is an hour away (a forged entry, or a fleet far over its budget)...
+    redis:cli("HSET", one.fleet.keys.budget, "tat", tostring((tonumber(redis_now) + 3600) * 1000), "limit", "6000",
+              "interval", "10.416667")
+    local began = core.now()
+    local refused = one:request { method = "GET", route = ROUTE }
+    assert.is_true(core.now() - began < 1.5, "took " .. (core.now() - began))
+    assert.equal(500, refused.status_code)
+    assert.same({ "rate_limit", false }, { refused.transport_error.kind, refused.transport_error.reached_server })
+    assert.truthy(refused.body.errors[1].message:find("fleet budget", 1, true), refused.body.errors[1].message)
+    -- ...or a pause an hour long: the same, under curl multi too.
+    redis:cli("DEL", one.fleet.keys.budget)
+    redis:cli("SET", one.fleet.keys.pause, "1", "PX", "3600000")
+    local tasks = {}
+    for i = 1, 4 do tasks[i] = function() return one:request { method = "GET", route = ROUTE } end end
+    began = core.now()
+    local results = require("falcon.parallel").run(tasks, { max = 4 })
+    assert.is_true(core.now() - began < 1.5, "took " .. (core.now() - began))
+    for _, r in ipairs(results) do assert.same({ 500, "rate_limit" }, { r.status_code, r.transport_error.kind }) end
+    assert.equal(seen, #e:requests())
+    -- A pause within max_retry_wait is waited out.
+    redis:cli("SET", one.fleet.keys.pause, "1", "PX", "1000")
+    began = core.now()
+    assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code)
+    assert.is_true(core.now() - began >= 0.8, "did not wait: " .. (core.now() - began))
+    -- In Result mode the refusal raises, as a transport failure.
+    redis:cli("SET", one.fleet.keys.pause, "1", "PX", "3600000")
+    local pythonic = require("falcon").MessageCenter { base_url = e.url, client_id = e.client_id,
+      client_secret = e.client_secret, pythonic = true, max_retry_wait = 2, coordination = { redis = redis.url } }
+    local ok, err = pcall(pythonic.query_cases, pythonic, { limit = 1 })
+    assert.is_false(ok)
+    assert.same({ "transport", "rate_limit" }, { err.kind, err.transport_error.kind })
+    one:close()
+  end)
+
+  it("waits for another process's renewal no longer than max_retry_wait, then fetches its own token", function()
+    local one = client { max_retry_wait = 1 }
+    redis:cli("SET", one.fleet.keys.lock, "another-process", "PX", "30000")
+    local began = core.now()
+    assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code)
+    local took = core.now() - began
+    assert.is_true(took >= 0.9 and took < 5, "took " .. took)
+    assert.equal(1, one.fleet.stats.token_fetches)
+    one:close()
   end)
 
   it("pauses every process after a 429 until the time the API named", function()
@@ -205,10 +335,11 @@ describe("a fleet on Redis", function()
     local link = require("falcon.redis").link(require("falcon.redis").settings { redis = redis.url })
     local blocking = require("falcon.driver").blocking
     local key = redis:cli("KEYS", "falcon:*:token")
-    local stored = assert(link:call(blocking, "GET", key))
+    local stored = assert(link:call(blocking, require("falcon.redis").shape.string, "GET", key))
     local expires_at, generation, sealed = stored:match("^([^\n]+)\n(%d+)\n(.+)$")
     -- Another expiry makes the seal fail (the expiry is authenticated), like a flipped byte would.
-    assert(link:call(blocking, "SET", key, ("%.3f\n%d\n"):format(tonumber(expires_at) + 3600, generation) .. sealed))
+    assert(link:call(blocking, require("falcon.redis").shape.ok, "SET", key,
+                     ("%.3f\n%d\n"):format(tonumber(expires_at) + 3600, generation) .. sealed))
     link:close()
     local second = client()
     assert.equal(200, second:request { method = "GET", route = ROUTE }.status_code)
@@ -261,7 +392,10 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
     e = emu.start {}
     redis = redis_server.start()
     servers = {}
-    for i = 1, 2 do servers[i] = openresty.start { emu = e, workers = 2, redis = redis.url } end
+    for i = 1, 2 do
+      servers[i] = openresty.start { emu = e, workers = 2, redis = redis.url,
+                                     extra = require("spec.helpers.ngx_redis_app").SERVER }
+    end
   end)
   teardown(function()
     for _, s in ipairs(servers or {}) do s:stop() end
@@ -286,7 +420,7 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
   it("fetches one token for every worker of both, and keeps serving through a Redis restart", function()
     local workers = {}
     for _, a in ipairs(burst(12)) do
-      assert.same({ 200, "cosocket" }, { a.status, a.driver })
+      assert.same({ 200, "cosocket" }, { a.status, a.driver }, cjson.encode(a))
       workers[a.pid] = true
     end
     local answered = 0
@@ -318,6 +452,22 @@ describe("a fleet of two nginx instances (cosockets) on Redis", function()
     local log = servers[1]:errors() .. servers[2]:errors()
     assert.truthy(log:find("going on alone", 1, true), log)
     assert.truthy(log:find("answers again", 1, true), log)
+  end)
+
+  it("returns the rate_limit error at once, sending nothing, when the fleet is paused past max_retry_wait", function()
+    local keys = Client.new { base_url = e.url, client_id = e.client_id, client_secret = e.client_secret,
+                              coordination = { redis = redis.url } }.fleet.keys
+    redis:cli("SET", keys.pause, "1", "PX", "3600000")
+    local seen = #e:requests()
+    local out = emu.run("curl -sS --max-time 30 -H 'Host: redis-spec' "
+      .. emu.quote(servers[1].url .. "/bounded?url=" .. redis.url))
+    redis:cli("DEL", keys.pause)
+    local answer = cjson.decode(out)
+    assert.same({ "cosocket", 500, "rate_limit" }, { answer.driver, answer.status, answer.kind }, out)
+    assert.is_true(answer.seconds < 1, "took " .. answer.seconds)
+    -- Nothing went to the API but the token request (a token is not the API's budget).
+    local log = e:requests()
+    for i = seen + 1, #log do assert.equal("/oauth2/token", log[i].uri) end
   end)
 end)
 

@@ -108,6 +108,23 @@ describe("falcon.lease", function()
     assert.truthy(leases:acquire(5, "a", 5))
   end)
 
+  it("draws fences above every one drawn before, even after Redis lost its data", function()
+    local last
+    for round = 1, 4 do
+      last = assert(leases:acquire(2, "owner-" .. round, 5))
+      assert.is_true(leases:release(2, "owner-" .. round, last.fence))
+    end
+    last = assert(leases:acquire(2, "old-owner", 5)) -- the old owner holds its lease, and Redis loses everything
+    redis:restart()
+    local heir = assert(leases:acquire(2, "heir", 5))
+    assert.is_true(heir.fence > last.fence, ("fence %s after %s"):format(heir.fence, last.fence))
+    assert.same({ nil, "lost" }, { leases:checkpoint(2, "old-owner", last.fence, 7) })
+    assert.is_true(leases:checkpoint(2, "heir", heir.fence, 9))
+    -- The fence goes through Redis and back exactly, under every VM (it is above 2^32).
+    assert.same({ "9", heir.fence }, { leases:checkpoint_of(2) })
+    assert.truthy(leases:renew(2, "heir", heir.fence, 5))
+  end)
+
   it("checks its arguments", function()
     assert.has_error(function() lease.new({ redis = redis.url }, "") end,
       "falcon: lease: bad argument 'app_id' (non-empty string without control characters expected, got '')")
@@ -119,4 +136,24 @@ describe("falcon.lease", function()
     assert.has_error(function() leases:acquire({}, "a", 1) end,
       "falcon: lease: bad argument 'partition' (number or string expected, got table)")
   end)
+end)
+
+describe("falcon.lease against a Redis that answers the wrong thing", function()
+  local hostile_redis = require "spec.helpers.hostile_redis"
+  -- What the lease script is answered with instead of {fence, ttl} or {0, ms left}.
+  local ANSWERS = { "+OK\r\n", ":1\r\n", "*1\r\n:5\r\n", "*2\r\n:5\r\n:0\r\n", "*2\r\n$1\r\n5\r\n:5000\r\n",
+                    "*2\r\n:-5\r\n:5000\r\n", "*3\r\n:5\r\n:5000\r\n:1\r\n", "$-1\r\n", "*-1\r\n" }
+  for _, answer in ipairs(ANSWERS) do
+    it("answers nil, a message and \"network\", never a lease, for " .. answer:gsub("\r\n", " "), function()
+      hostile_redis.serving({ EVALSHA = answer, HMGET = answer }, function(server)
+        local leases = lease.new({ redis = server.url }, "app-1")
+        local held, message, kind = leases:acquire(0, "a", 5)
+        assert.same({ nil, "network" }, { held, kind })
+        assert.truthy(message:find("unexpected shape", 1, true), message)
+        local offset, _, read_kind = leases:checkpoint_of(0)
+        assert.same({ nil, "network" }, { offset, read_kind })
+        leases:close()
+      end)
+    end)
+  end
 end)

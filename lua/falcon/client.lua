@@ -173,16 +173,16 @@ function Client:_log(fields)
 end
 
 -- Waits while a 429 has paused this client, or while the remaining budget is low (every task of the
--- client shares the state, so one 429 pauses them all). Returns the time after the wait.
-function Client:_pace(d)
+-- client shares the state, so one 429 pauses them all). Returns the time after the wait. A fleet
+-- (falcon.fleet) paces by the budget it shares instead, and may refuse: nil and the error then.
+function Client:_pace(d, kind)
+  if self.fleet then return self.fleet:take(d, self.ratelimit, self.policy.max_wait, kind == "token") end
   local now = d.now()
   local wait = policy.wait_before(self.policy, self.ratelimit, now)
   if wait > 0 then
     d.sleep(wait)
     now = d.now()
   end
-  -- A fleet (falcon.fleet) also waits for this request's slot in the budget it shares.
-  if self.fleet then now = self.fleet:take(d, self.ratelimit.limit, self.policy.max_wait) end
   return now
 end
 
@@ -213,7 +213,8 @@ function Client:_send(d, method, route, send, kind, request)
   if request then request.repeatable = idempotent end
   local attempt = 0
   while true do
-    local started = self:_pace(d)
+    local started, refused = self:_pace(d, kind)
+    if not started then return nil, refused, nil, nil, attempt, 0 end
     local status, headers, body, info = send(self.core, kind, request)
     local now = d.now()
     if status then policy.track(self.ratelimit, headers, now) end

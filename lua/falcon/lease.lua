@@ -6,12 +6,16 @@
 --   leases:checkpoint(partition, owner, held.fence, offset) -- true | nil, "lost"|message
 --   leases:checkpoint_of(partition)                         -- offset, fence | nil (none) | nil, message
 --   leases:release(partition, owner, held.fence)
--- Every acquisition draws a new fencing value (INCR, never reused). A checkpoint is written only while the
--- lease still names this owner and this fence, checked and written in one Redis script: an owner that
--- paused past its lease (and was replaced) cannot write over its successor's progress.
+-- Every acquisition draws a new fencing value, above every one drawn before: one more than the last, and
+-- never below Redis's clock in milliseconds, so a Redis that lost its data (and the last fence with it)
+-- still draws fences above those its owners hold (as long as its clock does not go back by more than the
+-- time it was away). Thirteen digits: tostring() writes them whole under every VM. A checkpoint is
+-- written only while the lease still names this owner and this fence, checked and written in one Redis
+-- script: an owner that paused past its lease (and was replaced) cannot write over its successor's
+-- progress.
 -- `valid_until` is local time, counted from before the request was sent: past it, the owner cannot prove
--- it holds the lease and must stop reading the partition. A Redis failure is (nil, message, "network"),
--- never a lease.
+-- it holds the lease and must stop reading the partition. A Redis failure, or an answer not of the shape
+-- asked, is (nil, message, "network"), never a lease.
 local driver = require "falcon.driver"
 local errors = require "falcon.errors"
 local fleet = require "falcon.fleet"
@@ -20,38 +24,50 @@ local redis = require "falcon.redis"
 local lease = {}
 lease.__index = lease
 
+local shape = redis.shape
+
+-- Fences are whole numbers below 2^53 (exact under every VM).
+local MAX_FENCE = 9007199254740991
+local function whole(v) return type(v) == "number" and v >= 0 and v == math.floor(v) and v <= MAX_FENCE end
+
 -- KEYS: lease, fence. ARGV: owner, ttl (ms). Returns {fence, ttl} or {0, ms until it expires}.
-local ACQUIRE = [[
+local ACQUIRE = redis.script([[
 local held = redis.call('GET', KEYS[1])
 if held then
   local owner, fence = string.match(held, '^(.*)\n(%d+)$')
-  if owner ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[1])} end
+  if owner ~= ARGV[1] then return {0, math.max(0, redis.call('PTTL', KEYS[1]))} end
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return {tonumber(fence), tonumber(ARGV[2])}
 end
-local fence = redis.call('INCR', KEYS[2])
+local t = redis.call('TIME')
+local fence = math.max((tonumber(redis.call('GET', KEYS[2]) or '0') or 0) + 1,
+                       tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+fence = string.format('%.0f', fence)
+redis.call('SET', KEYS[2], fence)
 redis.call('SET', KEYS[1], ARGV[1] .. '\n' .. fence, 'PX', ARGV[2])
-return {fence, tonumber(ARGV[2])}
-]]
+return {tonumber(fence), tonumber(ARGV[2])}
+]], shape.array(2, 2, whole, function(v) return v[1] == 0 or v[2] >= 1 end))
 
 -- KEYS: lease. ARGV: owner, fence, ttl (ms). 1 when renewed, 0 when the lease is another's (or gone).
-local RENEW = [[
+local RENEW = redis.script([[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] .. '\n' .. ARGV[2] then return 0 end
 return redis.call('PEXPIRE', KEYS[1], ARGV[3])
-]]
+]], shape.integer)
 
 -- KEYS: lease. ARGV: owner, fence.
-local RELEASE = [[
+local RELEASE = redis.script([[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] .. '\n' .. ARGV[2] then return 0 end
 return redis.call('DEL', KEYS[1])
-]]
+]], shape.integer)
 
 -- KEYS: lease, checkpoint. ARGV: owner, fence, offset. Written only under the lease named.
-local CHECKPOINT = [[
+local CHECKPOINT = redis.script([[
 if redis.call('GET', KEYS[1]) ~= ARGV[1] .. '\n' .. ARGV[2] then return 0 end
 redis.call('HSET', KEYS[2], 'offset', ARGV[3], 'fence', ARGV[2])
 return 1
-]]
+]], shape.integer)
+
+local CHECKPOINT_OF = shape.array(2, 2, shape.string_or_null)
 
 local function check_name(what, value)
   if type(value) ~= "string" or value == "" or #value > 256 or value:find("[%c]") then
@@ -68,7 +84,7 @@ local function check_seconds(ttl)
 end
 
 local function check_fence(fence)
-  if type(fence) ~= "number" or fence < 1 or fence ~= math.floor(fence) then
+  if not whole(fence) or fence < 1 then
     errors.bad_argument("lease", "fence", "the fence acquire returned expected, got " .. tostring(fence))
   end
 end
@@ -147,11 +163,12 @@ end
 
 --- The partition's last checkpoint: offset (a string, as written) and the fence that wrote it; nil when none.
 function lease:checkpoint_of(partition)
-  local reply, err, kind = self.link:call(driver.current(), "HMGET", self:_keys(partition, "checkpoint")[1],
-                                          "offset", "fence")
+  local reply, err, kind = self.link:call(driver.current(), CHECKPOINT_OF, "HMGET",
+                                          self:_keys(partition, "checkpoint")[1], "offset", "fence")
   if not reply then return nil, err, kind end
   if reply[1] == redis.null then return nil end
-  return reply[1], tonumber(reply[2])
+  local fence = reply[2] ~= redis.null and #reply[2] <= 16 and reply[2]:find("^%d+$") and tonumber(reply[2])
+  return reply[1], fence and whole(fence) and fence or nil
 end
 
 function lease:close() self.link:close() end

@@ -1,20 +1,27 @@
---- Redis for a fleet (falcon.fleet, falcon.lease): one link per client, two transports.
--- * Inside nginx, where cosockets work: lua-resty-redis (Debian's lua-nginx-redis, `nginx.redis`) on a
---   cosocket from nginx's keepalive pool, so the worker is never blocked.
--- * Elsewhere: a small RESP client written here over luasocket (luasec for TLS). Every connect, write and
---   read is bounded by `timeout`, so a slow or dead Redis holds the caller (and the other tasks of a curl
---   multi loop) for one bounded round trip at most. Debian's lua-redis was not used: it blocks the same
---   way, raises on a refused connection, and has no TLS; hiredis 0.14 (Debian 12) has no TLS either.
--- Every call returns the reply, or nil, a message and "network" (Redis unreachable or too slow: the
--- fleet degrades) or "reply" (Redis answered with an error). The password is never in a message.
+--- Redis for a fleet (falcon.fleet, falcon.lease): one link per client, one RESP reader (falcon.resp) over
+-- two kinds of socket, which share the API it needs (settimeout, send, receive):
+-- * inside nginx, where cosockets work: ngx.socket.tcp, from nginx's keepalive pool, so the worker is
+--   never blocked;
+-- * elsewhere: luasocket (luasec for TLS), one kept connection per link.
+-- Redis's answers are input: falcon.resp bounds every line, length and count, each round trip (send and
+-- whole reply) has one deadline, `timeout` from now, and every command names the shape of the reply it
+-- expects (redis.shape): an answer of another shape is a failure like a dead Redis, never a value.
+-- lua-resty-redis (Debian's lua-nginx-redis) is not used: it allocates a table of the size an array
+-- reply announces and reads a bulk of any announced length, and its timeout is per read.
+-- Every call returns the reply, or nil, a message and "network" (Redis unreachable, too slow, or not
+-- answering as Redis does: the fleet degrades) or "reply" (Redis answered with an error). The password is
+-- never in a message.
 -- luacheck: globals ngx
+local core = require "falcon.core"
 local errors = require "falcon.errors"
+local resp = require "falcon.resp"
+local untrusted = require "falcon.untrusted"
 
 local redis = {}
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
---- The nil reply (a missing key), one value under both transports.
-redis.null = setmetatable({}, { __tostring = function() return "redis.null" end })
+--- The nil reply (a missing key) and the status +OK, one value each under both transports.
+redis.null, redis.OK = resp.null, resp.OK
 
 redis.DEFAULT_TIMEOUT = 0.25
 
@@ -52,46 +59,85 @@ function redis.settings(conf)
   }
 end
 
--- RESP, the protocol: a command is an array of bulk strings.
-local function encode(args, n)
-  local parts = { "*" .. n .. "\r\n" }
-  for i = 1, n do
-    local arg = tostring(args[i])
-    parts[#parts + 1] = "$" .. #arg .. "\r\n" .. arg .. "\r\n"
+------------------------------------------------------------------------------------------- shapes
+
+--- The shapes of replies: each is true for a reply a command may be answered with.
+local shape = {}
+redis.shape = shape
+function shape.ok(v) return v == resp.OK end
+function shape.ok_or_null(v) return v == resp.OK or v == resp.null end
+function shape.integer(v) return type(v) == "number" end
+function shape.string(v) return type(v) == "string" end
+function shape.string_or_null(v) return type(v) == "string" or v == resp.null end
+function shape.sha1(v) return type(v) == "string" and #v == 40 and v:find("^%x+$") ~= nil end
+--- An array of `min`..`max` items, each true for `item`, and the whole true for `whole` (optional).
+function shape.array(min, max, item, whole)
+  return function(v)
+    if type(v) ~= "table" or v == resp.null or v == resp.OK or #v < min or #v > max then return false end
+    for i = 1, #v do if not item(v[i]) then return false end end
+    return whole == nil or whole(v)
   end
-  return table.concat(parts)
 end
 
-local MAX_DEPTH = 8
-
--- One reply from sock: value, or false and the error text of an error reply, or nil and a network error.
-local function read_reply(sock, depth)
-  local line, err = sock:receive("*l")
-  if not line then return nil, err end
-  local kind, rest = line:sub(1, 1), line:sub(2)
-  if kind == "+" then return rest end
-  if kind == "-" then return false, rest end
-  if kind == ":" then return tonumber(rest) end
-  local n = tonumber(rest)
-  if not n or (kind ~= "$" and kind ~= "*") then return nil, "protocol error: " .. line:sub(1, 40) end
-  if n < 0 then return redis.null end
-  if kind == "$" then
-    local data
-    data, err = sock:receive(n + 2)
-    if not data then return nil, err end
-    return data:sub(1, n)
-  end
-  if depth >= MAX_DEPTH then return nil, "protocol error: nesting too deep" end
-  local list = {}
-  for i = 1, n do
-    local value
-    value, err = read_reply(sock, depth + 1)
-    if value == nil then return nil, err end
-    if value == false then return false, err end
-    list[i] = value
-  end
-  return list
+--- A Lua script Redis keeps (EVALSHA), and the shape of its answer.
+function redis.script(source, expect)
+  return { source = source, expect = expect }
 end
+
+------------------------------------------------------------------------------------- socket kinds
+
+-- luasocket (and luasec, which has the same API): seconds, and a receive that waits for what it is asked.
+local luasocket = {}
+
+-- The peer's next bytes, at most resp.CHUNK, waiting until `deadline` at most: the first byte with the
+-- time left, then whatever else has arrived, without waiting.
+function luasocket.more(sock, deadline)
+  return function()
+    local left = deadline - core.now()
+    if left <= 0 then return nil, "timeout" end
+    sock:settimeout(left)
+    local first, err = sock:receive(1)
+    if not first then return nil, err end
+    sock:settimeout(0)
+    local rest, _, partial = sock:receive(resp.CHUNK - 1)
+    return first .. (rest or partial or "")
+  end
+end
+
+function luasocket.send(sock, data, deadline)
+  local left = deadline - core.now()
+  if left <= 0 then return nil, "timeout" end
+  sock:settimeout(left)
+  return sock:send(data)
+end
+
+-- A kept connection with bytes waiting on it (a late answer, or Redis closed it) is not used again.
+function luasocket.stale(sock)
+  sock:settimeout(0)
+  local stray, err = sock:receive(1)
+  return stray ~= nil or err == "closed"
+end
+
+-- ngx cosockets: milliseconds, and receiveany (whatever has arrived, waiting for at least a byte).
+local cosockets = {}
+
+local function ms(deadline) return math.max(1, math.floor((deadline - core.now()) * 1000)) end
+
+function cosockets.more(sock, deadline)
+  return function()
+    if deadline <= core.now() then return nil, "timeout" end
+    sock:settimeout(ms(deadline))
+    return sock:receiveany(resp.CHUNK)
+  end
+end
+
+function cosockets.send(sock, data, deadline)
+  if deadline <= core.now() then return nil, "timeout" end
+  sock:settimeout(ms(deadline))
+  return sock:send(data)
+end
+
+----------------------------------------------------------------------------------------------- link
 
 local Link = {}
 Link.__index = Link
@@ -110,16 +156,23 @@ function redis.link(settings)
   return link
 end
 
--- The first commands on a new connection: AUTH and SELECT, through `run(args)`.
-function Link:_greet(run)
+-- One round trip on `sock` of `kind`: the command out and its whole reply in before `deadline`.
+local function round_trip(kind, sock, args, n, deadline)
+  local sent, err = kind.send(sock, resp.encode(args, n), deadline)
+  if not sent then return nil, err end
+  return resp.read(kind.more(sock, deadline))
+end
+
+-- The first commands on a new connection: AUTH and SELECT, before `deadline`.
+function Link:_greet(kind, sock, deadline)
   local a, b = self.credentials()
   if a then
-    local ok, err = run(b and { "AUTH", a, b } or { "AUTH", a })
-    if not ok then return nil, "AUTH refused by Redis at " .. self.where .. ": " .. tostring(err) end
+    local ok, err = round_trip(kind, sock, b and { "AUTH", a, b } or { "AUTH", a }, b and 3 or 2, deadline)
+    if ok ~= resp.OK then return nil, "AUTH refused by Redis at " .. self.where .. ": " .. tostring(err or ok) end
   end
   if self.settings.db ~= 0 then
-    local ok, err = run { "SELECT", self.settings.db }
-    if not ok then return nil, "SELECT refused: " .. tostring(err) end
+    local ok, err = round_trip(kind, sock, { "SELECT", self.settings.db }, 2, deadline)
+    if ok ~= resp.OK then return nil, "SELECT refused: " .. tostring(err or ok) end
   end
   return true
 end
@@ -147,12 +200,32 @@ local function certificate_names(sock, host)
   return false
 end
 
--- luasocket transport: one kept connection per link.
-function Link:_plain_connect()
-  local socket = require "socket"
+local function wrap_tls(sock, s, deadline)
+  local ssl = require "ssl"
+  local wrapped, err = ssl.wrap(sock, { mode = "client", protocol = "any", verify = s.ssl_verify and "peer" or "none",
+                                        options = "all", cafile = s.ca_bundle })
+  if not wrapped then return nil, err end
+  wrapped:settimeout(math.max(0.001, deadline - core.now()))
+  wrapped:sni(s.host)
+  local ok
+  ok, err = wrapped:dohandshake()
+  if ok and s.ssl_verify and not certificate_names(wrapped, s.host:lower()) then
+    ok, err = nil, "certificate does not name " .. s.host
+  end
+  if not ok then
+    wrapped:close()
+    return nil, "TLS handshake: " .. tostring(err)
+  end
+  return wrapped
+end
+
+-- luasocket: the kept connection, or a new one (connected, TLS, greeted) before `deadline`.
+function Link:_plain_socket(deadline)
+  if self.sock and not luasocket.stale(self.sock) then return self.sock end
+  self:close()
   local s = self.settings
-  local sock = socket.tcp()
-  sock:settimeout(s.timeout)
+  local sock = require("socket").tcp()
+  sock:settimeout(math.max(0.001, deadline - core.now()))
   local ok, err = sock:connect(s.host, s.port)
   if not ok then
     sock:close()
@@ -160,33 +233,11 @@ function Link:_plain_connect()
   end
   sock:setoption("tcp-nodelay", true)
   if s.tls then
-    local ssl = require "ssl"
-    local wrapped
-    wrapped, err = ssl.wrap(sock, { mode = "client", protocol = "any", verify = s.ssl_verify and "peer" or "none",
-                                     options = "all", cafile = s.ca_bundle })
-    if not wrapped then
-      sock:close()
-      return nil, err
-    end
-    sock = wrapped
-    sock:settimeout(s.timeout)
-    sock:sni(s.host)
-    ok, err = sock:dohandshake()
-    if ok and s.ssl_verify and not certificate_names(sock, s.host:lower()) then
-      ok, err = nil, "certificate does not name " .. s.host
-    end
-    if not ok then
-      sock:close()
-      return nil, "TLS handshake: " .. tostring(err)
-    end
+    sock, err = wrap_tls(sock, s, deadline)
+    if not sock then return nil, err end
   end
-  local greeted
-  greeted, err = self:_greet(function(args)
-    local sent, send_err = sock:send(encode(args, #args))
-    if not sent then return nil, send_err end
-    return read_reply(sock, 0)
-  end)
-  if not greeted then
+  ok, err = self:_greet(luasocket, sock, deadline)
+  if not ok then
     sock:close()
     return nil, err
   end
@@ -194,88 +245,87 @@ function Link:_plain_connect()
   return sock
 end
 
-function Link:_plain_call(args, n)
-  local sock = self.sock
-  if not sock then
-    local err
-    sock, err = self:_plain_connect()
-    if not sock then return nil, err end
-  end
-  local sent, err = sock:send(encode(args, n))
-  local value
-  if sent then value, err = read_reply(sock, 0) end
-  if value == nil then
-    -- A late reply would answer the next command: the connection is done.
-    sock:close()
-    self.sock = nil
-  end
-  return value, err
-end
-
--- cosocket transport: a connection from nginx's pool for each call, back to the pool after it.
-function Link:_cosocket_call(args, n)
-  local resty = require "nginx.redis"
+-- ngx cosockets: a connection from nginx's pool (a pooled one with bytes waiting is closed by nginx),
+-- or a new one, connected, TLS, greeted, before `deadline`.
+function Link:_cosocket(deadline)
   local s = self.settings
-  local red, err = resty:new()
-  if not red then return nil, err end
-  red:set_timeout(math.ceil(s.timeout * 1000))
-  local ok
-  ok, err = red:connect(s.host, s.port, { pool = "falcon-fleet:" .. self.where .. "/" .. s.db })
+  local sock = ngx.socket.tcp()
+  sock:settimeout(ms(deadline))
+  local ok, err = sock:connect(s.host, s.port, { pool = "falcon-fleet:" .. self.where .. "/" .. s.db .. "/"
+                                                         .. (s.username or "") })
   if not ok then return nil, err end
-  if red:get_reused_times() == 0 then
+  if sock:getreusedtimes() == 0 then
     if s.tls then
       local name = require("falcon.cosocket").server_name { host = s.host, ssl_verify = s.ssl_verify }
-      ok, err = rawget(red, "_sock"):sslhandshake(nil, name, s.ssl_verify)
+      ok, err = sock:sslhandshake(nil, name, s.ssl_verify)
       if not ok then
-        red:close()
+        sock:close()
         return nil, "TLS handshake: " .. tostring(err)
       end
     end
-    ok, err = self:_greet(function(a) return red[a[1]:lower()](red, unpack(a, 2)) end)
+    ok, err = self:_greet(cosockets, sock, deadline)
     if not ok then
-      red:close()
+      sock:close()
       return nil, err
     end
   end
+  return sock
+end
+
+-- One command under driver `d`: value, or nil and why, or false and an error reply's text.
+function Link:_run(d, args, n)
+  local s = self.settings
+  local cosocket = d.name == "cosocket"
+  local kind = cosocket and cosockets or luasocket
+  local sock, err
+  if cosocket then sock, err = self:_cosocket(core.now() + s.timeout)
+  else sock, err = self:_plain_socket(core.now() + s.timeout) end
+  if not sock then return nil, err end
   local value
-  value, err = red[args[1]:lower()](red, unpack(args, 2, n))
+  value, err = round_trip(kind, sock, args, n, core.now() + s.timeout)
   if value == nil then
-    red:close()
-  else
-    red:set_keepalive(60000, 64)
-    if value == ngx.null then value = redis.null end
-    if type(value) == "table" then
-      for i, v in ipairs(value) do if v == ngx.null then value[i] = redis.null end end
-    end
+    -- A late reply would answer the next command: the connection is done.
+    sock:close()
+    if not cosocket then self.sock = nil end
+  elseif cosocket then
+    sock:setkeepalive(60000, 64)
   end
   return value, err
 end
 
---- Runs one command under driver `d` (the cosocket transport when d is the cosocket driver).
+local function failure(self, err, kind)
+  return nil, "Redis at " .. self.where .. ": " .. untrusted.printable(tostring(err)), kind
+end
+
+--- Runs one command under driver `d` (on a cosocket when d is the cosocket driver); `expect` is the shape
+--- of reply the command is answered with (redis.shape).
 ---@return any reply, string|nil err, string|nil kind "network" or "reply"
-function Link:call(d, ...)
-  local args = { ... }
+function Link:call(d, expect, ...)
   local n = select("#", ...)
-  local value, err
-  if d.name == "cosocket" then value, err = self:_cosocket_call(args, n) else value, err = self:_plain_call(args, n) end
-  if value == nil then return nil, "Redis at " .. self.where .. ": " .. tostring(err), "network" end
-  if value == false then return nil, "Redis at " .. self.where .. ": " .. tostring(err), "reply" end
+  local value, err = self:_run(d, { ... }, n)
+  if value == nil then return failure(self, err, "network") end
+  if value == false then return failure(self, err, "reply") end
+  if not expect(value) then
+    self:close()
+    return failure(self, "an answer to " .. tostring((...)) .. " of an unexpected shape", "network")
+  end
   return value
 end
 
---- Runs a Lua script kept by Redis (EVALSHA; loaded on first use and again after Redis restarted).
-function Link:script(d, source, keys, ...)
-  local args = { "EVALSHA", self.shas[source] or "", #keys }
+--- Runs a script (redis.script) kept by Redis (EVALSHA; loaded on first use and again after Redis
+--- restarted).
+function Link:script(d, script, keys, ...)
+  local args = { "EVALSHA", self.shas[script] or "", #keys }
   for _, key in ipairs(keys) do args[#args + 1] = key end
   for i = 1, select("#", ...) do args[#args + 1] = (select(i, ...)) end
-  if self.shas[source] then
-    local value, err, kind = self:call(d, unpack(args))
+  if self.shas[script] then
+    local value, err, kind = self:call(d, script.expect, unpack(args))
     if value ~= nil or kind ~= "reply" or not err:find("NOSCRIPT", 1, true) then return value, err, kind end
   end
-  local loaded, err, kind = self:call(d, "SCRIPT", "LOAD", source)
+  local loaded, err, kind = self:call(d, shape.sha1, "SCRIPT", "LOAD", script.source)
   if not loaded then return nil, err, kind end
-  self.shas[source], args[2] = loaded, loaded
-  return self:call(d, unpack(args))
+  self.shas[script], args[2] = loaded, loaded
+  return self:call(d, script.expect, unpack(args))
 end
 
 function Link:close()

@@ -94,12 +94,13 @@ function StreamLeases:task(rt, stream, p, on_acquired)
 end
 
 -- The same fence again means Redis kept this process's lease all along (Redis was unreachable, not
--- replaced): nobody else read the partition, so the event handed out before is written as done, not
--- delivered again. Returns where reading resumes.
+-- replaced): nobody else read the partition. No checkpoint at all means Redis lost its data (fences never
+-- repeat, so the fence cannot tell): nobody's progress is recorded but this process's. Either way the
+-- event handed out before is written as done, not delivered again. Returns where reading resumes.
 function StreamLeases:_catch_up(p, got, offset)
   local mine = self.unsaved[p]
   if not mine then return offset end
-  if mine.fence ~= got.fence then self.unsaved[p] = nil return offset end
+  if mine.fence ~= got.fence and offset ~= nil then self.unsaved[p] = nil return offset end
   if offset and offset >= mine.offset then self.unsaved[p] = nil return offset end
   if self.leases:checkpoint(p, self.owner, got.fence, mine.offset) then
     self.unsaved[p] = nil

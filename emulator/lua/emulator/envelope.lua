@@ -39,8 +39,11 @@ function M.common_headers()
     ngx.header["Date"] = clock.http_date() -- the server's clock, which stamps the data too
     local rate = ctx.rate
     if rate then
-        ngx.header["X-Ratelimit-Limit"] = tostring(rate.limit)
-        ngx.header["X-Ratelimit-Remaining"] = tostring(rate.remaining)
+        -- The API names its budget on API answers, not on the token endpoint's.
+        if ngx.var.uri ~= "/oauth2/token" then
+            ngx.header["X-Ratelimit-Limit"] = tostring(rate.limit)
+            ngx.header["X-Ratelimit-Remaining"] = tostring(rate.remaining)
+        end
         if rate.limited then
             ngx.header["X-Ratelimit-Retryafter"] = tostring(rate.reset)
             ngx.header["Retry-After"] = tostring(math.max(1, math.ceil(rate.reset - ngx.now())))

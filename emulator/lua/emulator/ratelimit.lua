@@ -1,6 +1,8 @@
 -- Rate limits: a fixed window per API client (`rate_limit = {limit, window}` in the config).
--- Every API response reports X-Ratelimit-Limit/Remaining; a spent budget answers 429 with
--- X-Ratelimit-Retryafter (epoch seconds when the window refills) and Retry-After.
+-- Every API response reports X-Ratelimit-Limit/Remaining; the token endpoint's answers do not, as the
+-- API's do not (a token request still counts; envelope.common_headers writes them). A spent budget
+-- answers 429 with X-Ratelimit-Retryafter (epoch seconds when the window refills) and Retry-After, on
+-- every route.
 local store = require "emulator.store"
 
 local M = {}
