@@ -182,6 +182,162 @@ describe("falcon.EventStream (curl multi driver)", function()
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", event_types = {} } end)
   end)
 
+  -- A hostile stream (the emulator's stream faults): what it sends is input.
+  describe("against a hostile stream", function()
+    local checkpoint = require "falcon.checkpoint"
+    local dir
+    setup(function() dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-hostile.XXXXXX\""):gsub("%s+$", "") end)
+    teardown(function() emulator.run("rm -rf " .. emulator.quote(dir)) end)
+
+    local function faults(list) e:control("streams", { faults = list }) end
+    local function seen_by_emulator() return e:control("streams", {}) end
+
+    -- Reads up to `take` events or until the stream fails: the events as "partition:offset", the error.
+    local function read(app_id, take, options)
+      options = options or {}
+      options.client, options.app_id = options.client or client, app_id
+      options.backoff = options.backoff or { initial = 0.05, max = 0.2 }
+      local stream = falcon.EventStream(options)
+      local seen = {}
+      local ok, err = pcall(function()
+        for event, partition in stream:events() do
+          seen[#seen + 1] = partition .. ":" .. tostring(event.metadata.offset)
+          if #seen == take then break end
+        end
+      end)
+      stream:stop()
+      return seen, not ok and tostring(err) or nil, stream
+    end
+
+    -- The partition the error names delivered its events 1 .. n (those before the bad line) first.
+    local function delivered_first(seen, err, n)
+      local p = assert(err:match("partition (%d+)"), err)
+      local got = {}
+      for _, item in ipairs(seen) do got[item] = true end
+      for offset = 1, n do assert.is_true(got[p .. ":" .. offset], ("%s:%d not delivered before: %s"):format(p, offset, err)) end
+    end
+
+    it("backs off after a feed that ends at once (200, empty body) as after any end: no storm", function()
+      local app = configure { events = 20, rate = 0 }
+      faults { { kind = "empty", seconds = 3 } }
+      local seen, err = read(app, 40, { backoff = { initial = 0.1, max = 0.4 } })
+      assert.is_nil(err)
+      assert.are.equal(40, #seen)
+      -- About 12 reconnects per partition in 3 s with this backoff; without one, thousands.
+      local feeds = seen_by_emulator().feeds
+      assert.is_true(feeds <= 60, feeds .. " feed requests in about 3 s")
+    end)
+
+    it("refuses a refresh interval that is not whole seconds of at least 1, before reading a feed", function()
+      for _, text in ipairs { "0.001", "0", "-30", "1.5", '"nan"', '"1800"', "1e999", "-1e999", "1e308", "null",
+                              "true", "1000000000000000" } do
+        local app = configure { events = 5, rate = 0 }
+        faults { { kind = "interval", text = text } }
+        local seen, err = read(app, 10)
+        assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
+        assert.matches("refreshActiveSessionInterval", err, 1, true)
+        local view = seen_by_emulator()
+        assert.are.equal(0, view.feeds, text)
+        assert.are.equal(0, #view.refreshes[1] + #view.refreshes[2], text)
+      end
+      -- Whole seconds from 1 are taken; above a day, a day (refreshing sooner than asked is always safe).
+      for text, interval in pairs { ["1"] = 1, ["86401"] = 86400 } do
+        local app = configure { events = 5, rate = 0 }
+        faults { { kind = "interval", text = text } }
+        local seen, err, stream = read(app, 10)
+        assert.is_nil(err)
+        assert.are.equal(10, #seen)
+        assert.are.equal(interval, stream.sessions[0].interval)
+      end
+    end)
+
+    it("ends with an error, never a checkpoint, on an offset outside the whole numbers it can keep", function()
+      for i, text in ipairs { "1e308", "18446744073709551616", "1e20", "9007199254740993", "-1", "1.5", '"4"',
+                              "1e999" } do
+        local app = configure { events = 6, rate = 0 }
+        faults { { kind = "offset", text = text, after = 3 } }
+        local path = ("%s/offset%d.ckpt"):format(dir, i)
+        local seen, err = read(app, 12, { checkpoint = path })
+        assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
+        assert.matches("metadata.offset", err, 1, true)
+        delivered_first(seen, err, 3)
+        -- What was written reads back, and holds only offsets that were events.
+        local saved, load_err = checkpoint.file(path).load()
+        assert.is_table(saved, load_err)
+        for p, offset in pairs(saved) do assert.is_true(offset >= 1 and offset <= 3, text .. ": " .. p .. " " .. offset) end
+      end
+    end)
+
+    it("ends with an error at discovery on a partition outside the whole numbers it can keep", function()
+      for i, text in ipairs { "100000000000000000000", "18446744073709551616", "9007199254740993" } do
+        local app = configure { events = 2, rate = 0 }
+        faults { { kind = "partition", text = text } }
+        local path = ("%s/partition%d.ckpt"):format(dir, i)
+        local seen, err = read(app, 4, { checkpoint = path })
+        assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
+        assert.matches("dataFeedURL", err, 1, true)
+        assert.are.equal(0, seen_by_emulator().feeds)
+        assert.are.same({}, checkpoint.file(path).load())
+      end
+    end)
+
+    it("never sends a session token in clear text after a discovery over TLS", function()
+      local tls = falcon.Client.new { client_id = e.client_id, client_secret = e.client_secret, base_url = e.tls_url,
+                                      ca_bundle = e.ca }
+      for _, urls in ipairs { { kind = "urls", feed = e.url }, { kind = "urls", refresh = e.url } } do
+        local app = configure { events = 2, rate = 0 }
+        faults { urls }
+        local seen, err = read(app, 4, { client = tls })
+        assert.is_string(err, "read " .. #seen .. " events")
+        assert.matches("without TLS", err, 1, true)
+        assert.are.equal(0, seen_by_emulator().feeds)
+      end
+      -- The same stream over TLS throughout is read.
+      local seen, err = read(configure { events = 2, rate = 0 }, 4, { client = tls })
+      tls:close()
+      assert.is_nil(err)
+      assert.are.equal(4, #seen)
+    end)
+
+    it("delivers the events before a bad line in the same read, then the error", function()
+      local long = '{"metadata":{"offset":4},"pad":"' .. string.rep("x", 2000) .. '"}'
+      for _, text in ipairs { "not json", '{"metadata":{}}', "[1,2]", long } do
+        local app = configure { events = 6, rate = 0 }
+        faults { { kind = "bad_line", text = text, after = 3 } }
+        local seen, err = read(app, 12, { max_line = 1024 })
+        assert.is_string(err, text:sub(1, 20) .. " accepted")
+        delivered_first(seen, err, 3)
+      end
+    end)
+
+    it("hands out nothing after stop(), as its doc says", function()
+      local app = configure { events = 50, rate = 0 }
+      local stream = falcon.EventStream { client = client, app_id = app }
+      local next_event = stream:events()
+      assert.is_table(next_event())
+      assert.is_true(stream:_queued() > 0, "nothing queued: the test would prove nothing")
+      stream:stop()
+      assert.is_nil(next_event())
+      assert.is_nil(next_event())
+    end)
+
+    it("times each refresh from the send of the one before, not from its late answer", function()
+      -- Refreshes due every 1 s (interval 2), each answered 0.8 s late: from the answer, 1.8 s apart.
+      local app = configure { events = 400, rate = 100, refresh_interval = 2, keepalive = 0.2 }
+      faults { { kind = "slow_refresh", seconds = 0.8 } }
+      consume(app, 400)
+      local view = seen_by_emulator()
+      local gaps, total = 0, 0
+      for p = 1, 2 do
+        local times = view.refreshes[p]
+        for i = 2, #times do gaps, total = gaps + 1, total + times[i] - times[i - 1] end
+      end
+      assert.is_true(gaps >= 2, gaps .. " gaps")
+      assert.is_true(total / gaps < 1.4, ("refreshes %.2f s apart"):format(total / gaps))
+      assert.are.equal(0, view.missed_deadlines)
+    end)
+  end)
+
   it("resumes from its checkpoint file after SIGKILL, losing nothing", function()
     local app = configure { events = 200, rate = 400 }
     local dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-ckpt.XXXXXX\""):gsub("%s+$", "")
