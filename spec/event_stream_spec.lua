@@ -101,10 +101,10 @@ describe("falcon.EventStream (curl multi driver)", function()
   end)
 
   it("reads a stalled consumer's missed deadline as a new discovery, never a lost event", function()
-    local app = configure { events = 60, rate = 0, refresh_interval = 0.4, keepalive = 0.1 }
+    local app = configure { events = 60, rate = 0, refresh_interval = 1, keepalive = 0.1 }
     local core = require "falcon.core"
     local stream = consume(app, 60, { queue = 10 }, function(n)
-      if n == 5 then core.sleep(0.6) end -- the loop body outlasts the whole refresh interval
+      if n == 5 then core.sleep(1.3) end -- the loop body outlasts the whole refresh interval
     end)
     assert.is_true(stream.stats.discoveries >= 2)
   end)

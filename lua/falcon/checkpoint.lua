@@ -8,27 +8,51 @@
 --   checkpoint.shared_dict(ngx.shared.falcon, "stream:")  -- inside nginx: shared by the workers
 --   checkpoint.functions(load, save)                      -- your own
 local errors = require "falcon.errors"
+local untrusted = require "falcon.untrusted"
 
 local checkpoint = {}
+
+-- A checkpoint file holds a line per partition; more than this is not one the stream wrote.
+local MAX_FILE = 1024 * 1024
 
 local function fail(what, expected, got)
   errors.bad_argument("checkpoint", what, ("%s expected, got %s"):format(expected, got))
 end
 
--- One line per partition: "<partition> <offset>".
+--- A partition or offset as a store keeps it: a number holding a whole number from 0 below 10^15, or nil.
+--- Every VM holds those exactly (LuaJIT's numbers are doubles, exact to 2^53 only), and a file store
+--- writes and reads them back unchanged. Offsets read from a feed are held to the same rule.
+---@param value any
+---@return number|nil
+function checkpoint.whole(value)
+  return type(value) == "number" and untrusted.integer(value) or nil
+end
+
+-- One line per partition: "<partition> <offset>". The file is input too: a line that is not two whole
+-- numbers, or names a partition twice, makes it unreadable rather than half read.
 local function parse(text, path)
   local offsets = {}
   for line in text:gmatch("[^\n]+") do
     local partition, offset = line:match("^(%d+) (%d+)$")
-    if not partition then return nil, ("checkpoint file %s: bad line %q"):format(path, line:sub(1, 40)) end
-    offsets[tonumber(partition)] = tonumber(offset)
+    partition, offset = checkpoint.whole(tonumber(partition)), checkpoint.whole(tonumber(offset))
+    if not partition or not offset or offsets[partition] then
+      return nil, ("checkpoint file %s: bad line %q"):format(path, untrusted.printable(line:sub(1, 40)))
+    end
+    offsets[partition] = offset
   end
   return offsets
 end
 
+-- The file's text, or nil, why for an offset it could not read back.
 local function format(all)
   local partitions = {}
-  for partition in pairs(all) do partitions[#partitions + 1] = partition end
+  for partition, offset in pairs(all) do
+    if not checkpoint.whole(partition) or not checkpoint.whole(offset) then
+      return nil, ("partition %s offset %s is not two whole numbers from 0 below 10^15"):format(
+        tostring(partition), tostring(offset))
+    end
+    partitions[#partitions + 1] = partition
+  end
   table.sort(partitions)
   local lines = {}
   for i, partition in ipairs(partitions) do lines[i] = ("%d %d\n"):format(partition, all[partition]) end
@@ -48,14 +72,19 @@ function checkpoint.file(path)
         if code == 2 then return {} end -- ENOENT: a first start
         return nil, "cannot read checkpoint file: " .. tostring(err)
       end
-      local text = file:read("*a")
+      local text = file:read(MAX_FILE + 1)
       file:close()
+      if text and #text > MAX_FILE then
+        return nil, ("checkpoint file %s: larger than %d bytes"):format(path, MAX_FILE)
+      end
       return parse(text or "", path)
     end,
     save = function(_, _, all)
+      local text, why = format(all)
+      if not text then return nil, "checkpoint not written: " .. why end
       local file, err = io.open(temp, "wb")
       if not file then return nil, "cannot write checkpoint file: " .. tostring(err) end
-      local ok, werr = file:write(format(all))
+      local ok, werr = file:write(text)
       local closed, cerr = file:close()
       if not ok or not closed then
         os.remove(temp)
@@ -83,6 +112,9 @@ function checkpoint.shared_dict(dict, prefix)
       return offsets
     end,
     save = function(partition, offset, all)
+      if not checkpoint.whole(partition) or not checkpoint.whole(offset) then
+        return nil, "checkpoint not saved: partition and offset must be whole numbers from 0 below 10^15"
+      end
       local ok, err = dict:set(prefix .. partition, offset)
       if not ok then return nil, "cannot save checkpoint in the shared dict: " .. tostring(err) end
       local names = {}
