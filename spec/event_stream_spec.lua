@@ -4,6 +4,7 @@
 -- checkpoint file. (Plain Lua: the curl multi driver; the nginx form is in spec/event_stream_openresty_spec.lua.)
 local emulator = require "spec.helpers.emulator"
 local child = require "spec.helpers.child"
+local cases = require "spec.helpers.stream_cases"
 local falcon = require "falcon"
 
 local FEED = "/sensors/entities/datafeed/v1/*"
@@ -209,14 +210,6 @@ describe("falcon.EventStream (curl multi driver)", function()
       return seen, not ok and tostring(err) or nil, stream
     end
 
-    -- The partition the error names delivered its events 1 .. n (those before the bad line) first.
-    local function delivered_first(seen, err, n)
-      local p = assert(err:match("partition (%d+)"), err)
-      local got = {}
-      for _, item in ipairs(seen) do got[item] = true end
-      for offset = 1, n do assert.is_true(got[p .. ":" .. offset], ("%s:%d not delivered before: %s"):format(p, offset, err)) end
-    end
-
     it("backs off after a feed that ends at once (200, empty body) as after any end: no storm", function()
       local app = configure { events = 20, rate = 0 }
       faults { { kind = "empty", seconds = 3 } }
@@ -229,8 +222,7 @@ describe("falcon.EventStream (curl multi driver)", function()
     end)
 
     it("refuses a refresh interval that is not whole seconds of at least 1, before reading a feed", function()
-      for _, text in ipairs { "0.001", "0", "-30", "1.5", '"nan"', '"1800"', "1e999", "-1e999", "1e308", "null",
-                              "true", "1000000000000000" } do
+      for _, text in ipairs(cases.bad_intervals) do
         local app = configure { events = 5, rate = 0 }
         faults { { kind = "interval", text = text } }
         local seen, err = read(app, 10)
@@ -252,15 +244,14 @@ describe("falcon.EventStream (curl multi driver)", function()
     end)
 
     it("ends with an error, never a checkpoint, on an offset outside the whole numbers it can keep", function()
-      for i, text in ipairs { "1e308", "18446744073709551616", "1e20", "9007199254740993", "-1", "1.5", '"4"',
-                              "1e999" } do
+      for i, text in ipairs(cases.bad_offsets) do
         local app = configure { events = 6, rate = 0 }
         faults { { kind = "offset", text = text, after = 3 } }
         local path = ("%s/offset%d.ckpt"):format(dir, i)
         local seen, err = read(app, 12, { checkpoint = path })
         assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
         assert.matches("metadata.offset", err, 1, true)
-        delivered_first(seen, err, 3)
+        cases.delivered_first(seen, err, 3)
         -- What was written reads back, and holds only offsets that were events.
         local saved, load_err = checkpoint.file(path).load()
         assert.is_table(saved, load_err)
@@ -269,7 +260,7 @@ describe("falcon.EventStream (curl multi driver)", function()
     end)
 
     it("ends with an error at discovery on a partition outside the whole numbers it can keep", function()
-      for i, text in ipairs { "100000000000000000000", "18446744073709551616", "9007199254740993" } do
+      for i, text in ipairs(cases.bad_partitions) do
         local app = configure { events = 2, rate = 0 }
         faults { { kind = "partition", text = text } }
         local path = ("%s/partition%d.ckpt"):format(dir, i)
@@ -300,13 +291,12 @@ describe("falcon.EventStream (curl multi driver)", function()
     end)
 
     it("delivers the events before a bad line in the same read, then the error", function()
-      local long = '{"metadata":{"offset":4},"pad":"' .. string.rep("x", 2000) .. '"}'
-      for _, text in ipairs { "not json", '{"metadata":{}}', "[1,2]", long } do
+      for _, text in ipairs(cases.bad_lines) do
         local app = configure { events = 6, rate = 0 }
         faults { { kind = "bad_line", text = text, after = 3 } }
         local seen, err = read(app, 12, { max_line = 1024 })
         assert.is_string(err, text:sub(1, 20) .. " accepted")
-        delivered_first(seen, err, 3)
+        cases.delivered_first(seen, err, 3)
       end
     end)
 
@@ -323,17 +313,13 @@ describe("falcon.EventStream (curl multi driver)", function()
 
     it("times each refresh from the send of the one before, not from its late answer", function()
       -- Refreshes due every 1 s (interval 2), each answered 0.8 s late: from the answer, 1.8 s apart.
-      local app = configure { events = 400, rate = 100, refresh_interval = 2, keepalive = 0.2 }
+      local app = configure { events = 400, rate = 100, refresh_interval = 2, keepalive = 0.2, session_lifetime = 86400 }
       faults { { kind = "slow_refresh", seconds = 0.8 } }
       consume(app, 400)
       local view = seen_by_emulator()
-      local gaps, total = 0, 0
-      for p = 1, 2 do
-        local times = view.refreshes[p]
-        for i = 2, #times do gaps, total = gaps + 1, total + times[i] - times[i - 1] end
-      end
+      local mean, gaps = cases.refresh_gaps(view)
       assert.is_true(gaps >= 2, gaps .. " gaps")
-      assert.is_true(total / gaps < 1.4, ("refreshes %.2f s apart"):format(total / gaps))
+      assert.is_true(mean < 1.4, ("refreshes %.2f s apart"):format(mean))
       assert.are.equal(0, view.missed_deadlines)
     end)
   end)
