@@ -324,6 +324,63 @@ describe("falcon.EventStream (curl multi driver)", function()
     end)
   end)
 
+  -- A checkpoint read back is input too: a file on disk, or a store of the application's own.
+  describe("reading its checkpoint back", function()
+    local checkpoint = require "falcon.checkpoint"
+    local path
+    setup(function()
+      path = emulator.run("mktemp \"${TMPDIR:-/tmp}/falconlua-ckpt.XXXXXX\""):gsub("%s+$", "")
+    end)
+    teardown(function() os.remove(path) end)
+    local function write(text)
+      local f = assert(io.open(path, "wb"))
+      f:write(text)
+      f:close()
+    end
+
+    it("takes a file of whole offsets, and refuses any other as unreadable, naming it", function()
+      write("0 5\n1 7\n")
+      assert.are.same({ [0] = 5, [1] = 7 }, checkpoint.file(path).load())
+      for _, text in ipairs { "0 99999999999999999999\n", "0 1000000000000000\n", "100000000000000000000 5\n",
+                              "0 -5\n", "0 5.5\n", "0 1e3\n", "0 5\n0 6\n", "0 5\n\27[31m\n",
+                              string.rep("0 5\n", 300000) } do
+        write(text)
+        local saved, err = checkpoint.file(path).load()
+        assert.is_nil(saved, text:sub(1, 30))
+        assert.matches(path, err, 1, true)
+        assert.is_nil(err:find("\27", 1, true))
+      end
+    end)
+
+    it("never writes an offset it could not read back", function()
+      write("0 5\n")
+      local store = checkpoint.file(path)
+      for _, offset in ipairs { 2 ^ 53, 1e308, -1, 1.5, 0 / 0 } do
+        local ok, err = store.save(0, offset, { [0] = offset })
+        assert.is_nil(ok, tostring(offset))
+        assert.matches("whole numbers", err, 1, true)
+        assert.are.same({ [0] = 5 }, store.load())
+      end
+      assert.is_true(store.save(1, 999999999999999, { [0] = 5, [1] = 999999999999999 }))
+      assert.are.same({ [0] = 5, [1] = 999999999999999 }, store.load())
+    end)
+
+    it("ends with a clear error on a checkpoint it cannot resume from, before anything is sent", function()
+      configure { events = 5 }
+      write("0 99999999999999999999\n")
+      local stream = falcon.EventStream { client = client, app_id = "badckpt", checkpoint = path }
+      local ok, err = pcall(stream:events())
+      assert.is_false(ok)
+      assert.matches("checkpoint file", err, 1, true)
+      local own = checkpoint.functions(function() return { [0] = 1e308 } end, function() return true end)
+      stream = falcon.EventStream { client = client, app_id = "badstore", checkpoint = own }
+      ok, err = pcall(stream:events())
+      assert.is_false(ok)
+      assert.matches("checkpoint store gave partition 0 offset", err, 1, true)
+      assert.are.equal(0, #e:control("streams", {}).sessions)
+    end)
+  end)
+
   it("resumes from its checkpoint file after SIGKILL, losing nothing", function()
     local app = configure { events = 200, rate = 400 }
     local dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-ckpt.XXXXXX\""):gsub("%s+$", "")
