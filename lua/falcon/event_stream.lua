@@ -8,10 +8,11 @@
 -- How delivery stays exactly-once: each partition's feed is read from the offset after the last event
 -- taken from it (an event the server sends twice is dropped, a half line dies with its connection), and
 -- the checkpoint store keeps the last offset the application acknowledged, so a new process resumes with
--- the event after it. A cut connection, a 5xx or a transport failure reconnects after a bounded backoff
--- with jitter; a 401 (the session expired or missed its refresh) discovers again for new session tokens.
--- What the API refuses for good (bad credentials, a missing scope, an app id in use, a bad app id) ends
--- the stream with an error naming it.
+-- the event after it. A cut connection, a 5xx, a transport failure or a clean end reconnects after a
+-- bounded backoff with jitter; a 401 (the session expired or missed its refresh) discovers again for new
+-- session tokens. What the API refuses for good (bad credentials, a missing scope, an app id in use, a bad
+-- app id) ends the stream with an error naming it. What the API sends is input: a feed's lines are read
+-- by falcon.event_lines, a discovery's resources by take_session, a checkpoint read back by _load.
 --
 -- Concurrency: every partition's feed and every session refresh is its own task. In plain Lua the tasks
 -- are coroutines on one curl multi handle (falcon.multi_driver), pumped while the application
@@ -528,8 +529,8 @@ function EventStream:run(fn)
   end
 end
 
---- Ends every feed and refresh; events decoded but not handed out are dropped (their offsets are after the
---- checkpoint, so a new stream reads them again).
+--- Ends every feed and refresh; events decoded but not handed out are dropped: the loop gets nil (their
+--- offsets are after the checkpoint, so a new stream reads them again).
 function EventStream:stop()
   if self.stopped then return end
   self.stopped = true

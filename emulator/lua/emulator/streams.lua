@@ -240,42 +240,67 @@ local function write(piece, cut)
     return ok and ngx.flush(true) ~= nil
 end
 
---- GET /sensors/entities/datafeed/v1/<partition>?appId=APP[&offset=N|&whence=2][&eventType=A,B]
-function M.feed(req, partition)
-    local s, conf = state(), store.conf.streams
-    s.feeds = s.feeds + 1
+-- The live session a feed request's token names; nil once the error is answered.
+local function feed_session(req, partition, now)
     local auth = req.headers.authorization
     local token = type(auth) == "string" and auth:match("^%s*Token%s+(%S+)%s*$")
-    local session = token and s.sessions[token]
-    local now = ngx.now()
+    local session = token and state().sessions[token]
     if not session or session.partition ~= partition or not live(session, now) then
-        return envelope.error(401, "invalid or expired stream session token")
+        envelope.error(401, "invalid or expired stream session token")
+        return nil
     end
     if req.args.appId ~= session.app_id then
-        return envelope.error(400, "appId does not match the session's")
+        envelope.error(400, "appId does not match the session's")
+        return nil
     end
+    return session
+end
+
+-- The first event a feed writes (offset=N, whence=2, or event 1); nil once a bad offset is answered.
+local function first_event(req, conf, now)
     local offset = req.args.offset and tonumber(req.args.offset)
     if req.args.offset and (not offset or offset < 0 or offset ~= math.floor(offset)) then
-        return envelope.error(400, "offset must be a whole number >= 0")
+        envelope.error(400, "offset must be a whole number >= 0")
+        return nil
     end
-    local next_event = offset or 1
-    if not offset and req.args.whence == "2" then next_event = available(conf, now) + 1 end
-    next_event = math.max(next_event, 1)
+    if not offset and req.args.whence == "2" then return available(conf, now) + 1 end
+    return math.max(offset or 1, 1)
+end
+
+-- The text of events first..last that the filter lets through (and a bad_line fault's line).
+local function batch(partition, first, last, wanted, cid)
+    local lines = {}
+    local bad = fault("bad_line")
+    for k = first, last do
+        if not wanted or wanted[event_type(k)] then lines[#lines + 1] = event_line(partition, k, cid) end
+        if bad and k == bad.after then lines[#lines + 1] = bad.text .. "\n" end
+    end
+    return table.concat(lines)
+end
+
+local function begin_feed(length)
+    ngx.status = 200
+    ngx.header["Content-Type"] = "application/json"
+    ngx.header["Content-Length"] = length
+    envelope.common_headers()
+end
+
+--- GET /sensors/entities/datafeed/v1/<partition>?appId=APP[&offset=N|&whence=2][&eventType=A,B]
+function M.feed(req, partition)
+    local s, conf, now = state(), store.conf.streams, ngx.now()
+    s.feeds = s.feeds + 1
+    local session = feed_session(req, partition, now)
+    local next_event = session and first_event(req, conf, now)
+    if not next_event then return end
+    local empty = fault("empty")
+    if empty and (not empty.until_time or now < empty.until_time) then
+        begin_feed(0) -- a clean end at once: no event, no keep-alive line
+        return ngx.exit(ngx.OK)
+    end
     local wanted = event_filter(req.args.eventType)
     local body_fault = ngx.ctx.body_fault
     local cut = body_fault and body_fault.kind == "truncate" and { bytes = body_fault.bytes or 100, sent = 0 } or nil
-    local empty = fault("empty")
-    if empty and (not empty.until_time or now < empty.until_time) then
-        ngx.status = 200 -- a clean end at once: no event, no keep-alive line
-        ngx.header["Content-Type"] = "application/json"
-        ngx.header["Content-Length"] = 0
-        envelope.common_headers()
-        return ngx.exit(ngx.OK)
-    end
-
-    ngx.status = 200
-    ngx.header["Content-Type"] = "application/json"
-    envelope.common_headers()
+    begin_feed(nil)
     ngx.send_headers()
     ngx.flush(true)
     s.feeds_open = s.feeds_open + 1
@@ -287,16 +312,11 @@ function M.feed(req, partition)
         if not live(session, now) then break end
         local last = math.min(available(conf, now), next_event + BATCH - 1)
         if next_event <= last then
-            local lines = {}
-            local bad = fault("bad_line")
-            for k = next_event, last do
-                if not wanted or wanted[event_type(k)] then lines[#lines + 1] = event_line(partition, k, session.cid) end
-                if bad and k == bad.after then lines[#lines + 1] = bad.text .. "\n" end
-            end
+            local text = batch(partition, next_event, last, wanted, session.cid)
             next_event = last + 1
-            if #lines > 0 then
+            if text ~= "" then
                 local cut_now
-                open, cut_now = write(table.concat(lines), cut)
+                open, cut_now = write(text, cut)
                 if cut_now then
                     s.feeds_open = s.feeds_open - 1
                     return ngx.exit(444)
