@@ -272,6 +272,15 @@ describe("falcon.EventStream (curl multi driver)", function()
       end
     end)
 
+    it("ends with an error on a discovery naming more partitions than it would connect to", function()
+      local app = configure { partitions = 300, events = 1, rate = 0 }
+      finally(function() configure { partitions = 2 } end)
+      local seen, err = read(app, 300)
+      assert.is_string(err, #seen .. " events")
+      assert.matches("discovery answered 300 partitions", err, 1, true)
+      assert.are.equal(0, seen_by_emulator().feeds)
+    end)
+
     it("never sends a session token in clear text after a discovery over TLS", function()
       local tls = falcon.Client.new { client_id = e.client_id, client_secret = e.client_secret, base_url = e.tls_url,
                                       ca_bundle = e.ca }

@@ -210,6 +210,8 @@ end
 -- documents an integer count of seconds, and a smaller one would refresh in a storm); above the ceiling,
 -- refreshing at the ceiling is sooner than asked, which is always safe.
 local MIN_INTERVAL, MAX_INTERVAL = 1, 86400
+-- Each partition is a connection and two tasks: a discovery naming more is not one to follow.
+local MAX_PARTITIONS = 256
 
 local function shown(value) return untrusted.printable(tostring(value):sub(1, 80)) end
 
@@ -248,6 +250,9 @@ end
 local function take_sessions(response, sent, tls)
   local resources = type(response.body) == "table" and response.body.resources
   if type(resources) ~= "table" or #resources == 0 then return nil, "discovery answered no partitions" end
+  if #resources > MAX_PARTITIONS then
+    return nil, ("discovery answered %d partitions (at most %d are read)"):format(#resources, MAX_PARTITIONS)
+  end
   local sessions = {}
   for _, r in ipairs(resources) do
     local partition, session = take_session(r, sent, tls)
