@@ -94,7 +94,8 @@ check-asan: deps build $(BUILD)/asan/falcon/core.so
 	@spec/run --asan
 
 # libFuzzer harnesses (csrc/fuzz/) for every C function that reads untrusted bytes.
-FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode seal resp_lua
+FUZZERS := token headers headers_lua query mime_names response multipart_names json_decode seal resp_lua \
+	event_lines
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
 	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c csrc/json_decode.c \
@@ -102,7 +103,7 @@ FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -DFALCON_LUA_DIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_SRC) \
-		-llua5.4 -lcurl -lhttp_parser -lyajl -lz -lcrypto
+		-llua5.4 -lcurl -lhttp_parser -lyajl -lz -lcrypto -lm
 
 fuzz: deps $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZERS))
 	@tools/fuzz $(FUZZ_SECONDS) $(FUZZERS)

@@ -168,6 +168,7 @@ build = {
     ["falcon.endpoints.workflows"] = "lua/falcon/endpoints/workflows.lua",
     ["falcon.endpoints.zero_trust_assessment"] = "lua/falcon/endpoints/zero_trust_assessment.lua",
     ["falcon.errors"] = "lua/falcon/errors.lua",
+    ["falcon.event_lines"] = "lua/falcon/event_lines.lua",
     ["falcon.event_stream"] = "lua/falcon/event_stream.lua",
     ["falcon.event_stream_nginx"] = "lua/falcon/event_stream_nginx.lua",
     ["falcon.fleet"] = "lua/falcon/fleet.lua",

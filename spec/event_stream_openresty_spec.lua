@@ -3,6 +3,7 @@
 -- stream over from the shared-dict checkpoint when the owner is killed.
 local emulator = require "spec.helpers.emulator"
 local openresty = require "spec.helpers.openresty"
+local cases = require "spec.helpers.stream_cases"
 
 local FEED = "/sensors/entities/datafeed/v1/*"
 local REFRESH = "/sensors/entities/datafeed-actions/v1/*"
@@ -64,6 +65,108 @@ describe("falcon.EventStream in nginx", function()
       e:control("faults", { route = REFRESH, status = 500, count = 3 })
       consume("ngx4", 150)
       assert.are.equal(0, e:control("streams", {}).missed_deadlines)
+    end)
+  end)
+
+  -- The hostile stream of spec/event_stream_spec.lua, read by a request handler (the cosocket driver).
+  describe("against a hostile stream (cosocket driver)", function()
+    local ngx_server, reader
+    local checkpoint = require "falcon.checkpoint"
+    setup(function()
+      local port = openresty.free_ports(1)[1]
+      ngx_server = openresty.start { emu = e, extra = ([[
+        server {
+          listen 127.0.0.1:%d;
+          location /read { content_by_lua_block { require("spec.helpers.ngx_stream_app").read("@DIR@/config.json") } }
+        }
+      ]]):format(port) }
+      reader = setmetatable({ url = "http://127.0.0.1:" .. port, dir = ngx_server.dir }, getmetatable(ngx_server))
+    end)
+    teardown(function() ngx_server:stop() end)
+
+    local apps = 0
+    local function app_for(streams, faults)
+      configure(streams)
+      e:control("streams", { faults = faults })
+      apps = apps + 1
+      return "hostile" .. apps
+    end
+    -- One stream read in nginx: {events, error, stats, ...}; `query` adds to the request.
+    local function read(app, take, query)
+      local r = reader:get(("/read?app=%s&take=%d%s"):format(app, take, query or ""))
+      assert.are.equal("cosocket", r.driver)
+      return r
+    end
+    local function feeds() return e:control("streams", {}).feeds end
+
+    it("backs off after a feed that ends at once (200, empty body): no storm", function()
+      local app = app_for({ events = 20, rate = 0 }, { { kind = "empty", seconds = 3 } })
+      local r = read(app, 40, "&initial=0.1&max=0.4")
+      assert.is_nil(r.error)
+      assert.are.equal(40, #r.events)
+      assert.is_true(feeds() <= 60, feeds() .. " feed requests in about 3 s")
+    end)
+
+    it("refuses a refresh interval that is not whole seconds of at least 1, before reading a feed", function()
+      for _, text in ipairs(cases.bad_intervals) do
+        local r = read(app_for({ events = 5, rate = 0 }, { { kind = "interval", text = text } }), 10)
+        assert.is_string(r.error, text .. " accepted (" .. #r.events .. " events)")
+        assert.matches("refreshActiveSessionInterval", r.error, 1, true)
+        assert.are.equal(0, feeds(), text)
+      end
+    end)
+
+    it("ends with an error, never a checkpoint, on an offset or partition outside the whole numbers", function()
+      for i, text in ipairs(cases.bad_offsets) do
+        local app = app_for({ events = 6, rate = 0 }, { { kind = "offset", text = text, after = 3 } })
+        local path = ("%s/offset%d.ckpt"):format(ngx_server.dir, i)
+        local r = read(app, 12, "&checkpoint=" .. path)
+        assert.is_string(r.error, text .. " accepted (" .. #r.events .. " events)")
+        assert.matches("metadata.offset", r.error, 1, true)
+        cases.delivered_first(r.events, r.error, 3)
+        local saved, load_err = checkpoint.file(path).load() -- written by LuaJIT, read back here
+        assert.is_table(saved, load_err)
+        for p, offset in pairs(saved) do assert.is_true(offset >= 1 and offset <= 3, text .. ": " .. p .. " " .. offset) end
+      end
+      for _, text in ipairs(cases.bad_partitions) do
+        local r = read(app_for({ events = 2, rate = 0 }, { { kind = "partition", text = text } }), 4)
+        assert.is_string(r.error, text .. " accepted (" .. #r.events .. " events)")
+        assert.matches("dataFeedURL", r.error, 1, true)
+        assert.are.equal(0, feeds())
+      end
+    end)
+
+    it("never sends a session token in clear text after a discovery over TLS", function()
+      for _, urls in ipairs { { kind = "urls", feed = e.url }, { kind = "urls", refresh = e.url } } do
+        local r = read(app_for({ events = 2, rate = 0 }, { urls }), 4, "&tls=1")
+        assert.is_string(r.error, "read " .. #r.events .. " events")
+        assert.matches("without TLS", r.error, 1, true)
+        assert.are.equal(0, feeds())
+      end
+      local r = read(app_for({ events = 2, rate = 0 }, {}), 4, "&tls=1")
+      assert.is_nil(r.error)
+      assert.are.equal(4, #r.events)
+    end)
+
+    it("delivers the events before a bad line in the same read, then the error", function()
+      for _, text in ipairs(cases.bad_lines) do
+        local r = read(app_for({ events = 6, rate = 0 }, { { kind = "bad_line", text = text, after = 3 } }), 12,
+          "&max_line=1024")
+        assert.is_string(r.error, text:sub(1, 20) .. " accepted")
+        cases.delivered_first(r.events, r.error, 3)
+      end
+    end)
+
+    it("hands out nothing after stop()", function()
+      local r = read(app_for({ events = 50, rate = 0 }, {}), 1, "&stop=1")
+      assert.is_true(r.queued > 0, "nothing queued: the test would prove nothing")
+      assert.is_nil(r.after_stop)
+    end)
+
+    it("times each refresh from the send of the one before, not from its late answer", function()
+      local r = read(app_for(cases.slow_refresh.streams, cases.slow_refresh.faults), 800)
+      assert.is_nil(r.error)
+      cases.refreshed_from_send(e:control("streams", {}))
     end)
   end)
 

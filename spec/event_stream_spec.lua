@@ -4,6 +4,7 @@
 -- checkpoint file. (Plain Lua: the curl multi driver; the nginx form is in spec/event_stream_openresty_spec.lua.)
 local emulator = require "spec.helpers.emulator"
 local child = require "spec.helpers.child"
+local cases = require "spec.helpers.stream_cases"
 local falcon = require "falcon"
 
 local FEED = "/sensors/entities/datafeed/v1/*"
@@ -101,10 +102,10 @@ describe("falcon.EventStream (curl multi driver)", function()
   end)
 
   it("reads a stalled consumer's missed deadline as a new discovery, never a lost event", function()
-    local app = configure { events = 60, rate = 0, refresh_interval = 0.4, keepalive = 0.1 }
+    local app = configure { events = 60, rate = 0, refresh_interval = 1, keepalive = 0.1 }
     local core = require "falcon.core"
     local stream = consume(app, 60, { queue = 10 }, function(n)
-      if n == 5 then core.sleep(0.6) end -- the loop body outlasts the whole refresh interval
+      if n == 5 then core.sleep(1.3) end -- the loop body outlasts the whole refresh interval
     end)
     assert.is_true(stream.stats.discoveries >= 2)
   end)
@@ -180,6 +181,208 @@ describe("falcon.EventStream (curl multi driver)", function()
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", start = "middle" } end)
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", checkpoint = 5 } end)
     assert.has_error(function() falcon.EventStream { client = client, app_id = "a", event_types = {} } end)
+  end)
+
+  -- A hostile stream (the emulator's stream faults): what it sends is input.
+  describe("against a hostile stream", function()
+    local checkpoint = require "falcon.checkpoint"
+    local dir
+    setup(function() dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-hostile.XXXXXX\""):gsub("%s+$", "") end)
+    teardown(function() emulator.run("rm -rf " .. emulator.quote(dir)) end)
+
+    local function faults(list) e:control("streams", { faults = list }) end
+    local function seen_by_emulator() return e:control("streams", {}) end
+
+    -- Reads up to `take` events or until the stream fails: the events as "partition:offset", the error.
+    local function read(app_id, take, options)
+      options = options or {}
+      options.client, options.app_id = options.client or client, app_id
+      options.backoff = options.backoff or { initial = 0.05, max = 0.2 }
+      local stream = falcon.EventStream(options)
+      local seen = {}
+      local ok, err = pcall(function()
+        for event, partition in stream:events() do
+          seen[#seen + 1] = partition .. ":" .. tostring(event.metadata.offset)
+          if #seen == take then break end
+        end
+      end)
+      stream:stop()
+      return seen, not ok and tostring(err) or nil, stream
+    end
+
+    it("backs off after a feed that ends at once (200, empty body) as after any end: no storm", function()
+      local app = configure { events = 20, rate = 0 }
+      faults { { kind = "empty", seconds = 3 } }
+      local seen, err = read(app, 40, { backoff = { initial = 0.1, max = 0.4 } })
+      assert.is_nil(err)
+      assert.are.equal(40, #seen)
+      -- About 12 reconnects per partition in 3 s with this backoff; without one, thousands.
+      local feeds = seen_by_emulator().feeds
+      assert.is_true(feeds <= 60, feeds .. " feed requests in about 3 s")
+    end)
+
+    it("refuses a refresh interval that is not whole seconds of at least 1, before reading a feed", function()
+      for _, text in ipairs(cases.bad_intervals) do
+        local app = configure { events = 5, rate = 0 }
+        faults { { kind = "interval", text = text } }
+        local seen, err = read(app, 10)
+        assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
+        assert.matches("refreshActiveSessionInterval", err, 1, true)
+        local view = seen_by_emulator()
+        assert.are.equal(0, view.feeds, text)
+        assert.are.equal(0, #view.refreshes[1] + #view.refreshes[2], text)
+      end
+      -- Whole seconds from 1 are taken; above a day, a day (refreshing sooner than asked is always safe).
+      for text, interval in pairs { ["1"] = 1, ["86401"] = 86400 } do
+        local app = configure { events = 5, rate = 0 }
+        faults { { kind = "interval", text = text } }
+        local seen, err, stream = read(app, 10)
+        assert.is_nil(err)
+        assert.are.equal(10, #seen)
+        assert.are.equal(interval, stream.sessions[0].interval)
+      end
+    end)
+
+    it("ends with an error, never a checkpoint, on an offset outside the whole numbers it can keep", function()
+      for i, text in ipairs(cases.bad_offsets) do
+        local app = configure { events = 6, rate = 0 }
+        faults { { kind = "offset", text = text, after = 3 } }
+        local path = ("%s/offset%d.ckpt"):format(dir, i)
+        local seen, err = read(app, 12, { checkpoint = path })
+        assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
+        assert.matches("metadata.offset", err, 1, true)
+        cases.delivered_first(seen, err, 3)
+        -- What was written reads back, and holds only offsets that were events.
+        local saved, load_err = checkpoint.file(path).load()
+        assert.is_table(saved, load_err)
+        for p, offset in pairs(saved) do assert.is_true(offset >= 1 and offset <= 3, text .. ": " .. p .. " " .. offset) end
+      end
+    end)
+
+    it("ends with an error at discovery on a partition outside the whole numbers it can keep", function()
+      for i, text in ipairs(cases.bad_partitions) do
+        local app = configure { events = 2, rate = 0 }
+        faults { { kind = "partition", text = text } }
+        local path = ("%s/partition%d.ckpt"):format(dir, i)
+        local seen, err = read(app, 4, { checkpoint = path })
+        assert.is_string(err, text .. " accepted (" .. #seen .. " events)")
+        assert.matches("dataFeedURL", err, 1, true)
+        assert.are.equal(0, seen_by_emulator().feeds)
+        assert.are.same({}, checkpoint.file(path).load())
+      end
+    end)
+
+    it("ends with an error on a discovery naming more partitions than it would connect to", function()
+      local app = configure { partitions = 300, events = 1, rate = 0 }
+      finally(function() configure { partitions = 2 } end)
+      local seen, err = read(app, 300)
+      assert.is_string(err, #seen .. " events")
+      assert.matches("discovery answered 300 partitions", err, 1, true)
+      assert.are.equal(0, seen_by_emulator().feeds)
+    end)
+
+    it("never sends a session token in clear text after a discovery over TLS", function()
+      local tls = falcon.Client.new { client_id = e.client_id, client_secret = e.client_secret, base_url = e.tls_url,
+                                      ca_bundle = e.ca }
+      for _, urls in ipairs { { kind = "urls", feed = e.url }, { kind = "urls", refresh = e.url } } do
+        local app = configure { events = 2, rate = 0 }
+        faults { urls }
+        local seen, err = read(app, 4, { client = tls })
+        assert.is_string(err, "read " .. #seen .. " events")
+        assert.matches("without TLS", err, 1, true)
+        assert.are.equal(0, seen_by_emulator().feeds)
+      end
+      -- The same stream over TLS throughout is read.
+      local seen, err = read(configure { events = 2, rate = 0 }, 4, { client = tls })
+      tls:close()
+      assert.is_nil(err)
+      assert.are.equal(4, #seen)
+    end)
+
+    it("delivers the events before a bad line in the same read, then the error", function()
+      for _, text in ipairs(cases.bad_lines) do
+        local app = configure { events = 6, rate = 0 }
+        faults { { kind = "bad_line", text = text, after = 3 } }
+        local seen, err = read(app, 12, { max_line = 1024 })
+        assert.is_string(err, text:sub(1, 20) .. " accepted")
+        cases.delivered_first(seen, err, 3)
+      end
+    end)
+
+    it("hands out nothing after stop(), as its doc says", function()
+      local app = configure { events = 50, rate = 0 }
+      local stream = falcon.EventStream { client = client, app_id = app }
+      local next_event = stream:events()
+      assert.is_table(next_event())
+      assert.is_true(stream:_queued() > 0, "nothing queued: the test would prove nothing")
+      stream:stop()
+      assert.is_nil(next_event())
+      assert.is_nil(next_event())
+    end)
+
+    it("times each refresh from the send of the one before, not from its late answer", function()
+      local app = configure(cases.slow_refresh.streams)
+      faults(cases.slow_refresh.faults)
+      consume(app, 400)
+      cases.refreshed_from_send(seen_by_emulator())
+    end)
+  end)
+
+  -- A checkpoint read back is input too: a file on disk, or a store of the application's own.
+  describe("reading its checkpoint back", function()
+    local checkpoint = require "falcon.checkpoint"
+    local path
+    setup(function()
+      path = emulator.run("mktemp \"${TMPDIR:-/tmp}/falconlua-ckpt.XXXXXX\""):gsub("%s+$", "")
+    end)
+    teardown(function() os.remove(path) end)
+    local function write(text)
+      local f = assert(io.open(path, "wb"))
+      f:write(text)
+      f:close()
+    end
+
+    it("takes a file of whole offsets, and refuses any other as unreadable, naming it", function()
+      write("0 5\n1 7\n")
+      assert.are.same({ [0] = 5, [1] = 7 }, checkpoint.file(path).load())
+      for _, text in ipairs { "0 99999999999999999999\n", "0 1000000000000000\n", "100000000000000000000 5\n",
+                              "0 -5\n", "0 5.5\n", "0 1e3\n", "0 5\n0 6\n", "0 5\n\27[31m\n",
+                              string.rep("0 5\n", 300000) } do
+        write(text)
+        local saved, err = checkpoint.file(path).load()
+        assert.is_nil(saved, text:sub(1, 30))
+        assert.matches(path, err, 1, true)
+        assert.is_nil(err:find("\27", 1, true))
+      end
+    end)
+
+    it("never writes an offset it could not read back", function()
+      write("0 5\n")
+      local store = checkpoint.file(path)
+      for _, offset in ipairs { 2 ^ 53, 1e308, -1, 1.5, 0 / 0 } do
+        local ok, err = store.save(0, offset, { [0] = offset })
+        assert.is_nil(ok, tostring(offset))
+        assert.matches("whole numbers", err, 1, true)
+        assert.are.same({ [0] = 5 }, store.load())
+      end
+      assert.is_true(store.save(1, 999999999999999, { [0] = 5, [1] = 999999999999999 }))
+      assert.are.same({ [0] = 5, [1] = 999999999999999 }, store.load())
+    end)
+
+    it("ends with a clear error on a checkpoint it cannot resume from, before anything is sent", function()
+      configure { events = 5 }
+      write("0 99999999999999999999\n")
+      local stream = falcon.EventStream { client = client, app_id = "badckpt", checkpoint = path }
+      local ok, err = pcall(stream:events())
+      assert.is_false(ok)
+      assert.matches("checkpoint file", err, 1, true)
+      local own = checkpoint.functions(function() return { [0] = 1e308 } end, function() return true end)
+      stream = falcon.EventStream { client = client, app_id = "badstore", checkpoint = own }
+      ok, err = pcall(stream:events())
+      assert.is_false(ok)
+      assert.matches("checkpoint store gave partition 0 offset", err, 1, true)
+      assert.are.equal(0, #e:control("streams", {}).sessions)
+    end)
   end)
 
   it("resumes from its checkpoint file after SIGKILL, losing nothing", function()

@@ -55,6 +55,22 @@ describe("falcon.lease", function()
     assert.is_nil(leases:checkpoint_of(9))
   end)
 
+  it("reads back a checkpoint as large as its lease says it writes, and never writes a larger one", function()
+    local big = string.rep("m", 100 * 1024) -- a case watch's memory, past the fleet's 16 KiB values
+    local a = assert(leases:acquire("cases", "a", 5))
+    assert.same({ nil, "checkpoint too large", "reply" }, { leases:checkpoint("cases", "a", a.fence, big) })
+    assert.is_nil(leases:checkpoint_of("cases")) -- nothing was written
+    local roomy = lease.new({ redis = redis.url }, "app-1", nil, 128 * 1024)
+    assert.is_true(roomy:checkpoint("cases", "a", a.fence, big))
+    assert.same({ big, a.fence }, { roomy:checkpoint_of("cases") })
+    -- A link whose values are small reads the large one as a broken answer, never as a value.
+    local value, err, kind = leases:checkpoint_of("cases")
+    assert.is_nil(value)
+    assert.equal("network", kind)
+    assert.matches("length", err)
+    roomy:close()
+  end)
+
   it("lets another process take over within the lease's time once its owner is killed", function()
     local dir = emu.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-lease.XXXXXX\""):gsub("%s+$", "")
     local script = ([[

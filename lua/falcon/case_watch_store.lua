@@ -14,6 +14,11 @@ local lease = require "falcon.lease"
 
 local M = {}
 
+--- The largest memory a watch keeps (its text, falcon.case_watch_state's): max_cases cases of a few
+--- hundred bytes each fit many times over. A store's text is input: a larger one is not the watch's, and
+--- a larger memory is never saved where it could not be read back.
+M.MAX_BYTES = 32 * 1024 * 1024
+
 local function bad(name, expected, got)
   errors.bad_option("CaseWatch", name, ("%s expected, got %s"):format(expected, tostring(got)))
 end
@@ -22,8 +27,11 @@ end
 function M.file(path)
   return {
     path = path,
-    load = function() return checkpoint.read_file(path) end,
-    save = function(text) return checkpoint.replace_file(path, text) end,
+    load = function() return checkpoint.read_file(path, M.MAX_BYTES) end,
+    save = function(text)
+      if #text > M.MAX_BYTES then return nil, "the watch's memory is larger than " .. M.MAX_BYTES .. " bytes" end
+      return checkpoint.replace_file(path, text)
+    end,
   }
 end
 
@@ -62,7 +70,7 @@ Leased.__index = Leased
 --- The memory of watch `name` in Redis, under its lease; `opts`: {ttl = seconds (5), owner = name}.
 function M.leased(coordination, name, opts)
   local ttl, owner = require("falcon.stream_leases").options("CaseWatch", opts)
-  local self = setmetatable({ leases = lease.new(coordination, name, "casewatch"), ttl = ttl, owner = owner,
+  local self = setmetatable({ leases = lease.new(coordination, name, "casewatch", M.MAX_BYTES), ttl = ttl, owner = owner,
                               next_at = 0, stats = { acquired = 0, lost = 0 } }, Leased)
   self.load = function() return self:_load() end
   self.save = function(text) return self:_save(text) end

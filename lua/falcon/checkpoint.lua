@@ -8,27 +8,51 @@
 --   checkpoint.shared_dict(ngx.shared.falcon, "stream:")  -- inside nginx: shared by the workers
 --   checkpoint.functions(load, save)                      -- your own
 local errors = require "falcon.errors"
+local untrusted = require "falcon.untrusted"
 
 local checkpoint = {}
+
+-- A checkpoint file holds a line per partition; more than this is not one the stream wrote.
+local MAX_FILE = 1024 * 1024
 
 local function fail(what, expected, got)
   errors.bad_argument("checkpoint", what, ("%s expected, got %s"):format(expected, got))
 end
 
--- One line per partition: "<partition> <offset>".
+--- A partition or offset as a store keeps it: a number holding a whole number from 0 below 10^15, or nil.
+--- Every VM holds those exactly (LuaJIT's numbers are doubles, exact to 2^53 only), and a file store
+--- writes and reads them back unchanged. Offsets read from a feed are held to the same rule.
+---@param value any
+---@return number|nil
+function checkpoint.whole(value)
+  return type(value) == "number" and untrusted.integer(value) or nil
+end
+
+-- One line per partition: "<partition> <offset>". The file is input too: a line that is not two whole
+-- numbers, or names a partition twice, makes it unreadable rather than half read.
 local function parse(text, path)
   local offsets = {}
   for line in text:gmatch("[^\n]+") do
     local partition, offset = line:match("^(%d+) (%d+)$")
-    if not partition then return nil, ("checkpoint file %s: bad line %q"):format(path, line:sub(1, 40)) end
-    offsets[tonumber(partition)] = tonumber(offset)
+    partition, offset = checkpoint.whole(tonumber(partition)), checkpoint.whole(tonumber(offset))
+    if not partition or not offset or offsets[partition] then
+      return nil, ("checkpoint file %s: bad line %q"):format(path, untrusted.printable(line:sub(1, 40)))
+    end
+    offsets[partition] = offset
   end
   return offsets
 end
 
+-- The file's text, or nil, why for an offset it could not read back.
 local function format(all)
   local partitions = {}
-  for partition in pairs(all) do partitions[#partitions + 1] = partition end
+  for partition, offset in pairs(all) do
+    if not checkpoint.whole(partition) or not checkpoint.whole(offset) then
+      return nil, ("partition %s offset %s is not two whole numbers from 0 below 10^15"):format(
+        tostring(partition), tostring(offset))
+    end
+    partitions[#partitions + 1] = partition
+  end
   table.sort(partitions)
   local lines = {}
   for i, partition in ipairs(partitions) do lines[i] = ("%d %d\n"):format(partition, all[partition]) end
@@ -42,26 +66,32 @@ function checkpoint.file(path)
   return {
     path = path,
     load = function()
-      local text, err = checkpoint.read_file(path)
+      local text, err = checkpoint.read_file(path, MAX_FILE)
       if not text then
         if err then return nil, err end
         return {} -- a first start
       end
       return parse(text, path)
     end,
-    save = function(_, _, all) return checkpoint.replace_file(path, format(all)) end,
+    save = function(_, _, all)
+      local text, why = format(all)
+      if not text then return nil, "checkpoint not written: " .. why end
+      return checkpoint.replace_file(path, text)
+    end,
   }
 end
 
---- The whole text of a checkpoint file; nil when there is none yet, nil and a message when it cannot be read.
-function checkpoint.read_file(path)
+--- The whole text of a checkpoint file, at most `max` bytes (a file on disk is input: a larger one is not
+--- one the SDK wrote); nil when there is none yet, nil and a message when it cannot be read.
+function checkpoint.read_file(path, max)
   local file, err, code = io.open(path, "rb")
   if not file then
     if code == 2 then return nil end -- ENOENT: a first start
     return nil, "cannot read checkpoint file: " .. tostring(err)
   end
-  local text = file:read("*a")
+  local text = file:read(max + 1)
   file:close()
+  if text and #text > max then return nil, ("checkpoint file %s: larger than %d bytes"):format(path, max) end
   return text or ""
 end
 
@@ -97,6 +127,9 @@ function checkpoint.shared_dict(dict, prefix)
       return offsets
     end,
     save = function(partition, offset, all)
+      if not checkpoint.whole(partition) or not checkpoint.whole(offset) then
+        return nil, "checkpoint not saved: partition and offset must be whole numbers from 0 below 10^15"
+      end
       local ok, err = dict:set(prefix .. partition, offset)
       if not ok then return nil, "cannot save checkpoint in the shared dict: " .. tostring(err) end
       local names = {}

@@ -8,10 +8,11 @@
 -- How delivery stays exactly-once: each partition's feed is read from the offset after the last event
 -- taken from it (an event the server sends twice is dropped, a half line dies with its connection), and
 -- the checkpoint store keeps the last offset the application acknowledged, so a new process resumes with
--- the event after it. A cut connection, a 5xx or a transport failure reconnects after a bounded backoff
--- with jitter; a 401 (the session expired or missed its refresh) discovers again for new session tokens.
--- What the API refuses for good (bad credentials, a missing scope, an app id in use, a bad app id) ends
--- the stream with an error naming it.
+-- the event after it. A cut connection, a 5xx, a transport failure or a clean end reconnects after a
+-- bounded backoff with jitter; a 401 (the session expired or missed its refresh) discovers again for new
+-- session tokens. What the API refuses for good (bad credentials, a missing scope, an app id in use, a bad
+-- app id) ends the stream with an error naming it. What the API sends is input: a feed's lines are read
+-- by falcon.event_lines, a discovery's resources by take_session, a checkpoint read back by _load.
 --
 -- Concurrency: every partition's feed and every session refresh is its own task. In plain Lua the tasks
 -- are coroutines on one curl multi handle (falcon.multi_driver), pumped while the application
@@ -25,8 +26,9 @@ local checkpoint = require "falcon.checkpoint"
 local compat = require "falcon.compat"
 local driver = require "falcon.driver"
 local errors = require "falcon.errors"
-local json = require "falcon.json"
+local event_lines = require "falcon.event_lines"
 local options = require "falcon.options"
+local untrusted = require "falcon.untrusted"
 
 local EventStream = {}
 EventStream.__index = EventStream
@@ -66,8 +68,8 @@ local function check_start(start)
   if start == nil or start == "earliest" or start == "latest" then return start or "earliest" end
   if type(start) ~= "table" then bad("start", "'earliest', 'latest' or {[partition] = offset}", start) end
   for partition, offset in pairs(start) do
-    if type(partition) ~= "number" or type(offset) ~= "number" or offset < 0 or offset ~= math.floor(offset) then
-      bad("start", "{[partition] = offset} with whole numbers", "a bad entry")
+    if not checkpoint.whole(partition) or not checkpoint.whole(offset) then
+      bad("start", "{[partition] = offset} with whole numbers from 0 below 10^15", "a bad entry")
     end
   end
   return start
@@ -204,23 +206,58 @@ function EventStream:_backoff(failures)
   return wait * (0.5 + 0.5 * self.random()) -- jitter: consumers cut at once do not come back at once
 end
 
+-- Session refresh intervals taken, in whole seconds. Below the floor nothing can be honoured (the API
+-- documents an integer count of seconds, and a smaller one would refresh in a storm); above the ceiling,
+-- refreshing at the ceiling is sooner than asked, which is always safe.
+local MIN_INTERVAL, MAX_INTERVAL = 1, 86400
+-- Each partition is a connection and two tasks: a discovery naming more is not one to follow.
+local MAX_PARTITIONS = 256
+
+local function shown(value) return untrusted.printable(tostring(value):sub(1, 80)) end
+
+-- Reads one discovery resource into a session (timed from `sent`, when the discovery went out); nil, why
+-- for a resource that is not what the API documents. After a discovery over TLS, no URL without it is
+-- taken: the session token (feeds) and the bearer token (refreshes) never go out in clear text.
+local function take_session(r, sent, tls)
+  if type(r) ~= "table" then return nil, "discovery answered a resource that is not an object" end
+  local origin, path, query = split_url(r.dataFeedURL)
+  local partition = path and checkpoint.whole(tonumber(path:match("/(%d+)$")))
+  if not partition then
+    return nil, "discovery answered a dataFeedURL without a partition number below 10^15: " .. shown(r.dataFeedURL)
+  end
+  local r_origin, r_path, r_query = split_url(r.refreshActiveSessionURL)
+  local token = type(r.sessionToken) == "table" and r.sessionToken.token
+  if type(token) ~= "string" or not r_origin then
+    return nil, "discovery answered a resource without sessionToken or refreshActiveSessionURL"
+  end
+  for _, url in ipairs { { "dataFeedURL", origin }, { "refreshActiveSessionURL", r_origin } } do
+    if tls and not url[2]:match("^https://") then
+      return nil, ("discovery over TLS answered a %s without TLS (%s): a token is never sent in clear text")
+        :format(url[1], shown(url[2]))
+    end
+  end
+  local interval = untrusted.integer(type(r.refreshActiveSessionInterval) == "number" and r.refreshActiveSessionInterval)
+  if not interval or interval < MIN_INTERVAL then
+    return nil, ("discovery answered refreshActiveSessionInterval %s: whole seconds of at least %d expected")
+      :format(shown(r.refreshActiveSessionInterval), MIN_INTERVAL)
+  end
+  interval = math.min(interval, MAX_INTERVAL)
+  return partition, { token = token, origin = origin, path = path, query = query, refresh_path = r_path,
+                      refresh_query = r_query, interval = interval, refresh_at = sent + interval / 2 }
+end
+
 -- Reads one discovery answer into sessions; nil, why for an answer that is not what the API documents.
-local function take_sessions(response, now)
+local function take_sessions(response, sent, tls)
   local resources = type(response.body) == "table" and response.body.resources
   if type(resources) ~= "table" or #resources == 0 then return nil, "discovery answered no partitions" end
+  if #resources > MAX_PARTITIONS then
+    return nil, ("discovery answered %d partitions (at most %d are read)"):format(#resources, MAX_PARTITIONS)
+  end
   local sessions = {}
   for _, r in ipairs(resources) do
-    local origin, path, query = split_url(type(r) == "table" and r.dataFeedURL)
-    local partition = path and tonumber(path:match("/(%d+)$"))
-    local token = type(r.sessionToken) == "table" and r.sessionToken.token
-    local r_origin, r_path, r_query = split_url(r.refreshActiveSessionURL)
-    local interval = tonumber(r.refreshActiveSessionInterval) or 1800
-    if not partition or type(token) ~= "string" or not r_origin or interval <= 0 then
-      return nil, "discovery answered a resource without dataFeedURL, sessionToken or refreshActiveSessionURL"
-    end
-    sessions[partition] = { token = token, origin = origin, path = path, query = query, refresh_path = r_path,
-                            refresh_query = r_query, refresh_origin = r_origin, interval = interval,
-                            refresh_at = now + interval / 2 }
+    local partition, session = take_session(r, sent, tls)
+    if not partition then return nil, session end
+    sessions[partition] = session
   end
   return sessions
 end
@@ -232,11 +269,12 @@ function EventStream:_discover(rt, seen_generation)
   self.discovering = true
   local failures = 0
   while not self.stopped and not self.failure do
+    local sent, tls = rt.now(), self.client:base_url():match("^https://") ~= nil
     local response = self.client:request { method = "GET", route = DISCOVERY,
                                            query = { { "appId", self.app_id }, { "format", "json" } } }
     local status = response.status_code
     if status == 200 and not response.transport_error then
-      local sessions, why = take_sessions(response, rt.now())
+      local sessions, why = take_sessions(response, sent, tls)
       if not sessions then self:_fail(why) break end
       self.sessions = sessions
       self.generation = self.generation + 1
@@ -262,20 +300,12 @@ end
 
 function EventStream:_queued() return self.last - self.first + 1 end
 
--- Takes a decoded line off partition p's feed; nil, why for a line that is not an event.
-function EventStream:_accept(p, value, held)
-  local metadata = type(value) == "table" and value.metadata
-  local offset = type(metadata) == "table" and metadata.offset
-  if type(offset) ~= "number" or offset < 0 or offset ~= math.floor(offset) then
-    return nil, ("partition %d sent a line that is not an event (no metadata.offset)"):format(p)
-  end
-  local taken = self.taken[p]
-  if taken and offset <= taken then return true end -- sent again: already taken
+-- Takes a new event off partition p's feed (falcon.event_lines has checked it and its offset).
+function EventStream:_accept(p, event, offset, held)
   self.taken[p] = offset
-  if self.exclude and self.exclude[metadata.eventType] then return true end
+  if self.exclude and self.exclude[event.metadata.eventType] then return end
   self.last = self.last + 1
-  self.queue[self.last] = { event = value, partition = p, offset = offset, held = held }
-  return true
+  self.queue[self.last] = { event = event, partition = p, offset = offset, held = held }
 end
 
 -- Where partition p's next connection starts: after the last event taken, the checkpoint, or `start`.
@@ -305,19 +335,16 @@ end
 -- One connection to partition p's feed. Returns what became of it: "ended", "paused" (the queue is
 -- full), "stopped", "unauthorized", "retry", or "fatal", why; and how many lines it brought.
 function EventStream:_connect(rt, p, session, held)
-  local decoder = json.decoder { max_size = self.max_line }
+  local reader = event_lines.new(self.max_line, self.taken[p])
   local lines, why, paused = 0, nil, false
+  local function deliver(event, offset)
+    self:_accept(p, event, offset, held)
+    lines = lines + 1
+  end
   local function on_data(chunk)
-    if self.stopped or held and not self.leases:valid(p, held, rt.now()) then return false end
-    local ok, err = decoder:feed(chunk)
+    if self.stopped or self.failure or held and not self.leases:valid(p, held, rt.now()) then return false end
+    local ok, err = reader:feed(chunk, deliver)
     if not ok then why = err return false end
-    while true do
-      local value = decoder:next()
-      if value == nil then break end
-      local accepted, problem = self:_accept(p, value, held)
-      if not accepted then why = problem return false end
-      lines = lines + 1
-    end
     if self:_queued() >= self.queue_max then paused = true return false end
     return true
   end
@@ -328,7 +355,7 @@ function EventStream:_connect(rt, p, session, held)
     method = "GET", route = session.path, query = query, auth = "none", on_data = on_data,
     headers = { Authorization = "Token " .. session.token, Accept = "application/json" },
   })
-  decoder:close()
+  reader:close()
   if self.stopped then return "stopped", lines end
   if why then return "fatal", lines, ("partition %d: %s"):format(p, why) end
   if paused then return "paused", lines end
@@ -358,16 +385,20 @@ function EventStream:_feed_task(rt, p, held)
       if failures > 1 then rt.sleep(self:_backoff(failures - 1)) end
       if not self:_discover(rt, generation) then return end
       if not self.sessions[p] then self:_fail(("partition %d is no longer offered"):format(p)) return end
-    elseif outcome == "retry" and reading() then
+    elseif (outcome == "retry" or outcome == "ended") and reading() then
+      -- A clean end (even at once: a 200 with no body) is a reconnect like any other.
       failures = failures + 1
       rt.sleep(self:_backoff(failures))
     end
   end
 end
 
--- Refreshes partition p's session at half its interval, on its own schedule; a refused refresh is tried
--- again soon (a session that died anyway ends its feed with a 401, and the feed discovers again).
+-- Refreshes partition p's session at half its interval, timed from each refresh's send (the API's deadline
+-- runs from when it got it, however late it answers); a refused refresh is tried again after a backoff
+-- kept well inside the interval (a session that died anyway ends its feed with a 401, and the feed
+-- discovers again).
 function EventStream:_refresh_task(rt, p)
+  local failures = 0
   while not self.stopped and not self.failure do
     local session = self.sessions[p]
     local wait = session and session.refresh_at - rt.now() or 0.5
@@ -375,29 +406,46 @@ function EventStream:_refresh_task(rt, p)
     if wait > 0 then
       rt.sleep(math.min(wait, 0.5))
     elseif session then
+      local sent = rt.now()
       local response = self.client:request { method = "POST", route = session.refresh_path,
                                              query = session.refresh_query }
       local status = response.status_code
       if status and status >= 200 and status < 300 and not response.transport_error then
-        session.refresh_at = rt.now() + session.interval / 2
+        failures = 0
+        session.refresh_at = sent + session.interval / 2
         self.stats.refreshes = self.stats.refreshes + 1
       else
-        session.refresh_at = rt.now() + math.max(0.1, session.interval / 20)
+        failures = failures + 1
+        session.refresh_at = rt.now() + math.min(self:_backoff(failures), session.interval / 10)
       end
     end
   end
 end
 
+-- The checkpoint store's offsets: read back, they are input too (a file, a shared dict, your own store).
+function EventStream:_load()
+  local saved, err = self.store.load()
+  if type(saved) ~= "table" then errors.raise("EventStream", "the checkpoint was not read: %s", tostring(err)) end
+  for partition, offset in pairs(saved) do
+    if not checkpoint.whole(partition) or not checkpoint.whole(offset) then
+      errors.raise("EventStream", "the checkpoint store gave partition %s offset %s: whole numbers from 0 below "
+        .. "10^15 expected", shown(partition), shown(offset))
+    end
+  end
+  return saved
+end
+
 function EventStream:_start()
   if self.rt then return end
   self.rt = rawget(_G, "ngx") and driver.current().name == "cosocket" and ngx_runtime(self) or plain_runtime(self)
-  local saved, err = self.store.load()
-  if not saved then errors.raise("EventStream", "%s", tostring(err)) end
-  for partition, offset in pairs(saved) do self.taken[partition], self.acked[partition] = offset, offset end
+  for partition, offset in pairs(self:_load()) do self.taken[partition], self.acked[partition] = offset, offset end
   local rt = self.rt
   -- Under leases, a partition is read from its Redis checkpoint once (and each time) its lease is taken.
   -- (No checkpoint there but one acknowledged here: Redis lost its data; resume after ours, not from `start`.)
   local function on_acquired(p, held, offset)
+    if offset ~= nil and not checkpoint.whole(offset) then
+      return self:_fail(("the checkpoint of partition %d in Redis is not an offset: %s"):format(p, shown(offset)))
+    end
     offset = offset or self.acked[p]
     self.taken[p], self.acked[p] = offset, offset
     rt.spawn(function() self:_feed_task(rt, p, held) end)
@@ -433,7 +481,8 @@ function EventStream:ack()
   if not ok then errors.raise("EventStream", "the checkpoint was not saved: %s", tostring(err)) end
 end
 
--- The next event, waiting for one; nil once stopped; raises the stream's failure.
+-- The next event, waiting for one; nil once stopped; the stream's failure is raised once every event
+-- taken before it (those before a bad line, too) has been handed out.
 function EventStream:_take()
   if not self.stopped then
     self:_start()
@@ -441,12 +490,12 @@ function EventStream:_take()
       self.rt.pump(function() return self.first <= self.last or self.stopped or self.failure ~= nil end)
     end
   end
-  if self.failure then
+  if self.first > self.last then
+    if not self.failure then return nil end
     local failure = self.failure
     self:stop()
     error(failure, 0)
   end
-  if self.first > self.last then return nil end
   local item = self.queue[self.first]
   self.queue[self.first] = nil
   self.first = self.first + 1
@@ -485,11 +534,12 @@ function EventStream:run(fn)
   end
 end
 
---- Ends every feed and refresh; events decoded but not handed out are dropped (their offsets are after the
---- checkpoint, so a new stream reads them again).
+--- Ends every feed and refresh; events decoded but not handed out are dropped: the loop gets nil (their
+--- offsets are after the checkpoint, so a new stream reads them again).
 function EventStream:stop()
   if self.stopped then return end
   self.stopped = true
+  self.queue, self.first, self.last = {}, 1, 0
   if self.rt then self.rt.close() end
   if self.leases then self.leases:release_all() end
 end

@@ -20,6 +20,7 @@ local driver = require "falcon.driver"
 local errors = require "falcon.errors"
 local fleet = require "falcon.fleet"
 local redis = require "falcon.redis"
+local resp = require "falcon.resp"
 
 local lease = {}
 lease.__index = lease
@@ -90,14 +91,15 @@ local function check_fence(fence)
 end
 
 --- Leases of app `app_id` on the Redis a coordination table names (see falcon.fleet). `kind` names what
---- is leased, in the keys (default "stream"; falcon.CaseWatch's are "casewatch").
-function lease.new(coordination, app_id, kind)
+--- is leased, in the keys (default "stream"; falcon.CaseWatch's are "casewatch"); `max_checkpoint` the
+--- longest checkpoint it writes and reads back (default: an offset's few bytes, falcon.resp's MAX_BULK).
+function lease.new(coordination, app_id, kind, max_checkpoint)
   if type(coordination) ~= "table" then
     errors.bad_argument("lease", "coordination", "table expected, got " .. type(coordination))
   end
   check_name("app_id", app_id)
   local settings, own = fleet.check(coordination)
-  return setmetatable({ link = redis.link(settings),
+  return setmetatable({ link = redis.link(settings, max_checkpoint), max_checkpoint = max_checkpoint,
                         base = own.prefix .. ":{" .. (kind or "stream") .. ":" .. app_id .. "}:" }, lease)
 end
 
@@ -154,6 +156,8 @@ function lease:checkpoint(partition, owner, fence, offset)
   if type(offset) ~= "number" and type(offset) ~= "string" then
     errors.bad_argument("lease", "offset", "number or string expected, got " .. type(offset))
   end
+  -- Never written when it could not be read back (falcon.resp bounds every value read).
+  if #tostring(offset) > (self.max_checkpoint or resp.MAX_BULK) then return nil, "checkpoint too large", "reply" end
   local reply, err, kind = self:_script(CHECKPOINT, self:_keys(partition, "lease", "checkpoint"), owner, fence,
                                         offset)
   if not reply then return nil, err, kind end

@@ -142,10 +142,11 @@ end
 local Link = {}
 Link.__index = Link
 
---- A link from settings (redis.settings). Nothing is connected until the first call.
-function redis.link(settings)
+--- A link from settings (redis.settings). Nothing is connected until the first call. `max_bulk`: the
+--- longest value its replies may hold (default resp.MAX_BULK, what the fleet's own keys hold).
+function redis.link(settings, max_bulk)
   local password = settings.password -- kept out of the link's table
-  local link = setmetatable({ settings = settings, sock = nil, shas = {} }, Link)
+  local link = setmetatable({ settings = settings, sock = nil, shas = {}, max_bulk = max_bulk }, Link)
   link.settings.password = nil
   function link.credentials()
     if not password then return nil end
@@ -157,10 +158,10 @@ function redis.link(settings)
 end
 
 -- One round trip on `sock` of `kind`: the command out and its whole reply in before `deadline`.
-local function round_trip(kind, sock, args, n, deadline)
+local function round_trip(kind, sock, args, n, deadline, max_bulk)
   local sent, err = kind.send(sock, resp.encode(args, n), deadline)
   if not sent then return nil, err end
-  return resp.read(kind.more(sock, deadline))
+  return resp.read(kind.more(sock, deadline), max_bulk)
 end
 
 -- The first commands on a new connection: AUTH and SELECT, before `deadline`.
@@ -282,7 +283,7 @@ function Link:_run(d, args, n)
   else sock, err = self:_plain_socket(core.now() + s.timeout) end
   if not sock then return nil, err end
   local value
-  value, err = round_trip(kind, sock, args, n, core.now() + s.timeout)
+  value, err = round_trip(kind, sock, args, n, core.now() + s.timeout, self.max_bulk)
   if value == nil then
     -- A late reply would answer the next command: the connection is done.
     sock:close()

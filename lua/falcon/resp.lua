@@ -80,12 +80,20 @@ local function size(text, max, what)
 end
 
 local function bulk(r, text)
-  local n, err = size(text, resp.MAX_BULK, "length")
+  local n, err = size(text, r.max_bulk, "length")
   if not n then return nil, err end
   if n < 0 then return resp.null end
-  while #r.buffer - r.pos + 1 < n + 2 do
-    local ok, fill_err = fill(r)
-    if not ok then return nil, fill_err end
+  local got = #r.buffer - r.pos + 1
+  if got < n + 2 then
+    -- The rest in parts, joined once: a large value is not copied again at every chunk.
+    local parts = { r.buffer:sub(r.pos) }
+    while got < n + 2 do
+      local data, more_err = r.more()
+      if not data then return nil, more_err or "closed" end
+      parts[#parts + 1] = data
+      got = got + #data
+    end
+    r.buffer, r.pos = table.concat(parts), 1
   end
   local value = r.buffer:sub(r.pos, r.pos + n - 1)
   if r.buffer:sub(r.pos + n, r.pos + n + 1) ~= "\r\n" then return protocol("a value longer than its length") end
@@ -120,9 +128,10 @@ end
 --- Reads one reply through `more()` (the peer's next bytes, at most CHUNK; or nil and why not). Returns
 --- the value: a string, an integer, resp.OK, resp.null, or an array (a list of those; never nested);
 --- false and the text of an error reply; or nil and what was wrong with the peer. Bytes beyond the reply
---- are an error too: they would answer the next command.
-function resp.read(more)
-  local r = { buffer = "", pos = 1, more = more }
+--- are an error too: they would answer the next command. `max_bulk` (default MAX_BULK) bounds a value:
+--- a link whose own values are larger (a case watch's memory) says how large.
+function resp.read(more, max_bulk)
+  local r = { buffer = "", pos = 1, more = more, max_bulk = max_bulk or resp.MAX_BULK }
   local value, err, array = scalar(r, true)
   if array then
     local n

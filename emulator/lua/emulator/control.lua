@@ -176,12 +176,17 @@ function handlers.tokens(body)
     return reply(200, { affected = affected })
 end
 
--- Event Streams: {"reset": true} forgets sessions and restarts the event clock; {"expire": true}
--- expires every session; the answer is the streams' state (sessions, refreshes, missed deadlines).
+-- Event Streams: {"reset": true} forgets sessions, faults and restarts the event clock; {"expire": true}
+-- expires every session; {"faults": [...]} sets the stream faults (streams.lua); the answer is the
+-- streams' state (sessions, refreshes, missed deadlines, feed requests).
 function handlers.streams(body)
     local streams = require "emulator.streams"
     if body.reset then streams.reset() end
     if body.expire then streams.expire_all() end
+    if body.faults ~= nil then
+        local ok, err = streams.set_faults(body.faults)
+        if not ok then return bad(err) end
+    end
     return reply(200, streams.view())
 end
 
