@@ -67,7 +67,8 @@ function multi_driver.new(max)
       for _, transfer in ipairs(finished) do
         local co = s.waiting[transfer]
         s.waiting[transfer] = nil
-        s.ready[#s.ready + 1] = { co, transfer:result() }
+        -- No waiter: its task raised (a memory error) between handing the transfer over and waiting.
+        if co then s.ready[#s.ready + 1] = { co, transfer:result() } end
       end
       local ready = s.ready
       s.ready = {}
