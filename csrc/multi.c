@@ -327,7 +327,9 @@ void multi_register(lua_State *L) {
                                              {"perform", multi_perform},
                                              {"close", multi_close},
                                              {NULL, NULL}};
-    static const luaL_Reg transfer_methods[] = {{"result", transfer_result_lua}, {NULL, NULL}};
+    /* close: releases a transfer nobody will take the result of, now (its __gc may never be called: a
+     * finalizer Lua fails to call under memory pressure is not called again). */
+    static const luaL_Reg transfer_methods[] = {{"result", transfer_result_lua}, {"close", transfer_gc}, {NULL, NULL}};
     if (luaL_newmetatable(L, MULTI_MT)) {
         luaL_newlib(L, multi_methods);
         lua_setfield(L, -2, "__index");
