@@ -1,4 +1,5 @@
---- The SDK calls `make torture` fails allocations in (spec/torture/harness.lua), against the emulator.
+--- The SDK calls `make torture` fails allocations in (spec/torture/harness.lua), against the emulator,
+-- and a fresh JSON decoder's first document.
 -- Each call has:
 --   prepare(fx)        outside the window: its object, warm (token held, a connection kept, a decoder in
 --                      the pool), and the answer a call with nothing failing gives (the right data)
@@ -8,6 +9,7 @@
 --   cleanup(st)        closes what prepare and run made
 -- and may have partial(st, ...) -> true when a failure of some of its parts is clean (falcon.parallel).
 local falcon = require "falcon"
+local json = require "falcon.json"
 
 local calls = {}
 
@@ -167,6 +169,40 @@ calls.first_call = {
   cleanup = close,
 }
 
-calls.order = { "query", "get_cases", "upload", "download", "parallel", "first_call" }
+-- A fresh JSON decoder's first document: yajl makes its parser, its lexer's buffer (a token split
+-- across two pieces) and its string buffer (escapes); then the same text through json.decode.
+local JSON_TEXT = '{"meta":{"total":66,"query_time":0.125},"resources":[{"id":"a\\"b\\u00e9","tags":[1,2,3]},'
+  .. '{"id":"second","tags":[],"note":null,"open":true}],"errors":[]}'
+
+local function decode_both(st)
+  local half = math.floor(#JSON_TEXT / 2)
+  local ok, err = st.decoder:feed(JSON_TEXT:sub(1, half))
+  if ok then ok, err = st.decoder:feed(JSON_TEXT:sub(half + 1)) end
+  if ok then ok, err = st.decoder:finish() end
+  if not ok then return nil, err end
+  return st.decoder:next(), json.decode(JSON_TEXT)
+end
+
+local function decoded_right(value)
+  return type(value) == "table" and value.meta.total == 66 and value.resources[1].id == 'a"b\195\169'
+    and #value.resources[1].tags == 3 and value.resources[2].note == json.null and json.is_array(value.errors)
+end
+
+calls.json = {
+  prepare = function() return { decoder = json.decoder(), expected = "the document, twice" } end,
+  run = decode_both,
+  check = function(_, streamed, decoded)
+    if decoded_right(streamed) and decoded_right(decoded) then return true end
+    return nil, "not the document"
+  end,
+  again = function(st) -- a decoder's failure is final: the next document gets a new one
+    st.decoder:close()
+    st.decoder = json.decoder()
+    return decode_both(st)
+  end,
+  cleanup = function(st) st.decoder:close() end,
+}
+
+calls.order = { "query", "get_cases", "upload", "download", "parallel", "first_call", "json" }
 
 return calls

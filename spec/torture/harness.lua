@@ -118,6 +118,7 @@ local function classify(call, st, r)
   end
   local right, why = call.check(st, unpack(r, 2, r.n))
   if right then return "ok", "" end
+  if r[2] == nil and is_memory_error(r[3]) then return "error", "returned: " .. one_line(r[3]) end
   if is_transport_error(r[2]) then
     return "error", ("transport %s: %s"):format(r[2].transport_error.kind, one_line(r[2].transport_error.message))
   end
@@ -157,6 +158,9 @@ local function attempt(call, lib, run, at)
   if not closed and verdict ~= "bad" then verdict, detail = "bad", "close failed: " .. one_line(close_err) end
   settle()
   local live = control.live()
+  if live > 0 and os.getenv("TORTURE_FIND") then
+    for _, path in ipairs(dofile(os.getenv("TORTURE_FIND"))()) do io.stderr:write("REF ", path, "\n") end
+  end
   if live > 0 and verdict ~= "bad" then verdict, detail = "bad", ("leak: %d blocks"):format(live) end
   local grown = registry_refs() - refs
   if grown > 0 and verdict ~= "bad" then verdict, detail = "bad", ("leak: %d registry references"):format(grown) end

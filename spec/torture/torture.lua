@@ -24,7 +24,8 @@ local function parse_args(args)
   return o
 end
 
--- How a VM's harness is started: interpreter, the core it loads, what is preloaded.
+-- How a VM's harness is started: interpreter, the core it loads, what is preloaded. vm: lua5.1 .. lua5.4,
+-- luajit, or asan (Lua 5.4 with the ASan+UBSan build of the core).
 local function command(vm, dir, emulator_dir)
   local interpreter, core = vm, vm
   local preload = root .. "/build/torture/shim.so"
@@ -42,7 +43,7 @@ local function command(vm, dir, emulator_dir)
     env = "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0:halt_on_error=1:allocator_may_return_null=1 " ..
           "UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 "
   end
-  local control = root .. "/build/torture/" .. (interpreter == "luajit" and "luajit" or "lua5.4")
+  local control = root .. "/build/torture/" .. interpreter
   -- LuaJIT's compiler is off: LuaJIT itself hangs or crashes when an allocation made from compiled code
   -- fails, with or without falconlua (spec/torture/README.md); the interpreter handles every one.
   if interpreter == "luajit" then interpreter = "luajit -joff" end
