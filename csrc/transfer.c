@@ -213,6 +213,18 @@ static int append_line(struct curl_slist **list, const char *line) {
     return 1;
 }
 
+/* The bearer line, built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
+static int append_bearer(struct curl_slist **list, const char *token) {
+    buffer auth;
+    buffer_init(&auth);
+    buffer_append_str(&auth, "Authorization: Bearer ");
+    buffer_append_str(&auth, token);
+    const char *line = buffer_cstr(&auth);
+    int ok = line != NULL && append_line(list, line);
+    buffer_wipe_free(&auth);
+    return ok;
+}
+
 static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) {
     buffer_append_str(url, c->base_url);
     buffer_append_str(url, rq->route);
@@ -278,32 +290,19 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
 
     struct curl_slist *list = NULL;
     int ok = build_url(c, rq, url);
-    /* Bearer header built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
-    if (ok && rq->bearer && c->token != NULL) {
-        buffer auth;
-        buffer_init(&auth);
-        buffer_append_str(&auth, "Authorization: Bearer ");
-        buffer_append_str(&auth, c->token);
-        const char *line = buffer_cstr(&auth);
-        ok = line != NULL && (list = curl_slist_append(NULL, line)) != NULL;
-        buffer_wipe_free(&auth);
-    }
+    if (ok && rq->bearer && c->token != NULL) ok = append_bearer(&list, c->token);
     /* "Expect:" off: saves a round trip on every upload; the SDK checks sizes before sending. */
     if (ok && (rq->body != NULL || rq->form != NULL)) ok = append_line(&list, "Expect:");
     for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) ok = append_line(&list, it->data);
     /* Ready lines of the client, unless the caller gave their own: libcurl would format both afresh. */
     if (ok && !headers_list_has(rq->headers, "User-Agent")) ok = append_line(&list, c->user_agent->data);
     if (ok && !headers_list_has(rq->headers, "Accept-Encoding")) ok = append_line(&list, ACCEPT_ENCODING_LINE);
+    /* The connection settings were applied once, when the handle was made (client_apply_settings);
+     * only what belongs to this request is set here, every time. libcurl copies the URL, the request
+     * target and the method: when it cannot, the request does not go out at all. */
+    ok = ok && curl_easy_setopt(easy, CURLOPT_URL, url->data) == CURLE_OK && set_target(easy, c, url) && set_method(easy, rq);
     *headers = list;
     if (!ok) {
-        rs->code = CURLE_OUT_OF_MEMORY;
-        return 0;
-    }
-
-    /* The connection settings were applied once, when the handle was made (client_apply_settings);
-     * only what belongs to this request is set here, every time. libcurl copies the URL and the method:
-     * when it cannot, the request does not go out at all. */
-    if (curl_easy_setopt(easy, CURLOPT_URL, url->data) != CURLE_OK || !set_target(easy, c, url) || !set_method(easy, rq)) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }

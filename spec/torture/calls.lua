@@ -8,6 +8,7 @@
 --   again(st)          the next call on the same object (default: run)
 --   cleanup(st)        closes what prepare and run made
 -- and may have partial(st, ...) -> true when a failure of some of its parts is clean (falcon.parallel).
+local emu = require "spec.helpers.emulator"
 local falcon = require "falcon"
 local json = require "falcon.json"
 
@@ -88,14 +89,6 @@ calls.upload = {
   cleanup = close,
 }
 
-local function read_file(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local data = f:read("*a")
-  f:close()
-  return data
-end
-
 -- A download streamed to a file (save_to): the file holds the bytes, and nothing else is left beside it.
 calls.download = {
   prepare = function(fx)
@@ -108,7 +101,7 @@ calls.download = {
     return st.mc:download_case_attachment { id = st.fx.attachment_id, save_to = st.fx.download_path }
   end,
   check = function(st, response)
-    local saved = read_file(st.fx.download_path)
+    local saved = emu.read_file(st.fx.download_path)
     os.remove(st.fx.download_path)
     if type(response) == "table" and response.status_code == 200 and saved == st.fx.attachment_bytes then return true end
     return nil, ("%s, file %s"):format(describe(response), saved and (#saved .. " bytes") or "absent")

@@ -319,6 +319,12 @@ static int fails(const void *caller, int *lib) {
     return fail;
 }
 
+/* A block allocated inside the window (lib >= 0) is remembered. */
+static void *kept(void *p, size_t n, int lib) {
+    if (p != NULL && lib >= 0) track(p, n, lib);
+    return p;
+}
+
 EXPORT void *malloc(size_t n) {
     if (real_malloc == NULL) {
         resolve();
@@ -326,9 +332,7 @@ EXPORT void *malloc(size_t n) {
     }
     int lib = -1;
     if (fails(__builtin_return_address(0), &lib)) return NULL;
-    void *p = real_malloc(n);
-    if (p != NULL && lib >= 0) track(p, n, lib);
-    return p;
+    return kept(real_malloc(n), n, lib);
 }
 
 EXPORT void *calloc(size_t count, size_t n) {
@@ -338,9 +342,7 @@ EXPORT void *calloc(size_t count, size_t n) {
     }
     int lib = -1;
     if (fails(__builtin_return_address(0), &lib)) return NULL;
-    void *p = real_calloc(count, n);
-    if (p != NULL && lib >= 0) track(p, count * n, lib);
-    return p;
+    return kept(real_calloc(count, n), count * n, lib);
 }
 
 EXPORT void free(void *p) {
@@ -384,18 +386,14 @@ EXPORT void *aligned_alloc(size_t alignment, size_t n) {
     if (real_aligned_alloc == NULL) resolve();
     int lib = -1;
     if (fails(__builtin_return_address(0), &lib)) return NULL;
-    void *p = real_aligned_alloc(alignment, n);
-    if (p != NULL && lib >= 0) track(p, n, lib);
-    return p;
+    return kept(real_aligned_alloc(alignment, n), n, lib);
 }
 
 EXPORT void *memalign(size_t alignment, size_t n) {
     if (real_memalign == NULL) resolve();
     int lib = -1;
     if (fails(__builtin_return_address(0), &lib)) return NULL;
-    void *p = real_memalign(alignment, n);
-    if (p != NULL && lib >= 0) track(p, n, lib);
-    return p;
+    return kept(real_memalign(alignment, n), n, lib);
 }
 
 /* ---- Lua's allocator -------------------------------------------------------------------------- */
