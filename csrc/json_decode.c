@@ -76,9 +76,9 @@ static int fail(json_decoder *d, enum json_status status, const char *fmt, ...) 
  * input, and the C API guarantees only a few free slots. */
 static int room(json_decoder *d, int n) {
     if (lua_checkstack(d->L, n)) return 1;
-    /* Well below the smallest VM's stack limit (LuaJIT's 65,500 slots), a stack that cannot grow is out
-     * of memory, not too deep. */
-    if (lua_gettop(d->L) + n < 60000) return fail(d, JSON_MEMORY, "out of memory while decoding JSON");
+    /* Below the smallest stack limit of the VMs (Lua 5.1's 8,000 slots for a C function; LuaJIT's 65,500
+     * for the whole stack), a stack that cannot grow is out of memory, not too deep. */
+    if (lua_gettop(d->L) + n < 7000) return fail(d, JSON_MEMORY, "out of memory while decoding JSON");
     return fail(d, JSON_LIMIT, "JSON nested too deep for the Lua stack (at depth %ld)", d->depth);
 }
 
