@@ -13,7 +13,8 @@
 --   POINT <n> <at> <lib hit> <ok|error|bad> <detail>
 --   END
 -- Arguments: calls (comma-separated or "all"), runs ("1,2"), stride (run every stride-th point),
--- then optionally the series and point to resume from.
+-- then optionally the series and point to resume from. To look at one point: TORTURE_ONE=1 (stop after
+-- it) and TORTURE_WHERE=1 (a point not handled names where its failed allocation was asked for).
 local control = require "torture_control"
 local emu = require "spec.helpers.emulator"
 local falcon = require "falcon"
@@ -158,9 +159,6 @@ local function attempt(call, lib, run, at)
   if not closed and verdict ~= "bad" then verdict, detail = "bad", "close failed: " .. one_line(close_err) end
   settle()
   local live = control.live()
-  if live > 0 and os.getenv("TORTURE_FIND") then
-    for _, path in ipairs(dofile(os.getenv("TORTURE_FIND"))()) do io.stderr:write("REF ", path, "\n") end
-  end
   if live > 0 and verdict ~= "bad" then verdict, detail = "bad", ("leak: %d blocks"):format(live) end
   local grown = registry_refs() - refs
   if grown > 0 and verdict ~= "bad" then verdict, detail = "bad", ("leak: %d registry references"):format(grown) end
