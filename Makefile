@@ -39,13 +39,18 @@ PACKAGES += libssl-dev redis-server lua-socket lua-sec
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean
 
+# The allocator shim of `make torture` and its harness's Lua module per VM (spec/torture/): built with
+# the rest, since spec/torture_spec.lua runs a part of the torture under each VM of the suite.
+TORTURE := $(BUILD)/torture/shim.so $(BUILD)/torture/lua5.4/torture_control.so $(BUILD)/torture/luajit/torture_control.so \
+	$(foreach v,$(OLD_LUAS),$(if $(wildcard /usr/include/$(v)/lua.h),$(BUILD)/torture/$(v)/torture_control.so))
+
 all: build
 
 deps:
 	@tools/install-deps $(PACKAGES)
 
 build: $(BUILD)/lua5.4/falcon/core.so $(BUILD)/luajit/falcon/core.so $(BUILD)/spec/connect_proxy \
-	$(BUILD)/spec/hostile_server $(BUILD)/spec/wire_recorder \
+	$(BUILD)/spec/hostile_server $(BUILD)/spec/wire_recorder $(TORTURE) \
 	$(foreach v,$(OLD_LUAS),$(if $(wildcard /usr/include/$(v)/lua.h),$(BUILD)/$(v)/falcon/core.so))
 
 $(BUILD)/lua5.4/falcon/core.so: $(SRC) $(HDR)
@@ -99,7 +104,7 @@ FUZZERS := token headers headers_lua query mime_names response multipart_names j
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
 	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c csrc/json_decode.c \
-	csrc/json_body.c csrc/seal.c
+	csrc/json_body.c csrc/seal.c csrc/yajl_memory.c csrc/wire.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -DFALCON_LUA_DIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_SRC) \
@@ -113,6 +118,28 @@ fuzz-smoke:
 
 check-valgrind: deps build
 	@spec/run --valgrind
+
+# `make torture`: every allocation of the SDK calls of spec/torture/calls.lua failed in turn
+# (spec/torture/README.md). Not part of `make test`; .ci/run runs a sample (TORTURE_SAMPLE=1).
+$(BUILD)/torture/shim.so: spec/torture/shim.c spec/torture/shim.h
+	@mkdir -p $(@D)
+	$(CC) -std=gnu99 -O2 -fPIC -fvisibility=hidden $(WARN) -shared -o $@ $< -ldl -lpthread -lgcc_s
+
+$(BUILD)/torture/lua5.4/torture_control.so: spec/torture/control.c spec/torture/shim.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O2 -fPIC $(WARN) $(LUA54_INC) -shared -o $@ $<
+
+$(BUILD)/torture/luajit/torture_control.so: spec/torture/control.c spec/torture/shim.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O2 -fPIC $(WARN) $(LUAJIT_INC) -shared -o $@ $<
+
+$(BUILD)/torture/lua5.%/torture_control.so: spec/torture/control.c spec/torture/shim.h
+	@mkdir -p $(@D)
+	$(CC) -std=c99 -O2 -fPIC $(WARN) -I/usr/include/lua5.$* -shared -o $@ $<
+
+.PHONY: torture
+torture: deps build $(BUILD)/asan/falcon/core.so
+	@spec/torture/run $(if $(TORTURE_SAMPLE),--sample)
 
 demo: deps build
 	@tools/demo

@@ -111,9 +111,10 @@ int auth_revoke_prepare(lua_State *L, falcon_client *c, transfer_request *rq, bu
  * refused; nil, err on transport failure. */
 int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
     if (rs->code != CURLE_OK || (rs->status != 201 && rs->status != 200)) return transfer_push(L, rq, rs, 1);
-    token_response tr = {NULL, -1};
+    token_response tr = {NULL, -1, 0};
     int parsed = token_parse(rs->body.data ? rs->body.data : "", rs->body.len, &tr);
     buffer_wipe_free(&rs->body); /* the body held the token */
+    if (!parsed && tr.no_memory) return errors_push(L, "transport", "out of memory while reading the token", 1);
     if (!parsed)
         return errors_push(L, "auth", "the token endpoint answered without a usable access_token (missing, or with "
                                       "characters a bearer token cannot have)", 1);

@@ -35,7 +35,7 @@ falcon_client *client_check_idle(lua_State *L, int idx) {
     return c;
 }
 
-void client_apply_settings(falcon_client *c, CURL *easy) {
+int client_apply_settings(falcon_client *c, CURL *easy) {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
@@ -45,14 +45,15 @@ void client_apply_settings(falcon_client *c, CURL *easy) {
     }
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
-    if (c->ca_bundle != NULL) curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle);
-    /* An empty proxy string ("") stops libcurl from using http_proxy/https_proxy from the environment. */
-    if (c->proxy != NULL) curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy);
     /* Bodies are decoded by the core itself (sink.c: bounded, and a truncated stream is an error);
      * transfer_prepare sends the Accept-Encoding line. */
     curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    /* Copied by libcurl: without them a request would go past the proxy, or trust the system's CAs. */
+    if (c->ca_bundle != NULL && curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle) != CURLE_OK) return 0;
+    /* An empty proxy string ("") stops libcurl from using http_proxy/https_proxy from the environment. */
+    return c->proxy == NULL || curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy) == CURLE_OK;
 }
 
 void client_forget_token(falcon_client *c) {
@@ -154,6 +155,16 @@ static double seconds_option(lua_State *L, int opts, const char *key, double fal
     return v;
 }
 
+/* The proxy variables libcurl reads for an http:// URL (it ignores HTTP_PROXY: CGI sets it). */
+static int environment_names_proxy(void) {
+    static const char *const names[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *value = getenv(names[i]);
+        if (value != NULL && value[0] != '\0') return 1;
+    }
+    return 0;
+}
+
 static int valid_base_url(const char *s) {
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
@@ -214,6 +225,7 @@ int client_lua_new(lua_State *L) {
     c->read_timeout_s = read_timeout > 0 && read_timeout < 1 ? 1 : (long)read_timeout;
     c->ssl_verify = ssl_verify;
     c->max_body_bytes = (long)max_body;
+    c->plain_proxy = proxy != NULL ? proxy[0] != '\0' : environment_names_proxy();
     buffer ua;
     buffer_init(&ua);
     buffer_append_str(&ua, "User-Agent: falconlua/" FALCONLUA_VERSION);
@@ -233,11 +245,11 @@ int client_lua_new(lua_State *L) {
     COPY(proxy, proxy);
     COPY(ca_bundle, ca_bundle);
 #undef COPY
-    if (!ok || c->easy == NULL || c->base_url == NULL) {
+    /* The settings once: the handle is reused without a reset. */
+    if (!ok || c->easy == NULL || c->base_url == NULL || !client_apply_settings(c, c->easy)) {
         client_free(c);
         return errors_raise(L, "core.client", "out of memory");
     }
-    client_apply_settings(c, c->easy); /* once: the handle is reused without a reset */
     idle_watch(c->easy, &c->idle);
     c->token_static = access_token != NULL;
     return 1;
@@ -245,19 +257,39 @@ int client_lua_new(lua_State *L) {
 
 /* ---- the blocking driver's exchange ---------------------------------------------------------- */
 
+#define PERFORM_MT "falcon.core.perform"
+
+/* What one client:perform holds in C: the request and the result. A userdata, made before anything
+ * is allocated, so that a memory error raised while the request is read or the answer pushed (Lua
+ * allocates all along) leaves it all to __gc. */
+typedef struct {
+    prepared_request p;
+    transfer_result rs;
+} perform_record;
+
+static int perform_record_gc(lua_State *L) {
+    perform_record *r = lua_touserdata(L, 1);
+    kind_free(L, &r->p);
+    transfer_result_free(&r->rs);
+    return 0;
+}
+
 /* client:perform(kind, request) -> status, headers, body, info | nil, err (kinds.h) */
 static int client_perform(lua_State *L) {
     falcon_client *c = client_check_idle(L, 1);
-    prepared_request p;
-    kind_init(L, 2, "client:perform", &p);
+    perform_record *r = lua_newuserdata(L, sizeof *r);
+    memset(r, 0, sizeof *r);
+    transfer_request_init(&r->p.rq);
+    luaL_setmetatable(L, PERFORM_MT);
+    kind_init(L, 2, "client:perform", &r->p);
     int n = 2;
-    if (kind_prepare(L, c, 3, &p)) {
-        transfer_result rs;
-        transfer_perform(L, c, &p.rq, &rs);
-        n = kind_finish(L, c, &p, &rs);
-        transfer_result_free(&rs);
+    if (kind_prepare(L, c, 3, &r->p)) {
+        transfer_perform(L, c, &r->p.rq, &r->rs);
+        n = kind_finish(L, c, &r->p, &r->rs);
     }
-    kind_free(L, &p);
+    /* Now rather than at the next collection: the request's references pin Lua values. */
+    kind_free(L, &r->p);
+    transfer_result_free(&r->rs);
     return n;
 }
 
@@ -367,6 +399,11 @@ void client_register(lua_State *L) {
                                        {"set_member_cid", client_set_member_cid},
                                        {"close", client_close},
                                        {NULL, NULL}};
+    if (luaL_newmetatable(L, PERFORM_MT)) {
+        lua_pushcfunction(L, perform_record_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     if (luaL_newmetatable(L, CLIENT_MT)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");

@@ -30,6 +30,8 @@ typedef struct {
     double token_expires_at; /* epoch seconds; 0 when unknown (handed-in token) */
     int token_static;        /* handed in by the caller: cannot be renewed */
     char *proxy;             /* secret: may carry credentials */
+    int plain_proxy;         /* a plain-http request may go through a proxy (given, or from the
+                              * environment): its request line then carries the whole URL */
     char *ca_bundle;
     /* One line, "User-Agent: falconlua/<version>[ <user's>]": sent with every request, and the whole
      * header list of a proxy's CONNECT. */
@@ -49,8 +51,9 @@ falcon_client *client_check(lua_State *L, int idx);
 /* client_check, and raises when the client's own handle is busy (called from its request's callback). */
 falcon_client *client_check_idle(lua_State *L, int idx);
 /* Applies every connection setting (timeouts, proxy, TLS, decoding) to the handle. Shared by API
- * calls, login and revoke, so no setting can apply to one and not the others. */
-void client_apply_settings(falcon_client *c, CURL *easy);
+ * calls, login and revoke, so no setting can apply to one and not the others. Returns 0 when out of
+ * memory (libcurl copies the proxy and CA strings: a handle without them must not be used). */
+int client_apply_settings(falcon_client *c, CURL *easy);
 void client_register(lua_State *L);
 int client_lua_new(lua_State *L);
 void client_forget_token(falcon_client *c);

@@ -12,6 +12,16 @@ int falcon_isintegral(lua_State *L, int idx) {
     return isfinite(n) && floor(n) == n;
 }
 
+int falcon_cpcall(lua_State *L, lua_CFunction fn, void *ud) {
+#if LUA_VERSION_NUM == 501
+    return lua_cpcall(L, fn, ud);
+#else
+    lua_pushcfunction(L, fn); /* a light C function: nothing allocated */
+    lua_pushlightuserdata(L, ud);
+    return lua_pcall(L, 1, 0, 0);
+#endif
+}
+
 #ifdef FALCON_NEED_SETFUNCS
 void falcon_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
     luaL_checkstack(L, nup, "too many upvalues");

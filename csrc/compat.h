@@ -25,4 +25,9 @@ void *falcon_testudata(lua_State *L, int ud, const char *tname);
 /* True when the value at idx is a number with no fractional part. */
 int falcon_isintegral(lua_State *L, int idx);
 
+/* Calls fn(L) with ud as its only argument (a light userdata) in protected mode, the call itself
+ * included (LuaJIT's lua_pushcfunction allocates, 5.2+'s does not): for a C callback of a library,
+ * which no Lua error may unwind. Returns lua_pcall's status; on error the error object is on top. */
+int falcon_cpcall(lua_State *L, lua_CFunction fn, void *ud);
+
 #endif

@@ -18,7 +18,25 @@
  *   request owns (request.c), dropped in request_free; the transfer result only borrows them in flight.
  * - Secrets (credentials, token, proxy URL) are C strings owned by the client, wiped when freed, never
  *   pushed to Lua; buffers and header lists that carried them are wiped before they are freed.
- * - libcurl owns its sockets; the core only shuts down (never closes) an idle one (idle.c). */
+ * - libcurl owns its sockets; the core only shuts down (never closes) an idle one (idle.c).
+ *
+ * Any allocation may fail (`make torture` fails each in turn, spec/torture/):
+ * - Lua raises a memory error wherever it allocates. So C memory that lives while Lua allocates belongs
+ *   to a userdata made first, whose __gc frees it: client:perform's perform record (client.c), a multi
+ *   transfer, a cosocket exchange (each holding its prepared_request and transfer_result: the query,
+ *   the form, the header lines, the answer), core.encode_query's buffer (query.c). A form belongs to its
+ *   request from its first byte (multipart_from_lua). Code that pushes a C buffer's bytes and then
+ *   frees them owns nothing else meanwhile.
+ * - Nothing raises through libcurl or http_parser: a request's Lua functions are called protected, the
+ *   pushes of their arguments included (transfer.c, run_callback); JSON is decoded in a protected call
+ *   on the decoder's thread, and yajl's allocator (yajl_memory.c) unwinds to it, never returning NULL to
+ *   yajl; the decoder owns every block yajl holds.
+ * - So no flag that says "inside libcurl" outlives the call: client->performing, and a multi handle's
+ *   m->L, which is set only around libcurl's calls; finished transfers wait on the multi's list until a
+ *   perform has made the table that hands them to Lua (multi.c).
+ * - A string libcurl copies (URL, method, request target, proxy, CA file) may fail to copy: the result
+ *   is checked, and a request libcurl did not take whole does not go out. A memory failure is reported
+ *   as one (CURLE_OUT_OF_MEMORY, "out of memory ..."), never as a bad body, a file error or a refusal. */
 #include <curl/curl.h>
 
 #include "client.h"
@@ -49,6 +67,7 @@ __attribute__((visibility("default"))) int luaopen_falcon_core(lua_State *L) {
     }
     errors_register(L);
     headers_register(L);
+    query_register(L);
     client_register(L);
     exchange_register(L);
     tokenshare_register(L);

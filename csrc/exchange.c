@@ -33,6 +33,8 @@ typedef struct {
     falcon_client *client;
     prepared_request req;   /* what to send, by kind (kinds.h) */
     buffer head;            /* wiped: holds the bearer token */
+    buffer chunk;           /* ex:body's scratch for an upload's next bytes (the exchange's: a raise
+                             * while pushing them leaves it to __gc) */
     transfer_result rs;
     response_parser rp;
     size_t body_offset;     /* plain bodies */
@@ -51,6 +53,7 @@ static void exchange_release(lua_State *L, falcon_exchange *x) {
     transfer_result_free(&x->rs);
     kind_free(L, &x->req);
     buffer_wipe_free(&x->head);
+    buffer_free(&x->chunk);
     unref(L, &x->client_ref);
     x->state = STATE_FREED;
 }
@@ -71,6 +74,7 @@ static falcon_exchange *new_exchange(lua_State *L) {
     buffer_init(&x->req.query);
     buffer_init(&x->req.form);
     buffer_init(&x->head);
+    buffer_init(&x->chunk);
     buffer_init(&x->rs.headers);
     buffer_init(&x->rs.body);
     luaL_setmetatable(L, EXCHANGE_MT);
@@ -113,18 +117,16 @@ static int ex_body(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     lua_Integer n = errors_opt_integer(L, 2, 65536, 1, CHUNK_MAX, "exchange:body", "n");
     if (x->req.rq.form != NULL) {
-        char *chunk = malloc((size_t)n);
-        if (chunk == NULL) return errors_raise(L, "exchange:body", "out of memory");
-        size_t got = multipart_read(x->req.rq.form, chunk, (size_t)n);
+        buffer_reset(&x->chunk);
+        if (!buffer_reserve(&x->chunk, (size_t)n)) return errors_raise(L, "exchange:body", "out of memory");
+        size_t got = multipart_read(x->req.rq.form, x->chunk.data, (size_t)n);
         if (got == MULTIPART_ERROR) {
-            free(chunk);
             lua_pushnil(L);
             lua_pushstring(L, x->req.rq.form->detail ? x->req.rq.form->detail : "cannot read the upload");
             return 2;
         }
         if (got == 0) lua_pushnil(L);
-        else lua_pushlstring(L, chunk, got);
-        free(chunk);
+        else lua_pushlstring(L, x->chunk.data, got);
         x->sent += (long long)got;
         return 1;
     }

@@ -17,6 +17,7 @@
 #include "compat.h"
 #include "errors.h"
 #include "json_decode.h"
+#include "yajl_memory.h"
 
 #define DECODER_MT "falcon.core.json_decoder"
 
@@ -36,8 +37,9 @@ typedef struct {
 #define SIZE_HINT_MAX 1024
 
 struct json_decoder {
-    yajl_handle parser;
-    lua_State *L;        /* where values are built during a parse */
+    yajl_handle parser;  /* made by the first parse after a reset (under protection: it allocates) */
+    yajl_memory memory;  /* every block the parser holds */
+    lua_State *L;        /* where values are built during a parse; where yajl's allocator raises */
     lua_State *thread;   /* the decoder's own thread; NULL for a one-shot decode */
     int thread_ref;
     json_limits limits;
@@ -74,6 +76,9 @@ static int fail(json_decoder *d, enum json_status status, const char *fmt, ...) 
  * input, and the C API guarantees only a few free slots. */
 static int room(json_decoder *d, int n) {
     if (lua_checkstack(d->L, n)) return 1;
+    /* Below the smallest stack limit of the VMs (Lua 5.1's 8,000 slots for a C function; LuaJIT's 65,500
+     * for the whole stack), a stack that cannot grow is out of memory, not too deep. */
+    if (lua_gettop(d->L) + n < 7000) return fail(d, JSON_MEMORY, "out of memory while decoding JSON");
     return fail(d, JSON_LIMIT, "JSON nested too deep for the Lua stack (at depth %ld)", d->depth);
 }
 
@@ -224,10 +229,18 @@ static const yajl_callbacks callbacks = {
     on_null, on_boolean, NULL, NULL, on_number, on_string, on_start_map, on_key, on_end, on_start_array, on_end,
 };
 
-static yajl_handle new_parser(json_decoder *d) {
-    yajl_handle parser = yajl_alloc(&callbacks, NULL, d);
-    if (parser != NULL) yajl_config(parser, yajl_allow_multiple_values, 1);
-    return parser;
+/* Makes the parser when there is none; d->L must be a state a memory error may unwind (yajl_memory.h). */
+static void ensure_parser(json_decoder *d) {
+    if (d->parser != NULL) return;
+    yajl_alloc_funcs funcs = yajl_memory_funcs(&d->memory);
+    d->parser = yajl_alloc(&callbacks, &funcs, d);
+    if (d->parser != NULL) yajl_config(d->parser, yajl_allow_multiple_values, 1);
+}
+
+/* Frees the parser by its blocks (yajl_free would walk a handle a failed allocation left half updated). */
+static void discard_parser(json_decoder *d) {
+    yajl_memory_free(&d->memory);
+    d->parser = NULL;
 }
 
 /* After yajl_parse/yajl_complete_parse: a syntax error becomes the decoder's failure. A cancelled
@@ -251,6 +264,7 @@ static int protected_parse(lua_State *T) {
     d->L = T;
     d->queue = ARG_QUEUE;
     d->array_mt = ARG_ARRAY_MT;
+    ensure_parser(d);
     yajl_status status = d->finishing ? yajl_complete_parse(d->parser)
                                       : yajl_parse(d->parser, (const unsigned char *)d->chunk, d->chunk_len);
     note_status(d, status);
@@ -271,6 +285,7 @@ static enum json_status run(json_decoder *d, const char *data, size_t len, int f
         /* Only a memory error is raised while parsing (a limit cancels the parse): the decoder is spent. */
         fail(d, JSON_MEMORY, "out of memory while decoding JSON");
         lua_settop(T, SLOT_PARSE);
+        discard_parser(d);
     }
     d->L = NULL;
     return d->status;
@@ -334,11 +349,8 @@ enum json_status json_decoder_reset(json_decoder *d) {
     }
     lua_settop(T, SLOT_ARRAY_MT);
     /* A parser that finished a text cleanly reads the next one as it would a fresh one; any other is
-     * replaced (yajl has no reset). */
-    if (!d->clean) {
-        yajl_free(d->parser);
-        d->parser = new_parser(d);
-    }
+     * dropped (yajl has no reset), and the next parse makes another. */
+    if (!d->clean) discard_parser(d);
     d->clean = 0;
     d->depth = 0;
     d->doc_bytes = d->fed = 0;
@@ -346,7 +358,6 @@ enum json_status json_decoder_reset(json_decoder *d) {
     d->head = d->tail = d->values = 0;
     d->status = JSON_OK;
     d->message[0] = '\0';
-    if (d->parser == NULL) fail(d, JSON_MEMORY, "out of memory while decoding JSON");
     return d->status;
 }
 
@@ -355,8 +366,7 @@ const char *json_decoder_error(const json_decoder *d) {
 }
 
 static void decoder_release(lua_State *L, json_decoder *d) {
-    if (d->parser != NULL) yajl_free(d->parser);
-    d->parser = NULL;
+    discard_parser(d);
     free(d->frames);
     d->frames = NULL;
     d->frames_cap = 0;
@@ -365,16 +375,16 @@ static void decoder_release(lua_State *L, json_decoder *d) {
     d->thread = NULL;
 }
 
-/* A decoder userdata, freed by __gc whatever happens; raises when out of memory. */
+/* A decoder userdata, freed by __gc whatever happens; raises when out of memory. Its parser is made by
+ * the first parse. */
 static json_decoder *new_decoder(lua_State *L, const json_limits *limits, int many) {
     json_decoder *d = lua_newuserdata(L, sizeof *d);
     memset(d, 0, sizeof *d);
     d->thread_ref = LUA_NOREF;
+    yajl_memory_init(&d->memory, &d->L);
     luaL_setmetatable(L, DECODER_MT);
     d->limits = *limits;
     d->many = many;
-    d->parser = new_parser(d);
-    if (d->parser == NULL) errors_raise(L, "json", "out of memory");
     return d;
 }
 
@@ -487,8 +497,9 @@ static int lua_json_decode(lua_State *L) {
     lua_settop(L, 2);
     luaL_getmetatable(L, JSON_ARRAY_MT); /* 3 */
     json_decoder *d = new_decoder(L, &limits, 0); /* 4; the value is built above it */
-    d->L = L;
+    d->L = L; /* a memory error inside yajl is raised to the caller; __gc frees the parser's blocks */
     d->array_mt = 3;
+    ensure_parser(d);
     if (len > limits.max_size)
         fail(d, JSON_LIMIT, "JSON text longer than %ssize (%zu bytes)", limits.names, limits.max_size);
     else

@@ -23,9 +23,11 @@ typedef struct falcon_transfer falcon_transfer;
 
 typedef struct {
     CURLM *handle;
-    lua_State *L;              /* the state inside multi:perform, for progress callbacks */
+    lua_State *L;              /* the state inside libcurl's calls of multi:perform, for callbacks; NULL
+                                * whenever Lua may allocate (a memory error must not leave it set) */
     falcon_transfer *running;  /* doubly linked list of transfers in flight */
-    falcon_transfer *ended;    /* ended by their client's close(): reported by the next perform */
+    falcon_transfer *ended;    /* finished (or ended by their client's close()), not yet handed to Lua:
+                                * reported by the next perform */
     idle_set idle;             /* the shared cache's kept-alive connections, watched while idle */
     long max_connections;
 } falcon_multi;
@@ -151,25 +153,31 @@ static falcon_transfer *new_transfer(lua_State *L) {
 /* Starts the prepared transfer; on failure leaves nil, err on the stack and returns 2. */
 static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     t->multi = m;
-    client_apply_settings(t->client, t->easy); /* a fresh handle: its connection settings, once */
     idle_watch(t->easy, &m->idle);
-    if (!transfer_prepare(t->easy, t->client, &t->req.rq, &t->rs, &m->L, &m->idle, &t->url, &t->headers))
+    /* A fresh handle: its connection settings, once. */
+    if (!client_apply_settings(t->client, t->easy) ||
+        !transfer_prepare(t->easy, t->client, &t->req.rq, &t->rs, &m->L, &m->idle, &t->url, &t->headers))
         return errors_push(L, "transport", "out of memory while building the request", 0);
+    /* Alive while in flight, even if Lua drops it; taken first: a memory error after the transfer is in
+     * libcurl would leave it in flight and collectable (its __gc cannot leave a multi handle from inside
+     * that handle's callbacks). */
+    lua_pushvalue(L, -1);
+    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     /* A connection another transfer took up since its last one ended is not idle: never looked at. */
     for (falcon_transfer *r = m->running; r != NULL; r = r->next)
         if (r->rs.local_port > 0) idle_take(&m->idle, r->rs.local_port);
     idle_check(&m->idle);
     curl_easy_setopt(t->easy, CURLOPT_PRIVATE, t);
-    if (curl_multi_add_handle(m->handle, t->easy) != CURLM_OK)
+    if (curl_multi_add_handle(m->handle, t->easy) != CURLM_OK) {
+        unref(L, &t->self_ref);
         return errors_push(L, "transport", "the multi handle refused the transfer", 0);
+    }
     t->state = STATE_RUNNING;
     client_attach(t->client, &t->link);
     t->client->requests++;
     t->next = m->running;
     if (m->running) m->running->prev = t;
     m->running = t;
-    lua_pushvalue(L, -1);
-    t->self_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* alive while in flight, even if Lua drops it */
     return 1;
 }
 
@@ -184,50 +192,67 @@ static int multi_add(lua_State *L) {
     return start(L, m, t);
 }
 
+/* Moves the transfers libcurl reports done onto m->ended; returns whether there was one. No Lua here. */
+static int collect_done(falcon_multi *m) {
+    int done_any = 0;
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(m->handle, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        falcon_transfer *t = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+        CURLcode code = msg->data.result;
+        idle_add_last(&m->idle, t->easy); /* before removal: libcurl only tells while it is attached */
+        curl_multi_remove_handle(m->handle, t->easy);
+        unlink_running(t);
+        t->state = STATE_DONE;
+        transfer_complete(t->easy, &t->req.rq, &t->rs, code);
+        t->next = m->ended;
+        m->ended = t;
+        done_any = 1;
+    }
+    return done_any;
+}
+
+/* Drives libcurl once (waiting up to timeout when nothing is done yet). The callbacks it runs call Lua
+ * only protected (transfer.c), so nothing raises in here and m->L is always cleared again. */
+static CURLMcode drive(lua_State *L, falcon_multi *m, lua_Number timeout, int *running) {
+    m->L = L;
+    CURLMcode mc = curl_multi_perform(m->handle, running);
+    int done_any = m->ended != NULL;
+    if (mc == CURLM_OK) done_any = collect_done(m) || done_any;
+    if (mc == CURLM_OK && !done_any && *running > 0 && timeout > 0) {
+        mc = curl_multi_poll(m->handle, NULL, 0, (int)(timeout * 1000), NULL);
+        if (mc == CURLM_OK) mc = curl_multi_perform(m->handle, running);
+        if (mc == CURLM_OK) collect_done(m);
+    }
+    m->L = NULL;
+    return mc;
+}
+
 /* multi:perform(timeout_seconds) -> array of finished transfers, number still running */
 static int multi_perform(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
     lua_Number timeout = errors_opt_number(L, 2, 0, "multi:perform", "timeout");
     if (!(timeout >= 0)) return errors_raise(L, "multi:perform", "bad argument 'timeout' (seconds >= 0 expected)");
     if (m->L != NULL) return errors_raise(L, "multi:perform", "the multi handle cannot be driven from inside its own transfers");
-    m->L = L;
     int running = 0;
-    CURLMcode mc = curl_multi_perform(m->handle, &running);
-    int done_any = 0;
-    lua_newtable(L);
-    while (m->ended != NULL) {
+    CURLMcode mc = drive(L, m, timeout, &running);
+    if (mc != CURLM_OK) return errors_raise(L, "multi:perform", "%s", curl_multi_strerror(mc));
+    /* Sized first, so that handing the finished transfers over allocates once, before any is taken off
+     * m->ended: a memory error here leaves them all for the next perform. (The list's head finished
+     * last: it goes last.) */
+    int count = 0;
+    for (falcon_transfer *t = m->ended; t != NULL; t = t->next) count++;
+    lua_createtable(L, count, 0);
+    for (int i = count; m->ended != NULL; i--) {
         falcon_transfer *t = m->ended;
         m->ended = t->next;
         t->next = NULL;
         lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
-        lua_rawseti(L, -2, (int)falcon_rawlen(L, -2) + 1);
+        lua_rawseti(L, -2, i);
         unref(L, &t->self_ref);
-        done_any = 1;
     }
-    for (int round = 0; mc == CURLM_OK; round++) {
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m->handle, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE) continue;
-            falcon_transfer *t = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-            CURLcode code = msg->data.result;
-            idle_add_last(&m->idle, t->easy); /* before removal: libcurl only tells while it is attached */
-            curl_multi_remove_handle(m->handle, t->easy);
-            unlink_running(t);
-            t->state = STATE_DONE;
-            transfer_complete(t->easy, &t->req.rq, &t->rs, code);
-            lua_rawgeti(L, LUA_REGISTRYINDEX, t->self_ref);
-            lua_rawseti(L, -2, (int)falcon_rawlen(L, -2) + 1);
-            unref(L, &t->self_ref);
-            done_any = 1;
-        }
-        if (done_any || round > 0 || running == 0 || timeout == 0) break;
-        mc = curl_multi_poll(m->handle, NULL, 0, (int)(timeout * 1000), NULL);
-        if (mc == CURLM_OK) mc = curl_multi_perform(m->handle, &running);
-    }
-    m->L = NULL;
-    if (mc != CURLM_OK) return errors_raise(L, "multi:perform", "%s", curl_multi_strerror(mc));
     lua_pushinteger(L, running);
     return 2;
 }
@@ -302,7 +327,9 @@ void multi_register(lua_State *L) {
                                              {"perform", multi_perform},
                                              {"close", multi_close},
                                              {NULL, NULL}};
-    static const luaL_Reg transfer_methods[] = {{"result", transfer_result_lua}, {NULL, NULL}};
+    /* close: releases a transfer nobody will take the result of, now (its __gc may never be called: a
+     * finalizer Lua fails to call under memory pressure is not called again). */
+    static const luaL_Reg transfer_methods[] = {{"result", transfer_result_lua}, {"close", transfer_gc}, {NULL, NULL}};
     if (luaL_newmetatable(L, MULTI_MT)) {
         luaL_newlib(L, multi_methods);
         lua_setfield(L, -2, "__index");

@@ -163,6 +163,7 @@ static size_t copy_from(const char *src, size_t len, size_t *offset, char *out, 
 }
 
 static size_t fail_read(multipart *m, const char *what, const char *path) {
+    m->read_failed = 1;
     if (m->detail == NULL) {
         const char *reason = errno != 0 ? strerror(errno) : "size changed while sending";
         size_t n = strlen(what) + strlen(path) + strlen(reason) + 8;
@@ -254,10 +255,11 @@ static const char *field(lua_State *L, int part, const char *key, size_t *len, i
     return s;
 }
 
-multipart *multipart_from_lua(lua_State *L, int idx, int anchor) {
+int multipart_from_lua(lua_State *L, int idx, int anchor, multipart **form) {
     multipart *m = malloc(sizeof *m);
-    if (m == NULL) return NULL;
+    if (m == NULL) return 0;
     multipart_init(m);
+    *form = m;
     size_t count = falcon_rawlen(L, idx);
     int ok = 1;
     for (size_t i = 1; ok && i <= count; i++) {
@@ -278,11 +280,7 @@ multipart *multipart_from_lua(lua_State *L, int idx, int anchor) {
         lua_pop(L, 1);
     }
     /* mime_check ran first: a refusal here is memory (or a file that vanished in between). */
-    if (!ok || !multipart_close(m)) {
-        multipart_destroy(m);
-        return NULL;
-    }
-    return m;
+    return ok && multipart_close(m);
 }
 
 multipart *multipart_file_body(const char *path, long long file_size) {

@@ -29,7 +29,8 @@ typedef struct {
     size_t offset;        /* within head, in-memory content or tail */
     FILE *file;
     long long file_done;
-    char *detail;         /* why reading failed */
+    char *detail;         /* why reading failed (NULL when there was no memory to say it) */
+    int read_failed;      /* a file part could not be read */
     int failed;           /* out of memory while building */
     int raw;              /* no framing: the parts' contents are the whole body (multipart_file_body) */
 } multipart;
@@ -53,10 +54,11 @@ size_t multipart_read(multipart *m, char *out, size_t n);
 void multipart_rewind(multipart *m);
 void multipart_free(multipart *m);
 
-/* Builds a closed form from the checked (mime_check) form array at idx. Every string the form borrows
- * is appended to the table at anchor, which the caller keeps alive while the form is read. NULL when
- * out of memory. */
-multipart *multipart_from_lua(lua_State *L, int idx, int anchor);
+/* Builds a closed form from the checked (mime_check) form array at idx into *form. Every string the form
+ * borrows is appended to the table at anchor, which the caller keeps alive while the form is read. The
+ * form is *form's from its first byte (anchoring allocates, and may raise), so the caller frees it
+ * (multipart_destroy) whatever happens. 0 when out of memory. */
+int multipart_from_lua(lua_State *L, int idx, int anchor, multipart **form);
 void multipart_destroy(multipart *m);
 
 /* A body that is one file's bytes, streamed as the forms are (a raw multipart: no boundary, no part

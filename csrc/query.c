@@ -100,16 +100,31 @@ void query_build(lua_State *L, int idx, buffer *out, const char *where) {
     }
 }
 
+#define QUERY_BUFFER_MT "falcon.core.query_buffer"
+
+static int query_buffer_gc(lua_State *L) {
+    buffer_free(lua_touserdata(L, 1));
+    return 0;
+}
+
 int query_lua_encode(lua_State *L) {
     errors_check_table(L, 1, "core.encode_query", "pairs");
-    buffer out;
-    buffer_init(&out);
-    query_build(L, 1, &out, "core.encode_query");
-    if (out.failed) {
-        buffer_free(&out);
-        return errors_raise(L, "core.encode_query", "out of memory");
-    }
-    lua_pushlstring(L, out.data ? out.data : "", out.len);
-    buffer_free(&out);
+    /* The encoded bytes are in C memory while Lua allocates their string: a userdata owns them, so that
+     * a memory error raised meanwhile leaves them to __gc. */
+    buffer *out = lua_newuserdata(L, sizeof *out);
+    buffer_init(out);
+    luaL_setmetatable(L, QUERY_BUFFER_MT);
+    query_build(L, 1, out, "core.encode_query");
+    if (out->failed) return errors_raise(L, "core.encode_query", "out of memory");
+    lua_pushlstring(L, out->data ? out->data : "", out->len);
+    buffer_free(out);
     return 1;
+}
+
+void query_register(lua_State *L) {
+    if (luaL_newmetatable(L, QUERY_BUFFER_MT)) {
+        lua_pushcfunction(L, query_buffer_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
 }

@@ -15,5 +15,6 @@ void query_build(lua_State *L, int idx, buffer *out, const char *where);
 
 /* core.encode_query(pairs) -> string */
 int query_lua_encode(lua_State *L);
+void query_register(lua_State *L);
 
 #endif

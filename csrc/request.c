@@ -159,7 +159,7 @@ static int build_headers(lua_State *L, transfer_request *rq, const request_field
     if (f->form) {
         buffer type;
         buffer_init(&type);
-        ok = (rq->form = multipart_from_lua(L, f->form, anchor)) != NULL && multipart_content_type(rq->form, &type) &&
+        ok = multipart_from_lua(L, f->form, anchor, &rq->form) && multipart_content_type(rq->form, &type) &&
              buffer_cstr(&type) != NULL && append_header(&rq->headers, "Content-Type", type.data);
         buffer_free(&type);
     } else if (f->content_type) {
@@ -201,7 +201,8 @@ int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query)
     }
     if (f.query) query_build(L, f.query, query, "request"); /* raises only before its first append */
 
-    /* From here on nothing raises but memory. */
+    /* From here on nothing raises but memory; what C memory there is (the query, the form, the header
+     * lines) is already the request's, whose owner (an exchange's userdata) frees it with request_free. */
     lua_createtable(L, 4, 0);
     int anchor = lua_gettop(L);
     anchor_value(L, anchor, idx, "method");

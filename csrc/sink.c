@@ -155,8 +155,9 @@ static int emit(body_sink *s, const char *data, size_t len) {
     }
     s->kept += len;
     /* A JSON body goes to the decoder as it arrives (json_body.c), which says why when it stops. */
-    if (s->json.state != JSON_BODY_OFF)
-        return json_body_write(&s->json, s->memory, data, len) ? 1 : failed(s, SINK_JSON, NULL);
+    if (s->json.state != JSON_BODY_OFF && !json_body_write(&s->json, s->memory, data, len))
+        return failed(s, s->json.state == JSON_BODY_FAILED ? SINK_JSON : SINK_NO_MEMORY, NULL);
+    if (s->json.state != JSON_BODY_OFF) return 1;
     return buffer_append(s->memory, data, len) ? 1 : failed(s, SINK_NO_MEMORY, NULL);
 }
 
@@ -182,6 +183,7 @@ static int inflate_and_emit(body_sink *s, const char *data, size_t len) {
             z->avail_in = (uInt)len;
             continue;
         }
+        if (rc == Z_MEM_ERROR) return failed(s, SINK_NO_MEMORY, NULL); /* zlib's window: memory, not the body */
         if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
             return failed(s, SINK_ENCODING, "the compressed body is corrupt");
         if (!emit(s, out, sizeof out - z->avail_out)) return 0;

@@ -219,6 +219,7 @@ int token_parse(const char *json, size_t len, token_response *out) {
         ok = out->access_token != NULL;
     }
 done:
+    out->no_memory = !ok && (token.failed || key.failed || (have_token && out->access_token == NULL));
     buffer_wipe_free(&token);
     buffer_free(&key);
     return ok;

@@ -10,6 +10,7 @@
 typedef struct {
     char *access_token; /* secret_dup'ed; caller frees with secret_free */
     double expires_in;  /* seconds; -1 when absent */
+    int no_memory;      /* the answer could not be read for want of memory (not the answer's fault) */
 } token_response;
 
 #define TOKEN_MAX_LEN 8192

@@ -12,6 +12,7 @@
 #include "errors.h"
 #include "seal.h"
 #include "secret.h"
+#include "token.h"
 #include "tokenseal.h"
 
 static seal_identity identity_of(lua_State *L, const char *what, falcon_client **client) {
@@ -29,12 +30,11 @@ static int client_seal_token(lua_State *L) {
     seal_identity who = identity_of(L, "client:seal_token", &c);
     if (c->token == NULL || c->token_static || c->token_expires_at <= 0) return 0;
     size_t len = strlen(c->token);
-    unsigned char *sealed = malloc(len + SEAL_OVERHEAD);
-    if (sealed == NULL) return errors_raise(L, "client:seal_token", "out of memory");
-    int ok = seal_token(&who, c->token, len, c->token_expires_at, sealed);
-    if (ok) lua_pushlstring(L, (const char *)sealed, len + SEAL_OVERHEAD);
-    free(sealed);
-    if (!ok) return errors_raise(L, "client:seal_token", "libcrypto failed");
+    /* On the C stack, not the heap: pushing it may raise a memory error, which must leave nothing behind. */
+    unsigned char sealed[TOKEN_MAX_LEN + SEAL_OVERHEAD];
+    if (!seal_token(&who, c->token, len, c->token_expires_at, sealed))
+        return errors_raise(L, "client:seal_token", "libcrypto failed");
+    lua_pushlstring(L, (const char *)sealed, len + SEAL_OVERHEAD);
     lua_pushnumber(L, seal_expiry(c->token_expires_at));
     return 2;
 }

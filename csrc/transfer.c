@@ -1,6 +1,7 @@
 /* transfer.c: performing one request on the client's reused handle. */
 #define _DEFAULT_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -10,6 +11,7 @@
 #include "headers.h"
 #include "secret.h"
 #include "transfer.h"
+#include "wire.h"
 
 #define HEADER_BLOCK_PRESIZE 1024
 #define ACCEPT_ENCODING_LINE "Accept-Encoding: gzip, deflate" /* what sink.c decodes */
@@ -49,24 +51,50 @@ void transfer_result_free(transfer_result *rs) {
     rs->detail = NULL;
 }
 
-/* A 2xx body's chunk to the request's on_data function, on the state driving the transfer. Like the
- * progress callback it runs inside libcurl (or the cosocket parser): it must not yield; false stops. */
-static int data_cb(void *ud, const char *data, size_t len, char **detail) {
-    transfer_result *rs = ud;
-    lua_State *L = *rs->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rs->on_data_ref);
-    lua_pushlstring(L, data, len);
-    if (lua_pcall(L, 1, 1, 0) != 0) {
-        const char *msg = lua_tostring(L, -1);
-        lua_pushfstring(L, "on_data callback failed: %s", msg ? msg : "(error object)");
-        *detail = strdup(lua_tostring(L, -1));
-        lua_pop(L, 2);
+/* ---- the request's Lua functions, called from inside libcurl (or the cosocket parser) ---------- */
+
+/* A call of one of the request's functions: which, with what, and whether it asked to stop. */
+typedef struct {
+    int ref;
+    int nargs;
+    const char *data; /* on_data: the chunk */
+    size_t len;
+    curl_off_t progress[4]; /* progress: dltotal, dlnow, ultotal, ulnow */
+    int stop;
+} lua_callback;
+
+static int call_function(lua_State *L) {
+    lua_callback *c = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
+    if (c->nargs == 1) lua_pushlstring(L, c->data, c->len);
+    for (int i = 0; c->nargs == 4 && i < 4; i++) lua_pushnumber(L, (lua_Number)c->progress[i]);
+    lua_call(L, c->nargs, 1);
+    c->stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    return 0;
+}
+
+/* Runs the call, its argument pushes included, protected: no Lua error (a memory error included) may
+ * unwind through libcurl. Returns 1 to go on; 0 to stop, with *detail (malloc'd; NULL when memory ran
+ * out) saying why. It must not yield. */
+static int run_callback(lua_State *L, lua_callback *c, const char *what, char **detail) {
+    if (falcon_cpcall(L, call_function, c) != 0) {
+        const char *msg = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "(error object)";
+        size_t n = strlen(what) + strlen(msg) + sizeof " callback failed: ";
+        if ((*detail = malloc(n)) != NULL) snprintf(*detail, n, "%s callback failed: %s", what, msg);
+        lua_pop(L, 1);
         return 0;
     }
-    int stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (stop) *detail = strdup("on_data callback returned false");
-    return !stop;
+    if (!c->stop) return 1;
+    size_t n = strlen(what) + sizeof " callback returned false";
+    if ((*detail = malloc(n)) != NULL) snprintf(*detail, n, "%s callback returned false", what);
+    return 0;
+}
+
+/* A 2xx body's chunk to the request's on_data function, on the state driving the transfer; false stops. */
+static int data_cb(void *ud, const char *data, size_t len, char **detail) {
+    transfer_result *rs = ud;
+    lua_callback c = {rs->on_data_ref, 1, data, len, {0, 0, 0, 0}, 0};
+    return run_callback(*rs->L, &c, "on_data", detail);
 }
 
 int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t max_body_bytes) {
@@ -207,23 +235,12 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
 
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     transfer_result *rs = ud;
-    lua_State *L = *rs->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, rs->progress_ref);
-    lua_pushnumber(L, (lua_Number)dltotal);
-    lua_pushnumber(L, (lua_Number)dlnow);
-    lua_pushnumber(L, (lua_Number)ultotal);
-    lua_pushnumber(L, (lua_Number)ulnow);
-    if (lua_pcall(L, 4, 1, 0) != 0) {
-        const char *msg = lua_tostring(L, -1);
-        lua_pushfstring(L, "progress callback failed: %s", msg ? msg : "(error object)");
-        rs->detail = strdup(lua_tostring(L, -1));
-        lua_pop(L, 2);
-        return 1;
-    }
-    int stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    if (stop) rs->detail = strdup("progress callback returned false");
-    return stop;
+    lua_callback c = {rs->progress_ref, 4, NULL, 0, {dltotal, dlnow, ultotal, ulnow}, 0};
+    char *why = NULL;
+    if (run_callback(*rs->L, &c, "progress", &why)) return 0;
+    free(rs->detail);
+    rs->detail = why;
+    return 1;
 }
 
 /* Appends a copy of line; on failure the list is left as it was (freed by the caller). */
@@ -232,6 +249,18 @@ static int append_line(struct curl_slist **list, const char *line) {
     if (grown == NULL) return 0;
     *list = grown;
     return 1;
+}
+
+/* The bearer line, built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
+static int append_bearer(struct curl_slist **list, const char *token) {
+    buffer auth;
+    buffer_init(&auth);
+    buffer_append_str(&auth, "Authorization: Bearer ");
+    buffer_append_str(&auth, token);
+    const char *line = buffer_cstr(&auth);
+    int ok = line != NULL && append_line(list, line);
+    buffer_wipe_free(&auth);
+    return ok;
 }
 
 static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) {
@@ -244,10 +273,24 @@ static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) 
     return buffer_cstr(url) != NULL;
 }
 
+/* libcurl 7.88 loses a URL's query when its own copy of it cannot be allocated (it ignores that copy's
+ * failure): the request would go out without its parameters. So the core hands it the request target
+ * whole (the base URL's path, the route, the query), wherever that target is origin-form: always but for
+ * plain http through a proxy that is not a tunnel, whose request line carries the URL (built from
+ * libcurl's parsed URL, which keeps the query). Set on every call: the handle is reused. */
+static int set_target(CURL *easy, const falcon_client *c, const buffer *url) {
+    const char *target = NULL;
+    wire_endpoint ep;
+    int origin_form = strncmp(c->base_url, "https:", 6) == 0 || !c->plain_proxy;
+    if (origin_form && wire_endpoint_parse(c->base_url, &ep)) target = url->data + (ep.prefix - c->base_url);
+    return curl_easy_setopt(easy, CURLOPT_REQUEST_TARGET, target) == CURLE_OK;
+}
+
 /* Every method-related option is set on every call: the handle is reused without curl_easy_reset, so
  * nothing a previous request set may linger. A request without a body goes out as a GET does, under its own
- * method: no Content-Type, no Content-Length (libcurl's POSTFIELDS of "" would add both). */
-static void set_method(CURL *easy, const transfer_request *rq) {
+ * method: no Content-Type, no Content-Length (libcurl's POSTFIELDS of "" would add both). Returns 0 when
+ * libcurl could not copy the method (the request would go out as another). */
+static int set_method(CURL *easy, const transfer_request *rq) {
     int has_body = rq->body != NULL || rq->form != NULL;
     curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, NULL);
     curl_easy_setopt(easy, CURLOPT_NOBODY, 0L);
@@ -255,7 +298,7 @@ static void set_method(CURL *easy, const transfer_request *rq) {
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     } else if (!has_body) {
         curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
-        if (strcmp(rq->method, "GET") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+        if (strcmp(rq->method, "GET") != 0) return curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method) == CURLE_OK;
     } else {
         if (rq->form != NULL) {
             multipart_rewind(rq->form);
@@ -270,8 +313,9 @@ static void set_method(CURL *easy, const transfer_request *rq) {
             curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rq->body);
             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
         }
-        if (strcmp(rq->method, "POST") != 0) curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method);
+        if (strcmp(rq->method, "POST") != 0) return curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, rq->method) == CURLE_OK;
     }
+    return 1;
 }
 
 int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
@@ -286,31 +330,22 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
 
     struct curl_slist *list = NULL;
     int ok = build_url(c, rq, url);
-    /* Bearer header built in a buffer we wipe; curl_slist keeps its own copy, wiped by slist_wipe_free. */
-    if (ok && rq->bearer && c->token != NULL) {
-        buffer auth;
-        buffer_init(&auth);
-        buffer_append_str(&auth, "Authorization: Bearer ");
-        buffer_append_str(&auth, c->token);
-        const char *line = buffer_cstr(&auth);
-        ok = line != NULL && (list = curl_slist_append(NULL, line)) != NULL;
-        buffer_wipe_free(&auth);
-    }
+    if (ok && rq->bearer && c->token != NULL) ok = append_bearer(&list, c->token);
     /* "Expect:" off: saves a round trip on every upload; the SDK checks sizes before sending. */
     if (ok && (rq->body != NULL || rq->form != NULL)) ok = append_line(&list, "Expect:");
     for (struct curl_slist *it = rq->headers; ok && it != NULL; it = it->next) ok = append_line(&list, it->data);
     /* Ready lines of the client, unless the caller gave their own: libcurl would format both afresh. */
     if (ok && !headers_list_has(rq->headers, "User-Agent")) ok = append_line(&list, c->user_agent->data);
     if (ok && !headers_list_has(rq->headers, "Accept-Encoding")) ok = append_line(&list, ACCEPT_ENCODING_LINE);
+    /* The connection settings were applied once, when the handle was made (client_apply_settings);
+     * only what belongs to this request is set here, every time. libcurl copies the URL, the request
+     * target and the method: when it cannot, the request does not go out at all. */
+    ok = ok && curl_easy_setopt(easy, CURLOPT_URL, url->data) == CURLE_OK && set_target(easy, c, url) && set_method(easy, rq);
     *headers = list;
     if (!ok) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
-
-    /* The connection settings were applied once, when the handle was made (client_apply_settings);
-     * only what belongs to this request is set here, every time. */
-    curl_easy_setopt(easy, CURLOPT_URL, url->data);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, list);
     /* The header lines above go to the API only; a proxy's CONNECT (https) gets the user agent from
      * here. A plain-http request through a proxy is itself what the proxy sees: nothing to add. */
@@ -332,7 +367,6 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, rq->on_data_ref != LUA_NOREF ? 0L : c->timeout_ms);
     /* Downloads to a file read in large pieces, as the curl tool does: fewer, bigger writes. */
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, rq->save_to != NULL ? 128L * 1024 : (long)CURL_MAX_WRITE_SIZE);
-    set_method(easy, rq);
     curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(easy, CURLOPT_PREREQDATA, rs);
     curl_easy_setopt(easy, CURLOPT_MAXAGE_CONN, rq->repeatable ? READ_REUSE_IDLE_S : WRITE_REUSE_IDLE_S);
@@ -342,6 +376,11 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
 void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code) {
     rs->code = code;
     if (code == CURLE_WRITE_ERROR && rs->sink.failure != SINK_OK) transfer_sink_failed(rs);
+    /* A header block or a body buffer that could not grow: memory, not a file (nor libcurl's text). */
+    else if (code == CURLE_WRITE_ERROR && (rs->headers.failed || rs->body.failed)) {
+        rs->code = CURLE_OUT_OF_MEMORY;
+        rs->errbuf[0] = '\0';
+    }
     if (rs->headers_too_large || rs->framing_broken) rs->code = CURLE_WEIRD_SERVER_REPLY;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &rs->status);
     long request_size = 0;
@@ -352,10 +391,12 @@ void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *
         rs->code = CURLE_SEND_ERROR;
         rs->request_size = request_size > 0 ? request_size : 1;
     }
-    /* The read callback aborted: the upload's file failed, not the user. */
-    if (code == CURLE_ABORTED_BY_CALLBACK && rq->form != NULL && rq->form->detail != NULL && rs->detail == NULL) {
+    /* The read callback aborted: the upload's file failed, not the user (its detail says why, unless
+     * there was no memory left to say it). */
+    if (code == CURLE_ABORTED_BY_CALLBACK && rq->form != NULL && rq->form->read_failed) {
         rs->code = CURLE_READ_ERROR;
-        rs->detail = strdup(rq->form->detail);
+        rs->errbuf[0] = '\0';
+        if (rs->detail == NULL && rq->form->detail != NULL) rs->detail = strdup(rq->form->detail);
     }
     transfer_finish_sink(rs);
 }

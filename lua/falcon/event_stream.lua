@@ -150,7 +150,7 @@ local function plain_runtime(stream)
     s.ready[#s.ready + 1] = { co }
   end
   function rt.pump(is_done) s.loop(is_done, resume) end
-  function rt.close() s.multi:close() end
+  function rt.close() s.close() end
   return rt
 end
 

@@ -6,7 +6,8 @@
 --   s.driver        the driver (falcon.driver): exchange, sleep, now, queue
 --   s.ready         coroutines to start (or resume), as {co, values...}
 --   s.loop(is_done, resume)   runs until is_done(); resume(co, ...) handles one step
---   s.multi         the multi handle (close it when done)
+--   s.multi         the multi handle
+--   s.close()       closes the multi handle and forgets every task (call it when done, however it ended)
 local core = require "falcon.core"
 local compat = require "falcon.compat"
 
@@ -67,12 +68,22 @@ function multi_driver.new(max)
       for _, transfer in ipairs(finished) do
         local co = s.waiting[transfer]
         s.waiting[transfer] = nil
-        s.ready[#s.ready + 1] = { co, transfer:result() }
+        -- No waiter: its task raised (a memory error) between handing the transfer over and waiting.
+        if co then s.ready[#s.ready + 1] = { co, transfer:result() } else transfer:close() end
       end
       local ready = s.ready
       s.ready = {}
       for _, step in ipairs(ready) do resume(step[1], unpack(step, 2, 5)) end
     end
+  end
+  -- A scheduler that ended, even by an error, releases the transfers still in flight (now: their __gc
+  -- is a finalizer, which Lua may fail to call under memory pressure, and never calls again) and forgets
+  -- its tasks: driver.bind's table is weak-keyed, and without ephemerons (LuaJIT, 5.1) a task still
+  -- listed here would keep itself and this scheduler alive through that table's value for good.
+  function s.close()
+    for transfer in pairs(s.waiting) do transfer:close() end
+    s.multi:close()
+    s.waiting, s.sleepers, s.ready = {}, {}, {}
   end
   return s
 end

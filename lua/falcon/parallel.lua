@@ -123,9 +123,14 @@ function parallel.run(tasks, opts)
     return returned(inner_outcome)
   end
 
-  start_more()
-  s.loop(function() return finished == total end, resume)
-  s.multi:close()
+  -- The scheduler is closed whatever happens (a memory error may end the loop): transfers still in
+  -- flight end, and nothing of theirs stays referenced.
+  local ok, err = pcall(function()
+    start_more()
+    s.loop(function() return finished == total end, resume)
+  end)
+  s.close()
+  if not ok then error(err, 0) end
   return returned(outcome)
 end
 

@@ -4,6 +4,7 @@
 --- Center's, from ../shared/spec/API.md). Uber's `files = {...}` and `data = {...}` reach this stage as
 --- parts already built by falcon.uber.
 local check = require "falcon.payload_check"
+local errors = require "falcon.errors"
 
 local fail, describe, check_text, shown = check.fail, check.describe, check.check_text, check.shown
 
@@ -32,9 +33,12 @@ local function basename(path)
   return path:match("([^/]+)/*$") or path
 end
 
+local ENOMEM = 12 -- errno: the file may well be there; the memory to open it is not
+
 --- Size of a regular file; raises naming `argname` when it is missing or a directory.
 local function file_size(name, argname, path)
-  local f, err = io.open(path, "rb")
+  local f, err, code = io.open(path, "rb")
+  if not f and code == ENOMEM then errors.raise(name, "out of memory while opening '%s'", argname) end
   if not f then fail(name, argname, "readable file expected: " .. tostring(err)) end
   local first, rerr = f:read(1)
   if first == nil and rerr then

@@ -1,0 +1,82 @@
+/* yajl_memory.c: yajl's allocator (see yajl_memory.h). */
+#include <stddef.h>
+#include <stdlib.h>
+
+#include "yajl_memory.h"
+
+/* A block's header: its place on the owner's list. The union keeps what follows aligned as malloc's. */
+struct yajl_block {
+    union {
+        struct {
+            yajl_block *prev, *next;
+        } link;
+        long double align_ld;
+        long long align_ll;
+        void *align_p;
+    } h;
+};
+
+static void link_block(yajl_memory *m, yajl_block *b) {
+    b->h.link.prev = NULL;
+    b->h.link.next = m->blocks;
+    if (m->blocks != NULL) m->blocks->h.link.prev = b;
+    m->blocks = b;
+}
+
+static void unlink_block(yajl_memory *m, yajl_block *b) {
+    if (b->h.link.prev != NULL) b->h.link.prev->h.link.next = b->h.link.next;
+    else m->blocks = b->h.link.next;
+    if (b->h.link.next != NULL) b->h.link.next->h.link.prev = b->h.link.prev;
+}
+
+static void *out_of_memory(yajl_memory *m) {
+    lua_State *L = *m->L;
+    lua_pushliteral(L, "out of memory while decoding JSON");
+    lua_error(L);
+    return NULL;
+}
+
+static void *yajl_memory_take(void *ctx, size_t size) {
+    yajl_memory *m = ctx;
+    yajl_block *b = size <= (size_t)-1 - sizeof *b ? malloc(sizeof *b + size) : NULL;
+    if (b == NULL) return out_of_memory(m);
+    link_block(m, b);
+    return b + 1;
+}
+
+static void yajl_memory_give(void *ctx, void *ptr) {
+    if (ptr == NULL) return;
+    yajl_block *b = (yajl_block *)ptr - 1;
+    unlink_block(ctx, b);
+    free(b);
+}
+
+/* A block that cannot grow stays where it was, on the list, until the owner frees the list. */
+static void *yajl_memory_grow(void *ctx, void *ptr, size_t size) {
+    yajl_memory *m = ctx;
+    if (ptr == NULL) return yajl_memory_take(m, size);
+    yajl_block *b = (yajl_block *)ptr - 1;
+    unlink_block(m, b);
+    yajl_block *grown = size <= (size_t)-1 - sizeof *b ? realloc(b, sizeof *b + size) : NULL;
+    link_block(m, grown != NULL ? grown : b);
+    if (grown == NULL) return out_of_memory(m);
+    return grown + 1;
+}
+
+void yajl_memory_init(yajl_memory *m, lua_State **L) {
+    m->blocks = NULL;
+    m->L = L;
+}
+
+yajl_alloc_funcs yajl_memory_funcs(yajl_memory *m) {
+    yajl_alloc_funcs funcs = {yajl_memory_take, yajl_memory_grow, yajl_memory_give, m};
+    return funcs;
+}
+
+void yajl_memory_free(yajl_memory *m) {
+    while (m->blocks != NULL) {
+        yajl_block *b = m->blocks;
+        m->blocks = b->h.link.next;
+        free(b);
+    }
+}
