@@ -111,13 +111,16 @@ int auth_revoke_prepare(lua_State *L, falcon_client *c, transfer_request *rq, bu
  * refused; nil, err on transport failure. */
 int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
     if (rs->code != CURLE_OK || (rs->status != 201 && rs->status != 200)) return transfer_push(L, rq, rs, 1);
-    token_response tr = {NULL, -1, 0};
-    int parsed = token_parse(rs->body.data ? rs->body.data : "", rs->body.len, &tr);
+    token_response tr;
+    enum token_status read = token_read(L, rs->body.data ? rs->body.data : "", rs->body.len, &tr);
     buffer_wipe_free(&rs->body); /* the body held the token */
-    if (!parsed && tr.no_memory) return errors_push(L, "transport", "out of memory while reading the token", 1);
-    if (!parsed)
-        return errors_push(L, "auth", "the token endpoint answered without a usable access_token (missing, or with "
-                                      "characters a bearer token cannot have)", 1);
+    if (read == TOKEN_NO_MEMORY) return errors_push(L, "transport", "out of memory while reading the token", 1);
+    if (read == TOKEN_REFUSED) {
+        lua_pushfstring(L, "the token endpoint answered without a usable access_token (%s)", tr.why);
+        errors_push(L, "auth", lua_tostring(L, -1), 1);
+        lua_remove(L, -3);
+        return 2;
+    }
     client_forget_token(c);
     c->token = tr.access_token;
     /* The server's word, bounded: a token claiming more than a day is renewed daily all the same. */

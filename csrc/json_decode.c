@@ -381,7 +381,7 @@ static json_decoder *new_decoder(lua_State *L, const json_limits *limits, int ma
     json_decoder *d = lua_newuserdata(L, sizeof *d);
     memset(d, 0, sizeof *d);
     d->thread_ref = LUA_NOREF;
-    yajl_memory_init(&d->memory, &d->L);
+    yajl_memory_init(&d->memory, &d->L, 0);
     luaL_setmetatable(L, DECODER_MT);
     d->limits = *limits;
     d->many = many;
