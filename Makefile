@@ -104,7 +104,7 @@ FUZZERS := token headers headers_lua query mime_names response multipart_names j
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := csrc/token.c csrc/buffer.c csrc/secret.c csrc/headers.c csrc/query.c csrc/mime.c csrc/compat.c \
 	csrc/response.c csrc/sink.c csrc/multipart.c csrc/transfer.c csrc/errors.c csrc/idle.c csrc/json_decode.c \
-	csrc/json_body.c csrc/seal.c csrc/yajl_memory.c csrc/wire.c
+	csrc/json_body.c csrc/seal.c csrc/yajl_memory.c csrc/wire.c csrc/endpoint.c
 $(BUILD)/fuzz/fuzz_%: csrc/fuzz/fuzz_%.c $(FUZZ_SRC) $(HDR)
 	@mkdir -p $(@D)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined $(LUA54_INC) -DFALCON_LUA_DIR='"$(CURDIR)/lua"' -o $@ $< $(FUZZ_SRC) \

@@ -23,7 +23,7 @@ build = {
   type = "builtin",
   modules = {
     ["falcon.core"] = {
-      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/kinds.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/seal.c", "csrc/secret.c", "csrc/sink.c", "csrc/terminal.c", "csrc/token.c", "csrc/tokenseal.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c", "csrc/yajl_memory.c" },
+      sources = { "csrc/auth.c", "csrc/buffer.c", "csrc/client.c", "csrc/clock.c", "csrc/compat.c", "csrc/core.c", "csrc/endpoint.c", "csrc/errors.c", "csrc/exchange.c", "csrc/headers.c", "csrc/idle.c", "csrc/json_body.c", "csrc/json_decode.c", "csrc/kinds.c", "csrc/mime.c", "csrc/multi.c", "csrc/multipart.c", "csrc/perform.c", "csrc/query.c", "csrc/request.c", "csrc/response.c", "csrc/seal.c", "csrc/secret.c", "csrc/sink.c", "csrc/terminal.c", "csrc/token.c", "csrc/tokenseal.c", "csrc/tokenshare.c", "csrc/transfer.c", "csrc/wire.c", "csrc/yajl_memory.c" },
       libraries = { "curl", "http_parser", "yajl", "z", "crypto", "m" },
     },
     ["falcon.batch"] = "lua/falcon/batch.lua",

@@ -1,4 +1,5 @@
-/* client.c: the client userdata: settings, secrets, lifecycle, and the blocking driver's exchange. */
+/* client.c: the client userdata: settings, secrets, lifecycle. Its exchanges are other files' methods on
+ * it: perform.c (the blocking driver), exchange.c (sockets), multi.c (multi:add), tokenshare.c, tokenseal.c. */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,13 +7,10 @@
 #include <time.h>
 
 #include "buffer.h"
+#include "client.h"
 #include "compat.h"
 #include "errors.h"
-#include "kinds.h"
-#include "mime.h"
-#include "query.h"
 #include "secret.h"
-#include "transfer.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_READ_TIMEOUT_S 60L
@@ -255,44 +253,6 @@ int client_lua_new(lua_State *L) {
     return 1;
 }
 
-/* ---- the blocking driver's exchange ---------------------------------------------------------- */
-
-#define PERFORM_MT "falcon.core.perform"
-
-/* What one client:perform holds in C: the request and the result. A userdata, made before anything
- * is allocated, so that a memory error raised while the request is read or the answer pushed (Lua
- * allocates all along) leaves it all to __gc. */
-typedef struct {
-    prepared_request p;
-    transfer_result rs;
-} perform_record;
-
-static int perform_record_gc(lua_State *L) {
-    perform_record *r = lua_touserdata(L, 1);
-    kind_free(L, &r->p);
-    transfer_result_free(&r->rs);
-    return 0;
-}
-
-/* client:perform(kind, request) -> status, headers, body, info | nil, err (kinds.h) */
-static int client_perform(lua_State *L) {
-    falcon_client *c = client_check_idle(L, 1);
-    perform_record *r = lua_newuserdata(L, sizeof *r);
-    memset(r, 0, sizeof *r);
-    transfer_request_init(&r->p.rq);
-    luaL_setmetatable(L, PERFORM_MT);
-    kind_init(L, 2, "client:perform", &r->p);
-    int n = 2;
-    if (kind_prepare(L, c, 3, &r->p)) {
-        transfer_perform(L, c, &r->p.rq, &r->rs);
-        n = kind_finish(L, c, &r->p, &r->rs);
-    }
-    /* Now rather than at the next collection: the request's references pin Lua values. */
-    kind_free(L, &r->p);
-    transfer_result_free(&r->rs);
-    return n;
-}
-
 /* ---- small accessors ------------------------------------------------------------------------ */
 
 static int client_token_info(lua_State *L) {
@@ -390,8 +350,7 @@ static int client_tostring(lua_State *L) {
 }
 
 void client_register(lua_State *L) {
-    static const luaL_Reg methods[] = {{"perform", client_perform},
-                                       {"token_info", client_token_info},
+    static const luaL_Reg methods[] = {{"token_info", client_token_info},
                                        {"token_fresh", client_token_fresh},
                                        {"forget_token", client_forget},
                                        {"base_url", client_base_url},
@@ -399,11 +358,6 @@ void client_register(lua_State *L) {
                                        {"set_member_cid", client_set_member_cid},
                                        {"close", client_close},
                                        {NULL, NULL}};
-    if (luaL_newmetatable(L, PERFORM_MT)) {
-        lua_pushcfunction(L, perform_record_gc);
-        lua_setfield(L, -2, "__gc");
-    }
-    lua_pop(L, 1);
     if (luaL_newmetatable(L, CLIENT_MT)) {
         luaL_newlib(L, methods);
         lua_setfield(L, -2, "__index");

@@ -22,7 +22,7 @@
  *
  * Any allocation may fail (`make torture` fails each in turn, spec/torture/):
  * - Lua raises a memory error wherever it allocates. So C memory that lives while Lua allocates belongs
- *   to a userdata made first, whose __gc frees it: client:perform's perform record (client.c), a multi
+ *   to a userdata made first, whose __gc frees it: client:perform's perform record (perform.c), a multi
  *   transfer, a cosocket exchange (each holding its prepared_request and transfer_result: the query,
  *   the form, the header lines, the answer), core.encode_query's buffer (query.c). A form belongs to its
  *   request from its first byte (multipart_from_lua). Code that pushes a C buffer's bytes and then
@@ -47,6 +47,7 @@
 #include "headers.h"
 #include "json_decode.h"
 #include "multi.h"
+#include "perform.h"
 #include "query.h"
 #include "terminal.h"
 #include "tokenseal.h"
@@ -69,6 +70,7 @@ __attribute__((visibility("default"))) int luaopen_falcon_core(lua_State *L) {
     headers_register(L);
     query_register(L);
     client_register(L);
+    perform_register(L);
     exchange_register(L);
     tokenshare_register(L);
     tokenseal_register(L);

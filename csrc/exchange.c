@@ -86,8 +86,8 @@ static falcon_exchange *new_exchange(lua_State *L) {
 
 /* Builds the head and readies the response side; leaves ex, or nil + err, on the stack. */
 static int ready(lua_State *L, falcon_exchange *x) {
-    wire_endpoint ep;
-    if (!wire_endpoint_parse(x->client->base_url, &ep))
+    endpoint ep;
+    if (!endpoint_parse(x->client->base_url, &ep))
         return errors_push(L, "transport", "the base URL cannot be used by the cosocket driver", 0);
     if (!transfer_result_init(&x->rs, &x->req.rq, (size_t)x->client->max_body_bytes) || !wire_head(x->client, &ep, &x->req.rq, &x->head))
         return errors_push(L, "transport", "out of memory while building the request", 0);
@@ -273,8 +273,8 @@ static int ex_tostring(lua_State *L) {
 /* client:transport() -> the settings a socket driver needs; nothing secret. */
 static int client_transport(lua_State *L) {
     falcon_client *c = client_check(L, 1);
-    wire_endpoint ep;
-    if (!wire_endpoint_parse(c->base_url, &ep)) return errors_raise(L, "client:transport", "unreadable base URL");
+    endpoint ep;
+    if (!endpoint_parse(c->base_url, &ep)) return errors_raise(L, "client:transport", "unreadable base URL");
     lua_createtable(L, 0, 10);
     lua_pushstring(L, ep.tls ? "https" : "http");
     lua_setfield(L, -2, "scheme");

@@ -7,11 +7,11 @@
 #include <strings.h>
 
 #include "compat.h"
+#include "endpoint.h"
 #include "errors.h"
 #include "headers.h"
 #include "secret.h"
 #include "transfer.h"
-#include "wire.h"
 
 #define HEADER_BLOCK_PRESIZE 1024
 #define ACCEPT_ENCODING_LINE "Accept-Encoding: gzip, deflate" /* what sink.c decodes */
@@ -280,9 +280,9 @@ static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) 
  * libcurl's parsed URL, which keeps the query). Set on every call: the handle is reused. */
 static int set_target(CURL *easy, const falcon_client *c, const buffer *url) {
     const char *target = NULL;
-    wire_endpoint ep;
+    endpoint ep;
     int origin_form = strncmp(c->base_url, "https:", 6) == 0 || !c->plain_proxy;
-    if (origin_form && wire_endpoint_parse(c->base_url, &ep)) target = url->data + (ep.prefix - c->base_url);
+    if (origin_form && endpoint_parse(c->base_url, &ep)) target = url->data + (ep.prefix - c->base_url);
     return curl_easy_setopt(easy, CURLOPT_REQUEST_TARGET, target) == CURLE_OK;
 }
 

@@ -7,59 +7,6 @@
 #include "headers.h"
 #include "wire.h"
 
-int wire_endpoint_parse(const char *base_url, wire_endpoint *ep) {
-    memset(ep, 0, sizeof *ep);
-    const char *rest;
-    if (strncmp(base_url, "https://", 8) == 0) {
-        ep->tls = 1;
-        ep->default_port = 443;
-        rest = base_url + 8;
-    } else if (strncmp(base_url, "http://", 7) == 0) {
-        ep->default_port = 80;
-        rest = base_url + 7;
-    } else {
-        return 0;
-    }
-    size_t authority = strcspn(rest, "/");
-    const char *at = memchr(rest, '@', authority); /* user:password@ is not sent by this driver */
-    if (at != NULL) {
-        authority -= (size_t)(at + 1 - rest);
-        rest = at + 1;
-    }
-    size_t host_len = authority;
-    const char *colon = NULL;
-    if (rest[0] == '[') {
-        const char *close = memchr(rest, ']', authority);
-        if (close == NULL) return 0;
-        host_len = (size_t)(close - rest) + 1;
-        if (host_len < authority) {
-            if (rest[host_len] != ':') return 0;
-            colon = rest + host_len;
-        }
-    } else {
-        colon = memchr(rest, ':', authority);
-        if (colon != NULL) host_len = (size_t)(colon - rest);
-    }
-    if (host_len == 0 || host_len >= sizeof ep->host) return 0;
-    memcpy(ep->host, rest, host_len);
-    ep->port = ep->default_port;
-    if (colon != NULL) {
-        long port = 0;
-        size_t digits = authority - (size_t)(colon + 1 - rest);
-        if (digits == 0 || digits > 5) return 0;
-        for (size_t i = 0; i < digits; i++) {
-            char ch = colon[1 + i];
-            if (ch < '0' || ch > '9') return 0;
-            port = port * 10 + (ch - '0');
-        }
-        if (port < 1 || port > 65535) return 0;
-        ep->port = (int)port;
-    }
-    ep->prefix = rest + authority;
-    ep->prefix_len = strlen(ep->prefix);
-    return 1;
-}
-
 static int has_body(const transfer_request *rq) {
     return rq->body != NULL || rq->form != NULL;
 }
@@ -84,7 +31,7 @@ static void header(buffer *out, const char *name, const char *value) {
     buffer_append_str(out, "\r\n");
 }
 
-int wire_head(const falcon_client *c, const wire_endpoint *ep, const transfer_request *rq, buffer *out) {
+int wire_head(const falcon_client *c, const endpoint *ep, const transfer_request *rq, buffer *out) {
     char number[32];
     buffer_append_str(out, rq->method);
     buffer_append_char(out, ' ');

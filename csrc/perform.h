@@ -1,0 +1,14 @@
+/* perform.h: client:perform, the blocking driver's exchange: one request of any kind (kinds.h) run to
+ * its end on the client's own libcurl handle, on the stack of the call. The other drivers' entry points
+ * are multi:add (multi.c) and client:exchange (exchange.c); all three prepare and finish through kinds.c.
+ * It lives here, not in client.c, so that the client (which auth.c and kinds.c use) does not depend on
+ * the kinds of exchange in turn. */
+#ifndef FALCON_PERFORM_H
+#define FALCON_PERFORM_H
+
+#include <lua.h>
+
+/* Adds perform to the client's methods (after client_register). */
+void perform_register(lua_State *L);
+
+#endif
