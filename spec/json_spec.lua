@@ -1,4 +1,5 @@
--- falcon.json: cjson with empty arrays that encode as [] and cjson.null that survives.
+-- falcon.json: cjson with empty arrays that encode as [] and cjson.null that survives. (The spec decodes
+-- with lua-cjson itself where it checks the encoder's text: a second reader, not the one under test.)
 local json = require "falcon.json"
 local cjson = require "cjson"
 
@@ -51,5 +52,13 @@ describe("falcon.json", function()
 
   it("json.array rejects non-tables", function()
     assert.has_error(function() json.array("x") end, "falcon: json.array: bad argument 't' (table expected, got string)")
+  end)
+
+  it("is the library's only way to JSON: nothing else in lua/ requires lua-cjson", function()
+    local p = assert(io.popen("grep -rlE \"require[ (]*[\\\"']cjson\" lua"))
+    local found = {}
+    for path in p:lines() do found[#found + 1] = path end
+    p:close()
+    assert.same({ "lua/falcon/json.lua" }, found)
   end)
 end)

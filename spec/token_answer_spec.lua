@@ -102,9 +102,7 @@ describe("the token endpoint's answer", function()
   -- One server for all: each request takes the next answer of the plan.
   before_each(function()
     local plan = {}
-    for i, case in ipairs(CASES) do
-      plan[i] = "bytes answer" .. i
-    end
+    for i = 1, #CASES do plan[i] = "bytes answer" .. i end
     server = hostile.start(plan)
     for i, case in ipairs(CASES) do server:file("answer" .. i, answer(case[2])) end
   end)

@@ -1,15 +1,20 @@
---- JSON for falconlua: encoding with lua-cjson, decoding with the C core (csrc/json_decode.c, on yajl).
+--- JSON for falconlua, the one module that reads and writes it: every other module (the engine, the
+-- command line, checkpoints, Event Streams) goes through `encode`, `decode`, `decoder`, `null` and
+-- `array` here, and only this file requires lua-cjson (spec/json_spec.lua checks it).
 --
--- Debian's lua-cjson 2.1.0 has no `empty_array`/`array_mt`: an empty Lua table always encodes
--- as `{}`. The Falcon API rejects `{"ids": {}}` where it wants `[]`, so tables that must be
--- arrays are marked, either by the caller (`json.array(t)`), by a schema (`json.encode(v,
--- schema)`) or by the decoder (every decoded array carries the mark), and the marks are turned
--- into `[]` after cjson has done the real work. `json.null` is `cjson.null` and survives encoding
--- as `null`; the decoder gives it for JSON null.
+-- Decoding is the C core's (csrc/json_decode.c, on yajl): the same parser decodes API answers while they
+-- arrive and reads the token endpoint's answer into wiped C memory (csrc/token.c), so there is one
+-- reading of JSON in the whole SDK. Integers become Lua integers on 5.3+ (exact to 64 bits; beyond, a
+-- float), numbers with a fraction or exponent floats; on LuaJIT numbers as the VM has them. Depth, size
+-- and string length are bounded (limits {max_depth, max_size, max_string}; defaults 1000 levels,
+-- 256 MiB, 16 MiB).
 --
--- Decoding: integers become Lua integers on 5.3+ (exact to 64 bits; beyond, a float), numbers with a
--- fraction or exponent floats; on LuaJIT numbers as the VM has them. Depth, size and string length are
--- bounded (limits {max_depth, max_size, max_string}; defaults 1000 levels, 256 MiB, 16 MiB).
+-- Encoding is lua-cjson's. Debian's lua-cjson 2.1.0 has no `empty_array`/`array_mt`: an empty Lua table
+-- always encodes as `{}`. The Falcon API rejects `{"ids": {}}` where it wants `[]`, so tables that must
+-- be arrays are marked, either by the caller (`json.array(t)`), by a schema (`json.encode(v, schema)`)
+-- or by the decoder (every decoded array carries the mark), and the marks are turned into `[]` after
+-- cjson has done the real work. `json.null` is `cjson.null` (the light userdata NULL, which the decoder
+-- gives for JSON null too) and survives encoding as `null`.
 local cjson = require "cjson"
 local core = require "falcon.core"
 local errors = require "falcon.errors"

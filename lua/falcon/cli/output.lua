@@ -1,9 +1,8 @@
 --- How the command line prints answers: JSON (indented with sorted keys on a terminal, one compact
 -- line when piped), newline-delimited JSON for --all, and the resources as a table (cut to the
 -- terminal's width), CSV or tab-separated text, all of them limited to --fields when given.
--- lua-cjson has no indented output, so the indented form is written here; strings and numbers still
--- go through cjson, so escaping is cjson's.
-local cjson = require "cjson"
+-- The encoder (falcon.json) has no indented output, so the indented form is written here; strings and
+-- numbers still go through falcon.json.encode, so escaping is the encoder's.
 local json = require "falcon.json"
 
 local M = {}
@@ -18,7 +17,7 @@ end
 local function scalar(v)
   if v == json.null then return "null" end
   if type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53 then return string.format("%d", v) end
-  return cjson.encode(v)
+  return json.encode(v)
 end
 
 local function indented(value, depth, out)
@@ -46,7 +45,7 @@ local function indented(value, depth, out)
   for i, k in ipairs(keys) do
     local v = value[k]
     if v == nil then v = value[tonumber(k)] end
-    out[#out + 1] = inner .. cjson.encode(k) .. ": "
+    out[#out + 1] = inner .. json.encode(k) .. ": "
     indented(v, depth + 1, out)
     out[#out + 1] = i < #keys and ",\n" or "\n"
   end
