@@ -12,14 +12,19 @@
 #include "token.h"
 
 #define DEFAULT_TOKEN_LIFETIME 1799.0 /* what the API issues; used when expires_in is missing */
+/* A server's word on a lifetime is bounded: a token claiming a year (or 1e999 seconds) is renewed after a
+ * day all the same, so a broken or hostile answer cannot make the client keep a token for ever. */
 #define MAX_TOKEN_LIFETIME 86400.0
 
+/* Wall-clock time, as core.now() and the Lua side compare token expiry with it (clock.c). */
 static double now_seconds(void) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
     return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
+/* A returned error, not a raise: a client may be made without credentials (a handed-in token), and only
+ * a token request finds out that it has none. Says where credentials come from. */
 static int no_credentials(lua_State *L, const char *what) {
     lua_pushfstring(L, "cannot %s: no client credentials (give client_id and client_secret, or set "
                        "FALCON_CLIENT_ID and FALCON_CLIENT_SECRET)", what);
@@ -28,6 +33,8 @@ static int no_credentials(lua_State *L, const char *what) {
     return 0;
 }
 
+/* Appends "name=value" form-encoded (query.c's rules, the token endpoint reads a form). b may hold the
+ * secret: its owner wipes it. Its failure flag says whether memory ran out. */
 static void append_field(buffer *b, const char *name, const char *value) {
     if (b->len > 0) buffer_append_char(b, '&');
     buffer_append_str(b, name);
@@ -35,6 +42,9 @@ static void append_field(buffer *b, const char *name, const char *value) {
     query_escape(b, value, strlen(value));
 }
 
+/* Returns 0 when out of memory, leaving rq->headers as it was (curl_slist_append returns NULL without
+ * freeing the list). The list belongs to rq; slist_wipe_free wipes each line (the Basic header holds the
+ * secret). */
 static int append_header(transfer_request *rq, const char *line) {
     struct curl_slist *h = curl_slist_append(rq->headers, line);
     if (h == NULL) return 0;
@@ -42,6 +52,9 @@ static int append_header(transfer_request *rq, const char *line) {
     return 1;
 }
 
+/* The request both auth exchanges send: a POST of the form in form (borrowed: rq->body points into it,
+ * and the caller owns and wipes it, kind_free). Accept says JSON so a server that could answer either
+ * answers what token.c reads. */
 static int form_request(lua_State *L, transfer_request *rq, const char *path, buffer *form) {
     rq->method = "POST";
     rq->route = path;
@@ -56,6 +69,8 @@ static int form_request(lua_State *L, transfer_request *rq, const char *path, bu
     return 1;
 }
 
+/* The client credentials grant (RFC 6749 section 4.4) with the secret in the body, as the Falcon API
+ * takes it (FalconPy sends it the same way); member_cid asks for a child tenant's token (MSSP). */
 int auth_token_prepare(lua_State *L, falcon_client *c, transfer_request *rq, buffer *form) {
     transfer_request_init(rq);
     buffer_init(form);
@@ -66,6 +81,7 @@ int auth_token_prepare(lua_State *L, falcon_client *c, transfer_request *rq, buf
     return form_request(L, rq, "/oauth2/token", form);
 }
 
+/* Standard base64 with padding (RFC 4648 section 4), as HTTP Basic wants it (RFC 7617). */
 static void base64_append(buffer *out, const unsigned char *in, size_t len) {
     static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < len; i += 3) {
@@ -88,6 +104,8 @@ int auth_revoke_prepare(lua_State *L, falcon_client *c, transfer_request *rq, bu
         return 0;
     }
     append_field(form, "token", c->token);
+    /* "id:secret" and the header line both hold the secret: each buffer is wiped as soon as it is copied
+     * on (libcurl's list copies the line; that copy is wiped with the list). */
     buffer pair, header;
     buffer_init(&pair);
     buffer_init(&header);
@@ -108,10 +126,14 @@ int auth_revoke_prepare(lua_State *L, falcon_client *c, transfer_request *rq, bu
 }
 
 /* -> status, headers, nil, info{expires_in} on success; status, headers, body, info when the API
- * refused; nil, err on transport failure. */
+ * refused; nil, err on transport failure. A refusal (a 4xx with the API's error envelope) is returned as
+ * an answer, not an error, so that the engine can show the API's own reason (bad credentials, a region
+ * to use instead); its body holds no token. The token stays in C: only its lifetime is pushed. */
 int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
     if (rs->code != CURLE_OK || (rs->status != 201 && rs->status != 200)) return transfer_push(L, rq, rs, 1);
     token_response tr;
+    /* Out of memory while reading is not the server's fault: a transport failure, where a refusal is an
+     * auth error that says what was wrong with the answer (never its bytes). */
     enum token_status read = token_read(L, rs->body.data ? rs->body.data : "", rs->body.len, &tr);
     buffer_wipe_free(&rs->body); /* the body held the token */
     if (read == TOKEN_NO_MEMORY) return errors_push(L, "transport", "out of memory while reading the token", 1);
@@ -121,6 +143,7 @@ int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, tran
         lua_remove(L, -3);
         return 2;
     }
+    /* Only now is the old token let go: a refused answer above leaves the client with the one it had. */
     client_forget_token(c);
     c->token = tr.access_token;
     /* The server's word, bounded: a token claiming more than a day is renewed daily all the same. */
@@ -135,7 +158,9 @@ int auth_token_finish(lua_State *L, falcon_client *c, transfer_request *rq, tran
     return n;
 }
 
-/* -> status, headers, body, nil; the held token is forgotten on success. */
+/* -> status, headers, body, nil; the held token is forgotten on success (200, the endpoint's answer for
+ * a revoked token). On any other outcome it is kept: the server may still honour it, and if it does not,
+ * the next call's 401 renews it. */
 int auth_revoke_finish(lua_State *L, falcon_client *c, transfer_request *rq, transfer_result *rs) {
     if (rs->code == CURLE_OK && rs->status == 200) client_forget_token(c);
     return transfer_push(L, rq, rs, 1);

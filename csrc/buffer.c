@@ -1,4 +1,11 @@
-/* buffer.c: growable byte buffer with an explicit failure flag. */
+/* buffer.c: growable byte buffer with an explicit failure flag.
+ *
+ * The flag is the point: a caller appends many pieces (a query, a header line, a form) and checks once,
+ * at the end (buffer_cstr returning NULL, or b->failed), instead of after every append. Once an
+ * allocation failed every later append is a no-op, so a half-built buffer is never mistaken for a whole
+ * one. The buffer may hold secrets (the token form, the Basic header, a token answer), so it never lets
+ * go of a byte unwiped: growing copies and wipes instead of realloc, and buffer_wipe_free wipes the whole
+ * capacity, not just len (a reset buffer's old bytes are still there). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,12 +21,15 @@ void buffer_init(buffer *b) {
 
 int buffer_reserve(buffer *b, size_t extra) {
     if (b->failed) return 0;
+    /* len + extra + 1 (the NUL buffer_cstr may add) must not wrap: a wrapped size would allocate small
+     * and then copy large. */
     if (extra > (size_t)-1 - b->len - 1) {
         b->failed = 1;
         return 0;
     }
     size_t need = b->len + extra + 1;
     if (need <= b->cap) return 1;
+    /* Doubling keeps appends amortised O(1); 256 bytes holds most header lines and queries at once. */
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
     /* realloc would leave a copy of secret bytes behind: grow by hand and wipe the old block. */
@@ -54,12 +64,14 @@ int buffer_append_char(buffer *b, char c) {
     return buffer_append(b, &c, 1);
 }
 
+/* The NUL goes after len, not into it: the bytes may be binary, and len stays their count. */
 const char *buffer_cstr(buffer *b) {
     if (!buffer_reserve(b, 0)) return NULL;
     b->data[b->len] = '\0';
     return b->data;
 }
 
+/* Keeps the memory for the next use (and its old bytes: a secret's buffer is wiped when freed). */
 void buffer_reset(buffer *b) {
     b->len = 0;
 }

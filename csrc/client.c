@@ -12,6 +12,9 @@
 #include "errors.h"
 #include "secret.h"
 
+/* FalconPy's defaults are none (requests waits for ever); these bound a dead network or a stalled server
+ * while leaving room for the API's slow operations (large aggregates take tens of seconds, but bytes keep
+ * moving: the read timeout counts silence, not the whole answer). */
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_READ_TIMEOUT_S 60L
 /* A body kept in memory larger than this is an error (save_to streams any size): the largest Falcon
@@ -20,6 +23,8 @@
 /* Options become header lines, URL parts or token form fields: bounded like a header line. */
 #define MAX_OPTION_LEN 8192
 
+/* The client at idx, open; raises for anything else (a closed client's handle is gone, and every method
+ * would touch it). */
 falcon_client *client_check(lua_State *L, int idx) {
     falcon_client *c = errors_check_udata(L, idx, CLIENT_MT, "core.client");
     if (c->easy == NULL) errors_raise(L, "core.client", "the client is closed");
@@ -33,20 +38,33 @@ falcon_client *client_check_idle(lua_State *L, int idx) {
     return c;
 }
 
+/* The options are set once per handle, not per call: a handle keeps them across transfers, and a multi
+ * transfer's handle gets them when it is made (multi.c). What differs per call (URL, method, body,
+ * headers, callbacks) is transfer_prepare's. */
 int client_apply_settings(falcon_client *c, CURL *easy) {
+    /* No signals: the SDK runs inside hosts (nginx, HAProxy, the `falcon` command) whose signal handling
+     * is their own, and libcurl would otherwise use SIGALRM for DNS timeouts and touch SIGPIPE. */
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    /* libcurl has no read timeout; "below 1 byte/s for read_timeout_s seconds" is one: a stalled server
+     * ends the transfer, a slow but moving one does not. */
     if (c->read_timeout_s > 0) {
         curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
         curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, c->read_timeout_s);
     }
+    /* Both or neither: a verified certificate for another name is no verification (VERIFYHOST 2 checks
+     * the name; 1 is not a valid value any more). */
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, c->ssl_verify ? 1L : 0L);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, c->ssl_verify ? 2L : 0L);
     /* Bodies are decoded by the core itself (sink.c: bounded, and a truncated stream is an error);
      * transfer_prepare sends the Accept-Encoding line. */
     curl_easy_setopt(easy, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    /* A kept-alive connection whose peer vanished (a NAT dropped it) is found dead by the kernel rather
+     * than by the next request's timeout. */
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    /* A redirect is returned, never followed: following would send the bearer token (or the token form)
+     * to wherever a Location header points, and resend a write. */
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     /* Copied by libcurl: without them a request would go past the proxy, or trust the system's CAs. */
     if (c->ca_bundle != NULL && curl_easy_setopt(easy, CURLOPT_CAINFO, c->ca_bundle) != CURLE_OK) return 0;
@@ -54,6 +72,8 @@ int client_apply_settings(falcon_client *c, CURL *easy) {
     return c->proxy == NULL || curl_easy_setopt(easy, CURLOPT_PROXY, c->proxy) == CURLE_OK;
 }
 
+/* Wipes and drops the token; after this the client holds no token of any origin (a handed-in one too,
+ * which then cannot come back: token_static is cleared with it). */
 void client_forget_token(falcon_client *c) {
     secret_free(&c->token);
     c->token_expires_at = 0;
@@ -64,6 +84,8 @@ int client_closed(const falcon_client *c) {
     return c->easy == NULL;
 }
 
+/* The users list is intrusive (u is the transfer's own struct): attaching never allocates, so it
+ * cannot fail halfway through starting a transfer. */
 void client_attach(falcon_client *c, client_user *u) {
     u->prev = NULL;
     u->next = c->users;
@@ -78,6 +100,9 @@ void client_detach(falcon_client *c, client_user *u) {
     u->prev = u->next = NULL;
 }
 
+/* Frees everything the client owns, secrets wiped; every pointer is reset so a second call (close, then
+ * __gc) does nothing. The handle goes first: its connections may still point at the proxy and CA
+ * strings below. */
 static void client_free(falcon_client *c) {
     if (c->easy != NULL) curl_easy_cleanup(c->easy);
     c->easy = NULL;
@@ -95,6 +120,8 @@ static void client_free(falcon_client *c) {
 
 /* ---- options ---------------------------------------------------------------------------- */
 
+/* The core's own options (the Lua engine validates its own and passes these on): an unknown name is an
+ * error, not ignored, so a misspelt timeout never silently means "no timeout". */
 static const char *const option_names[] = {"base_url",   "client_id",       "client_secret", "member_cid",
                                            "access_token", "connect_timeout", "timeout",       "read_timeout",
                                            "proxy",      "ssl_verify",      "ca_bundle",     "user_agent",
@@ -113,7 +140,10 @@ static void check_option_names(lua_State *L, int opts) {
     }
 }
 
-/* A string option, or NULL when absent; raises when present but not a clean non-empty string. */
+/* A string option, or NULL when absent; raises when present but not a clean non-empty string. The
+ * pointer is Lua's, valid while the options table holds it: client_lua_new copies what it keeps.
+ * allow_controls is for the client secret only, which goes into a form body (escaped), never into a
+ * header line; a NUL is refused everywhere, since every option becomes a C string. */
 static const char *string_option(lua_State *L, int opts, const char *key, int allow_controls, int allow_empty) {
     lua_getfield(L, opts, key);
     if (lua_isnil(L, -1)) {
@@ -136,6 +166,8 @@ static const char *string_option(lua_State *L, int opts, const char *key, int al
     return s;
 }
 
+/* Seconds as a number; allow_zero for the limits where 0 means none. A year at most: a larger value is
+ * a unit mistake (milliseconds), and the bound keeps the conversion to long milliseconds defined. */
 static double seconds_option(lua_State *L, int opts, const char *key, double fallback, int allow_zero) {
     lua_getfield(L, opts, key);
     if (lua_isnil(L, -1)) {
@@ -163,67 +195,83 @@ static int environment_names_proxy(void) {
     return 0;
 }
 
+/* Only the scheme is checked here (string_option has refused controls and NUL); the host and port are
+ * libcurl's to read, and endpoint.c's for the socket driver. */
 static int valid_base_url(const char *s) {
     return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
+/* Without trailing slashes, so base_url .. route never has "//". (secret_dup is only the copy here: the
+ * base URL is not treated as a secret; tostring shows it.) */
 static char *copy_base_url(const char *s) {
     size_t n = strlen(s);
     while (n > 0 && s[n - 1] == '/') n--;
     return secret_dup(s, n);
 }
 
-int client_lua_new(lua_State *L) {
-    errors_check_table(L, 1, "core.client", "options");
-    check_option_names(L, 1);
-    /* Everything that can raise is read before anything is allocated. */
-    const char *base_url = string_option(L, 1, "base_url", 0, 0);
-    if (base_url == NULL || !valid_base_url(base_url))
-        errors_raise(L, "core.client", "bad option 'base_url' (http:// or https:// URL expected)");
-    const char *client_id = string_option(L, 1, "client_id", 0, 0);
-    const char *client_secret = string_option(L, 1, "client_secret", 1, 0);
-    const char *member_cid = string_option(L, 1, "member_cid", 0, 0);
-    const char *access_token = string_option(L, 1, "access_token", 0, 0);
-    const char *proxy = string_option(L, 1, "proxy", 0, 1);
-    const char *ca_bundle = string_option(L, 1, "ca_bundle", 0, 0);
-    const char *user_agent = string_option(L, 1, "user_agent", 0, 0);
-    double connect_timeout = seconds_option(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_MS / 1000.0, 0);
-    double timeout = seconds_option(L, 1, "timeout", 0, 1);
-    double read_timeout = seconds_option(L, 1, "read_timeout", (double)DEFAULT_READ_TIMEOUT_S, 1);
-    lua_getfield(L, 1, "max_body_bytes");
+/* Every option, read and checked; the strings are Lua's (the options table holds them, or the
+ * environment does) until client_lua_new copies them. */
+typedef struct {
+    const char *base_url, *client_id, *client_secret, *member_cid, *access_token, *proxy, *ca_bundle, *user_agent;
+    double connect_timeout, timeout, read_timeout;
+    lua_Number max_body;
+    int ssl_verify;
+} client_options;
+
+/* max_body_bytes: in range before the cast to long (casting a larger double is undefined), and at most
+ * half of LONG_MAX so that a buffer's size arithmetic on it cannot overflow. */
+static lua_Number max_body_option(lua_State *L, int opts) {
+    lua_getfield(L, opts, "max_body_bytes");
     lua_Number max_body = lua_isnil(L, -1) ? (lua_Number)DEFAULT_MAX_BODY_BYTES : lua_tonumber(L, -1);
-    /* In range before the cast to long: casting a larger double is undefined. */
     if (lua_type(L, -1) != LUA_TNIL && (lua_type(L, -1) != LUA_TNUMBER || !(max_body >= 0) ||
                                          max_body > (lua_Number)LONG_MAX / 2 || max_body != (lua_Number)(long)max_body))
         errors_raise(L, "core.client", "bad option 'max_body_bytes' (a whole number of bytes >= 0 expected; 0: "
                       "no limit)");
     lua_pop(L, 1);
+    return max_body;
+}
+
+/* Reads and checks every option of the table at 1; raises naming the first bad one. Allocates nothing:
+ * everything that can raise happens before client_lua_new allocates. */
+static void read_options(lua_State *L, client_options *o) {
+    errors_check_table(L, 1, "core.client", "options");
+    check_option_names(L, 1);
+    o->base_url = string_option(L, 1, "base_url", 0, 0);
+    if (o->base_url == NULL || !valid_base_url(o->base_url))
+        errors_raise(L, "core.client", "bad option 'base_url' (http:// or https:// URL expected)");
+    o->client_id = string_option(L, 1, "client_id", 0, 0);
+    o->client_secret = string_option(L, 1, "client_secret", 1, 0);
+    o->member_cid = string_option(L, 1, "member_cid", 0, 0);
+    o->access_token = string_option(L, 1, "access_token", 0, 0);
+    o->proxy = string_option(L, 1, "proxy", 0, 1);
+    o->ca_bundle = string_option(L, 1, "ca_bundle", 0, 0);
+    o->user_agent = string_option(L, 1, "user_agent", 0, 0);
+    o->connect_timeout = seconds_option(L, 1, "connect_timeout", DEFAULT_CONNECT_TIMEOUT_MS / 1000.0, 0);
+    o->timeout = seconds_option(L, 1, "timeout", 0, 1);
+    o->read_timeout = seconds_option(L, 1, "read_timeout", (double)DEFAULT_READ_TIMEOUT_S, 1);
+    o->max_body = max_body_option(L, 1);
     lua_getfield(L, 1, "ssl_verify");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
         errors_raise(L, "core.client", "bad option 'ssl_verify' (boolean expected, got %s)", luaL_typename(L, -1));
-    int ssl_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
+    o->ssl_verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    /* Credentials from the environment only when none were given and no token was handed in. */
-    if (client_id == NULL && client_secret == NULL && access_token == NULL) {
+    /* Credentials from the environment only when none were given and no token was handed in: a caller
+     * who hands in a token means that token, not whatever the shell exported. */
+    if (o->client_id == NULL && o->client_secret == NULL && o->access_token == NULL) {
         const char *env_id = getenv("FALCON_CLIENT_ID"), *env_secret = getenv("FALCON_CLIENT_SECRET");
         if (env_id != NULL && env_id[0] != '\0' && env_secret != NULL && env_secret[0] != '\0') {
-            client_id = env_id;
-            client_secret = env_secret;
+            o->client_id = env_id;
+            o->client_secret = env_secret;
         }
     }
-    if ((client_id == NULL) != (client_secret == NULL))
+    if ((o->client_id == NULL) != (o->client_secret == NULL))
         errors_raise(L, "core.client", "bad option '%s' (client_id and client_secret go together)",
-                   client_id == NULL ? "client_id" : "client_secret");
+                   o->client_id == NULL ? "client_id" : "client_secret");
+}
 
-    falcon_client *c = lua_newuserdata(L, sizeof *c);
-    memset(c, 0, sizeof *c);
-    luaL_setmetatable(L, CLIENT_MT);
-    c->connect_timeout_ms = (long)(connect_timeout * 1000);
-    c->timeout_ms = (long)(timeout * 1000);
-    c->read_timeout_s = read_timeout > 0 && read_timeout < 1 ? 1 : (long)read_timeout;
-    c->ssl_verify = ssl_verify;
-    c->max_body_bytes = (long)max_body;
-    c->plain_proxy = proxy != NULL ? proxy[0] != '\0' : environment_names_proxy();
+/* "User-Agent: falconlua/<version>[ <user's>]" as a one-line list: the list libcurl is handed for a
+ * proxy's CONNECT, and the line every request carries. NULL when out of memory. */
+static struct curl_slist *user_agent_line(const char *user_agent) {
     buffer ua;
     buffer_init(&ua);
     buffer_append_str(&ua, "User-Agent: falconlua/" FALCONLUA_VERSION);
@@ -231,17 +279,40 @@ int client_lua_new(lua_State *L) {
         buffer_append_char(&ua, ' ');
         buffer_append_str(&ua, user_agent);
     }
-    int ok = buffer_cstr(&ua) != NULL && (c->user_agent = curl_slist_append(NULL, ua.data)) != NULL;
+    struct curl_slist *line = buffer_cstr(&ua) != NULL ? curl_slist_append(NULL, ua.data) : NULL;
     buffer_free(&ua); /* the list holds its own copy */
+    return line;
+}
+
+/* core.client(options) -> a client userdata, which owns copies of every string it keeps (secrets wiped
+ * when freed) and one libcurl handle. Raises for a bad option before anything is allocated, and "out of
+ * memory" after freeing whatever it had allocated. */
+int client_lua_new(lua_State *L) {
+    client_options o;
+    read_options(L, &o);
+    falcon_client *c = lua_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    luaL_setmetatable(L, CLIENT_MT);
+    c->connect_timeout_ms = (long)(o.connect_timeout * 1000);
+    c->timeout_ms = (long)(o.timeout * 1000);
+    /* LOW_SPEED_TIME counts whole seconds: a read timeout under one second is one second, not none. */
+    c->read_timeout_s = o.read_timeout > 0 && o.read_timeout < 1 ? 1 : (long)o.read_timeout;
+    c->ssl_verify = o.ssl_verify;
+    c->max_body_bytes = (long)o.max_body;
+    /* Whether a plain-http request may go through a proxy: then its request line carries the whole URL
+     * (transfer.c), and only then. proxy = "" means none, whatever the environment says. */
+    c->plain_proxy = o.proxy != NULL ? o.proxy[0] != '\0' : environment_names_proxy();
+    c->user_agent = user_agent_line(o.user_agent);
+    int ok = c->user_agent != NULL;
     c->easy = curl_easy_init();
-    c->base_url = copy_base_url(base_url);
+    c->base_url = copy_base_url(o.base_url);
 #define COPY(field, src) ok = ok && ((src) == NULL || ((c->field = secret_dup((src), strlen(src))) != NULL))
-    COPY(client_id, client_id);
-    COPY(client_secret, client_secret);
-    COPY(member_cid, member_cid);
-    COPY(token, access_token);
-    COPY(proxy, proxy);
-    COPY(ca_bundle, ca_bundle);
+    COPY(client_id, o.client_id);
+    COPY(client_secret, o.client_secret);
+    COPY(member_cid, o.member_cid);
+    COPY(token, o.access_token);
+    COPY(proxy, o.proxy);
+    COPY(ca_bundle, o.ca_bundle);
 #undef COPY
     /* The settings once: the handle is reused without a reset. */
     if (!ok || c->easy == NULL || c->base_url == NULL || !client_apply_settings(c, c->easy)) {
@@ -249,12 +320,14 @@ int client_lua_new(lua_State *L) {
         return errors_raise(L, "core.client", "out of memory");
     }
     idle_watch(c->easy, &c->idle);
-    c->token_static = access_token != NULL;
+    c->token_static = o.access_token != NULL;
     return 1;
 }
 
 /* ---- small accessors ------------------------------------------------------------------------ */
 
+/* client:token_info() -> what Lua may know about the auth state: flags and the expiry, never a secret's
+ * value. The engine's token_status, FalconPy's token_valid and the fleet are built on it. */
 static int client_token_info(lua_State *L) {
     falcon_client *c = client_check(L, 1);
     lua_createtable(L, 0, 5);
@@ -292,11 +365,15 @@ static int client_forget(lua_State *L) {
     return 0;
 }
 
+/* The base URL now in use (it changes when the token endpoint names another region). */
 static int client_base_url(lua_State *L) {
     lua_pushstring(L, client_check(L, 1)->base_url);
     return 1;
 }
 
+/* Region autodiscovery and `mc.base_url = ...`. The new URL is checked as an option would be (the
+ * strlen check refuses an embedded NUL); the old one is freed only once the copy exists, so a memory
+ * error leaves the client as it was. */
 static int client_set_base_url(lua_State *L) {
     falcon_client *c = client_check(L, 1);
     const char *url = errors_check_string(L, 2, "client:set_base_url", "url", NULL);
@@ -338,6 +415,7 @@ static int client_close(lua_State *L) {
     return 0;
 }
 
+/* Whether a token is held and where it came from, never any part of it. */
 static int client_tostring(lua_State *L) {
     falcon_client *c = errors_check_udata(L, 1, CLIENT_MT, "core.client");
     if (c->easy == NULL) {
@@ -349,6 +427,9 @@ static int client_tostring(lua_State *L) {
     return 1;
 }
 
+/* The metatable, once per state; other files add their methods to its __index table afterwards
+ * (perform.c, exchange.c, tokenshare.c, tokenseal.c). __metatable hides it from getmetatable, so Lua code
+ * cannot swap a method for one that reads the client's memory another way. */
 void client_register(lua_State *L) {
     static const luaL_Reg methods[] = {{"token_info", client_token_info},
                                        {"token_fresh", client_token_fresh},

@@ -10,6 +10,9 @@
 #include "errors.h"
 #include "terminal.h"
 
+/* core.now() -> seconds since the epoch, as a float. gettimeofday rather than CLOCK_MONOTONIC: the
+ * value is compared with token expiry times and Retry-After dates, which are wall-clock times; the
+ * retry policy only takes differences of a few seconds, which a clock step would at worst lengthen. */
 static int clock_now(lua_State *L) {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -17,6 +20,9 @@ static int clock_now(lua_State *L) {
     return 1;
 }
 
+/* core.sleep(seconds): blocks the whole thread, so only the blocking driver uses it (the multi and
+ * cosocket drivers wait in their event loops). A day is far past any wait the policy takes (max_retry_wait
+ * bounds those); the bound keeps the time_t cast below defined, and !(>= 0) refuses NaN too. */
 static int clock_sleep(lua_State *L) {
     lua_Number seconds = errors_check_number(L, 1, "core.sleep", "seconds");
     if (!(seconds >= 0) || seconds > 86400)
@@ -25,6 +31,7 @@ static int clock_sleep(lua_State *L) {
     ts.tv_sec = (time_t)seconds;
     ts.tv_nsec = (long)((seconds - (lua_Number)ts.tv_sec) * 1e9);
     /* A signal the `falcon` command caught ends the sleep: it is on its way out (terminal.c). */
+    /* Any other interruption resumes with the time left (nanosleep writes it back into ts). */
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !terminal_signal_caught()) {
     }
     return 0;

@@ -3,6 +3,8 @@
 
 #include "compat.h"
 
+/* Where a count or a size comes from Lua: 3.0 is 3 on every VM, 3.5 is refused. isfinite first, since
+ * floor(inf) == inf would call infinity whole. */
 int falcon_isintegral(lua_State *L, int idx) {
 #if LUA_VERSION_NUM >= 503
     if (lua_isinteger(L, idx)) return 1;
@@ -14,6 +16,8 @@ int falcon_isintegral(lua_State *L, int idx) {
 
 int falcon_cpcall(lua_State *L, lua_CFunction fn, void *ud) {
 #if LUA_VERSION_NUM == 501
+    /* 5.1 and LuaJIT: lua_cpcall makes fn's closure inside the protected call, so even that allocation
+     * failing is caught. */
     return lua_cpcall(L, fn, ud);
 #else
     lua_pushcfunction(L, fn); /* a light C function: nothing allocated */
@@ -22,6 +26,8 @@ int falcon_cpcall(lua_State *L, lua_CFunction fn, void *ud) {
 #endif
 }
 
+/* Plain Lua 5.1 only (LuaJIT and 5.2+ have both): what luaL_setfuncs and luaL_testudata do there, so
+ * the rest of the core is written once, against the 5.2 API. */
 #ifdef FALCON_NEED_SETFUNCS
 void falcon_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
     luaL_checkstack(L, nup, "too many upvalues");
@@ -33,6 +39,7 @@ void falcon_setfuncs(lua_State *L, const luaL_Reg *l, int nup) {
     lua_pop(L, nup);
 }
 
+/* NULL rather than a raise for a value of another type: callers decide the error's wording (errors.c). */
 void *falcon_testudata(lua_State *L, int ud, const char *tname) {
     void *p = lua_touserdata(L, ud);
     if (p == NULL || !lua_getmetatable(L, ud)) return NULL;

@@ -1,4 +1,11 @@
-/* headers.c: turning raw response headers into a Lua table. */
+/* headers.c: turning raw response headers into a Lua table.
+ *
+ * Every driver keeps an answer's headers as one raw block, the bytes as they came (libcurl's header
+ * callback, or response.c rebuilding them for sockets), and this file is the one reader of that block:
+ * names are checked against RFC 9110's token rule, values trimmed of the optional whitespace around
+ * them, anything else skipped rather than guessed at. A value is passed on as the server sent it,
+ * control characters included: whoever shows one escapes it (the engine's log, APIError), and code that
+ * acts on one (the rate limit, Retry-After, the region) reads it strictly. */
 #include <ctype.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +28,10 @@ int headers_token_char(unsigned char c) {
     return c > 32 && c < 127 && !separators[c];
 }
 
+/* One line without its line end. A name with a character outside the token rule (a space before the
+ * colon, obs-fold continuation lines, binary garbage) makes the line unreadable, and it is dropped, as
+ * RFC 9112 section 5.1 asks of a space before the colon: a proxy and the client must not read one line
+ * two ways. */
 static void parse_line(const char *line, size_t len, header_fn fn, void *ud) {
     while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == '\n')) len--;
     if (len == 0) return;
@@ -40,6 +51,8 @@ static void parse_line(const char *line, size_t len, header_fn fn, void *ud) {
     fn(ud, line, colon, line + start, end - start);
 }
 
+/* A line ends at LF (a CR before it is trimmed by parse_line); a last line without one still counts,
+ * so a block cut short loses nothing it has. */
 void headers_parse(const char *block, size_t len, header_fn fn, void *ud) {
     size_t pos = 0;
     while (pos < len) {
@@ -50,12 +63,17 @@ void headers_parse(const char *block, size_t len, header_fn fn, void *ud) {
     }
 }
 
+/* What push_one needs: the state and the stack index of the table being filled (replaced when a new
+ * block starts). */
 typedef struct {
     lua_State *L;
     int table;
 } push_state;
 
-/* A repeated header is joined with ", " as HTTP allows. */
+/* A repeated header is joined with ", " as HTTP allows (RFC 9110 section 5.3), so a table holds one
+ * string per name as FalconPy's dict does. Names are kept as the server spelled them (lookups ignore
+ * case through the metatable), so the table shows what was sent. Lua allocates here: a memory error may
+ * be raised, and the caller owns no C memory that it would leak. */
 static void push_one(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
     push_state *st = ud;
     lua_State *L = st->L;
@@ -78,6 +96,8 @@ static void push_one(void *ud, const char *name, size_t nlen, const char *value,
     lua_rawset(L, st->table);
 }
 
+/* Only the last block counts: an answer through a proxy or after 100-continue carries several, and the
+ * earlier ones are about the connection, not the answer. */
 void headers_push(lua_State *L, const char *block, size_t len) {
     lua_createtable(L, 0, HEADERS_PRESIZE);
     push_state st = {L, lua_gettop(L)};
@@ -85,6 +105,7 @@ void headers_push(lua_State *L, const char *block, size_t len) {
     luaL_setmetatable(L, HEADERS_MT);
 }
 
+/* Header names are ASCII tokens: compared byte by byte, lengths first, never by the locale. */
 static int ascii_casecmp(const char *a, size_t alen, const char *b, size_t blen) {
     if (alen != blen) return 1;
     for (size_t i = 0; i < alen; i++)
@@ -109,6 +130,8 @@ static int headers_index(lua_State *L) {
     return 0;
 }
 
+/* For a request's own header list (where a caller's header replaces one the core would add): the name
+ * must be followed by ':' so "Accept" does not match "Accept-Encoding: ...". */
 int headers_list_has(const struct curl_slist *list, const char *name) {
     size_t n = strlen(name);
     for (const struct curl_slist *it = list; it != NULL; it = it->next)

@@ -7,10 +7,13 @@
 
 #include "idle.h"
 
+/* Order does not matter in the set: the last item fills the hole (callers step i back to see it). */
 static void forget(idle_set *set, int i) {
     set->items[i] = set->items[--set->count];
 }
 
+/* libcurl's close, seen: a descriptor number is reused by the next socket the process opens, so a closed
+ * one must leave the set at once or the next check would read someone else's socket. */
 static int on_close_socket(void *ud, curl_socket_t fd) {
     idle_set *set = ud;
     for (int i = 0; i < set->count; i++)
@@ -18,11 +21,15 @@ static int on_close_socket(void *ud, curl_socket_t fd) {
     return close(fd);
 }
 
+/* Set once per handle (its connection cache lives as long as it does); set must outlive the handle. */
 void idle_watch(CURL *easy, idle_set *set) {
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, set);
 }
 
+/* A connection's name that both sides know: libcurl's prereq callback reports the local port of the
+ * connection a request goes out on, not its descriptor. -1 for a socket that is not TCP over IP (a unix
+ * socket never matches). */
 static int local_port(curl_socket_t fd) {
     struct sockaddr_storage addr;
     socklen_t len = sizeof addr;
@@ -44,6 +51,7 @@ void idle_add_last(idle_set *set, CURL *easy) {
     set->count++;
 }
 
+/* The connection carries a request again: it is not idle, so bytes on it are the answer, not strays. */
 void idle_take(idle_set *set, int port) {
     for (int i = 0; i < set->count; i++)
         if (set->items[i].local_port == port) forget(set, i--);
@@ -53,12 +61,16 @@ void idle_take(idle_set *set, int port) {
  * then finds it closed and opens another (with the bytes left queued, it would find it alive). The
  * socket is not closed here: it is libcurl's, which closes it. */
 static void discard(curl_socket_t fd) {
+    /* Bounded (64 reads of 4 KiB) so a peer that keeps sending cannot hold the caller here; MSG_DONTWAIT
+     * so an empty socket never blocks. */
     char sink[4096];
     for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) continue;
     shutdown(fd, SHUT_RDWR);
     for (int i = 0; i < 64 && recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++) continue;
 }
 
+/* poll with a zero timeout: a readable idle socket has either stray bytes or the peer's close (a read of
+ * 0), and either way must not carry the next request. One syscall per idle connection per request. */
 void idle_check(idle_set *set) {
     for (int i = 0; i < set->count; i++) {
         struct pollfd p = {set->items[i].fd, POLLIN, 0};

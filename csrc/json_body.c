@@ -1,10 +1,17 @@
-/* json_body.c: decoding a response body as it arrives (see json_body.h). */
+/* json_body.c: decoding a response body as it arrives (see json_body.h).
+ *
+ * Called from the body sink, which libcurl's write callback and the cosocket driver's http_parser both
+ * feed: so nothing here may raise (json_decoder_feed runs yajl in a protected call of its own) and every
+ * failure is a state the sink turns into a stopped transfer. The decoder is the request's (borrowed), and
+ * its values stay on the decoder's thread until json_body_push moves the finished one to the caller. */
 #include <string.h>
 #include <strings.h>
 
 #include "errors.h"
 #include "json_body.h"
 
+/* headers is borrowed from the transfer result: it is read at the first body byte, by which time the
+ * (last) header block is complete. */
 void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const buffer *headers) {
     jb->decoder = decoder;
     jb->binary = binary;
@@ -14,6 +21,8 @@ void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const bu
     jb->not_json = 0;
 }
 
+/* "application/json", "application/problem+json", "text/json; charset=utf-8": any media type naming JSON
+ * is read as JSON (README: "whose Content-Type says JSON"). */
 static int contains_json(const char *value, size_t len) {
     for (size_t i = 0; i + 4 <= len; i++)
         if (strncasecmp(value + i, "json", 4) == 0) return 1;
@@ -36,10 +45,14 @@ static int content_type_is_json(const char *block, size_t len) {
     return is_json;
 }
 
+/* A 2xx is an answer the caller takes as data, so it must be what it claims; other statuses are read
+ * for their error envelope, and may come from a proxy or load balancer that says JSON and is not. */
 static int is_success(long status) {
     return status >= 200 && status <= 299;
 }
 
+/* Decided once per answer, at its first body byte (an empty body is never decoded: it stays ""). A 2xx
+ * of a download (binary) stays bytes whatever its Content-Type claims. */
 void json_body_begin(json_body *jb, long status) {
     jb->state = JSON_BODY_OFF;
     jb->status = status;
@@ -56,6 +69,8 @@ static int invalid_state(json_body *jb) {
     return JSON_BODY_FAILED;
 }
 
+/* A non-2xx is both decoded and kept raw (up to JSON_RAW_KEEP), because whether it decodes is known only
+ * at its end; a 2xx that stops decoding stops the transfer at once, so its bytes are never kept. */
 int json_body_write(json_body *jb, buffer *raw, const char *data, size_t len) {
     /* Only a non-2xx may end up as its bytes: a 2xx's are never copied. */
     if (!is_success(jb->status) && raw->len < JSON_RAW_KEEP) {
@@ -70,6 +85,7 @@ int json_body_write(json_body *jb, buffer *raw, const char *data, size_t len) {
     return jb->state != JSON_BODY_FAILED;
 }
 
+/* The end of the body: a value still open (a text cut short) is invalid like any other bad JSON. */
 int json_body_finish(json_body *jb) {
     if (jb->state != JSON_BODY_DECODING) return jb->state != JSON_BODY_FAILED;
     enum json_status status = json_decoder_finish(jb->decoder);
@@ -79,10 +95,13 @@ int json_body_finish(json_body *jb) {
     return jb->state != JSON_BODY_FAILED;
 }
 
+/* Moves the decoded value from the decoder's thread to L (no copy: a Lua value changes stacks). */
 int json_body_push(lua_State *L, json_body *jb) {
     return jb->state == JSON_BODY_DONE && json_decoder_pull(jb->decoder, L);
 }
 
+/* The error names the request (method and route) and the decoder's reason, which says where the text
+ * broke (a byte offset) but repeats none of it: a body is the server's, and may hold anything. */
 int json_body_push_error(lua_State *L, const json_body *jb, const char *method, const char *route) {
     if (jb->state != JSON_BODY_FAILED) return 0;
     const char *why = json_decoder_error(jb->decoder);

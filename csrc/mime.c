@@ -9,6 +9,10 @@
 #include "errors.h"
 #include "mime.h"
 
+/* A name or filename goes inside a quoted header parameter (Content-Disposition: form-data;
+ * name="..."): a quote or backslash would end or escape the quoting, a control character (CR/LF above
+ * all) would start a header of its own. Refused rather than escaped: RFC 7578's escaping is read
+ * differently by different servers, and no Falcon operation needs such a name. */
 int mime_name_valid(const char *s, size_t len) {
     if (len == 0) return 0;
     for (size_t i = 0; i < len; i++) {
@@ -18,6 +22,7 @@ int mime_name_valid(const char *s, size_t len) {
     return 1;
 }
 
+/* part[key] when it is a string, else NULL (a number is not taken for a file's bytes). */
 static const char *opt_string(lua_State *L, int part, const char *key, size_t *len) {
     lua_getfield(L, part, key);
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
@@ -25,6 +30,9 @@ static const char *opt_string(lua_State *L, int part, const char *key, size_t *l
     return s;
 }
 
+/* Checks part[key]: a string when present (required: always). name_rules: a header parameter's rules
+ * (mime_name_valid). Other strings may hold any byte when they are content (data, value) but no NUL when
+ * they are handed to C as a C string (a path). Raises naming the part and the key. */
 static void check_string_field(lua_State *L, int part, int i, const char *key, int required, int name_rules,
                                const char *where) {
     lua_getfield(L, part, key);
@@ -45,6 +53,10 @@ static void check_string_field(lua_State *L, int part, int i, const char *key, i
     lua_pop(L, 1);
 }
 
+/* Everything a form can get wrong is found here, before multipart.c allocates anything or a byte is
+ * sent: a half-sent upload cannot be taken back. The file is checked too (it exists, is a regular file,
+ * is readable), so that a typo in a path is a clear error now rather than a failed transfer later;
+ * multipart.c still handles a file that changes or vanishes in between. */
 void mime_check(lua_State *L, int idx, const char *where) {
     size_t count = falcon_rawlen(L, idx);
     if (count == 0) errors_raise(L, where, "bad field 'form' (at least one part expected)");
@@ -57,6 +69,7 @@ void mime_check(lua_State *L, int idx, const char *where) {
         check_string_field(L, part, i, "filename", 0, 1, where);
         check_string_field(L, part, i, "content_type", 0, 1, where);
         size_t len;
+        /* A part's content has one source: two would leave it to the encoder which one wins. */
         int sources = (opt_string(L, part, "value", &len) != NULL) + (opt_string(L, part, "data", &len) != NULL);
         const char *path = opt_string(L, part, "path", &len);
         sources += path != NULL;
@@ -66,6 +79,7 @@ void mime_check(lua_State *L, int idx, const char *where) {
             struct stat st;
             if (strlen(path) != len) errors_raise(L, where, "bad form part #%d: 'path' (contains a NUL byte)", i);
             if (stat(path, &st) != 0) errors_raise(L, where, "bad form part #%d: 'path' (no such file: %s)", i, path);
+            /* A directory or a FIFO has no length to announce, and a device could be read for ever. */
             if (!S_ISREG(st.st_mode)) errors_raise(L, where, "bad form part #%d: 'path' (not a regular file: %s)", i, path);
             if (access(path, R_OK) != 0) errors_raise(L, where, "bad form part #%d: 'path' (not readable: %s)", i, path);
         }

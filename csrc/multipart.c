@@ -15,6 +15,9 @@
 #include "mime.h"
 #include "multipart.h"
 
+/* A boundary must not occur in any part's content. It is 24 dashes and 24 hex digits of /dev/urandom:
+ * a file that happens to hold it is a 2^-96 chance, and content chosen to hold it would need the bytes
+ * before they are drawn. The dashes make it look like libcurl's own, which servers have seen before. */
 static void random_boundary(char *out, size_t size) {
     static const char hex[] = "0123456789abcdef";
     unsigned char bytes[12];
@@ -25,7 +28,8 @@ static void random_boundary(char *out, size_t size) {
         got = n > 0 ? (size_t)n : 0;
         close(fd);
     }
-    /* Only uniqueness within one body matters, and the bound on names keeps them out of it anyway. */
+    /* Without /dev/urandom (a chroot, a descriptor limit): a mix of time, pid and address, good enough
+     * since only uniqueness within one body matters, and the bound on names keeps them out of it anyway. */
     unsigned long mix = (unsigned long)time(NULL) ^ ((unsigned long)getpid() << 16) ^ (unsigned long)(size_t)out;
     for (size_t i = got; i < sizeof bytes; i++) {
         mix = mix * 6364136223846793005UL + 1442695040888963407UL;
@@ -46,6 +50,8 @@ void multipart_init(multipart *m) {
     random_boundary(m->boundary, sizeof m->boundary);
 }
 
+/* The name a file part is sent under when the caller gives none: the path's last component, as libcurl
+ * and FalconPy name it (never the directories, which are the caller's business). */
 static const char *basename_of(const char *path, size_t *len) {
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
@@ -58,6 +64,8 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
                   long long file_size) {
     if (m->failed) return 0;
     if (path != NULL && filename == NULL) filename = basename_of(path, &filename_len);
+    /* Bytes without a filename or a type are a plain form field; with either they are a file part,
+     * which servers only take as a file when it has a filename, so one is made up ("file"). */
     if (data != NULL && path == NULL && filename == NULL && content_type == NULL) {
         /* a plain field ({name, value}) */
     } else if (filename == NULL) {
@@ -72,6 +80,7 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
     int names_ok = m->raw || (mime_name_valid(name, name_len) &&
                               (filename == NULL || mime_name_valid(filename, filename_len)) &&
                               (content_type == NULL || mime_name_valid(content_type, type_len)));
+    /* file_size < 0: the file could not be stat'ed (multipart_from_lua), so its length is unknown. */
     if (!names_ok || file_size < 0) return 0;
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 4;
@@ -86,6 +95,9 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
     multipart_part *p = &m->parts[m->count];
     memset(p, 0, sizeof *p);
     buffer_init(&p->head);
+    /* The part's head is built now, in full, so that the body's length is known before it is sent
+     * (Content-Length, never chunked: some proxies and servers refuse chunked uploads). The CRLF before a
+     * delimiter belongs to the delimiter (RFC 2046), so the first part has none. */
     if (!m->raw) {
         if (m->count > 0) buffer_append_str(&p->head, "\r\n");
         buffer_append_str(&p->head, "--");
@@ -106,6 +118,8 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
         }
         buffer_append_str(&p->head, "\r\n");
     }
+    /* A path is copied: the request's anchor keeps the Lua string too, but the part is read from C
+     * callbacks long after Lua may have moved on. Data is borrowed (the anchor keeps it). */
     if (path != NULL) {
         p->path = strdup(path);
         p->file_size = file_size;
@@ -113,6 +127,7 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
         p->data = data;
         p->data_len = data_len;
     }
+    /* Out of memory: the part is undone and not counted, and m->failed makes the whole form fail. */
     if (p->head.failed || (path != NULL && p->path == NULL)) {
         buffer_free(&p->head);
         free(p->path);
@@ -123,6 +138,8 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
     return 1;
 }
 
+/* The closing delimiter, then the exact length: part heads, contents (a file at the size stat'ed when
+ * the form was built; read_file_part fails the send if it is not that size any more) and the tail. */
 int multipart_close(multipart *m) {
     buffer_reset(&m->tail);
     if (!m->raw) {
@@ -146,6 +163,7 @@ int multipart_content_type(const multipart *m, buffer *out) {
     return buffer_append_str(out, m->boundary);
 }
 
+/* Closes a file part left open: the next read opens it again from its first byte. */
 void multipart_rewind(multipart *m) {
     if (m->file != NULL) fclose(m->file);
     m->file = NULL;
@@ -155,6 +173,7 @@ void multipart_rewind(multipart *m) {
     m->file_done = 0;
 }
 
+/* Copies what fits of src[*offset..len) into out and advances *offset; returns the bytes copied. */
 static size_t copy_from(const char *src, size_t len, size_t *offset, char *out, size_t n) {
     size_t left = len - *offset, take = left < n ? left : n;
     if (take > 0) memcpy(out, src + *offset, take);
@@ -162,6 +181,9 @@ static size_t copy_from(const char *src, size_t len, size_t *offset, char *out, 
     return take;
 }
 
+/* Records why a file part failed (the first reason stands) and returns MULTIPART_ERROR, which each
+ * driver turns into a "file" error naming the path. errno is 0 when the file ended before its announced
+ * size: it shrank while being sent. The detail is malloc'd: it outlives the read, until multipart_free. */
 static size_t fail_read(multipart *m, const char *what, const char *path) {
     m->read_failed = 1;
     if (m->detail == NULL) {
@@ -173,7 +195,9 @@ static size_t fail_read(multipart *m, const char *what, const char *path) {
     return MULTIPART_ERROR;
 }
 
-/* Reads file content; moves to the next part at the exact size announced in the length. */
+/* Reads file content; moves to the next part at the exact size announced in the length. The file is
+ * opened at its first read, not when the form is built, so a form of many files holds one descriptor at
+ * a time. Bytes a file grew by are never sent: the length was announced. */
 static size_t read_file_part(multipart *m, multipart_part *p, char *out, size_t n) {
     if (m->file == NULL) {
         errno = 0;
@@ -189,6 +213,8 @@ static size_t read_file_part(multipart *m, multipart_part *p, char *out, size_t 
     return got;
 }
 
+/* Fills out as far as it can across parts (libcurl asks for its upload buffer's worth and sends what it
+ * gets), walking each part's stages: its head, its content (memory or file), then the form's tail. */
 size_t multipart_read(multipart *m, char *out, size_t n) {
     size_t total = 0;
     while (total < n && m->stage != 3) {
@@ -226,6 +252,8 @@ size_t multipart_read(multipart *m, char *out, size_t n) {
     return total;
 }
 
+/* Frees what the form owns (the parts' heads and paths, the tail, the failure detail, an open file),
+ * not the borrowed data; m can be freed again afterwards. */
 void multipart_free(multipart *m) {
     if (m->file != NULL) fclose(m->file);
     m->file = NULL;
@@ -255,6 +283,8 @@ static const char *field(lua_State *L, int part, const char *key, size_t *len, i
     return s;
 }
 
+/* The form is handed to *form before anything else is allocated, so that whatever raises after this
+ * (anchoring a string allocates) leaves it to the caller's cleanup. */
 int multipart_from_lua(lua_State *L, int idx, int anchor, multipart **form) {
     multipart *m = malloc(sizeof *m);
     if (m == NULL) return 0;
@@ -272,6 +302,7 @@ int multipart_from_lua(lua_State *L, int idx, int anchor, multipart **form) {
         const char *value = field(L, part, "value", &value_len, anchor);
         const char *data = field(L, part, "data", &data_len, anchor);
         const char *path = field(L, part, "path", &path_len, anchor);
+        /* The size is taken now and announced; a file that changes before it is read fails the send. */
         long long size = 0;
         struct stat st;
         if (path != NULL) size = stat(path, &st) == 0 ? (long long)st.st_size : -1;
@@ -283,6 +314,7 @@ int multipart_from_lua(lua_State *L, int idx, int anchor, multipart **form) {
     return ok && multipart_close(m);
 }
 
+/* The part's name is never sent (a raw form has no headers); "body" only satisfies multipart_add. */
 multipart *multipart_file_body(const char *path, long long file_size) {
     multipart *m = malloc(sizeof *m);
     if (m == NULL) return NULL;

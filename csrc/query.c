@@ -1,4 +1,10 @@
-/* query.c: encoding query strings and form bodies. */
+/* query.c: encoding query strings and form bodies.
+ *
+ * One encoder for both, with application/x-www-form-urlencoded's rules (space as '+', everything but
+ * RFC 3986's unreserved characters percent-encoded): the API reads a query the way it reads a form, and
+ * FalconPy (through Python's requests) sends both this way, so filters with spaces, quotes and colons
+ * reach the API as they do from FalconPy. Pairs come as a list, not a map, so their order is the
+ * caller's and a key may repeat (a `multi` collection format). */
 #include <stdio.h>
 #include <string.h>
 
@@ -6,11 +12,14 @@
 #include "errors.h"
 #include "query.h"
 
+/* RFC 3986 section 2.3; spelled out rather than isalnum(), which depends on the locale. */
 static int is_unreserved(unsigned char c) {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
            c == '.' || c == '_' || c == '~';
 }
 
+/* Appends s escaped; the buffer's failure flag says whether it all went in. Every byte, NUL included, is
+ * either unreserved or escaped, so the output never holds a byte that could end the query or a header. */
 int query_escape(buffer *out, const char *s, size_t len) {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < len; i++) {
@@ -37,6 +46,7 @@ static void query_check(lua_State *L, int idx, const char *where) {
                        luaL_typename(L, -1));
         lua_rawgeti(L, -1, 1);
         lua_rawgeti(L, -2, 2);
+        /* An empty name would send "=value", which servers read as nothing or as an error. */
         if (lua_type(L, -2) != LUA_TSTRING || falcon_rawlen(L, -2) == 0)
             errors_raise(L, where, "bad query pair #%d (non-empty string name expected, got %s)", (int)i,
                        luaL_typename(L, -2));
@@ -63,6 +73,8 @@ static void append_value(lua_State *L, int idx, buffer *out) {
             break;
         }
 #endif
+        /* A float holding a whole number below 2^53 is written as one ("%.0f" is exact there); beyond,
+         * or with a fraction, "%.17g" round-trips the double. */
         if (falcon_isintegral(L, idx) && lua_tonumber(L, idx) < 9007199254740992.0 &&
             lua_tonumber(L, idx) > -9007199254740992.0)
             w = snprintf(num, sizeof num, "%.0f", (double)lua_tonumber(L, idx));
@@ -80,6 +92,9 @@ static void append_value(lua_State *L, int idx, buffer *out) {
     }
 }
 
+/* Checks every pair first (raising names the pair), then appends; a pair whose value is nil is left out,
+ * so a caller can build the list without testing each optional parameter. out's failure flag tells
+ * whether memory ran out. */
 void query_build(lua_State *L, int idx, buffer *out, const char *where) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     query_check(L, idx, where);
@@ -107,6 +122,8 @@ static int query_buffer_gc(lua_State *L) {
     return 0;
 }
 
+/* core.encode_query(pairs) -> the encoded string: the Lua side's way to the same encoding, so that the
+ * command's --debug lines show a query exactly as it is sent (cli/debug.lua). */
 int query_lua_encode(lua_State *L) {
     errors_check_table(L, 1, "core.encode_query", "pairs");
     /* The encoded bytes are in C memory while Lua allocates their string: a userdata owns them, so that

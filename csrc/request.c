@@ -14,6 +14,9 @@
 #include "query.h"
 #include "request.h"
 
+/* The method goes on the request line as it is: upper-case letters only (no space, CR or LF to end the
+ * line early), at most 16 (the longest registered method is shorter). The returned pointer is the Lua
+ * string's, kept alive by the anchor (request_from_lua). */
 static const char *checked_method(lua_State *L, int req) {
     lua_getfield(L, req, "method");
     const char *m = lua_tostring(L, -1);
@@ -26,6 +29,9 @@ static const char *checked_method(lua_State *L, int req) {
     return m;
 }
 
+/* The route is a path the builder (payload.lua) has percent-encoded: '?' and '#' would start a query or
+ * fragment of their own (the query is the request's query field, encoded here), and a space or control
+ * character would break the request line. */
 static const char *checked_route(lua_State *L, int req) {
     lua_getfield(L, req, "route");
     if (lua_type(L, -1) != LUA_TSTRING) errors_raise(L, "request", "bad field 'route' (string expected, got %s)", luaL_typename(L, -1));
@@ -41,6 +47,9 @@ static const char *checked_route(lua_State *L, int req) {
     return p;
 }
 
+/* A caller's header: a token name (RFC 9110), and a value without CR, LF or NUL, which would end the
+ * line and start a header the caller did not write (injection). Other control characters pass, as HTTP
+ * allows them in a value (obs-text aside) and libcurl sends them. */
 static void check_headers(lua_State *L, int headers) {
     lua_pushnil(L);
     while (lua_next(L, headers)) {
@@ -60,6 +69,8 @@ static void check_headers(lua_State *L, int headers) {
     }
 }
 
+/* "name: value" appended to *list (which the request owns); 0 when out of memory, *list unchanged. The
+ * line is built in a buffer first because curl_slist_append takes one C string. */
 static int append_header(struct curl_slist **list, const char *name, const char *value) {
     buffer line;
     buffer_init(&line);
@@ -74,6 +85,8 @@ static int append_header(struct curl_slist **list, const char *name, const char 
     return 1;
 }
 
+/* req[key] pushed and its stack slot returned when present and of the type; 0 when nil; raises for any
+ * other type (a number where a string was meant is a caller's mistake here, not a conversion). */
 static int optional_field(lua_State *L, int req, const char *key, int type, const char *expected) {
     lua_getfield(L, req, key);
     if (lua_isnil(L, -1)) {
@@ -109,7 +122,8 @@ static void check_body_path(lua_State *L, request_fields *f) {
     f->body_size = (long long)st.st_size;
 }
 
-/* Reads every field and runs every check that can raise; sets method, route and the flags of rq. */
+/* Reads every field and runs every check that can raise; sets method, route and the flags of rq. The
+ * values are left on the stack (their slots in f), which keeps them alive until the anchor takes them. */
 static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fields *f) {
     rq->method = checked_method(L, idx);
     rq->route = checked_route(L, idx);
@@ -176,13 +190,17 @@ static int build_headers(lua_State *L, transfer_request *rq, const request_field
     return ok;
 }
 
-/* A registry reference to the value at idx (0: none). */
+/* A registry reference to the value at idx (0: none). The reference is the request's: request_free
+ * releases it. luaL_ref may raise a memory error; the refs taken before it are in rq already. */
 static int ref_of(lua_State *L, int idx) {
     if (idx == 0) return LUA_NOREF;
     lua_pushvalue(L, idx);
     return luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
+/* Two phases: read_fields raises for any bad field before anything is allocated; then the request is
+ * built, where only a memory error can be raised. The caller has made rq and query part of a userdata
+ * first (perform.c, multi.c, exchange.c), so either kind of raise leaves nothing unowned. */
 int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query) {
     idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
     errors_check_table(L, idx, "request", "request");
@@ -229,6 +247,8 @@ int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query)
     return ok;
 }
 
+/* Releases every reference the request took and frees its C memory; safe on a request read only in
+ * part (each reference starts as LUA_NOREF) and twice. The decoder goes back to the pool, not away. */
 void request_free(lua_State *L, transfer_request *rq, buffer *query) {
     if (rq->progress_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, rq->progress_ref);
     rq->progress_ref = LUA_NOREF;

@@ -1,4 +1,11 @@
-/* response.c: driving http_parser and collecting what it reports. */
+/* response.c: driving http_parser and collecting what it reports.
+ *
+ * The cosocket driver's half of "the drivers put the same answer in the same place": http_parser's
+ * callbacks rebuild the raw "Name: value\r\n" header block libcurl's header callback would have
+ * collected (transfer_headers_append, with the same bound), and the body goes through the same sink
+ * (sink.c) with its decoding, limits and JSON. Failures are given libcurl's codes for the same events, so
+ * errors.c reports them with the same kind and the retry policy treats them the same. A callback that
+ * returns nonzero makes http_parser stop with an HPE_CB_* error, which response_feed maps back. */
 #define _DEFAULT_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +16,8 @@ static response_parser *of(http_parser *p) {
     return p->data;
 }
 
+/* A new message: after a 1xx interim answer the real answer's headers replace the interim ones, as
+ * libcurl keeps only the last block's. */
 static int on_message_begin(http_parser *p) {
     response_parser *rp = of(p);
     buffer_reset(&rp->rs->headers);
@@ -16,6 +25,9 @@ static int on_message_begin(http_parser *p) {
     return 0;
 }
 
+/* http_parser may report a name or value in several pieces (split across feeds): a name after a value
+ * starts a new line, a value after a name gets the ": " between them. Past TRANSFER_HEADERS_MAX the
+ * append fails and parsing stops (rs->headers_too_large says why). */
 static int on_header_field(http_parser *p, const char *at, size_t len) {
     response_parser *rp = of(p);
     if (rp->in_value && !transfer_headers_append(rp->rs, "\r\n", 2)) return -1;
@@ -30,6 +42,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
     return transfer_headers_append(rp->rs, at, len) ? 0 : -1;
 }
 
+/* The head is complete: status, and the announced length for progress (-1: chunked or unknown, read
+ * until the connection closes). http_parser has already refused an ambiguous length (two
+ * Content-Lengths, or one beside chunked): see response_feed. */
 static int on_headers_complete(http_parser *p) {
     response_parser *rp = of(p);
     buffer *h = &rp->rs->headers;
@@ -42,6 +57,8 @@ static int on_headers_complete(http_parser *p) {
     return rp->head_request ? 1 : 0;
 }
 
+/* A body chunk into the sink (memory, a file, or the JSON decoder); a sink that refuses (a limit, a
+ * write error, a 2xx that is not the JSON it claims) stops the parse. */
 static int on_body(http_parser *p, const char *at, size_t len) {
     response_parser *rp = of(p);
     rp->body_started = 1;
@@ -53,6 +70,8 @@ static int on_body(http_parser *p, const char *at, size_t len) {
     return 0;
 }
 
+/* Whether the connection may be kept is http_parser's reading of the HTTP version and Connection
+ * header, the same rules libcurl applies. */
 static int on_message_complete(http_parser *p) {
     response_parser *rp = of(p);
     if (p->status_code >= 100 && p->status_code < 200) return 0; /* interim: the real answer follows */
@@ -81,6 +100,9 @@ void response_init(response_parser *rp, transfer_result *rs, int head_request) {
     rp->content_length = -1;
 }
 
+/* The first failure's detail stands (strdup: the caller frees rs->detail with the result; NULL when
+ * memory ran out, which errors.c then reports by the code alone). A failed answer's connection is never
+ * reused: where the next answer would start is unknown. */
 static int fail(response_parser *rp, CURLcode code, const char *detail) {
     rp->rs->code = code;
     if (rp->rs->detail == NULL && detail != NULL) rp->rs->detail = strdup(detail);
@@ -88,6 +110,8 @@ static int fail(response_parser *rp, CURLcode code, const char *detail) {
     return RESPONSE_FAILED;
 }
 
+/* The order of the checks below is the order of precedence: a limit the sink hit or a header block
+ * past its bound explains an error better than the parser's generic one, which they caused. */
 int response_feed(response_parser *rp, const char *data, size_t len) {
     if (rp->complete) {
         if (len > 0) rp->keep_alive = 0; /* bytes nobody asked for: do not reuse the connection */

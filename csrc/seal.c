@@ -1,4 +1,10 @@
-/* seal.c: sealing and opening a token (see seal.h). No Lua here: tokenseal.c gives it to the client. */
+/* seal.c: sealing and opening a token (see seal.h). No Lua here: tokenseal.c gives it to the client.
+ *
+ * Why seal at all: a fleet shares one token through Redis, which every process of the fleet (and whoever
+ * else can reach that Redis) reads. Sealed, the stored value is useless without the client secret, and
+ * a value written by anyone without it fails the tag and is never sent as a bearer token. Why these
+ * primitives: libcrypto (Debian's libssl) has them, AES-GCM authenticates as it encrypts, and HKDF turns
+ * a secret of any length into a key without a password-hashing cost on every read. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +17,19 @@
 #include "secret.h"
 #include "token.h"
 
+/* The first byte of a sealed token: a later format changes it, and an old process refuses the new
+ * format (as a value it cannot open) instead of misreading it. */
 #define SEAL_VERSION 1
-#define KEY_LEN 32
-#define NONCE_LEN 12
-#define TAG_LEN 16
+#define KEY_LEN 32   /* AES-256 */
+#define NONCE_LEN 12 /* GCM's standard nonce: random per seal; 2^-32 collision odds after 2^32 seals */
+#define TAG_LEN 16   /* GCM's full tag: forging one is a 2^-128 guess */
+/* A member CID is 32 hex digits; the bound only keeps the info buffer on the stack. */
 #define MAX_MEMBER_LEN 256
 
+/* HKDF-SHA256(secret; salt = client id; info = label and member CID): one key per (client, tenant), so
+ * a token sealed for a child CID cannot be opened as the parent's. The label names the purpose and the
+ * format, so a key derived here is never the key of anything else derived from the same secret. Returns 0
+ * when libcrypto failed (out of memory); the key is the caller's to wipe. */
 static int derive_key(const seal_identity *who, unsigned char key[KEY_LEN]) {
     static const char label[] = "falconlua fleet token v1 member=";
     unsigned char info[sizeof label + MAX_MEMBER_LEN];
@@ -36,11 +49,14 @@ static int derive_key(const seal_identity *who, unsigned char key[KEY_LEN]) {
     return ok;
 }
 
+/* The expiry is authenticated as whole milliseconds (expiry_aad): what a reader compares it with must be
+ * rounded the same way, or a token would fail to open for a rounding difference. */
 double seal_expiry(double expires_at) {
     return (double)llround(expires_at * 1000.0) / 1000.0;
 }
 
-/* The expiry as the AEAD's additional data: whole milliseconds, 8 bytes big-endian. */
+/* The expiry as the AEAD's additional data: whole milliseconds, 8 bytes big-endian. Bound to the tag, it
+ * cannot be moved: a stored expiry made later (to keep an old token in use) fails the tag. */
 static void expiry_aad(double expires_at, unsigned char aad[8]) {
     long long ms = llround(expires_at * 1000.0);
     for (int i = 7; i >= 0; i--) {
@@ -66,6 +82,8 @@ static int gcm(int encrypt, const unsigned char key[KEY_LEN], const unsigned cha
     return ok;
 }
 
+/* out must hold len + SEAL_OVERHEAD bytes (tokenseal.c sizes it). The derived key lives on the stack
+ * only for the call and is wiped on every path. */
 int seal_token(const seal_identity *who, const char *token, size_t len, double expires_at, unsigned char *out) {
     if (len == 0 || len > TOKEN_MAX_LEN) return 0;
     unsigned char key[KEY_LEN], aad[8];
@@ -78,6 +96,9 @@ int seal_token(const seal_identity *who, const char *token, size_t len, double e
     return ok;
 }
 
+/* The sealed bytes are input from a shared store: every length and the version are checked before any
+ * is used, the expiry must be a plausible epoch time (and below 1e15 so llround's result fits), and a
+ * token that opens is still checked as a header line would be. The plaintext is wiped when refused. */
 char *seal_open(const seal_identity *who, const unsigned char *sealed, size_t sealed_len, double expires_at) {
     if (sealed_len <= SEAL_OVERHEAD || sealed_len - SEAL_OVERHEAD > TOKEN_MAX_LEN || sealed[0] != SEAL_VERSION ||
         !(expires_at > 0 && expires_at < 1e15))

@@ -15,6 +15,10 @@
 #include "token.h"
 #include "tokenseal.h"
 
+/* The client's identity as seal.c needs it. Only a client with credentials takes part in a fleet: the
+ * key is derived from the secret, so a client with a handed-in token has nothing to seal with (and raises,
+ * a programming error: fleet.lua checks before it asks). The strings stay the client's; who borrows them
+ * for the call only. */
 static seal_identity identity_of(lua_State *L, const char *what, falcon_client **client) {
     falcon_client *c = client_check(L, 1);
     if (c->client_id == NULL || c->client_secret == NULL)
@@ -28,6 +32,7 @@ static seal_identity identity_of(lua_State *L, const char *what, falcon_client *
 static int client_seal_token(lua_State *L) {
     falcon_client *c;
     seal_identity who = identity_of(L, "client:seal_token", &c);
+    /* A handed-in token is the caller's, not the fleet's; one without an expiry cannot be bound to one. */
     if (c->token == NULL || c->token_static || c->token_expires_at <= 0) return 0;
     size_t len = strlen(c->token);
     /* On the C stack, not the heap: pushing it may raise a memory error, which must leave nothing behind. */
@@ -48,10 +53,13 @@ static int client_adopt_sealed(lua_State *L) {
     const char *sealed = errors_check_string(L, 2, "client:adopt_sealed", "sealed", &sealed_len);
     lua_Number expires_at = errors_check_number(L, 3, "client:adopt_sealed", "expires_at");
     char *token = seal_open(&who, (const unsigned char *)sealed, sealed_len, (double)expires_at);
+    /* Refused, not raised: a value another process wrote is input (an old format, another client's, a
+     * tampered one), and the fleet fetches a token of its own instead. */
     if (token == NULL) {
         lua_pushboolean(L, 0);
         return 1;
     }
+    /* The expiry is the stored one, which the tag has vouched for (seal.c: expiry_aad). */
     client_forget_token(c);
     c->token = token;
     c->token_expires_at = (double)expires_at;
@@ -60,7 +68,9 @@ static int client_adopt_sealed(lua_State *L) {
 }
 
 /* client:fleet_id() -> 32 hex characters naming (client id, member CID) in shared keys without
- * showing the client id. */
+ * showing the client id. SHA-256 of a label, the id with its NUL (so "ab" + "c" never hashes as "a" +
+ * "bc") and the CID, cut to 128 bits: enough that two fleets never share keys by accident; the id is not
+ * secret, so no key is needed. */
 static int client_fleet_id(lua_State *L) {
     falcon_client *c;
     identity_of(L, "client:fleet_id", &c);

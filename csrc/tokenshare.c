@@ -11,9 +11,12 @@
 #include "token.h"
 #include "tokenshare.h"
 
-/* Registry key of a weak-keyed set of the clients that opted in. */
+/* Registry key of a weak-keyed set of the clients that opted in. Kept in the registry, not in the client
+ * struct, so that opting in is a fact Lua code cannot forge by writing a field, and weak so that the set
+ * never keeps a client alive. The address of the constant is the key: unique within the process. */
 static const char SHARING_KEY = 'S';
 
+/* Pushes the set, making it on first use (a state that never shares tokens never has one). */
 static void push_sharing(lua_State *L) {
     lua_pushlightuserdata(L, (void *)&SHARING_KEY);
     lua_rawget(L, LUA_REGISTRYINDEX);
@@ -30,6 +33,8 @@ static void push_sharing(lua_State *L) {
     }
 }
 
+/* The client at 1 when it opted in; raises otherwise: exporting the token of a client that did not ask
+ * for it would put it in Lua for nothing. */
 static falcon_client *sharing_client(lua_State *L, const char *what) {
     falcon_client *c = client_check(L, 1);
     push_sharing(L);
@@ -53,7 +58,8 @@ static int client_share_tokens(lua_State *L) {
     return 0;
 }
 
-/* client:export_token() -> token, expires_at | nil */
+/* client:export_token() -> token, expires_at | nil. The one place the core pushes a token: the string is
+ * written to the shared dict at once (lua/falcon/tokenshare.lua); Lua cannot wipe it, which README says. */
 static int client_export_token(lua_State *L) {
     falcon_client *c = sharing_client(L, "client:export_token");
     if (c->token == NULL) return 0;
@@ -62,7 +68,9 @@ static int client_export_token(lua_State *L) {
     return 2;
 }
 
-/* client:adopt_token(token, expires_at): the token another worker fetched. */
+/* client:adopt_token(token, expires_at): the token another worker fetched. Shared memory is input like
+ * any other: the token is checked as a header line would be (token_usable), and a bad one raises, since
+ * only this SDK writes that dict entry. */
 static int client_adopt_token(lua_State *L) {
     falcon_client *c = sharing_client(L, "client:adopt_token");
     size_t len;
