@@ -24,7 +24,12 @@
 #include "wire.h"
 
 #define EXCHANGE_MT "falcon.core.exchange"
+/* The largest body chunk ex:body hands out at once: each becomes a Lua string, so the bound keeps an
+ * upload's memory at a chunk however large the file. */
 #define CHUNK_MAX (1024 * 1024)
+
+/* SENDING: built, the answer not complete; DONE: the answer is complete or failed, ex:result may read
+ * it; FREED: ex:result has handed it out (or __gc ran), and every method but tostring raises. */
 
 enum state { STATE_SENDING, STATE_DONE, STATE_FREED };
 
@@ -43,11 +48,15 @@ typedef struct {
     lua_State *L;           /* the state inside ex:feed, for an on_data callback */
 } falcon_exchange;
 
+/* Releases a registry reference once; the slot is left as LUA_NOREF so a second release is harmless. */
 static void unref(lua_State *L, int *ref) {
     if (*ref != LUA_NOREF && *ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
     *ref = LUA_NOREF;
 }
 
+/* Frees everything the exchange owns (the head wiped: it carried the token) and lets go of its client.
+ * Runs from ex:result (at once, so a finished exchange pins nothing until the next collection) and
+ * from __gc/close; the state makes the second run a no-op. */
 static void exchange_release(lua_State *L, falcon_exchange *x) {
     if (x->state == STATE_FREED) return;
     transfer_result_free(&x->rs);
@@ -58,6 +67,7 @@ static void exchange_release(lua_State *L, falcon_exchange *x) {
     x->state = STATE_FREED;
 }
 
+/* live: the caller needs the exchange's memory, which a freed exchange no longer has. */
 static falcon_exchange *exchange_check(lua_State *L, int idx, int live) {
     falcon_exchange *x = errors_check_udata(L, idx, EXCHANGE_MT, "core.exchange");
     if (live && x->state == STATE_FREED) errors_raise(L, "core.exchange", "the exchange is finished");
@@ -79,12 +89,15 @@ static falcon_exchange *new_exchange(lua_State *L) {
     buffer_init(&x->rs.body);
     luaL_setmetatable(L, EXCHANGE_MT);
     x->client = client_check(L, 1);
+    /* The exchange points into its client (token, base URL, settings): it keeps the client alive. */
     lua_pushvalue(L, 1);
     x->client_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return x;
 }
 
-/* Builds the head and readies the response side; leaves ex, or nil + err, on the stack. */
+/* Builds the head and readies the response side; leaves ex, or nil + err, on the stack. A base URL this
+ * driver cannot split is a returned error (the engine reports it as any transport failure); nothing has
+ * been sent. rs.L points at x->L, which ex:feed sets while it runs, so a callback finds its state. */
 static int ready(lua_State *L, falcon_exchange *x) {
     endpoint ep;
     if (!endpoint_parse(x->client->base_url, &ep))
@@ -106,13 +119,17 @@ static int client_exchange(lua_State *L) {
     return ready(L, x);
 }
 
+/* The head as a Lua string: the one place the token crosses into Lua under this driver (README says
+ * so), because only Lua can write to an nginx socket. The caller sends it and drops it. */
 static int ex_head(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     lua_pushlstring(L, x->head.data ? x->head.data : "", x->head.len);
     return 1;
 }
 
-/* ex:body(n) -> next chunk (at most n bytes), nil at the end; nil, err when an upload file fails. */
+/* ex:body(n) -> next chunk (at most n bytes), nil at the end; nil, err when an upload file fails. A form
+ * (or a file body) is read from the one multipart encoder into the exchange's own scratch buffer, so a
+ * memory error while pushing the chunk leaks nothing; a string body is pushed in slices of itself. */
 static int ex_body(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     lua_Integer n = errors_opt_integer(L, 2, 65536, 1, CHUNK_MAX, "exchange:body", "n");
@@ -142,6 +159,7 @@ static int ex_body(lua_State *L) {
     return 1;
 }
 
+/* The response parser's state as the word the Lua driver loops on. */
 static int push_state(lua_State *L, int r) {
     if (r == RESPONSE_DONE) lua_pushliteral(L, "done");
     else if (r == RESPONSE_MORE) lua_pushliteral(L, "more");
@@ -149,7 +167,10 @@ static int push_state(lua_State *L, int r) {
     return 1;
 }
 
-/* ex:feed(bytes) / ex:feed() at end of stream -> "done" | "more" | "failed" */
+/* ex:feed(bytes) / ex:feed() at end of stream -> "done" | "more" | "failed". Once done, feeding more is
+ * harmless (the state stays). request_size marks the request as sent: from the first answer byte on, a
+ * failure has reached the server (errors.c), which decides whether it may be retried. An empty string is
+ * not the end (a socket read may return none); only no argument is. */
 static int ex_feed(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     size_t len = 0;
@@ -164,6 +185,8 @@ static int ex_feed(lua_State *L) {
     return push_state(L, r);
 }
 
+/* A socket failure as the CURLcode libcurl gives for it, so errors.c names it with the same kind and
+ * the engine retries it (or not) as it would the libcurl driver's. */
 static CURLcode code_of(const char *kind) {
     if (strcmp(kind, "dns") == 0) return CURLE_COULDNT_RESOLVE_HOST;
     if (strcmp(kind, "connect") == 0) return CURLE_COULDNT_CONNECT;
@@ -182,7 +205,8 @@ static CURLcode code_of(const char *kind) {
 static const char *const fail_kinds[] = {"dns", "connect", "timeout", "tls", "verify", "send", "recv", "file",
                                          "aborted", "proxy", NULL};
 
-/* ex:fail(kind, detail, reached_server) */
+/* ex:fail(kind, detail, reached_server): the Lua driver's socket failed. reached_server is the driver's
+ * word (it knows whether the request was written): it is what keeps a write from being sent twice. */
 static int ex_fail(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     const char *kind = fail_kinds[errors_check_option(L, 2, fail_kinds, "exchange:fail", "kind")];
@@ -211,6 +235,7 @@ static int ex_rewind(lua_State *L) {
         lua_pushboolean(L, 0);
         return 1;
     }
+    /* A fresh result and parser: nothing of the dead connection's attempt may leak into the answer. */
     transfer_result_free(&x->rs);
     if (!transfer_result_init(&x->rs, &x->req.rq, (size_t)x->client->max_body_bytes)) return errors_raise(L, "exchange:rewind", "out of memory");
     response_init(&x->rp, &x->rs, strcmp(x->req.rq.method, "HEAD") == 0);
@@ -223,12 +248,15 @@ static int ex_rewind(lua_State *L) {
     return 1;
 }
 
+/* Asked by the Lua driver before it resends on a fresh connection (the same rule as ex:rewind's). */
 static int ex_repeatable(lua_State *L) {
     lua_pushboolean(L, exchange_check(L, 1, 1)->req.rq.repeatable);
     return 1;
 }
 
-/* ex:result() -> the values client:perform returns for the same kind. */
+/* ex:result() -> the values client:perform returns for the same kind. Once: the exchange is released
+ * after it (a token answer's body wiped by kind_finish, the head by the release). A save_to file is
+ * renamed into place here, only for a complete answer. */
 static int ex_result(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     if (x->state != STATE_DONE) return errors_raise(L, "exchange:result", "the exchange has not finished");
@@ -242,12 +270,15 @@ static int ex_result(lua_State *L) {
     return n;
 }
 
+/* The connection goes back to nginx's pool only after a complete, clean answer that allows it, with no
+ * byte left unread (response.c); anything else is closed by the driver. */
 static int ex_keepalive(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 0);
     lua_pushboolean(L, x->rp.complete && x->rp.keep_alive && x->rs.code == CURLE_OK);
     return 1;
 }
 
+/* A progress callback's four numbers, as libcurl's XFERINFO gives them (0 where a total is unknown). */
 static int ex_progress(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 1);
     long long ul_total = wire_content_length(&x->req.rq);
@@ -270,7 +301,8 @@ static int ex_tostring(lua_State *L) {
     return 1;
 }
 
-/* client:transport() -> the settings a socket driver needs; nothing secret. */
+/* client:transport() -> the settings a socket driver needs; nothing secret (a proxy's URL may hold
+ * credentials: only whether there is one is said, and the driver refuses it). */
 static int client_transport(lua_State *L) {
     falcon_client *c = client_check(L, 1);
     endpoint ep;

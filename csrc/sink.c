@@ -14,10 +14,16 @@
 #include "headers.h"
 #include "sink.h"
 
+/* Decoded bytes per inflate call: on the stack, small enough for any thread's stack (a libcurl callback
+ * may run on a host's), large enough that a compressed page takes few rounds. */
 #define INFLATE_CHUNK 16384
+/* A hidden name in the target's directory (rename is atomic only within one filesystem), mkstemps'
+ * X's, and a ".part" suffix that says what a leftover is if the process dies mid-download. */
 #define TEMP_NAME "/.falconlua-XXXXXX.part"
 #define TEMP_SUFFIX_LEN 5
 
+/* Nothing is decided or opened here: the status and the headers are not known until the first body byte
+ * (or the end of an empty body). save_to, memory and headers are borrowed from the transfer. */
 int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, const buffer *headers) {
     memset(s, 0, sizeof *s);
     s->memory = memory;
@@ -27,6 +33,9 @@ int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memo
     return 1;
 }
 
+/* The first failure is the one reported (later ones are its consequences); returns 0, which makes the
+ * caller stop the transfer. The detail is strdup'ed (NULL when memory ran out: the failure kind still
+ * says what happened). */
 static int failed(body_sink *s, enum sink_failure why, const char *detail) {
     if (s->failure == SINK_OK) {
         s->failure = why;
@@ -41,6 +50,7 @@ static int failed_errno(body_sink *s) {
 
 /* ---- Content-Encoding ------------------------------------------------------------------------ */
 
+/* The Content-Encoding value found in the header block (borrowed from it), or NULL. */
 typedef struct {
     const char *value;
     size_t len;
@@ -57,7 +67,10 @@ static int named(const found_header *f, const char *name) {
 }
 
 /* gzip and deflate are decoded (what the core asks for); identity passes; anything else (br, zstd, a
- * chain such as "gzip, gzip") is refused rather than handed on as if it were the body. */
+ * chain such as "gzip, gzip") is refused rather than handed on as if it were the body. Decoding here,
+ * not in libcurl (CURLOPT_HTTP_CONTENT_DECODING is off), is what lets max_body_bytes count decoded bytes
+ * and a truncated stream be an error under every driver: the cosocket driver has no libcurl to ask. The
+ * value is the server's: it is cut and its control characters replaced before it goes into a message. */
 static int choose_decoder(body_sink *s) {
     found_header f = {NULL, 0};
     if (s->headers != NULL && s->headers->data != NULL) headers_parse(s->headers->data, s->headers->len, find_encoding, &f);
@@ -81,6 +94,7 @@ static int choose_decoder(body_sink *s) {
     return 1;
 }
 
+/* Safe when there is none, and twice. */
 static void end_inflater(body_sink *s) {
     if (s->inflater == NULL) return;
     inflateEnd(s->inflater);
@@ -117,7 +131,9 @@ static int open_temp(body_sink *s) {
     return 1;
 }
 
-/* The file is opened only once a 2xx status is known, so an error body never lands in it. */
+/* The file is opened only once a 2xx status is known, so an error body never lands in it. Where a body
+ * goes: a 2xx with on_data to the callback, a 2xx with save_to to the file, everything else to memory,
+ * through the JSON decoder when json_body_begin says so. */
 static int decide(body_sink *s, long status) {
     s->decided = 1;
     if (!choose_decoder(s)) return 0;
@@ -134,6 +150,9 @@ static int decide(body_sink *s, long status) {
     return 1;
 }
 
+/* Decoded bytes to where decide() sent them. The memory bound is checked before the bytes are kept (or
+ * fed to the decoder), so a bomb is stopped at max_memory however it is compressed; a file and a callback
+ * have no bound here: they are the ways to take any size. */
 static int emit(body_sink *s, const char *data, size_t len) {
     if (len == 0) return 1;
     if (s->to_callback) {
@@ -193,6 +212,9 @@ static int inflate_and_emit(body_sink *s, const char *data, size_t len) {
     return 1;
 }
 
+/* Every body byte of every driver enters here. Returns 0 to stop the transfer (the failure is recorded).
+ * zlib counts input in uInt: a larger chunk than that never comes from libcurl or a socket read, and is
+ * refused rather than cut. */
 int sink_write(body_sink *s, long status, const char *data, size_t len) {
     if (s->failure != SINK_OK) return 0;
     if (!s->decided && !decide(s, status)) return 0;
@@ -215,6 +237,7 @@ static void give_usual_mode(FILE *file) {
     if (found) fchmod(fileno(file), (mode_t)(0666 & ~mask));
 }
 
+/* A download that did not complete leaves nothing behind: the partial file is closed and removed. */
 static void drop_temp(body_sink *s) {
     if (s->file != NULL) fclose(s->file);
     s->file = NULL;
@@ -223,6 +246,9 @@ static void drop_temp(body_sink *s) {
     s->temp_path = NULL;
 }
 
+/* The body ended cleanly on the wire; the sink may still refuse it (a compressed stream cut short, JSON
+ * left open). Only then is the file renamed over the target: the target is replaced whole or not at all.
+ * Returns 0 on failure (recorded), with the temporary file removed. */
 int sink_finish(body_sink *s, long status) {
     if (s->failure != SINK_OK) return 0;
     if (s->inflater != NULL && !s->stream_ended && s->inflater->total_in > 0)
@@ -245,6 +271,7 @@ int sink_finish(body_sink *s, long status) {
     return 1;
 }
 
+/* Frees whatever the sink still holds (a partial file is removed); safe after sink_finish and twice. */
 void sink_free(body_sink *s) {
     drop_temp(s);
     end_inflater(s);

@@ -1,4 +1,10 @@
-/* wire.c: the HTTP/1.1 request head, as libcurl writes it for the same request. */
+/* wire.c: the HTTP/1.1 request head, as libcurl writes it for the same request.
+ *
+ * spec/wire_spec.lua records what each driver puts on the wire, and the two must agree byte for byte
+ * where it matters (request line, Host, the caller's headers, framing): a server, a proxy or a WAF that
+ * treats one driver's requests differently from the other's would be a bug nobody could reproduce with
+ * the other driver. The head is built in one buffer that holds the token: its owner (exchange.c) wipes
+ * it. Nothing here checks the request: request.c and auth.c made it, and refused CR/LF in every part. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +13,7 @@
 #include "headers.h"
 #include "wire.h"
 
+/* A body is a string or a form (a raw file body is a form too); an empty string is still a body. */
 static int has_body(const transfer_request *rq) {
     return rq->body != NULL || rq->form != NULL;
 }
@@ -24,6 +31,7 @@ static int given(const transfer_request *rq, const char *name) {
     return headers_list_has(rq->headers, name);
 }
 
+/* Appends one "Name: value" line; the buffer's failure flag collects any failure for wire_head. */
 static void header(buffer *out, const char *name, const char *value) {
     buffer_append_str(out, name);
     buffer_append_str(out, ": ");
@@ -31,6 +39,9 @@ static void header(buffer *out, const char *name, const char *value) {
     buffer_append_str(out, "\r\n");
 }
 
+/* The request target is the origin form (path and query, under the base URL's prefix): this driver
+ * never goes through a proxy (cosocket.lua refuses one). Header order follows libcurl's. Returns 0 when
+ * out of memory. */
 int wire_head(const falcon_client *c, const endpoint *ep, const transfer_request *rq, buffer *out) {
     char number[32];
     buffer_append_str(out, rq->method);
@@ -56,7 +67,8 @@ int wire_head(const falcon_client *c, const endpoint *ep, const transfer_request
         buffer_append_str(out, "\r\n");
     }
     if (!given(rq, "Accept")) header(out, "Accept", "*/*");
-    /* This driver does not decode compressed bodies, so it asks for none. */
+    /* This driver asks for no compression (cosocket.lua says so); the sink would still decode a gzip
+     * body a server sent unasked. */
     if (!given(rq, "Accept-Encoding")) header(out, "Accept-Encoding", "identity");
     if (rq->bearer && c->token != NULL && !given(rq, "Authorization")) {
         buffer_append_str(out, "Authorization: Bearer ");
@@ -79,6 +91,8 @@ int wire_head(const falcon_client *c, const endpoint *ep, const transfer_request
         snprintf(number, sizeof number, "%lld", length);
         header(out, "Content-Length", number);
     }
+    /* Said explicitly (HTTP/1.1's default): nginx's cosocket pool keeps the connection for the next
+     * request, as libcurl's cache does. */
     buffer_append_str(out, "Connection: keep-alive\r\n\r\n");
     return !out->failed;
 }
