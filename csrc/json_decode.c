@@ -62,6 +62,8 @@ struct json_decoder {
     char message[200];
 };
 
+/* Records the first failure (a later one is its consequence) in the decoder's fixed buffer: a message
+ * must be producible when memory has run out. Returns 0, which stops yajl when returned from a callback. */
 static int fail(json_decoder *d, enum json_status status, const char *fmt, ...) {
     if (d->status != JSON_OK) return 0;
     d->status = status;
@@ -104,6 +106,7 @@ static int add(json_decoder *d) {
     return 1;
 }
 
+/* Each value callback: room on the stack for the value and what add() may push, then the value. */
 static int on_null(void *ctx) {
     json_decoder *d = ctx;
     if (!room(d, 2)) return 0;
@@ -161,6 +164,8 @@ static int push_float(json_decoder *d, const char *text, size_t len) {
     return 1;
 }
 
+/* yajl hands numbers over as text (no yajl_integer/yajl_double callbacks), so this file decides how a
+ * number becomes a Lua value, the same on every VM and without yajl's own overflow errors. */
 static int on_number(void *ctx, const char *text, size_t len) {
     json_decoder *d = ctx;
     if (!room(d, 2)) return 0;
@@ -168,6 +173,8 @@ static int on_number(void *ctx, const char *text, size_t len) {
     return add(d);
 }
 
+/* max_string bounds one Lua string (a key or a value) after unescaping: yajl has already decoded it,
+ * but it is not yet a Lua string, which is where the memory would go. */
 static int string_fits(json_decoder *d, size_t len) {
     if (len <= d->limits.max_string) return 1;
     return fail(d, JSON_LIMIT, "JSON string longer than %sstring (%zu bytes)", d->limits.names, d->limits.max_string);
@@ -180,6 +187,7 @@ static int on_string(void *ctx, const unsigned char *text, size_t len) {
     return add(d);
 }
 
+/* The key waits on the stack above its object until its value arrives (add() stores the pair). */
 static int on_key(void *ctx, const unsigned char *text, size_t len) {
     json_decoder *d = ctx;
     if (!string_fits(d, len) || !room(d, 2)) return 0;
@@ -187,6 +195,9 @@ static int on_key(void *ctx, const unsigned char *text, size_t len) {
     return 1;
 }
 
+/* A new array or object: max_depth first (a limit the caller chose, named in the error), then the
+ * frames (doubled as nesting grows, kept between documents), then the table, presized from the last
+ * sibling of the same depth. Arrays get the array mark, so `[]` encodes back as `[]`. */
 static int open_container(json_decoder *d, int is_array) {
     if (d->depth >= d->limits.max_depth)
         return fail(d, JSON_LIMIT, "JSON nested deeper than %sdepth (%ld levels)", d->limits.names, d->limits.max_depth);
@@ -213,6 +224,7 @@ static int open_container(json_decoder *d, int is_array) {
     return 1;
 }
 
+/* The container is finished: its size becomes the next one's hint, and it is added like any value. */
 static int close_container(json_decoder *d) {
     frame *f = &d->frames[--d->depth];
     int size = f->count < SIZE_HINT_MAX ? (int)f->count : SIZE_HINT_MAX;
@@ -225,6 +237,8 @@ static int on_start_map(void *ctx) { return open_container(ctx, 0); }
 static int on_start_array(void *ctx) { return open_container(ctx, 1); }
 static int on_end(void *ctx) { return close_container(ctx); }
 
+/* In yajl_callbacks' order: null, boolean, integer, double, number, string, start_map, map_key, end_map,
+ * start_array, end_array. */
 static const yajl_callbacks callbacks = {
     on_null, on_boolean, NULL, NULL, on_number, on_string, on_start_map, on_key, on_end, on_start_array, on_end,
 };
@@ -259,6 +273,8 @@ static void note_status(json_decoder *d, yajl_status status) {
     if (text != NULL) yajl_free_error(d->parser, text);
 }
 
+/* Runs inside lua_pcall on the decoder's thread (run()): the values being built are its arguments (so
+ * they are on T's stack, where yajl's callbacks build), and are returned, all of them, as its results. */
 static int protected_parse(lua_State *T) {
     json_decoder *d = lua_touserdata(T, ARG_DECODER);
     d->L = T;
@@ -291,12 +307,15 @@ static enum json_status run(json_decoder *d, const char *data, size_t len, int f
     return d->status;
 }
 
+/* JSON's four whitespace characters (RFC 8259), not isspace's six. */
 static int all_space(const char *data, size_t len) {
     for (size_t i = 0; i < len; i++)
         if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r' && data[i] != '\n') return 0;
     return 1;
 }
 
+/* max_size counts the bytes of the document, or of each stream value (from the line it starts on), before
+ * yajl sees them: a text past the limit is refused without being parsed. */
 enum json_status json_decoder_feed(json_decoder *d, const char *data, size_t len) {
     while (d->status == JSON_OK && len > 0) {
         /* A stream is fed a line at a time, so that each value's size is counted from its own line. */
@@ -328,6 +347,8 @@ enum json_status json_decoder_finish(json_decoder *d) {
     return d->status;
 }
 
+/* The queue is a table on the decoder's thread, indexes head+1..tail; a value handed out is cleared from
+ * it at once (the decoder must not keep a caller's value alive), and an empty queue restarts at 1. */
 int json_decoder_pull(json_decoder *d, lua_State *L) {
     lua_State *T = d->thread;
     if (T == NULL || d->head >= d->tail || lua_gettop(T) < SLOT_ARRAY_MT) return 0;
@@ -339,6 +360,8 @@ int json_decoder_pull(json_decoder *d, lua_State *L) {
     return 1;
 }
 
+/* Reused for every answer of a pooled decoder, so it must be cheap when nothing was fed (the first
+ * line), and must leave nothing of the last answer: not its values, not a parser in mid-text. */
 enum json_status json_decoder_reset(json_decoder *d) {
     lua_State *T = d->thread;
     if (d->fed == 0 && d->status == JSON_OK && d->values == 0) return JSON_OK;
@@ -365,6 +388,8 @@ const char *json_decoder_error(const json_decoder *d) {
     return d->status == JSON_OK ? NULL : d->message;
 }
 
+/* Frees the parser's blocks and the frames and lets go of the thread; safe twice (close, then __gc). The
+ * userdata itself is Lua's. */
 static void decoder_release(lua_State *L, json_decoder *d) {
     discard_parser(d);
     free(d->frames);
@@ -388,6 +413,8 @@ static json_decoder *new_decoder(lua_State *L, const json_limits *limits, int ma
     return d;
 }
 
+/* The thread's stack starts as SLOT_PARSE..SLOT_ARRAY_MT (see the enum at the top); the thread is
+ * anchored by a registry reference the decoder owns, released by decoder_release. */
 json_decoder *json_decoder_push(lua_State *L, const json_limits *limits, int many) {
     if (!lua_checkstack(L, 6)) errors_raise(L, "json", "out of Lua stack");
     json_decoder *d = new_decoder(L, limits, many);
@@ -409,11 +436,15 @@ json_decoder *json_decoder_push(lua_State *L, const json_limits *limits, int man
 static char pool_key;
 #define POOL_MAX 16
 
+/* Pushes the pool table (made by json_register). */
 static void push_pool(lua_State *L) {
     lua_pushlightuserdata(L, &pool_key);
     lua_rawget(L, LUA_REGISTRYINDEX);
 }
 
+/* A pooled decoder was reset when it came back (json_decoder_recycle), so it is ready; only its limits
+ * are the new request's. The pool's slot is cleared before the decoder is handed out, so a decoder is
+ * never in the pool and in use at once. */
 json_decoder *json_decoder_acquire(lua_State *L, const json_limits *limits) {
     if (!lua_checkstack(L, 3)) errors_raise(L, "json", "out of Lua stack");
     push_pool(L);
@@ -431,6 +462,9 @@ json_decoder *json_decoder_acquire(lua_State *L, const json_limits *limits) {
     return json_decoder_push(L, limits, 0);
 }
 
+/* Only a clean one-document decoder goes back (a stream decoder is its caller's; one spent by a memory
+ * error cannot be reset), and only up to POOL_MAX; any other is left to the collector. Allocates nothing:
+ * it runs from request_free, which __gc may call. */
 void json_decoder_recycle(lua_State *L, int ref) {
     if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
     lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
@@ -448,6 +482,7 @@ void json_decoder_recycle(lua_State *L, int ref) {
 
 /* ---- limits ------------------------------------------------------------------------------------ */
 
+/* A limit is a whole number from 1 to 2^53 (what a double holds exactly, so the size_t cast is exact). */
 static size_t limit_field(lua_State *L, int idx, const char *key, size_t fallback, const char *names,
                           const char *who) {
     lua_getfield(L, idx, key); /* named in errors with the caller's prefix: max_depth, json_max_depth */
@@ -464,6 +499,7 @@ static size_t limit_field(lua_State *L, int idx, const char *key, size_t fallbac
     return value;
 }
 
+/* An unknown key is refused (a misspelt max_depth would otherwise be no limit at all). */
 void json_limits_from_lua(lua_State *L, int idx, json_limits *limits, const char *names, const char *who) {
     limits->max_depth = JSON_DEFAULT_MAX_DEPTH;
     limits->max_size = JSON_DEFAULT_MAX_SIZE;
@@ -515,6 +551,7 @@ static int lua_json_decode(lua_State *L) {
     return 1;
 }
 
+/* The open decoder at 1 (a closed one has no thread to read from). */
 static json_decoder *decoder_check(lua_State *L) {
     json_decoder *d = errors_check_udata(L, 1, DECODER_MT, "json.decoder");
     if (d->thread == NULL) errors_raise(L, "json.decoder", "the decoder is closed");
@@ -552,6 +589,7 @@ static int decoder_finish(lua_State *L) {
     return 1;
 }
 
+/* __gc, __close and decoder:close(): frees now what the decoder holds. */
 static int decoder_gc(lua_State *L) {
     decoder_release(L, errors_check_udata(L, 1, DECODER_MT, "json.decoder"));
     return 0;
@@ -591,6 +629,8 @@ static int lua_json_decoder(lua_State *L) {
     return 1;
 }
 
+/* Registers the metatables, the pool (sized once, so recycling never allocates) and the module's
+ * functions. */
 void json_register(lua_State *L, int module_idx) {
     static const luaL_Reg methods[] = {{"feed", decoder_feed}, {"next", decoder_next}, {"finish", decoder_finish},
                                        {"close", decoder_gc},  {NULL, NULL}};

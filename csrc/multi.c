@@ -17,6 +17,8 @@
 #define MULTI_MT "falcon.core.multi"
 #define TRANSFER_MT "falcon.core.transfer"
 
+/* NEW: made, not yet in libcurl; RUNNING: in the multi handle and the client's users; DONE: finished or
+ * ended, its result waiting for transfer:result(); FREED: released (result taken, or __gc). */
 enum state { STATE_NEW, STATE_RUNNING, STATE_DONE, STATE_FREED };
 
 typedef struct falcon_transfer falcon_transfer;
@@ -46,6 +48,7 @@ struct falcon_transfer {
     falcon_transfer *prev, *next;
 };
 
+/* Releases a registry reference once (LUA_REFNIL too, which luaL_ref gives for nil). */
 static void unref(lua_State *L, int *ref) {
     if (*ref != LUA_NOREF && *ref != LUA_REFNIL) luaL_unref(L, LUA_REGISTRYINDEX, *ref);
     *ref = LUA_NOREF;
@@ -62,10 +65,13 @@ static void unlink_running(falcon_transfer *t) {
     t->prev = t->next = NULL;
 }
 
+/* The transfer a client_user link belongs to (the link is a member, not the first one). */
 static falcon_transfer *of_link(client_user *u) {
     return (falcon_transfer *)((char *)u - offsetof(falcon_transfer, link));
 }
 
+/* A transfer is inside libcurl exactly while its multi handle is being driven (m->L is set only then):
+ * the client cannot end it from a callback, since libcurl is using its handle. */
 static int transfer_busy(const client_user *u) {
     const falcon_transfer *t = (const falcon_transfer *)((const char *)u - offsetof(falcon_transfer, link));
     return t->multi != NULL && t->multi->L != NULL;
@@ -106,12 +112,16 @@ static void transfer_release(lua_State *L, falcon_transfer *t) {
     t->state = STATE_FREED;
 }
 
+/* The open multi handle at idx; raises for a closed one (its libcurl handle is gone). */
 static falcon_multi *multi_check(lua_State *L, int idx) {
     falcon_multi *m = errors_check_udata(L, idx, MULTI_MT, "core.multi");
     if (m->handle == NULL) errors_raise(L, "core.multi", "the multi handle is closed");
     return m;
 }
 
+/* core.multi([connections]) -> a multi handle. connections bounds the connections to one host (8, as
+ * parallel's default max; 256 at most: past that a server sees a flood, not a client). HTTP/2
+ * multiplexing is asked for, so that where the server offers it many transfers share one connection. */
 int multi_lua_new(lua_State *L) {
     lua_Integer max = errors_opt_integer(L, 1, 8, 1, 256, "core.multi", "connections");
     falcon_multi *m = lua_newuserdata(L, sizeof *m);
@@ -150,7 +160,10 @@ static falcon_transfer *new_transfer(lua_State *L) {
     return t;
 }
 
-/* Starts the prepared transfer; on failure leaves nil, err on the stack and returns 2. */
+/* Starts the prepared transfer; on failure leaves nil, err on the stack and returns 2. Each transfer has
+ * its own easy handle (libcurl runs one transfer per handle at a time), all sharing the multi's
+ * connection cache; so the client's settings are applied to it here, per transfer, where the blocking
+ * driver applies them once to its one handle. */
 static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     t->multi = m;
     idle_watch(t->easy, &m->idle);
@@ -181,7 +194,8 @@ static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
     return 1;
 }
 
-/* multi:add(client, kind, request) -> transfer, or nil, err */
+/* multi:add(client, kind, request) -> transfer, or nil, err. A bad request raises before anything is
+ * sent; every later failure is returned, as the blocking driver returns it. */
 static int multi_add(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
     falcon_client *c = client_check(L, 2);
@@ -230,7 +244,9 @@ static CURLMcode drive(lua_State *L, falcon_multi *m, lua_Number timeout, int *r
     return mc;
 }
 
-/* multi:perform(timeout_seconds) -> array of finished transfers, number still running */
+/* multi:perform(timeout_seconds) -> array of finished transfers, number still running. The scheduler
+ * (multi_driver.lua) calls it in a loop and resumes the coroutine waiting on each finished transfer.
+ * Not reentrant: a callback of one of its transfers cannot drive it again (libcurl forbids it). */
 static int multi_perform(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);
     lua_Number timeout = errors_opt_number(L, 2, 0, "multi:perform", "timeout");
@@ -257,11 +273,14 @@ static int multi_perform(lua_State *L) {
     return 2;
 }
 
+/* Any transfer, in any state: each method checks the state it needs. */
 static falcon_transfer *transfer_check(lua_State *L, int idx) {
     return errors_check_udata(L, idx, TRANSFER_MT, "core.transfer");
 }
 
-/* transfer:result() -> what client:perform returns for the same kind; frees the transfer. */
+/* transfer:result() -> what client:perform returns for the same kind; frees the transfer. Once: the
+ * result is pushed from the transfer's memory, which is released right after (a token answer's body
+ * wiped on the way, auth.c). */
 static int transfer_result_lua(lua_State *L) {
     falcon_transfer *t = transfer_check(L, 1);
     if (t->state != STATE_DONE) return errors_raise(L, "transfer:result", "the transfer has not finished");
@@ -314,6 +333,7 @@ static int multi_close(lua_State *L) {
     return 0;
 }
 
+/* Counts the list: tostring is for people and logs, not a hot path. */
 static int multi_tostring(lua_State *L) {
     falcon_multi *m = errors_check_udata(L, 1, MULTI_MT, "core.multi");
     int n = 0;
