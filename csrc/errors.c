@@ -134,6 +134,7 @@ static int bad_type(lua_State *L, int idx, const char *where, const char *name, 
     return errors_raise(L, where, "bad argument '%s' (%s expected, got %s)", name, expected, luaL_typename(L, idx));
 }
 
+/* Methods are called as obj:method(...), so a wrong object is a wrong 'self'. */
 void *errors_check_udata(lua_State *L, int idx, const char *tname, const char *where) {
     void *p = luaL_testudata(L, idx, tname);
     if (p == NULL) bad_type(L, idx, where, "self", tname);

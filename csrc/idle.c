@@ -39,6 +39,8 @@ static int local_port(curl_socket_t fd) {
     return -1;
 }
 
+/* A connection already in the set stays once (reused and idle again); past IDLE_MAX connections the
+ * rest go unwatched, which only loses the stray-bytes check for them, never correctness of the set. */
 void idle_add_last(idle_set *set, CURL *easy) {
     curl_socket_t fd = CURL_SOCKET_BAD;
     /* CURL_SOCKET_BAD when libcurl did not keep the connection. */

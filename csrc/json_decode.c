@@ -289,7 +289,9 @@ static int protected_parse(lua_State *T) {
 }
 
 /* One protected parse on the decoder's thread: the values under construction go in as arguments and
- * come back as results. */
+ * come back as results. Never raises: it runs inside libcurl's write callback and http_parser's body
+ * callback, where a Lua error would unwind through C frames that are not Lua's. A memory error spends the
+ * decoder (the values half built are dropped with the parser); the caller reads d->status. */
 static enum json_status run(json_decoder *d, const char *data, size_t len, int finishing) {
     lua_State *T = d->thread;
     d->chunk = data;
@@ -339,6 +341,8 @@ enum json_status json_decoder_feed(json_decoder *d, const char *data, size_t len
     return d->status;
 }
 
+/* clean: the text ended between values with no error, so the parser may read the next document as it
+ * stands (json_decoder_reset keeps it); any other parser is dropped there. */
 enum json_status json_decoder_finish(json_decoder *d) {
     /* A stream may end between values (yajl would call an empty stream a premature end). */
     if (d->status == JSON_OK && (!d->many || d->pending)) run(d, NULL, 0, 1);
@@ -401,7 +405,8 @@ static void decoder_release(lua_State *L, json_decoder *d) {
 }
 
 /* A decoder userdata, freed by __gc whatever happens; raises when out of memory. Its parser is made by
- * the first parse. */
+ * the first parse (under protection: yajl_alloc allocates, and its failure must unwind somewhere). The
+ * allocator is told where the state yajl runs under is kept (d->L), which each parse sets. */
 static json_decoder *new_decoder(lua_State *L, const json_limits *limits, int many) {
     json_decoder *d = lua_newuserdata(L, sizeof *d);
     memset(d, 0, sizeof *d);
@@ -524,7 +529,10 @@ void json_limits_from_lua(lua_State *L, int idx, json_limits *limits, const char
 
 /* ---- Lua functions ------------------------------------------------------------------------------ */
 
-/* core.json_decode(text[, limits]) -> value; raises on invalid JSON or an exceeded limit. */
+/* core.json_decode(text[, limits]) -> value; raises on invalid JSON or an exceeded limit. The one-shot
+ * path builds straight on the caller's stack (no thread, no queue: one value, left on top), and yajl's
+ * allocator raises on the caller's state, where the decoder userdata below the value is collected like
+ * any other (its __gc frees the parser's blocks). max_size is checked before any byte is parsed. */
 static int lua_json_decode(lua_State *L) {
     size_t len;
     const char *text = errors_check_string(L, 1, "json.decode", "text", &len);
@@ -558,6 +566,8 @@ static json_decoder *decoder_check(lua_State *L) {
     return d;
 }
 
+/* nil, message: a stream's bad input is the peer's, returned for the caller to handle (luasocket's
+ * convention), where json.decode of a string the caller holds raises. */
 static int push_failure(lua_State *L, const json_decoder *d) {
     lua_pushnil(L);
     lua_pushstring(L, d->message);
@@ -595,6 +605,7 @@ static int decoder_gc(lua_State *L) {
     return 0;
 }
 
+/* The state and how many values wait, never a value (the stream may carry anything). */
 static int decoder_tostring(lua_State *L) {
     json_decoder *d = errors_check_udata(L, 1, DECODER_MT, "json.decoder");
     lua_pushfstring(L, "falcon.json.decoder (%s, %d ready)",
@@ -615,6 +626,8 @@ static int lua_json_limits(lua_State *L) {
     return 1;
 }
 
+/* A kept limits userdata is copied as it is (the engine makes one per client, so the common call reads
+ * no table); a table is read and checked as an option would be. */
 void json_limits_from_request(lua_State *L, int idx, json_limits *limits) {
     const json_limits *kept = luaL_testudata(L, idx, LIMITS_MT);
     if (kept != NULL) *limits = *kept;

@@ -54,7 +54,8 @@ static void unref(lua_State *L, int *ref) {
     *ref = LUA_NOREF;
 }
 
-/* Out of the multi's running list and the client's users: no longer in flight. */
+/* Out of the multi's running list and the client's users: no longer in flight. A transfer whose multi
+ * is gone (closed under it) was unlinked from the multi's list then; only the client's remains. */
 static void unlink_running(falcon_transfer *t) {
     if (t->state != STATE_RUNNING) return;
     client_detach(t->client, &t->link);
@@ -77,7 +78,9 @@ static int transfer_busy(const client_user *u) {
     return t->multi != NULL && t->multi->L != NULL;
 }
 
-/* The client is closing: the transfer leaves libcurl now and fails; the next perform reports it. */
+/* The client is closing: the transfer leaves libcurl now and fails; the next perform reports it. Its
+ * proxy header option is cleared first thing after leaving the multi: it points into the client's
+ * memory, which is freed right after this returns. */
 static void transfer_end(lua_State *L, client_user *u) {
     falcon_transfer *t = of_link(u);
     falcon_multi *m = t->multi;
@@ -93,7 +96,10 @@ static void transfer_end(lua_State *L, client_user *u) {
     (void)L;
 }
 
-/* Releases the easy handle and all memory; idempotent. Results already pushed are unaffected. */
+/* Releases the easy handle and all memory; idempotent. Results already pushed are unaffected. Order
+ * matters: out of the multi handle first (libcurl must not call back into memory freed below), then the
+ * options that point into this transfer's memory, then the memory, then the references that kept the
+ * transfer, its multi and its client alive. */
 static void transfer_release(lua_State *L, falcon_transfer *t) {
     if (t->state == STATE_FREED) return;
     if (t->easy != NULL) {
@@ -124,6 +130,7 @@ static falcon_multi *multi_check(lua_State *L, int idx) {
  * multiplexing is asked for, so that where the server offers it many transfers share one connection. */
 int multi_lua_new(lua_State *L) {
     lua_Integer max = errors_opt_integer(L, 1, 8, 1, 256, "core.multi", "connections");
+    /* The userdata first, zeroed: if curl_multi_init fails, __gc finds a NULL handle and does nothing. */
     falcon_multi *m = lua_newuserdata(L, sizeof *m);
     memset(m, 0, sizeof *m);
     luaL_setmetatable(L, MULTI_MT);
@@ -136,7 +143,8 @@ int multi_lua_new(lua_State *L) {
 }
 
 /* Creates the transfer userdata first, so that a raise while reading the request leaves nothing that
- * its __gc cannot free. */
+ * its __gc cannot free. It holds references to the multi (at 1) and the client (at 2): neither may be
+ * collected while the transfer points into them. */
 static falcon_transfer *new_transfer(lua_State *L) {
     falcon_transfer *t = lua_newuserdata(L, sizeof *t);
     memset(t, 0, sizeof *t);
@@ -206,7 +214,9 @@ static int multi_add(lua_State *L) {
     return start(L, m, t);
 }
 
-/* Moves the transfers libcurl reports done onto m->ended; returns whether there was one. No Lua here. */
+/* Moves the transfers libcurl reports done onto m->ended; returns whether there was one. No Lua here:
+ * it runs between libcurl calls with m->L set, where a Lua allocation's error could not be caught.
+ * CURLINFO_PRIVATE is the transfer (set in start), so no lookup table is needed. */
 static int collect_done(falcon_multi *m) {
     int done_any = 0;
     CURLMsg *msg;
@@ -229,7 +239,8 @@ static int collect_done(falcon_multi *m) {
 }
 
 /* Drives libcurl once (waiting up to timeout when nothing is done yet). The callbacks it runs call Lua
- * only protected (transfer.c), so nothing raises in here and m->L is always cleared again. */
+ * only protected (transfer.c), so nothing raises in here and m->L is always cleared again. It waits only
+ * when nothing finished: a finished transfer's coroutine should run now, not after the timeout. */
 static CURLMcode drive(lua_State *L, falcon_multi *m, lua_Number timeout, int *running) {
     m->L = L;
     CURLMcode mc = curl_multi_perform(m->handle, running);
@@ -303,7 +314,9 @@ static int transfer_tostring(lua_State *L) {
     return 1;
 }
 
-/* Closing the multi handle detaches whatever is still in flight (those transfers then fail on result). */
+/* Closing the multi handle detaches whatever is still in flight (those transfers then fail on result).
+ * The transfers stay alive as long as Lua holds them (their results, their __gc): they only forget the
+ * multi (t->multi = NULL) and give up the self-reference that kept them in flight. */
 static int multi_close(lua_State *L) {
     falcon_multi *m = errors_check_udata(L, 1, MULTI_MT, "core.multi");
     if (m->handle == NULL) return 0;
@@ -342,6 +355,8 @@ static int multi_tostring(lua_State *L) {
     return 1;
 }
 
+/* Two metatables: the multi handle, and the transfers it makes (each its own userdata, so that each is
+ * collected on its own). */
 void multi_register(lua_State *L) {
     static const luaL_Reg multi_methods[] = {{"add", multi_add},
                                              {"perform", multi_perform},

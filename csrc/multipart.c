@@ -44,6 +44,7 @@ static void random_boundary(char *out, size_t size) {
     out[pos] = '\0';
 }
 
+/* An empty form with a fresh boundary; allocates nothing (the parts array grows on the first add). */
 void multipart_init(multipart *m) {
     memset(m, 0, sizeof *m);
     buffer_init(&m->tail);
@@ -158,6 +159,8 @@ int multipart_close(multipart *m) {
     return !m->failed;
 }
 
+/* The request's Content-Type: the boundary must be the one the body uses, so it comes from the form
+ * itself, never from a caller's content_type (request.c replaces that). */
 int multipart_content_type(const multipart *m, buffer *out) {
     buffer_append_str(out, "multipart/form-data; boundary=");
     return buffer_append_str(out, m->boundary);
@@ -270,7 +273,8 @@ void multipart_free(multipart *m) {
 }
 
 /* The string is also put in the anchor table: the part table is the caller's and may change while the
- * form is being sent, the anchor is the request's own. */
+ * form is being sent, the anchor is the request's own. Anchoring allocates (a table slot), so this may
+ * raise a memory error: the form is already the caller's to free by then (multipart_from_lua). */
 static const char *field(lua_State *L, int part, const char *key, size_t *len, int anchor) {
     lua_getfield(L, part, key);
     const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
@@ -327,6 +331,7 @@ multipart *multipart_file_body(const char *path, long long file_size) {
     return m;
 }
 
+/* For a form owned by pointer (a request's rq->form): frees it and the struct; NULL is fine. */
 void multipart_destroy(multipart *m) {
     if (m == NULL) return;
     multipart_free(m);

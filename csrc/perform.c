@@ -1,4 +1,8 @@
-/* perform.c: client:perform (see perform.h). */
+/* perform.c: client:perform (see perform.h).
+ *
+ * The whole exchange happens inside one C call, on the Lua stack of the caller: the coroutine (or main
+ * thread) that calls it is blocked until the answer is complete, which is what the blocking driver is
+ * for. The request's Lua callbacks (progress, on_data) run on that same state, protected (transfer.c). */
 #include <string.h>
 
 #include "client.h"

@@ -98,7 +98,8 @@ static int optional_field(lua_State *L, int req, const char *key, int type, cons
     return lua_gettop(L); /* popped by request_from_lua: the request table keeps the value alive */
 }
 
-/* Keeps req[key] alive for as long as the request: the pointers taken from it stay valid. */
+/* Keeps req[key] alive for as long as the request: the pointers taken from it stay valid. The anchor is
+ * a plain list; only its keeping the values alive matters, never their order. */
 static void anchor_value(lua_State *L, int anchor, int req, const char *key) {
     lua_getfield(L, req, key);
     lua_rawseti(L, anchor, (int)falcon_rawlen(L, anchor) + 1);
@@ -167,7 +168,9 @@ static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fie
 }
 
 /* The header lines of the request: a form's Content-Type (it must carry the encoder's boundary, so it
- * replaces any content_type given), or content_type, then the caller's headers. 0 when out of memory. */
+ * replaces any content_type given), or content_type, then the caller's headers. 0 when out of memory.
+ * The lines are copies the request owns (rq->headers), so the caller's headers table may change while
+ * the request is in flight. */
 static int build_headers(lua_State *L, transfer_request *rq, const request_fields *f, int anchor) {
     int ok = 1;
     if (f->form) {

@@ -81,6 +81,8 @@ static int on_message_complete(http_parser *p) {
     return 0;
 }
 
+/* rs is borrowed (the exchange owns both); head_request because only the request knows that an answer
+ * to HEAD has no body whatever its Content-Length says. */
 void response_init(response_parser *rp, transfer_result *rs, int head_request) {
     memset(rp, 0, sizeof *rp);
     http_parser_settings_init(&rp->settings);

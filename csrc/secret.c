@@ -27,6 +27,8 @@ char *secret_dup(const char *s, size_t len) {
     return copy;
 }
 
+/* strlen covers the whole secret: secrets hold no NUL (see secret_dup). Taking a char ** lets it reset
+ * the owner's field, so no freed pointer is left behind to be freed or read again. */
 void secret_free(char **s) {
     if (*s == NULL) return;
     secret_wipe(*s, strlen(*s));

@@ -56,6 +56,8 @@ typedef struct {
     size_t len;
 } found_header;
 
+/* A headers_parse callback: the last Content-Encoding field of the last block is the one read. (Two
+ * fields, which RFC 9110 reads as one list like "gzip, gzip", are not joined here.) */
 static void find_encoding(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
     found_header *f = ud;
     if (name == NULL) f->value = NULL, f->len = 0; /* a new header block: only the last one counts */

@@ -26,6 +26,8 @@
 #include "errors.h"
 #include "terminal.h"
 
+/* Process-wide, as the signal dispositions they go with: written by the handler (hence volatile
+ * sig_atomic_t) or set before it can run (saved_mode is complete before saved_fd says it is valid). */
 static volatile sig_atomic_t caught_signal = 0;
 static lua_State *volatile main_state = NULL;
 static struct termios saved_mode;
@@ -33,16 +35,21 @@ static volatile sig_atomic_t saved_fd = -1;
 
 static const int CAUGHT[] = {SIGINT, SIGTERM, SIGHUP};
 
+/* For C code that waits (clock.c's sleep): a caught signal ends the wait instead of resuming it. */
 int terminal_signal_caught(void) {
     return caught_signal;
 }
 
+/* Runs at the next Lua instruction after the signal, where raising is safe (the handler itself touches
+ * the Lua state only through lua_sethook, as lua.c does for Ctrl-C). Removes itself first, so the
+ * command's cleanup code runs unhooked. */
 static void stop_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     lua_sethook(L, NULL, 0, 0);
     luaL_error(L, "falcon: stopped by signal %d", (int)caught_signal);
 }
 
+/* Also called from the signal handler: only tcsetattr, which is async-signal-safe, and plain stores. */
 static void restore_mode(void) {
     int fd = saved_fd;
     if (fd >= 0) {
@@ -51,6 +58,7 @@ static void restore_mode(void) {
     }
 }
 
+/* errno is saved and put back: the handler may interrupt code that is about to read it. */
 static void on_signal(int sig) {
     int saved_errno = errno;
     restore_mode();
@@ -69,6 +77,7 @@ static int terminal_catch(lua_State *L) {
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
+    /* Blocked while the handler runs: two signals at once would both see caught_signal == 0. */
     for (size_t i = 0; i < sizeof CAUGHT / sizeof CAUGHT[0]; i++) sigaddset(&sa.sa_mask, CAUGHT[i]);
     main_state = L;
     for (size_t i = 0; i < sizeof CAUGHT / sizeof CAUGHT[0]; i++) sigaction(CAUGHT[i], &sa, NULL);
@@ -99,8 +108,11 @@ static int terminal_die(lua_State *L) {
     int sig = (int)errors_check_number(L, 1, "terminal.die", "signal");
     if (sig != SIGINT && sig != SIGTERM && sig != SIGHUP && sig != SIGPIPE)
         return errors_raise(L, "terminal.die", "bad argument 'signal' (INT, TERM, HUP or PIPE expected)");
+    /* Output written so far is the command's result: it is flushed before the process ends. */
     fflush(stdout);
     fflush(stderr);
+    /* The signal may be blocked (we are in the cleanup after catching it): unblock it, or raise would
+     * only mark it pending. */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, sig);
@@ -126,6 +138,7 @@ static int terminal_kind(lua_State *L) {
 static int terminal_columns(lua_State *L) {
     int fd = (int)errors_check_number(L, 1, "terminal.columns", "fd");
     struct winsize ws;
+    /* 0 columns: a terminal that does not know its size (a serial line); the caller's default applies. */
     if (ioctl(fd, TIOCGWINSZ, &ws) != 0 || ws.ws_col == 0) return 0;
     lua_pushinteger(L, ws.ws_col);
     return 1;
@@ -141,6 +154,8 @@ static int terminal_echo_off(lua_State *L) {
         lua_pushstring(L, strerror(errno));
         return 2;
     }
+    /* The saved mode is in place before saved_fd says so: a signal in between restores nothing rather
+     * than a half-written mode. Only ECHO changes: line editing stays, so the secret is typed as usual. */
     saved_mode = mode;
     saved_fd = fd;
     mode.c_lflag &= ~(tcflag_t)ECHO;
@@ -179,6 +194,8 @@ static int terminal_owner_mode(lua_State *L) {
     return 3;
 }
 
+/* core.terminal: EPIPE and SIGPIPE are exported because their numbers are the platform's, and the
+ * command compares errors and exit statuses with them. */
 void terminal_register(lua_State *L, int module) {
     static const luaL_Reg functions[] = {{"catch_signals", terminal_catch}, {"release_signals", terminal_release},
                                          {"caught", terminal_caught},       {"die", terminal_die},

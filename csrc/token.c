@@ -71,6 +71,7 @@ static int value_for(token_reader *r, enum kind kind) {
     return (int)field;
 }
 
+/* true, false and null: never kept, but refused where access_token or expires_in is expected. */
 static int on_literal(void *ctx) {
     return value_for(ctx, KIND_LITERAL) >= 0;
 }
@@ -122,6 +123,8 @@ static int on_key(void *ctx, const unsigned char *key, size_t len) {
     return 1;
 }
 
+/* Checked before the level is entered: the answer's own object is level 1, so at most 63 levels of
+ * containers can sit inside it. */
 static int open_container(token_reader *r, enum kind kind) {
     if (value_for(r, kind) < 0) return 0;
     if (r->depth >= TOKEN_MAX_DEPTH) return refuse(r, "the answer is nested deeper than 64 levels");
@@ -160,6 +163,9 @@ static int parse(lua_State *L) {
     return 0;
 }
 
+/* The reader lives on this stack frame and reaches the protected call as a light userdata (nothing for
+ * Lua to allocate or collect). Whatever happened inside, yajl's blocks are wiped and freed here, and a
+ * token copy is kept only on TOKEN_OK. */
 enum token_status token_read(lua_State *L, const char *json, size_t len, token_response *out) {
     token_reader r;
     memset(&r, 0, sizeof r);

@@ -1,4 +1,11 @@
-/* transfer.c: performing one request on the client's reused handle. */
+/* transfer.c: performing one request on the client's reused handle.
+ *
+ * One libcurl exchange, shared by both libcurl drivers (the blocking one on the client's handle, the curl
+ * multi one on a handle per transfer): transfer_prepare sets what belongs to this request, the callbacks
+ * collect status, headers and body into a transfer_result (through the same sink the cosocket driver
+ * feeds), transfer_complete turns libcurl's outcome into the core's, and transfer_push into Lua values.
+ * The callbacks run inside libcurl, where no Lua error may unwind: they call Lua only protected, and
+ * report a failure by returning the value that makes libcurl stop. */
 #define _DEFAULT_SOURCE
 #include <errno.h>
 #include <stdio.h>
@@ -13,15 +20,19 @@
 #include "secret.h"
 #include "transfer.h"
 
+/* The header block's first allocation (transfer_result_init says why it is enough). */
 #define HEADER_BLOCK_PRESIZE 1024
 #define ACCEPT_ENCODING_LINE "Accept-Encoding: gzip, deflate" /* what sink.c decodes */
 /* A write goes out on a kept-alive connection only if it was idle for less than this: servers close
  * idle connections after 5 s (Apache) to 60-75 s (load balancers, nginx), and a write that meets such a
  * close in flight cannot be sent again (on_prereq). Reads reuse connections as libcurl does. */
 #define WRITE_REUSE_IDLE_S 4L
-#define READ_REUSE_IDLE_S 118L
+#define READ_REUSE_IDLE_S 118L /* libcurl's own default */
+/* The announced length of a body kept in memory is the server's word: it presizes the buffer only up to
+ * this, beyond which the buffer grows as bytes actually arrive. */
 #define BODY_PRESIZE_MAX (1 << 20)
 
+/* Every reference starts as LUA_NOREF, so request_free is safe on a request read only in part. */
 void transfer_request_init(transfer_request *rq) {
     memset(rq, 0, sizeof *rq);
     rq->progress_ref = LUA_NOREF;
@@ -30,12 +41,16 @@ void transfer_request_init(transfer_request *rq) {
     rq->json_ref = LUA_NOREF;
 }
 
+/* A request's header lines include the bearer token (and an auth request's Basic line the secret): each
+ * line is wiped before the list is freed. */
 void slist_wipe_free(struct curl_slist *list) {
     for (struct curl_slist *it = list; it != NULL; it = it->next)
         if (it->data != NULL) secret_wipe(it->data, strlen(it->data));
     curl_slist_free_all(list);
 }
 
+/* Frees what the request owns in C (header lines, the form and its open file); the Lua values it
+ * points into are the anchor's, released by request_free. Safe twice. */
 void transfer_request_free(transfer_request *rq) {
     slist_wipe_free(rq->headers);
     rq->headers = NULL;
@@ -43,6 +58,8 @@ void transfer_request_free(transfer_request *rq) {
     rq->form = NULL;
 }
 
+/* Frees the answer's memory (a partial download removed by the sink); safe twice. A token answer's body
+ * has been wiped already by auth.c: nothing else keeps a secret here. */
 void transfer_result_free(transfer_result *rs) {
     sink_free(&rs->sink);
     buffer_free(&rs->headers);
@@ -63,6 +80,8 @@ typedef struct {
     int stop;
 } lua_callback;
 
+/* The protected part: pushes the function and its arguments and calls it. Runs inside falcon_cpcall on
+ * the state that drives the transfer, so anything it raises (a memory error included) is caught. */
 static int call_function(lua_State *L) {
     lua_callback *c = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->ref);
@@ -97,6 +116,8 @@ static int data_cb(void *ud, const char *data, size_t len, char **detail) {
     return run_callback(*rs->L, &c, "on_data", detail);
 }
 
+/* rs borrows from rq (save_to, the decoder, the on_data reference), so rq must outlive it; the caller
+ * owns rs and frees it with transfer_result_free whatever the outcome. */
 int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t max_body_bytes) {
     memset(rs, 0, sizeof *rs);
     buffer_init(&rs->headers);
@@ -130,10 +151,13 @@ void transfer_sink_failed(transfer_result *rs) {
     rs->code = codes[rs->sink.failure];
 }
 
+/* Only after a clean exchange: a failed one's sink is discarded (its file removed), not finished. */
 void transfer_finish_sink(transfer_result *rs) {
     if (rs->code == CURLE_OK && !sink_finish(&rs->sink, rs->status)) transfer_sink_failed(rs);
 }
 
+/* libcurl bounds each header line (100 KB) but not their number: the block is bounded here, for both
+ * libcurl drivers, and by response.c through this same function for the cosocket driver. */
 int transfer_headers_append(transfer_result *rs, const char *data, size_t len) {
     if (len > TRANSFER_HEADERS_MAX - rs->headers.len) {
         if (rs->detail == NULL) rs->detail = strdup("the response headers are larger than 256 KiB");
@@ -188,6 +212,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     return transfer_headers_append(rs, data, len) ? len : 0;
 }
 
+/* libcurl's write callback: every body byte of the libcurl drivers. The status is read at the first
+ * byte (the sink decides there where the body goes); returning less than len stops the transfer with
+ * CURLE_WRITE_ERROR, which transfer_complete maps back to the sink's recorded failure. */
 static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     transfer_result *rs = ud;
     size_t len = size * n;
@@ -233,6 +260,8 @@ static int on_prereq(void *ud, char *conn_primary_ip, char *conn_local_ip, int c
     return CURL_PREREQFUNC_ABORT;
 }
 
+/* The request's progress function, protected; its error or a false return aborts the transfer with
+ * its reason in rs->detail (CURLE_ABORTED_BY_CALLBACK, kind "aborted", never retried). */
 static int progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
     transfer_result *rs = ud;
     lua_callback c = {rs->progress_ref, 4, NULL, 0, {dltotal, dlnow, ultotal, ulnow}, 0};
@@ -263,6 +292,7 @@ static int append_bearer(struct curl_slist **list, const char *token) {
     return ok;
 }
 
+/* base_url (no trailing slash) + route + "?" + the encoded query; 0 when out of memory. */
 static int build_url(falcon_client *c, const transfer_request *rq, buffer *url) {
     buffer_append_str(url, c->base_url);
     buffer_append_str(url, rq->route);
@@ -318,6 +348,9 @@ static int set_method(CURL *easy, const transfer_request *rq) {
     return 1;
 }
 
+/* What is set here is set on every call, because the handle is reused without curl_easy_reset: a
+ * callback, header list, timeout or buffer size left from the previous request would apply to this one.
+ * The caller owns url and *headers from the start (transfer_cleanup frees them whatever happened). */
 int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, transfer_result *rs,
                      lua_State **L, idle_set *idle, buffer *url, struct curl_slist **headers) {
     buffer_init(url);
@@ -373,6 +406,10 @@ int transfer_prepare(CURL *easy, falcon_client *c, const transfer_request *rq, t
     return 1;
 }
 
+/* libcurl's code says how the exchange ended from libcurl's side; the core knows more (a sink's reason,
+ * a broken length, a second send refused, an upload file that failed) and rewrites the code to say
+ * that, so that errors.c names the real cause. request_size is what tells whether the server may have
+ * the request. */
 void transfer_complete(CURL *easy, const transfer_request *rq, transfer_result *rs, CURLcode code) {
     rs->code = code;
     if (code == CURLE_WRITE_ERROR && rs->sink.failure != SINK_OK) transfer_sink_failed(rs);
@@ -414,6 +451,9 @@ void transfer_cleanup(CURL *easy, buffer *url, struct curl_slist **headers) {
     buffer_free(url);
 }
 
+/* The blocking driver: one curl_easy_perform on the client's handle. performing is set only around it,
+ * so a callback that tries to reuse or close the client raises instead of re-entering libcurl. The
+ * state pointer lives on this stack frame: the callbacks see L for exactly this call. */
 void transfer_perform(lua_State *L, falcon_client *c, const transfer_request *rq, transfer_result *rs) {
     buffer url;
     struct curl_slist *headers;

@@ -20,6 +20,8 @@ struct yajl_block {
     } h;
 };
 
+/* A doubly linked list, each block carrying its own links: yajl frees and grows blocks in any order,
+ * and each must leave the list in O(1), without a search. */
 static void link_block(yajl_memory *m, yajl_block *b) {
     b->h.link.prev = NULL;
     b->h.link.next = m->blocks;
@@ -33,6 +35,7 @@ static void unlink_block(yajl_memory *m, yajl_block *b) {
     if (b->h.link.next != NULL) b->h.link.next->h.link.prev = b->h.link.prev;
 }
 
+/* The one place a block is freed: wiped first when its owner asked, over the size yajl asked for. */
 static void release(yajl_memory *m, yajl_block *b) {
     if (m->wipe) secret_wipe(b + 1, b->h.link.size);
     free(b);
@@ -58,11 +61,13 @@ static yajl_block *new_block(yajl_memory *m, size_t size) {
     return b;
 }
 
+/* yajl's malloc: never NULL (see out_of_memory). */
 static void *yajl_memory_take(void *ctx, size_t size) {
     yajl_block *b = new_block(ctx, size);
     return b != NULL ? b + 1 : out_of_memory(ctx);
 }
 
+/* yajl's free; yajl frees NULL in places, as free allows. */
 static void yajl_memory_give(void *ctx, void *ptr) {
     if (ptr == NULL) return;
     yajl_block *b = (yajl_block *)ptr - 1;
@@ -100,11 +105,13 @@ void yajl_memory_init(yajl_memory *m, lua_State **L, int wipe) {
     m->wipe = wipe;
 }
 
+/* By value: yajl_alloc copies the struct into the handle, so the functions outlive this call; ctx is m. */
 yajl_alloc_funcs yajl_memory_funcs(yajl_memory *m) {
     yajl_alloc_funcs funcs = {yajl_memory_take, yajl_memory_grow, yajl_memory_give, m};
     return funcs;
 }
 
+/* Walks the list only, never the yajl handle: the handle itself is one of the blocks. */
 void yajl_memory_free(yajl_memory *m) {
     while (m->blocks != NULL) {
         yajl_block *b = m->blocks;
