@@ -95,6 +95,8 @@ static void base64_append(buffer *out, const unsigned char *in, size_t len) {
 }
 
 /* Basic auth is encoded here (a few lines) so the header can be wiped; libcurl's own copy could not. */
+/* RFC 7009's revocation: the token in the form, the client authenticated by Basic auth, as the Falcon
+ * API's /oauth2/revoke takes it. */
 int auth_revoke_prepare(lua_State *L, falcon_client *c, transfer_request *rq, buffer *form) {
     transfer_request_init(rq);
     buffer_init(form);

@@ -12,6 +12,8 @@
 #include "buffer.h"
 #include "secret.h"
 
+/* Allocates nothing: memory comes with the first append, so init cannot fail and an unused buffer costs
+ * nothing to free. */
 void buffer_init(buffer *b) {
     b->data = NULL;
     b->len = 0;
@@ -48,6 +50,7 @@ int buffer_reserve(buffer *b, size_t extra) {
     return 1;
 }
 
+/* An empty append succeeds without allocating, and reports an earlier failure all the same. */
 int buffer_append(buffer *b, const void *bytes, size_t len) {
     if (len == 0) return !b->failed;
     if (!buffer_reserve(b, len)) return 0;

@@ -80,6 +80,7 @@ void client_forget_token(falcon_client *c) {
     c->token_static = 0;
 }
 
+/* A closed client has no handle (client_free sets it NULL first), which is all closing means. */
 int client_closed(const falcon_client *c) {
     return c->easy == NULL;
 }
@@ -93,6 +94,7 @@ void client_attach(falcon_client *c, client_user *u) {
     c->users = u;
 }
 
+/* Safe for a user already detached (its links are NULL and it is not the head). */
 void client_detach(falcon_client *c, client_user *u) {
     if (u->prev != NULL) u->prev->next = u->next;
     else if (c->users == u) c->users = u->next;
@@ -360,6 +362,7 @@ static int client_token_fresh(lua_State *L) {
     return 1;
 }
 
+/* client:forget_token(): after a 401, or a logout that could not revoke: the token goes, wiped. */
 static int client_forget(lua_State *L) {
     client_forget_token(client_check(L, 1));
     return 0;

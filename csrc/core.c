@@ -53,6 +53,7 @@
 #include "tokenseal.h"
 #include "tokenshare.h"
 
+/* core.client(options): client.c's constructor under the module's name. */
 static int core_client(lua_State *L) {
     return client_lua_new(L);
 }
@@ -66,6 +67,9 @@ __attribute__((visibility("default"))) int luaopen_falcon_core(lua_State *L) {
         if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return errors_raise(L, "core", "libcurl failed to start");
         curl_ready = 1;
     }
+    /* Metatables first, in this order: perform, exchange, tokenshare and tokenseal add methods to the
+     * client's __index table, which client_register makes. Registering is idempotent per state (each
+     * luaL_newmetatable makes its table once), so a second require in the same state is harmless. */
     errors_register(L);
     headers_register(L);
     query_register(L);

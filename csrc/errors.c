@@ -108,6 +108,8 @@ static int error_tostring(lua_State *L) {
     return 1;
 }
 
+/* The error object is a plain table with a metatable: Lua code reads err.kind and err.message directly,
+ * and an APIError (errors.lua) carries the same table as its transport_error. */
 void errors_register(lua_State *L) {
     if (luaL_newmetatable(L, ERROR_MT)) {
         lua_pushcfunction(L, error_tostring);

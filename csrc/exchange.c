@@ -289,11 +289,14 @@ static int ex_progress(lua_State *L) {
     return 4;
 }
 
+/* __gc, __close and ex:close(): an exchange dropped unfinished (the socket failed, the coroutine was
+ * killed) frees everything now; its request was never answered, so nothing is reported. */
 static int ex_gc(lua_State *L) {
     exchange_release(L, exchange_check(L, 1, 0));
     return 0;
 }
 
+/* Only the state: the head holds the token, and the answer may hold anything. */
 static int ex_tostring(lua_State *L) {
     falcon_exchange *x = exchange_check(L, 1, 0);
     static const char *const states[] = {"sending", "done", "finished"};

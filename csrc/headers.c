@@ -24,6 +24,7 @@ static const unsigned char separators[128] = {
     ['"'] = 1, ['/'] = 1, ['['] = 1, [']'] = 1, ['?'] = 1, ['='] = 1, ['{'] = 1, ['}'] = 1,
 };
 
+/* Also what request.c checks a caller's header names with: one rule for names in both directions. */
 int headers_token_char(unsigned char c) {
     return c > 32 && c < 127 && !separators[c];
 }
@@ -139,6 +140,8 @@ int headers_list_has(const struct curl_slist *list, const char *name) {
     return 0;
 }
 
+/* __index only: the table is the caller's to read and change like any table (FalconPy's headers are a
+ * plain dict too); only a lookup that misses falls back to the case-insensitive scan. */
 void headers_register(lua_State *L) {
     if (luaL_newmetatable(L, HEADERS_MT)) {
         lua_pushcfunction(L, headers_index);

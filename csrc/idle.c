@@ -48,6 +48,7 @@ void idle_add_last(idle_set *set, CURL *easy) {
     for (int i = 0; i < set->count; i++)
         if (set->items[i].fd == fd) return;
     if (set->count == IDLE_MAX) return; /* beyond: unwatched (libcurl keeps far fewer per host) */
+    /* The local port is read now, while the socket is surely open: it is how on_prereq will name it. */
     set->items[set->count].fd = fd;
     set->items[set->count].local_port = local_port(fd);
     set->count++;

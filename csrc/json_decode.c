@@ -180,6 +180,7 @@ static int string_fits(json_decoder *d, size_t len) {
     return fail(d, JSON_LIMIT, "JSON string longer than %sstring (%zu bytes)", d->limits.names, d->limits.max_string);
 }
 
+/* With its length: JSON's \u0000 puts a NUL inside a string, and a Lua string keeps it. */
 static int on_string(void *ctx, const unsigned char *text, size_t len) {
     json_decoder *d = ctx;
     if (!string_fits(d, len) || !room(d, 2)) return 0;
@@ -374,6 +375,7 @@ enum json_status json_decoder_reset(json_decoder *d) {
         lua_pushnil(T);
         lua_rawseti(T, SLOT_QUEUE, ++d->head);
     }
+    /* Values half built by a failed parse sit above the fixed slots: dropped with the rest. */
     lua_settop(T, SLOT_ARRAY_MT);
     /* A parser that finished a text cleanly reads the next one as it would a fresh one; any other is
      * dropped (yajl has no reset), and the next parse makes another. */
@@ -388,6 +390,7 @@ enum json_status json_decoder_reset(json_decoder *d) {
     return d->status;
 }
 
+/* The message lives in the decoder (a fixed buffer): valid until its next reset. */
 const char *json_decoder_error(const json_decoder *d) {
     return d->status == JSON_OK ? NULL : d->message;
 }

@@ -302,6 +302,8 @@ static int transfer_result_lua(lua_State *L) {
     return n;
 }
 
+/* A transfer collected while still in flight cannot happen: it holds a reference to itself until it
+ * finishes (start). So this frees a finished or never-started transfer. */
 static int transfer_gc(lua_State *L) {
     transfer_release(L, transfer_check(L, 1));
     return 0;

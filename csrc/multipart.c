@@ -220,6 +220,8 @@ static size_t read_file_part(multipart *m, multipart_part *p, char *out, size_t 
  * gets), walking each part's stages: its head, its content (memory or file), then the form's tail. */
 size_t multipart_read(multipart *m, char *out, size_t n) {
     size_t total = 0;
+    /* m->offset is the position within the current head, in-memory content or tail; a file part keeps
+     * its own count (file_done), since its bytes come from the FILE's position. */
     while (total < n && m->stage != 3) {
         char *dst = out + total;
         size_t room = n - total, got;

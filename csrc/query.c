@@ -117,6 +117,7 @@ void query_build(lua_State *L, int idx, buffer *out, const char *where) {
 
 #define QUERY_BUFFER_MT "falcon.core.query_buffer"
 
+/* The buffer's bytes are a query, no secret: freed, not wiped. Safe after query_lua_encode freed it. */
 static int query_buffer_gc(lua_State *L) {
     buffer_free(lua_touserdata(L, 1));
     return 0;

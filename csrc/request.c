@@ -143,6 +143,7 @@ static void read_fields(lua_State *L, int idx, transfer_request *rq, request_fie
     f->json = lua_isnil(L, -1) ? 0 : lua_gettop(L);
     if (f->json && lua_type(L, f->json) != LUA_TTABLE && lua_type(L, f->json) != LUA_TUSERDATA)
         errors_raise(L, "request", "bad field 'json' (table of JSON limits expected, got %s)", luaL_typename(L, f->json));
+    /* binary: the operation produces bytes (a download), so its 2xx body is never decoded as JSON. */
     lua_getfield(L, idx, "binary");
     rq->binary = lua_toboolean(L, -1);
     if (f->headers) check_headers(L, f->headers);

@@ -64,6 +64,7 @@ static void find_encoding(void *ud, const char *name, size_t nlen, const char *v
     else if (nlen == 16 && strncasecmp(name, "Content-Encoding", 16) == 0) f->value = value, f->len = vlen;
 }
 
+/* Content codings compare without case (RFC 9110 section 8.4.1): "GZIP" is gzip. */
 static int named(const found_header *f, const char *name) {
     return f->len == strlen(name) && strncasecmp(f->value, name, f->len) == 0;
 }

@@ -135,6 +135,7 @@ static int open_container(token_reader *r, enum kind kind) {
 static int on_start_map(void *ctx) { return open_container(ctx, KIND_OBJECT); }
 static int on_start_array(void *ctx) { return open_container(ctx, KIND_ARRAY); }
 
+/* yajl matches every end with the start it opened (a stray one is a syntax error), so depth stays >= 0. */
 static int on_end(void *ctx) {
     ((token_reader *)ctx)->depth--;
     return 1;

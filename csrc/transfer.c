@@ -233,7 +233,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *ud) {
     return sink_write(&rs->sink, rs->status, data, len) ? len : 0;
 }
 
-/* The request body of a multipart form: read from the one encoder (multipart.c). */
+/* The request body of a multipart form: read from the one encoder (multipart.c). A file that fails
+ * aborts the upload; transfer_complete then reports it as the file's failure, not libcurl's. */
 static size_t on_read(char *out, size_t size, size_t n, void *ud) {
     size_t got = multipart_read(ud, out, size * n);
     return got == MULTIPART_ERROR ? CURL_READFUNC_ABORT : got;
