@@ -34,6 +34,8 @@ typedef struct {
     int last_keys;       /* the next one (pages repeat their shapes), saving the table's regrowth */
 } frame;
 
+/* A presize hint is at most this many slots: a hostile page of a million-item arrays must not make
+ * the next array allocate a million slots before a single item is read. */
 #define SIZE_HINT_MAX 1024
 
 struct json_decoder {

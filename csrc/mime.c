@@ -81,6 +81,8 @@ void mime_check(lua_State *L, int idx, const char *where) {
             if (stat(path, &st) != 0) errors_raise(L, where, "bad form part #%d: 'path' (no such file: %s)", i, path);
             /* A directory or a FIFO has no length to announce, and a device could be read for ever. */
             if (!S_ISREG(st.st_mode)) errors_raise(L, where, "bad form part #%d: 'path' (not a regular file: %s)", i, path);
+            /* access() checks the real uid's rights, which for a setuid program differ from what
+             * open will be allowed; the SDK is not setuid, and the open in multipart.c decides anyway. */
             if (access(path, R_OK) != 0) errors_raise(L, where, "bad form part #%d: 'path' (not readable: %s)", i, path);
         }
         lua_pop(L, 1);

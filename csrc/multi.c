@@ -193,6 +193,8 @@ static int start(lua_State *L, falcon_multi *m, falcon_transfer *t) {
         unref(L, &t->self_ref);
         return errors_push(L, "transport", "the multi handle refused the transfer", 0);
     }
+    /* In flight from here: the client must end this transfer before it frees what the handle points
+     * into (client:close walks its users). */
     t->state = STATE_RUNNING;
     client_attach(t->client, &t->link);
     t->client->requests++;
@@ -343,6 +345,7 @@ static int multi_close(lua_State *L) {
         t = next;
     }
     m->ended = NULL;
+    /* Every easy handle is out of the multi by now, as curl_multi_cleanup requires. */
     curl_multi_cleanup(m->handle);
     m->handle = NULL;
     return 0;

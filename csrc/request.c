@@ -239,6 +239,8 @@ int request_from_lua(lua_State *L, int idx, transfer_request *rq, buffer *query)
         rq->save_to = lua_tostring(L, f.save_to);
         anchor_value(L, anchor, idx, "save_to");
     }
+    /* Memory failures are collected in ok rather than returned at once: every reference below must be
+     * taken (or not) before returning, so that request_free releases exactly what was taken. */
     int ok = !query->failed;
     /* The file body is read through the form encoder, as an upload's file part is, under every driver. */
     if (ok && f.body_path) ok = (rq->form = multipart_file_body(lua_tostring(L, f.body_path), f.body_size)) != NULL;

@@ -65,7 +65,10 @@ static void expiry_aad(double expires_at, unsigned char aad[8]) {
     }
 }
 
-/* Encrypts (or decrypts) len bytes of in into out; 1 on success (decrypting: the tag matched). */
+/* Encrypts (or decrypts) len bytes of in into out; 1 on success (decrypting: the tag matched). One
+ * function for both directions, so that the two cannot disagree on nonce length, AAD or tag handling;
+ * the tag is set before the final step when decrypting (EVP checks it there) and read after it when
+ * encrypting. A decryption that fails the tag has written plaintext to out: the caller wipes it. */
 static int gcm(int encrypt, const unsigned char key[KEY_LEN], const unsigned char nonce[NONCE_LEN],
                const unsigned char aad[8], const unsigned char *in, int len, unsigned char *out,
                unsigned char tag[TAG_LEN]) {

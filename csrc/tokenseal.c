@@ -34,6 +34,8 @@ static int client_seal_token(lua_State *L) {
     seal_identity who = identity_of(L, "client:seal_token", &c);
     /* A handed-in token is the caller's, not the fleet's; one without an expiry cannot be bound to one. */
     if (c->token == NULL || c->token_static || c->token_expires_at <= 0) return 0;
+    /* Every way a token is stored bounds it to TOKEN_MAX_LEN (token_usable, seal_open, the access_token
+     * option's MAX_OPTION_LEN), so it fits the buffer; seal_token checks again. */
     size_t len = strlen(c->token);
     /* On the C stack, not the heap: pushing it may raise a memory error, which must leave nothing behind. */
     unsigned char sealed[TOKEN_MAX_LEN + SEAL_OVERHEAD];

@@ -26,7 +26,8 @@ long long wire_content_length(const transfer_request *rq) {
     return rq->body != NULL ? (long long)rq->body_len : 0;
 }
 
-/* A request header replaces libcurl's own of the same name ("Name:" alone removes it). */
+/* A request header replaces libcurl's own of the same name ("Name:" alone removes it). Checked per
+ * header the driver would add, as libcurl does, so a caller's Host or User-Agent wins under both. */
 static int given(const transfer_request *rq, const char *name) {
     return headers_list_has(rq->headers, name);
 }
