@@ -538,3 +538,42 @@ describe("falcon.core as a shared object", function()
     assert.same({ "luaopen_falcon_core" }, exported)
   end)
 end)
+
+describe("falcon.core's sources", function()
+  -- x.c and x.h are one module; a module depends on every header it (or its header) includes.
+  local function include_graph()
+    local graph = {}
+    local p = assert(io.popen("ls csrc/*.c csrc/*.h"))
+    for path in p:lines() do
+      local module = path:match("([%w_]+)%.[ch]$")
+      graph[module] = graph[module] or {}
+      for line in io.lines(path) do
+        local included = line:match('^%s*#%s*include%s+"([%w_]+)%.h"')
+        if included and included ~= module then graph[module][included] = true end
+      end
+    end
+    p:close()
+    return graph
+  end
+
+  it("include no module that includes them back (the C modules form no cycle)", function()
+    local graph, state, cycle = include_graph(), {}, nil
+    local function visit(module, path)
+      if state[module] == "done" or cycle then return end
+      if state[module] == "open" then cycle = table.concat(path, " -> ") .. " -> " .. module; return end
+      state[module] = "open"
+      path[#path + 1] = module
+      local next_modules = {}
+      for included in pairs(graph[module] or {}) do next_modules[#next_modules + 1] = included end
+      table.sort(next_modules)
+      for _, included in ipairs(next_modules) do visit(included, path) end
+      path[#path] = nil
+      state[module] = "done"
+    end
+    local modules = {}
+    for module in pairs(graph) do modules[#modules + 1] = module end
+    table.sort(modules)
+    for _, module in ipairs(modules) do visit(module, {}) end
+    assert.is_nil(cycle, cycle)
+  end)
+end)
