@@ -121,9 +121,9 @@ function policy.track(ratelimit, headers, now)
     ratelimit.limit, ratelimit.limit_text = value and value >= 1 and value or nil, limit
   end
   if remaining then
-    if remaining:find(",", 1, true) then remaining = budget(remaining)
-    else remaining = untrusted.number(remaining, true) end
-    ratelimit.remaining = remaining
+    -- one number (the common reading) is read as budget would read it, without splitting it first
+    ratelimit.remaining = untrusted.number(remaining, true) or (remaining:find(",", 1, true) and budget(remaining))
+      or nil
   end
   ratelimit.seen_at = now
   remaining, limit = ratelimit.remaining, ratelimit.limit
