@@ -4,7 +4,9 @@
 -- documented limit carried by the hand-written body keyword maps (`max_items`).
 local json = require "falcon.json"
 local parallel = require "falcon.parallel"
-local copy = require("falcon.util").copy
+local util = require "falcon.util"
+
+local copy = util.copy
 
 local batch = {}
 
@@ -20,13 +22,8 @@ local function limit_of(op)
 end
 
 --- `batch.limits[op]`: how many ids one request of `op` may carry, or false when the operation is not
---- batched. Every call asks; the answer is a fact of the (generated) operation record, so it is worked out
---- once per record, and asking is a table lookup.
-batch.limits = setmetatable({}, { __mode = "k", __index = function(limits, op)
-  local limit = limit_of(op)
-  limits[op] = limit
-  return limit
-end })
+--- batched. Every call asks: worked out once per operation record, asking is a table lookup.
+batch.limits = util.per_record(limit_of)
 
 -- "A, B,C" or {"A", "B"} -> {"A", "B"}; anything else is left to the payload checks (nil).
 local function id_list(value)

@@ -402,16 +402,20 @@ local function find_connection(node, depth)
   return nil
 end
 
---- Iterates the pages of a GraphQL query that follows the Relay cursor convention.
--- The query must declare `$after` and pass it to the paged field; each page's
--- `pageInfo.endCursor` becomes the next `after` until `hasNextPage` is false.
--- @param obj any service or Uber object (its client sends the request)
--- @tparam string query GraphQL text
--- @tparam[opt] table variables initial variables
--- @tparam[opt] table opts { on_page = function(page, info), path = "entities", max_pages = n }
--- @return iterator yielding page, nodes (page is a response table or a Result)
-function M.graphql_pages(obj, query, variables, opts)
-  local name = "graphql_pages"
+-- A page's connection (the table with pageInfo: under `path`, else the first found) and its nodes.
+local function connection_of(body, path)
+  local data = type(body) == "table" and body.data or nil
+  local conn
+  if path then
+    conn = type(data) == "table" and data[path] or nil
+  else
+    conn = find_connection(data, 0)
+  end
+  return conn, type(conn) == "table" and type(conn.nodes) == "table" and conn.nodes or {}
+end
+
+-- graphql_pages's arguments, checked before anything is sent; returns the checked options.
+local function graphql_arguments(name, obj, query, variables, opts)
   if type(obj) ~= "table" or rawget(obj, "_client") == nil then
     fail(name, "client", "service or Uber object expected, got " .. type(obj))
   end
@@ -426,6 +430,20 @@ function M.graphql_pages(obj, query, variables, opts)
       type(opts.path)) end
   if opts.on_page ~= nil and type(opts.on_page) ~= "function" then fail(name, "on_page", "function expected, got " ..
       type(opts.on_page)) end
+  return opts
+end
+
+--- Iterates the pages of a GraphQL query that follows the Relay cursor convention.
+-- The query must declare `$after` and pass it to the paged field; each page's
+-- `pageInfo.endCursor` becomes the next `after` until `hasNextPage` is false.
+-- @param obj any service or Uber object (its client sends the request)
+-- @tparam string query GraphQL text
+-- @tparam[opt] table variables initial variables
+-- @tparam[opt] table opts { on_page = function(page, info), path = "entities", max_pages = n }
+-- @return iterator yielding page, nodes (page is a response table or a Result)
+function M.graphql_pages(obj, query, variables, opts)
+  local name = "graphql_pages"
+  opts = graphql_arguments(name, obj, query, variables, opts)
   local op = endpoints.get(GRAPHQL_OP)
   local vars = copy(variables)
   local done, page, count = false, 0, 0
@@ -455,14 +473,7 @@ function M.graphql_pages(obj, query, variables, opts)
       end
       return response, {}
     end
-    local data = type(body) == "table" and body.data or nil
-    local conn
-    if opts.path then
-      conn = type(data) == "table" and data[opts.path] or nil
-    else
-      conn = find_connection(data, 0)
-    end
-    local nodes = type(conn) == "table" and type(conn.nodes) == "table" and conn.nodes or {}
+    local conn, nodes = connection_of(body, opts.path)
     local page_key = fingerprint(nodes)
     if page_key and page_key == previous then
       done = true

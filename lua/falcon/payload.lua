@@ -22,8 +22,9 @@ local policy = require "falcon.policy"
 local query = require "falcon.payload_query"
 local upload = require "falcon.payload_upload"
 local body = require "falcon.payload_body"
+local util = require "falcon.util"
 
-local fail, copy = check.fail, require("falcon.util").copy
+local fail, copy = check.fail, util.copy
 
 local M = {}
 
@@ -34,16 +35,11 @@ local control = {
 }
 
 -- Per-operation facts that do not depend on the call, computed once (the tables are generated data).
-local by_name_cache = setmetatable({}, { __mode = "k" })
-local function params_by_name(op)
-  local map = by_name_cache[op]
-  if not map then
-    map = {}
-    for _, p in ipairs(op.params) do map[p.name] = p end
-    by_name_cache[op] = map
-  end
+local params_by_name = util.per_record(function(op)
+  local map = {}
+  for _, p in ipairs(op.params) do map[p.name] = p end
   return map
-end
+end)
 
 -- What an unknown keyword's error lists as accepted.
 local function known_keywords(ctx)
@@ -132,7 +128,7 @@ function M.build(op, args, name, extra)
   if op.refused then errors.raise(name, "%s", op.refused) end
   if type(args) ~= "table" then fail(name, "arguments", "table of keyword arguments expected, got " .. type(args)) end
   local ctx = { op = op, args = args, name = name, used = {}, query = {}, headers = {}, route = op.route,
-                by_name = params_by_name(op) }
+                by_name = params_by_name[op] }
   query.stage(ctx)
   upload.stage(ctx, extra)
   body.stage(ctx)
@@ -144,11 +140,9 @@ end
 --- `quick[op]`: the quick path of an operation, a function(op, args, name) that builds a common call
 --- (a table of keywords, no Uber forms) exactly as `build` does, or returns nil for `build` to take it; false
 --- when the operation has none. Worked out once per operation record. falcon.call asks it first.
-M.quick = setmetatable({}, { __mode = "k", __index = function(quick, op)
-  local path = not op.refused and (query.quick_for(op) or body.quick_for(op)) or false
-  quick[op] = path
-  return path
-end })
+M.quick = util.per_record(function(op)
+  return not op.refused and (query.quick_for(op) or body.quick_for(op)) or false
+end)
 
 --- Merges positional arguments into a keyword table.
 -- `f("A,B")`, `f{"A","B"}`, `f("A", {kw...})`, `f({"A","B"}, {kw...})` and `f{ids=..., ...}`.
@@ -169,11 +163,7 @@ local function positional_target(op)
   return target
 end
 -- Worked out once per operation record (false: none).
-local targets = setmetatable({}, { __mode = "k", __index = function(targets, op)
-  local target = positional_target(op) or false
-  targets[op] = target
-  return target
-end })
+local targets = util.per_record(function(op) return positional_target(op) or false end)
 
 function M.merge_positional(op, name, a1, a2)
   local kw, positional, fresh

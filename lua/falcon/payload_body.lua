@@ -131,11 +131,7 @@ local function ids_plan(op)
   return plan
 end
 local IDS_BODY = { fields = { ids = "array" } } -- the schema of {"ids": [...]}: a list, whatever it holds
-local ids_plans = setmetatable({}, { __mode = "k", __index = function(plans, op)
-  local plan = ids_plan(op)
-  plans[op] = plan
-  return plan
-end })
+local ids_plans = util.per_record(ids_plan)
 
 --- That call built without the general stages' bookkeeping (the same list check and encoder); nil when
 --- the call is anything else, and the general stages take it.

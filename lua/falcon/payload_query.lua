@@ -5,7 +5,9 @@
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
 local policy = require "falcon.policy"
-local sorted_keys = require("falcon.util").sorted_keys
+local util = require "falcon.util"
+
+local sorted_keys = util.sorted_keys
 
 local fail, describe, huge = check.fail, check.describe, math.huge
 local check_scalar, check_text, scalar_string = check.check_scalar, check.check_text, check.scalar_string
@@ -95,11 +97,7 @@ local function query_plan(op)
   return { params = params, by_name = by_name, binary = op.produces and op.produces ~= "application/json" or nil,
            repeatable = policy.idempotent(op.method, op.route) }
 end
-local query_plans = setmetatable({}, { __mode = "k", __index = function(plans, op)
-  local plan = query_plan(op)
-  plans[op] = plan
-  return plan
-end })
+local query_plans = util.per_record(query_plan)
 
 --- That call built without the general stages' bookkeeping (same helpers, same parameter order, same
 --- errors); nil when the call is anything else, and the general stages take it.

@@ -30,6 +30,27 @@ local M = {}
 
 local classes = {}
 
+-- The methods a service class's objects have besides their operations: what every object has
+-- (falcon.object), and paging over the class's own operations.
+local function class_methods(class_name, coll)
+  local methods = {}
+  for k, f in pairs(object.common) do methods[k] = f end
+  local function operation(what, opname)
+    local op = coll.by_id[opname] or coll.by_name[opname]
+    if not op then errors.raise(class_name .. ":" .. what, "unknown operation '%s'", tostring(opname)) end
+    return op
+  end
+  --- Paged iteration: for page in obj:pages("query_cases", {...}) do ... end
+  function methods.pages(self, opname, args, opts)
+    return paginate.pages(self, operation("pages", opname), opname, args, opts)
+  end
+  --- Item iteration across pages: for id in obj:each("query_cases", {...}) do ... end
+  function methods.each(self, opname, args, opts)
+    return paginate.each(self, operation("each", opname), opname, args, opts)
+  end
+  return methods
+end
+
 --- The constructor table of a service class.
 -- @tparam string class_name e.g. "MessageCenter", "Hosts"
 -- @treturn table|nil callable constructor: `Class{ options }`
@@ -44,23 +65,8 @@ function M.class(class_name)
   local coll = endpoints.class_view(class_name)
   if not coll then return nil end
   local cname = coll.name
-  local methods = {}
-  for k, f in pairs(object.common) do methods[k] = f end
+  local methods = class_methods(class_name, coll)
   local mt = { __name = "falcon." .. class_name }
-
-  --- Paged iteration: for page in obj:pages("query_cases", {...}) do ... end
-  function methods.pages(self, opname, args, opts)
-    local op = coll.by_id[opname] or coll.by_name[opname]
-    if not op then errors.raise(class_name .. ":pages", "unknown operation '%s'", tostring(opname)) end
-    return paginate.pages(self, op, opname, args, opts)
-  end
-  --- Item iteration across pages: for id in obj:each("query_cases", {...}) do ... end
-  function methods.each(self, opname, args, opts)
-    local op = coll.by_id[opname] or coll.by_name[opname]
-    if not op then errors.raise(class_name .. ":each", "unknown operation '%s'", tostring(opname)) end
-    return paginate.each(self, op, opname, args, opts)
-  end
-
   mt.__index, mt.__newindex = object.accessors(methods, function(key)
     if type(key) ~= "string" then return nil end
     local op = coll.by_id[key] or coll.by_name[key]
