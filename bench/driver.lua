@@ -149,7 +149,9 @@ function figures.per_call()
     local floor_us = median(times["floor/" .. page.ids]) * per
     for _, vm in ipairs(VMS) do
       for _, mode in ipairs(page.modes) do
-        local target = mode == "service" and { max = 1.3, text = "≤ 1.30x" } or nil
+        -- issue 25's target on the short page: 1.30x under LuaJIT, 1.50x under Lua 5.4
+        local max = page.ids == 10 and vm.name == "Lua 5.4" and 1.5 or 1.3
+        local target = mode == "service" and { max = max, text = ("≤ %.2fx"):format(max) } or nil
         rows[#rows + 1] = row(string.format("per call, %d ids: %s (%s)", page.ids, modes[mode], vm.name),
           median(times[vm.name .. "/" .. mode .. "/" .. page.ids]) * per, "µs", floor_us, "C floor, libcurl, 1 handle",
           target)

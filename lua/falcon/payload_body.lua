@@ -1,7 +1,8 @@
 --- The body stage of the request builder: body keyword maps (`content` -> body key `body`, aggregates as a
 --- one-element list, `ids` as a JSON list), `body=` passed through with explicit keywords winning, the `ids`
 --- convention of body-only entity lookups, and bodies of bytes for the operations whose body may be bytes
---- (their `consumes`: PutObject, ArchiveUploadV1), given as a string or streamed from `file_path`.
+--- (their `consumes`: PutObject, ArchiveUploadV1), given as a string or streamed from `file_path`; and the
+--- quick path, which builds the common lookup of ids (the whole body) with the same helpers and nothing else.
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
 local policy = require "falcon.policy"
