@@ -293,6 +293,12 @@ static int client_perform(lua_State *L) {
     return n;
 }
 
+/* falcon.core.perform(client, kind, request): client:perform as a function of the module, which the
+ * blocking driver takes as its exchange, so that no Lua function stands between the engine and the core. */
+void client_push_perform(lua_State *L) {
+    lua_pushcfunction(L, client_perform);
+}
+
 /* ---- small accessors ------------------------------------------------------------------------ */
 
 static int client_token_info(lua_State *L) {

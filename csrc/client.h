@@ -55,6 +55,7 @@ falcon_client *client_check_idle(lua_State *L, int idx);
  * memory (libcurl copies the proxy and CA strings: a handle without them must not be used). */
 int client_apply_settings(falcon_client *c, CURL *easy);
 void client_register(lua_State *L);
+void client_push_perform(lua_State *L);
 int client_lua_new(lua_State *L);
 void client_forget_token(falcon_client *c);
 /* A closed client has no handle; its methods raise, and finishing a token exchange for it fails. */

@@ -11,7 +11,7 @@ static response_parser *of(http_parser *p) {
 
 static int on_message_begin(http_parser *p) {
     response_parser *rp = of(p);
-    buffer_reset(&rp->rs->headers);
+    transfer_headers_reset(rp->rs);
     rp->in_value = 0;
     return 0;
 }

@@ -18,12 +18,12 @@
 #define TEMP_NAME "/.falconlua-XXXXXX.part"
 #define TEMP_SUFFIX_LEN 5
 
-int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, const buffer *headers) {
+int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, header_fields *head) {
     memset(s, 0, sizeof *s);
     s->memory = memory;
     s->save_to = save_to;
     s->max_memory = max_memory;
-    s->headers = headers;
+    s->head = head;
     return 1;
 }
 
@@ -41,32 +41,23 @@ static int failed_errno(body_sink *s) {
 
 /* ---- Content-Encoding ------------------------------------------------------------------------ */
 
-typedef struct {
-    const char *value;
-    size_t len;
-} found_header;
-
-static void find_encoding(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
-    found_header *f = ud;
-    if (name == NULL) f->value = NULL, f->len = 0; /* a new header block: only the last one counts */
-    else if (nlen == 16 && strncasecmp(name, "Content-Encoding", 16) == 0) f->value = value, f->len = vlen;
-}
-
-static int named(const found_header *f, const char *name) {
-    return f->len == strlen(name) && strncasecmp(f->value, name, f->len) == 0;
+static int named(const char *value, size_t len, const char *name) {
+    return len == strlen(name) && strncasecmp(value, name, len) == 0;
 }
 
 /* gzip and deflate are decoded (what the core asks for); identity passes; anything else (br, zstd, a
  * chain such as "gzip, gzip") is refused rather than handed on as if it were the body. */
 static int choose_decoder(body_sink *s) {
-    found_header f = {NULL, 0};
-    if (s->headers != NULL && s->headers->data != NULL) headers_parse(s->headers->data, s->headers->len, find_encoding, &f);
-    if (f.value == NULL || f.len == 0 || named(&f, "identity")) return 1;
-    int gzip = named(&f, "gzip") || named(&f, "x-gzip");
-    if (!gzip && !named(&f, "deflate")) {
+    /* The head's one parse: its fields serve this, the JSON decoder's Content-Type and the Lua table. */
+    if (s->head != NULL && !headers_fields_update(s->head)) return failed(s, SINK_NO_MEMORY, NULL);
+    size_t len = 0;
+    const char *value = s->head != NULL ? headers_fields_get(s->head, "Content-Encoding", &len) : NULL;
+    if (value == NULL || len == 0 || named(value, len, "identity")) return 1;
+    int gzip = named(value, len, "gzip") || named(value, len, "x-gzip");
+    if (!gzip && !named(value, len, "deflate")) {
         char detail[160];
         snprintf(detail, sizeof detail, "unsupported Content-Encoding '%.*s' (the client asks for gzip or deflate)",
-                 f.len > 64 ? 64 : (int)f.len, f.value);
+                 len > 64 ? 64 : (int)len, value);
         for (char *p = detail; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
         return failed(s, SINK_ENCODING, detail);

@@ -6,6 +6,7 @@
 --   queue()                            {wait(), release()}: tasks wait for one event (a token renewal)
 -- Three drivers: blocking (here, libcurl's easy handle), falcon.multi_driver (curl multi under
 -- coroutines) and falcon.cosocket (ngx_lua). The last two are picked for the code running in them.
+local compat = require "falcon.compat"
 local core = require "falcon.core"
 
 local driver = {}
@@ -14,7 +15,7 @@ local BLOCKING_QUEUE = { wait = function() end, release = function() end }
 
 driver.blocking = {
   name = "blocking",
-  exchange = function(client, kind, wire) return client:perform(kind, wire) end,
+  exchange = core.perform, -- client:perform(kind, wire)
   sleep = core.sleep,
   now = core.now,
   -- One thread of control: the call that waits is the one renewing, so nobody is ever queued.
@@ -36,20 +37,19 @@ function driver.bind(co, d) by_coroutine[co] = d end
 driver.COSOCKET_PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
                            ssl_session_fetch = true, ssl_client_hello = true }
 
-local function ngx_phase()
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
-  return ngx.get_phase()
-end
+local running = compat.running
 
 --- The driver for the code running now: the one bound to this coroutine, else the cosocket driver inside
--- nginx where cosockets work, else the blocking one.
+-- nginx where cosockets work, else the blocking one. (Asked on every call: no Lua call of its own.)
 function driver.current()
-  local co = require("falcon.compat").running()
+  local co = running()
   local bound = co and by_coroutine[co]
   if bound then return bound end
-  local phase = ngx_phase()
-  if phase and driver.COSOCKET_PHASES[phase] then return require "falcon.cosocket" end
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.get_phase) == "function" and driver.COSOCKET_PHASES[ngx.get_phase()] then
+    -- loaded here, not above: falcon.cosocket is ngx_lua's, and outside nginx it is never needed
+    return require "falcon.cosocket"
+  end
   return driver.blocking
 end
 
