@@ -1,15 +1,8 @@
-<<<<<<< HEAD
--- Runs inside the 4-worker nginx of spec/event_stream_openresty_spec.lua (and of
--- case_watch_openresty_spec.lua): every worker starts falcon.event_stream_nginx from init_worker_by_lua;
--- the one holding the lease appends "pid partition offset" for each event to a file, so the spec sees who
--- delivered what.
-=======
--- Runs inside the nginx of spec/event_stream_openresty_spec.lua.
+-- Runs inside the nginx of spec/event_stream_openresty_spec.lua (and of case_watch_openresty_spec.lua).
 -- M.start: in the 4-worker nginx, every worker starts falcon.event_stream_nginx from init_worker_by_lua;
 -- the one holding the lease appends "pid partition offset" for each event to a file, so the spec sees who
--- delivered what.
+-- delivered what. M.start_watch: the same for falcon.case_watch_nginx.
 -- M.read: a request handler reading one stream against the emulator's stream faults (cosocket driver).
->>>>>>> h23-stream
 -- luacheck: globals ngx
 local cjson = require "cjson"
 
@@ -41,7 +34,6 @@ function M.start(config_path, out_path)
   }
 end
 
-<<<<<<< HEAD
 -- The same for spec/case_watch_openresty_spec.lua: falcon.case_watch_nginx in every worker; the one holding
 -- the lease appends "pid kind case item" for each change.
 function M.start_watch(config_path, out_path)
@@ -62,7 +54,8 @@ function M.start_watch(config_path, out_path)
       out:close()
     end,
   }
-=======
+end
+
 -- Takes up to `take` events (or, with `stop`, one: then stops and asks again); what it was handed.
 local function take_events(stream, take, stop)
   local seen, after_stop, queued = {}, nil, nil
@@ -101,7 +94,6 @@ function M.read(config_path)
   result.stats, result.driver = stream.stats, require("falcon.driver").current().name
   ngx.header["Content-Type"] = "application/json"
   ngx.say(cjson.encode(result))
->>>>>>> h23-stream
 end
 
 return M
