@@ -147,6 +147,17 @@ local function receive(sock, ex, wire, read_timeout)
   end
 end
 
+-- TLS on a new connection; nil, or the failure's kind and detail (the socket is then closed).
+local function handshake(sock, t)
+  -- false: no session object wanted back (pooled connections are what is reused)
+  local done, err = sock:sslhandshake(false, server_name(t), t.ssl_verify)
+  if done then return nil end
+  sock:close()
+  if err == "timeout" then return "timeout", "TLS handshake failed: timeout" end
+  if tostring(err):match("^%d+:") or err == "certificate host mismatch" then return "verify", err end
+  return "tls", "TLS handshake failed: " .. tostring(err)
+end
+
 local NOT_STALE = { timeout = true, file = true, aborted = true }
 
 -- One exchange over a pooled connection: connect (+ TLS), send, receive, keep alive or close.
@@ -180,13 +191,8 @@ local function run(client, ex, wire)
     end
     local reused = sock:getreusedtimes() or 0
     if tls and reused == 0 then
-      -- false: no session object wanted back (pooled connections are what is reused)
-      local done, herr = sock:sslhandshake(false, server_name(t), t.ssl_verify)
-      if not done then
-        sock:close()
-        local kind, detail = "tls", "TLS handshake failed: " .. tostring(herr)
-        if herr == "timeout" then kind = "timeout"
-        elseif tostring(herr):match("^%d+:") or herr == "certificate host mismatch" then kind, detail = "verify", herr end
+      local kind, detail = handshake(sock, t)
+      if kind then
         ex:fail(kind, detail, false)
         return ex:result()
       end

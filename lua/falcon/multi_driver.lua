@@ -69,49 +69,88 @@ function multi_driver.queue()
   return q
 end
 
--- Tasks: spawn, resume, cancel, end.
-local function tasks_of(s, tasks, ready)
-  local function finish(co)
-    if tasks[co] then tasks[co], s.live = nil, s.live - 1 end
-  end
+-- ---- a scheduler: s.tasks (coroutine -> true), s.ready (steps to run), s.timers, s.waiting (transfer ->
+-- coroutine) --------------------------------------------------------------------------------------------
 
-  function s.resume_later(co, ...)
-    if tasks[co] then ready[#ready + 1] = pack(co, ...) end
-  end
+local function finish(s, co)
+  if s.tasks[co] then s.tasks[co], s.live = nil, s.live - 1 end
+end
 
-  function s.step(step)
-    local co = step[1]
-    if not tasks[co] then return end -- cancelled meanwhile
-    local ok, err = coroutine.resume(co, unpack(step, 2, step.n))
-    if not ok then
-      finish(co)
-      error(debug.traceback(co, tostring(err)), 0) -- a task catches its own errors: this one is a bug
+-- Runs one step of a task: resumes it with the values it waited for.
+local function step(s, values)
+  local co = values[1]
+  if not s.tasks[co] then return end -- cancelled meanwhile
+  local ok, err = coroutine.resume(co, unpack(values, 2, values.n))
+  if not ok then
+    finish(s, co)
+    error(debug.traceback(co, tostring(err)), 0) -- a task catches its own errors: this one is a bug
+  end
+  if coroutine.status(co) == "dead" then finish(s, co) end
+end
+
+-- Starts fn as a task; the loop starts it (a task that ends at once must not nest the next one's stack).
+local function spawn(s, fn)
+  local co = coroutine.create(fn)
+  scheduler_of[co], s.tasks[co], s.live = s, true, s.live + 1
+  s.ready[#s.ready + 1] = pack(co)
+  -- cancel(): never resumed again; an exchange it had in flight goes on, its answer dropped, until the
+  -- multi handle closes (a home does once its last task ends or is cancelled).
+  return { cancel = function()
+    finish(s, co)
+    if not s.pumping then s.settle() end
+  end }
+end
+
+-- Wakes the waits whose deadline came; returns the seconds until the next one (at most `cap`).
+local function due(s, now, cap)
+  local still = {}
+  for _, t in ipairs(s.timers) do
+    if not t.w.done then
+      if t.at <= now then wake(t.w, false)
+      else
+        still[#still + 1] = t
+        cap = math.min(cap, t.at - now)
+      end
     end
-    if coroutine.status(co) == "dead" then finish(co) end
   end
+  s.timers = still
+  return cap
+end
 
-  --- Starts fn as a task; the loop starts it (a task that ends at once must not nest the next one's stack).
-  function s.driver.spawn(fn)
-    local co = coroutine.create(fn)
-    scheduler_of[co], tasks[co], s.live = s, true, s.live + 1
-    ready[#ready + 1] = pack(co)
-    -- cancel(): never resumed again; an exchange it had in flight goes on, its answer dropped, until the
-    -- multi handle closes (a home does once its last task ends or is cancelled).
-    return { cancel = function()
-      finish(co)
-      if not s.pumping then s.settle() end
-    end }
+-- Moves the tasks until is_done(), the deadline, or no task is left.
+local function loop(s, is_done, deadline)
+  local ready, waiting = s.ready, s.waiting
+  while not is_done() and s.live > 0 do
+    local now = core.now()
+    if now >= deadline then return end
+    local timeout = due(s, now, math.min(1, deadline - now))
+    if #ready > 0 then timeout = 0 end
+    if timeout > 0 and next(waiting) == nil then
+      core.sleep(timeout) -- no exchange in flight (the multi handle would not wait): only a timer is due
+    else
+      for _, transfer in ipairs(s.multi:perform(timeout)) do
+        local co = waiting[transfer]
+        waiting[transfer] = nil
+        s.resume_later(co, transfer:result())
+      end
+    end
+    local steps = {} -- (ready is emptied in place: the tasks add to it meanwhile)
+    for i = 1, #ready do steps[i], ready[i] = ready[i], nil end
+    for _, values in ipairs(steps) do step(s, values) end
   end
 end
 
 function multi_driver.new(max)
-  local s = { multi = core.multi(max), live = 0 }
-  local ready, timers, waiting, tasks = {}, {}, {}, {}
+  local s = { multi = core.multi(max), live = 0, tasks = {}, ready = {}, timers = {}, waiting = {} }
+
+  function s.resume_later(co, ...)
+    if s.tasks[co] then s.ready[#s.ready + 1] = pack(co, ...) end
+  end
 
   --- The wait of a task of s: until wake(w); a finite deadline sets a timer.
   function s.wait(w, deadline)
     w.s, w.co = s, compat.running()
-    if deadline < math.huge then timers[#timers + 1] = { at = deadline, w = w } end
+    if deadline < math.huge then s.timers[#s.timers + 1] = { at = deadline, w = w } end
     return coroutine.yield()
   end
 
@@ -120,56 +159,19 @@ function multi_driver.new(max)
     exchange = function(client, kind, wire)
       local transfer, err = s.multi:add(client, kind, wire)
       if not transfer then return nil, err end
-      waiting[transfer] = compat.running()
+      s.waiting[transfer] = compat.running()
       return coroutine.yield()
     end,
     now = core.now,
     sleep = function(seconds) s.wait({}, core.now() + seconds) end,
     queue = multi_driver.queue,
+    spawn = function(fn) return spawn(s, fn) end,
     run = function(fn, ...) return fn(...) end, -- already a task: fn's tasks join this scheduler
   }
-  tasks_of(s, tasks, ready)
-
-  -- Wakes the waits whose deadline came; returns the seconds until the next one (at most `cap`).
-  local function due(now, cap)
-    local still = {}
-    for _, t in ipairs(timers) do
-      if not t.w.done then
-        if t.at <= now then wake(t.w, false)
-        else
-          still[#still + 1] = t
-          cap = math.min(cap, t.at - now)
-        end
-      end
-    end
-    timers = still
-    return cap
-  end
-
-  local function loop(is_done, deadline)
-    while not is_done() and s.live > 0 do
-      local now = core.now()
-      if now >= deadline then return end
-      local timeout = due(now, math.min(1, deadline - now))
-      if #ready > 0 then timeout = 0 end
-      if timeout > 0 and next(waiting) == nil then
-        core.sleep(timeout) -- no exchange in flight (the multi handle would not wait): only a timer is due
-      else
-        for _, transfer in ipairs(s.multi:perform(timeout)) do
-          local co = waiting[transfer]
-          waiting[transfer] = nil
-          s.resume_later(co, transfer:result())
-        end
-      end
-      local steps = {} -- (ready is shared with the task functions: emptied, never replaced)
-      for i = 1, #ready do steps[i], ready[i] = ready[i], nil end
-      for _, step in ipairs(steps) do s.step(step) end
-    end
-  end
 
   function s.pump(is_done, deadline)
     s.pumping = true
-    local ok, err = pcall(loop, is_done, deadline)
+    local ok, err = pcall(loop, s, is_done, deadline)
     s.pumping = false
     if not ok then error(err, 0) end
   end
