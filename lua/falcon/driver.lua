@@ -19,6 +19,7 @@
 --   falcon.cosocket (ngx_lua): tasks are light threads, waits are ngx.semaphore waits; it also has
 --     on_exit(owner, fn): fn(owner) once, when the nginx worker is told to exit.
 -- The last two are picked for the code running in them.
+local compat = require "falcon.compat"
 local core = require "falcon.core"
 local multi_driver = require "falcon.multi_driver"
 
@@ -40,19 +41,20 @@ driver.blocking = {
 driver.COSOCKET_PHASES = { rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
                            ssl_session_fetch = true, ssl_client_hello = true }
 
-local function ngx_phase()
-  local ngx = rawget(_G, "ngx")
-  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
-  return ngx.get_phase()
-end
+local running, schedulers = compat.running, multi_driver.schedulers
 
 --- The driver for the code running now: its scheduler's, when it is a task of one, else the cosocket
---- driver inside nginx where cosockets work, else the blocking one.
+--- driver inside nginx where cosockets work, else the blocking one. (Asked on every call: no Lua call of
+--- its own but compat.running.)
 function driver.current()
-  local scheduler = multi_driver.scheduler_of(require("falcon.compat").running())
+  local co = running()
+  local scheduler = co and schedulers[co]
   if scheduler then return scheduler.driver end
-  local phase = ngx_phase()
-  if phase and driver.COSOCKET_PHASES[phase] then return require "falcon.cosocket" end
+  local ngx = rawget(_G, "ngx")
+  if type(ngx) == "table" and type(ngx.get_phase) == "function" and driver.COSOCKET_PHASES[ngx.get_phase()] then
+    -- loaded here, not above: falcon.cosocket is ngx_lua's, and outside nginx it is never needed
+    return require "falcon.cosocket"
+  end
   return driver.blocking
 end
 

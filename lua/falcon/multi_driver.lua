@@ -28,6 +28,7 @@ local scheduler_of = setmetatable({}, { __mode = "k" })
 function multi_driver.scheduler_of(co)
   return co and scheduler_of[co]
 end
+multi_driver.schedulers = scheduler_of -- (read by falcon.driver on every call: a lookup, no Lua call)
 
 -- A waiter is one wait of one task (or of a thread pumping its home): ended once, by a release (true) or
 -- by its deadline (false).
@@ -173,7 +174,10 @@ function multi_driver.new(max)
     s.pumping = true
     local ok, err = pcall(loop, s, is_done, deadline)
     s.pumping = false
-    if not ok then error(err, 0) end
+    if not ok then
+      if s.on_empty then s.on_empty() end -- a home the error broke is closed, and the next one is new
+      error(err, 0)
+    end
   end
 
   --- A home with no task left is closed (its multi handle, and any exchange a cancelled task left).
@@ -181,7 +185,12 @@ function multi_driver.new(max)
     if s.live == 0 and s.on_empty then s.on_empty() end
   end
 
-  function s.close() s.multi:close() end
+  -- Closes the multi handle (the exchanges still in flight end) and forgets every task: without
+  -- ephemerons (LuaJIT, 5.1) a task still listed would keep itself alive through scheduler_of's value.
+  function s.close()
+    s.multi:close()
+    s.tasks, s.ready, s.timers, s.waiting, s.live = {}, {}, {}, {}, 0
+  end
   return s
 end
 
