@@ -198,7 +198,7 @@ describe("falcon.EventStream in nginx", function()
     local errors = ngx_server:errors()
     ngx_server:stop()
     assert.is_not_nil(gone, "nginx still runs 15 s after QUIT; it said:\n" .. errors)
-    assert.is_true(gone < 3, ("nginx took %.2f s to quit"):format(gone))
+    assert.is_true(gone < 5, ("nginx took %.2f s to quit (its naps are 10 s)"):format(gone))
   end)
 
   it("runs in one of 4 workers, and another takes over from the checkpoint when it is killed", function()
