@@ -114,6 +114,16 @@ describe("no component waits by polling", function()
     assert.are.same({ "EventStream:_discover", "EventStream:_feed_task" }, { sites[1].name, sites[2].name })
   end)
 
+  it("lets a scheduler whose tasks only wait for a time sleep, not spin", function()
+    local falcon, driver = require "falcon", require "falcon.driver"
+    local cpu, began = os.clock(), core.now()
+    falcon.parallel({ function() driver.current().sleep(0.5) end, function() driver.current().sleep(0.3) end })
+    local used, took = os.clock() - cpu, core.now() - began
+    assert.is_true(took >= 0.5, ("took %.3f s"):format(took))
+    -- Looping on the multi handle with nothing in flight (it returns at once) burnt the whole 0.5 s.
+    assert.is_true(used < 0.15, ("%.3f s of CPU for 0.5 s of sleep"):format(used))
+  end)
+
   describe("at run time", function()
     local e, redis, falcon
 
