@@ -57,7 +57,8 @@ function Client.new(opts)
       errors.bad_option(nil, "shared_dict", "a handed-in access_token is not renewed, so not shared")
     end
     local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
-    self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity)
+    self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity,
+                                                        self.policy.max_wait)
   end
   if opts.coordination then
     if opts.shared_dict then errors.bad_option(nil, "coordination", "give it or shared_dict, not both") end
@@ -298,12 +299,13 @@ end
 
 -- A token is fetched on first use and renewed inside the renew window; a handed-in token is used as is.
 -- Concurrent tasks that find the token due wait in the driver's queue for the one renewal under way
--- (woken when it ends, never polling); if it failed, the next of them tries again. A renewal under another
--- driver (a scheduler that ended with it in flight, or a nested one) cannot wake this caller: it is not
--- waited for, and this caller renews by itself.
+-- (woken when it ends, never polling, and never past max_retry_wait and the call's timeout); if it failed
+-- or took longer, the next of them tries again. A renewal under another driver (a scheduler that ended
+-- with it in flight, or a nested one) cannot wake this caller: it is not waited for, and this caller
+-- renews by itself.
 function Client:_ensure_token(d)
   local renewal = self.renewal
-  if renewal and renewal.driver == d then renewal.queue.wait() end
+  if renewal and renewal.driver == d then renewal.queue.wait(d.now() + self.policy.max_wait) end
   if self.core:token_fresh(self.renew_window) then return true end
   local info = self.core:token_info()
   if not info.has_credentials then

@@ -67,6 +67,14 @@ local function backoff(p, attempt, random)
   return ceiling * random()
 end
 
+--- The wait before look number `failures` (1, 2, ...) again at a peer that failed, or at another
+--- process's progress: `initial` doubling up to `max`, then jittered to half to all of it, so that those
+--- who failed together do not come back together.
+function policy.backoff(initial, max, failures, random)
+  local wait = math.min(max, initial * 2 ^ math.min(failures - 1, 20))
+  return wait * (0.5 + 0.5 * random())
+end
+
 --- How long to wait before retrying, or nil to return this outcome to the caller.
 ---@param p table policy
 ---@param idempotent boolean
