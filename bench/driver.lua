@@ -106,6 +106,7 @@ local function fmt_number(v, unit)
   if unit == "ids/s" or unit == "entities/s" or unit == "events/s" then return string.format("%.0f %s", v, unit) end
   if unit == "%" then return string.format("%.1f %%", v) end
   if unit == "instr" then return string.format("%.0f instr", v) end
+  if unit == "calls" or unit == "lines" then return string.format("%d %s", v, unit) end
   return string.format("%.3g %s", v, unit or "")
 end
 
@@ -148,7 +149,9 @@ function figures.per_call()
     local floor_us = median(times["floor/" .. page.ids]) * per
     for _, vm in ipairs(VMS) do
       for _, mode in ipairs(page.modes) do
-        local target = mode == "service" and { max = 1.3, text = "≤ 1.30x" } or nil
+        -- issue 25's target on the short page: 1.30x under LuaJIT, 1.50x under Lua 5.4
+        local max = page.ids == 10 and vm.name == "Lua 5.4" and 1.5 or 1.3
+        local target = mode == "service" and { max = max, text = ("≤ %.2fx"):format(max) } or nil
         rows[#rows + 1] = row(string.format("per call, %d ids: %s (%s)", page.ids, modes[mode], vm.name),
           median(times[vm.name .. "/" .. mode .. "/" .. page.ids]) * per, "µs", floor_us, "C floor, libcurl, 1 handle",
           target)
@@ -197,7 +200,31 @@ function figures.instructions()
   return rows
 end
 
--- 1c. Decoding alone: the C decoder (falcon.json.decode on the whole text, and fed 64 KiB pieces as a
+-- 1c. The SDK's Lua work per call, counted by a debug hook (call and line events in lua/falcon/ during
+-- one call after a warm-up; under LuaJIT with the JIT off, since compiled code runs no hook). Exact and
+-- free of noise: what a change to the call path adds or saves shows here first.
+function figures.luacalls()
+  progress("Lua calls per call (debug hook)")
+  local calls = {
+    { "query", "query_cases{limit = 10}", { max = 15, on = "value", text = "≤ 15" } },
+    { "query_filter", "query_cases{filter = ..., limit = 10}" },
+    { "get_cases", "get_cases of 100 ids", { max = 20, on = "value", text = "≤ 20" } },
+  }
+  local rows = {}
+  for _, vm in ipairs(VMS) do
+    for _, c in ipairs(calls) do
+      local counted = run(lua_cmd(vm, "luacalls", c[1]))
+      local target = c[3]
+      rows[#rows + 1] = row(string.format("Lua function calls per call: %s (%s)", c[2], vm.name), one(counted, "calls"),
+        "calls", nil, nil, target)
+      rows[#rows + 1] = row(string.format("Lua lines per call: %s (%s)", c[2], vm.name), one(counted, "lines"),
+        "lines", nil, nil, nil)
+    end
+  end
+  return rows
+end
+
+-- 1d. Decoding alone: the C decoder (falcon.json.decode on the whole text, and fed 64 KiB pieces as a
 -- body arrives) against lua-cjson on the same bytes: the 10- and 100-id pages the fixed server answers,
 -- 500 case details, and a 20 MB page of them. Value and baseline are microseconds per decode; for the
 -- 20 MB page also the peak RSS of the process (cjson needs the whole text as one string besides).
@@ -499,7 +526,7 @@ function figures.cli()
   return rows
 end
 
-local order = { "per_call", "instructions", "decode", "downloads", "uploads", "pagination", "entities", "clients",
+local order = { "per_call", "instructions", "luacalls", "decode", "downloads", "uploads", "pagination", "entities", "clients",
                 "stream", "cli" }
 
 ---------------------------------------------------------------------------------------------

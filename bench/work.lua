@@ -4,6 +4,9 @@
 --                                  after a warm-up; core: the same GET through falcon.core alone and
 --                                  cjson.decode (what any Lua layer on this C core starts from); core_json:
 --                                  the same GET decoded by the C core as it arrives (the SDK's way)
+--   work.lua luacalls CALL        the Lua function calls and lines the SDK runs for one call (after a warm-up),
+--                                  counted by a debug hook: CALL = query (query_cases{limit = 10}), query_filter
+--                                  (query_cases{filter = ..., limit = 10}), get_cases (get_cases of 100 ids)
 --   work.lua decode FILE N DECODER  N decodes of the JSON in FILE: cjson (cjson.decode of the whole text),
 --                                  falcon (falcon.json.decode of the whole text), stream (the C decoder fed
 --                                  64 KiB pieces read from FILE, as a body arrives: no whole-body string)
@@ -90,6 +93,40 @@ function modes.calls(mode, n, limit)
   check(last.status_code == 200, "query_cases", last.status_code)
   out("seconds", string.format("%.6f", elapsed))
   out("hwm_kib", status_kib("VmHWM"))
+end
+
+-- The SDK's own Lua work for one call: function calls (call and tail-call events) and lines run in the
+-- SDK's modules, counted by a debug hook around the call alone (the bench's own lines are not counted).
+function modes.luacalls(what)
+  local mc = falcon.MessageCenter(fixed_options())
+  local ids = {}
+  for i = 1, 100 do ids[i] = string.format("%032x", i) end
+  local calls = {
+    query = function() return mc:query_cases { limit = 10 } end,
+    query_filter = function() return mc:query_cases { filter = "case.status:'open'", limit = 10 } end,
+    get_cases = function() return mc:get_cases(ids) end,
+  }
+  local call = calls[what]
+  if not call then error("bench: unknown luacalls call '" .. tostring(what) .. "'", 0) end
+  for _ = 1, 2 do check(call().status_code == 200, "warm-up " .. what, "status") end -- token, caches
+  local getinfo, find = debug.getinfo, string.find
+  local sdk = "@" .. assert(os.getenv("BENCH_REPO")) .. "/lua/" -- the SDK's sources, not the bench's
+  local counted, lines = 0, 0
+  -- LuaJIT runs no hook inside compiled code: the counted call is interpreted, like Lua 5.4's.
+  if rawget(_G, "jit") then jit.off(); jit.flush() end
+  local function ours(level) return find(getinfo(level, "S").source, sdk, 1, true) == 1 end
+  debug.sethook(function(event)
+    if event == "line" then
+      if ours(3) then lines = lines + 1 end
+    elseif ours(3) then
+      counted = counted + 1
+    end
+  end, "cl")
+  local response = call()
+  debug.sethook()
+  check(response.status_code == 200, what, response.status_code)
+  out("calls", counted)
+  out("lines", lines)
 end
 
 -- Decoding alone, on a body read from a file: the decoder against lua-cjson on the same bytes.

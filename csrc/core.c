@@ -82,6 +82,8 @@ __attribute__((visibility("default"))) int luaopen_falcon_core(lua_State *L) {
     static const luaL_Reg functions[] = {{"client", core_client}, {"multi", multi_lua_new}, {"encode_query", query_lua_encode},
                                               {"transport_error", errors_lua_transport_error}, {NULL, NULL}};
     luaL_newlib(L, functions);
+    perform_push(L);
+    lua_setfield(L, -2, "perform");
     clock_register(L, lua_gettop(L));
     json_register(L, lua_gettop(L));
     terminal_register(L, lua_gettop(L));

@@ -7,6 +7,7 @@
  * control characters included: whoever shows one escapes it (the engine's log, APIError), and code that
  * acts on one (the rate limit, Retry-After, the region) reads it strictly. */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -103,6 +104,82 @@ void headers_push(lua_State *L, const char *block, size_t len) {
     lua_createtable(L, 0, HEADERS_PRESIZE);
     push_state st = {L, lua_gettop(L)};
     if (block != NULL) headers_parse(block, len, push_one, &st);
+    luaL_setmetatable(L, HEADERS_MT);
+}
+
+void headers_fields_init(header_fields *h, const buffer *block) {
+    memset(h, 0, sizeof *h);
+    h->block = block;
+}
+
+void headers_fields_reset(header_fields *h) {
+    h->count = h->parsed = 0;
+}
+
+void headers_fields_free(header_fields *h) {
+    free(h->fields);
+    h->fields = NULL;
+    h->count = h->cap = h->parsed = 0;
+}
+
+typedef struct {
+    header_fields *h;
+    const char *base; /* the block: offsets are taken from here */
+    int failed;
+} fields_state;
+
+static void add_field(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
+    fields_state *st = ud;
+    header_fields *h = st->h;
+    if (name == NULL) { /* a new block: the fields are the last block's */
+        h->count = 0;
+        return;
+    }
+    if (h->count == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : HEADERS_PRESIZE;
+        header_field *grown = realloc(h->fields, cap * sizeof *grown);
+        if (grown == NULL) {
+            st->failed = 1;
+            return;
+        }
+        h->fields = grown, h->cap = cap;
+    }
+    h->fields[h->count++] = (header_field){(size_t)(name - st->base), nlen, (size_t)(value - st->base), vlen};
+}
+
+int headers_fields_update(header_fields *h) {
+    const buffer *b = h->block;
+    if (b->len < h->parsed) headers_fields_reset(h); /* started again without a reset (not by transfer.c) */
+    if (b->data == NULL || b->len == h->parsed) return 1;
+    /* Whole lines only: a line still arriving is read when it is complete. */
+    const char *start = b->data + h->parsed;
+    size_t end = b->len;
+    while (end > h->parsed && b->data[end - 1] != '\n') end--;
+    fields_state st = {h, b->data, 0};
+    headers_parse(start, end - h->parsed, add_field, &st);
+    h->parsed = end;
+    return !st.failed;
+}
+
+const char *headers_fields_get(const header_fields *h, const char *name, size_t *len) {
+    size_t n = strlen(name);
+    for (size_t i = h->count; i-- > 0;) {
+        const header_field *f = &h->fields[i];
+        if (f->name_len == n && strncasecmp(h->block->data + f->name, name, n) == 0) {
+            *len = f->value_len;
+            return h->block->data + f->value;
+        }
+    }
+    return NULL;
+}
+
+void headers_push_fields(lua_State *L, const header_fields *h) {
+    lua_createtable(L, 0, h->count > HEADERS_PRESIZE ? (int)h->count : HEADERS_PRESIZE);
+    push_state st = {L, lua_gettop(L)};
+    for (size_t i = 0; i < h->count; i++) {
+        const header_field *f = &h->fields[i];
+        push_one(&st, h->block->data + f->name, f->name_len, h->block->data + f->value, f->value_len);
+    }
     luaL_setmetatable(L, HEADERS_MT);
 }
 

@@ -10,12 +10,12 @@
 #include "errors.h"
 #include "json_body.h"
 
-/* headers is borrowed from the transfer result: it is read at the first body byte, by which time the
+/* head is borrowed from the transfer result: it is read at the first body byte, by which time the
  * (last) header block is complete. */
-void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const buffer *headers) {
+void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const header_fields *head) {
     jb->decoder = decoder;
     jb->binary = binary;
-    jb->headers = headers;
+    jb->head = head;
     jb->state = JSON_BODY_OFF;
     jb->status = 0;
     jb->not_json = 0;
@@ -29,20 +29,16 @@ static int contains_json(const char *value, size_t len) {
     return 0;
 }
 
-/* The engine's rule: a Content-Type of the last header block that names JSON. (A scan of its own: only
- * this one header matters, on every call.) */
-static int content_type_is_json(const char *block, size_t len) {
-    int is_json = 0;
-    for (size_t pos = 0; pos < len;) {
-        const char *line = block + pos;
-        const char *end = memchr(line, '\n', len - pos);
-        size_t n = end ? (size_t)(end - line) : len - pos;
-        if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) is_json = 0; /* a new block (100-continue, CONNECT) */
-        else if (n > 13 && (line[0] | 0x20) == 'c' && strncasecmp(line, "Content-Type:", 13) == 0)
-            is_json = is_json || contains_json(line + 13, n - 13);
-        pos += n + 1;
+/* The engine's rule: a Content-Type of the last header block that names JSON (from the head's fields, which
+ * the sink has just brought up to date). */
+static int content_type_is_json(const header_fields *h) {
+    for (size_t i = 0; i < h->count; i++) {
+        const header_field *f = &h->fields[i];
+        if (f->name_len == 12 && strncasecmp(h->block->data + f->name, "Content-Type", 12) == 0 &&
+            contains_json(h->block->data + f->value, f->value_len))
+            return 1;
     }
-    return is_json;
+    return 0;
 }
 
 /* A 2xx is an answer the caller takes as data, so it must be what it claims; other statuses are read
@@ -56,8 +52,8 @@ static int is_success(long status) {
 void json_body_begin(json_body *jb, long status) {
     jb->state = JSON_BODY_OFF;
     jb->status = status;
-    if (jb->decoder == NULL || (jb->binary && is_success(status)) || jb->headers == NULL) return;
-    int is_json = content_type_is_json(jb->headers->data, jb->headers->len);
+    if (jb->decoder == NULL || (jb->binary && is_success(status)) || jb->head == NULL) return;
+    int is_json = content_type_is_json(jb->head);
     /* A decoder spent by a memory error cannot start again: the body then stays bytes. */
     if (is_json && json_decoder_reset(jb->decoder) == JSON_OK) jb->state = JSON_BODY_DECODING;
 }

@@ -13,6 +13,7 @@
 #include <lua.h>
 
 #include "buffer.h"
+#include "headers.h"
 #include "json_decode.h"
 
 #define JSON_RAW_KEEP (64 * 1024)
@@ -21,7 +22,7 @@ enum { JSON_BODY_OFF = 0, JSON_BODY_DECODING, JSON_BODY_DONE, JSON_BODY_INVALID,
 
 typedef struct {
     json_decoder *decoder;  /* borrowed from the request; NULL: every body stays bytes */
-    const buffer *headers;  /* the response's header block, read at the first body byte */
+    const header_fields *head; /* the response's header fields, read at the first body byte (the sink parsed them) */
     int binary;             /* a 2xx body stays bytes */
     int state;
     long status;            /* of the answer whose body this is */
@@ -29,7 +30,7 @@ typedef struct {
 } json_body;
 
 /* Readies jb for one response (sink_init memsets the sink; this comes after). */
-void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const buffer *headers);
+void json_body_attach(json_body *jb, json_decoder *decoder, int binary, const header_fields *head);
 
 /* At the first body byte: decides whether this body is decoded. */
 void json_body_begin(json_body *jb, long status);

@@ -50,6 +50,10 @@ static int client_perform(lua_State *L) {
     return n;
 }
 
+void perform_push(lua_State *L) {
+    lua_pushcfunction(L, client_perform);
+}
+
 void perform_register(lua_State *L) {
     if (luaL_newmetatable(L, PERFORM_MT)) {
         lua_pushcfunction(L, perform_record_gc);

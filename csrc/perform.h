@@ -11,4 +11,8 @@
 /* Adds perform to the client's methods (after client_register). */
 void perform_register(lua_State *L);
 
+/* Pushes client:perform's function, for the module's core.perform(client, kind, request): the blocking
+ * driver takes it as its exchange, so that no Lua function stands between the engine and the core. */
+void perform_push(lua_State *L);
+
 #endif

@@ -20,7 +20,7 @@ static response_parser *of(http_parser *p) {
  * libcurl keeps only the last block's. */
 static int on_message_begin(http_parser *p) {
     response_parser *rp = of(p);
-    buffer_reset(&rp->rs->headers);
+    transfer_headers_reset(rp->rs);
     rp->in_value = 0;
     return 0;
 }

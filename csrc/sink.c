@@ -23,13 +23,13 @@
 #define TEMP_SUFFIX_LEN 5
 
 /* Nothing is decided or opened here: the status and the headers are not known until the first body byte
- * (or the end of an empty body). save_to, memory and headers are borrowed from the transfer. */
-int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, const buffer *headers) {
+ * (or the end of an empty body). save_to, memory and head are borrowed from the transfer. */
+int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, header_fields *head) {
     memset(s, 0, sizeof *s);
     s->memory = memory;
     s->save_to = save_to;
     s->max_memory = max_memory;
-    s->headers = headers;
+    s->head = head;
     return 1;
 }
 
@@ -50,23 +50,9 @@ static int failed_errno(body_sink *s) {
 
 /* ---- Content-Encoding ------------------------------------------------------------------------ */
 
-/* The Content-Encoding value found in the header block (borrowed from it), or NULL. */
-typedef struct {
-    const char *value;
-    size_t len;
-} found_header;
-
-/* A headers_parse callback: the last Content-Encoding field of the last block is the one read. (Two
- * fields, which RFC 9110 reads as one list like "gzip, gzip", are not joined here.) */
-static void find_encoding(void *ud, const char *name, size_t nlen, const char *value, size_t vlen) {
-    found_header *f = ud;
-    if (name == NULL) f->value = NULL, f->len = 0; /* a new header block: only the last one counts */
-    else if (nlen == 16 && strncasecmp(name, "Content-Encoding", 16) == 0) f->value = value, f->len = vlen;
-}
-
 /* Content codings compare without case (RFC 9110 section 8.4.1): "GZIP" is gzip. */
-static int named(const found_header *f, const char *name) {
-    return f->len == strlen(name) && strncasecmp(f->value, name, f->len) == 0;
+static int named(const char *value, size_t len, const char *name) {
+    return len == strlen(name) && strncasecmp(value, name, len) == 0;
 }
 
 /* gzip and deflate are decoded (what the core asks for); identity passes; anything else (br, zstd, a
@@ -75,14 +61,16 @@ static int named(const found_header *f, const char *name) {
  * and a truncated stream be an error under every driver: the cosocket driver has no libcurl to ask. The
  * value is the server's: it is cut and its control characters replaced before it goes into a message. */
 static int choose_decoder(body_sink *s) {
-    found_header f = {NULL, 0};
-    if (s->headers != NULL && s->headers->data != NULL) headers_parse(s->headers->data, s->headers->len, find_encoding, &f);
-    if (f.value == NULL || f.len == 0 || named(&f, "identity")) return 1;
-    int gzip = named(&f, "gzip") || named(&f, "x-gzip");
-    if (!gzip && !named(&f, "deflate")) {
+    /* The head's one parse: its fields serve this, the JSON decoder's Content-Type and the Lua table. */
+    if (s->head != NULL && !headers_fields_update(s->head)) return failed(s, SINK_NO_MEMORY, NULL);
+    size_t len = 0;
+    const char *value = s->head != NULL ? headers_fields_get(s->head, "Content-Encoding", &len) : NULL;
+    if (value == NULL || len == 0 || named(value, len, "identity")) return 1;
+    int gzip = named(value, len, "gzip") || named(value, len, "x-gzip");
+    if (!gzip && !named(value, len, "deflate")) {
         char detail[160];
         snprintf(detail, sizeof detail, "unsupported Content-Encoding '%.*s' (the client asks for gzip or deflate)",
-                 f.len > 64 ? 64 : (int)f.len, f.value);
+                 len > 64 ? 64 : (int)len, value);
         for (char *p = detail; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
         return failed(s, SINK_ENCODING, detail);

@@ -14,6 +14,7 @@
 #include <zlib.h>
 
 #include "buffer.h"
+#include "headers.h"
 #include "json_body.h"
 
 /* SINK_JSON: the JSON decoder stopped the body; json_body.c holds why. */
@@ -32,7 +33,7 @@ typedef struct {
     buffer *memory;        /* borrowed: the in-memory body */
     size_t max_memory;     /* 0: no limit */
     size_t kept;           /* decoded bytes kept in memory or handed to the JSON decoder */
-    const buffer *headers; /* borrowed: the response's header block, read at the first body byte */
+    header_fields *head;   /* borrowed: the response's header block and its fields, read at the first body byte */
     z_stream *inflater;    /* set when the body is compressed */
     int raw_deflate;       /* "deflate" sent without its zlib wrapper, as some servers do */
     int stream_ended;      /* the compressed stream reached its end */
@@ -45,7 +46,7 @@ typedef struct {
 } body_sink;
 
 /* Returns 0 when out of memory. Every sink must be freed with sink_free, whatever happened. */
-int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, const buffer *headers);
+int sink_init(body_sink *s, const char *save_to, buffer *memory, size_t max_memory, header_fields *head);
 
 /* Appends body bytes as they came off the wire; status is the response's. Returns 0 on failure
  * (s->failure and s->detail say why). */

@@ -62,6 +62,7 @@ void transfer_request_free(transfer_request *rq) {
  * has been wiped already by auth.c: nothing else keeps a secret here. */
 void transfer_result_free(transfer_result *rs) {
     sink_free(&rs->sink);
+    headers_fields_free(&rs->head);
     buffer_free(&rs->headers);
     buffer_free(&rs->body);
     free(rs->detail);
@@ -129,11 +130,12 @@ int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
-    if (!sink_init(&rs->sink, rq->save_to, &rs->body, max_body_bytes, &rs->headers)) {
+    headers_fields_init(&rs->head, &rs->headers);
+    if (!sink_init(&rs->sink, rq->save_to, &rs->body, max_body_bytes, &rs->head)) {
         rs->code = CURLE_OUT_OF_MEMORY;
         return 0;
     }
-    json_body_attach(&rs->sink.json, rq->json, rq->binary, &rs->headers);
+    json_body_attach(&rs->sink.json, rq->json, rq->binary, &rs->head);
     rs->on_data_ref = rq->on_data_ref;
     if (rq->on_data_ref != LUA_NOREF) {
         rs->sink.on_data = data_cb;
@@ -154,6 +156,11 @@ void transfer_sink_failed(transfer_result *rs) {
 /* Only after a clean exchange: a failed one's sink is discarded (its file removed), not finished. */
 void transfer_finish_sink(transfer_result *rs) {
     if (rs->code == CURLE_OK && !sink_finish(&rs->sink, rs->status)) transfer_sink_failed(rs);
+}
+
+void transfer_headers_reset(transfer_result *rs) {
+    buffer_reset(&rs->headers);
+    headers_fields_reset(&rs->head);
 }
 
 /* libcurl bounds each header line (100 KB) but not their number: the block is bounded here, for both
@@ -205,7 +212,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *ud) {
     size_t len = size * n;
     /* A new status line starts a new header block (100-continue, proxy CONNECT): keep the last. */
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        buffer_reset(&rs->headers);
+        transfer_headers_reset(rs);
         rs->content_lengths = rs->transfer_encoded = rs->head_ended = 0;
     }
     if (!framing_ok(rs, data, len)) return 0;
@@ -507,8 +514,12 @@ int transfer_push(lua_State *L, const transfer_request *rq, transfer_result *rs,
         if (pushed) lua_remove(L, -3);
         return n;
     }
+    /* The fields the sink read, and any line since (trailers): the head is parsed once. */
+    if (!headers_fields_update(&rs->head))
+        return errors_push_curl(L, CURLE_OUT_OF_MEMORY, "out of memory while reading the response headers", rq->method,
+                                rq->route, 1);
     lua_pushinteger(L, (lua_Integer)rs->status);
-    headers_push(L, rs->headers.data, rs->headers.len);
+    headers_push_fields(L, &rs->head);
     if (push_body && !rs->sink.to_file) {
         if (!json_body_push(L, &rs->sink.json)) lua_pushlstring(L, rs->body.data ? rs->body.data : "", rs->body.len);
     } else {

@@ -35,6 +35,7 @@ typedef struct {
 typedef struct {
     long status;
     buffer headers;
+    header_fields head;          /* the fields of headers, parsed once (headers.h) */
     buffer body;
     CURLcode code;
     char errbuf[CURL_ERROR_SIZE];
@@ -76,6 +77,9 @@ void transfer_result_free(transfer_result *rs);
 /* Readies rs for an exchange of rq by any driver (status, headers, body sink bounded by max_body_bytes,
  * 0 for none). Returns 0 when out of memory (rs->code says so). */
 int transfer_result_init(transfer_result *rs, const transfer_request *rq, size_t max_body_bytes);
+
+/* Starts the header block (and its fields) again: a new status line, a new message. */
+void transfer_headers_reset(transfer_result *rs);
 
 /* Appends to the header block within TRANSFER_HEADERS_MAX; 0 (with rs->detail) past it or on memory. */
 int transfer_headers_append(transfer_result *rs, const char *data, size_t len);

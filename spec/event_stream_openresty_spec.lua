@@ -170,6 +170,37 @@ describe("falcon.EventStream in nginx", function()
     end)
   end)
 
+  it("stops at once when nginx is told to quit, however long its lease's naps (no look at exiting again)", function()
+    configure { events = 100000, rate = 50, session_lifetime = 86400 }
+    -- A lease of 30 s: its holder renews every 10 s, and waits that long between looks.
+    local ngx_server = openresty.start { emu = e, workers = 1, extra = [[
+      lua_shared_dict falcon_streams 1m;
+      init_worker_by_lua_block {
+        require("spec.helpers.ngx_stream_app").start("@DIR@/config.json", "@DIR@/events.out", 30)
+      }
+    ]] }
+    local core = require "falcon.core"
+    local out = ngx_server.dir .. "/events.out"
+    for _ = 1, 500 do
+      if #(emulator.read_file(out) or "") > 0 then break end
+      core.sleep(0.01)
+    end
+    assert.is_true(#(emulator.read_file(out) or "") > 0, "no event came; nginx said:\n" .. ngx_server:errors())
+    local pid = emulator.run("cat " .. emulator.quote(ngx_server.dir .. "/nginx.pid")):gsub("%s+$", "")
+    local began = core.now()
+    emulator.run("kill -QUIT " .. pid)
+    local gone
+    for _ = 1, 1500 do
+      local _, alive = emulator.run("kill -0 " .. pid .. " 2>/dev/null")
+      if alive ~= 0 then gone = core.now() - began break end
+      core.sleep(0.01)
+    end
+    local errors = ngx_server:errors()
+    ngx_server:stop()
+    assert.is_not_nil(gone, "nginx still runs 15 s after QUIT; it said:\n" .. errors)
+    assert.is_true(gone < 5, ("nginx took %.2f s to quit (its naps are 10 s)"):format(gone))
+  end)
+
   it("runs in one of 4 workers, and another takes over from the checkpoint when it is killed", function()
     configure { events = 300, rate = 100, session_lifetime = 86400 }
     local ngx_server = openresty.start { emu = e, workers = 4, extra = [[

@@ -229,6 +229,15 @@ describe("a fleet on Redis", function()
     one:close()
   end)
 
+  it("looks at Redis after a growing backoff while another process renews: a few round trips, no poll", function()
+    local one = client { max_retry_wait = 1.5 }
+    redis:cli("SET", one.fleet.keys.lock, "another-process", "PX", "30000")
+    assert.equal(200, one:request { method = "GET", route = ROUTE }.status_code)
+    -- Looking every 20 ms for 1.5 s took about 150 round trips; a backoff doubling to 0.5 s takes a tenth.
+    assert.is_true(one.fleet.stats.round_trips <= 30, one.fleet.stats.round_trips .. " round trips")
+    one:close()
+  end)
+
   it("pauses every process after a 429 until the time the API named", function()
     local first, second = client(), client()
     assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)

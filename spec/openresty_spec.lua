@@ -114,6 +114,18 @@ describe("inside nginx (cosocket driver)", function()
     end
   end)
 
+  it("lets a light thread wait for another's renewal no longer than max_retry_wait: then it renews itself", function()
+    emu:control("delays", { route = "/oauth2/token", delay = 1.5 })
+    local r = server:get("/renewal?n=3&max_retry_wait=0.3")
+    assert.same({ statuses = { 200, 200, 200 }, sleeps = 0 }, r)
+    local tokens = {}
+    for _, e in ipairs(emu:requests()) do if e.uri == "/oauth2/token" then tokens[#tokens + 1] = e.time end end
+    table.sort(tokens)
+    -- The two waiters gave up 0.3 s in, long before the first renewal's answer (1.5 s): three requests.
+    assert.equals(3, #tokens)
+    assert.is_true(tokens[3] - tokens[1] < 1, ("the last token request %.2f s after the first"):format(tokens[3] - tokens[1]))
+  end)
+
   it("pages end with an error, never a loop, when the server repeats itself", function()
     local token = emu:token()
     local first = emu:http { path = "/message-center/queries/cases/v1", token = token,

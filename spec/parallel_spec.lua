@@ -99,6 +99,21 @@ describe("concurrency", function()
       end
     end)
 
+    it("lets a task wait for another's renewal no longer than max_retry_wait: then it renews itself", function()
+      emu:control("delays", { route = "/oauth2/token", delay = 1.5 })
+      local impatient = falcon.MessageCenter { client_id = emu.client_id, client_secret = emu.client_secret,
+                                               base_url = emu.url, max_retry_wait = 0.3 }
+      local tasks = {}
+      for i = 1, 3 do tasks[i] = function() return impatient:query_cases { limit = 1 }.status_code end end
+      assert.same({ 200, 200, 200 }, (falcon.parallel(tasks)))
+      local tokens = {}
+      for _, entry in ipairs(calls("/oauth2/token")) do tokens[#tokens + 1] = entry.time end
+      table.sort(tokens)
+      -- The two waiters gave up 0.3 s in, long before the first renewal's answer (1.5 s): three requests.
+      assert.equals(3, #tokens)
+      assert.is_true(tokens[3] - tokens[1] < 1, ("the last token request %.2f s after the first"):format(tokens[3] - tokens[1]))
+    end)
+
     it("never waits on a renewal whose scheduler is gone: the caller renews by itself", function()
       -- A renewal left in flight by a scheduler that ended (its queue will never be released).
       local gone = require("falcon.multi_driver").new(1)

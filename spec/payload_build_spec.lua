@@ -1,7 +1,10 @@
 -- payload.build over every operation of the tables: a good value of each query parameter lands in
 -- the query, a bad one or an unknown keyword raises an error naming an argument, and nothing else
--- (no Lua error from inside the builder) ever comes out.
+-- (no Lua error from inside the builder) ever comes out. And the quick path the call layer asks first
+-- (payload.quick) is the same rules: for every operation and every shape of call, it builds what build
+-- builds, raises what build raises, or declines.
 local endpoints = require "falcon.endpoints"
+local json = require "falcon.json"
 local payload = require "falcon.payload"
 
 local function all_operations()
@@ -117,5 +120,78 @@ describe("payload.build over every operation", function()
     end
     assert.is_true(query_only >= 300, "only " .. query_only .. " query-only operations")
     assert.equal(query_only, built)
+  end)
+
+  -- Values of every kind a caller may give a parameter: good, bad, the docs' other spellings, lists.
+  local function candidates(p)
+    local list = { good_value(p), bad_value(p), json.null, {}, { good_value(p) }, true, "", "7", 7, 7.5, -1,
+                   "a,b , c", { "a", "b" }, { 1, 2 }, { "a", {} }, { x = 1 }, string.rep("a", 70000), "a\0b" }
+    if p.enum then list[#list + 1] = p.enum[#p.enum] end
+    if p.min then list[#list + 1] = p.min - 1; list[#list + 1] = tostring(p.min) end
+    if p.max then list[#list + 1] = p.max + 1; list[#list + 1] = tostring(p.max) end
+    if p.maxLength then list[#list + 1] = string.rep("b", p.maxLength + 1) end
+    return list
+  end
+
+  -- The quick path's answer for one call against build's: equal requests, equal errors, or a decline.
+  local function agree(op, args, counts)
+    local quick = payload.quick[op]
+    local ok, request = pcall(quick, op, args, op.id)
+    if ok and request == nil then counts.declined = counts.declined + 1; return end
+    local built_ok, built = pcall(payload.build, op, args, op.id)
+    if ok then
+      assert.is_true(built_ok, op.id .. ": quick built what build refuses: " .. tostring(built))
+      assert.same(built, request, op.id)
+      counts.built = counts.built + 1
+    else
+      assert.is_false(built_ok, op.id .. ": quick refused what build builds: " .. tostring(request))
+      assert.equal(built, request, op.id)
+      counts.refused = counts.refused + 1
+    end
+  end
+
+  it("the quick path builds what build builds, or raises what it raises, or declines", function()
+    local counts, ops_with = { built = 0, refused = 0, declined = 0 }, 0
+    for _, op in ipairs(ops) do
+      if payload.quick[op] then
+        ops_with = ops_with + 1
+        local every = {}
+        for _, p in ipairs(op.params) do
+          if p["in"] == "query" then every[p.name] = good_value(p) end
+        end
+        local required = {}
+        for _, p in ipairs(op.params) do
+          if p["in"] == "query" and p.required then required[p.name] = good_value(p) end
+        end
+        agree(op, {}, counts)
+        agree(op, every, counts)
+        agree(op, required, counts) -- the others left out: the values FalconPy supplies for them
+        agree(op, { not_a_keyword = 1 }, counts)
+        agree(op, { expand_result = true }, counts)
+        for _, p in ipairs(op.params) do
+          local keys = p["in"] == "body" and { "ids" } or { p.name, p.alias }
+          local spec = p["in"] == "body" and { type = "array", items = "string" } or p
+          for _, key in ipairs(keys) do
+            for _, v in ipairs(candidates(spec)) do
+              local alone, with_all = { [key] = v }, {}
+              for k, x in pairs(every) do with_all[k] = x end
+              with_all[key] = v
+              local with_required = {}
+              for k, x in pairs(required) do with_required[k] = x end
+              with_required[key] = v
+              agree(op, alone, counts)
+              agree(op, with_all, counts)
+              agree(op, with_required, counts)
+            end
+          end
+          if p.alias then agree(op, { [p.name] = good_value(p), [p.alias] = good_value(p) }, counts) end
+        end
+        agree(op, { ids = { "a" }, not_a_keyword = 1 }, counts)
+      end
+    end
+    -- the quick path is not a path no call takes: it covers the query operations and the lookups
+    assert.is_true(ops_with >= 400, "only " .. ops_with .. " operations have a quick path")
+    assert.is_true(counts.built >= 5000 and counts.refused >= 5000,
+      ("quick built %d, refused %d, declined %d"):format(counts.built, counts.refused, counts.declined))
   end)
 end)

@@ -42,8 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     buffer_init(&rs.headers);
     buffer_init(&rs.body);
     /* Bodies may be compressed (decoded by the sink): bounded at 1 MiB decoded, as a client would be. */
-    sink_init(&rs.sink, NULL, &rs.body, 1 << 20, &rs.headers);
-    if (json) json_body_attach(&rs.sink.json, shared_decoder(), 0, &rs.headers);
+    headers_fields_init(&rs.head, &rs.headers);
+    sink_init(&rs.sink, NULL, &rs.body, 1 << 20, &rs.head);
+    if (json) json_body_attach(&rs.sink.json, shared_decoder(), 0, &rs.head);
     response_parser rp;
     response_init(&rp, &rs, head);
     int state = RESPONSE_MORE;
@@ -61,7 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rs.sink.json.state != JSON_BODY_OFF && rs.body.len > (success ? 0 : JSON_RAW_KEEP)) __builtin_trap();
     size_t headers = 0;
     headers_parse(rs.headers.data, rs.headers.len, count_header, &headers);
+    if (!headers_fields_update(&rs.head)) __builtin_trap(); /* as transfer_push reads them */
+    if (rs.head.count > headers) __builtin_trap();
     sink_free(&rs.sink);
+    headers_fields_free(&rs.head);
     buffer_free(&rs.headers);
     buffer_free(&rs.body);
     free(rs.detail);

@@ -3,28 +3,27 @@
 -- the ids given. The limit is the `ids` parameter's maxItems in the operation tables, or the API's
 -- documented limit carried by the hand-written body keyword maps (`max_items`).
 local json = require "falcon.json"
-local copy = require("falcon.util").copy
+local parallel = require "falcon.parallel"
+local util = require "falcon.util"
+
+local copy = util.copy
 
 local batch = {}
 
 batch.MAX_PARALLEL = 8
 
--- Every call asks; the answer is a fact of the (generated) operation record, so it is kept per record.
-local limits = setmetatable({}, { __mode = "k" })
-
---- How many ids one request of `op` may carry, or nil when the operation is not batched.
-function batch.limit(op)
-  local limit = limits[op]
-  if limit == nil then
-    local keyword = op.body_keywords and op.body_keywords.ids
-    limit = keyword and keyword.max_items or false
-    for _, p in ipairs(op.params or {}) do
-      if not limit and p.name == "ids" and p["in"] == "query" and p.maxItems then limit = p.maxItems end
-    end
-    limits[op] = limit
+local function limit_of(op)
+  local keyword = op.body_keywords and op.body_keywords.ids
+  local limit = keyword and keyword.max_items or false
+  for _, p in ipairs(op.params or {}) do
+    if not limit and p.name == "ids" and p["in"] == "query" and p.maxItems then limit = p.maxItems end
   end
-  return limit or nil
+  return limit
 end
+
+--- `batch.limits[op]`: how many ids one request of `op` may carry, or false when the operation is not
+--- batched. Every call asks: worked out once per operation record, asking is a table lookup.
+batch.limits = util.per_record(limit_of)
 
 -- "A, B,C" or {"A", "B"} -> {"A", "B"}; anything else is left to the payload checks (nil).
 local function id_list(value)
@@ -48,16 +47,19 @@ end
 ---@return table[]|nil batches argument tables, one per request; nil when no split is needed
 ---@return string[]|nil ids every id, in the order given
 function batch.split(op, args)
-  local limit = batch.limit(op)
+  local limit = batch.limits[op]
   if not limit or type(args) ~= "table" then return nil end
-  local where, ids
+  local where, given
   if args.ids ~= nil then
-    where, ids = "ids", id_list(args.ids)
+    where, given = "ids", args.ids
   elseif type(args.body) == "table" and args.body.ids ~= nil then
-    where, ids = "body", id_list(args.body.ids)
+    where, given = "body", args.body.ids
   elseif type(args.parameters) == "table" and args.parameters.ids ~= nil then
-    where, ids = "parameters", id_list(args.parameters.ids)
+    where, given = "parameters", args.parameters.ids
   end
+  -- a list that fits needs no copy (the common lookup)
+  if type(given) == "table" and #given <= limit then return nil end
+  local ids = id_list(given)
   if not ids or #ids <= limit then return nil end
   local batches = {}
   for first = 1, #ids, limit do
@@ -127,7 +129,6 @@ end
 
 --- Sends the batch requests concurrently on `client` and merges the answers.
 function batch.send(client, requests, ids)
-  local parallel = require "falcon.parallel"
   local tasks = {}
   for i, request in ipairs(requests) do tasks[i] = function() return client:request(request) end end
   local results, errors = parallel.run(tasks, { max = math.min(#tasks, batch.MAX_PARALLEL) })

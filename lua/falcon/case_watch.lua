@@ -9,8 +9,8 @@
 -- attachment_added. Each carries case_id, at (the server's timestamp) and case.
 --
 -- One loop: the application asks for a change; when none is queued, the watch polls (falcon.case_watch_poll)
--- if the interval has passed, else sleeps on the client's driver until it has (inside nginx a cosocket
--- sleep, under falcon.parallel a yield). Memory (falcon.case_watch_state) moves only when a change is
+-- if the interval has passed, else waits on the driver until it has (inside nginx a semaphore wait, under
+-- falcon.parallel a yield; stop() ends the wait). Memory (falcon.case_watch_state) moves only when a change is
 -- acknowledged, and is saved then (falcon.case_watch_store): a process killed at any point hands over
 -- again only the change it had handed out and not acknowledged. A failed poll (429, 5xx, a cut, after the
 -- client's own retries) is tried again after a backoff with jitter; a refusal for good (credentials,
@@ -23,6 +23,7 @@ local driver = require "falcon.driver"
 local errors = require "falcon.errors"
 local options = require "falcon.options"
 local Poll = require "falcon.case_watch_poll"
+local policy = require "falcon.policy"
 local State = require "falcon.case_watch_state"
 local store = require "falcon.case_watch_store"
 local untrusted = require "falcon.untrusted"
@@ -223,8 +224,7 @@ end
 -- ---- the loop -------------------------------------------------------------------------------------
 
 function CaseWatch:_backoff(failures)
-  local wait = math.min(self.backoff_max, self.backoff_initial * 2 ^ math.min(failures - 1, 20))
-  return wait * (0.5 + 0.5 * self.random()) -- jitter: watchers failed at once do not come back at once
+  return policy.backoff(self.backoff_initial, self.backoff_max, failures, self.random)
 end
 
 -- The first poll of a new watch: "now" is the second before the server's (a change made from now on is
@@ -315,18 +315,14 @@ function CaseWatch:_pause(now)
   return math.max(0, at - now)
 end
 
--- Sleeps on the driver until the next step. Inside nginx, stop() from another light thread (the
--- runner's lease renewer, a worker told to exit) ends the sleep at once, through an ngx.semaphore.
+-- Waits on the driver's queue until the next step: stop() from another task (inside nginx the runner's
+-- lease renewer, or a worker told to exit) ends the wait at once.
 function CaseWatch:_sleep(d, wait)
-  if d.name == "cosocket" and self.wake == nil then
-    local ok, semaphore = pcall(require, "ngx.semaphore")
-    self.wake = ok and semaphore.new(0) or false
+  if not self.wake then
+    self.wake = d.queue()
+    if d.on_exit then d.on_exit(self, CaseWatch.stop) end
   end
-  if d.name == "cosocket" and self.wake then
-    self.wake:wait(wait)
-  else
-    d.sleep(wait)
-  end
+  self.wake.wait(d.now() + wait)
 end
 
 -- The next change, waiting for one; nil once stopped or past the deadline or idle timeout.
@@ -408,7 +404,7 @@ end
 function CaseWatch:stop()
   if self.stopped then return end
   self.stopped = true
-  if self.wake then self.wake:post(1) end
+  if self.wake then self.wake.release() end
   if self.lease then self.lease:release() end
 end
 

@@ -3,6 +3,7 @@
 -- rate limits (falcon.policy), region autodiscovery, response decoding and the debug log live here.
 -- Drivers (falcon.driver) only move bytes; the C core keeps the secrets. Service classes and the Uber
 -- class both call `Client:request`.
+local compat = require "falcon.compat"
 local core = require "falcon.core"
 local driver = require "falcon.driver"
 local errors = require "falcon.errors"
@@ -49,12 +50,15 @@ function Client.new(opts)
       proxy = options.proxy(opts, origin), ssl_verify = verify, ca_bundle = bundle, user_agent = opts.user_agent,
     }
   end
+  -- tokenshare (nginx's shared dict) and the fleet (Redis, luasocket or lua-resty-redis) are loaded only by
+  -- the clients that ask for them: optional modules, with dependencies of their own.
   if opts.shared_dict then
     if opts.access_token then
       errors.bad_option(nil, "shared_dict", "a handed-in access_token is not renewed, so not shared")
     end
     local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
-    self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity)
+    self.token_share = require("falcon.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity,
+                                                        self.policy.max_wait)
   end
   if opts.coordination then
     if opts.shared_dict then errors.bad_option(nil, "coordination", "give it or shared_dict, not both") end
@@ -175,9 +179,8 @@ end
 -- Waits while a 429 has paused this client, or while the remaining budget is low (every task of the
 -- client shares the state, so one 429 pauses them all). Returns the time after the wait. A fleet
 -- (falcon.fleet) paces by the budget it shares instead, and may refuse: nil and the error then.
-function Client:_pace(d, kind)
+function Client:_pace(d, kind, now)
   if self.fleet then return self.fleet:take(d, self.ratelimit, self.policy.max_wait, kind == "token") end
-  local now = d.now()
   local wait = policy.wait_before(self.policy, self.ratelimit, now)
   if wait > 0 then
     d.sleep(wait)
@@ -206,23 +209,32 @@ end
 
 -- One exchange of `kind` ("api", "token", "revoke") through the driver, retrying as falcon.policy says.
 -- `send(core, kind, request)` returns the driver's values: d.exchange itself on the per-call path (no
--- closure per call), or a token share's own.
+-- closure per call), or a token share's own. Every API call comes through here: what is not needed
+-- (pacing on a good budget, a retry decision on a plain answer) is not called.
 function Client:_send(d, method, route, send, kind, request)
-  local idempotent = policy.idempotent(method, route)
+  local idempotent = request and request.repeatable -- the builder's word (falcon.payload), when it has one
+  if idempotent == nil then idempotent = policy.idempotent(method, route) end
   -- The core sends a request twice (a kept-alive connection that died) only when it is safe to.
   if request then request.repeatable = idempotent end
-  local attempt = 0
+  local ratelimit, attempt = self.ratelimit, 0
   while true do
-    local started, refused = self:_pace(d, kind)
-    if not started then return nil, refused, nil, nil, attempt, 0 end
+    local started = d.now()
+    if self.fleet or ratelimit.low or ratelimit.paused_until > started then
+      local refused
+      started, refused = self:_pace(d, kind, started)
+      if not started then return nil, refused, nil, nil, attempt, 0 end
+    end
     local status, headers, body, info = send(self.core, kind, request)
     local now = d.now()
-    if status then policy.track(self.ratelimit, headers, now) end
-    -- A 429 seen by one process of a fleet pauses them all, until the time the API named.
-    if status == 429 and self.fleet then self.fleet:pause(d, policy.retry_after(headers, now) or 1) end
-    local wait = policy.retry_wait(self.policy, idempotent, attempt, status, headers, now, self.random)
+    if status then policy.track(ratelimit, headers, now) end
+    local wait
+    if status == nil or policy.RETRIED[status] then
+      -- A 429 seen by one process of a fleet pauses them all, until the time the API named.
+      if status == 429 and self.fleet then self.fleet:pause(d, policy.retry_after(headers, now) or 1) end
+      wait = policy.retry_wait(self.policy, idempotent, attempt, status, headers, now, self.random)
+    end
     if wait == nil then return status, headers, body, info, attempt, now - started end
-    if status == 429 then self.ratelimit.paused_until = math.max(self.ratelimit.paused_until, now + wait) end
+    if status == 429 then ratelimit.paused_until = math.max(ratelimit.paused_until, now + wait) end
     self:_log { method = method, route = route, status = status, error = status == nil and headers.kind or nil,
                 duration = now - started, retries = attempt, trace_id = status and headers["X-Cs-Traceid"] or nil,
                 retry_in = wait }
@@ -287,12 +299,13 @@ end
 
 -- A token is fetched on first use and renewed inside the renew window; a handed-in token is used as is.
 -- Concurrent tasks that find the token due wait in the driver's queue for the one renewal under way
--- (woken when it ends, never polling); if it failed, the next of them tries again. A renewal under another
--- driver (a scheduler that ended with it in flight, or a nested one) cannot wake this caller: it is not
--- waited for, and this caller renews by itself.
+-- (woken when it ends, never polling, and never past max_retry_wait and the call's timeout); if it failed
+-- or took longer, the next of them tries again. A renewal under another driver (a scheduler that ended
+-- with it in flight, or a nested one) cannot wake this caller: it is not waited for, and this caller
+-- renews by itself.
 function Client:_ensure_token(d)
   local renewal = self.renewal
-  if renewal and renewal.driver == d then renewal.queue.wait() end
+  if renewal and renewal.driver == d then renewal.queue.wait(d.now() + self.policy.max_wait) end
   if self.core:token_fresh(self.renew_window) then return true end
   local info = self.core:token_info()
   if not info.has_credentials then
@@ -306,7 +319,7 @@ end
 function Client:_renew(d)
   local renewal = { queue = d.queue(), driver = d }
   self.renewal = renewal
-  local ok, result, failure = require("falcon.compat").pcall(self.login, self) -- login may yield (parallel)
+  local ok, result, failure = compat.pcall(self.login, self) -- login may yield (parallel)
   if self.renewal == renewal then self.renewal = nil end
   renewal.queue.release()
   if not ok then error(result, 0) end
@@ -318,7 +331,8 @@ end
 function Client:request(req)
   local d = driver.current()
   local authenticated = req.auth ~= "none"
-  if authenticated then
+  -- _ensure_token's own first answer, without the call: no renewal under way and a fresh token held
+  if authenticated and (self.renewal or not self.core:token_fresh(self.renew_window)) then
     local ok, failure = self:_ensure_token(d)
     if not ok then return failure end
   end
@@ -336,7 +350,7 @@ function Client:request(req)
     status, headers, body, info, more, duration = self:_send(d, req.method, req.route, d.exchange, "api", req)
     retries = retries + more + 1
   end
-  self:_finish_log(req.method, req.route, status, headers, retries, duration)
+  if self.logger then self:_finish_log(req.method, req.route, status, headers, retries, duration) end
   if status == nil then return transport_response(headers) end
   local response = { status_code = status, headers = headers, body = body }
   if info then response.saved_to, response.saved_bytes = info.saved_to, info.saved_bytes end

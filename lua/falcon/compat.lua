@@ -11,7 +11,8 @@ compat.yields_across_pcall = not (_VERSION == "Lua 5.1" and rawget(_G, "jit") ==
 
 local outer_of = setmetatable({}, { __mode = "k" }) -- coroutine made by compat.xpcall -> its caller
 
---- coroutine.running(), seen through compat.xpcall's own coroutines.
+--- coroutine.running(), seen through compat.xpcall's own coroutines (the built-in itself where there are
+--- none: every API call asks).
 function compat.running()
   local co = coroutine.running()
   while co and outer_of[co] do co = outer_of[co] end
@@ -19,7 +20,7 @@ function compat.running()
 end
 
 if compat.yields_across_pcall then
-  compat.pcall, compat.xpcall = pcall, xpcall
+  compat.pcall, compat.xpcall, compat.running = pcall, xpcall, coroutine.running
 else
   --- xpcall(f, handler, ...) that lets f yield. The handler runs after f's stack has unwound, so it
   --- is also given f's (dead) coroutine, for debug.traceback(co, message).

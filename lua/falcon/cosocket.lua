@@ -17,6 +17,7 @@
 --   * Responses are asked for uncompressed (Accept-Encoding: identity).
 -- luacheck: globals ngx
 local core = require "falcon.core"
+local check_deadline = require("falcon.multi_driver").check_deadline
 
 local cosocket = { name = "cosocket" }
 
@@ -146,6 +147,17 @@ local function receive(sock, ex, wire, read_timeout)
   end
 end
 
+-- TLS on a new connection; nil, or the failure's kind and detail (the socket is then closed).
+local function handshake(sock, t)
+  -- false: no session object wanted back (pooled connections are what is reused)
+  local done, err = sock:sslhandshake(false, server_name(t), t.ssl_verify)
+  if done then return nil end
+  sock:close()
+  if err == "timeout" then return "timeout", "TLS handshake failed: timeout" end
+  if tostring(err):match("^%d+:") or err == "certificate host mismatch" then return "verify", err end
+  return "tls", "TLS handshake failed: " .. tostring(err)
+end
+
 local NOT_STALE = { timeout = true, file = true, aborted = true }
 
 -- One exchange over a pooled connection: connect (+ TLS), send, receive, keep alive or close.
@@ -179,13 +191,8 @@ local function run(client, ex, wire)
     end
     local reused = sock:getreusedtimes() or 0
     if tls and reused == 0 then
-      -- false: no session object wanted back (pooled connections are what is reused)
-      local done, herr = sock:sslhandshake(false, server_name(t), t.ssl_verify)
-      if not done then
-        sock:close()
-        local kind, detail = "tls", "TLS handshake failed: " .. tostring(herr)
-        if herr == "timeout" then kind = "timeout"
-        elseif tostring(herr):match("^%d+:") or herr == "certificate host mismatch" then kind, detail = "verify", herr end
+      local kind, detail = handshake(sock, t)
+      if kind then
         ex:fail(kind, detail, false)
         return ex:result()
       end
@@ -221,39 +228,76 @@ function cosocket.exchange(client, kind, wire)
   return run(client, ex, wire)
 end
 
--- Waiters of a token renewal sleep on an ngx.semaphore (lua-resty-core) until it is released. Without
--- resty.core (ngx_lua built without it) they look every 5 ms instead: the only polling left.
--- A renewal whose nginx request was aborted never releases its waiters: past RENEWAL_WAIT_S they stop
--- waiting, and the next of them renews by itself.
-local RENEWAL_WAIT_S = 60
-local semaphore -- ngx.semaphore, or false without resty.core; looked up inside nginx, on first use
+-- ---- tasks and waits: light threads and ngx.semaphore (lua-resty-core, which ngx_lua 0.10.16+ loads) --
 
+-- One semaphore wait at most this long (its timeout is whole milliseconds in a C int): a longer wait,
+-- for a release or a far deadline, takes several.
+local LONGEST_WAIT_S = 86400
+
+--- Driver interface (falcon.driver): a queue whose waits end at q.release() (true) or their deadline (false).
 function cosocket.queue()
-  if semaphore == nil then
-    local ok, module = pcall(require, "ngx.semaphore")
-    semaphore = ok and module or false
+  local semaphore = require "ngx.semaphore"
+  local function round() return { sema = semaphore.new(0), waiters = 0 } end
+  local current, q = round(), {}
+  function q.wait(deadline)
+    check_deadline(deadline)
+    local mine = current -- a release starts the next round: waits that begin after it wait for the next
+    mine.waiters = mine.waiters + 1
+    while true do
+      local left = deadline - core.now()
+      if left <= 0 then return false end
+      if mine.sema:wait(math.min(left, LONGEST_WAIT_S)) then return true end
+    end
   end
-  if not semaphore then
-    local released = false
-    return {
-      wait = function()
-        local give_up = ngx.now() + RENEWAL_WAIT_S
-        while not released and ngx.now() < give_up do ngx.sleep(0.005) end
-      end,
-      release = function() released = true end,
-    }
+  function q.release()
+    local ending = current
+    if ending.waiters == 0 then return end
+    current = round()
+    ending.sema:post(ending.waiters)
   end
-  local sema, waiters = semaphore.new(0), 0
-  return {
-    wait = function()
-      waiters = waiters + 1
-      sema:wait(RENEWAL_WAIT_S)
-    end,
-    release = function()
-      if waiters > 0 then sema:post(waiters) end
-      waiters = 0
-    end,
-  }
+  return q
+end
+
+--- Driver interface: fn as a light thread (it runs at once, up to its first wait).
+function cosocket.spawn(fn)
+  local thread, err = ngx.thread.spawn(fn)
+  if not thread then error("falcon: cosocket: cannot start a light thread: " .. tostring(err), 2) end
+  -- ngx.thread.kill ends a thread only for the thread that spawned it; any other lets it end by itself.
+  return { cancel = function() pcall(ngx.thread.kill, thread) end }
+end
+
+--- Driver interface: light threads need no loop to run them.
+function cosocket.run(fn, ...) return fn(...) end
+
+-- Worker exit: nginx runs its pending timers at once, with premature = true, when the worker is told to
+-- exit. One such timer per worker calls every on_exit function, so nothing looks at ngx.worker.exiting()
+-- again and again.
+local exit_calls = setmetatable({}, { __mode = "k" }) -- owner -> fn: an owner dropped is forgotten
+local exit_timer_armed = false
+local EXIT_TIMER_S = 86400
+
+local function on_exit_timer(premature)
+  if not premature then -- a day passed: watch again
+    exit_timer_armed = ngx.timer.at(EXIT_TIMER_S, on_exit_timer) and true or false
+    return
+  end
+  for owner, fn in pairs(exit_calls) do
+    exit_calls[owner] = nil
+    local ok, err = pcall(fn, owner)
+    if not ok then ngx.log(ngx.ERR, "falcon: on worker exit: ", tostring(err)) end
+  end
+end
+
+--- fn(owner) once, when this nginx worker is told to exit (at once if it is exiting). fn must not hold
+--- `owner` itself (it is given it), or the owner is never forgotten.
+function cosocket.on_exit(owner, fn)
+  if ngx.worker.exiting() then return fn(owner) end
+  exit_calls[owner] = fn
+  if not exit_timer_armed then
+    local ok, err = ngx.timer.at(EXIT_TIMER_S, on_exit_timer)
+    if not ok then error("falcon: cosocket: cannot watch for the worker's exit: " .. tostring(err), 2) end
+    exit_timer_armed = true
+  end
 end
 
 -- ngx.sleep counts whole milliseconds (and warns about 0).

@@ -10,6 +10,7 @@
 --   `transport_error` (a `falcon.core.error`: `errors.core_error` builds one in Lua) or `token_error`.
 -- * In Result mode (pythonic = true) such a response is raised as a `falcon.APIError` (below), as is
 --   pagination that cannot continue.
+local core = require "falcon.core"
 local suggest = require "falcon.suggest"
 local untrusted = require "falcon.untrusted"
 
@@ -54,7 +55,7 @@ end
 ---@param message string
 ---@param reached_server boolean
 function errors.core_error(kind, message, reached_server)
-  return require("falcon.core").transport_error(kind, message, reached_server == true)
+  return core.transport_error(kind, message, reached_server == true)
 end
 
 --- falcon.APIError: the error object raised in Result mode (pythonic=true), for API errors (HTTP status

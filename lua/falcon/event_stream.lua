@@ -14,20 +14,21 @@
 -- app id) ends the stream with an error naming it. What the API sends is input: a feed's lines are read
 -- by falcon.event_lines, a discovery's resources by take_session, a checkpoint read back by _load.
 --
--- Concurrency: every partition's feed and every session refresh is its own task. In plain Lua the tasks
--- are coroutines on one curl multi handle (falcon.multi_driver), pumped while the application
--- waits for the next event, so a refresh goes out while the feeds are in flight; inside nginx they are
--- ngx light threads over cosockets (falcon.event_stream_nginx runs one stream per nginx, in one worker).
--- The application's own code runs between events: a refresh is due every refreshActiveSessionInterval / 2,
--- and a loop body that outlasts the whole interval costs a re-discovery, never an event.
--- luacheck: globals ngx
-local core = require "falcon.core"
+-- Concurrency: every partition's feed and every session refresh is a task of the driver (falcon.driver):
+-- in plain Lua coroutines on one curl multi handle, moved while the application waits for the next event,
+-- so a refresh goes out while the feeds are in flight; inside nginx ngx light threads over cosockets
+-- (falcon.event_stream_nginx runs one stream per nginx, in one worker). Tasks wait on the driver's queues,
+-- woken by whoever changes what they wait for (an event queued or taken, a discovery, a lease, stop()), or
+-- for a time (a backoff, a refresh, a lease renewal). The application's own code runs between events: a
+-- refresh is due every refreshActiveSessionInterval / 2, and a loop body that outlasts the whole interval
+-- costs a re-discovery, never an event.
 local checkpoint = require "falcon.checkpoint"
 local compat = require "falcon.compat"
 local driver = require "falcon.driver"
 local errors = require "falcon.errors"
 local event_lines = require "falcon.event_lines"
 local options = require "falcon.options"
+local policy = require "falcon.policy"
 local untrusted = require "falcon.untrusted"
 
 local EventStream = {}
@@ -135,44 +136,33 @@ function EventStream.new(opts)
   return self
 end
 
--- ---- tasks: coroutines on the multi handle, or ngx light threads -----------------------------------
+-- ---- tasks and what they wait for ------------------------------------------------------------------
 
-local function plain_runtime(stream)
-  local s = require("falcon.multi_driver").new(16)
-  local rt = { driver = s.driver, sleep = s.driver.sleep, now = core.now }
-  local function resume(co, ...)
-    local ok, err = coroutine.resume(co, ...)
-    if not ok and not stream.failure then stream.failure = errors.message("EventStream", tostring(err)) end
-  end
-  function rt.spawn(fn)
-    local co = coroutine.create(fn)
-    driver.bind(co, s.driver)
-    s.ready[#s.ready + 1] = { co }
-  end
-  function rt.pump(is_done) s.loop(is_done, resume) end
-  function rt.close() s.close() end
-  return rt
+-- Starts fn as a task of the stream (on the driver running the code now): an error it raises ends the
+-- stream with that error. Tasks still running when the stream stops are cancelled.
+function EventStream:_spawn(fn)
+  local key = {}
+  self.tasks[key] = true
+  local task = driver.current().spawn(function()
+    local ok, err = compat.pcall(fn)
+    if not ok then self:_fail(tostring(err)) end
+    self.tasks[key] = nil
+  end)
+  if self.tasks[key] then self.tasks[key] = task end
 end
 
-local function ngx_runtime(stream)
-  local cosocket = require "falcon.cosocket"
-  local rt = { driver = cosocket, sleep = cosocket.sleep }
-  function rt.now() ngx.update_time() return ngx.now() end
-  function rt.spawn(fn)
-    ngx.thread.spawn(function()
-      local ok, err = compat.pcall(fn)
-      if not ok and not stream.failure then stream.failure = errors.message("EventStream", tostring(err)) end
-    end)
-  end
-  function rt.pump(is_done)
-    while not is_done() do
-      if ngx.worker.exiting() then return stream:stop() end -- nginx is stopping: so does the stream
-      ngx.sleep(0.002)
-    end
-  end
-  function rt.close() end
-  return rt
+-- Wakes every wait: a stream that stops or fails ends them all.
+function EventStream:_wake_all()
+  if not self.arrived then return end
+  for _, queue in ipairs { self.arrived, self.room, self.changed, self.stopping } do queue.release() end
 end
+
+-- Waits `seconds` (a backoff, a lease's next look), or less when the stream stops.
+function EventStream:_nap(seconds)
+  if not self.stopped then self.stopping.wait(self.driver.now() + seconds) end
+end
+
+function EventStream:_ended() return self.stopped or self.failure ~= nil end
 
 -- ---- discovery and sessions ------------------------------------------------------------------------
 
@@ -199,11 +189,11 @@ end
 
 function EventStream:_fail(message)
   if not self.failure then self.failure = errors.message("EventStream", message) end
+  self:_wake_all()
 end
 
 function EventStream:_backoff(failures)
-  local wait = math.min(self.backoff_max, self.backoff_initial * 2 ^ math.min(failures - 1, 20))
-  return wait * (0.5 + 0.5 * self.random()) -- jitter: consumers cut at once do not come back at once
+  return policy.backoff(self.backoff_initial, self.backoff_max, failures, self.random)
 end
 
 -- Session refresh intervals taken, in whole seconds. Below the floor nothing can be honoured (the API
@@ -262,14 +252,16 @@ local function take_sessions(response, sent, tls)
   return sessions
 end
 
--- Discovers (again), unless another task already did since `seen_generation`.
-function EventStream:_discover(rt, seen_generation)
-  while self.discovering do rt.sleep(0.01) end
+-- Discovers (again), unless another task already did since `seen_generation` (a discovery under way
+-- is waited for: `changed` is released when it ends).
+function EventStream:_discover(seen_generation)
+  while self.discovering and not self:_ended() do self.changed.wait(math.huge) end
+  if self:_ended() then return false end
   if self.generation ~= seen_generation then return true end
   self.discovering = true
   local failures = 0
-  while not self.stopped and not self.failure do
-    local sent, tls = rt.now(), self.client:base_url():match("^https://") ~= nil
+  while not self:_ended() do
+    local sent, tls = self.driver.now(), self.client:base_url():match("^https://") ~= nil
     local response = self.client:request { method = "GET", route = DISCOVERY,
                                            query = { { "appId", self.app_id }, { "format", "json" } } }
     local status = response.status_code
@@ -290,10 +282,11 @@ function EventStream:_discover(rt, seen_generation)
       break
     end
     failures = failures + 1
-    rt.sleep(self:_backoff(failures))
+    self:_nap(self:_backoff(failures))
   end
   self.discovering = false
-  return not self.failure and not self.stopped
+  self.changed.release()
+  return not self:_ended()
 end
 
 -- ---- the feed of one partition ---------------------------------------------------------------------
@@ -306,6 +299,7 @@ function EventStream:_accept(p, event, offset, held)
   if self.exclude and self.exclude[event.metadata.eventType] then return end
   self.last = self.last + 1
   self.queue[self.last] = { event = event, partition = p, offset = offset, held = held }
+  self.arrived.release()
 end
 
 -- Where partition p's next connection starts: after the last event taken, the checkpoint, or `start`.
@@ -334,7 +328,7 @@ end
 
 -- One connection to partition p's feed. Returns what became of it: "ended", "paused" (the queue is
 -- full), "stopped", "unauthorized", "retry", or "fatal", why; and how many lines it brought.
-function EventStream:_connect(rt, p, session, held)
+function EventStream:_connect(p, session, held)
   local reader = event_lines.new(self.max_line, self.taken[p])
   local lines, why, paused = 0, nil, false
   local function deliver(event, offset)
@@ -342,7 +336,7 @@ function EventStream:_connect(rt, p, session, held)
     lines = lines + 1
   end
   local function on_data(chunk)
-    if self.stopped or self.failure or held and not self.leases:valid(p, held, rt.now()) then return false end
+    if self:_ended() or held and not self.leases:valid(p, held, self.driver.now()) then return false end
     local ok, err = reader:feed(chunk, deliver)
     if not ok then why = err return false end
     if self:_queued() >= self.queue_max then paused = true return false end
@@ -351,7 +345,7 @@ function EventStream:_connect(rt, p, session, held)
   local query = {}
   for i, pair in ipairs(session.query) do query[i] = pair end
   self:_position(p, query)
-  local status, headers, body = rt.driver.exchange(self:_core_for(session.origin), "api", {
+  local status, headers, body = driver.current().exchange(self:_core_for(session.origin), "api", {
     method = "GET", route = session.path, query = query, auth = "none", on_data = on_data,
     headers = { Authorization = "Token " .. session.token, Accept = "application/json" },
   })
@@ -368,27 +362,30 @@ function EventStream:_connect(rt, p, session, held)
 end
 
 -- Reads partition p until the stream stops (or, under a lease `held`, until it is no longer valid).
-function EventStream:_feed_task(rt, p, held)
+function EventStream:_feed_task(p, held)
   local failures = 0
-  local function reading() return not held or self.leases:valid(p, held, rt.now()) end
-  while not self.stopped and not self.failure and reading() do
-    while self:_queued() >= self.queue_max and not self.stopped do rt.sleep(0.005) end
+  local function reading() return not held or self.leases:valid(p, held, self.driver.now()) end
+  while not self:_ended() and reading() do
+    -- A full queue: the application takes an event (or the lease runs out) before the feed reads on.
+    while self:_queued() >= self.queue_max and not self:_ended() and reading() do
+      self.room.wait(held and held.valid_until or math.huge)
+    end
     local session = self.sessions[p]
     local generation = self.generation
-    local outcome, lines, why = self:_connect(rt, p, session, held)
+    local outcome, lines, why = self:_connect(p, session, held)
     if lines > 0 then failures = 0 end
     if outcome == "stopped" then return end
     if outcome == "fatal" then self:_fail(why) return end
     if outcome ~= "paused" then self.stats.reconnects = self.stats.reconnects + 1 end
     if outcome == "unauthorized" then
       failures = failures + 1
-      if failures > 1 then rt.sleep(self:_backoff(failures - 1)) end
-      if not self:_discover(rt, generation) then return end
+      if failures > 1 then self:_nap(self:_backoff(failures - 1)) end
+      if not self:_discover(generation) then return end
       if not self.sessions[p] then self:_fail(("partition %d is no longer offered"):format(p)) return end
     elseif (outcome == "retry" or outcome == "ended") and reading() then
       -- A clean end (even at once: a 200 with no body) is a reconnect like any other.
       failures = failures + 1
-      rt.sleep(self:_backoff(failures))
+      self:_nap(self:_backoff(failures))
     end
   end
 end
@@ -396,17 +393,19 @@ end
 -- Refreshes partition p's session at half its interval, timed from each refresh's send (the API's deadline
 -- runs from when it got it, however late it answers); a refused refresh is tried again after a backoff
 -- kept well inside the interval (a session that died anyway ends its feed with a 401, and the feed
--- discovers again).
-function EventStream:_refresh_task(rt, p)
+-- discovers again). It waits on `changed` for its time: a discovery (new sessions), a lease taken, or
+-- stop() wakes it sooner.
+function EventStream:_refresh_task(p)
   local failures = 0
-  while not self.stopped and not self.failure do
+  while not self:_ended() do
     local session = self.sessions[p]
-    local wait = session and session.refresh_at - rt.now() or 0.5
-    if self.leases and not self.leases.held[p] then wait = 0.5 end -- another consumer's partition
-    if wait > 0 then
-      rt.sleep(math.min(wait, 0.5))
-    elseif session then
-      local sent = rt.now()
+    local now = self.driver.now()
+    if not session or self.leases and not self.leases.held[p] then -- not (or another consumer's) partition
+      self.changed.wait(math.huge)
+    elseif now < session.refresh_at then
+      self.changed.wait(session.refresh_at)
+    else
+      local sent = now
       local response = self.client:request { method = "POST", route = session.refresh_path,
                                              query = session.refresh_query }
       local status = response.status_code
@@ -416,7 +415,7 @@ function EventStream:_refresh_task(rt, p)
         self.stats.refreshes = self.stats.refreshes + 1
       else
         failures = failures + 1
-        session.refresh_at = rt.now() + math.min(self:_backoff(failures), session.interval / 10)
+        session.refresh_at = self.driver.now() + math.min(self:_backoff(failures), session.interval / 10)
       end
     end
   end
@@ -436,10 +435,13 @@ function EventStream:_load()
 end
 
 function EventStream:_start()
-  if self.rt then return end
-  self.rt = rawget(_G, "ngx") and driver.current().name == "cosocket" and ngx_runtime(self) or plain_runtime(self)
+  if self.tasks then return end
+  local d = driver.current()
+  self.driver, self.tasks = d, {}
+  self.arrived, self.room, self.changed, self.stopping = d.queue(), d.queue(), d.queue(), d.queue()
+  if self.leases then self.leases.changed = self.changed end
+  if d.on_exit then d.on_exit(self, EventStream.stop) end -- inside nginx: a worker told to exit stops it
   for partition, offset in pairs(self:_load()) do self.taken[partition], self.acked[partition] = offset, offset end
-  local rt = self.rt
   -- Under leases, a partition is read from its Redis checkpoint once (and each time) its lease is taken.
   -- (No checkpoint there but one acknowledged here: Redis lost its data; resume after ours, not from `start`.)
   local function on_acquired(p, held, offset)
@@ -448,19 +450,19 @@ function EventStream:_start()
     end
     offset = offset or self.acked[p]
     self.taken[p], self.acked[p] = offset, offset
-    rt.spawn(function() self:_feed_task(rt, p, held) end)
+    self:_spawn(function() self:_feed_task(p, held) end)
   end
-  rt.spawn(function()
-    if not self:_discover(rt, 0) then return end
+  self:_spawn(function()
+    if not self:_discover(0) then return end
     for p in pairs(self.sessions) do
       if self.leases then
-        rt.spawn(function()
-          self.leases:task(rt, self, p, function(held, offset) on_acquired(p, held, offset) end)
+        self:_spawn(function()
+          self.leases:task(self, p, function(held, offset) on_acquired(p, held, offset) end)
         end)
       else
-        rt.spawn(function() self:_feed_task(rt, p) end)
+        self:_spawn(function() self:_feed_task(p) end)
       end
-      rt.spawn(function() self:_refresh_task(rt, p) end)
+      self:_spawn(function() self:_refresh_task(p) end)
     end
   end)
 end
@@ -486,8 +488,9 @@ end
 function EventStream:_take()
   if not self.stopped then
     self:_start()
-    if self.first > self.last then
-      self.rt.pump(function() return self.first <= self.last or self.stopped or self.failure ~= nil end)
+    while self.first > self.last and not self:_ended() do
+      -- (false: no task is left that could queue one, which no stream that has not failed comes to)
+      if not self.arrived.wait(math.huge) and self.first > self.last then self:_fail("no task is left to read") end
     end
   end
   if self.first > self.last then
@@ -500,7 +503,8 @@ function EventStream:_take()
   self.queue[self.first] = nil
   self.first = self.first + 1
   if self.first > self.last then self.first, self.last = 1, 0 end -- empty: the indices start again
-  if self.leases and not self.leases:valid(item.partition, item.held, self.rt.now()) then
+  if self:_queued() < self.queue_max then self.room.release() end
+  if self.leases and not self.leases:valid(item.partition, item.held, self.driver.now()) then
     return self:_take() -- decoded under a lease no longer held: its next owner delivers it
   end
   self.stats.delivered = self.stats.delivered + 1
@@ -540,7 +544,10 @@ function EventStream:stop()
   if self.stopped then return end
   self.stopped = true
   self.queue, self.first, self.last = {}, 1, 0
-  if self.rt then self.rt.close() end
+  self:_wake_all()
+  for _, task in pairs(self.tasks or {}) do
+    if task ~= true then task.cancel() end
+  end
   if self.leases then self.leases:release_all() end
 end
 

@@ -16,6 +16,7 @@
 -- shared-dict one (e.g. a Redis lease shared by several machines), as may the checkpoint store.
 -- luacheck: globals ngx
 local checkpoint = require "falcon.checkpoint"
+local cosocket = require "falcon.cosocket"
 local errors = require "falcon.errors"
 local EventStream = require "falcon.event_stream"
 
@@ -44,14 +45,11 @@ function M.shared_dict_lease(dict, key)
   }
 end
 
--- Sleeps up to `seconds`, in short naps: a worker told to exit stops at once (nginx waits for its timers).
-local function nap(seconds)
-  local until_time = ngx.now() + seconds
-  while not ngx.worker.exiting() and ngx.now() < until_time do
-    ngx.sleep(math.min(0.1, math.max(0.001, until_time - ngx.now())))
-    ngx.update_time()
-  end
-  return not ngx.worker.exiting()
+-- Waits `seconds` on the consumer's exit queue (released when the worker is told to exit: nginx waits for
+-- its timers, so it stops at once). False when the worker is exiting.
+local function nap(settings, seconds)
+  if ngx.worker.exiting() then return false end
+  return not settings.exit.wait(cosocket.now() + seconds)
 end
 
 -- Runs the stream (or another consumer: `opts.kind`) while this worker holds the lease; returns when the
@@ -66,7 +64,7 @@ local function run_owned(opts, lease, owner)
   local lost = false
   local renewer = ngx.thread.spawn(function()
     while not stream.stopped do
-      if not nap(opts.lease_ttl / 3) or not lease.renew(owner, opts.lease_ttl) then
+      if not nap(opts, opts.lease_ttl / 3) or not lease.renew(owner, opts.lease_ttl) then
         lost = true
         stream:stop()
       end
@@ -119,12 +117,14 @@ function M.start_consumer(opts, kind)
 
   local function loop(premature)
     if premature then return end
+    settings.exit = cosocket.queue()
+    cosocket.on_exit(settings, function(s) s.exit.release() end)
     while not ngx.worker.exiting() do
       if lease.acquire(owner, settings.lease_ttl) then
         local clean = run_owned(settings, lease, owner)
-        if not clean then nap(settings.lease_ttl) end -- a failed stream: let the API (or another worker) rest
+        if not clean then nap(settings, settings.lease_ttl) end -- a failed stream: let the API (or another worker) rest
       end
-      nap(settings.lease_ttl / 3)
+      nap(settings, settings.lease_ttl / 3)
     end
   end
   local ok, err = ngx.timer.at(0, loop)

@@ -16,6 +16,7 @@ local compat = require "falcon.compat"
 local core = require "falcon.core"
 local errors = require "falcon.errors"
 local options = require "falcon.options"
+local policy = require "falcon.policy"
 local redis = require "falcon.redis"
 local untrusted = require "falcon.untrusted"
 
@@ -30,8 +31,10 @@ fleet.schema = {
   ssl_verify = "boolean", prefix = "string", timeout = "number", retry_interval = "number", permits = "number",
 }
 
--- How long one process may hold the renewal lock, and how often the others look again meanwhile.
-fleet.LOCK_TTL, fleet.POLL = 30, 0.02
+-- How long one process may hold the renewal lock; the others look again meanwhile after a backoff from
+-- LOOK to LOOK_MAX seconds (another process's progress shows only in Redis). A process that holds no token
+-- takes the shared one, due as it is, while it is good for ADOPT_MARGIN seconds more.
+fleet.LOCK_TTL, fleet.LOOK, fleet.LOOK_MAX, fleet.ADOPT_MARGIN = 30, 0.02, 0.5, 2
 -- The budget: a share of X-Ratelimit-Limit per window, and a burst, chosen so that no window of
 -- WINDOW seconds (fixed or sliding) ever sees more than the limit, even with the permits processes hold.
 fleet.WINDOW, fleet.SHARE, fleet.BURST = 60, 0.96, 0.02
@@ -264,7 +267,9 @@ function fleet:take(d, ratelimit, longest, token)
       if slot > now then d.sleep(slot - now) end
       if not self:_paused_since(d, ratelimit) then return d.now() end
     elseif self.asking and self.asking.driver == d and not news then
-      self.asking.queue.wait()
+      if not self.asking.queue.wait(deadline) then
+        return nil, refusal(self, "the slots another task asks Redis for come later than", longest)
+      end
     else
       local ok, err = self:_ask(d, ratelimit.limit, deadline)
       if not ok then return nil, err end
@@ -439,6 +444,7 @@ end
 function fleet:authenticate(d)
   if not self:_shared(d) then return self:_alone(d) end
   local deadline = d.now() + math.min(fleet.LOCK_TTL, self.client.policy.max_wait)
+  local looks = 0
   while true do
     local entry = self:_read(d)
     if entry == false then return self:_alone(d) end
@@ -459,10 +465,11 @@ function fleet:authenticate(d)
     -- Another process renews: the token held stays in use until it is replaced; a process that holds
     -- none takes the current one, due as it is, if it is still good for a few seconds.
     if self.core:token_fresh(0) then return 201, {}, nil, { shared = true, kept = true } end
-    status, headers, body, info = self:_adopt(entry, d.now(), fleet.POLL * 100)
+    status, headers, body, info = self:_adopt(entry, d.now(), fleet.ADOPT_MARGIN)
     if status then return status, headers, body, info end
     if d.now() >= deadline then return self:_fetch(d, false) end -- the holder died, or waiting took too long
-    d.sleep(fleet.POLL)
+    looks = looks + 1
+    d.sleep(math.min(policy.backoff(fleet.LOOK, fleet.LOOK_MAX, looks, math.random), deadline - d.now()))
   end
 end
 

@@ -59,12 +59,16 @@ local function prepare(value, schema, seen)
   local item_schema = type(schema) == "table" and (schema.array or schema.list) or nil
   local fields = type(schema) == "table" and schema.fields or nil
   for k, v in pairs(value) do
-    local sub
-    if item_schema and type(k) == "number" then sub = item_schema
-    elseif fields then sub = fields[k] end
-    local nv, c = prepare(v, sub, seen)
-    out[k] = nv
-    changed = changed or c
+    if type(v) == "table" then
+      local sub
+      if item_schema and type(k) == "number" then sub = item_schema
+      elseif fields then sub = fields[k] end
+      local nv, c = prepare(v, sub, seen)
+      out[k] = nv
+      changed = changed or c
+    else
+      out[k] = v -- nothing to mark below a string, a number, null (no call per item of a list of ids)
+    end
   end
   seen[value] = nil
   if changed then return out, true end

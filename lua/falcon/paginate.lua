@@ -18,12 +18,15 @@
 -- named (raised after that page is yielded), or the same items as the page before (raised instead
 -- of yielding them again). Paging totals and page sizes are read strictly (falcon.untrusted); a
 -- token or marker with control characters is never sent back (code "bad_pagination").
-local service = require "falcon.service"
+-- Every page is one call of the call layer (falcon.call), as any other call: paging knows nothing of the
+-- classes above it. The Uber class's forms reach it already turned into keywords and `extra`.
+local call = require "falcon.call"
 local APIError = require("falcon.errors").APIError
 local endpoints = require "falcon.endpoints"
 local json = require "falcon.json"
 local copy = require("falcon.util").copy
 local options = require "falcon.options"
+local parallel = require "falcon.parallel"
 local untrusted = require "falcon.untrusted"
 
 local M = {}
@@ -142,9 +145,9 @@ local function prefetch(w, args, limit, total)
     local page_args = copy(args)
     page_args.offset = at
     if at + limit > max_offset then page_args.limit = max_offset - at end
-    tasks[i] = function() return service.send(obj, op, name, page_args, w.forms) end
+    tasks[i] = function() return call.send(obj, op, name, page_args, w.extra) end
   end
-  local responses, errors = require("falcon.parallel").run(tasks, { max = #tasks })
+  local responses, errors = parallel.run(tasks, { max = #tasks })
   if errors then for i = 1, #tasks do if errors[i] then error(errors[i], 0) end end end
   local queue = {}
   for i, at in ipairs(offsets) do queue[i] = { response = responses[i], offset = at } end
@@ -264,7 +267,7 @@ local function next_response(w)
     state.args.offset = ahead.offset
     return ahead.response
   end
-  return service.send(w.obj, w.op, w.name, state.args, w.forms)
+  return call.send(w.obj, w.op, w.name, state.args, w.extra)
 end
 
 -- The page's total, read strictly; a total that is not a count ends paging with an error.
@@ -304,7 +307,7 @@ local function walk_step(w)
   if opts.max_pages and state.page >= opts.max_pages then state.done = true; return nil end
   local response = next_response(w)
   state.page = state.page + 1
-  if service.is_error(response) then
+  if call.is_error(response) then
     state.done = true
     return response, true
   end
@@ -325,13 +328,13 @@ end
 
 --- Core page walker shared by pages() and each(): a function returning (response, failed) per page,
 --- nil at the end.
-local function walker(obj, op, name, args, opts, forms)
+local function walker(obj, op, name, args, opts, extra)
   opts = check_opts(name, opts)
   if args ~= nil and type(args) ~= "table" then fail(name, "args", "table of keyword arguments expected, got " ..
       type(args)) end
   local w = {
     obj = obj, op = op, name = name, opts = opts, max_offset = opts.max_offset or M.MAX_OFFSET,
-    forms = forms, -- falcon.uber.keywords for the Uber class's iterators
+    extra = extra, -- what falcon.forms made of the Uber forms of the Uber class's iterators
     state = {
       args = copy(args), style = opts.style, page = 0, count = 0, done = false,
       last_marker = nil, pending = nil,
@@ -348,23 +351,23 @@ end
 -- @tparam string name caller-facing operation name
 -- @tparam[opt] table args keyword arguments of the first request
 -- @tparam[opt] table opts { on_page = function(page, info), style = "...", max_offset = n, max_pages = n }
--- @tparam[opt] function forms falcon.uber.keywords when the Uber class iterates (its forms are taken)
+-- @tparam[opt] table extra falcon.forms's `extra` when the Uber class iterates (its forms, as the call layer takes them)
 -- @return iterator yielding a response table (default) or a Result (pythonic) per page
-function M.pages(obj, op, name, args, opts, forms)
-  local step = walker(obj, op, name, args, opts, forms)
+function M.pages(obj, op, name, args, opts, extra)
+  local step = walker(obj, op, name, args, opts, extra)
   return function()
     local response, failed = step()
     if response == nil then return nil end
     if failed and obj._pythonic then error(APIError.from_response(response, op.id), 0) end
     if failed then return response end
-    return service.shape(obj, response, nil, op)
+    return call.shape(obj, response, nil, op)
   end
 end
 
 --- Iterates the items (`resources`) of every page.
 -- @return iterator yielding one item per step; raises falcon.APIError when a page fails
-function M.each(obj, op, name, args, opts, forms)
-  local step = walker(obj, op, name, args, opts, forms)
+function M.each(obj, op, name, args, opts, extra)
+  local step = walker(obj, op, name, args, opts, extra)
   local items, i = {}, 0
   return function()
     while true do
@@ -399,16 +402,20 @@ local function find_connection(node, depth)
   return nil
 end
 
---- Iterates the pages of a GraphQL query that follows the Relay cursor convention.
--- The query must declare `$after` and pass it to the paged field; each page's
--- `pageInfo.endCursor` becomes the next `after` until `hasNextPage` is false.
--- @param obj any service or Uber object (its client sends the request)
--- @tparam string query GraphQL text
--- @tparam[opt] table variables initial variables
--- @tparam[opt] table opts { on_page = function(page, info), path = "entities", max_pages = n }
--- @return iterator yielding page, nodes (page is a response table or a Result)
-function M.graphql_pages(obj, query, variables, opts)
-  local name = "graphql_pages"
+-- A page's connection (the table with pageInfo: under `path`, else the first found) and its nodes.
+local function connection_of(body, path)
+  local data = type(body) == "table" and body.data or nil
+  local conn
+  if path then
+    conn = type(data) == "table" and data[path] or nil
+  else
+    conn = find_connection(data, 0)
+  end
+  return conn, type(conn) == "table" and type(conn.nodes) == "table" and conn.nodes or {}
+end
+
+-- graphql_pages's arguments, checked before anything is sent; returns the checked options.
+local function graphql_arguments(name, obj, query, variables, opts)
   if type(obj) ~= "table" or rawget(obj, "_client") == nil then
     fail(name, "client", "service or Uber object expected, got " .. type(obj))
   end
@@ -423,6 +430,20 @@ function M.graphql_pages(obj, query, variables, opts)
       type(opts.path)) end
   if opts.on_page ~= nil and type(opts.on_page) ~= "function" then fail(name, "on_page", "function expected, got " ..
       type(opts.on_page)) end
+  return opts
+end
+
+--- Iterates the pages of a GraphQL query that follows the Relay cursor convention.
+-- The query must declare `$after` and pass it to the paged field; each page's
+-- `pageInfo.endCursor` becomes the next `after` until `hasNextPage` is false.
+-- @param obj any service or Uber object (its client sends the request)
+-- @tparam string query GraphQL text
+-- @tparam[opt] table variables initial variables
+-- @tparam[opt] table opts { on_page = function(page, info), path = "entities", max_pages = n }
+-- @return iterator yielding page, nodes (page is a response table or a Result)
+function M.graphql_pages(obj, query, variables, opts)
+  local name = "graphql_pages"
+  opts = graphql_arguments(name, obj, query, variables, opts)
   local op = endpoints.get(GRAPHQL_OP)
   local vars = copy(variables)
   local done, page, count = false, 0, 0
@@ -438,28 +459,21 @@ function M.graphql_pages(obj, query, variables, opts)
     if opts.max_pages and page >= opts.max_pages then done = true; return nil end
     local args = { query = query }
     if next(vars) then args.variables = copy(vars) end
-    local response = service.send(obj, op, name, args)
+    local response = call.send(obj, op, name, args)
     page = page + 1
     local body = response.body
     local gql_errors = type(body) == "table" and type(body.errors) == "table" and #body.errors > 0
       and type(body.data) ~= "table"
-    if service.is_error(response) or gql_errors then
+    if call.is_error(response) or gql_errors then
       done = true
       if obj._pythonic then
         local e = APIError.from_response(response, GRAPHQL_OP)
-        if gql_errors and not service.is_error(response) then e.kind = "graphql" end
+        if gql_errors and not call.is_error(response) then e.kind = "graphql" end
         error(e, 0)
       end
       return response, {}
     end
-    local data = type(body) == "table" and body.data or nil
-    local conn
-    if opts.path then
-      conn = type(data) == "table" and data[opts.path] or nil
-    else
-      conn = find_connection(data, 0)
-    end
-    local nodes = type(conn) == "table" and type(conn.nodes) == "table" and conn.nodes or {}
+    local conn, nodes = connection_of(body, opts.path)
     local page_key = fingerprint(nodes)
     if page_key and page_key == previous then
       done = true
@@ -479,7 +493,7 @@ function M.graphql_pages(obj, query, variables, opts)
       done = true
     end
     if opts.on_page then opts.on_page(response, { page = page, count = count }) end
-    return service.shape(obj, response, nil, op), nodes
+    return call.shape(obj, response, nil, op), nodes
   end
 end
 

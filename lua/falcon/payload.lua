@@ -1,24 +1,30 @@
 --- Keyword arguments -> an engine request, driven by the operation tables.
 --
--- One builder, `build`, serves the service classes and the Uber class (falcon.uber.keywords turns the
--- Uber forms into these keywords and ready multipart parts and headers), so a keyword never lands in
--- different places between them. It follows FalconPy's mapping (../shared/spec/API.md) in stages, one
--- module each:
---   1. payload_query.quick  the common call (scalar query keywords only): built at once, nothing else;
---   2. payload_query        `parameters=`, query, path and header parameters;
---   3. payload_upload       form-data keywords, Uber's form parts, the file part and the upload rules;
---   4. payload_body         body keyword maps, `body=`, `ids` for body-only lookups;
---   5. here                 keywords no stage took (an error naming them), control keywords, the request.
+-- One builder, `build`, serves the service classes and the Uber class through the call layer
+-- (falcon.call; falcon.forms turns the Uber forms into these keywords and ready multipart parts and
+-- headers, `extra`), so a keyword never lands in different places between them. It follows FalconPy's
+-- mapping (../shared/spec/API.md) in stages, one module each:
+--   0. the quick path       the common calls, built at once with the stages' own helpers, nothing else
+--                           (`quick[op]`, which falcon.call asks first): payload_query.quick (query keywords
+--                           only), payload_body.quick (a lookup of `ids` that is the whole JSON body); nil
+--                           for anything else, which `build` takes;
+--   1. payload_query        `parameters=`, query, path and header parameters;
+--   2. payload_upload       form-data keywords, Uber's form parts, the file part and the upload rules;
+--   3. payload_body         body keyword maps, `body=`, `ids` for body-only lookups;
+--   4. here                 keywords no stage took (an error naming them), control keywords, the request.
 -- Every check runs before a request exists: bad input raises an error naming the argument
--- (payload_check) and nothing is sent.
+-- (payload_check) and nothing is sent. spec/payload_build_spec.lua checks over every operation that the
+-- quick path builds what the stages build, or declines.
 local errors = require "falcon.errors"
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
+local policy = require "falcon.policy"
 local query = require "falcon.payload_query"
 local upload = require "falcon.payload_upload"
 local body = require "falcon.payload_body"
+local util = require "falcon.util"
 
-local fail, copy = check.fail, require("falcon.util").copy
+local fail, copy = check.fail, util.copy
 
 local M = {}
 
@@ -29,16 +35,11 @@ local control = {
 }
 
 -- Per-operation facts that do not depend on the call, computed once (the tables are generated data).
-local by_name_cache = setmetatable({}, { __mode = "k" })
-local function params_by_name(op)
-  local map = by_name_cache[op]
-  if not map then
-    map = {}
-    for _, p in ipairs(op.params) do map[p.name] = p end
-    by_name_cache[op] = map
-  end
+local params_by_name = util.per_record(function(op)
+  local map = {}
+  for _, p in ipairs(op.params) do map[p.name] = p end
   return map
-end
+end)
 
 -- What an unknown keyword's error lists as accepted.
 local function known_keywords(ctx)
@@ -92,7 +93,7 @@ end
 local function request_of(ctx, extra)
   local op = ctx.op
   local request = { method = op.method, route = ctx.route, query = ctx.query, operation = op.id,
-                    save_to = ctx.args.save_to }
+                    save_to = ctx.args.save_to, repeatable = policy.idempotent(op.method, ctx.route) }
   for k, v in pairs(extra and extra.headers or {}) do ctx.headers[k] = v end
   if next(ctx.headers) then request.headers = ctx.headers end
   if ctx.form and #ctx.form > 0 then
@@ -115,25 +116,19 @@ local function request_of(ctx, extra)
   return request
 end
 
---- Builds the engine request for an operation.
+--- Builds the engine request for an operation: the general stages, for every call.
 -- @tparam table op operation record from falcon.endpoints (or a synthetic one for overrides)
 -- @tparam table args keyword arguments
 -- @tparam[opt] string name the caller's name for the operation, for messages (default: its id)
--- @tparam[opt] function forms for Uber calls, falcon.uber.keywords: turns the Uber forms into these
---   keywords and an `extra` table, checked (`form` parts, `files` = true when Uber `files` gave the
---   file, `headers`, `content_type`); called only when the quick path declines the call, which it
---   does for any keyword that is not a query parameter, so the common call pays nothing for it
+-- @tparam[opt] table extra what falcon.forms made of the Uber forms, checked: `form` parts, `files` = true
+--   when Uber `files` gave the file, `headers`, `content_type`
 -- @treturn table request for `client:request`
-function M.build(op, args, name, forms)
+function M.build(op, args, name, extra)
   name = name or op.id
   if op.refused then errors.raise(name, "%s", op.refused) end
   if type(args) ~= "table" then fail(name, "arguments", "table of keyword arguments expected, got " .. type(args)) end
-  local request = query.quick(op, args, name)
-  if request then return request end
-  local extra
-  if forms then args, extra = forms(op, args, name) end
   local ctx = { op = op, args = args, name = name, used = {}, query = {}, headers = {}, route = op.route,
-                by_name = params_by_name(op) }
+                by_name = params_by_name[op] }
   query.stage(ctx)
   upload.stage(ctx, extra)
   body.stage(ctx)
@@ -142,14 +137,18 @@ function M.build(op, args, name, forms)
   return request_of(ctx, extra)
 end
 
+--- `quick[op]`: the quick path of an operation, a function(op, args, name) that builds a common call
+--- (a table of keywords, no Uber forms) exactly as `build` does, or returns nil for `build` to take it; false
+--- when the operation has none. Worked out once per operation record. falcon.call asks it first.
+M.quick = util.per_record(function(op)
+  return not op.refused and (query.quick_for(op) or body.quick_for(op)) or false
+end)
+
 --- Merges positional arguments into a keyword table.
 -- `f("A,B")`, `f{"A","B"}`, `f("A", {kw...})`, `f({"A","B"}, {kw...})` and `f{ids=..., ...}`.
 -- The positional value goes to `op.positional`, else to an `ids` / `id` parameter.
-local target_cache = setmetatable({}, { __mode = "k" })
 local function positional_target(op)
-  local target = target_cache[op]
-  if target ~= nil then return target or nil end
-  target = op.positional
+  local target = op.positional
   if not target then
     for _, p in ipairs(op.params) do
       if p.name == "ids" and p["in"] ~= "body" then target = "ids" end
@@ -161,13 +160,13 @@ local function positional_target(op)
       for _, p in ipairs(op.params) do if p.name == "id" and p["in"] ~= "body" then target = "id" end end
     end
   end
-  target_cache[op] = target or false
   return target
 end
+-- Worked out once per operation record (false: none).
+local targets = util.per_record(function(op) return positional_target(op) or false end)
 
 function M.merge_positional(op, name, a1, a2)
-  local target = positional_target(op)
-  local kw, positional
+  local kw, positional, fresh
   if a1 == nil then
     kw = a2 or {}
   elseif type(a1) == "string" or type(a1) == "number" then
@@ -177,7 +176,7 @@ function M.merge_positional(op, name, a1, a2)
       positional, kw = a1, a2
     elseif #a1 > 0 then
       -- {"A", "B", limit = 5}: the array part is the positional ids
-      kw = {}
+      kw, fresh = {}, true
       local list = {}
       for k, v in pairs(a1) do
         if type(k) == "number" then list[k] = v else kw[k] = v end
@@ -191,9 +190,10 @@ function M.merge_positional(op, name, a1, a2)
   end
   if type(kw) ~= "table" then fail(name, "arguments", "table of keyword arguments expected, got " .. type(kw)) end
   if positional ~= nil then
+    local target = targets[op]
     if not target then fail(name, "arguments", "keyword table expected; this operation takes no positional ids") end
     if kw[target] ~= nil then fail(name, target, "given both positionally and as a keyword") end
-    local merged = copy(kw)
+    local merged = fresh and kw or copy(kw) -- the caller's own table is left as it was
     if target == "id" and type(positional) == "table" then
       if #positional ~= 1 then fail(name, "id", "one id expected, got a list of " .. #positional) end
       positional = positional[1]

@@ -1,9 +1,11 @@
 --- The body stage of the request builder: body keyword maps (`content` -> body key `body`, aggregates as a
 --- one-element list, `ids` as a JSON list), `body=` passed through with explicit keywords winning, the `ids`
 --- convention of body-only entity lookups, and bodies of bytes for the operations whose body may be bytes
---- (their `consumes`: PutObject, ArchiveUploadV1), given as a string or streamed from `file_path`.
+--- (their `consumes`: PutObject, ArchiveUploadV1), given as a string or streamed from `file_path`; and the
+--- quick path, which builds the common lookup of ids (the whole body) with the same helpers and nothing else.
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
+local policy = require "falcon.policy"
 local upload = require "falcon.payload_upload"
 local util = require "falcon.util"
 
@@ -99,6 +101,54 @@ local function raw_body(ctx, media)
     ctx.used.file_path = true
   end
   if bytes or path then ctx.raw = { bytes = bytes, path = path, content_type = media } end
+end
+
+---------------------------------------------------------------------------------------------
+-- The quick path
+---------------------------------------------------------------------------------------------
+
+-- The common lookup, `get_cases(ids)`: an operation whose one parameter is its JSON body, called with
+-- nothing but `ids`, which is the whole body: the keyword map's `ids` (GetCaseEntitiesByIDs) or the
+-- `ids` convention of body-only lookups. Per operation, where the list goes and how it is checked.
+local function ids_plan(op)
+  local body_param
+  for _, p in ipairs(op.params) do
+    if p["in"] == "body" then body_param = p
+    elseif not (p["in"] == "header" and p.engine) then return false end
+  end
+  if not body_param or op.synthetic or M.bytes_type(op) then return false end
+  local plan = { key = "ids", split = true, spec = { type = "array", items = "string", required = true },
+                 binary = op.produces and op.produces ~= "application/json" or nil,
+                 repeatable = policy.idempotent(op.method, op.route) }
+  local keywords = op.body_keywords
+  if keywords then
+    local spec = keywords.ids
+    if op.body_shape == "list" or not spec or spec.type ~= "array" or next(keywords, next(keywords)) ~= nil then
+      return false
+    end
+    plan.key, plan.split, plan.schema = spec.key or "ids", spec.split, body_schema(op)
+    plan.spec = { type = spec.type, items = spec.items, required = true }
+  end
+  return plan
+end
+local IDS_BODY = { fields = { ids = "array" } } -- the schema of {"ids": [...]}: a list, whatever it holds
+local ids_plans = util.per_record(ids_plan)
+
+--- That call built without the general stages' bookkeeping (the same list check and encoder); nil when
+--- the call is anything else, and the general stages take it.
+function M.quick(op, args, name)
+  local given = args.ids
+  if given == nil or next(args, (next(args))) ~= nil then return nil end -- `ids`, and nothing else
+  local plan = ids_plans[op]
+  local list = check.as_list(name, "ids", given, plan.spec, plan.split)
+  return { method = op.method, route = op.route, query = {}, operation = op.id, binary = plan.binary,
+           body = json.encode({ [plan.key] = list }, plan.schema or IDS_BODY), content_type = "application/json",
+           repeatable = plan.repeatable }
+end
+
+--- The quick path of `op` (falcon.payload), or nil when its calls always take the general stages.
+function M.quick_for(op)
+  return ids_plans[op] and M.quick or nil
 end
 
 --- Sets ctx.body (and ctx.schema) from the keywords, or ctx.raw for a body of bytes; ctx.has_body_param

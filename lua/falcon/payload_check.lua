@@ -12,17 +12,14 @@ local MAX_VALUE = 65536 -- longest single query/path/header/form value we agree 
 local fail = errors.bad_argument -- falcon: <name>: bad argument '<argname>' (<what>)
 M.fail = fail
 
-local floor, huge = math.floor, math.huge
-
-local function is_integer(v)
-  return type(v) == "number" and v == floor(v) and v > -huge and v < huge
-end
+local floor, huge, format = math.floor, math.huge, string.format
+local EXACT = 2 ^ 53 -- every integer below it in size is exact in a double
 
 --- Integral numbers print without a fraction on both Lua 5.4 and LuaJIT.
 local function scalar_string(v)
   if type(v) == "number" then
-    if is_integer(v) and math.abs(v) < 2^53 then return string.format("%d", v) end
-    return string.format("%.17g", v)
+    if v == floor(v) and v > -EXACT and v < EXACT then return format("%d", v) end
+    return format("%.17g", v)
   end
   return tostring(v)
 end
@@ -34,6 +31,14 @@ local function check_text(name, argname, s)
   if #s > MAX_VALUE then fail(name, argname, "value longer than " .. MAX_VALUE .. " bytes") end
 end
 M.check_text = check_text
+
+--- check_text for every text of a list (a list of ids), in one look at them all when they are short
+--- together (an error names the argument either way, not the item).
+function M.check_texts(name, argname, texts)
+  local joined = table.concat(texts)
+  if #joined <= MAX_VALUE then return check_text(name, argname, joined) end
+  for _, s in ipairs(texts) do check_text(name, argname, s) end
+end
 
 --- A value as an error message shows it: controls escaped, long values cut.
 local function shown(s)
@@ -69,27 +74,23 @@ local function describe(p)
 end
 M.describe = describe
 
-local function check_string(name, argname, v, p)
-  if type(v) == "number" and p.enum then
-    -- a few spec entries list numbers as the values of a string parameter
-    for _, allowed in ipairs(p.enum) do if allowed == v then return end end
-  end
-  if type(v) ~= "string" then fail(name, argname, describe(p) .. " expected, got " .. type(v)) end
-  if p.maxLength and #v > p.maxLength then
-    fail(name, argname, "string of at most " .. p.maxLength .. " characters expected, got " .. #v)
-  end
-  if p.minLength and #v < p.minLength then
-    fail(name, argname, "string of at least " .. p.minLength .. " characters expected, got " .. #v)
-  end
-end
-
 --- Checks one scalar against a parameter spec; returns it unchanged.
 local function check_scalar(name, argname, v, p)
   local t, got = p.type, type(v)
   if t == "string" then
-    check_string(name, argname, v, p)
+    if got == "number" and p.enum then
+      -- a few spec entries list numbers as the values of a string parameter
+      for _, allowed in ipairs(p.enum) do if allowed == v then return v end end
+    end
+    if got ~= "string" then fail(name, argname, describe(p) .. " expected, got " .. got) end
+    if p.maxLength and #v > p.maxLength then
+      fail(name, argname, "string of at most " .. p.maxLength .. " characters expected, got " .. #v)
+    end
+    if p.minLength and #v < p.minLength then
+      fail(name, argname, "string of at least " .. p.minLength .. " characters expected, got " .. #v)
+    end
   elseif t == "integer" or t == "number" then
-    if got ~= "number" or (t == "integer" and not is_integer(v)) or v ~= v then
+    if got ~= "number" or v ~= v or (t == "integer" and not (v == floor(v) and v > -huge and v < huge)) then
       fail(name, argname, describe(p) .. " expected, got " .. (got == "number" and "non-integer number" or got))
     end
     if (p.min and v < p.min) or (p.max and v > p.max) then
@@ -113,11 +114,16 @@ function M.as_list(name, argname, v, p, split)
   if type(v) == "table" and v ~= json.null then
     if not is_list(v) then fail(name, argname, describe(p) .. " expected, got table with non-list keys") end
     list = {}
+    local strings = item.type == "string" -- an item spec has no length bounds and no enum: a type to check
     for i, x in ipairs(v) do
-      if type(x) == "table" and item.type ~= "object" then
-        fail(name, argname .. "[" .. i .. "]", item.type .. " expected, got table")
+      if strings and type(x) == "string" then
+        list[i] = x -- all check_scalar asks of it (the common list of ids, without a call per id)
+      else
+        if type(x) == "table" and item.type ~= "object" then
+          fail(name, argname .. "[" .. i .. "]", item.type .. " expected, got table")
+        end
+        list[i] = check_scalar(name, argname .. "[" .. i .. "]", x, item)
       end
-      list[i] = check_scalar(name, argname .. "[" .. i .. "]", x, item)
     end
   elseif type(v) == "string" and split then
     list = {}

@@ -4,7 +4,10 @@
 --- with the same helpers and nothing else.
 local json = require "falcon.json"
 local check = require "falcon.payload_check"
-local sorted_keys = require("falcon.util").sorted_keys
+local policy = require "falcon.policy"
+local util = require "falcon.util"
+
+local sorted_keys = util.sorted_keys
 
 local fail, describe, huge = check.fail, check.describe, math.huge
 local check_scalar, check_text, scalar_string = check.check_scalar, check.check_text, check.scalar_string
@@ -15,23 +18,20 @@ local M = {}
 -- "string" in the seed and in message-center.json, integer in the API's spec), and FalconPy sends whatever
 -- it is given as its text. So a query parameter takes either spelling: a number for a string parameter, and
 -- an integer written as a string for an integer parameter (bounds still apply). The wire gets the value's own
--- text, as FalconPy's: offset="10" and offset=10 both send offset=10.
-local function check_query_scalar(name, key, v, p)
+-- text, as FalconPy's: offset="10" and offset=10 both send offset=10. (add_query tells which spelling a
+-- value is; these are the other spelling's checks.)
+local function check_other_spelling(name, key, v, p)
   local t = p.type
-  if t == "string" and type(v) == "number" and not p.enum then
+  if type(v) == "number" then
     if v ~= v or v == huge or v == -huge then fail(name, key, "string or finite number expected, got " .. tostring(v)) end
-    return v
+    return
   end
-  if (t == "integer" or t == "number") and type(v) == "string" then
-    local n = v:match("^%-?%d+$") and tonumber(v)
-    if t == "number" and not n then n = v:match("^%-?%d+%.?%d*$") and tonumber(v) end
-    if not n then
-      fail(name, key, describe(p) .. " (or its digits as a string) expected, got string " .. check.shown(v))
-    end
-    check_scalar(name, key, n, p)
-    return v
+  local n = v:match("^%-?%d+$") and tonumber(v)
+  if t == "number" and not n then n = v:match("^%-?%d+%.?%d*$") and tonumber(v) end
+  if not n then
+    fail(name, key, describe(p) .. " (or its digits as a string) expected, got string " .. check.shown(v))
   end
-  return check_scalar(name, key, v, p)
+  check_scalar(name, key, n, p)
 end
 
 --- Appends `key=value` pair(s) for one query value to `query` (errors name `argname`, default `key`: the
@@ -45,10 +45,8 @@ local function add_query(name, query, key, v, p, argname)
     end
     local list = check.as_list(name, arg, v, p)
     local texts = {}
-    for i, x in ipairs(list) do
-      texts[i] = scalar_string(x)
-      check_text(name, arg, texts[i])
-    end
+    for i, x in ipairs(list) do texts[i] = type(x) == "string" and x or scalar_string(x) end
+    check.check_texts(name, arg, texts)
     if p.collectionFormat == "csv" then
       query[#query + 1] = { key, table.concat(texts, ",") }
     else
@@ -58,10 +56,18 @@ local function add_query(name, query, key, v, p, argname)
     -- one scalar (or a comma-separated string) for an array parameter
     return add_query(name, query, key, check.as_list(name, arg, v, p, type(v) == "string"), p, arg)
   else
-    check_query_scalar(name, arg, v, p)
-    local s = scalar_string(v)
-    if type(v) == "string" then check_text(name, arg, s) end -- a number or boolean prints safely
-    query[#query + 1] = { key, s }
+    local t, tv = p.type, type(v)
+    if (tv == "number" and t == "string" and not p.enum) or (tv == "string" and (t == "integer" or t == "number")) then
+      check_other_spelling(name, arg, v, p)
+    else
+      check_scalar(name, arg, v, p)
+    end
+    if tv == "string" then
+      check_text(name, arg, v)
+      query[#query + 1] = { key, v }
+    else
+      query[#query + 1] = { key, scalar_string(v) } -- a number or boolean prints safely
+    end
   end
 end
 M.add = add_query
@@ -76,39 +82,34 @@ end
 ---------------------------------------------------------------------------------------------
 
 -- The common call, `query_cases{filter = ..., limit = 10}`: an operation whose only parameters are query
--- parameters, called with nothing but scalar values for them (a string for a list parameter is split by
--- add_query, as on the general path). Per operation, the facts that make it so.
-local query_plans = setmetatable({}, { __mode = "k" })
+-- parameters, called with nothing but keywords for them. Per operation, the facts that make it so.
 local function query_plan(op)
-  local plan = query_plans[op]
-  if plan == nil then
-    local params, by_name = {}, {}
-    for _, p in ipairs(op.params) do
-      if p["in"] == "query" then
-        params[#params + 1], by_name[p.name] = p, p
-        if p.alias then by_name[p.alias] = p end
-      elseif not (p["in"] == "header" and p.engine) then -- Authorization belongs to the engine
-        params = nil
-        break
-      end
+  local params, by_name = {}, {}
+  for _, p in ipairs(op.params) do
+    if p["in"] == "query" then
+      params[#params + 1], by_name[p.name] = p, p
+      if p.alias then by_name[p.alias] = p end
+    elseif not (p["in"] == "header" and p.engine) then -- Authorization belongs to the engine
+      return false
     end
-    plan = params ~= nil and not op.synthetic and not op.body_keywords
-      and { params = params, by_name = by_name, binary = op.produces and op.produces ~= "application/json" or nil }
-    query_plans[op] = plan
   end
-  return plan
+  if op.synthetic or op.body_keywords then return false end
+  return { params = params, by_name = by_name, binary = op.produces and op.produces ~= "application/json" or nil,
+           repeatable = policy.idempotent(op.method, op.route) }
 end
+local query_plans = util.per_record(query_plan)
 
 --- That call built without the general stages' bookkeeping (same helpers, same parameter order, same
 --- errors); nil when the call is anything else, and the general stages take it.
 function M.quick(op, args, name)
-  local plan = query_plan(op)
-  if not plan then return nil end
-  for k, v in pairs(args) do
-    if plan.by_name[k] == nil or type(v) == "table" then return nil end
+  local plan = query_plans[op]
+  local by_name, query = plan.by_name, {}
+  for k in next, args do
+    if by_name[k] == nil then return nil end
   end
-  local query = {}
-  for _, p in ipairs(plan.params) do
+  local params = plan.params
+  for i = 1, #params do
+    local p = params[i]
     local v, argname = args[p.name], nil
     if p.alias and args[p.alias] ~= nil then
       if v ~= nil then return nil end -- both spellings: the general stages say so
@@ -121,7 +122,13 @@ function M.quick(op, args, name)
       return nil -- the general stages name what is missing
     end
   end
-  return { method = op.method, route = op.route, query = query, operation = op.id, binary = plan.binary }
+  return { method = op.method, route = op.route, query = query, operation = op.id, binary = plan.binary,
+           repeatable = plan.repeatable }
+end
+
+--- The quick path of `op` (falcon.payload), or nil when its calls always take the general stages.
+function M.quick_for(op)
+  return query_plans[op] and M.quick or nil
 end
 
 ---------------------------------------------------------------------------------------------

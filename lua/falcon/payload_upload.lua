@@ -2,7 +2,7 @@
 --- `file_data`, `sample`, `upfile`, the file parameter's own keyword, Uber's `data = "bytes"`, or
 --- `file_path`, which the engine streams from disk), and the upload rules of the operation (Message
 --- Center's, from ../shared/spec/API.md). Uber's `files = {...}` and `data = {...}` reach this stage as
---- parts already built by falcon.uber.
+--- parts already built by falcon.forms.
 local check = require "falcon.payload_check"
 local errors = require "falcon.errors"
 

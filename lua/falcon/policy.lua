@@ -58,9 +58,21 @@ end
 
 local TRANSIENT = { [500] = true, [502] = true, [503] = true, [504] = true }
 
+--- The statuses retry_wait may retry (a transport failure, status nil, may be retried too): for any other
+--- answer it returns nil, so the engine need not ask.
+policy.RETRIED = { [429] = true, [500] = true, [502] = true, [503] = true, [504] = true }
+
 local function backoff(p, attempt, random)
   local ceiling = math.min(p.retry_backoff_max, p.retry_backoff * 2 ^ attempt)
   return ceiling * random()
+end
+
+--- The wait before look number `failures` (1, 2, ...) again at a peer that failed, or at another
+--- process's progress: `initial` doubling up to `max`, then jittered to half to all of it, so that those
+--- who failed together do not come back together.
+function policy.backoff(initial, max, failures, random)
+  local wait = math.min(max, initial * 2 ^ math.min(failures - 1, 20))
+  return wait * (0.5 + 0.5 * random())
 end
 
 --- How long to wait before retrying, or nil to return this outcome to the caller.
@@ -103,16 +115,27 @@ local function budget(text)
   return low
 end
 
+-- Below this share of the limit, requests are spaced out (policy.pace).
+local LOW = 0.1
+
 --- Records a response's X-Ratelimit-Limit / X-Ratelimit-Remaining in `ratelimit` (a value that is not a
--- budget is recorded as unknown).
+-- budget is recorded as unknown), and whether the budget is low (`low`: policy.pace has a wait to give).
+-- Every answer comes here: a limit is read again only when its text changed (it seldom does), and a
+-- single number goes straight to the strict reader.
 function policy.track(ratelimit, headers, now)
   local limit, remaining = headers["X-Ratelimit-Limit"], headers["X-Ratelimit-Remaining"]
-  if limit then
-    limit = budget(limit)
-    ratelimit.limit = limit and limit >= 1 and limit or nil
+  if limit and limit ~= ratelimit.limit_text then
+    local value = budget(limit)
+    ratelimit.limit, ratelimit.limit_text = value and value >= 1 and value or nil, limit
   end
-  if remaining then ratelimit.remaining = budget(remaining) end
+  if remaining then
+    -- one number (the common reading) is read as budget would read it, without splitting it first
+    ratelimit.remaining = untrusted.number(remaining, true) or (remaining:find(",", 1, true) and budget(remaining))
+      or nil
+  end
   ratelimit.seen_at = now
+  remaining, limit = ratelimit.remaining, ratelimit.limit
+  ratelimit.low = remaining ~= nil and limit ~= nil and remaining < limit * LOW
 end
 
 -- A budget reading older than the API's one-minute window says nothing about the next request.
@@ -124,8 +147,8 @@ function policy.pace(ratelimit, now)
   local limit, remaining = ratelimit.limit, ratelimit.remaining
   if not limit or not remaining or limit <= 0 then return 0 end
   if now and ratelimit.seen_at and now - ratelimit.seen_at > WINDOW then return 0 end
-  if remaining >= limit * 0.1 then return 0 end
-  return WINDOW / limit * (1 + (limit * 0.1 - remaining) / (limit * 0.1))
+  if remaining >= limit * LOW then return 0 end
+  return WINDOW / limit * (1 + (limit * LOW - remaining) / (limit * LOW))
 end
 
 --- Seconds to wait before sending: while a 429 has paused the client, or to pace a low budget; never

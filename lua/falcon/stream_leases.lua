@@ -41,6 +41,7 @@ function StreamLeases.new(coordination, app_id, opts)
     held = {}, -- partition -> {fence, valid_until, renew_at}: replaced (never reused) on every acquisition
     unsaved = {}, -- partition -> {fence, offset}: an event handed out whose checkpoint could not be written
     stats = { acquired = 0, lost = 0, unsaved = 0 },
+    changed = nil, -- the stream's queue of changes (falcon.EventStream sets it when it starts)
   }, StreamLeases)
 end
 
@@ -49,28 +50,35 @@ function StreamLeases:valid(p, held, now)
   return held ~= nil and self.held[p] == held and now < held.valid_until
 end
 
+-- Tells the stream's tasks that waited for a lease (its refreshes) that one was taken or lost.
+function StreamLeases:_changed()
+  if self.changed then self.changed.release() end
+end
+
 function StreamLeases:_drop(p)
   if self.held[p] then self.stats.lost = self.stats.lost + 1 end
   self.held[p] = nil
+  self:_changed()
 end
 
---- Task: holds partition p whenever it can. `on_acquired(held, offset)` starts reading from the Redis
---- checkpoint (offset nil: none yet); reading stops by itself once `held` is no longer valid.
-function StreamLeases:task(rt, stream, p, on_acquired)
-  local ttl = self.ttl
-  while not stream.stopped and not stream.failure do
-    local held, now = self.held[p], rt.now()
+--- Task: holds partition p whenever it can, for `stream` (its _nap waits for a time, or for stop()).
+--- `on_acquired(held, offset)` starts reading from the Redis checkpoint (offset nil: none yet); reading
+--- stops by itself once `held` is no longer valid.
+function StreamLeases:task(stream, p, on_acquired)
+  local ttl, now_of = self.ttl, stream.driver.now
+  while not stream:_ended() do
+    local held, now = self.held[p], now_of()
     if held and now < held.valid_until then
       if now < held.renew_at then
-        rt.sleep(math.min(held.renew_at - now, 0.1))
+        stream:_nap(held.renew_at - now)
       else
         local renewed, err = self.leases:renew(p, self.owner, held.fence, ttl)
         if renewed then
-          held.valid_until, held.renew_at = renewed.valid_until, rt.now() + ttl / 3
+          held.valid_until, held.renew_at = renewed.valid_until, now_of() + ttl / 3
         elseif err == "lost" then
           self:_drop(p)
         else -- Redis failing: try again soon; past valid_until the partition is given up
-          held.renew_at = rt.now() + math.min(0.2, ttl / 10)
+          held.renew_at = now_of() + math.min(0.2, ttl / 10)
         end
       end
     else
@@ -80,14 +88,15 @@ function StreamLeases:task(rt, stream, p, on_acquired)
       if got then offset, read_err = self.leases:checkpoint_of(p) end
       if got and (offset ~= nil or not read_err) then
         offset = self:_catch_up(p, got, tonumber(offset))
-        got.renew_at = rt.now() + ttl / 3
+        got.renew_at = now_of() + ttl / 3
         self.held[p] = got
         self.stats.acquired = self.stats.acquired + 1
         on_acquired(got, offset)
+        self:_changed()
       else
         -- held by another (wait: until it expires) or Redis failing: look again within a third of the ttl
         wait = err == "held" and tonumber(wait) or ttl / 3
-        rt.sleep(math.max(0.02, math.min(wait, ttl / 3)) * (0.75 + 0.25 * math.random()))
+        stream:_nap(math.max(0.02, math.min(wait, ttl / 3)) * (0.75 + 0.25 * math.random()))
       end
     end
   end

@@ -8,18 +8,21 @@
 -- token (its TTL), and a refused token is replaced, never reused.
 -- luacheck: globals ngx
 local errors = require "falcon.errors"
+local policy = require "falcon.policy"
 
 local tokenshare = {}
 tokenshare.__index = tokenshare
 
--- How long a worker may hold the renewal lock, and how often the others look again.
-tokenshare.LOCK_TTL, tokenshare.POLL = 30, 0.01
+-- How long a worker may hold the renewal lock; the others look again meanwhile after a backoff from LOOK
+-- to LOOK_MAX seconds (another worker's progress shows only in the dict: no task of this one can wake them).
+tokenshare.LOCK_TTL, tokenshare.LOOK, tokenshare.LOOK_MAX = 30, 0.01, 0.25
 
 local SEP = "\n"
 
 --- Sharing for core client `core` through the dict named `name`; renew_window as the engine's;
--- `identity` tells apart the clients (API client and member CID) that share one dict.
-function tokenshare.new(core, name, renew_window, identity)
+-- `identity` tells apart the clients (API client and member CID) that share one dict; a wait for another
+-- worker's token lasts at most `max_wait` (max_retry_wait and the call's timeout) and LOCK_TTL.
+function tokenshare.new(core, name, renew_window, identity, max_wait)
   local ngx = rawget(_G, "ngx")
   if type(ngx) ~= "table" or type(ngx.shared) ~= "table" then
     errors.bad_option(nil, "shared_dict", "only inside nginx with ngx_lua")
@@ -30,7 +33,7 @@ function tokenshare.new(core, name, renew_window, identity)
   end
   core:share_tokens()
   return setmetatable({ core = core, dict = dict, key = "falcon:token:" .. identity .. "@" .. core:base_url(),
-                        renew_window = renew_window, generation = nil }, tokenshare)
+                        renew_window = renew_window, max_wait = max_wait, generation = nil }, tokenshare)
 end
 
 -- {expires_at, generation, token} from the dict, or nil.
@@ -64,14 +67,17 @@ function tokenshare:authenticate(d)
   local entry = self:usable(now)
   if entry then return self:adopt(entry, now) end
   local lock = self.key .. ":lock"
-  local waited_until = now + tokenshare.LOCK_TTL
+  local waited_until = now + math.min(tokenshare.LOCK_TTL, self.max_wait)
   local locked = self.dict:add(lock, true, tokenshare.LOCK_TTL)
+  local looks = 0
   while not locked do
-    d.sleep(tokenshare.POLL)
+    looks = looks + 1
+    d.sleep(math.max(0, math.min(policy.backoff(tokenshare.LOOK, tokenshare.LOOK_MAX, looks, math.random),
+                                 waited_until - d.now())))
     now = d.now()
     entry = self:usable(now)
     if entry then return self:adopt(entry, now) end
-    if now > waited_until then break end -- the holder died: fetch without the lock
+    if now >= waited_until then break end -- the holder died, or waiting took too long: fetch without the lock
     locked = self.dict:add(lock, true, tokenshare.LOCK_TTL)
   end
   -- Another worker may have stored a token between our look and the lock.

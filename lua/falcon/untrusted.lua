@@ -19,6 +19,8 @@ function untrusted.number(value, integer)
     return value
   end
   if type(value) ~= "string" then return nil end
+  -- Digits alone (every rate-limit reading of every call): one look, no captures to build.
+  if #value <= MAX_DIGITS and not value:find("%D") and value ~= "" then return tonumber(value) end
   local whole, fraction = value:match("^%s*(%d+)(%.?%d*)%s*$")
   if not whole or #whole > MAX_DIGITS or #fraction > MAX_DIGITS then return nil end
   if integer and fraction:find("[1-9]") then return nil end

@@ -21,6 +21,17 @@ function M.is_list(t)
   return n == #t
 end
 
+--- `facts[record]`: compute(record), worked out on first use and kept as long as the record lives (a weak
+--- key). For facts of the generated operation records that every call asks about; `compute` returns false
+--- for "none" (nil would be worked out again each time).
+function M.per_record(compute)
+  return setmetatable({}, { __mode = "k", __index = function(facts, record)
+    local fact = compute(record)
+    facts[record] = fact
+    return fact
+  end })
+end
+
 --- The keys of a table, sorted (by `compare`, default `<`): a stable order for what goes on the wire.
 function M.sorted_keys(t, compare)
   local keys = {}

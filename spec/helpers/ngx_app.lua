@@ -77,12 +77,14 @@ function scenarios.parallel(args)
            drivers = drivers }
 end
 
--- n light threads of a fresh client find no token: one renews, the others wait for it. Counts the
--- driver's sleeps meanwhile (a waiter that polled would sleep).
+-- n light threads of a fresh client find no token: one renews, the others wait for it (no longer than
+-- max_retry_wait, when given). Counts the driver's sleeps meanwhile (a waiter that polled would sleep).
 function scenarios.renewal(args)
   local falcon = require "falcon"
   local cosocket = require "falcon.cosocket"
-  local mc = falcon.MessageCenter(base_options("http"))
+  local opts = base_options("http")
+  opts.max_retry_wait = tonumber(args.max_retry_wait)
+  local mc = falcon.MessageCenter(opts)
   local sleep, sleeps = cosocket.sleep, 0
   cosocket.sleep = function(seconds) sleeps = sleeps + 1; return sleep(seconds) end
   local tasks = {}

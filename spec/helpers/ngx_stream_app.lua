@@ -15,12 +15,12 @@ local function read_config(path)
   return config
 end
 
-function M.start(config_path, out_path)
+function M.start(config_path, out_path, lease_ttl)
   local config = read_config(config_path)
   local falcon = require "falcon"
   require("falcon.event_stream_nginx").start {
     shared_dict = "falcon_streams",
-    lease_ttl = 1,
+    lease_ttl = lease_ttl or 1,
     stream = function()
       local client = falcon.Client.new { client_id = config.client_id, client_secret = config.client_secret,
                                          base_url = config.url }

@@ -248,7 +248,7 @@ end
 
 --- One call, and what it prints.
 local function run_once(ctx, obj, op, args)
-  local response = require("falcon.service").send(obj, op, op.id, args)
+  local response = require("falcon.call").send(obj, op, op.id, args)
   local ok = is_success(response)
   -- An error answer that still carries resources (a lookup where some ids were found) is data too.
   if not ok and not (resources_of(response.body) and #resources_of(response.body) > 0) then
