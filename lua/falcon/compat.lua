@@ -25,7 +25,8 @@ else
   --- xpcall(f, handler, ...) that lets f yield. The handler runs after f's stack has unwound, so it
   --- is also given f's (dead) coroutine, for debug.traceback(co, message).
   function compat.xpcall(f, handler, ...)
-    local co = coroutine.create(f)
+    -- 5.1's coroutine.create takes Lua functions only; f may be a C one (a driver's exchange).
+    local co = coroutine.create(function(...) return f(...) end)
     outer_of[co] = coroutine.running()
     local function step(ok, ...)
       if not ok then return false, handler((...), co) end
