@@ -116,6 +116,16 @@ expect["a 2xx that says JSON and is not, in Result mode"] = function(o)
   assert.are.equal("json", o[1].kind)
 end
 expect["a 2xx that says JSON and is not, through a service class"] = function(o) not_json(o, 1, 200) end
+expect["a 302 with a body, through a service class"] = function(o)
+  assert.is_nil(o[1].bare) -- a response table, never the body alone
+  assert.are.equal(302, o[1].status)
+  assert.are.equal("moved", o[1].body_start)
+  assert.are.equal(5, o[1].body_length)
+end
+expect["a 302 with a body, in Result mode"] = function(o)
+  assert.are.equal("falcon.APIError", o[1].raised)
+  assert.are.equal(302, o[1].status)
+end
 expect["a 2xx that says JSON and is not, to a read, is not sent again"] = function(o, applied)
   not_json(o, 1, 200)
   assert.are.equal(1, count(applied, "GET"))

@@ -54,8 +54,11 @@ function M.advise(op, response)
   return response
 end
 
+-- Only a 2xx is a success: a redirect is not followed (it would carry the token elsewhere), so a 3xx is
+-- an answer the caller must see as one, never a body handed back as if it were a download.
 local function is_error(response)
-  return response.transport_error ~= nil or (tonumber(response.status_code) or 500) >= 400
+  local status = tonumber(response.status_code) or 500
+  return response.transport_error ~= nil or status < 200 or status >= 300
 end
 M.is_error = is_error
 

@@ -86,6 +86,14 @@ M.list = {
   { name = "a 503 that says JSON and is not, to a write, is not sent again", plan = { "bytes answer" },
     options = with(FAST, { max_retries = 2 }), steps = { WRITE },
     files = { answer = sized("503 Service Unavailable", NOT_UTF8) } },
+  -- A redirect is not followed (it would carry the bearer token elsewhere) and is not a success either:
+  -- its body is never handed back as if it were a download.
+  { name = "a 302 with a body, through a service class", plan = { "bytes answer" }, service = true,
+    steps = { READ }, files = { answer = "HTTP/1.1 302 Found\r\nLocation: https://elsewhere.example/\r\n"
+      .. "Content-Type: text/html\r\nContent-Length: 5\r\n\r\nmoved" } },
+  { name = "a 302 with a body, in Result mode", plan = { "bytes answer" }, service = true,
+    options = { pythonic = true }, steps = { READ }, files = { answer = "HTTP/1.1 302 Found\r\n"
+      .. "Location: https://elsewhere.example/\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nmoved" } },
   { name = "two different Content-Length fields cutting a JSON answer short", plan = { "bytes answer" },
     steps = { READ, READ },
     files = { answer = answer("200 OK", "Content-Length: " .. #OK_BODY .. "\r\nContent-Length: 3\r\n", OK_BODY) } },
