@@ -60,6 +60,46 @@ static const char *basename_of(const char *path, size_t *len) {
     return base;
 }
 
+/* Room for one more part; 0 (and m->failed) when memory ran out. */
+static int reserve_part(multipart *m) {
+    if (m->count < m->cap) return 1;
+    size_t cap = m->cap ? m->cap * 2 : 4;
+    multipart_part *grown = realloc(m->parts, cap * sizeof *grown);
+    if (grown == NULL) {
+        m->failed = 1;
+        return 0;
+    }
+    m->parts = grown;
+    m->cap = cap;
+    return 1;
+}
+
+/* The part's head is built now, in full, so that the body's length is known before it is sent
+ * (Content-Length, never chunked: some proxies and servers refuse chunked uploads). The CRLF before a
+ * delimiter belongs to the delimiter (RFC 2046), so the first part has none. Memory failures show in
+ * head->failed. */
+static void write_part_head(const multipart *m, buffer *head, const char *name, size_t name_len,
+                            const char *filename, size_t filename_len, const char *content_type, size_t type_len) {
+    if (m->count > 0) buffer_append_str(head, "\r\n");
+    buffer_append_str(head, "--");
+    buffer_append_str(head, m->boundary);
+    buffer_append_str(head, "\r\nContent-Disposition: form-data; name=\"");
+    buffer_append(head, name, name_len);
+    buffer_append_char(head, '"');
+    if (filename != NULL) {
+        buffer_append_str(head, "; filename=\"");
+        buffer_append(head, filename, filename_len);
+        buffer_append_char(head, '"');
+    }
+    buffer_append_str(head, "\r\n");
+    if (content_type != NULL) {
+        buffer_append_str(head, "Content-Type: ");
+        buffer_append(head, content_type, type_len);
+        buffer_append_str(head, "\r\n");
+    }
+    buffer_append_str(head, "\r\n");
+}
+
 int multipart_add(multipart *m, const char *name, size_t name_len, const char *filename, size_t filename_len,
                   const char *content_type, size_t type_len, const char *data, size_t data_len, const char *path,
                   long long file_size) {
@@ -83,42 +123,11 @@ int multipart_add(multipart *m, const char *name, size_t name_len, const char *f
                               (content_type == NULL || mime_name_valid(content_type, type_len)));
     /* file_size < 0: the file could not be stat'ed (multipart_from_lua), so its length is unknown. */
     if (!names_ok || file_size < 0) return 0;
-    if (m->count == m->cap) {
-        size_t cap = m->cap ? m->cap * 2 : 4;
-        multipart_part *grown = realloc(m->parts, cap * sizeof *grown);
-        if (grown == NULL) {
-            m->failed = 1;
-            return 0;
-        }
-        m->parts = grown;
-        m->cap = cap;
-    }
+    if (!reserve_part(m)) return 0;
     multipart_part *p = &m->parts[m->count];
     memset(p, 0, sizeof *p);
     buffer_init(&p->head);
-    /* The part's head is built now, in full, so that the body's length is known before it is sent
-     * (Content-Length, never chunked: some proxies and servers refuse chunked uploads). The CRLF before a
-     * delimiter belongs to the delimiter (RFC 2046), so the first part has none. */
-    if (!m->raw) {
-        if (m->count > 0) buffer_append_str(&p->head, "\r\n");
-        buffer_append_str(&p->head, "--");
-        buffer_append_str(&p->head, m->boundary);
-        buffer_append_str(&p->head, "\r\nContent-Disposition: form-data; name=\"");
-        buffer_append(&p->head, name, name_len);
-        buffer_append_char(&p->head, '"');
-        if (filename != NULL) {
-            buffer_append_str(&p->head, "; filename=\"");
-            buffer_append(&p->head, filename, filename_len);
-            buffer_append_char(&p->head, '"');
-        }
-        buffer_append_str(&p->head, "\r\n");
-        if (content_type != NULL) {
-            buffer_append_str(&p->head, "Content-Type: ");
-            buffer_append(&p->head, content_type, type_len);
-            buffer_append_str(&p->head, "\r\n");
-        }
-        buffer_append_str(&p->head, "\r\n");
-    }
+    if (!m->raw) write_part_head(m, &p->head, name, name_len, filename, filename_len, content_type, type_len);
     /* A path is copied: the request's anchor keeps the Lua string too, but the part is read from C
      * callbacks long after Lua may have moved on. Data is borrowed (the anchor keeps it). */
     if (path != NULL) {

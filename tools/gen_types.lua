@@ -199,14 +199,14 @@ local function init_file()
   add("---@field json { array: fun(t?: table): table, null: any, encode: fun(v: any): string, decode: fun(s: string): any }")
   -- Every class: the one of each collection, the classes made of several (NetworkScan, declared below with
   -- theirs as bases), and the other names of a class (PreventionPolicies).
-  local type_of = {}
-  for class, cname in pairs(endpoints.classes) do type_of[class] = catalog.class_name(cname) end
-  for class in pairs(endpoints.class_collections) do type_of[class] = class end
-  for alias, class in pairs(endpoints.class_aliases) do type_of[alias] = catalog.class_name(endpoints.classes[class]) end
+  local class_type = {}
+  for class, cname in pairs(endpoints.classes) do class_type[class] = catalog.class_name(cname) end
+  for class in pairs(endpoints.class_collections) do class_type[class] = class end
+  for alias, class in pairs(endpoints.class_aliases) do class_type[alias] = catalog.class_name(endpoints.classes[class]) end
   local names = {}
-  for class in pairs(type_of) do names[#names + 1] = class end
+  for class in pairs(class_type) do names[#names + 1] = class end
   table.sort(names)
-  for _, class in ipairs(names) do add("---@field ", class, " fun(opts?: falcon.Options): falcon.", type_of[class]) end
+  for _, class in ipairs(names) do add("---@field ", class, " fun(opts?: falcon.Options): falcon.", class_type[class]) end
   add("local falcon = {}")
   for _, class in ipairs(names) do
     local parts = endpoints.class_collections[class]

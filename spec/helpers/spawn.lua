@@ -14,7 +14,7 @@ local quote, run, read_file = emulator.quote, emulator.run, emulator.read_file
 function M.lua_command()
   local vm = require "spec.helpers.vm"
   local plain = os.getenv("FALCON_PLAIN_CPATH")
-  return plain and ("LUA_CPATH=" .. quote(plain) .. " " .. vm) or vm
+  return plain and ("env LUA_CPATH=" .. quote(plain) .. " " .. vm) or vm
 end
 
 --- A new empty folder for one server's files.
