@@ -314,7 +314,7 @@ describe("falcon.CaseWatch", function()
     assert.are.same({ "case_seen", "activity_added" }, kinds)
     e:control("casework", { after = 1, actions = { reply(ids[3], "to the shell") } })
     local out, code = emulator.run("FALCON_CLIENT_ID=" .. e.client_id .. " FALCON_CLIENT_SECRET=" .. e.client_secret
-      .. " FALCON_BASE_URL=" .. emulator.quote(e.url) .. " timeout 30 " .. require("spec.helpers.vm")
+      .. " FALCON_BASE_URL=" .. emulator.quote(e.url) .. " timeout 30 " .. require("spec.helpers.spawn").lua_command()
       .. " bin/falcon watch --interval 0.05 --idle-timeout 2 --sweep off 2>&1")
     assert.are.equal(0, code, out)
     local lines = {}

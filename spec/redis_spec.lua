@@ -52,7 +52,7 @@ function baseline() collectgarbage(); before = kib("VmRSS") end -- luacheck: ign
 io.write("PEAK_GROWTH_KIB=", kib("VmHWM") - before, "\n")
 ]])
   f:close()
-  local out = emu.run("unset LD_PRELOAD; timeout 30 bash -c " .. emu.quote("ulimit -v 1500000; exec "
+  local out = emu.run("timeout 30 bash -c " .. emu.quote("ulimit -v 1500000; exec "
     .. spawn.lua_command() .. " " .. emu.quote(script)) .. " 2>&1")
   os.remove(script)
   return out

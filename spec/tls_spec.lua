@@ -85,12 +85,8 @@ describe("TLS", function()
       assert(falcon.MessageCenter(o):query_cases { limit = 1 }.status_code == 200)
     ]]):format(e.tls_url, e.client_id, e.client_secret))
     f:close()
-    local vm = require "spec.helpers.vm"
-    local prefix = os.getenv("LD_PRELOAD") and "unset LD_PRELOAD; " or ""
-    if os.getenv("FALCON_PLAIN_CPATH") then
-      prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
-    end
-    local out, code = emulator.run(prefix .. vm .. " " .. emulator.quote(script) .. " 2>&1 >/dev/null")
+    local lua = require("spec.helpers.spawn").lua_command()
+    local out, code = emulator.run(lua .. " " .. emulator.quote(script) .. " 2>&1 >/dev/null")
     os.remove(script)
     assert.equal(0, code, "the child failed:\n" .. out)
     local first, second = out:match("^(.*)%-%- second client %-%-\n(.*)$")

@@ -4,6 +4,7 @@
 --   local code, stdout, stderr = child.run(source, { url = ..., ... }, 60, { debug = true })
 -- `source` receives `...` = the values table, then the extra arguments.
 local emulator = require "spec.helpers.emulator"
+local spawn = require "spec.helpers.spawn"
 
 local M = {}
 
@@ -31,21 +32,12 @@ local function prepare(source, values, ...)
   return dir
 end
 
--- The shell words that run a Lua file under the VM being tested, uninstrumented under check-asan.
-local function interpreter()
-  local prefix = ""
-  if os.getenv("LD_PRELOAD") then prefix = "unset LD_PRELOAD; " end
-  if os.getenv("FALCON_PLAIN_CPATH") then
-    prefix = prefix .. "LUA_CPATH=" .. emulator.quote(os.getenv("FALCON_PLAIN_CPATH")) .. " "
-  end
-  return prefix, require "spec.helpers.vm"
-end
 
 --- Runs `source` in a child; returns its exit code (124 when the time limit killed it), stdout, stderr.
 function M.run(source, values, seconds, ...)
   local dir = prepare(source, values, ...)
-  local prefix, vm = interpreter()
-  local out, code = emulator.run(prefix .. "timeout -k 2 " .. tostring(seconds or 60) .. " " .. vm .. " "
+  -- (emulator.run drops the sanitizer's LD_PRELOAD; lua_command picks the plain build under check-asan)
+  local out, code = emulator.run("timeout -k 2 " .. tostring(seconds or 60) .. " " .. spawn.lua_command() .. " "
     .. emulator.quote(dir .. "/main.lua") .. " 2>" .. emulator.quote(dir .. "/stderr"))
   local err = emulator.read_file(dir .. "/stderr") or ""
   emulator.run("rm -rf " .. emulator.quote(dir))
@@ -55,8 +47,7 @@ end
 --- Starts `source` in a child in the background (no time limit: the caller kills it) and returns its pid.
 function M.spawn(source, values)
   local dir = prepare(source, values)
-  local prefix, vm = interpreter()
-  return (emulator.run(prefix .. vm .. " " .. emulator.quote(dir .. "/main.lua") .. " >/dev/null 2>&1 & echo $!")
+  return (emulator.run(spawn.lua_command() .. " " .. emulator.quote(dir .. "/main.lua") .. " >/dev/null 2>&1 & echo $!")
     :gsub("%s+$", ""))
 end
 

@@ -146,8 +146,8 @@ local function attempt(call, lib, run, at)
   -- closes as the call returns, or, when it raised, before anything else is allocated.
   local ok, r1, r2, r3 = pcall(windowed, lib, at, run, call.run, st)
   local fired, seen, hit = control.close()
+  local where = os.getenv("TORTURE_WHERE") and control.where()
   local verdict, detail = classify(call, st, { n = 4, ok, r1, r2, r3 })
-  if verdict == "bad" and os.getenv("TORTURE_WHERE") then detail = detail .. " [" .. control.where() .. "]" end
   r1, r2, r3 = nil, nil, nil -- luacheck: ignore 311 (what the call returned must not stay alive)
   local again = pack(pcall(call.again or call.run, st))
   local right, why = false, again[2]
@@ -166,6 +166,7 @@ local function attempt(call, lib, run, at)
     local left = leftovers(call.fx)
     if left ~= "" and verdict ~= "bad" then verdict, detail = "bad", "left beside the target: " .. left end
   end
+  if verdict == "bad" and where then detail = detail .. " [" .. where .. "]" end
   return fired, seen, hit, verdict, detail
 end
 
