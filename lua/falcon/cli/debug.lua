@@ -10,7 +10,7 @@
 -- and the Authorization header are built there and never reach Lua), and the value of any header or
 -- JSON key whose name says it holds a secret (secret, token, password, authorization, cookie, key).
 local json = require "falcon.json"
-local untrusted = require "falcon.untrusted"
+local untrusted = require "falcon.base.untrusted"
 
 local M = {}
 

@@ -11,7 +11,7 @@ local args_mod = require "falcon.cli.args"
 local catalog = require "falcon.cli.catalog"
 local options = require "falcon.cli.options"
 local session = require "falcon.cli.session"
-local suggest = require "falcon.suggest"
+local suggest = require "falcon.base.suggest"
 
 local usage = args_mod.usage
 local unpack = table.unpack or unpack -- luacheck: ignore 143
@@ -164,7 +164,8 @@ local function report(ctx, response, op)
   end
   local trace = type(body) == "table" and type(body.meta) == "table" and body.meta.trace_id or headers["X-Cs-Traceid"]
   ctx.screen:message(string.format("falcon: %s: API error %s: %s%s", op.id, tostring(response.status_code),
-    require("falcon.untrusted").printable(table.concat(parts, "; ")), trace and (" (trace id " .. tostring(trace) .. ")") or ""))
+    require("falcon.base.untrusted").printable(table.concat(parts, "; ")),
+    trace and (" (trace id " .. tostring(trace) .. ")") or ""))
   return M.EXIT.api
 end
 
@@ -220,7 +221,7 @@ local function run_all(ctx, obj, op, args)
   local gathered, columns, progress = {}, nil, nil
   local function on_page(_, info) progress = info end
   screen:start_progress()
-  for page in require("falcon.paginate").pages(obj, op, op.id, args, { parallel = opts.parallel, on_page = on_page }) do
+  for page in require("falcon.call.paginate").pages(obj, op, op.id, args, { parallel = opts.parallel, on_page = on_page }) do
     if not is_success(page) then return report(ctx, page, op) end
     local rows = resources_of(page.body) or {}
     if format == "json" then
@@ -292,7 +293,7 @@ local function call_arguments(ctx, op, flags, positional)
   end
   -- Bad keywords raise here (each batch as the SDK will send it).
   local payload = require "falcon.payload"
-  for _, part in ipairs(require("falcon.batch").split(op, args) or { args }) do payload.build(op, part, op.id) end
+  for _, part in ipairs(require("falcon.call.batch").split(op, args) or { args }) do payload.build(op, part, op.id) end
   return args
 end
 
@@ -353,7 +354,7 @@ local function run_call(ctx, rest)
   if not id or id:sub(1, 1) == "-" then usage("falcon call: an Operation ID expected (falcon ops lists them)") end
   local op = require("falcon.endpoints").get(id)
   if not op then
-    usage("unknown operation '%s'%s", id, suggest.words(require("falcon.uber").suggest(id)))
+    usage("unknown operation '%s'%s", id, suggest.words(require("falcon.classes.uber").suggest(id)))
   end
   return run_operation(ctx, op, { unpack(rest, 2) }, true)
 end

@@ -112,7 +112,7 @@ local function profile_settings(name, explicit)
   if not p then
     if not explicit then return nil end
     usage("no profile '%s' in %s%s; create it with `falcon configure --profile %s`", name, path,
-      require("falcon.suggest").hint(name, order), name)
+      require("falcon.base.suggest").hint(name, order), name)
   end
   local values = {}
   for _, k in ipairs(M.FIELDS) do if p[k] and p[k] ~= "" then values[k] = p[k] end end

@@ -69,7 +69,7 @@ local function classify(ctx, err)
     return err.message, M.EXIT.write
   end
   if args_mod.is_usage(err) then return err.message, M.EXIT.usage end
-  local APIError = require("falcon.errors").APIError
+  local APIError = require("falcon.base.errors").APIError
   if APIError.is(err) then
     return tostring(err.message) .. (err.trace_id and (" (trace id " .. err.trace_id .. ")") or ""), M.EXIT.api
   end

@@ -17,7 +17,7 @@ local M = {
 local loaded = {}
 
 --- snake_case of an Operation ID (QueryCasesIdsByFilter -> query_cases_ids_by_filter).
-M.snake = require("falcon.util").snake
+M.snake = require("falcon.base.util").snake
 
 --- The operation records of one collection, indexed by position and by Operation ID.
 -- by_name holds FalconPy's method names of each operation first (its PEP8 name, `pep8`, and the others,
