@@ -47,7 +47,7 @@ describe("options tables", function()
       function() falcon.graphql_pages(idp, "query { x }", nil, { max_pages = "2" }) end)
   end)
 
-  it("falcon.drivers.parallel's and falcon.map's", function()
+  it("falcon.parallel's and falcon.map's", function()
     refused("falcon: parallel: unknown option 'maxx' (did you mean 'max'?)",
       function() falcon.parallel({ function() return mc:query_cases { limit = 1 } end }, { maxx = 2 }) end)
     refused("falcon: map: unknown option 'mx' (did you mean 'max'?)",

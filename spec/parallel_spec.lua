@@ -25,7 +25,7 @@ describe("concurrency", function()
   end
 
 
-  describe("falcon.drivers.parallel", function()
+  describe("falcon.parallel", function()
     it("runs 40 delayed calls 8 at a time, reusing one connection per slot", function()
       emu:control("delays", { route = QUERY, delay = 0.3 })
       local tasks = {}

@@ -52,7 +52,7 @@ local function ca_problem(t)
     if a and a == b then return nil end
   end
   return ("ca_bundle '%s' cannot be applied per connection under nginx: name it in the "
-    .. "lua_ssl_trusted_certificate directive and declare it with require('falcon.drivers.cosocket')"
+    .. "lua_ssl_trusted_certificate directive and declare it with require('falcon.cosocket')"
     .. ".trusted_certificate = '<path>'"):format(t.ca_bundle)
 end
 

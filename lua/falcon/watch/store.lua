@@ -57,7 +57,7 @@ function M.from(value)
   end
   if type(value) == "string" and value ~= "" then return M.file(value) end
   if type(value) == "table" and type(value.load) == "function" and type(value.save) == "function" then return value end
-  bad("checkpoint", "file path, {load, save} or falcon.watch.store.shared_dict(...)", type(value))
+  bad("checkpoint", "file path, {load, save} or falcon.case_watch_store.shared_dict(...)", type(value))
 end
 
 -- ---- Redis: one watch per name in a fleet ------------------------------------------------------------
