@@ -6,6 +6,8 @@ local core = require "falcon.core"
 
 local falcon = { _VERSION = "falconlua " .. core.version, version = core.version }
 
+-- The public names, each required on first use (the lazy loads spec/layout_spec.lua allows): a script that
+-- names one service class loads nothing else.
 local lazy = {
   Client = function() return require "falcon.client" end,
   APIError = function() return require("falcon.base.errors").APIError end,

@@ -1,8 +1,6 @@
 --- Small table and name helpers shared by the request builder, batching and paging layers, and the
---- endpoint generator (which loads this module without the C core: falcon.json is required on first use).
+--- endpoint generator (which loads this module without the C core, so it requires nothing).
 local M = {}
-
-local json_null
 
 --- A shallow copy of a keyword, body or response table (nil gives an empty table). Batching and
 --- paging send variations of one call, each on its own copy.
@@ -12,10 +10,9 @@ function M.copy(t)
   return c
 end
 
---- True for a table whose keys are exactly 1..n (json.null is not a list).
+--- True for a table whose keys are exactly 1..n (json.null, a light userdata, is not a list).
 function M.is_list(t)
-  json_null = json_null or require("falcon.json").null
-  if type(t) ~= "table" or t == json_null then return false end
+  if type(t) ~= "table" then return false end
   local n = 0
   for _ in pairs(t) do n = n + 1 end
   return n == #t

@@ -7,11 +7,13 @@ local compat = require "falcon.base.compat"
 local core = require "falcon.core"
 local driver = require "falcon.drivers"
 local errors = require "falcon.base.errors"
+local fleet = require "falcon.fleet"
 local json = require "falcon.json"
 local options = require "falcon.base.options"
 local policy = require "falcon.base.policy"
 local regions = require "falcon.base.regions"
 local untrusted = require "falcon.base.untrusted"
+local tokenshare = require "falcon.client.tokenshare"
 
 local Client = {}
 Client.__index = Client
@@ -57,12 +59,11 @@ function Client.new(opts)
       errors.bad_option(nil, "shared_dict", "a handed-in access_token is not renewed, so not shared")
     end
     local identity = (opts.client_id or os.getenv("FALCON_CLIENT_ID") or "") .. "/" .. (opts.member_cid or "")
-    self.token_share = require("falcon.client.tokenshare").new(self.core, opts.shared_dict, self.renew_window, identity,
-                                                        self.policy.max_wait)
+    self.token_share = tokenshare.new(self.core, opts.shared_dict, self.renew_window, identity, self.policy.max_wait)
   end
   if opts.coordination then
     if opts.shared_dict then errors.bad_option(nil, "coordination", "give it or shared_dict, not both") end
-    self.fleet = require("falcon.fleet").new(self, opts.coordination)
+    self.fleet = fleet.new(self, opts.coordination)
     self.token_share = self.fleet
   end
   if opts.debug == true then

@@ -236,7 +236,7 @@ local LONGEST_WAIT_S = 86400
 
 --- Driver interface (falcon.drivers): a queue whose waits end at q.release() (true) or their deadline (false).
 function cosocket.queue()
-  local semaphore = require "ngx.semaphore"
+  local semaphore = require "ngx.semaphore" -- exists only inside nginx (ngx_lua)
   local function round() return { sema = semaphore.new(0), waiters = 0 } end
   local current, q = round(), {}
   function q.wait(deadline)

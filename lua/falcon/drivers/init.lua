@@ -21,6 +21,7 @@
 -- The last two are picked for the code running in them.
 local compat = require "falcon.base.compat"
 local core = require "falcon.core"
+local cosocket = require "falcon.drivers.cosocket"
 local multi_driver = require "falcon.drivers.multi"
 
 local driver = {}
@@ -52,8 +53,7 @@ function driver.current()
   if scheduler then return scheduler.driver end
   local ngx = rawget(_G, "ngx")
   if type(ngx) == "table" and type(ngx.get_phase) == "function" and driver.COSOCKET_PHASES[ngx.get_phase()] then
-    -- loaded here, not above: falcon.drivers.cosocket is ngx_lua's, and outside nginx it is never needed
-    return require "falcon.drivers.cosocket"
+    return cosocket
   end
   return driver.blocking
 end

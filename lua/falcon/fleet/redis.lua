@@ -13,6 +13,7 @@
 -- never in a message.
 -- luacheck: globals ngx
 local core = require "falcon.core"
+local cosocket_driver = require "falcon.drivers.cosocket"
 local errors = require "falcon.base.errors"
 local resp = require "falcon.fleet.resp"
 local untrusted = require "falcon.base.untrusted"
@@ -202,7 +203,7 @@ local function certificate_names(sock, host)
 end
 
 local function wrap_tls(sock, s, deadline)
-  local ssl = require "ssl"
+  local ssl = require "ssl" -- luasec: an optional package, needed only for Redis over TLS outside nginx
   local wrapped, err = ssl.wrap(sock, { mode = "client", protocol = "any", verify = s.ssl_verify and "peer" or "none",
                                         options = "all", cafile = s.ca_bundle })
   if not wrapped then return nil, err end
@@ -225,7 +226,7 @@ function Link:_plain_socket(deadline)
   if self.sock and not luasocket.stale(self.sock) then return self.sock end
   self:close()
   local s = self.settings
-  local sock = require("socket").tcp()
+  local sock = require("socket").tcp() -- luasocket: optional, needed only by a fleet outside nginx
   sock:settimeout(math.max(0.001, deadline - core.now()))
   local ok, err = sock:connect(s.host, s.port)
   if not ok then
@@ -257,7 +258,7 @@ function Link:_cosocket(deadline)
   if not ok then return nil, err end
   if sock:getreusedtimes() == 0 then
     if s.tls then
-      local name = require("falcon.drivers.cosocket").server_name { host = s.host, ssl_verify = s.ssl_verify }
+      local name = cosocket_driver.server_name { host = s.host, ssl_verify = s.ssl_verify }
       ok, err = sock:sslhandshake(nil, name, s.ssl_verify)
       if not ok then
         sock:close()

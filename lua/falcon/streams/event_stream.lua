@@ -23,10 +23,12 @@
 -- refresh is due every refreshActiveSessionInterval / 2, and a loop body that outlasts the whole interval
 -- costs a re-discovery, never an event.
 local checkpoint = require "falcon.streams.checkpoint"
+local Client = require "falcon.client"
 local compat = require "falcon.base.compat"
 local driver = require "falcon.drivers"
 local errors = require "falcon.base.errors"
 local event_lines = require "falcon.streams.lines"
+local leases = require "falcon.streams.leases"
 local options = require "falcon.base.options"
 local policy = require "falcon.base.policy"
 local untrusted = require "falcon.base.untrusted"
@@ -100,7 +102,7 @@ function EventStream.new(opts)
     self.client = client
   else
     engine_opts.coordination = opts.coordination -- the stream's client shares the fleet's token and budget too
-    self.client = require("falcon.client").new(engine_opts)
+    self.client = Client.new(engine_opts)
   end
   if type(opts.app_id) ~= "string" or not opts.app_id:match("^%w+$") or #opts.app_id > 32 then
     bad("app_id", OPTIONS.app_id, opts.app_id)
@@ -113,7 +115,7 @@ function EventStream.new(opts)
   local coordination = opts.coordination or (self.client.fleet and self.client.fleet.conf)
   if coordination then
     if opts.checkpoint ~= nil then bad("checkpoint", "none with coordination (checkpoints are kept in Redis)", "one") end
-    self.leases = require("falcon.streams.leases").new(coordination, self.app_id, opts.lease)
+    self.leases = leases.new(coordination, self.app_id, opts.lease)
   elseif opts.lease ~= nil then
     bad("lease", "no lease without coordination", type(opts.lease))
   end

@@ -19,6 +19,7 @@ local checkpoint = require "falcon.streams.checkpoint"
 local cosocket = require "falcon.drivers.cosocket"
 local errors = require "falcon.base.errors"
 local EventStream = require "falcon.streams.event_stream"
+local check_keys = require("falcon.base.options").check_keys
 
 local M = {}
 
@@ -97,7 +98,7 @@ function M.start(opts) return M.start_consumer(opts, EVENT_STREAM) end
 function M.start_consumer(opts, kind)
   local where = kind.where
   if type(opts) ~= "table" then bad(where, "options", "table", type(opts)) end
-  require("falcon.base.options").check_keys(where, opts, { shared_dict = true, [kind.key] = true, handler = true,
+  check_keys(where, opts, { shared_dict = true, [kind.key] = true, handler = true,
     lease_ttl = true, lease = true, checkpoint = true, name = true })
   local make = opts[kind.key]
   if type(make) ~= "function" then bad(where, kind.key, "function returning " .. kind.class .. " options", type(make)) end

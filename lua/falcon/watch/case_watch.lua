@@ -113,6 +113,7 @@ function CaseWatch.new(opts)
   options.check_keys("CaseWatch", opts, OPTIONS)
   local engine = engine_of(opts.client)
   local self = setmetatable({ engine = engine, queue = {}, first = 1, random = math.random }, CaseWatch)
+  -- Required here, not above: falcon.classes.service requires this module (mc:watch), a cycle.
   self.mc = require("falcon.classes.service").class("MessageCenter") { auth_object = engine }
   if opts.filter ~= nil and (type(opts.filter) ~= "string" or opts.filter == "" or #opts.filter > 4000) then
     bad("filter", "a non-empty FQL string", type(opts.filter))

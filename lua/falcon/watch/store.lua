@@ -11,6 +11,7 @@ local checkpoint = require "falcon.streams.checkpoint"
 local compat = require "falcon.base.compat"
 local errors = require "falcon.base.errors"
 local lease = require "falcon.fleet.lease"
+local leases = require "falcon.streams.leases"
 
 local M = {}
 
@@ -69,7 +70,7 @@ Leased.__index = Leased
 
 --- The memory of watch `name` in Redis, under its lease; `opts`: {ttl = seconds (5), owner = name}.
 function M.leased(coordination, name, opts)
-  local ttl, owner = require("falcon.streams.leases").options("CaseWatch", opts)
+  local ttl, owner = leases.options("CaseWatch", opts)
   local self = setmetatable({ leases = lease.new(coordination, name, "casewatch", M.MAX_BYTES), ttl = ttl, owner = owner,
                               next_at = 0, stats = { acquired = 0, lost = 0 } }, Leased)
   self.load = function() return self:_load() end
