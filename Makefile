@@ -33,8 +33,8 @@ PACKAGES += haproxy
 # headers are, and spec/run runs the suite under each interpreter that is installed.
 OLD_LUAS := lua5.1 lua5.2 lua5.3
 PACKAGES += lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev
-# A fleet on Redis (lua/falcon/fleet.lua): libcrypto's headers, the server the specs start, luasocket (+
-# luasec for TLS) for plain Lua (inside nginx, cosockets: lua/falcon/redis.lua says why not lua-resty-redis).
+# A fleet on Redis (lua/falcon/fleet/init.lua): libcrypto's headers, the server the specs start, luasocket (+
+# luasec for TLS) for plain Lua (inside nginx, cosockets: lua/falcon/fleet/redis.lua says why not lua-resty-redis).
 PACKAGES += libssl-dev redis-server lua-socket lua-sec
 
 .PHONY: all deps build env test check-asan check-valgrind fuzz fuzz-smoke demo emulator emulator-stop clean

@@ -194,9 +194,9 @@ local function latency(e, redis)
   end
   local with, without, batched = best.with, best.without, best.batched
   -- One round trip alone: a script through the plain-Lua client, in this process.
-  local redis_link = require "falcon.redis"
+  local redis_link = require "falcon.fleet.redis"
   local link = redis_link.link(redis_link.settings { redis = redis.url })
-  local blocking = require("falcon.driver").blocking
+  local blocking = require("falcon.drivers").blocking
   local script = redis_link.script("return redis.call('INCR', KEYS[1])", redis_link.shape.integer)
   assert(link:script(blocking, script, { "bench:rtt" }))
   local round_trip

@@ -4,7 +4,7 @@
 --   BENCH_WATCH_CASES=200 (cases seeded: what a sweep looks at)  BENCH_WATCH_POLLS=40
 -- Requests, not time, are what a watch costs a tenant (its rate budget), and they do not depend on the
 -- machine: polls run at a short interval here and are scaled to the default one.
-local CaseWatch = require "falcon.case_watch"
+local CaseWatch = require "falcon.watch.case_watch"
 local emu = require "spec.helpers.emulator"
 local falcon = require "falcon"
 

@@ -1,5 +1,5 @@
 -- falcon.CaseWatch inside nginx (LuaJIT, the cosocket driver): changes handed over once through faults
--- from a request handler, and falcon.case_watch_nginx in 4 workers, where another worker takes the watch
+-- from a request handler, and falcon.watch.nginx in 4 workers, where another worker takes the watch
 -- over from the shared-dict checkpoint when the owner is killed.
 local core = require "falcon.core"
 local emulator = require "spec.helpers.emulator"

@@ -379,7 +379,7 @@ describe("falcon.CaseWatch", function()
 
   it("runs as a task of falcon.parallel (the curl multi driver), sleeping without holding the others", function()
     local ids = fresh()
-    local driver = require "falcon.driver"
+    local driver = require "falcon.drivers"
     local seen, drivers = {}, {}
     local _, errs = falcon.parallel({
       function()

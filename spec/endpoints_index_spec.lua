@@ -3,7 +3,7 @@
 -- service class answers to, for that operation).
 local emulator = require "spec.helpers.emulator"
 local endpoints = require "falcon.endpoints"
-local service = require "falcon.service"
+local service = require "falcon.classes.service"
 
 local INDEX = "lua/falcon/endpoints/INDEX.md"
 

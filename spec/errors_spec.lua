@@ -1,7 +1,7 @@
--- The one error module (falcon.errors): the shape of a caller's mistake, and a falcon.core.error made in Lua
+-- The one error module (falcon.base.errors): the shape of a caller's mistake, and a falcon.core.error made in Lua
 -- that is one made in C in every way a caller can see.
 local api = require "spec.helpers.api"
-local errors = require "falcon.errors"
+local errors = require "falcon.base.errors"
 local falcon = require "falcon"
 
 local function raised(fn)
@@ -10,7 +10,7 @@ local function raised(fn)
   return err
 end
 
-describe("falcon.errors", function()
+describe("falcon.base.errors", function()
   it("raises a caller's mistake as 'falcon: <where>: <what>' with no position", function()
     assert.equal("falcon: Result:prune: bad argument 'substring' (string expected, got number)",
       raised(function() errors.bad_argument("Result:prune", "substring", "string expected, got number") end))

@@ -1,5 +1,5 @@
 -- falcon.EventStream inside nginx (LuaJIT, the cosocket driver): the faults of spec/event_stream_spec.lua
--- through a request handler, and falcon.event_stream_nginx in 4 workers, where another worker takes the
+-- through a request handler, and falcon.streams.nginx in 4 workers, where another worker takes the
 -- stream over from the shared-dict checkpoint when the owner is killed.
 local emulator = require "spec.helpers.emulator"
 local openresty = require "spec.helpers.openresty"
@@ -71,7 +71,7 @@ describe("falcon.EventStream in nginx", function()
   -- The hostile stream of spec/event_stream_spec.lua, read by a request handler (the cosocket driver).
   describe("against a hostile stream (cosocket driver)", function()
     local ngx_server, reader
-    local checkpoint = require "falcon.checkpoint"
+    local checkpoint = require "falcon.streams.checkpoint"
     setup(function()
       local port = openresty.free_ports(1)[1]
       ngx_server = openresty.start { emu = e, extra = ([[

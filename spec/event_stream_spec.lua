@@ -185,7 +185,7 @@ describe("falcon.EventStream (curl multi driver)", function()
 
   -- A hostile stream (the emulator's stream faults): what it sends is input.
   describe("against a hostile stream", function()
-    local checkpoint = require "falcon.checkpoint"
+    local checkpoint = require "falcon.streams.checkpoint"
     local dir
     setup(function() dir = emulator.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-hostile.XXXXXX\""):gsub("%s+$", "") end)
     teardown(function() emulator.run("rm -rf " .. emulator.quote(dir)) end)
@@ -330,7 +330,7 @@ describe("falcon.EventStream (curl multi driver)", function()
 
   -- A checkpoint read back is input too: a file on disk, or a store of the application's own.
   describe("reading its checkpoint back", function()
-    local checkpoint = require "falcon.checkpoint"
+    local checkpoint = require "falcon.streams.checkpoint"
     local path
     setup(function()
       path = emulator.run("mktemp \"${TMPDIR:-/tmp}/falconlua-ckpt.XXXXXX\""):gsub("%s+$", "")

@@ -199,7 +199,7 @@ describe("a fleet on Redis", function()
     local tasks = {}
     for i = 1, 4 do tasks[i] = function() return one:request { method = "GET", route = ROUTE } end end
     began = core.now()
-    local results = require("falcon.parallel").run(tasks, { max = 4 })
+    local results = require("falcon.drivers.parallel").run(tasks, { max = 4 })
     assert.is_true(core.now() - began < 1.5, "took " .. (core.now() - began))
     for _, r in ipairs(results) do assert.same({ 500, "rate_limit" }, { r.status_code, r.transport_error.kind }) end
     assert.equal(seen, #e:requests())
@@ -319,7 +319,7 @@ describe("a fleet on Redis", function()
   end)
 
   it("holds the tasks of a curl multi loop for one bounded round trip when Redis is slow", function()
-    local parallel = require "falcon.parallel"
+    local parallel = require "falcon.drivers.parallel"
     local lines = {}
     local one = client { coordination = { redis = redis.url, timeout = 0.2, retry_interval = 5 },
                          debug = function(_, fields) lines[#lines + 1] = fields.warning end }
@@ -341,13 +341,13 @@ describe("a fleet on Redis", function()
   it("refuses a stored token that was altered, and fetches its own", function()
     local first = client()
     assert.equal(200, first:request { method = "GET", route = ROUTE }.status_code)
-    local link = require("falcon.redis").link(require("falcon.redis").settings { redis = redis.url })
-    local blocking = require("falcon.driver").blocking
+    local link = require("falcon.fleet.redis").link(require("falcon.fleet.redis").settings { redis = redis.url })
+    local blocking = require("falcon.drivers").blocking
     local key = redis:cli("KEYS", "falcon:*:token")
-    local stored = assert(link:call(blocking, require("falcon.redis").shape.string, "GET", key))
+    local stored = assert(link:call(blocking, require("falcon.fleet.redis").shape.string, "GET", key))
     local expires_at, generation, sealed = stored:match("^([^\n]+)\n(%d+)\n(.+)$")
     -- Another expiry makes the seal fail (the expiry is authenticated), like a flipped byte would.
-    assert(link:call(blocking, require("falcon.redis").shape.ok, "SET", key,
+    assert(link:call(blocking, require("falcon.fleet.redis").shape.ok, "SET", key,
                      ("%.3f\n%d\n"):format(tonumber(expires_at) + 3600, generation) .. sealed))
     link:close()
     local second = client()

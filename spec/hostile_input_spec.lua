@@ -5,7 +5,7 @@
 local api = require "spec.helpers.api"
 local falcon = require "falcon"
 local Client = require "falcon.client"
-local Result = require "falcon.result"
+local Result = require "falcon.base.result"
 
 local MAX_UPLOAD = 15 * 1024 * 1024 -- Message Center's attachment limit (API.md)
 

@@ -1,13 +1,13 @@
--- Stream leases and checkpoints (falcon.lease) against a real redis-server, with owners in this process and
+-- Stream leases and checkpoints (falcon.fleet.lease) against a real redis-server, with owners in this process and
 -- in other OS processes.
 local core = require "falcon.core"
 local emu = require "spec.helpers.emulator"
-local lease = require "falcon.lease"
+local lease = require "falcon.fleet.lease"
 local redis_server = require "spec.helpers.redis"
 
 local vm = require("spec.helpers.spawn").lua_command()
 
-describe("falcon.lease", function()
+describe("falcon.fleet.lease", function()
   local redis, leases
   setup(function() redis = redis_server.start() end)
   teardown(function()
@@ -74,7 +74,7 @@ describe("falcon.lease", function()
   it("lets another process take over within the lease's time once its owner is killed", function()
     local dir = emu.run("mktemp -d \"${TMPDIR:-/tmp}/falconlua-lease.XXXXXX\""):gsub("%s+$", "")
     local script = ([[
-      local lease = require "falcon.lease"
+      local lease = require "falcon.fleet.lease"
       local leases = lease.new({ redis = %q }, "app-1")
       local held = assert(leases:acquire(7, "dying", 0.5))
       assert(leases:checkpoint(7, "dying", held.fence, 42))
@@ -154,7 +154,7 @@ describe("falcon.lease", function()
   end)
 end)
 
-describe("falcon.lease against a Redis that answers the wrong thing", function()
+describe("falcon.fleet.lease against a Redis that answers the wrong thing", function()
   local hostile_redis = require "spec.helpers.hostile_redis"
   -- What the lease script is answered with instead of {fence, ttl} or {0, ms left}.
   local ANSWERS = { "+OK\r\n", ":1\r\n", "*1\r\n:5\r\n", "*2\r\n:5\r\n:0\r\n", "*2\r\n$1\r\n5\r\n:5000\r\n",

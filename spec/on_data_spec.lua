@@ -5,7 +5,7 @@
 local Client = require "falcon.client"
 local core = require "falcon.core"
 local emulator = require "spec.helpers.emulator"
-local parallel = require "falcon.parallel"
+local parallel = require "falcon.drivers.parallel"
 
 local QUERY_ROUTE = "/message-center/queries/cases/v1"
 

@@ -1,5 +1,5 @@
 -- luacheck: no max line length
--- Every options table the SDK takes goes through one check (falcon.options.check_keys): an unknown key is
+-- Every options table the SDK takes goes through one check (falcon.base.options.check_keys): an unknown key is
 -- refused before anything is sent, the error names it and suggests the close one.
 local api = require "spec.helpers.api"
 local falcon = require "falcon"
@@ -65,7 +65,7 @@ describe("options tables", function()
       end)
     refused("falcon: event_stream_nginx: unknown option 'lease_tl' (did you mean 'lease_ttl' or 'lease'?)",
       function()
-        require("falcon.event_stream_nginx").start { stream = function() end, handler = function() end, lease_tl = 3 }
+        require("falcon.streams.nginx").start { stream = function() end, handler = function() end, lease_tl = 3 }
       end)
   end)
 

@@ -64,7 +64,7 @@ describe("pagination (against the emulator)", function()
       local py = falcon.MessageCenter(api.opts(e, { pythonic = true }))
       local n = 0
       for page in py:pages("query_cases", { limit = 9 }) do
-        assert.is_true(require("falcon.result").is(page))
+        assert.is_true(require("falcon.base.result").is(page))
         n = n + page:len()
       end
       assert.equal(#all_cases, n)
@@ -200,7 +200,7 @@ describe("pagination (against the emulator)", function()
     end)
 
     it("marker_filter replaces or adds the condition", function()
-      local pg = require "falcon.paginate"
+      local pg = require "falcon.call.paginate"
       assert.equal("_marker:>='5'", pg.marker_filter(nil, "5"))
       assert.equal("type:'domain'+_marker:>='5'", pg.marker_filter("type:'domain'", "5"))
       assert.equal("_marker:>='7'+type:'x'", pg.marker_filter("_marker:>='5'+type:'x'", "7"))

@@ -78,7 +78,7 @@ describe("concurrency", function()
       for i = 1, 12 do
         tasks[i] = function()
           if i == 1 then -- the tasks share one driver: count its sleeps (a waiter that polled would sleep)
-            local d = require("falcon.driver").current()
+            local d = require("falcon.drivers").current()
             local sleep = d.sleep
             d.sleep = function(seconds) sleeps = sleeps + 1; return sleep(seconds) end
           end
@@ -116,7 +116,7 @@ describe("concurrency", function()
 
     it("never waits on a renewal whose scheduler is gone: the caller renews by itself", function()
       -- A renewal left in flight by a scheduler that ended (its queue will never be released).
-      local gone = require("falcon.multi_driver").new(1)
+      local gone = require("falcon.drivers.multi").new(1)
       mc._client.renewal = { queue = gone.driver.queue(), driver = gone.driver }
       gone.multi:close()
       assert.equals(200, mc:query_cases { limit = 1 }.status_code) -- blocking: no yield, no hang

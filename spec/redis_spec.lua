@@ -1,4 +1,4 @@
--- A Redis peer is input (issue 23): falcon.redis, and the fleet and the leases above it, against a
+-- A Redis peer is input (issue 23): falcon.fleet.redis, and the fleet and the leases above it, against a
 -- scripted hostile Redis (spec/helpers/hostile_redis.lua) that floods, stalls and answers the wrong
 -- thing: in plain Lua (luasocket, under the blocking driver and inside a curl multi loop) and inside nginx
 -- (cosockets). Whatever it sends, a call ends within one round trip's `timeout` with nil, a message and
@@ -6,11 +6,11 @@
 local core = require "falcon.core"
 local emu = require "spec.helpers.emulator"
 local hostile_redis = require "spec.helpers.hostile_redis"
-local redis = require "falcon.redis"
+local redis = require "falcon.fleet.redis"
 local spawn = require "spec.helpers.spawn"
 local Client = require "falcon.client"
 
-local blocking = require("falcon.driver").blocking
+local blocking = require("falcon.drivers").blocking
 local ROUTE = "/message-center/queries/cases/v1"
 
 local function drip(count)
@@ -58,7 +58,7 @@ io.write("PEAK_GROWTH_KIB=", kib("VmHWM") - before, "\n")
   return out
 end
 
-describe("falcon.redis against a hostile Redis", function()
+describe("falcon.fleet.redis against a hostile Redis", function()
   for _, case in ipairs(ANSWERS) do
     local name, answer, says = case[1], case[2], case[3]
     it("fails the call within its timeout, with the reason, for " .. name, function()
@@ -84,11 +84,11 @@ describe("falcon.redis against a hostile Redis", function()
       local out
       hostile_redis.serving({ GET = case[2] }, function(server)
         out = child(([[
-local redis = require "falcon.redis"
+local redis = require "falcon.fleet.redis"
 local link = redis.link(redis.settings { redis = %q, timeout = 5 })
-link:call(require("falcon.driver").blocking, redis.shape.string_or_null, "GET", "warm")
+link:call(require("falcon.drivers").blocking, redis.shape.string_or_null, "GET", "warm")
 baseline()
-for _ = 1, 3 do assert(link:call(require("falcon.driver").blocking, redis.shape.string_or_null, "GET", "key") == nil) end
+for _ = 1, 3 do assert(link:call(require("falcon.drivers").blocking, redis.shape.string_or_null, "GET", "key") == nil) end
 ]]):format(server.url))
       end)
       local grown = tonumber(out:match("PEAK_GROWTH_KIB=(%-?%d+)"))
@@ -98,7 +98,7 @@ for _ = 1, 3 do assert(link:call(require("falcon.driver").blocking, redis.shape.
   end
 
   it("writes numbers as Redis reads them, under every VM (2^53 - 1 is not 9.007199254741e+15)", function()
-    local resp = require "falcon.resp"
+    local resp = require "falcon.fleet.resp"
     assert.equal("*3\r\n$3\r\nSET\r\n$16\r\n9007199254740991\r\n$1\r\n2\r\n",
                  resp.encode({ "SET", 2 ^ 53 - 1, 2.0 }, 3))
   end)
@@ -139,7 +139,7 @@ describe("a fleet member whose Redis answers the wrong thing", function()
         end
         local tasks = {}
         for i = 1, 4 do tasks[i] = function() return c:request { method = "GET", route = ROUTE }.status_code end end
-        local results, errors = require("falcon.parallel").run(tasks, { max = 4 })
+        local results, errors = require("falcon.drivers.parallel").run(tasks, { max = 4 })
         assert.is_nil(errors)
         assert.same({ 200, 200, 200, 200 }, results)
         assert.is_true(core.now() - began < 8, "took " .. (core.now() - began))
@@ -151,7 +151,7 @@ describe("a fleet member whose Redis answers the wrong thing", function()
   end
 end)
 
-describe("falcon.redis and the fleet inside nginx (cosockets) against a hostile Redis", function()
+describe("falcon.fleet.redis and the fleet inside nginx (cosockets) against a hostile Redis", function()
   local openresty = require "spec.helpers.openresty"
   local app = require "spec.helpers.ngx_redis_app"
   local cjson = require "cjson"

@@ -2,8 +2,8 @@
 -- Result mode (pythonic = true): Result objects, and falcon.APIError for API and transport errors.
 local api = require "spec.helpers.api"
 local falcon = require "falcon"
-local Result = require "falcon.result"
-local APIError = require "falcon.errors"
+local Result = require "falcon.base.result"
+local APIError = require "falcon.base.errors"
 
 local is54 = _VERSION == "Lua 5.4" and not rawget(_G, "jit")
 

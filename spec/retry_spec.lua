@@ -1,7 +1,7 @@
--- Retries and rate limits (falcon.policy through falcon.client) against the emulator's faults.
+-- Retries and rate limits (falcon.base.policy through falcon.client) against the emulator's faults.
 local Client = require "falcon.client"
 local core = require "falcon.core"
-local policy = require "falcon.policy"
+local policy = require "falcon.base.policy"
 local child = require "spec.helpers.child"
 local emulator = require "spec.helpers.emulator"
 
@@ -320,7 +320,7 @@ describe("retries and rate limits", function()
     end)
 
     it("reads server numbers strictly", function()
-      local untrusted = require "falcon.untrusted"
+      local untrusted = require "falcon.base.untrusted"
       assert.equals(5, untrusted.number("5"))
       assert.equals(0.25, untrusted.number(" 0.25 "))
       assert.equals(7, untrusted.integer("7.000"))

@@ -5,7 +5,7 @@
 local api = require "spec.helpers.api"
 local falcon = require "falcon"
 local endpoints = require "falcon.endpoints"
-local uber_module = require "falcon.uber"
+local uber_module = require "falcon.classes.uber"
 
 describe("Uber class (against the emulator)", function()
   local e, uber

@@ -9,23 +9,23 @@ local redis_server = require "spec.helpers.redis"
 
 -- Every sleep in lua/: file -> {function -> how many, and the time it waits for}. A sleep elsewhere fails.
 local SLEEPS = {
-  ["lua/falcon/client.lua"] = {
-    ["Client:_pace"] = { 1, "a 429's pause, or a low budget's spacing (falcon.policy)" },
+  ["lua/falcon/client/init.lua"] = {
+    ["Client:_pace"] = { 1, "a 429's pause, or a low budget's spacing (falcon.base.policy)" },
     ["Client:_send"] = { 1, "a retry's backoff" },
   },
-  ["lua/falcon/fleet.lua"] = {
+  ["lua/falcon/fleet/init.lua"] = {
     ["fleet:take"] = { 2, "the end of the fleet's pause; the time of the slot reserved" },
     ["fleet:_reserve_until"] = { 1, "when the fleet's next slot comes within the horizon" },
     ["fleet:authenticate"] = { 1, "another process's renewal: only Redis shows it, looked at after a backoff" },
   },
-  ["lua/falcon/tokenshare.lua"] = {
+  ["lua/falcon/client/tokenshare.lua"] = {
     ["tokenshare:authenticate"] = { 1, "another worker's renewal: only the shared dict shows it, after a backoff" },
   },
-  ["lua/falcon/multi_driver.lua"] = {
+  ["lua/falcon/drivers/multi.lua"] = {
     ["loop"] = { 1, "the scheduler's next timer, when no exchange is in flight" },
     ["multi_driver.wait_at_home"] = { 1, "the rest of a finite deadline, once no task is left to release it" },
   },
-  ["lua/falcon/cosocket.lua"] = {
+  ["lua/falcon/drivers/cosocket.lua"] = {
     ["cosocket.sleep"] = { 1, "the driver's sleep itself" },
   },
 }
@@ -115,7 +115,7 @@ describe("no component waits by polling", function()
   end)
 
   it("lets a scheduler whose tasks only wait for a time sleep, not spin", function()
-    local falcon, driver = require "falcon", require "falcon.driver"
+    local falcon, driver = require "falcon", require "falcon.drivers"
     local cpu, began = os.clock(), core.now()
     falcon.parallel({ function() driver.current().sleep(0.5) end, function() driver.current().sleep(0.3) end })
     local used, took = os.clock() - cpu, core.now() - began
@@ -140,7 +140,7 @@ describe("no component waits by polling", function()
     -- Runs fn with every scheduler's timed waits (sleeps, and queue waits with a deadline) recorded:
     -- returns the lengths of those that ended at their deadline.
     local function timed_waits(fn)
-      local multi_driver = require "falcon.multi_driver"
+      local multi_driver = require "falcon.drivers.multi"
       local new, ended = multi_driver.new, {}
       multi_driver.new = function(...)
         local s = new(...)

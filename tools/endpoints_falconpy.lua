@@ -3,11 +3,11 @@
 --- Python identifier, the values it supplies where the API requires one the spec does not state, and the
 --- media types operations take where they are not JSON or multipart. Facts of FalconPy 1.6.2's source and
 --- of the Falcon swagger; falconlua's departures (the token operations) say why.
-local snake = require("falcon.util").snake
+local snake = require("falcon.base.util").snake
 
 local M = {}
 
--- Keywords that steer a call (falcon.payload, falcon.uber): a parameter's FalconPy spelling never takes one.
+-- Keywords that steer a call (falcon.payload, falcon.classes.uber): a parameter's FalconPy spelling never takes one.
 local CONTROL = {}
 for k in ([[body parameters expand_result save_to file_data upfile file_name file_path data override action
   headers files content_type]]):gmatch("%S+") do CONTROL[k] = true end

@@ -53,7 +53,7 @@ local notes = { aliases = {}, shadowed = {}, other = {} } -- what the FalconPy l
 
 -- Body keyword maps: keyword -> { key = body key, type = json type, items = item type }.
 -- `shape = "list"` means the keywords build a one-element list (aggregate requests).
--- The API answers lookups of up to 500 ids; longer lists are split by falcon.batch (max_items).
+-- The API answers lookups of up to 500 ids; longer lists are split by falcon.call.batch (max_items).
 local ids_body = { ids = { key = "ids", type = "array", items = "string", split = true, max_items = 500 } }
 
 -- MsaAggregateQueryRequest (models.json); `sub_aggregates` nests the same model.

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the line reader of an Event Streams feed (lua/falcon/event_lines.lua), in an embedded
+/* libFuzzer harness: the line reader of an Event Streams feed (lua/falcon/streams/lines.lua), in an embedded
  * Lua 5.4, fed hostile feed bytes whole, cut in three pieces where the first two input bytes say, and a
  * line at a time (the third byte picks the offset already taken, or none). The reader is Lua over the core's JSON decoder (that
  * decoder alone is fuzz_json_decode's); this covers what it adds: line splitting across pieces, what makes
@@ -64,7 +64,7 @@ static void setup(void) {
     lua_setfield(L, -2, "falcon.core");
     lua_pop(L, 2);
     lua_getglobal(L, "require");
-    lua_pushliteral(L, "falcon.event_lines");
+    lua_pushliteral(L, "falcon.streams.lines");
     if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
         fprintf(stderr, "fuzz_event_lines: %s\n", lua_tostring(L, -1));
         __builtin_trap();

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the RESP reader (lua/falcon/resp.lua), which reads every reply of a Redis peer under
+/* libFuzzer harness: the RESP reader (lua/falcon/fleet/resp.lua), which reads every reply of a Redis peer under
  * both socket kinds, run in Lua 5.4 on hostile bytes. The first byte picks how the rest arrives (1 to 8
  * bytes at a time, or all at once), as a peer may cut a reply anywhere. Whatever arrives, resp.read must
  * return (never raise) one of: nil and a message; false and an error line; or a value of the kinds the SDK
@@ -16,7 +16,7 @@
 #endif
 
 static const char HARNESS[] =
-    "local resp = require 'falcon.resp'\n"
+    "local resp = require 'falcon.fleet.resp'\n"
     "local OK, null = resp.OK, resp.null\n"
     "local function scalar(v)\n"
     "  local t = type(v)\n"

@@ -17,7 +17,7 @@
 -- gives for JSON null too) and survives encoding as `null`.
 local cjson = require "cjson"
 local core = require "falcon.core"
-local errors = require "falcon.errors"
+local errors = require "falcon.base.errors"
 
 local M = {}
 

@@ -5,7 +5,7 @@
 --     [PERMITS]]
 local cjson = require "cjson"
 local core = require "falcon.core"
-local parallel = require "falcon.parallel"
+local parallel = require "falcon.drivers.parallel"
 local Client = require "falcon.client"
 
 local base_url, client_id, client_secret, redis_url = arg[1], arg[2], arg[3], arg[4]

@@ -135,7 +135,7 @@ end
 
 -- An APIError raised in Result mode, as an outcome.
 local function raised(err)
-  local errors = require "falcon.errors"
+  local errors = require "falcon.base.errors"
   if not errors.APIError.is(err) then return { raised = tostring(err) } end
   local transport = err.transport_error
   return { raised = "falcon.APIError", status = err.status_code, kind = transport and transport.kind or nil,
@@ -144,7 +144,7 @@ end
 
 -- A case with `service` calls query_cases (a READ) on falcon.MessageCenter, in the mode its options say.
 local function service_step(mc)
-  local ok, response = require("falcon.compat").pcall(mc.query_cases, mc)
+  local ok, response = require("falcon.base.compat").pcall(mc.query_cases, mc)
   return ok and outcome(response) or raised(response)
 end
 

@@ -1,4 +1,4 @@
--- Test helper: a scripted hostile Redis, so that falcon.redis (and the fleet and the leases above it) are
+-- Test helper: a scripted hostile Redis, so that falcon.fleet.redis (and the fleet and the leases above it) are
 -- tried for real against a peer that floods, stalls and answers the wrong thing (issue 23). It runs as its
 -- own lua5.4 process (luasocket), started by the spec on a free port of 127.0.0.1, serving every connection
 -- from one select loop; it ends by itself once the test process is gone, and stop() ends it at once.

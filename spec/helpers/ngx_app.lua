@@ -12,7 +12,7 @@ function M.init(path)
   local f = assert(io.open(path, "rb"))
   config = cjson.decode(f:read("*a"))
   f:close()
-  require("falcon.cosocket").trusted_certificate = config.ca
+  require("falcon.drivers.cosocket").trusted_certificate = config.ca
 end
 
 local function base_options(target)
@@ -41,14 +41,14 @@ function scenarios.fleet()
   local mc = service("fleet")
   local r = mc:query_cases { limit = 1 }
   local stats = mc._client.fleet.stats
-  return { status = r.status_code, driver = require("falcon.driver").current().name, pid = ngx.worker.pid(),
+  return { status = r.status_code, driver = require("falcon.drivers").current().name, pid = ngx.worker.pid(),
            message = r.status_code ~= 200 and cjson.encode(r.body) or nil,
            token_fetches = stats.token_fetches, alone_fetches = stats.alone_fetches, adopted = stats.adopted,
            lost = stats.lost, back = stats.back }
 end
 
 function scenarios.driver()
-  return { driver = require("falcon.driver").current().name, phase = ngx.get_phase() }
+  return { driver = require("falcon.drivers").current().name, phase = ngx.get_phase() }
 end
 
 -- One SDK call (a case query), as a webhook handler would make.
@@ -65,7 +65,7 @@ function scenarios.parallel(args)
   for i = 1, tonumber(args.n or 5) do
     tasks[i] = function()
       return { status = mc:query_cases { limit = 1, offset = i }.status_code,
-               driver = require("falcon.driver").current().name }
+               driver = require("falcon.drivers").current().name }
     end
   end
   local started = ngx.now()
@@ -81,7 +81,7 @@ end
 -- max_retry_wait, when given). Counts the driver's sleeps meanwhile (a waiter that polled would sleep).
 function scenarios.renewal(args)
   local falcon = require "falcon"
-  local cosocket = require "falcon.cosocket"
+  local cosocket = require "falcon.drivers.cosocket"
   local opts = base_options("http")
   opts.max_retry_wait = tonumber(args.max_retry_wait)
   local mc = falcon.MessageCenter(opts)
@@ -128,7 +128,7 @@ function scenarios.workflow(args)
     steps.download = downloaded.status_code
     steps.saved_bytes = downloaded.saved_bytes
   end
-  steps.driver = require("falcon.driver").current().name
+  steps.driver = require("falcon.drivers").current().name
   return steps
 end
 
@@ -144,7 +144,7 @@ function scenarios.each(args)
     end
   end)
   return { count = count, code = not ok and err.code or nil, message = not ok and tostring(err) or nil,
-           driver = require("falcon.driver").current().name }
+           driver = require("falcon.drivers").current().name }
 end
 
 function scenarios.case(args)
@@ -189,7 +189,7 @@ function scenarios.stream(args)
   stream:stop()
   local counts = {}
   for p = 0, partitions - 1 do counts[p + 1] = last[p] end
-  return { last = counts, problems = problems, stats = stream.stats, driver = require("falcon.driver").current().name }
+  return { last = counts, problems = problems, stats = stream.stats, driver = require("falcon.drivers").current().name }
 end
 
 -- The wire spec's sequence of request shapes through the cosocket driver, to the recording server at
@@ -198,7 +198,7 @@ function scenarios.wire(args)
   local falcon = require "falcon"
   local client = falcon.Client.new { access_token = args.token, base_url = config.url, max_retries = 0 }
   return { raised = require("spec.helpers.wire_rules").run_sequence(falcon, client, args.file),
-           driver = require("falcon.driver").current().name }
+           driver = require("falcon.drivers").current().name }
 end
 
 -- A case watch (spec/case_watch_openresty_spec.lua) until it is idle for `idle` seconds: the changes it
@@ -211,7 +211,7 @@ function scenarios.watch(args)
     local item = change.activity or change.attachment
     lines[#lines + 1] = change.kind .. " " .. change.case_id .. " " .. (item and item.id or "-")
   end
-  return { lines = lines, stats = watch.stats, driver = require("falcon.driver").current().name }
+  return { lines = lines, stats = watch.stats, driver = require("falcon.drivers").current().name }
 end
 
 function M.handle()

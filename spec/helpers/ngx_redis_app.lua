@@ -1,5 +1,5 @@
 -- Runs inside the nginx that spec/redis_spec.lua starts (spec/helpers/openresty.lua, a server of its own
--- named "redis-spec"): falcon.redis and the fleet under the cosocket driver, against the Redis a query
+-- named "redis-spec"): falcon.fleet.redis and the fleet under the cosocket driver, against the Redis a query
 -- names. GET /<scenario>?url=redis://... -> JSON. The emulator's URL and credentials come from the
 -- helper's config.json.
 -- luacheck: globals ngx
@@ -17,21 +17,21 @@ end
 
 -- One GET through a link on the cosocket: what came back, how long it took, and the worker's memory.
 function scenarios.get(args, _)
-  local redis = require "falcon.redis"
+  local redis = require "falcon.fleet.redis"
   local link = redis.link(redis.settings { redis = args.url })
   collectgarbage()
   local before = kib("VmRSS")
   local started = ngx.now()
-  local value, err, kind = link:call(require("falcon.driver").current(), redis.shape.string_or_null, "GET", "key")
+  local value, err, kind = link:call(require("falcon.drivers").current(), redis.shape.string_or_null, "GET", "key")
   ngx.update_time()
   return { value = type(value) == "string" and value or tostring(value), err = err, kind = kind,
            seconds = ngx.now() - started, grown_kib = kib("VmHWM") - before,
-           driver = require("falcon.driver").current().name }
+           driver = require("falcon.drivers").current().name }
 end
 
 -- A stream lease taken on the Redis args.url: the lease's fence, or why none.
 function scenarios.lease(args, _)
-  local leases = require("falcon.lease").new({ redis = args.url }, "ngxapp")
+  local leases = require("falcon.fleet.lease").new({ redis = args.url }, "ngxapp")
   local held, err, kind = leases:acquire(0, "worker", 5)
   leases:close()
   return { fence = held and held.fence or "none", err = err, kind = kind }
@@ -52,7 +52,7 @@ function scenarios.fleet(args, config)
   ngx.update_time()
   local stats = mc._client.fleet.stats
   return { statuses = statuses, seconds = ngx.now() - started, lost = stats.lost, warnings = warnings,
-           driver = require("falcon.driver").current().name }
+           driver = require("falcon.drivers").current().name }
 end
 
 -- One API call of a fleet member with max_retry_wait = 1 whose Redis is args.url: what it returned, how fast.
@@ -64,7 +64,7 @@ function scenarios.bounded(args, config)
   local r = mc:query_cases { limit = 1 }
   ngx.update_time()
   return { status = r.status_code, kind = r.transport_error and r.transport_error.kind or "none",
-           seconds = ngx.now() - started, driver = require("falcon.driver").current().name }
+           seconds = ngx.now() - started, driver = require("falcon.drivers").current().name }
 end
 
 function M.handle(config_path)

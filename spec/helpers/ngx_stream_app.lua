@@ -1,7 +1,7 @@
 -- Runs inside the nginx of spec/event_stream_openresty_spec.lua (and of case_watch_openresty_spec.lua).
--- M.start: in the 4-worker nginx, every worker starts falcon.event_stream_nginx from init_worker_by_lua;
+-- M.start: in the 4-worker nginx, every worker starts falcon.streams.nginx from init_worker_by_lua;
 -- the one holding the lease appends "pid partition offset" for each event to a file, so the spec sees who
--- delivered what. M.start_watch: the same for falcon.case_watch_nginx.
+-- delivered what. M.start_watch: the same for falcon.watch.nginx.
 -- M.read: a request handler reading one stream against the emulator's stream faults (cosocket driver).
 -- luacheck: globals ngx
 local cjson = require "cjson"
@@ -18,7 +18,7 @@ end
 function M.start(config_path, out_path, lease_ttl)
   local config = read_config(config_path)
   local falcon = require "falcon"
-  require("falcon.event_stream_nginx").start {
+  require("falcon.streams.nginx").start {
     shared_dict = "falcon_streams",
     lease_ttl = lease_ttl or 1,
     stream = function()
@@ -34,12 +34,12 @@ function M.start(config_path, out_path, lease_ttl)
   }
 end
 
--- The same for spec/case_watch_openresty_spec.lua: falcon.case_watch_nginx in every worker; the one holding
+-- The same for spec/case_watch_openresty_spec.lua: falcon.watch.nginx in every worker; the one holding
 -- the lease appends "pid kind case item" for each change.
 function M.start_watch(config_path, out_path)
   local config = read_config(config_path)
   local falcon = require "falcon"
-  require("falcon.case_watch_nginx").start {
+  require("falcon.watch.nginx").start {
     shared_dict = "falcon_watch",
     lease_ttl = 1,
     watch = function()
@@ -91,7 +91,7 @@ function M.read(config_path)
   local result = take_events(stream, tonumber(args.take), args.stop == "1")
   stream:stop()
   client:close()
-  result.stats, result.driver = stream.stats, require("falcon.driver").current().name
+  result.stats, result.driver = stream.stats, require("falcon.drivers").current().name
   ngx.header["Content-Type"] = "application/json"
   ngx.say(cjson.encode(result))
 end

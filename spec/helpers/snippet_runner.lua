@@ -6,7 +6,7 @@
 -- and FALCON_CLIENT_SECRET as they would for a user.
 local cjson = require "cjson"
 local falcon = require "falcon"
-local regions = require "falcon.regions"
+local regions = require "falcon.base.regions"
 local read_file = require("spec.helpers.emulator").read_file
 
 local input, output = ...

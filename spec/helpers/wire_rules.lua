@@ -383,12 +383,12 @@ function M.run_sequence(falcon, client, file_path)
   for i, item in ipairs(M.sequence(file_path)) do
     local obj = objects[item.class] or falcon[item.class] { auth_object = client }
     objects[item.class] = obj
-    -- falcon.compat's pcall: under falcon.parallel a call yields, which Lua 5.1's own pcall cannot carry
-    local ok, err = require("falcon.compat").pcall(obj[item.method], obj,
+    -- falcon.base.compat's pcall: under falcon.parallel a call yields, which Lua 5.1's own pcall cannot carry
+    local ok, err = require("falcon.base.compat").pcall(obj[item.method], obj,
       M.service_args(item.op, item.values, item.file_path))
     raised[i] = not ok and tostring(err) or false
   end
-  return raised, require("falcon.driver").current().name
+  return raised, require("falcon.drivers").current().name
 end
 
 --- What is wrong with the requests a run of the sequence made (`got`, in order), given what it raised.

@@ -2,7 +2,7 @@
 -- `--limit 10` becomes limit = 10, `--ids a,b --ids c` becomes ids = { "a", "b", "c" },
 -- `--body @case.json` the decoded file. Problems are usage errors (exit 2) naming the flag.
 local catalog = require "falcon.cli.catalog"
-local suggest = require "falcon.suggest"
+local suggest = require "falcon.base.suggest"
 local json = require "falcon.json"
 
 local M = {}

@@ -1,7 +1,9 @@
 --- Shell completion: `falcon completion bash|zsh` prints a script whose function asks
 -- `falcon __complete WORDS...` for the candidates of the last word; the candidates come from the
 -- operation tables, so completion always knows every operation and parameter the SDK does.
+local args = require "falcon.cli.args"
 local catalog = require "falcon.cli.catalog"
+local endpoints = require "falcon.endpoints"
 
 local M = {}
 
@@ -29,12 +31,13 @@ compdef _falcon falcon
 function M.script(ctx, shell)
   local text = SCRIPTS[shell or ""]
   if not text then
-    require("falcon.cli.args").usage("falcon completion: bash or zsh expected, got '%s'", tostring(shell))
+    args.usage("falcon completion: bash or zsh expected, got '%s'", tostring(shell))
   end
   ctx.screen:data(text)
   return 0
 end
 
+-- falcon.cli is required inside the functions below, not above: it requires this module (a cycle).
 local function option_flags(list)
   for name in pairs(require("falcon.cli").OPTIONS) do list[#list + 1] = "--" .. name end
 end
@@ -55,10 +58,10 @@ function M.list(words)
     out = { "--profile" }
   elseif first == "call" or first == "help" then
     if #words == 2 then
-      for id in pairs(require("falcon.endpoints").operations) do out[#out + 1] = id end
+      for id in pairs(endpoints.operations) do out[#out + 1] = id end
       if first == "help" then for _, c in ipairs(catalog.typed_collections()) do out[#out + 1] = c end end
     elseif first == "call" then
-      local op = require("falcon.endpoints").get(words[2])
+      local op = endpoints.get(words[2])
       if op then
         for _, kw in ipairs(catalog.keywords(op)) do out[#out + 1] = kw.name .. "=" end
         option_flags(out)

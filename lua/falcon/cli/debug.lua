@@ -9,8 +9,9 @@
 -- What never shows: the client secret and the token (they live in the C core: the token request's form
 -- and the Authorization header are built there and never reach Lua), and the value of any header or
 -- JSON key whose name says it holds a secret (secret, token, password, authorization, cookie, key).
+local core = require "falcon.core"
 local json = require "falcon.json"
-local untrusted = require "falcon.untrusted"
+local untrusted = require "falcon.base.untrusted"
 
 local M = {}
 
@@ -64,7 +65,7 @@ function M.request_lines(client, req)
     for i, p in ipairs(req.query) do
       pairs_[i] = { p[1], M.is_secret_name(p[1]) and "[redacted]" or p[2] }
     end
-    query = "?" .. require("falcon.core").encode_query(pairs_)
+    query = "?" .. core.encode_query(pairs_)
   end
   local lines = { ("> %s %s%s%s"):format(req.method, client.core:base_url(), req.route, query) }
   for name, value in pairs(req.headers or {}) do

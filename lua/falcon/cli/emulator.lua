@@ -1,6 +1,9 @@
 --- `falcon emulator start|stop|env`: the local Falcon API emulator (emulator/falcon-emulator, shipped
 -- beside the command by the rockspec), so a newcomer can try every command offline:
 --   falcon emulator start && eval "$(falcon emulator env)" && falcon message-center query-cases
+local terminal = require("falcon.core").terminal
+local usage = require("falcon.cli.args").usage
+
 local M = {}
 
 local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
@@ -31,7 +34,6 @@ end
 
 function M.run(ctx, rest)
   local action = rest[1]
-  local usage = require("falcon.cli.args").usage
   if action ~= "start" and action ~= "stop" and action ~= "env" then
     usage("falcon emulator: start, stop or env expected, got '%s'", tostring(action))
   end
@@ -42,7 +44,7 @@ function M.run(ctx, rest)
   f:close()
   local base = quote(script) .. " " .. action .. " --dir " .. quote(M.dir())
   -- The emulator's programs must not inherit an ignored SIGPIPE, and no token is at stake here.
-  require("falcon.core").terminal.release_signals()
+  terminal.release_signals()
   if action ~= "env" then
     ctx.screen:flush()
     -- start prints its URLs on stdout; a newcomer reads them there

@@ -55,6 +55,8 @@ end
 -- What the docs say an operation and its parameters do ({ text, params = { name = text } }), or nil:
 -- falcon.cli.descriptions, generated from the seed documents (the operation table has none).
 local function descriptions(op)
+  -- Required on the first help text, not above: the generated descriptions are large, and `falcon --help`
+  -- starts without them.
   local ok, all = pcall(require, "falcon.cli.descriptions")
   return ok and all[op.id] or nil
 end

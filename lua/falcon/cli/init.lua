@@ -7,12 +7,25 @@
 --
 -- A run starts and ends in falcon.cli.session (signals, cleanup, exit codes); its bytes go through
 -- falcon.cli.screen; its options are falcon.cli.options'; its settings falcon.cli.profile's.
+local falcon = require "falcon"
 local args_mod = require "falcon.cli.args"
 local catalog = require "falcon.cli.catalog"
+local debug_lines = require "falcon.cli.debug"
+local help = require "falcon.cli.help"
 local options = require "falcon.cli.options"
+local output = require "falcon.cli.output"
+local profile = require "falcon.cli.profile"
+local screen_mod = require "falcon.cli.screen"
 local session = require "falcon.cli.session"
-local suggest = require "falcon.suggest"
+local endpoints = require "falcon.endpoints"
+local json = require "falcon.json"
+local suggest = require "falcon.base.suggest"
+local untrusted = require "falcon.base.untrusted"
+local terminal = require("falcon.core").terminal
 
+-- Required inside the commands that use them, not above, so that `falcon --help` and shell completion start
+-- without them: the SDK's call path (falcon.call, falcon.call.paginate, falcon.call.batch, falcon.payload,
+-- falcon.classes.uber) and the emulator, watch and completion commands (the last two require this module).
 local usage = args_mod.usage
 local unpack = table.unpack or unpack -- luacheck: ignore 143
 
@@ -77,7 +90,6 @@ end
 
 --- An operation named alone (help, call): Operation ID, or a name some collection gives it.
 local function find_anywhere(typed)
-  local endpoints = require "falcon.endpoints"
   local op = endpoints.get(typed)
   if op then return op end
   for _, cname in ipairs(catalog.collections()) do
@@ -97,8 +109,6 @@ end
 -- Every API request of the run: stopped as soon as a signal was caught (a progress function that says
 -- stop: the engine ends the transfer, and a download's temporary file with it), and shown with --debug.
 local function watch(ctx, client)
-  local terminal = require("falcon.core").terminal
-  local debug_lines = require "falcon.cli.debug"
   local function stop_on_signal() if terminal.caught() then return false end end
   local function show(lines) for _, l in ipairs(lines) do ctx.screen:message("falcon debug: " .. l) end end
   local send = client.request
@@ -118,9 +128,9 @@ end
 --- requests stop at a signal and show with --debug. Every command that calls the API connects here.
 local function connect(ctx, opts)
   opts._typed = opts._typed or {}
-  local creds, names = require("falcon.cli.profile").settings(opts)
+  local creds, names = profile.settings(opts)
   if ctx.debug then creds.debug = function(line) ctx.screen:message("falcon debug: " .. line) end end
-  local ok, obj = pcall(require("falcon").APIHarnessV2, creds)
+  local ok, obj = pcall(falcon.APIHarnessV2, creds)
   if not ok then usage("%s", session.sdk_message(tostring(obj), names)) end
   ctx.obj = obj
   watch(ctx, obj._client)
@@ -136,7 +146,7 @@ end
 
 local function resources_of(body)
   local list = type(body) == "table" and body.resources
-  if type(list) == "table" and list ~= require("falcon.json").null then return list end
+  if type(list) == "table" and list ~= json.null then return list end
   return nil
 end
 
@@ -164,20 +174,20 @@ local function report(ctx, response, op)
   end
   local trace = type(body) == "table" and type(body.meta) == "table" and body.meta.trace_id or headers["X-Cs-Traceid"]
   ctx.screen:message(string.format("falcon: %s: API error %s: %s%s", op.id, tostring(response.status_code),
-    require("falcon.untrusted").printable(table.concat(parts, "; ")), trace and (" (trace id " .. tostring(trace) .. ")") or ""))
+    untrusted.printable(table.concat(parts, "; ")),
+    trace and (" (trace id " .. tostring(trace) .. ")") or ""))
   return M.EXIT.api
 end
 
 -- Resources as the chosen format's text (not json). `columns`: fixed by an earlier page (--all).
 local function rows_text(ctx, rows, format, columns, first)
-  local output = require "falcon.cli.output"
   local fields = ctx.opts.fields
   if fields and output.is_plain(rows) then usage("--fields: the resources are plain values (ids), not objects") end
   columns = columns or output.columns(rows, fields)
   if format == "csv" then return output.csv(rows, columns, first ~= false), columns end
   if format == "text" then return output.text(rows, columns), columns end
   local width = ctx.stdout == "terminal" and
-    (require("falcon.core").terminal.columns(1) or tonumber(os.getenv("COLUMNS")) or 80) or nil
+    (terminal.columns(1) or tonumber(os.getenv("COLUMNS")) or 80) or nil
   local text, hidden = output.table(rows, columns, width)
   if hidden > 0 then ctx.hidden_columns = hidden end -- said after the table
   return text, columns
@@ -193,7 +203,6 @@ end
 
 -- A whole answer's body in the chosen format.
 local function write_body(ctx, body)
-  local output = require "falcon.cli.output"
   local format, fields = ctx.opts.format or "json", ctx.opts.fields
   local rows = resources_of(body)
   if format == "json" then
@@ -214,13 +223,12 @@ end
 
 --- Pages through every result: an item per line on stdout (or rows), the progress line on stderr.
 local function run_all(ctx, obj, op, args)
-  local output = require "falcon.cli.output"
   local opts, screen = ctx.opts, ctx.screen
   local format = opts.format or "json"
   local gathered, columns, progress = {}, nil, nil
   local function on_page(_, info) progress = info end
   screen:start_progress()
-  for page in require("falcon.paginate").pages(obj, op, op.id, args, { parallel = opts.parallel, on_page = on_page }) do
+  for page in require("falcon.call.paginate").pages(obj, op, op.id, args, { parallel = opts.parallel, on_page = on_page }) do
     if not is_success(page) then return report(ctx, page, op) end
     local rows = resources_of(page.body) or {}
     if format == "json" then
@@ -292,7 +300,7 @@ local function call_arguments(ctx, op, flags, positional)
   end
   -- Bad keywords raise here (each batch as the SDK will send it).
   local payload = require "falcon.payload"
-  for _, part in ipairs(require("falcon.batch").split(op, args) or { args }) do payload.build(op, part, op.id) end
+  for _, part in ipairs(require("falcon.call.batch").split(op, args) or { args }) do payload.build(op, part, op.id) end
   return args
 end
 
@@ -303,7 +311,7 @@ local function run_operation(ctx, op, rest, uber_style)
   local opts, flags, positional = options.parse(rest, uber_style, own, ctx.opts)
   options.check(opts)
   ctx.debug = debug_wanted(opts)
-  if opts.help then ctx.screen:data(require("falcon.cli.help").text(op)); return M.EXIT.ok end
+  if opts.help then ctx.screen:data(help.text(op)); return M.EXIT.ok end
   local args = call_arguments(ctx, op, flags, positional)
   local obj = connect(ctx, opts)
   if opts.all then return run_all(ctx, obj, op, args) end
@@ -332,7 +340,6 @@ local function run_ops(ctx, rest)
 end
 
 local function run_help(ctx, rest)
-  local help = require "falcon.cli.help"
   if #rest == 0 then ctx.screen:data(M.USAGE); return M.EXIT.ok end
   local op = find(rest)
   if not op and #rest == 1 then
@@ -342,7 +349,7 @@ local function run_help(ctx, rest)
   end
   if not op then
     local typed = rest[#rest]
-    usage("unknown operation '%s'%s", typed, hint(typed, require("falcon.endpoints").operations))
+    usage("unknown operation '%s'%s", typed, hint(typed, endpoints.operations))
   end
   ctx.screen:data(help.text(op))
   return M.EXIT.ok
@@ -351,9 +358,9 @@ end
 local function run_call(ctx, rest)
   local id = rest[1]
   if not id or id:sub(1, 1) == "-" then usage("falcon call: an Operation ID expected (falcon ops lists them)") end
-  local op = require("falcon.endpoints").get(id)
+  local op = endpoints.get(id)
   if not op then
-    usage("unknown operation '%s'%s", id, suggest.words(require("falcon.uber").suggest(id)))
+    usage("unknown operation '%s'%s", id, suggest.words(require("falcon.classes.uber").suggest(id)))
   end
   return run_operation(ctx, op, { unpack(rest, 2) }, true)
 end
@@ -363,13 +370,13 @@ local function run_configure(ctx, rest)
   if #flags > 0 or #positional > 0 then
     usage("falcon configure takes only --profile NAME (a secret is never taken from the command line)")
   end
-  local ok, err = require("falcon.cli.profile").configure(ctx, opts.profile)
+  local ok, err = profile.configure(ctx, opts.profile)
   if not ok then usage("falcon configure: %s", err) end
   return M.EXIT.ok
 end
 
 local function run_version(ctx)
-  ctx.screen:data(require("falcon").version .. "\n")
+  ctx.screen:data(falcon.version .. "\n")
   return M.EXIT.ok
 end
 
@@ -400,7 +407,7 @@ end
 local function dispatch(ctx, argv)
   local words = {}
   for i = 1, #argv do words[i] = argv[i] end
-  ctx.screen = require("falcon.cli.screen").new(ctx)
+  ctx.screen = screen_mod.new(ctx)
   -- Options before the command are the command's (falcon --profile prod hosts query-devices ...).
   ctx.opts, words = options.leading(words)
   ctx.debug = debug_wanted(ctx.opts)

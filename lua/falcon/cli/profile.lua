@@ -22,6 +22,8 @@
 -- without echo.
 local terminal = require("falcon.core").terminal
 local usage = require("falcon.cli.args").usage
+local session = require "falcon.cli.session"
+local suggest = require "falcon.base.suggest"
 
 local M = {}
 
@@ -112,7 +114,7 @@ local function profile_settings(name, explicit)
   if not p then
     if not explicit then return nil end
     usage("no profile '%s' in %s%s; create it with `falcon configure --profile %s`", name, path,
-      require("falcon.suggest").hint(name, order), name)
+      suggest.hint(name, order), name)
   end
   local values = {}
   for _, k in ipairs(M.FIELDS) do if p[k] and p[k] ~= "" then values[k] = p[k] end end
@@ -185,7 +187,7 @@ end
 function M.write(ctx, path, profiles, order)
   local dir = path:match("^(.*)/[^/]*$") or "."
   local tmp = path .. ".new"
-  local forget = require("falcon.cli.session").temporary(ctx, tmp)
+  local forget = session.temporary(ctx, tmp)
   -- Created with mode 0600 (umask 077) before a byte is written, then renamed over the old file.
   local created = os.execute("umask 077 && mkdir -p " .. quote(dir) .. " && rm -f " .. quote(tmp)
     .. " && : > " .. quote(tmp))

@@ -4,6 +4,7 @@
 -- flushed, so the two never share a line, whether stdout and stderr are one terminal, two, files or
 -- pipes (falcon.cli.progress: a line at a time when stdout is a pipe).
 local session = require "falcon.cli.session"
+local progress = require "falcon.cli.progress"
 local terminal = require("falcon.core").terminal
 
 local M = {}
@@ -42,7 +43,7 @@ function M:start_progress()
   -- A pipe's reader (cat, jq) may print on this terminal: it must get whole lines, each in one write
   -- (atomic up to PIPE_BUF), or a progress line could land after half of one.
   if mode == "lines" then io.stdout:setvbuf("line") end
-  self.bar = require("falcon.cli.progress").new(io.stderr, mode, width)
+  self.bar = progress.new(io.stderr, mode, width)
 end
 
 --- Reports progress (after a page's data).

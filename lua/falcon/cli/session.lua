@@ -9,6 +9,7 @@
 -- documents (after a signal or a closed stdout, by that signal, as cat does).
 local terminal = require("falcon.core").terminal
 local args_mod = require "falcon.cli.args"
+local APIError = require("falcon.base.errors").APIError
 
 local M = {}
 
@@ -69,7 +70,6 @@ local function classify(ctx, err)
     return err.message, M.EXIT.write
   end
   if args_mod.is_usage(err) then return err.message, M.EXIT.usage end
-  local APIError = require("falcon.errors").APIError
   if APIError.is(err) then
     return tostring(err.message) .. (err.trace_id and (" (trace id " .. err.trace_id .. ")") or ""), M.EXIT.api
   end

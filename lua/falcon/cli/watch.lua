@@ -80,7 +80,7 @@ function M.run(ctx, words)
   if not opts then ctx.screen:data(M.USAGE) return 0 end
   if settings.debug then ctx.debug = true end
   -- connect(): one precedence for the settings, the token revoked when the run ends, --debug, signals
-  local uber = require("falcon.cli").connect(ctx, settings)
+  local uber = require("falcon.cli").connect(ctx, settings) -- not above: falcon.cli requires this module
   local watch = uber:watch_cases(opts) -- bad options raise here, before anything is sent
   watch:run(function(change)
     ctx.screen:data(output.json(change, false) .. "\n")

@@ -17,12 +17,12 @@ local M = {
 local loaded = {}
 
 --- snake_case of an Operation ID (QueryCasesIdsByFilter -> query_cases_ids_by_filter).
-M.snake = require("falcon.util").snake
+M.snake = require("falcon.base.util").snake
 
 --- The operation records of one collection, indexed by position and by Operation ID.
 -- by_name holds FalconPy's method names of each operation first (its PEP8 name, `pep8`, and the others,
 -- `names`: tools/falconpy_names.lua), then the snake_case of each Operation ID where no operation took it;
--- an Operation ID always names its own operation (service.lua looks in by_id first).
+-- an Operation ID always names its own operation (classes/service.lua looks in by_id first).
 -- @tparam string name collection name (e.g. "message_center")
 -- @treturn table|nil { name, list = {record...}, by_id = {id = record}, by_name = {pep8/snake = record} }
 function M.collection(name)
