@@ -4,7 +4,7 @@
  * The split follows luasocket's: a caller's mistake (a bad argument, a closed object) is raised, because
  * only a code change fixes it; what a peer did (refused, timed out, answered garbage) is returned as nil
  * and an error object, because a program must be able to handle it without pcall. The error object is
- * one table shape, with one metatable, for every driver: the retry policy (policy.lua) reads kind and
+ * one table shape, with one metatable, for every driver: the retry policy (base/policy.lua) reads kind and
  * reached_server, so a driver that shaped them differently would retry differently. */
 #include <stdarg.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 /* The kind a CURLcode is reported as (README: transport_error.kind). Kinds are for the caller to act on:
  * "dns", "connect" and "proxy" say where the way to the server broke, "tls" that retrying will not help
  * until a setting changes, "timeout" and "connection" that the server may have the request. Whether a
- * request is sent again is decided on reached_server instead (policy.lua), which the driver knows
+ * request is sent again is decided on reached_server instead (base/policy.lua), which the driver knows
  * exactly. Codes not listed are "transport". */
 static const char *kind_of(CURLcode code) {
     switch (code) {
@@ -109,7 +109,7 @@ static int error_tostring(lua_State *L) {
 }
 
 /* The error object is a plain table with a metatable: Lua code reads err.kind and err.message directly,
- * and an APIError (errors.lua) carries the same table as its transport_error. */
+ * and an APIError (base/errors.lua) carries the same table as its transport_error. */
 void errors_register(lua_State *L) {
     if (luaL_newmetatable(L, ERROR_MT)) {
         lua_pushcfunction(L, error_tostring);

@@ -110,7 +110,7 @@ static int ready(lua_State *L, falcon_exchange *x) {
     return 1;
 }
 
-/* client:exchange(kind, wire) -> ex | nil, err. The cosocket driver (cosocket.lua) then sends ex:head()
+/* client:exchange(kind, wire) -> ex | nil, err. The cosocket driver (drivers/cosocket.lua) then sends ex:head()
  * and the body, feeds what the socket returns, and asks ex:result(); every byte's meaning is decided
  * here in C, the Lua side only moves them. */
 static int client_exchange(lua_State *L) {

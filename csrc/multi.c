@@ -258,7 +258,7 @@ static CURLMcode drive(lua_State *L, falcon_multi *m, lua_Number timeout, int *r
 }
 
 /* multi:perform(timeout_seconds) -> array of finished transfers, number still running. The scheduler
- * (multi_driver.lua) calls it in a loop and resumes the coroutine waiting on each finished transfer.
+ * (drivers/multi.lua) calls it in a loop and resumes the coroutine waiting on each finished transfer.
  * Not reentrant: a callback of one of its transfers cannot drive it again (libcurl forbids it). */
 static int multi_perform(lua_State *L) {
     falcon_multi *m = multi_check(L, 1);

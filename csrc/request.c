@@ -29,7 +29,7 @@ static const char *checked_method(lua_State *L, int req) {
     return m;
 }
 
-/* The route is a path the builder (payload.lua) has percent-encoded: '?' and '#' would start a query or
+/* The route is a path the builder (payload/init.lua) has percent-encoded: '?' and '#' would start a query or
  * fragment of their own (the query is the request's query field, encoded here), and a space or control
  * character would break the request line. */
 static const char *checked_route(lua_State *L, int req) {

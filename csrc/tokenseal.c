@@ -1,4 +1,4 @@
-/* tokenseal.c: a fleet of processes shares one token through Redis (lua/falcon/fleet.lua), which any
+/* tokenseal.c: a fleet of processes shares one token through Redis (lua/falcon/fleet/init.lua), which any
  * reader of that Redis can see. So what crosses into Lua and into Redis is the token sealed (seal.c) under
  * a key derived from the client secret: useless without the secret, and refused when altered, moved to
  * another client or given another expiry. The token itself stays in C, as everywhere else. */
@@ -17,7 +17,7 @@
 
 /* The client's identity as seal.c needs it. Only a client with credentials takes part in a fleet: the
  * key is derived from the secret, so a client with a handed-in token has nothing to seal with (and raises,
- * a programming error: fleet.lua checks before it asks). The strings stay the client's; who borrows them
+ * a programming error: fleet/init.lua checks before it asks). The strings stay the client's; who borrows them
  * for the call only. */
 static seal_identity identity_of(lua_State *L, const char *what, falcon_client **client) {
     falcon_client *c = client_check(L, 1);

@@ -59,7 +59,7 @@ static int client_share_tokens(lua_State *L) {
 }
 
 /* client:export_token() -> token, expires_at | nil. The one place the core pushes a token: the string is
- * written to the shared dict at once (lua/falcon/tokenshare.lua); Lua cannot wipe it, which README says. */
+ * written to the shared dict at once (lua/falcon/client/tokenshare.lua); Lua cannot wipe it, which README says. */
 static int client_export_token(lua_State *L) {
     falcon_client *c = sharing_client(L, "client:export_token");
     if (c->token == NULL) return 0;

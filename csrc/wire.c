@@ -41,7 +41,7 @@ static void header(buffer *out, const char *name, const char *value) {
 }
 
 /* The request target is the origin form (path and query, under the base URL's prefix): this driver
- * never goes through a proxy (cosocket.lua refuses one). Header order follows libcurl's. Returns 0 when
+ * never goes through a proxy (drivers/cosocket.lua refuses one). Header order follows libcurl's. Returns 0 when
  * out of memory. */
 int wire_head(const falcon_client *c, const endpoint *ep, const transfer_request *rq, buffer *out) {
     char number[32];
@@ -68,7 +68,7 @@ int wire_head(const falcon_client *c, const endpoint *ep, const transfer_request
         buffer_append_str(out, "\r\n");
     }
     if (!given(rq, "Accept")) header(out, "Accept", "*/*");
-    /* This driver asks for no compression (cosocket.lua says so); the sink would still decode a gzip
+    /* This driver asks for no compression (drivers/cosocket.lua says so); the sink would still decode a gzip
      * body a server sent unasked. */
     if (!given(rq, "Accept-Encoding")) header(out, "Accept-Encoding", "identity");
     if (rq->bearer && c->token != NULL && !given(rq, "Authorization")) {

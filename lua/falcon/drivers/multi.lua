@@ -90,16 +90,21 @@ local function step(s, values)
 end
 
 -- Starts fn as a task; the loop starts it (a task that ends at once must not nest the next one's stack).
+-- Everything that allocates comes before the task counts as live: a memory error on the way leaves
+-- no task that is counted but never started (its home would never be empty, so never closed).
 local function spawn(s, fn)
   local co = coroutine.create(fn)
-  scheduler_of[co], s.tasks[co], s.live = s, true, s.live + 1
-  s.ready[#s.ready + 1] = pack(co)
   -- cancel(): never resumed again; an exchange it had in flight goes on, its answer dropped, until the
   -- multi handle closes (a home does once its last task ends or is cancelled).
-  return { cancel = function()
+  local handle = { cancel = function()
     finish(s, co)
     if not s.pumping then s.settle() end
   end }
+  scheduler_of[co] = s
+  s.ready[#s.ready + 1] = pack(co) -- not yet in s.tasks: step skips it if what follows fails
+  s.tasks[co] = true
+  s.live = s.live + 1
+  return handle
 end
 
 -- Wakes the waits whose deadline came; returns the seconds until the next one (at most `cap`).
@@ -136,8 +141,10 @@ local function loop(s, is_done, deadline)
         if co then s.resume_later(co, transfer:result()) else transfer:close() end
       end
     end
-    local steps = {} -- (ready is emptied in place: the tasks add to it meanwhile)
-    for i = 1, #ready do steps[i], ready[i] = ready[i], nil end
+    -- The steps due now; the tasks add to a fresh list meanwhile (made first: no step is lost to a
+    -- memory error here).
+    local steps, fresh = ready, {}
+    ready, s.ready = fresh, fresh
     for _, values in ipairs(steps) do step(s, values) end
   end
 end

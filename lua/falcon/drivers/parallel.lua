@@ -45,7 +45,9 @@ local function returned(outcome)
 end
 
 -- `max` workers take the tasks in turn, each a task of the driver (falcon.drivers: a coroutine on a curl
--- multi handle, or an ngx light thread); the caller waits for the last of them to end.
+-- multi handle, or an ngx light thread); the caller waits for the last of them to end. parallel never
+-- returns with a worker still running: when the machinery itself fails (memory), the workers started so
+-- far are cancelled before the error goes on (the tasks' own errors are theirs, in `errors`).
 local function gather(tasks, max)
   local d = driver.current()
   local outcome, next_task = { results = {} }, 1
@@ -59,8 +61,16 @@ local function gather(tasks, max)
     workers = workers - 1
     if workers == 0 then all_ended.release() end
   end
-  for _ = 1, workers do d.spawn(worker) end
-  while workers > 0 do all_ended.wait(math.huge) end
+  local started = {}
+  for i = 1, workers do started[i] = false end -- sized first: a started worker is never lost
+  local ok, err = compat.pcall(function()
+    for i = 1, workers do started[i] = d.spawn(worker) end
+    while workers > 0 do all_ended.wait(math.huge) end
+  end)
+  if not ok then
+    for _, handle in ipairs(started) do if handle then handle.cancel() end end
+    error(err, 0)
+  end
   return returned(outcome)
 end
 
