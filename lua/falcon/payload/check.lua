@@ -25,10 +25,11 @@ local function scalar_string(v)
 end
 M.scalar_string = scalar_string
 
---- A value that goes on the wire as text: no CR, LF or NUL (header injection), not huge.
+--- A value that goes on the wire as text: not huge (looked at first: a huge value is refused without a
+--- scan of it), no CR, LF or NUL (header injection).
 local function check_text(name, argname, s)
-  if s:find("[\r\n%z]") then fail(name, argname, "value contains CR, LF or NUL") end
   if #s > MAX_VALUE then fail(name, argname, "value longer than " .. MAX_VALUE .. " bytes") end
+  if s:find("[\r\n%z]") then fail(name, argname, "value contains CR, LF or NUL") end
 end
 M.check_text = check_text
 
@@ -42,9 +43,10 @@ end
 
 --- A value as an error message shows it: controls escaped, long values cut.
 local function shown(s)
+  local cut = #s > 64 -- cut first: a huge value is not escaped in full to show 64 bytes of it
+  if cut then s = s:sub(1, 64) end
   s = s:gsub("%c", function(c) return ("\\%d"):format(c:byte()) end)
-  if #s > 64 then s = s:sub(1, 64) .. "..." end
-  return "'" .. s .. "'"
+  return "'" .. s .. (cut and "...'" or "'")
 end
 M.shown = shown
 
