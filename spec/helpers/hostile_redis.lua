@@ -11,6 +11,9 @@
 --   { drip = { PART, ... }, every = S } one PART every S seconds
 --   { silent = true }                   nothing at all
 -- SCRIPT (LOAD) is answered with a SHA-1 unless given; any other command not given gets an error reply.
+
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
+local nap = require("falcon.core").sleep
 local emulator = require "spec.helpers.emulator"
 local spawn = require "spec.helpers.spawn"
 
@@ -39,7 +42,7 @@ function M.start(plan)
       return setmetatable({ dir = dir, port = tonumber(port), pid = pid,
                             url = "redis://127.0.0.1:" .. port .. "/0" }, Server)
     end
-    run("sleep 0.01")
+    nap(0.01)
   end
   local err = read_file(dir .. "/err") or ""
   run("rm -rf " .. quote(dir))

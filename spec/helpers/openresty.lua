@@ -1,6 +1,9 @@
 -- Test helper: a private nginx with ngx_lua running spec/helpers/ngx_app.lua, the SDK on its
 -- lua_package_path and the LuaJIT build of the C core on its lua_package_cpath (nginx's Lua is LuaJIT).
 --   local ngx_server = openresty.start{ workers = 1, config = {...} }  -> .url, .untrusted_url, :get(path), :stop()
+
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
+local nap = require("falcon.core").sleep
 local cjson = require "cjson"
 local emulator = require "spec.helpers.emulator"
 
@@ -108,7 +111,7 @@ function M.start(opts)
   for _ = 1, 100 do
     local _, c = run("curl -s -o /dev/null --max-time 1 " .. quote(s.url .. "/driver"))
     if c == 0 then return s end
-    run("sleep 0.05")
+    nap(0.05)
   end
   s:stop()
   error("nginx did not answer", 2)
@@ -139,7 +142,7 @@ function Server:stop()
     for _ = 1, 100 do
       local _, alive = run("kill -0 " .. pid .. " 2>/dev/null")
       if alive ~= 0 then break end
-      run("sleep 0.05")
+      nap(0.05)
     end
     run("kill -KILL " .. pid .. " 2>/dev/null")
   end

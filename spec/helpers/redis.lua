@@ -4,6 +4,9 @@
 --   r:kill()  (SIGKILL, as a crash) ; r:restart() (same port, empty) ; r:stop()
 --   local t = redis.start_tls()  -> t.url ("rediss://..."), t.ca (its self-signed certificate, for 127.0.0.1)
 --   redis.start_tls { cert = ..., key = ..., ca = ... }  -> with that certificate (e.g. the emulator's)
+
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
+local nap = require("falcon.core").sleep
 local emulator = require "spec.helpers.emulator"
 local spawn = require "spec.helpers.spawn"
 
@@ -44,7 +47,7 @@ function M:_launch(extra)
       self.pid = (read_file(self.dir .. "/pid") or ""):match("%d+")
       return
     end
-    run("sleep 0.01")
+    nap(0.01)
   end
   error("redis-server did not start: " .. (read_file(self.dir .. "/log") or ""), 2)
 end

@@ -4,6 +4,9 @@
 --   local dir = spawn.folder("hostile")
 --   local started = spawn.start("hostile_server", dir, { dir })  -- runs `hostile_server DIR/port DIR OWNER_PID`
 --   -> { url = "http://127.0.0.1:PORT", port = PORT, group = PGID } ; spawn.stop(started, dir)
+
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
+local nap = require("falcon.core").sleep
 local emulator = require "spec.helpers.emulator"
 
 local M = {}
@@ -38,7 +41,7 @@ function M.start(name, dir, args, level)
     if port then
       return { url = "http://127.0.0.1:" .. port, port = tonumber(port), group = group }
     end
-    run("sleep 0.01")
+    nap(0.01)
   end
   local err = read_file(dir .. "/err") or ""
   run("rm -rf " .. quote(dir))
