@@ -12,8 +12,9 @@
 --   { silent = true }                   nothing at all
 -- SCRIPT (LOAD) is answered with a SHA-1 unless given; any other command not given gets an error reply.
 
--- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
-local nap = require("falcon.core").sleep
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite). Loaded
+-- on use: hostile_redis runs this file as its own server process too, which must not load the core.
+local function nap(seconds) require("falcon.core").sleep(seconds) end
 local emulator = require "spec.helpers.emulator"
 local spawn = require "spec.helpers.spawn"
 

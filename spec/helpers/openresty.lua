@@ -2,8 +2,9 @@
 -- lua_package_path and the LuaJIT build of the C core on its lua_package_cpath (nginx's Lua is LuaJIT).
 --   local ngx_server = openresty.start{ workers = 1, config = {...} }  -> .url, .untrusted_url, :get(path), :stop()
 
--- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
-local nap = require("falcon.core").sleep
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite). Loaded
+-- on use: hostile_redis runs this file as its own server process too, which must not load the core.
+local function nap(seconds) require("falcon.core").sleep(seconds) end
 local cjson = require "cjson"
 local emulator = require "spec.helpers.emulator"
 

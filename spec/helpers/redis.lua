@@ -5,8 +5,9 @@
 --   local t = redis.start_tls()  -> t.url ("rediss://..."), t.ca (its self-signed certificate, for 127.0.0.1)
 --   redis.start_tls { cert = ..., key = ..., ca = ... }  -> with that certificate (e.g. the emulator's)
 
--- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
-local nap = require("falcon.core").sleep
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite). Loaded
+-- on use: hostile_redis runs this file as its own server process too, which must not load the core.
+local function nap(seconds) require("falcon.core").sleep(seconds) end
 local emulator = require "spec.helpers.emulator"
 local spawn = require "spec.helpers.spawn"
 

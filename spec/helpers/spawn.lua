@@ -5,8 +5,9 @@
 --   local started = spawn.start("hostile_server", dir, { dir })  -- runs `hostile_server DIR/port DIR OWNER_PID`
 --   -> { url = "http://127.0.0.1:PORT", port = PORT, group = PGID } ; spawn.stop(started, dir)
 
--- A wait between looks at a server: in this process (a shell per look costs a fork of the suite).
-local nap = require("falcon.core").sleep
+-- A wait between looks at a server: in this process (a shell per look costs a fork of the suite). Loaded
+-- on use: hostile_redis runs this file as its own server process too, which must not load the core.
+local function nap(seconds) require("falcon.core").sleep(seconds) end
 local emulator = require "spec.helpers.emulator"
 
 local M = {}
